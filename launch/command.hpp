@@ -1,0 +1,38 @@
+#pragma once
+// A `tori` subcommand: its CLI11 app (options bound to state the registering function owns) and
+// the function that runs it once parsing succeeded. Each subcommand lives in its own cmd_*.cpp.
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tori::launch {
+
+// Options every subcommand accepts (given before or after the subcommand name).
+struct GlobalOptions {
+  std::string log_level;  // empty: rank 0 info, others warn
+  int threads = 0;        // <= 0: cores on host / ranks on host
+  bool json = false;      // JSON lines on stdout instead of human text
+  int rank = 0;
+  int world_size = 1;
+  int threads_applied = 1;  // what apply_threads() settled on
+};
+
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int(const GlobalOptions&)> run;
+};
+
+using Commands = std::vector<Command>;
+
+// Registration functions, one per cmd_*.cpp. `parent` is the tori app (or the `bench` group).
+void add_reference_command(CLI::App& parent, Commands& out);
+void add_dump_weights_command(CLI::App& parent, Commands& out);
+void add_presets_command(CLI::App& parent, Commands& out);
+void add_bench_commands(CLI::App& parent, Commands& out);       // the `bench` group
+void add_bench_kernels_command(CLI::App& bench, Commands& out);  // bench kernels
+void add_bench_collectives_command(CLI::App& bench, Commands& out);  // bench collectives
+
+}  // namespace tori::launch

@@ -1,0 +1,58 @@
+// tori: the command-line entry point. Starts MPI (MPI_THREAD_MULTIPLE), parses the subcommand,
+// sets up logging and threads, and runs the command under the ExitGuard so that a failure prints
+// one clear line (rank 0) and every rank exits non-zero promptly.
+#include <mpi.h>
+
+#include <CLI/CLI.hpp>
+
+#include "kernels/error.hpp"
+#include "launch/command.hpp"
+#include "launch/exit_guard.hpp"
+#include "launch/logging.hpp"
+#include "runtime/threads.hpp"
+
+int main(int argc, char** argv) {
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  int code = 0;
+  {
+    tori::launch::GlobalOptions global;
+    MPI_Comm_rank(MPI_COMM_WORLD, &global.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &global.world_size);
+    tori::launch::ExitGuard guard(MPI_COMM_WORLD);
+    code = guard.run([&]() -> int {
+      CLI::App app{"tori: sharded transformer inference on an MPI torus of CPU ranks"};
+      app.require_subcommand(1);
+      app.fallthrough();
+      app.add_option("--log-level", global.log_level,
+                     "trace|debug|info|warn|error|off (default: info on rank 0, warn elsewhere)");
+      app.add_option("--threads", global.threads,
+                     "compute threads per rank (default: cores on host / ranks on host)");
+      app.add_flag("--json", global.json, "print JSON lines on stdout instead of text");
+
+      tori::launch::Commands commands;
+      tori::launch::add_reference_command(app, commands);
+      tori::launch::add_dump_weights_command(app, commands);
+      tori::launch::add_presets_command(app, commands);
+      tori::launch::add_bench_commands(app, commands);
+
+      try {
+        app.parse(argc, argv);
+      } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() == 0) {  // --help / --version
+          if (global.rank == 0) app.exit(e);
+          return 0;
+        }
+        throw tori::InputError(std::string(e.what()) + " (run with --help for usage)");
+      }
+      tori::launch::setup_logging(global.rank, global.log_level);
+      global.threads_applied = tori::runtime::apply_threads(global.threads, MPI_COMM_WORLD);
+      for (auto& c : commands)
+        if (c.app->parsed() && c.run) return c.run(global);
+      throw tori::InputError("no subcommand given (run with --help for the list)");
+    });
+  }
+  MPI_Finalize();
+  return code;
+}

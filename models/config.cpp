@@ -1,0 +1,194 @@
+#include "models/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "kernels/error.hpp"
+
+namespace tori::models {
+
+// Defined in the generated presets.cpp (CMake embeds models/presets/*.yaml).
+const std::map<std::string, std::string>& embedded_presets();
+
+namespace {
+
+const std::vector<std::string> kKeys = {
+    "name",  "n_layers", "d_model", "n_heads", "n_kv_heads", "d_head",     "d_ff",
+    "vocab", "max_seq",  "block",   "mlp",     "norm",       "rope_theta", "tied_embeddings",
+    "norm_eps"};
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) s += ", ";
+    s += v[i];
+  }
+  return s;
+}
+
+[[noreturn]] void fail(const std::string& source, const std::string& key, const std::string& msg) {
+  throw InputError(source + ": key '" + key + "': " + msg);
+}
+
+template <typename T>
+T get(const YAML::Node& root, const std::string& source, const std::string& key, const char* kind) {
+  YAML::Node n = root[key];
+  if (!n) fail(source, key, std::string("missing (expected ") + kind + ")");
+  if (!n.IsScalar()) fail(source, key, std::string("expected ") + kind);
+  try {
+    return n.as<T>();
+  } catch (const YAML::Exception&) {
+    fail(source, key, "'" + n.Scalar() + "' is not " + kind);
+  }
+}
+
+int64_t get_int(const YAML::Node& root, const std::string& source, const std::string& key) {
+  return get<int64_t>(root, source, key, "an integer");
+}
+
+template <typename E>
+E get_enum(const YAML::Node& root, const std::string& source, const std::string& key,
+           const std::vector<std::pair<std::string, E>>& choices) {
+  std::string v = get<std::string>(root, source, key, "a string");
+  std::vector<std::string> names;
+  for (auto& [n, e] : choices) {
+    if (n == v) return e;
+    names.push_back(n);
+  }
+  fail(source, key, "'" + v + "' is not allowed (allowed: " + join(names) + ")");
+}
+
+}  // namespace
+
+std::string to_string(Block b) { return b == Block::parallel ? "parallel" : "serial"; }
+std::string to_string(Mlp m) { return m == Mlp::swiglu ? "swiglu" : "gelu"; }
+std::string to_string(Norm n) { return n == Norm::rmsnorm ? "rmsnorm" : "layernorm"; }
+
+int64_t ModelConfig::n_params() const {
+  int64_t E = d_model, F = d_ff;
+  int64_t attn = E * n_heads * d_head + 2 * E * n_kv_heads * d_head + n_heads * d_head * E;
+  int64_t ffn = (mlp == Mlp::swiglu ? 3 : 2) * E * F;
+  int64_t norms_per_layer = (block == Block::serial ? 2 : 1) * E * (norm == Norm::layernorm ? 2 : 1);
+  int64_t embed = vocab * E * (tied_embeddings ? 1 : 2);
+  return n_layers * (attn + ffn + norms_per_layer) + embed + E * (norm == Norm::layernorm ? 2 : 1);
+}
+
+ModelConfig parse_model_config(const std::string& yaml_text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw InputError(source + ": not valid YAML: " + e.what());
+  }
+  if (!root.IsMap()) throw InputError(source + ": expected a mapping of model keys");
+  std::set<std::string> known(kKeys.begin(), kKeys.end());
+  for (const auto& kv : root) {
+    std::string k = kv.first.as<std::string>();
+    if (!known.count(k)) fail(source, k, "unknown key (allowed: " + join(kKeys) + ")");
+  }
+  ModelConfig c;
+  c.name = get<std::string>(root, source, "name", "a string");
+  c.n_layers = get_int(root, source, "n_layers");
+  c.d_model = get_int(root, source, "d_model");
+  c.n_heads = get_int(root, source, "n_heads");
+  c.n_kv_heads = get_int(root, source, "n_kv_heads");
+  c.d_head = get_int(root, source, "d_head");
+  c.d_ff = get_int(root, source, "d_ff");
+  c.vocab = get_int(root, source, "vocab");
+  c.max_seq = get_int(root, source, "max_seq");
+  c.block = get_enum<Block>(root, source, "block", {{"parallel", Block::parallel}, {"serial", Block::serial}});
+  c.mlp = get_enum<Mlp>(root, source, "mlp", {{"swiglu", Mlp::swiglu}, {"gelu", Mlp::gelu}});
+  c.norm = get_enum<Norm>(root, source, "norm", {{"rmsnorm", Norm::rmsnorm}, {"layernorm", Norm::layernorm}});
+  c.rope_theta = get<double>(root, source, "rope_theta", "a number");
+  c.tied_embeddings = get<bool>(root, source, "tied_embeddings", "true or false");
+  c.norm_eps = get<double>(root, source, "norm_eps", "a number");
+  validate(c, source);
+  return c;
+}
+
+void validate(const ModelConfig& c, const std::string& source) {
+  auto positive = [&](const char* key, int64_t v) {
+    if (v <= 0) fail(source, key, std::to_string(v) + " must be a positive integer");
+  };
+  positive("n_layers", c.n_layers);
+  positive("d_model", c.d_model);
+  positive("n_heads", c.n_heads);
+  positive("n_kv_heads", c.n_kv_heads);
+  positive("d_head", c.d_head);
+  positive("d_ff", c.d_ff);
+  positive("vocab", c.vocab);
+  positive("max_seq", c.max_seq);
+  if (c.n_heads % c.n_kv_heads != 0)
+    fail(source, "n_kv_heads",
+         "n_heads = " + std::to_string(c.n_heads) + " is not divisible by n_kv_heads = " +
+             std::to_string(c.n_kv_heads) + " (allowed: a divisor of n_heads; 1 = multiquery)");
+  if (c.d_model % c.n_heads != 0)
+    fail(source, "d_model",
+         "d_model = " + std::to_string(c.d_model) + " is not divisible by n_heads = " +
+             std::to_string(c.n_heads));
+  if (c.d_head % 2 != 0)
+    fail(source, "d_head", std::to_string(c.d_head) + " must be even (RoPE rotates pairs)");
+  if (!(c.rope_theta > 0)) fail(source, "rope_theta", "must be > 0");
+  if (!(c.norm_eps > 0) || c.norm_eps > 1e-1) fail(source, "norm_eps", "must be in (0, 0.1]");
+  if (c.vocab > (int64_t(1) << 31)) fail(source, "vocab", "must be < 2^31");
+}
+
+std::string to_yaml(const ModelConfig& c) {
+  std::ostringstream o;
+  o.precision(17);
+  o << "name: " << c.name << "\n"
+    << "n_layers: " << c.n_layers << "\n"
+    << "d_model: " << c.d_model << "\n"
+    << "n_heads: " << c.n_heads << "\n"
+    << "n_kv_heads: " << c.n_kv_heads << "\n"
+    << "d_head: " << c.d_head << "\n"
+    << "d_ff: " << c.d_ff << "\n"
+    << "vocab: " << c.vocab << "\n"
+    << "max_seq: " << c.max_seq << "\n"
+    << "block: " << to_string(c.block) << "\n"
+    << "mlp: " << to_string(c.mlp) << "\n"
+    << "norm: " << to_string(c.norm) << "\n"
+    << "rope_theta: " << c.rope_theta << "\n"
+    << "tied_embeddings: " << (c.tied_embeddings ? "true" : "false") << "\n"
+    << "norm_eps: " << c.norm_eps << "\n";
+  return o.str();
+}
+
+std::vector<std::string> preset_names() {
+  std::vector<std::string> v;
+  for (auto& [k, _] : embedded_presets()) v.push_back(k);
+  return v;
+}
+
+const std::string& preset_yaml(const std::string& name) {
+  auto& p = embedded_presets();
+  auto it = p.find(name);
+  if (it == p.end())
+    throw InputError("--model: '" + name + "' is neither a preset nor an existing YAML file (presets: " +
+                     join(preset_names()) + ")");
+  return it->second;
+}
+
+ModelConfig load_model_config(const std::string& name_or_path) {
+  namespace fs = std::filesystem;
+  if (embedded_presets().count(name_or_path))
+    return parse_model_config(preset_yaml(name_or_path), "preset " + name_or_path);
+  bool looks_like_path = name_or_path.find('/') != std::string::npos ||
+                         name_or_path.ends_with(".yaml") || name_or_path.ends_with(".yml");
+  if (!looks_like_path || !fs::exists(name_or_path)) {
+    if (looks_like_path) throw InputError("--model: file '" + name_or_path + "' does not exist");
+    preset_yaml(name_or_path);  // throws with the list of presets
+  }
+  std::ifstream in(name_or_path);
+  if (!in) throw InputError("--model: cannot read '" + name_or_path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_model_config(ss.str(), name_or_path);
+}
+
+}  // namespace tori::models

@@ -1,0 +1,55 @@
+#pragma once
+// ModelConfig: the shape of a decoder-only transformer, in the paper's letters. Loaded from a YAML
+// preset embedded in the binary (models/presets/*.yaml) or from a user's YAML file. Every key is
+// required, unknown keys are refused, and inconsistent values are errors naming file, key and the
+// allowed values.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tori::models {
+
+enum class Block { parallel, serial };   // y = x + Attn(N(x)) + FFN(N(x))  |  two residual steps
+enum class Mlp { swiglu, gelu };         // W_out(silu(x W_gate) * x W_in)  |  W_out(gelu(x W_in))
+enum class Norm { rmsnorm, layernorm };  // weight only                     |  weight and bias
+
+struct ModelConfig {
+  std::string name;
+  int64_t n_layers = 0;
+  int64_t d_model = 0;     // E
+  int64_t n_heads = 0;     // H (query heads)
+  int64_t n_kv_heads = 0;  // K: 1 = multiquery, H = multihead, in between = grouped
+  int64_t d_head = 0;      // D
+  int64_t d_ff = 0;        // F
+  int64_t vocab = 0;       // V
+  int64_t max_seq = 0;     // longest prompt + generation a sequence may reach
+  Block block = Block::parallel;
+  Mlp mlp = Mlp::swiglu;
+  Norm norm = Norm::rmsnorm;
+  double rope_theta = 10000.0;
+  bool tied_embeddings = true;  // unembedding = embedding^T
+  double norm_eps = 1e-6;
+
+  int64_t group_size() const { return n_heads / n_kv_heads; }  // query heads per KV head
+  // Parameter count (matmul weights + embeddings + norms).
+  int64_t n_params() const;
+};
+
+std::string to_string(Block b);
+std::string to_string(Mlp m);
+std::string to_string(Norm n);
+
+// Parses YAML text; `source` names the file (or "preset NAME") in error messages.
+ModelConfig parse_model_config(const std::string& yaml_text, const std::string& source);
+// `name_or_path`: a preset name (see preset_names()) or a path to a YAML file.
+ModelConfig load_model_config(const std::string& name_or_path);
+// Checks ranges and consistency; throws InputError naming `source` and the key.
+void validate(const ModelConfig& c, const std::string& source);
+// YAML text that parses back to the same config (used by dumps and logs).
+std::string to_yaml(const ModelConfig& c);
+
+std::vector<std::string> preset_names();
+// The embedded YAML text of a preset; throws InputError listing the presets if unknown.
+const std::string& preset_yaml(const std::string& name);
+
+}  // namespace tori::models

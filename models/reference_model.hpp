@@ -1,0 +1,68 @@
+#pragma once
+// Reference: the single-process transformer every sharded layout is checked against. Written for
+// obviousness, not speed: plain loops, f32 storage, f64 accumulation in every dot product and
+// reduction, no oneDNN, no MPI. Covers embedding, RMSNorm/LayerNorm, RoPE (rotate-half, as Hugging
+// Face Llama/Falcon), multiquery/grouped/multihead attention with a KV cache and causal mask,
+// parallel and serial blocks, SwiGLU and GELU, final norm and logits.
+#include <cstdint>
+#include <vector>
+
+#include "kernels/tensor.hpp"
+#include "models/config.hpp"
+#include "models/weight_source.hpp"
+
+namespace tori::models {
+
+using TokenIds = std::vector<int32_t>;
+
+class ReferenceModel {
+ public:
+  // Reads every tensor in full from `weights`.
+  explicit ReferenceModel(const WeightSource& weights);
+  const ModelConfig& config() const { return config_; }
+
+  // Starts `batch` sequences with empty KV caches.
+  void reset(int64_t batch);
+  int64_t batch() const { return static_cast<int64_t>(seqs_.size()); }
+  // Tokens already in sequence b's KV cache.
+  int64_t length(int64_t b) const { return seqs_.at(static_cast<size_t>(b)).length; }
+
+  // Appends prompts[b] (lengths may differ, each >= 1) to sequence b; returns logits for every new
+  // position, one [L_b, V] tensor per sequence.
+  std::vector<kernels::Tensor> prefill(const std::vector<TokenIds>& prompts);
+  // Appends one token per sequence; returns logits [B, V].
+  kernels::Tensor decode(const TokenIds& tokens);
+
+ private:
+  struct Layer {
+    std::vector<float> attn_norm_w, attn_norm_b, ffn_norm_w, ffn_norm_b;
+    std::vector<float> wq, wk, wv, wo, w_in, w_gate, w_out;
+  };
+  struct Sequence {
+    int64_t length = 0;
+    std::vector<std::vector<float>> k, v;  // per layer: [max_seq, K, D]
+  };
+  // Runs `tokens` through the model for sequence b; returns logits [L, V].
+  kernels::Tensor forward(int64_t b, const TokenIds& tokens);
+
+  ModelConfig config_;
+  std::vector<float> embed_, unembed_, final_norm_w_, final_norm_b_;
+  std::vector<Layer> layers_;
+  std::vector<Sequence> seqs_;
+};
+
+// Index of the largest logit (lowest index on ties): greedy sampling.
+int32_t argmax(const float* logits, int64_t n);
+
+struct GreedyResult {
+  std::vector<TokenIds> generated;              // per sequence, max_new tokens
+  std::vector<kernels::Tensor> prefill_logits;  // per sequence [L_b, V]
+  std::vector<kernels::Tensor> decode_logits;   // per decode step [B, V] (max_new - 1 steps)
+  double prefill_s = 0, decode_s = 0;
+};
+
+// Prefill all prompts, then greedily decode until each sequence has max_new new tokens.
+GreedyResult greedy_generate(ReferenceModel& model, const std::vector<TokenIds>& prompts,
+                             int64_t max_new);
+
+}  // namespace tori::models

@@ -1,0 +1,28 @@
+#pragma once
+// WeightSource: where a rank's shards come from. A shard is a rectangular box of a tensor (start
+// and size per dimension); the full tensor is the box covering everything. Sources: the synthetic
+// generator (any box, bit-identical to the same slice of the full tensor) and, later, checkpoints.
+#include <string>
+
+#include "kernels/tensor.hpp"
+#include "models/config.hpp"
+
+namespace tori::models {
+
+struct Box {
+  kernels::Shape start;
+  kernels::Shape size;
+  static Box full(const kernels::Shape& shape) { return {kernels::Shape(shape.size(), 0), shape}; }
+};
+
+class WeightSource {
+ public:
+  virtual ~WeightSource() = default;
+  virtual const ModelConfig& config() const = 0;
+  // The box `box` of tensor `name`, as f32. Throws tori::Error for unknown names or boxes outside
+  // the tensor.
+  virtual kernels::Tensor read(const std::string& name, const Box& box) const = 0;
+  kernels::Tensor read_full(const std::string& name) const;
+};
+
+}  // namespace tori::models

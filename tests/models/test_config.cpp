@@ -1,0 +1,70 @@
+#include <catch2/catch.hpp>
+
+#include "kernels/error.hpp"
+#include "models/config.hpp"
+
+using namespace tori::models;
+using Catch::Contains;
+
+TEST_CASE("every preset parses and round-trips through YAML", "[config]") {
+  auto names = preset_names();
+  for (const char* want : {"palm-tiny", "palm-8b", "palm-62b", "palm-540b", "llama-tiny"})
+    CHECK(std::find(names.begin(), names.end(), want) != names.end());
+  for (auto& n : names) {
+    ModelConfig c = load_model_config(n);
+    CHECK(c.name == n);
+    ModelConfig back = parse_model_config(to_yaml(c), "round-trip");
+    CHECK(to_yaml(back) == to_yaml(c));
+  }
+}
+
+TEST_CASE("PaLM presets carry the paper's shapes", "[config]") {
+  ModelConfig c = load_model_config("palm-540b");
+  CHECK(c.n_layers == 118);
+  CHECK(c.d_model == 18432);
+  CHECK(c.d_ff == 73728);
+  CHECK(c.n_heads == 48);
+  CHECK(c.n_kv_heads == 1);
+  CHECK(c.d_head == 256);
+  CHECK(c.block == Block::parallel);
+  // ~540B parameters
+  CHECK(c.n_params() > 5.2e11);
+  CHECK(c.n_params() < 5.6e11);
+  ModelConfig l = load_model_config("llama-tiny");
+  CHECK(l.block == Block::serial);
+  CHECK(l.n_kv_heads > 1);
+  CHECK(l.n_kv_heads < l.n_heads);
+}
+
+namespace {
+std::string with(const std::string& key, const std::string& value) {
+  std::string y = to_yaml(load_model_config("palm-tiny"));
+  auto p = y.find(key + ":");
+  auto e = y.find('\n', p);
+  return y.substr(0, p) + key + ": " + value + y.substr(e);
+}
+}  // namespace
+
+TEST_CASE("bad configs name the file, the key and what is allowed", "[config]") {
+  CHECK_THROWS_WITH(parse_model_config(to_yaml(load_model_config("palm-tiny")) + "colour: blue\n", "m.yaml"),
+                    Contains("m.yaml") && Contains("'colour'") && Contains("unknown key") && Contains("n_layers"));
+  CHECK_THROWS_WITH(parse_model_config(with("n_layers", "-2"), "m.yaml"),
+                    Contains("m.yaml") && Contains("'n_layers'") && Contains("positive"));
+  CHECK_THROWS_WITH(parse_model_config(with("d_model", "250"), "m.yaml"),
+                    Contains("'d_model'") && Contains("250") && Contains("n_heads = 8"));
+  CHECK_THROWS_WITH(parse_model_config(with("n_kv_heads", "3"), "m.yaml"),
+                    Contains("'n_kv_heads'") && Contains("divisor"));
+  CHECK_THROWS_WITH(parse_model_config(with("block", "diagonal"), "m.yaml"),
+                    Contains("'block'") && Contains("parallel, serial"));
+  CHECK_THROWS_WITH(parse_model_config(with("d_ff", "big"), "m.yaml"),
+                    Contains("'d_ff'") && Contains("not an integer"));
+  CHECK_THROWS_WITH(parse_model_config(with("tied_embeddings", "maybe"), "m.yaml"),
+                    Contains("'tied_embeddings'") && Contains("true or false"));
+  std::string missing = with("vocab", "1");
+  missing.erase(missing.find("vocab:"), std::string("vocab: 1\n").size());
+  CHECK_THROWS_WITH(parse_model_config(missing, "m.yaml"), Contains("'vocab'") && Contains("missing"));
+  CHECK_THROWS_WITH(parse_model_config("[1, 2", "m.yaml"), Contains("m.yaml") && Contains("YAML"));
+  CHECK_THROWS_WITH(load_model_config("no-such-model"), Contains("palm-tiny") && Contains("presets"));
+  CHECK_THROWS_WITH(load_model_config("/nonexistent/m.yaml"), Contains("does not exist"));
+  CHECK_THROWS_AS(load_model_config("no-such-model"), tori::InputError);
+}
