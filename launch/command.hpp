@@ -15,6 +15,8 @@ struct GlobalOptions {
   std::string log_level;  // empty: rank 0 info, others warn
   int threads = 0;        // <= 0: cores on host / ranks on host
   bool json = false;      // JSON lines on stdout instead of human text
+  std::string matmul = "auto";       // --matmul: onednn|openblas|reference|auto (kernels parse it)
+  std::string collectives = "mpi";   // --collectives: mpi|ring|bidir (collectives parse it)
   int rank = 0;
   int world_size = 1;
   int threads_applied = 1;  // what apply_threads() settled on

@@ -30,6 +30,10 @@ int main(int argc, char** argv) {
       app.add_option("--threads", global.threads,
                      "compute threads per rank (default: cores on host / ranks on host)");
       app.add_flag("--json", global.json, "print JSON lines on stdout instead of text");
+      app.add_option("--matmul", global.matmul, "matmul backend: onednn|openblas|reference|auto")
+          ->capture_default_str();
+      app.add_option("--collectives", global.collectives, "collective algorithm: mpi|ring|bidir")
+          ->capture_default_str();
 
       tori::launch::Commands commands;
       tori::launch::add_reference_command(app, commands);
