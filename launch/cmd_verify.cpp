@@ -1,0 +1,192 @@
+// `tori verify`: runs the sharded model and the single-process reference on the same weights and
+// prompts and reports, per plan and block, the largest logits error over prefill (every position)
+// and every decode step, whether the greedy tokens match, and the traffic each layer sent.
+// The sharded model is fed the reference's tokens (teacher forcing) so every step compares the
+// same computation. Exit code 1 if any combination misses the tolerance.
+#include <cmath>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "bench/record.hpp"
+#include "collectives/collectives.hpp"
+#include "kernels/backend.hpp"
+#include "launch/command.hpp"
+#include "launch/defaults.hpp"
+#include "models/prompts.hpp"
+#include "models/reference_model.hpp"
+#include "models/synthetic_weights.hpp"
+#include "runtime/placement.hpp"
+#include "runtime/sharded_model.hpp"
+
+namespace tori::launch {
+
+namespace {
+
+// f32 sharded vs f64-accumulating reference: the layouts only reorder f32 sums (split matmuls,
+// partial sums added across ranks), which moves logits by ~1e-6 relative; 1e-4 leaves two orders
+// of magnitude of headroom and still catches any misplaced shard (errors of order 1).
+constexpr double kF32RelTol = 1e-4;
+
+struct VerifyOptions {
+  std::string model = kDefaultModel;
+  unsigned long long seed = kDefaultSeed;
+  std::string torus;
+  std::string plan = "all";
+  std::string block = "model";
+  std::string prompts = "1,2,3,4,5,6,7;42,17,99;300,12,7,150,2,9;5;8,9,10,11,12;13,14;100,101,102,103,104,105,106,107,108;77,78,79";
+  int max_new = 4;
+  double tolerance = kF32RelTol;
+};
+
+struct Errors {
+  double abs = 0, rel = 0;
+  void add(const kernels::Tensor& got, const float* want, int64_t n) {
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      num = std::max(num, std::abs(double(got.get(i)) - want[i]));
+      den = std::max(den, std::abs(double(want[i])));
+    }
+    abs = std::max(abs, num);
+    rel = std::max(rel, den > 0 ? num / den : num);
+  }
+};
+
+nlohmann::json traffic_json(const runtime::ShardedModel::LayerTraffic& t) {
+  nlohmann::json j = nlohmann::json::object();
+  for (collectives::Axis a : collectives::kAxes) {
+    uint64_t bytes = 0, msgs = 0;
+    for (auto& kind : t) bytes += kind[size_t(a)].bytes, msgs += kind[size_t(a)].messages;
+    j[std::string(1, collectives::axis_name(a))] = {{"bytes", bytes}, {"messages", msgs}};
+  }
+  return j;
+}
+
+int run_verify(const VerifyOptions& o, const GlobalOptions& g) {
+  models::ModelConfig base = models::load_model_config(o.model);
+  auto prompts = models::parse_prompt_tokens(o.prompts, base.vocab, "--prompt-tokens");
+  const int64_t B = static_cast<int64_t>(prompts.size());
+  if (o.max_new < 1) throw InputError("--max-new-tokens must be >= 1, got " + std::to_string(o.max_new));
+  std::vector<models::Block> blocks;
+  if (o.block == "model") blocks = {base.block};
+  else if (o.block == "parallel") blocks = {models::Block::parallel};
+  else if (o.block == "serial") blocks = {models::Block::serial};
+  else if (o.block == "all") blocks = {models::Block::parallel, models::Block::serial};
+  else throw InputError("--block: '" + o.block + "' (allowed: model, parallel, serial, all)");
+
+  collectives::Torus torus(MPI_COMM_WORLD, o.torus);
+  collectives::CollectivesOptions copt;
+  copt.algorithm = collectives::parse_algorithm(g.collectives);
+  collectives::Collectives coll(torus, copt);
+  runtime::ShardOptions sopt;
+  sopt.backend = kernels::parse_matmul_backend(g.matmul);
+
+  std::vector<runtime::Plan> plans;
+  if (o.plan == "all") {
+    auto phases = runtime::valid_phase_plans(base, torus.shape(), B);
+    if (phases.empty())
+      throw InputError("no layout fits model '" + base.name + "' with batch " + std::to_string(B) + " on torus " +
+                       torus.shape().str());
+    // Every layout in each phase, with the same layout in both phases (cache written in place) and
+    // with the next one for decode (prefill hands its cache over to another placement).
+    for (size_t k = 0; k < phases.size(); ++k) {
+      plans.push_back({phases[k], phases[k]});
+      if (phases.size() > 1) plans.push_back({phases[k], phases[(k + 1) % phases.size()]});
+    }
+  } else {
+    plans.push_back(runtime::parse_plan(o.plan, "--plan"));
+  }
+  spdlog::info("verify: model {}, torus {}, batch {}, {} plan(s) x {} block(s)", base.name, torus.shape().str(), B,
+               plans.size(), blocks.size());
+
+  int failures = 0;
+  for (models::Block block : blocks) {
+    models::ModelConfig cfg = base;
+    cfg.block = block;
+    models::SyntheticWeights weights(cfg, o.seed);
+    models::ReferenceModel ref_model(weights);
+    models::GreedyResult ref = models::greedy_generate(ref_model, prompts, o.max_new);
+    const int64_t V = cfg.vocab;
+    for (const runtime::Plan& plan : plans) {
+      runtime::ShardedModel model(weights, coll, plan, B, sopt);
+      Errors err;
+      bool tokens_match = true;
+      auto pre = model.prefill(prompts, true);
+      for (int64_t b = 0; b < B; ++b) {
+        err.add(pre[size_t(b)], ref.prefill_logits[size_t(b)].data<float>(), ref.prefill_logits[size_t(b)].numel());
+        const int64_t last = pre[size_t(b)].size(0) - 1;
+        tokens_match &= models::argmax(pre[size_t(b)].data<float>() + last * V, V) == ref.generated[size_t(b)][0];
+      }
+      for (int s = 1; s < o.max_new; ++s) {
+        models::TokenIds fed;
+        for (auto& gen : ref.generated) fed.push_back(gen[size_t(s - 1)]);
+        kernels::Tensor lg = model.decode(fed);
+        err.add(lg, ref.decode_logits[size_t(s - 1)].data<float>(), lg.numel());
+        for (int64_t b = 0; b < B; ++b)
+          tokens_match &= models::argmax(lg.data<float>() + b * V, V) == ref.generated[size_t(b)][size_t(s)];
+      }
+      const bool pass = err.rel <= o.tolerance && tokens_match;
+      failures += !pass;
+      if (g.rank != 0) continue;
+      if (g.json) {
+        bench::emit({{"bench", "verify"},
+                     {"plan", plan.str()},
+                     {"block", models::to_string(block)},
+                     {"attn", plan.decode.str().substr(plan.decode.str().find('/') + 1)},
+                     {"model", cfg.name},
+                     {"ranks", torus.ranks()},
+                     {"torus", torus.shape().str()},
+                     {"dtype", "f32"},
+                     {"batch", B},
+                     {"new_tokens", o.max_new},
+                     {"max_abs_err", err.abs},
+                     {"max_rel_err", err.rel},
+                     {"tolerance", o.tolerance},
+                     {"tokens_match", tokens_match},
+                     {"pass", pass},
+                     {"weight_bytes_rank0", model.weight_bytes()},
+                     {"kv_cache_bytes_rank0", model.cache_bytes()},
+                     {"prefill_layer_traffic_rank0", traffic_json(model.layer_traffic(true))},
+                     {"decode_layer_traffic_rank0", traffic_json(model.layer_traffic(false))}});
+      } else {
+        auto t = [&](bool prefill) {
+          uint64_t b = 0;
+          for (auto& kind : model.layer_traffic(prefill))
+            for (auto& ax : kind) b += ax.bytes;
+          return b;
+        };
+        std::printf("%-4s %-8s %-52s abs %.2e rel %.2e tokens %-5s  layer traffic prefill %8llu B decode %6llu B\n",
+                    pass ? "ok" : "FAIL", models::to_string(block).c_str(), plan.str().c_str(), err.abs, err.rel,
+                    tokens_match ? "match" : "DIFF", (unsigned long long)t(true), (unsigned long long)t(false));
+      }
+    }
+  }
+  if (g.rank == 0 && !g.json)
+    std::printf("%s: %zu combination(s), %d failed (tolerance: relative logits error <= %.0e and equal greedy tokens)\n",
+                failures ? "FAILED" : "PASSED", plans.size() * blocks.size(), failures, o.tolerance);
+  return failures ? 1 : 0;
+}
+
+}  // namespace
+
+void add_verify_command(CLI::App& parent, Commands& out) {
+  auto o = std::make_shared<VerifyOptions>();
+  CLI::App* app = parent.add_subcommand(
+      "verify", "run the sharded model and the reference on the same weights and compare logits and tokens");
+  app->add_option("--model", o->model, "preset name or model YAML file")->capture_default_str();
+  app->add_option("--seed", o->seed, "seed of the synthetic weights")->capture_default_str();
+  app->add_option("--torus", o->torus, "torus shape XxYxZ (default: auto from the rank count)");
+  app->add_option("--plan", o->plan,
+                  "a plan (e.g. prefill=wg_xyz/batch:xyz,decode=ws2d/batch:xyz) or 'all': every layout valid "
+                  "for the torus in each phase")
+      ->capture_default_str();
+  app->add_option("--block", o->block, "model|parallel|serial|all: the block type(s) to verify")->capture_default_str();
+  app->add_option("--prompt-tokens", o->prompts, "prompts as token ids: \"1,2,3;4,5\" (batch = their count)")
+      ->capture_default_str();
+  app->add_option("--max-new-tokens", o->max_new, "tokens per prompt (prefill + decode steps)")->capture_default_str();
+  app->add_option("--tolerance", o->tolerance, "largest allowed relative logits error")->capture_default_str();
+  out.push_back({app, [o](const GlobalOptions& g) { return run_verify(*o, g); }});
+}
+
+}  // namespace tori::launch

@@ -1,0 +1,121 @@
+#include "runtime/attention_layouts.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/attention.hpp"
+
+namespace tori::runtime {
+
+using collectives::Axes;
+using kernels::Tensor;
+
+namespace {
+
+// Copies heads `pick` (indices into the H axis) of x [R, H, D] into [R, |pick|, D].
+Tensor select_heads(const Tensor& x, int64_t H, int64_t D, const std::vector<int64_t>& pick) {
+  const int64_t R = x.numel() / (H * D), P = static_cast<int64_t>(pick.size());
+  Tensor out({R, P * D}, kernels::DType::f32);
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t k = 0; k < P; ++k)
+      std::memcpy(out.data<float>() + (r * P + k) * D, x.data<float>() + (r * H + pick[size_t(k)]) * D,
+                  size_t(D) * sizeof(float));
+  return out;
+}
+
+// Columns [c0, c0 + w) of x [R, C] as a new [R, w] tensor.
+Tensor columns(const Tensor& x, int64_t c0, int64_t w) {
+  const int64_t R = x.size(0), C = x.size(1);
+  Tensor out({R, w}, kernels::DType::f32);
+  for (int64_t r = 0; r < R; ++r)
+    std::memcpy(out.data<float>() + r * w, x.data<float>() + r * C + c0, size_t(w) * sizeof(float));
+  return out;
+}
+
+// For each head of `want`, its index in `have` (both list the same heads).
+std::vector<int64_t> positions_in(const std::vector<int64_t>& want, const std::vector<int64_t>& have) {
+  std::vector<int64_t> p;
+  for (int64_t h : want) p.push_back(std::find(have.begin(), have.end(), h) - have.begin());
+  return p;
+}
+
+// Appends the new rows of every sequence in [first, first + count) (global indices) to `cache`,
+// whose sequence 0 is global `cache_first`. k, v: [count·L, K_c·D] rows of those sequences.
+void append_rows(kernels::KvCache& cache, int64_t cache_first, int64_t first, int64_t count, int64_t L,
+                 const std::vector<int64_t>& n_new, const Tensor& k, const Tensor& v) {
+  const int64_t ld = k.size(1);
+  for (int64_t b = 0; b < count; ++b) {
+    const int64_t gb = first + b;
+    if (n_new[size_t(gb)] > 0)
+      cache.append(gb - cache_first, k.data<float>() + b * L * ld, v.data<float>() + b * L * ld,
+                   n_new[size_t(gb)], ld);
+  }
+}
+
+}  // namespace
+
+bool needs_cache_handoff(const Placement& p, const Placement& d) {
+  return p.attn_batch_local != d.attn_batch_local || p.attn_batch_offset != d.attn_batch_offset ||
+         p.kv_heads != d.kv_heads;
+}
+
+Tensor sharded_attention(StepContext& s, int64_t layer, const Tensor& q_in, const Tensor& kv, bool handoff) {
+  const auto& c = s.config;
+  const Placement& pl = s.pl;
+  const int64_t Bl = q_in.size(0), L = q_in.size(1), Hl = q_in.size(2), D = c.d_head, K = c.n_kv_heads,
+                KD = K * D;
+  auto& coll = s.coll;
+
+  // RoPE at each row's position: sequence b's row l sits at start[b] + l.
+  std::vector<int64_t> pos;
+  for (int64_t b = 0; b < Bl; ++b)
+    for (int64_t l = 0; l < L; ++l) pos.push_back(s.start[size_t(pl.batch_offset + b)] + l);
+  Tensor q = q_in.clone().reshape({Bl * L, Hl * D});
+  kernels::rope(q, pos, s.rope);
+  Tensor k_all = columns(kv, 0, KD), v_all = columns(kv, KD, KD);  // [B_l·L, K·D]
+  kernels::rope(k_all, pos, s.rope);
+
+  // Heads -> batch: [B_l, L, H_l, D] --all_to_all(split B, concat H, S')--> [B_l/|S'|, L, H_l·|S'|, D]
+  const Axes S = pl.a2a_axes;
+  const int64_t Ba = pl.attn_batch_local, Ha = static_cast<int64_t>(pl.heads.size());
+  Tensor qa = coll.all_to_all(q.reshape({Bl, L, Hl, D}), 0, 2, S);
+  if (!S.empty()) qa = select_heads(qa, Ha, D, positions_in(pl.heads, pl.a2a_heads)).reshape({Ba, L, Ha, D});
+  // My attention sequences' rows of K and V, and the KV heads my query heads read.
+  const int64_t row0 = (pl.attn_batch_offset - pl.batch_offset) * L;
+  Tensor k_mine = k_all.narrow0(row0, Ba * L), v_mine = v_all.narrow0(row0, Ba * L);
+  Tensor k_sel = select_heads(k_mine, K, D, pl.kv_heads), v_sel = select_heads(v_mine, K, D, pl.kv_heads);
+
+  // Attend against the decode cache, or (prefill in another placement) a temporary one.
+  kernels::KvCache temp;
+  kernels::KvCache* cache = &(*s.caches)[size_t(layer)];
+  int64_t cache_first = s.decode_pl.attn_batch_offset;
+  if (handoff) {
+    temp = kernels::KvCache(Ba, static_cast<int64_t>(pl.kv_heads.size()), c.max_seq, D);
+    cache = &temp;
+    cache_first = pl.attn_batch_offset;
+    for (int64_t b = 0; b < Ba; ++b)  // the temporary cache starts where the real one is
+      if (s.start[size_t(pl.attn_batch_offset + b)] != 0)
+        throw Error("prefill in a placement other than decode's needs empty caches");
+  }
+  append_rows(*cache, cache_first, pl.attn_batch_offset, Ba, L, s.n_new, k_sel, v_sel);
+  std::vector<int64_t> n_new(s.n_new.begin() + pl.attn_batch_offset, s.n_new.begin() + pl.attn_batch_offset + Ba);
+  Tensor o;
+  kernels::attention(qa.reshape({Ba, L, Ha, D}), *cache, n_new, o);
+
+  if (handoff) {
+    // K/V of my attention sequences, every KV head --all_gather(S') then (A) over B--> [B·L, K·D]
+    Tensor k_full = coll.all_gather(coll.all_gather(k_mine.clone(), 0, S), 0, pl.batch_axes);
+    Tensor v_full = coll.all_gather(coll.all_gather(v_mine.clone(), 0, S), 0, pl.batch_axes);
+    const Placement& d = s.decode_pl;
+    Tensor kd = select_heads(k_full.narrow0(d.attn_batch_offset * L, d.attn_batch_local * L), K, D, d.kv_heads);
+    Tensor vd = select_heads(v_full.narrow0(d.attn_batch_offset * L, d.attn_batch_local * L), K, D, d.kv_heads);
+    append_rows((*s.caches)[size_t(layer)], d.attn_batch_offset, d.attn_batch_offset, d.attn_batch_local, L,
+                s.n_new, kd, vd);
+  }
+
+  // Batch -> heads: [B_l/|S'|, L, H_l·|S'|, D] --all_to_all(split H, concat B, S')--> [B_l, L, H_l, D]
+  if (!S.empty()) o = select_heads(o, Ha, D, positions_in(pl.a2a_heads, pl.heads)).reshape({Ba, L, Ha, D});
+  return coll.all_to_all(o.reshape({Ba, L, Ha, D}), 2, 0, S);
+}
+
+}  // namespace tori::runtime

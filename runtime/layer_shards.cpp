@@ -1,0 +1,137 @@
+#include "runtime/layer_shards.hpp"
+
+#include <cstring>
+
+#include "kernels/error.hpp"
+#include "models/weight_names.hpp"
+
+namespace tori::runtime {
+
+using kernels::Tensor;
+using models::Box;
+
+int64_t segment_width(const models::ModelConfig& c, int64_t n, Segment s) {
+  switch (s) {
+    case Segment::q:
+    case Segment::o: return c.n_heads * c.d_head / n;
+    default: return c.d_ff / n;
+  }
+}
+
+bool Projection::has(Segment s) const {
+  for (Segment t : in_segments) if (t == s) return true;
+  for (Segment t : out_segments) if (t == s) return true;
+  return false;
+}
+
+int64_t Projection::offset(Segment s) const {
+  const bool out = s == Segment::o || s == Segment::w_out;
+  const auto& segs = out ? out_segments : in_segments;
+  const auto& widths = out ? out_widths : in_widths;
+  int64_t off = 0;
+  for (size_t k = 0; k < segs.size(); ++k) {
+    if (segs[k] == s) return off;
+    off += widths[k];
+  }
+  throw Error("projection has no such segment");
+}
+
+int64_t LayerShard::bytes() const {
+  int64_t b = static_cast<int64_t>(w_kv.nbytes() + attn_norm_w.nbytes() + attn_norm_b.nbytes() +
+                                   ffn_norm_w.nbytes() + ffn_norm_b.nbytes());
+  for (auto& p : projections) b += static_cast<int64_t>(p.w_in.nbytes() + p.w_out.nbytes());
+  return b;
+}
+
+namespace {
+
+// Copies src [R, C] into dst columns [col, col + C) (dst [R, *]).
+void paste_cols(Tensor& dst, int64_t col, const Tensor& src) {
+  const int64_t R = src.size(0), C = src.size(1), ld = dst.size(1);
+  for (int64_t r = 0; r < R; ++r)
+    std::memcpy(dst.data<float>() + r * ld + col, src.data<float>() + r * C, size_t(C) * sizeof(float));
+}
+// Copies src [R, C] into dst rows [row, row + R) (dst [*, C]).
+void paste_rows(Tensor& dst, int64_t row, const Tensor& src) {
+  std::memcpy(dst.data<float>() + row * dst.size(1), src.data<float>(), src.nbytes());
+}
+
+const char* tensor_of(Segment s) {
+  switch (s) {
+    case Segment::q: return "wq";
+    case Segment::w_in: return "w_in";
+    case Segment::w_gate: return "w_gate";
+    case Segment::o: return "wo";
+    case Segment::w_out: return "w_out";
+  }
+  return "";
+}
+
+Projection load_projection(const models::WeightSource& src, int64_t layer, const Placement& pl,
+                           std::vector<Segment> ins, std::vector<Segment> outs, const ShardOptions& opt) {
+  const auto& c = src.config();
+  const int64_t n = pl.shape.ranks(), rows = pl.stored_e_rows, r0 = pl.stored_e_offset;
+  Projection p;
+  p.in_segments = std::move(ins);
+  p.out_segments = std::move(outs);
+  for (Segment s : p.in_segments) p.in_widths.push_back(segment_width(c, n, s)), p.unit_in += p.in_widths.back();
+  for (Segment s : p.out_segments) p.out_widths.push_back(segment_width(c, n, s)), p.unit_out += p.out_widths.back();
+  const int64_t U = static_cast<int64_t>(pl.stored_units.size());
+  p.w_in = Tensor({rows, U * p.unit_in}, kernels::DType::f32);
+  p.w_out = Tensor({U * p.unit_out, rows}, kernels::DType::f32);
+  for (int64_t u = 0; u < U; ++u) {
+    const int64_t b = pl.stored_units[size_t(u)];
+    int64_t col = u * p.unit_in;
+    for (Segment s : p.in_segments) {
+      const int64_t w = segment_width(c, n, s);
+      // W [E, cols]: rows held x block b of the segment's columns.
+      paste_cols(p.w_in, col, src.read(models::layer_tensor(layer, tensor_of(s)), Box{{r0, b * w}, {rows, w}}));
+      col += w;
+    }
+    int64_t row = u * p.unit_out;
+    for (Segment s : p.out_segments) {
+      const int64_t w = segment_width(c, n, s);
+      // W [rows, E]: block b of the segment's rows x the E columns held.
+      paste_rows(p.w_out, row, src.read(models::layer_tensor(layer, tensor_of(s)), Box{{b * w, r0}, {w, rows}}));
+      row += w;
+    }
+  }
+  if (opt.pack) {
+    p.w_in_packed = kernels::pack_weight(p.w_in, opt.format, opt.backend);
+    p.w_out_packed = kernels::pack_weight(p.w_out, opt.format, opt.backend);
+  }
+  return p;
+}
+
+}  // namespace
+
+LayerShard load_layer_shard(const models::WeightSource& src, int64_t layer, const Placement& pl,
+                            const ShardOptions& opt) {
+  const auto& c = src.config();
+  const bool swiglu = c.mlp == models::Mlp::swiglu, ln = c.norm == models::Norm::layernorm;
+  std::vector<Segment> ffn_in = swiglu ? std::vector<Segment>{Segment::w_in, Segment::w_gate}
+                                       : std::vector<Segment>{Segment::w_in};
+  LayerShard s;
+  if (c.block == models::Block::parallel) {
+    std::vector<Segment> ins = {Segment::q};
+    ins.insert(ins.end(), ffn_in.begin(), ffn_in.end());
+    s.projections.push_back(load_projection(src, layer, pl, ins, {Segment::o, Segment::w_out}, opt));
+  } else {
+    s.projections.push_back(load_projection(src, layer, pl, {Segment::q}, {Segment::o}, opt));
+    s.projections.push_back(load_projection(src, layer, pl, ffn_in, {Segment::w_out}, opt));
+  }
+  const int64_t KD = c.n_kv_heads * c.d_head, rows = pl.stored_e_rows, r0 = pl.stored_e_offset;
+  s.w_kv = Tensor({rows, 2 * KD}, kernels::DType::f32);
+  paste_cols(s.w_kv, 0, src.read(models::layer_tensor(layer, "wk"), Box{{r0, 0}, {rows, KD}}));
+  paste_cols(s.w_kv, KD, src.read(models::layer_tensor(layer, "wv"), Box{{r0, 0}, {rows, KD}}));
+  if (opt.pack) s.w_kv_packed = kernels::pack_weight(s.w_kv, opt.format, opt.backend);
+  s.attn_norm_w = src.read_full(models::layer_tensor(layer, "attn_norm.weight"));
+  if (ln) s.attn_norm_b = src.read_full(models::layer_tensor(layer, "attn_norm.bias"));
+  if (c.block == models::Block::serial) {
+    s.ffn_norm_w = src.read_full(models::layer_tensor(layer, "ffn_norm.weight"));
+    if (ln) s.ffn_norm_b = src.read_full(models::layer_tensor(layer, "ffn_norm.bias"));
+  }
+  return s;
+}
+
+}  // namespace tori::runtime

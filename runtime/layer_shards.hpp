@@ -1,0 +1,54 @@
+#pragma once
+// This rank's stored shards of one layer's weights (see placement.hpp for the unit layout):
+//   Projection  a fused input/output projection pair: W_in columns and W_out rows as units, so the
+//               parallel block's Q, W_in, W_gate share one input matmul and W_o, W_out one output
+//               matmul; the serial block has an attention projection (Q | O) and an FFN one.
+//   w_kv        [E rows held, 2·K·D]: W_k | W_v, all KV heads (computed whole on every rank).
+//   norms       full [E] vectors (tiny; each layout slices what it needs).
+// Weight-stationary layouts use the packed copies; weight-gathered ones gather the plain tensors
+// and pack what they gathered.
+#include <vector>
+
+#include "kernels/packed_weight.hpp"
+#include "kernels/tensor.hpp"
+#include "models/weight_source.hpp"
+#include "runtime/placement.hpp"
+
+namespace tori::runtime {
+
+enum class Segment { q, w_in, w_gate, o, w_out };
+
+struct Projection {
+  std::vector<Segment> in_segments, out_segments;
+  std::vector<int64_t> in_widths, out_widths;  // columns (rows) of each segment per unit
+  int64_t unit_in = 0, unit_out = 0;  // columns per unit of W_in, rows per unit of W_out
+  kernels::Tensor w_in;               // [E rows held, units · unit_in]
+  kernels::Tensor w_out;              // [units · unit_out, E rows held]
+  kernels::PackedWeight w_in_packed, w_out_packed;
+  bool has(Segment s) const;
+  // Column offset of a segment inside one unit (of W_in for q/w_in/w_gate, of W_out for o/w_out).
+  int64_t offset(Segment s) const;
+};
+
+struct LayerShard {
+  std::vector<Projection> projections;  // parallel: {fused}; serial: {attention, ffn}
+  kernels::Tensor w_kv;
+  kernels::PackedWeight w_kv_packed;
+  kernels::Tensor attn_norm_w, attn_norm_b, ffn_norm_w, ffn_norm_b;  // full [E]; b only for LayerNorm
+  int64_t bytes() const;
+};
+
+struct ShardOptions {
+  kernels::Backend backend = kernels::Backend::onednn;
+  kernels::WeightFormat format = kernels::WeightFormat::f32;
+  bool pack = true;  // pack for direct use (weight-stationary)
+};
+
+// Reads layer `layer`'s shards for placement `pl` (its stored units and rows) from `source`.
+LayerShard load_layer_shard(const models::WeightSource& source, int64_t layer, const Placement& pl,
+                            const ShardOptions& opt);
+
+// Width of a segment's block (one unit's worth): HD/n for q and o, F/n for the FFN segments.
+int64_t segment_width(const models::ModelConfig& c, int64_t n, Segment s);
+
+}  // namespace tori::runtime

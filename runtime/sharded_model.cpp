@@ -1,0 +1,183 @@
+#include "runtime/sharded_model.hpp"
+
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "kernels/embedding.hpp"
+#include "kernels/matmul.hpp"
+#include "models/weight_names.hpp"
+#include "runtime/attention_layouts.hpp"
+#include "runtime/sharded_norm.hpp"
+#include "runtime/step_context.hpp"
+#include "runtime/transformer_block.hpp"
+
+namespace tori::runtime {
+
+using collectives::Axes;
+using kernels::Tensor;
+using models::Box;
+
+ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collectives& coll, const Plan& plan,
+                           int64_t batch, ShardOptions opt)
+    : config_(src.config()),
+      coll_(coll),
+      plan_(plan),
+      batch_(batch),
+      opt_(opt),
+      rope_(src.config().max_seq, src.config().d_head, src.config().rope_theta) {
+  const auto& t = coll.torus();
+  validate_phase(config_, t.shape(), plan.prefill, batch, "prefill");
+  validate_phase(config_, t.shape(), plan.decode, batch, "decode");
+  prefill_pl_ = make_placement(config_, t.shape(), t.coords(), plan.prefill, batch);
+  decode_pl_ = make_placement(config_, t.shape(), t.coords(), plan.decode, batch);
+  // Whether prefill must hand its K/V to another placement, agreed by every rank.
+  Tensor differs({1}, kernels::DType::f32);
+  differs.set(0, needs_cache_handoff(prefill_pl_, decode_pl_) ? 1.f : 0.f);
+  handoff_ = coll.all_reduce(differs, Axes::xyz).get(0) > 0;
+
+  // Weight shards, for each storage a phase uses ("E_x F_yz" or "E F_xyz").
+  for (const Placement* pl : {&prefill_pl_, &decode_pl_}) {
+    auto& layers = storage_for(pl->plan.ffn) == Storage::s2d ? layers_2d_ : layers_1d_;
+    if (!layers.empty()) continue;
+    for (int64_t l = 0; l < config_.n_layers; ++l) layers.push_back(load_layer_shard(src, l, *pl, opt_));
+  }
+  // Embedding: vocab block g of [V, E]; unembedding [E, V/n] (embed^T when tied).
+  const int64_t n = t.ranks(), g = t.shard_index(Axes::xyz), Vn = config_.vocab / n, E = config_.d_model;
+  embed_ = src.read("embed", Box{{g * Vn, 0}, {Vn, E}});
+  unembed_ = config_.tied_embeddings
+                 ? kernels::pack_unembedding(embed_, opt_.format, opt_.backend)
+                 : kernels::pack_weight(src.read("unembed", Box{{0, g * Vn}, {E, Vn}}), opt_.format, opt_.backend);
+  final_norm_w_ = src.read_full("final_norm.weight");
+  if (config_.norm == models::Norm::layernorm) final_norm_b_ = src.read_full("final_norm.bias");
+  reset();
+  spdlog::debug("prefill {}; decode {}", prefill_pl_.describe(), decode_pl_.describe());
+}
+
+void ShardedModel::reset() {
+  caches_.clear();
+  for (int64_t l = 0; l < config_.n_layers; ++l)
+    caches_.emplace_back(decode_pl_.attn_batch_local, static_cast<int64_t>(decode_pl_.kv_heads.size()),
+                         config_.max_seq, config_.d_head);
+  lengths_.assign(static_cast<size_t>(batch_), 0);
+}
+
+int64_t ShardedModel::weight_bytes() const {
+  int64_t b = static_cast<int64_t>(embed_.nbytes() + final_norm_w_.nbytes() + final_norm_b_.nbytes());
+  if (!config_.tied_embeddings) b += unembed_.weight_bytes();
+  for (auto* layers : {&layers_2d_, &layers_1d_})
+    for (auto& l : *layers) b += l.bytes();
+  return b;
+}
+
+int64_t ShardedModel::cache_bytes() const {
+  int64_t b = 0;
+  for (auto& c : caches_) b += static_cast<int64_t>(c.k().nbytes() + c.v().nbytes());
+  return b;
+}
+
+Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& ids, int64_t L,
+                             const std::vector<int64_t>& n_new) {
+  const auto& t = coll_.torus();
+  const int64_t E = config_.d_model, Vn = config_.vocab / t.ranks();
+  // [B·L] ids --gather my vocab block, zeros elsewhere--> [B·L, E]{partial xyz} --all_reduce(xyz)--> [B·L, E]
+  Tensor emb;
+  kernels::embedding_gather(embed_, ids, emb, t.shard_index(Axes::xyz) * Vn, true);
+  emb = coll_.all_reduce(emb, Axes::xyz);
+  // My residual slice: rows of my batch block, columns of my E block -> [B_l·L, E_l]
+  Tensor resid({pl.batch_local * L, pl.e_local}, kernels::DType::f32);
+  for (int64_t r = 0; r < pl.batch_local * L; ++r)
+    std::memcpy(resid.data<float>() + r * pl.e_local, emb.data<float>() + (pl.batch_offset * L + r) * E + pl.e_offset,
+                size_t(pl.e_local) * sizeof(float));
+
+  StepContext s{config_, pl, decode_pl_, coll_, rope_, opt_, &pl == &prefill_pl_, L, lengths_, n_new, &caches_};
+  const auto& layers = storage_for(pl.plan.ffn) == Storage::s2d ? layers_2d_ : layers_1d_;
+  auto snapshot = [&] {
+    LayerTraffic t{};
+    for (size_t k = 0; k < collectives::kCollectives.size(); ++k)
+      for (collectives::Axis a : collectives::kAxes)
+        t[k][size_t(a)] = coll_.traffic().get(collectives::kCollectives[k], a);
+    return t;
+  };
+  const LayerTraffic before = snapshot();
+  for (int64_t l = 0; l < config_.n_layers; ++l) run_layer(s, l, layers[size_t(l)], resid, s.prefill && handoff_);
+  const LayerTraffic after = snapshot();
+  LayerTraffic& per_layer = s.prefill ? prefill_traffic_ : decode_traffic_;
+  const uint64_t nl = static_cast<uint64_t>(config_.n_layers);
+  for (size_t k = 0; k < per_layer.size(); ++k)
+    for (size_t a = 0; a < 3; ++a)
+      per_layer[k][a] = {(after[k][a].bytes - before[k][a].bytes) / nl,
+                         (after[k][a].messages - before[k][a].messages) / nl};
+  for (size_t b = 0; b < lengths_.size(); ++b) lengths_[b] += n_new[b];
+
+  // Final norm on my slice --all_gather(E axes), all_gather(batch axes)--> [B·L, E]
+  Tensor h = sharded_norm(coll_, pl.e_axes, config_, resid, pl.e_offset, final_norm_w_, final_norm_b_);
+  h = coll_.all_gather(h, -1, pl.e_axes);
+  h = coll_.all_gather(h, 0, pl.batch_axes);
+  return h;
+}
+
+Tensor ShardedModel::logits(const Tensor& hidden) {
+  // [R, E] @ unembed [E, V/n] -> [R, V/n] --all_gather(xyz)--> [R, V]
+  Tensor part;
+  kernels::unembed(hidden, unembed_, part);
+  return coll_.all_gather(part, -1, Axes::xyz);
+}
+
+std::vector<Tensor> ShardedModel::prefill(const std::vector<models::TokenIds>& prompts, bool all_positions) {
+  if (static_cast<int64_t>(prompts.size()) != batch_)
+    throw InputError("prefill: " + std::to_string(prompts.size()) + " prompts for a model built for batch " +
+                     std::to_string(batch_));
+  int64_t L = 0;
+  for (size_t b = 0; b < prompts.size(); ++b) {
+    if (prompts[b].empty()) throw InputError("prompt " + std::to_string(b) + " is empty");
+    L = std::max<int64_t>(L, static_cast<int64_t>(prompts[b].size()));
+    if (lengths_[b] + static_cast<int64_t>(prompts[b].size()) > config_.max_seq)
+      throw InputError("sequence " + std::to_string(b) + " would reach " +
+                       std::to_string(lengths_[b] + static_cast<int64_t>(prompts[b].size())) +
+                       " tokens, more than max_seq = " + std::to_string(config_.max_seq) + " of model '" +
+                       config_.name + "'");
+    for (int32_t id : prompts[b])
+      if (id < 0 || id >= config_.vocab)
+        throw InputError("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                         std::to_string(config_.vocab) + ") of model '" + config_.name + "'");
+  }
+  // Pad every prompt to the longest; padded rows are computed but never cached or read.
+  std::vector<int32_t> ids(static_cast<size_t>(batch_ * L), 0);
+  std::vector<int64_t> n_new(static_cast<size_t>(batch_));
+  for (int64_t b = 0; b < batch_; ++b) {
+    std::copy(prompts[size_t(b)].begin(), prompts[size_t(b)].end(), ids.begin() + b * L);
+    n_new[size_t(b)] = static_cast<int64_t>(prompts[size_t(b)].size());
+  }
+  Tensor h = forward(prefill_pl_, ids, L, n_new);
+  // Only the rows sampling needs (each prompt's last, or all) go through the unembedding.
+  std::vector<int64_t> rows;
+  for (int64_t b = 0; b < batch_; ++b)
+    for (int64_t l = all_positions ? 0 : n_new[size_t(b)] - 1; l < n_new[size_t(b)]; ++l) rows.push_back(b * L + l);
+  const int64_t E = config_.d_model, V = config_.vocab;
+  Tensor picked({static_cast<int64_t>(rows.size()), E}, kernels::DType::f32);
+  for (size_t r = 0; r < rows.size(); ++r)
+    std::memcpy(picked.data<float>() + int64_t(r) * E, h.data<float>() + rows[r] * E, size_t(E) * sizeof(float));
+  Tensor lg = logits(picked);
+  std::vector<Tensor> out;
+  int64_t r = 0;
+  for (int64_t b = 0; b < batch_; ++b) {
+    const int64_t nb = all_positions ? n_new[size_t(b)] : 1;
+    out.push_back(lg.narrow0(r, nb).clone().reshape({nb, V}));
+    r += nb;
+  }
+  return out;
+}
+
+Tensor ShardedModel::decode(const models::TokenIds& tokens) {
+  if (static_cast<int64_t>(tokens.size()) != batch_)
+    throw InputError("decode: " + std::to_string(tokens.size()) + " tokens for batch " + std::to_string(batch_));
+  for (int64_t b = 0; b < batch_; ++b)
+    if (lengths_[size_t(b)] + 1 > config_.max_seq)
+      throw InputError("sequence " + std::to_string(b) + " would exceed max_seq = " + std::to_string(config_.max_seq));
+  std::vector<int32_t> ids(tokens.begin(), tokens.end());
+  Tensor h = forward(decode_pl_, ids, 1, std::vector<int64_t>(static_cast<size_t>(batch_), 1));
+  return logits(h);
+}
+
+}  // namespace tori::runtime

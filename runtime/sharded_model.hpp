@@ -1,0 +1,71 @@
+#pragma once
+// ShardedModel: the transformer run across the torus. Each rank materialises only its shards
+// (placement.hpp) from a WeightSource, runs each phase in the plan's layout (ffn_layouts.hpp,
+// attention_layouts.hpp), keeps its slice of the KV cache in the decode placement, and produces
+// logits that every rank holds (so every rank samples the same token without a broadcast).
+// The interface mirrors models::ReferenceModel so the two can be compared step by step.
+#include <vector>
+
+#include "collectives/collectives.hpp"
+#include "kernels/kv_cache.hpp"
+#include "kernels/rope.hpp"
+#include "models/reference_model.hpp"
+#include "models/weight_source.hpp"
+#include "runtime/layer_shards.hpp"
+#include "runtime/placement.hpp"
+#include "runtime/plan.hpp"
+
+namespace tori::runtime {
+
+class ShardedModel {
+ public:
+  // Collective over coll's torus. Throws InputError if the plan cannot run (placement.hpp).
+  ShardedModel(const models::WeightSource& source, collectives::Collectives& coll, const Plan& plan,
+               int64_t batch, ShardOptions opt = {});
+
+  const models::ModelConfig& config() const { return config_; }
+  const Plan& plan() const { return plan_; }
+  const Placement& placement(bool prefill) const { return prefill ? prefill_pl_ : decode_pl_; }
+  int64_t batch() const { return batch_; }
+
+  // Empties every sequence's KV cache.
+  void reset();
+  // Appends prompts[b] (one per sequence of the batch) to each sequence; returns per sequence the
+  // logits of its last position [1, V], or of every position [L_b, V] when all_positions.
+  std::vector<kernels::Tensor> prefill(const std::vector<models::TokenIds>& prompts, bool all_positions = false);
+  // One token per sequence; returns logits [B, V].
+  kernels::Tensor decode(const models::TokenIds& tokens);
+
+  // Traffic this rank sent per transformer layer (the layer loop's total / n_layers) in the last
+  // forward step of each phase, per collective kind and axis.
+  using LayerTraffic = std::array<collectives::AxisTraffic, collectives::kCollectives.size()>;
+  const LayerTraffic& layer_traffic(bool prefill) const { return prefill ? prefill_traffic_ : decode_traffic_; }
+
+  int64_t weight_bytes() const;  // this rank's stored weights
+  int64_t cache_bytes() const;   // this rank's KV cache (allocated)
+
+ private:
+  // Runs ids [B·L] (row b·L + l = sequence b's token l, padded) through the model in placement
+  // `pl`; returns the final-normed hidden state of every row, gathered [B·L, E].
+  kernels::Tensor forward(const Placement& pl, const std::vector<int32_t>& ids, int64_t L,
+                          const std::vector<int64_t>& n_new);
+  kernels::Tensor logits(const kernels::Tensor& hidden);  // [R, E] -> [R, V]
+
+  models::ModelConfig config_;
+  collectives::Collectives& coll_;
+  Plan plan_;
+  int64_t batch_;
+  ShardOptions opt_;
+  Placement prefill_pl_, decode_pl_;
+  bool handoff_ = false;
+  std::vector<LayerShard> layers_2d_, layers_1d_;  // by storage, loaded as the plan needs
+  kernels::Tensor embed_;                          // [V/n, E]: vocab block g
+  kernels::PackedWeight unembed_;                  // [E, V/n]
+  kernels::Tensor final_norm_w_, final_norm_b_;
+  kernels::RopeTable rope_;
+  std::vector<kernels::KvCache> caches_;  // per layer, decode placement
+  std::vector<int64_t> lengths_;          // per global sequence
+  LayerTraffic prefill_traffic_{}, decode_traffic_{};
+};
+
+}  // namespace tori::runtime

@@ -1,0 +1,30 @@
+#pragma once
+// StepContext: what every layer of one forward step (a prefill block or a decode step) needs to
+// know — the phase's placement, the decode placement (where the KV cache lives), the collectives,
+// and per global sequence its cached length before the step and how many new tokens it brings.
+#include <vector>
+
+#include "collectives/collectives.hpp"
+#include "kernels/kv_cache.hpp"
+#include "kernels/rope.hpp"
+#include "models/config.hpp"
+#include "runtime/layer_shards.hpp"
+#include "runtime/placement.hpp"
+
+namespace tori::runtime {
+
+struct StepContext {
+  const models::ModelConfig& config;
+  const Placement& pl;         // this phase's layout
+  const Placement& decode_pl;  // where the KV cache lives
+  collectives::Collectives& coll;
+  const kernels::RopeTable& rope;
+  ShardOptions opt;
+  bool prefill = false;
+  int64_t L = 1;                // rows per sequence this step (prompts padded to the longest)
+  std::vector<int64_t> start;   // per global sequence: tokens cached before this step
+  std::vector<int64_t> n_new;   // per global sequence: new tokens this step (<= L)
+  std::vector<kernels::KvCache>* caches = nullptr;  // per layer, decode placement
+};
+
+}  // namespace tori::runtime
