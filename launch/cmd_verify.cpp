@@ -35,7 +35,7 @@ struct VerifyOptions {
   std::string torus;
   std::string plan = "all";
   std::string block = "model";
-  std::string prompts = "1,2,3,4,5,6,7;42,17,99;300,12,7,150,2,9;5;8,9,10,11,12;13,14;100,101,102,103,104,105,106,107,108;77,78,79";
+  std::string prompts = kDefaultPrompts;
   int max_new = 4;
   double tolerance = kF32RelTol;
 };
