@@ -146,9 +146,18 @@ Placement make_placement(const models::ModelConfig& c, const TorusShape& shape, 
   return pl;
 }
 
+Sharding Placement::residual_sharding() const {
+  auto axes = [](Axes a) { return a.empty() ? std::string() : a.str(); };
+  return Sharding({{'B', axes(batch_axes)}, {'L', ""}, {'E', axes(e_axes)}});
+}
+
+Sharding Placement::weight_sharding() const {
+  return Sharding::parse(storage_for(plan.ffn) == Storage::s1d ? "E F_xyz" : "E_x F_yz");
+}
+
 std::string Placement::describe() const {
-  std::string b = batch_axes.empty() ? "B" : "B_" + batch_axes.str();
-  return plan.str() + ": residual " + b + "LE_" + e_axes.str() + ", " + std::to_string(units.size()) +
+  return plan.str() + ": residual " + residual_sharding().str() + ", weights stored " + weight_sharding().str() +
+         ", " + std::to_string(units.size()) +
          " unit(s), " + std::to_string(heads.size()) + " head(s) x " + std::to_string(attn_batch_local) +
          " sequence(s) attended, " + std::to_string(kv_heads.size()) + " KV head(s) cached";
 }

@@ -26,6 +26,7 @@
 #include "collectives/torus_shape.hpp"
 #include "models/config.hpp"
 #include "runtime/plan.hpp"
+#include "runtime/sharding.hpp"
 
 namespace tori::runtime {
 
@@ -60,7 +61,9 @@ struct Placement {
   std::vector<int64_t> kv_heads;  // KV heads kept in this rank's cache, ascending
   int64_t heads_per_kv = 0;       // consecutive local query heads per local KV head
 
-  std::string describe() const;  // residual sharding etc., for logs
+  Sharding residual_sharding() const;  // "BLE_xyz", "B_x LE_yz", ...
+  Sharding weight_sharding() const;    // "E_x F_yz" or "E F_xyz"
+  std::string describe() const;        // all of it, for logs
 };
 
 // Checks that the plan fits the model, torus and batch; throws InputError naming the dim, the

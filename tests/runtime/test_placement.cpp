@@ -112,3 +112,16 @@ TEST_CASE("impossible plans are refused naming the dim, the axes and the sizes",
                     Contains("wg_xy already splits the batch over xy"));
   CHECK_THROWS_AS(validate_phase(c, shape, parse_phase_plan("wg_xyz/batch:xyz", "t"), 4, "prefill"), tori::InputError);
 }
+
+TEST_CASE("placements print their shardings in the paper's notation", "[placement]") {
+  TorusShape shape = TorusShape::parse("2x2x2");
+  auto c = tiny(8, 1);
+  auto at = [&](const char* plan) { return make_placement(c, shape, {}, parse_phase_plan(plan, "t"), 8); };
+  CHECK(at("ws2d/heads").residual_sharding().str() == "BLE_xyz");
+  CHECK(at("ws2d/heads").weight_sharding().str() == "E_x F_yz");
+  CHECK(at("ws1d/heads").weight_sharding().str() == "E F_xyz");
+  CHECK(at("wg_x/heads").residual_sharding().str() == "B_x LE_yz");
+  CHECK(at("wg_xy/heads").residual_sharding().str() == "B_xy LE_z");
+  CHECK(at("wg_xyz/batch:xyz").residual_sharding().str() == "B_xyz LE");
+  CHECK(at("wg_xyz/batch:xyz").weight_sharding().str() == "E_x F_yz");
+}
