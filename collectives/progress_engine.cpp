@@ -1,0 +1,103 @@
+#include "collectives/progress_engine.hpp"
+
+#include <chrono>
+
+namespace tori::collectives {
+
+Pending Pending::ready_value(kernels::Tensor t) {
+  std::promise<kernels::Tensor> p;
+  p.set_value(std::move(t));
+  return Pending(p.get_future());
+}
+
+bool Pending::ready() const {
+  return future_.valid() &&
+         future_.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+}
+
+kernels::Tensor Pending::wait() {
+  if (!future_.valid()) throw Error("Pending::wait() on an empty or already waited handle");
+  return future_.get();
+}
+
+ProgressEngine::ProgressEngine(bool use_thread) {
+  if (use_thread) thread_ = std::thread([this] { loop(); });
+}
+
+ProgressEngine::~ProgressEngine() { shutdown(false); }
+
+bool ProgressEngine::shutdown(bool abandon) {
+  if (!thread_.joinable()) return true;
+  std::unique_lock lock(mutex_);
+  if (abandon) {
+    queue_.clear();  // their futures report broken_promise
+    if (!cv_.wait_for(lock, kAbandonGrace, [this] { return !busy_; })) {
+      stop_ = true;
+      lock.unlock();
+      thread_.detach();
+      return false;
+    }
+  }
+  stop_ = true;
+  lock.unlock();
+  cv_.notify_all();
+  thread_.join();
+  return true;
+}
+
+Pending ProgressEngine::submit(Job job) {
+  std::packaged_task<kernels::Tensor()> task(std::move(job));
+  Pending pending(task.get_future());
+  if (!threaded()) {
+    task();  // no thread: run now; errors land in the future
+    return pending;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(task));
+  }
+  cv_.notify_all();
+  return pending;
+}
+
+kernels::Tensor ProgressEngine::run(Job job) {
+  if (!threaded()) return job();
+  {
+    std::unique_lock lock(mutex_);
+    if (queue_.empty() && !busy_) {
+      // Idle: run on this thread, holding `busy_` so the progress thread stays out of MPI for us.
+      busy_ = true;
+      lock.unlock();
+      struct Release {
+        ProgressEngine* e;
+        ~Release() {
+          {
+            std::lock_guard l(e->mutex_);
+            e->busy_ = false;
+          }
+          e->cv_.notify_all();
+        }
+      } release{this};
+      return job();
+    }
+  }
+  return submit(std::move(job)).wait();
+}
+
+void ProgressEngine::loop() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    cv_.wait(lock, [this] { return (!queue_.empty() && !busy_) || (stop_ && queue_.empty()); });
+    if (queue_.empty()) return;  // stop requested and drained
+    auto task = std::move(queue_.front());
+    queue_.pop_front();
+    busy_ = true;
+    lock.unlock();
+    task();  // exceptions are stored in the task's future
+    lock.lock();
+    busy_ = false;
+    cv_.notify_all();
+  }
+}
+
+}  // namespace tori::collectives

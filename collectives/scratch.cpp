@@ -1,0 +1,40 @@
+#include "collectives/scratch.hpp"
+
+#include <cstdlib>
+#include <string>
+
+#include "kernels/error.hpp"
+
+namespace tori::collectives {
+
+namespace {
+constexpr size_t kAlign = 64;  // as kernels::Tensor
+}
+
+void Scratch::Free::operator()(std::byte* p) const { std::free(p); }
+
+std::byte* Scratch::get(Slot slot, size_t bytes) {
+  auto s = static_cast<size_t>(slot);
+  if (bytes > size_[s]) {
+    size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+    buf_[s].reset();
+    void* p = std::aligned_alloc(kAlign, rounded);
+    if (!p) throw Error("out of memory allocating " + std::to_string(bytes) + " bytes of collective scratch");
+    buf_[s].reset(static_cast<std::byte*>(p));
+    size_[s] = rounded;
+  }
+  return buf_[s].get();
+}
+
+size_t Scratch::held_bytes() const {
+  size_t n = 0;
+  for (size_t s : size_) n += s;
+  return n;
+}
+
+void Scratch::release() {
+  for (auto& b : buf_) b.reset();
+  size_.fill(0);
+}
+
+}  // namespace tori::collectives
