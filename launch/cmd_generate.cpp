@@ -15,7 +15,7 @@
 #include "launch/command.hpp"
 #include "launch/defaults.hpp"
 #include "models/prompts.hpp"
-#include "models/synthetic_weights.hpp"
+#include "models/hf_checkpoint.hpp"
 #include "runtime/generator.hpp"
 
 namespace tori::launch {
@@ -39,7 +39,8 @@ double max_over_ranks(double v) {
 }
 
 int run_generate(const GenerateOptions& o, const GlobalOptions& g) {
-  models::ModelConfig cfg = models::load_model_config(o.model);
+  auto source = models::open_model(o.model, o.seed);
+  const models::ModelConfig& cfg = source->config();
   auto prompts = models::parse_prompt_tokens(o.prompts, cfg.vocab, "--prompt-tokens");
   const int64_t B = static_cast<int64_t>(prompts.size());
   collectives::Torus torus(MPI_COMM_WORLD, o.torus);
@@ -51,7 +52,7 @@ int run_generate(const GenerateOptions& o, const GlobalOptions& g) {
   runtime::Plan plan = o.plan == "default" ? runtime::default_plan(cfg, torus.shape(), B)
                                            : runtime::parse_plan(o.plan, "--plan");
 
-  models::SyntheticWeights weights(cfg, o.seed);
+  const models::WeightSource& weights = *source;
   runtime::ShardedModel model(weights, coll, plan, B, sopt);
   spdlog::info("generate: model {} on {} ranks (torus {}), plan {}, batch {}", cfg.name, torus.ranks(),
                torus.shape().str(), plan.str(), B);
@@ -121,7 +122,7 @@ int run_generate(const GenerateOptions& o, const GlobalOptions& g) {
 void add_generate_command(CLI::App& parent, Commands& out) {
   auto o = std::make_shared<GenerateOptions>();
   CLI::App* app = parent.add_subcommand("generate", "sharded greedy generation (run under mpirun)");
-  app->add_option("--model", o->model, "preset name or model YAML file")->capture_default_str();
+  app->add_option("--model", o->model, "preset name, model YAML file or Hugging Face checkpoint directory")->capture_default_str();
   app->add_option("--seed", o->seed, "seed of the synthetic weights")->capture_default_str();
   app->add_option("--torus", o->torus, "torus shape XxYxZ (default: auto from the rank count)");
   app->add_option("--plan", o->plan,

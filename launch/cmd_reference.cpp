@@ -12,7 +12,7 @@
 #include "models/prompts.hpp"
 #include "models/reference_model.hpp"
 #include "models/safetensors_writer.hpp"
-#include "models/synthetic_weights.hpp"
+#include "models/hf_checkpoint.hpp"
 
 namespace tori::launch {
 
@@ -35,10 +35,11 @@ nlohmann::json checksum(const kernels::Tensor& t) {
 }
 
 int run_reference(const ReferenceOptions& o, const GlobalOptions& g) {
-  models::ModelConfig cfg = models::load_model_config(o.model);
+  auto source = models::open_model(o.model, o.seed);
+  const models::ModelConfig& cfg = source->config();
   auto prompts = models::parse_prompt_tokens(o.prompts, cfg.vocab, "--prompt-tokens");
   if (g.rank != 0) return 0;  // single-process by design; other ranks of an mpirun just wait
-  models::SyntheticWeights weights(cfg, o.seed);
+  const models::WeightSource& weights = *source;
   spdlog::info("reference: model {} ({} layers, E={}, H={}, K={}, F={}, V={}), seed {}, batch {}",
                cfg.name, cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.d_ff, cfg.vocab,
                o.seed, prompts.size());
@@ -99,7 +100,7 @@ void add_reference_command(CLI::App& parent, Commands& out) {
   auto o = std::make_shared<ReferenceOptions>();
   CLI::App* app = parent.add_subcommand(
       "reference", "greedy generation with the single-process reference model (the ground truth)");
-  app->add_option("--model", o->model, "preset name or model YAML file")->capture_default_str();
+  app->add_option("--model", o->model, "preset name, model YAML file or Hugging Face checkpoint directory")->capture_default_str();
   app->add_option("--seed", o->seed, "seed of the synthetic weights")->capture_default_str();
   app->add_option("--prompt-tokens", o->prompts, "prompts as token ids: \"1,2,3;4,5\"")->capture_default_str();
   app->add_option("--max-new-tokens", o->max_new, "tokens to generate per prompt")->capture_default_str();

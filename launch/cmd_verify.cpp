@@ -16,6 +16,7 @@
 #include "launch/defaults.hpp"
 #include "models/prompts.hpp"
 #include "models/reference_model.hpp"
+#include "models/hf_checkpoint.hpp"
 #include "models/synthetic_weights.hpp"
 #include "runtime/placement.hpp"
 #include "runtime/sharded_model.hpp"
@@ -64,7 +65,9 @@ nlohmann::json traffic_json(const runtime::ShardedModel::LayerTraffic& t) {
 }
 
 int run_verify(const VerifyOptions& o, const GlobalOptions& g) {
-  models::ModelConfig base = models::load_model_config(o.model);
+  auto source = models::open_model(o.model, o.seed);
+  const models::ModelConfig base = source->config();
+  const bool checkpoint = models::is_checkpoint_dir(o.model);
   auto prompts = models::parse_prompt_tokens(o.prompts, base.vocab, "--prompt-tokens");
   const int64_t B = static_cast<int64_t>(prompts.size());
   if (o.max_new < 1) throw InputError("--max-new-tokens must be >= 1, got " + std::to_string(o.max_new));
@@ -74,6 +77,8 @@ int run_verify(const VerifyOptions& o, const GlobalOptions& g) {
   else if (o.block == "serial") blocks = {models::Block::serial};
   else if (o.block == "all") blocks = {models::Block::parallel, models::Block::serial};
   else throw InputError("--block: '" + o.block + "' (allowed: model, parallel, serial, all)");
+  if (checkpoint && o.block != "model")
+    throw InputError("--block " + o.block + ": a checkpoint's block type is fixed (allowed with a checkpoint: model)");
 
   collectives::Torus torus(MPI_COMM_WORLD, o.torus);
   collectives::CollectivesOptions copt;
@@ -104,7 +109,9 @@ int run_verify(const VerifyOptions& o, const GlobalOptions& g) {
   for (models::Block block : blocks) {
     models::ModelConfig cfg = base;
     cfg.block = block;
-    models::SyntheticWeights weights(cfg, o.seed);
+    std::unique_ptr<models::WeightSource> synthetic;
+    if (!checkpoint) synthetic = std::make_unique<models::SyntheticWeights>(cfg, o.seed);
+    const models::WeightSource& weights = checkpoint ? *source : *synthetic;
     models::ReferenceModel ref_model(weights);
     models::GreedyResult ref = models::greedy_generate(ref_model, prompts, o.max_new);
     const int64_t V = cfg.vocab;
@@ -174,7 +181,7 @@ void add_verify_command(CLI::App& parent, Commands& out) {
   auto o = std::make_shared<VerifyOptions>();
   CLI::App* app = parent.add_subcommand(
       "verify", "run the sharded model and the reference on the same weights and compare logits and tokens");
-  app->add_option("--model", o->model, "preset name or model YAML file")->capture_default_str();
+  app->add_option("--model", o->model, "preset name, model YAML file or Hugging Face checkpoint directory")->capture_default_str();
   app->add_option("--seed", o->seed, "seed of the synthetic weights")->capture_default_str();
   app->add_option("--torus", o->torus, "torus shape XxYxZ (default: auto from the rank count)");
   app->add_option("--plan", o->plan,

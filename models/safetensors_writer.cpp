@@ -21,7 +21,8 @@ const char* st_dtype(kernels::DType t) {
 }  // namespace
 
 void write_safetensors(const std::string& path, const NamedTensors& tensors,
-                       const std::vector<std::pair<std::string, std::string>>& metadata) {
+                       const std::vector<std::pair<std::string, std::string>>& metadata,
+                       const std::string& dtype_name) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) {
     nlohmann::ordered_json m = nlohmann::ordered_json::object();
@@ -30,7 +31,7 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors,
   }
   uint64_t offset = 0;
   for (auto& [name, t] : tensors) {
-    header[name] = {{"dtype", st_dtype(t.dtype())},
+    header[name] = {{"dtype", dtype_name.empty() ? std::string(st_dtype(t.dtype())) : dtype_name},
                     {"shape", t.shape()},
                     {"data_offsets", {offset, offset + t.nbytes()}}};
     offset += t.nbytes();

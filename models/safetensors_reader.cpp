@@ -1,0 +1,206 @@
+#include "models/safetensors_reader.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "kernels/bf16.hpp"
+#include "kernels/error.hpp"
+
+namespace tori::models {
+
+namespace {
+
+size_t dtype_bytes(StDtype t) { return t == StDtype::f32 ? 4 : 2; }
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ffu;
+  uint32_t bits;
+  if (exp == 0) {
+    if (man == 0) {
+      bits = sign;
+    } else {  // subnormal: normalise
+      int e = -1;
+      uint32_t m = man;
+      do {
+        ++e;
+        m <<= 1;
+      } while (!(m & 0x400u));
+      bits = sign | uint32_t(127 - 15 - e) << 23 | (m & 0x3ffu) << 13;
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | man << 13;
+  } else {
+    bits = sign | (exp + 127 - 15) << 23 | man << 13;
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+[[noreturn]] void bad(const std::string& path, const std::string& what) {
+  throw Error("safetensors file '" + path + "': " + what);
+}
+
+}  // namespace
+
+SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) throw Error("cannot open '" + path + "': " + std::strerror(errno));
+  struct stat st{};
+  if (fstat(fd_, &st) != 0) bad(path, std::strerror(errno));
+  size_ = static_cast<size_t>(st.st_size);
+  if (size_ < 8) bad(path, "only " + std::to_string(size_) + " bytes, shorter than the 8-byte header length");
+  void* m = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
+  if (m == MAP_FAILED) bad(path, std::string("mmap failed: ") + std::strerror(errno));
+  map_ = static_cast<const unsigned char*>(m);
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= uint64_t(map_[i]) << (8 * i);
+  if (n > size_ - 8)
+    bad(path, "header length " + std::to_string(n) + " runs past the end of the file (" + std::to_string(size_) +
+                  " bytes)");
+  data_offset_ = 8 + n;
+  nlohmann::json h;
+  try {
+    h = nlohmann::json::parse(map_ + 8, map_ + 8 + n);
+  } catch (const std::exception& e) {
+    bad(path, std::string("header is not valid JSON: ") + e.what());
+  }
+  if (!h.is_object()) bad(path, "header is not a JSON object");
+  const uint64_t data_size = size_ - data_offset_;
+  for (auto& [name, v] : h.items()) {
+    if (name == "__metadata__") continue;
+    try {
+      StTensorInfo info;
+      const std::string dt = v.at("dtype").get<std::string>();
+      if (dt == "F32") info.dtype = StDtype::f32;
+      else if (dt == "F16") info.dtype = StDtype::f16;
+      else if (dt == "BF16") info.dtype = StDtype::bf16;
+      else bad(path, "tensor '" + name + "' has dtype " + dt + " (allowed: F32, F16, BF16)");
+      info.shape = v.at("shape").get<std::vector<int64_t>>();
+      auto off = v.at("data_offsets").get<std::vector<uint64_t>>();
+      if (off.size() != 2 || off[0] > off[1]) bad(path, "tensor '" + name + "' has malformed data_offsets");
+      info.begin = off[0];
+      info.end = off[1];
+      uint64_t numel = 1;
+      for (int64_t d : info.shape) {
+        if (d < 0) bad(path, "tensor '" + name + "' has a negative dimension");
+        numel *= uint64_t(d);
+      }
+      if (numel * dtype_bytes(info.dtype) != info.end - info.begin)
+        bad(path, "tensor '" + name + "': shape needs " + std::to_string(numel * dtype_bytes(info.dtype)) +
+                      " bytes but data_offsets span " + std::to_string(info.end - info.begin));
+      if (info.end > data_size)
+        bad(path, "tensor '" + name + "': data_offsets end at " + std::to_string(info.end) +
+                      ", past the end of the data (" + std::to_string(data_size) + " bytes)");
+      tensors_[name] = info;
+    } catch (const nlohmann::json::exception& e) {
+      bad(path, "tensor '" + name + "': " + e.what());
+    }
+  }
+}
+
+SafetensorsFile::~SafetensorsFile() {
+  if (map_) munmap(const_cast<unsigned char*>(map_), size_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+const StTensorInfo& SafetensorsFile::info(const std::string& name) const {
+  auto it = tensors_.find(name);
+  if (it == tensors_.end()) bad(path_, "has no tensor '" + name + "'");
+  return it->second;
+}
+
+kernels::Tensor SafetensorsFile::read_rows(const std::string& name, int64_t r0, int64_t nr, int64_t c0,
+                                           int64_t nc) const {
+  const StTensorInfo& t = info(name);
+  const int64_t rows = t.shape.size() == 2 ? t.shape[0] : 1;
+  const int64_t cols = t.shape.size() == 2 ? t.shape[1] : (t.shape.size() == 1 ? t.shape[0] : -1);
+  if (cols < 0) bad(path_, "tensor '" + name + "' is not 1-D or 2-D");
+  if (r0 < 0 || nr < 0 || c0 < 0 || nc < 0 || r0 + nr > rows || c0 + nc > cols)
+    bad(path_, "tensor '" + name + "': rows [" + std::to_string(r0) + ", " + std::to_string(r0 + nr) +
+                   ") x columns [" + std::to_string(c0) + ", " + std::to_string(c0 + nc) + ") outside its shape [" +
+                   std::to_string(rows) + ", " + std::to_string(cols) + "]");
+  kernels::Tensor out({nr, nc}, kernels::DType::f32);
+  float* o = out.data<float>();
+  const size_t esz = dtype_bytes(t.dtype);
+  const unsigned char* base = map_ + data_offset_ + t.begin;
+  for (int64_t r = 0; r < nr; ++r) {
+    const unsigned char* row = base + (size_t(r0 + r) * size_t(cols) + size_t(c0)) * esz;
+    float* dst = o + r * nc;
+    switch (t.dtype) {
+      case StDtype::f32: std::memcpy(dst, row, size_t(nc) * 4); break;
+      case StDtype::f16:
+        for (int64_t c = 0; c < nc; ++c) {
+          uint16_t h;
+          std::memcpy(&h, row + 2 * c, 2);
+          dst[c] = half_to_float(h);
+        }
+        break;
+      case StDtype::bf16:
+        for (int64_t c = 0; c < nc; ++c) {
+          uint16_t h;
+          std::memcpy(&h, row + 2 * c, 2);
+          dst[c] = kernels::bf16::to_f32(h);
+        }
+        break;
+    }
+  }
+  // Drop the pages just read from this process's resident set (the page cache keeps them).
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t lo = (data_offset_ + t.begin + size_t(r0) * size_t(cols) * esz) / page * page;
+  const size_t hi = data_offset_ + t.begin + size_t(r0 + nr) * size_t(cols) * esz;
+  if (hi > lo) madvise(const_cast<unsigned char*>(map_) + lo, hi - lo, MADV_DONTNEED);
+  return out;
+}
+
+SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& dir) : dir_(dir) {
+  namespace fs = std::filesystem;
+  const fs::path index = fs::path(dir) / "model.safetensors.index.json";
+  std::vector<std::string> names;
+  std::map<std::string, std::string> file_of_tensor;
+  if (fs::exists(index)) {
+    std::ifstream in(index);
+    nlohmann::json j;
+    try {
+      in >> j;
+      for (auto& [tensor, file] : j.at("weight_map").items()) file_of_tensor[tensor] = file.get<std::string>();
+    } catch (const std::exception& e) {
+      throw Error("'" + index.string() + "': not a valid index (" + e.what() + ")");
+    }
+    for (auto& [tensor, file] : file_of_tensor)
+      if (std::find(names.begin(), names.end(), file) == names.end()) names.push_back(file);
+  } else if (fs::exists(fs::path(dir) / "model.safetensors")) {
+    names.push_back("model.safetensors");
+  } else {
+    throw InputError("checkpoint directory '" + dir +
+                     "' has neither model.safetensors nor model.safetensors.index.json");
+  }
+  for (auto& f : names) {
+    files_.push_back(std::make_unique<SafetensorsFile>((fs::path(dir) / f).string()));
+    for (auto& [tensor, info] : files_.back()->tensors()) where_[tensor] = files_.size() - 1;
+  }
+  for (auto& [tensor, file] : file_of_tensor)
+    if (!where_.count(tensor)) throw Error("'" + index.string() + "' maps '" + tensor + "' to '" + file + "', which lacks it");
+}
+
+const SafetensorsFile& SafetensorsCheckpoint::file_of(const std::string& name) const {
+  auto it = where_.find(name);
+  if (it == where_.end()) throw Error("checkpoint '" + dir_ + "' has no tensor '" + name + "'");
+  return *files_[it->second];
+}
+
+const StTensorInfo& SafetensorsCheckpoint::info(const std::string& name) const { return file_of(name).info(name); }
+
+kernels::Tensor SafetensorsCheckpoint::read_rows(const std::string& name, int64_t r0, int64_t nr, int64_t c0,
+                                                 int64_t nc) const {
+  return file_of(name).read_rows(name, r0, nr, c0, nc);
+}
+
+}  // namespace tori::models
