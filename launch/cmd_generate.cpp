@@ -15,6 +15,7 @@
 #include "launch/command.hpp"
 #include "launch/defaults.hpp"
 #include "models/prompts.hpp"
+#include "models/safetensors_writer.hpp"
 #include "models/hf_checkpoint.hpp"
 #include "runtime/generator.hpp"
 
@@ -30,6 +31,7 @@ struct GenerateOptions {
   std::string prompts = kDefaultPrompts;
   int max_new = kDefaultMaxNewTokens;
   bool check_reference = false;
+  std::string logits_out;
 };
 
 double max_over_ranks(double v) {
@@ -56,7 +58,12 @@ int run_generate(const GenerateOptions& o, const GlobalOptions& g) {
   runtime::ShardedModel model(weights, coll, plan, B, sopt);
   spdlog::info("generate: model {} on {} ranks (torus {}), plan {}, batch {}", cfg.name, torus.ranks(),
                torus.shape().str(), plan.str(), B);
-  runtime::Generation gen = runtime::generate_greedy(model, prompts, o.max_new);
+  runtime::Generation gen = runtime::generate_greedy(model, prompts, o.max_new, !o.logits_out.empty());
+  if (!o.logits_out.empty() && g.rank == 0) {
+    models::NamedTensors out;
+    for (size_t s = 0; s < gen.logits.size(); ++s) out.emplace_back("step." + std::to_string(s), gen.logits[s]);
+    models::write_safetensors(o.logits_out, out, {{"plan", plan.str()}, {"torus", torus.shape().str()}});
+  }
   const double prefill_s = max_over_ranks(gen.prefill_s), decode_s = max_over_ranks(gen.decode_s);
   const double weight_mb = max_over_ranks(double(model.weight_bytes()) / (1 << 20));
   const double cache_mb = max_over_ranks(double(model.cache_bytes()) / (1 << 20));
@@ -133,6 +140,8 @@ void add_generate_command(CLI::App& parent, Commands& out) {
   app->add_option("--max-new-tokens", o->max_new, "tokens to generate per prompt")->capture_default_str();
   app->add_flag("--check-reference", o->check_reference,
                 "also run the single-process reference and compare the tokens (exit 1 if they differ)");
+  app->add_option("--logits-out", o->logits_out,
+                  "write the logits every step sampled from (step.S [B, V]; step 0 = prefill) to this .safetensors");
   out.push_back({app, [o](const GlobalOptions& g) { return run_generate(*o, g); }});
 }
 

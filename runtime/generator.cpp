@@ -12,7 +12,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 }  // namespace
 
-Generation generate_greedy(ShardedModel& model, const std::vector<models::TokenIds>& prompts, int64_t max_new) {
+Generation generate_greedy(ShardedModel& model, const std::vector<models::TokenIds>& prompts, int64_t max_new,
+                           bool keep_logits) {
   if (max_new < 1) throw InputError("--max-new-tokens must be >= 1, got " + std::to_string(max_new));
   const int64_t V = model.config().vocab, B = static_cast<int64_t>(prompts.size());
   Generation g;
@@ -23,12 +24,19 @@ Generation generate_greedy(ShardedModel& model, const std::vector<models::TokenI
   g.prefill_s = seconds_since(t0);
   models::TokenIds next(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) g.generated[size_t(b)].push_back(next[size_t(b)] = models::argmax(last[size_t(b)].data<float>(), V));
+  if (keep_logits) {
+    kernels::Tensor first({B, V}, kernels::DType::f32);
+    for (int64_t b = 0; b < B; ++b)
+      std::copy(last[size_t(b)].data<float>(), last[size_t(b)].data<float>() + V, first.data<float>() + b * V);
+    g.logits.push_back(first);
+  }
   auto t1 = std::chrono::steady_clock::now();
   for (int64_t step = 1; step < max_new; ++step) {
     kernels::Tensor lg = model.decode(next);
     for (int64_t b = 0; b < B; ++b)
       g.generated[size_t(b)].push_back(next[size_t(b)] = models::argmax(lg.data<float>() + b * V, V));
     ++g.decode_steps;
+    if (keep_logits) g.logits.push_back(lg);
   }
   g.decode_s = seconds_since(t1);
   return g;

@@ -12,9 +12,11 @@ struct Generation {
   std::vector<models::TokenIds> generated;  // per sequence, max_new tokens
   double prefill_s = 0, decode_s = 0;       // wall time of each phase on this rank
   int64_t decode_steps = 0;
+  std::vector<kernels::Tensor> logits;  // per step [B, V] (step 0 = prefill's last rows), if kept
 };
 
-Generation generate_greedy(ShardedModel& model, const std::vector<models::TokenIds>& prompts, int64_t max_new);
+Generation generate_greedy(ShardedModel& model, const std::vector<models::TokenIds>& prompts, int64_t max_new,
+                           bool keep_logits = false);
 
 // A plan that runs on this torus for this model and batch, following the paper's advice:
 // weight-gathered prefill with batch-sharded attention, 2D weight-stationary decode with

@@ -39,7 +39,10 @@ int64_t Projection::offset(Segment s) const {
 int64_t LayerShard::bytes() const {
   int64_t b = static_cast<int64_t>(w_kv.nbytes() + attn_norm_w.nbytes() + attn_norm_b.nbytes() +
                                    ffn_norm_w.nbytes() + ffn_norm_b.nbytes());
-  for (auto& p : projections) b += static_cast<int64_t>(p.w_in.nbytes() + p.w_out.nbytes());
+  for (auto& p : projections)
+    b += static_cast<int64_t>(p.w_in.nbytes() + p.w_out.nbytes()) + p.w_in_packed.weight_bytes() +
+         p.w_out_packed.weight_bytes();
+  b += w_kv_packed.weight_bytes();
   return b;
 }
 
@@ -100,6 +103,7 @@ Projection load_projection(const models::WeightSource& src, int64_t layer, const
     p.w_in_packed = kernels::pack_weight(p.w_in, opt.format, opt.backend);
     p.w_out_packed = kernels::pack_weight(p.w_out, opt.format, opt.backend);
   }
+  if (!opt.keep_plain) p.w_in = p.w_out = Tensor();
   return p;
 }
 
@@ -125,6 +129,7 @@ LayerShard load_layer_shard(const models::WeightSource& src, int64_t layer, cons
   paste_cols(s.w_kv, 0, src.read(models::layer_tensor(layer, "wk"), Box{{r0, 0}, {rows, KD}}));
   paste_cols(s.w_kv, KD, src.read(models::layer_tensor(layer, "wv"), Box{{r0, 0}, {rows, KD}}));
   if (opt.pack) s.w_kv_packed = kernels::pack_weight(s.w_kv, opt.format, opt.backend);
+  if (!opt.keep_plain) s.w_kv = Tensor();
   s.attn_norm_w = src.read_full(models::layer_tensor(layer, "attn_norm.weight"));
   if (ln) s.attn_norm_b = src.read_full(models::layer_tensor(layer, "attn_norm.bias"));
   if (c.block == models::Block::serial) {

@@ -41,7 +41,8 @@ struct LayerShard {
 struct ShardOptions {
   kernels::Backend backend = kernels::Backend::onednn;
   kernels::WeightFormat format = kernels::WeightFormat::f32;
-  bool pack = true;  // pack for direct use (weight-stationary)
+  bool pack = true;         // pack for direct use (weight-stationary)
+  bool keep_plain = true;   // keep the plain f32 copies (weight-gathered layouts gather them)
 };
 
 // Reads layer `layer`'s shards for placement `pl` (its stored units and rows) from `source`.

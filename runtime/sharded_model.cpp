@@ -36,7 +36,10 @@ ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collect
   differs.set(0, needs_cache_handoff(prefill_pl_, decode_pl_) ? 1.f : 0.f);
   handoff_ = coll.all_reduce(differs, Axes::xyz).get(0) > 0;
 
-  // Weight shards, for each storage a phase uses ("E_x F_yz" or "E F_xyz").
+  // Weight shards, for each storage a phase uses ("E_x F_yz" or "E F_xyz"); the plain copies are
+  // kept only for weight-gathered layouts, which all-gather them every step.
+  auto gathered = [](const Placement& p) { return !p.batch_axes.empty(); };
+  opt_.keep_plain = gathered(prefill_pl_) || gathered(decode_pl_);
   for (const Placement* pl : {&prefill_pl_, &decode_pl_}) {
     auto& layers = storage_for(pl->plan.ffn) == Storage::s2d ? layers_2d_ : layers_1d_;
     if (!layers.empty()) continue;
