@@ -1,10 +1,14 @@
-// `tori generate`: sharded greedy generation under mpirun. Each rank builds its shards of the model
-// (synthetic weights from a seed), runs prefill then decode in the plan's layouts, and rank 0
-// prints the tokens, the per-phase timings and the memory each rank holds. --check-reference also
-// runs the single-process reference and says whether it generates the same tokens.
+// `tori generate`: sharded generation under mpirun. Each rank builds its shards of the model
+// (synthetic weights from a seed, or a Hugging Face checkpoint), runs prefill then decode in the
+// plan's layouts, samples (greedy, temperature, top-k, top-p; seeded), and rank 0 prints the tokens
+// per prompt, the per-phase timings and the memory each rank holds. Settings come from flags or a
+// run YAML (run_config.hpp). --check-reference replays the same sampling on the single-process
+// reference and says whether every token matches.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -12,24 +16,21 @@
 #include "bench/record.hpp"
 #include "collectives/collectives.hpp"
 #include "kernels/backend.hpp"
+#include "kernels/packed_weight.hpp"
 #include "launch/command.hpp"
-#include "launch/defaults.hpp"
+#include "launch/run_config.hpp"
+#include "models/hf_checkpoint.hpp"
 #include "models/prompts.hpp"
 #include "models/safetensors_writer.hpp"
-#include "models/hf_checkpoint.hpp"
 #include "runtime/generator.hpp"
 
 namespace tori::launch {
 
 namespace {
 
-struct GenerateOptions {
-  std::string model = kDefaultModel;
-  unsigned long long seed = kDefaultSeed;
-  std::string torus;
-  std::string plan = "default";
-  std::string prompts = kDefaultPrompts;
-  int max_new = kDefaultMaxNewTokens;
+struct GenerateFlags {
+  RunConfig run;
+  std::string stream = "auto";
   bool check_reference = false;
   std::string logits_out;
 };
@@ -40,29 +41,96 @@ double max_over_ranks(double v) {
   return out;
 }
 
-int run_generate(const GenerateOptions& o, const GlobalOptions& g) {
-  auto source = models::open_model(o.model, o.seed);
+std::vector<int32_t> parse_stop_tokens(const std::string& s, int64_t vocab) {
+  if (s.empty()) return {};
+  return models::parse_prompt_tokens(s, vocab, "--stop-tokens").at(0);
+}
+
+// The reference model replaying the same sampler: tokens per sequence.
+std::vector<models::TokenIds> reference_tokens(const models::WeightSource& w, const std::vector<models::TokenIds>& prompts,
+                                               const runtime::GenerateOptions& opt) {
+  models::ReferenceModel ref(w);
+  const int64_t B = static_cast<int64_t>(prompts.size()), V = ref.config().vocab;
+  ref.reset(B);
+  auto pre = ref.prefill(prompts);
+  std::vector<models::TokenIds> out(static_cast<size_t>(B));
+  std::vector<bool> done(static_cast<size_t>(B), false);
+  models::TokenIds next(static_cast<size_t>(B), 0);
+  auto pick = [&](auto row_of, int64_t step) {
+    bool live = false;
+    for (int64_t b = 0; b < B; ++b) {
+      if (done[size_t(b)]) continue;
+      int32_t t = runtime::sample_token(row_of(b), V, opt.sampling, b, step);
+      next[size_t(b)] = t;
+      out[size_t(b)].push_back(t);
+      done[size_t(b)] = std::count(opt.stop_tokens.begin(), opt.stop_tokens.end(), t) > 0 ||
+                        static_cast<int64_t>(out[size_t(b)].size()) >= opt.max_new;
+      live |= !done[size_t(b)];
+    }
+    return live;
+  };
+  bool live = pick([&](int64_t b) { return pre[size_t(b)].data<float>() + (pre[size_t(b)].size(0) - 1) * V; }, 0);
+  for (int64_t step = 1; live && step < opt.max_new; ++step) {
+    kernels::Tensor lg = ref.decode(next);
+    live = pick([&](int64_t b) { return lg.data<float>() + b * V; }, step);
+  }
+  return out;
+}
+
+int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) {
+  RunConfig& r = f.run;
+  apply_run_yaml(app, r);
+  auto source = models::open_model(r.model, r.seed);
   const models::ModelConfig& cfg = source->config();
-  auto prompts = models::parse_prompt_tokens(o.prompts, cfg.vocab, "--prompt-tokens");
+  if (!r.prompts.empty() || !r.stop_strings.empty())
+    throw InputError(std::string(r.prompts.empty() ? "--stop" : "--prompt") + ": model '" + cfg.name +
+                     "' has no tokenizer, so text cannot be used (give token ids: --prompt-tokens / --stop-tokens)");
+  auto prompts = models::parse_prompt_tokens(r.prompt_tokens, cfg.vocab, "--prompt-tokens");
   const int64_t B = static_cast<int64_t>(prompts.size());
-  collectives::Torus torus(MPI_COMM_WORLD, o.torus);
+  runtime::GenerateOptions opt;
+  opt.max_new = r.max_new_tokens;
+  opt.sampling = {r.temperature, r.top_k, r.top_p, r.sample_seed};
+  runtime::validate(opt.sampling);
+  opt.stop_tokens = parse_stop_tokens(r.stop_tokens, cfg.vocab);
+  opt.keep_logits = !f.logits_out.empty();
+
+  collectives::Torus torus(MPI_COMM_WORLD, r.torus);
   collectives::CollectivesOptions copt;
   copt.algorithm = collectives::parse_algorithm(g.collectives);
   collectives::Collectives coll(torus, copt);
   runtime::ShardOptions sopt;
   sopt.backend = kernels::parse_matmul_backend(g.matmul);
-  runtime::Plan plan = o.plan == "default" ? runtime::default_plan(cfg, torus.shape(), B)
-                                           : runtime::parse_plan(o.plan, "--plan");
+  sopt.format = kernels::parse_weight_format(r.dtype, "--dtype");
+  runtime::Plan plan = r.plan == "default" ? runtime::default_plan(cfg, torus.shape(), B)
+                                           : runtime::parse_plan(r.plan, "--plan");
+  runtime::ShardedModel model(*source, coll, plan, B, sopt);
+  spdlog::info("generate: model {} on {} ranks (torus {}), plan {}, {} weights, batch {}, sampling {}", cfg.name,
+               torus.ranks(), torus.shape().str(), plan.str(), r.dtype, B, opt.sampling.str());
 
-  const models::WeightSource& weights = *source;
-  runtime::ShardedModel model(weights, coll, plan, B, sopt);
-  spdlog::info("generate: model {} on {} ranks (torus {}), plan {}, batch {}", cfg.name, torus.ranks(),
-               torus.shape().str(), plan.str(), B);
-  runtime::Generation gen = runtime::generate_greedy(model, prompts, o.max_new, !o.logits_out.empty());
-  if (!o.logits_out.empty() && g.rank == 0) {
+  // Streaming and progress only for a person watching: tokens on a terminal stdout, a progress
+  // line on a terminal stderr. Open MPI hands ranks pseudo-terminals even when mpirun's own output
+  // is a pipe, so under mpirun "auto" stays off; --stream on forces both.
+  if (f.stream != "auto" && f.stream != "on" && f.stream != "off")
+    throw InputError("--stream: '" + f.stream + "' (allowed: auto, on, off)");
+  const bool under_mpirun = std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr;
+  auto watching = [&](int fd) { return f.stream == "on" || (f.stream == "auto" && !under_mpirun && isatty(fd)); };
+  const bool stream = g.rank == 0 && !g.json && watching(STDOUT_FILENO);
+  const bool progress = g.rank == 0 && watching(STDERR_FILENO);
+  opt.on_step = [&](int64_t step, const models::TokenIds& toks) {
+    if (stream) {
+      std::printf("step %3lld:", (long long)step);
+      for (int32_t t : toks) t < 0 ? std::printf("    -") : std::printf(" %4d", t);
+      std::printf("\n");
+      std::fflush(stdout);
+    }
+    if (progress) std::fprintf(stderr, "\r[tori] token %lld/%d", (long long)step + 1, r.max_new_tokens);
+  };
+  runtime::Generation gen = runtime::generate(model, prompts, opt);
+  if (progress) std::fprintf(stderr, "\n");
+  if (!f.logits_out.empty() && g.rank == 0) {
     models::NamedTensors out;
     for (size_t s = 0; s < gen.logits.size(); ++s) out.emplace_back("step." + std::to_string(s), gen.logits[s]);
-    models::write_safetensors(o.logits_out, out, {{"plan", plan.str()}, {"torus", torus.shape().str()}});
+    models::write_safetensors(f.logits_out, out, {{"plan", plan.str()}, {"torus", torus.shape().str()}});
   }
   const double prefill_s = max_over_ranks(gen.prefill_s), decode_s = max_over_ranks(gen.decode_s);
   const double weight_mb = max_over_ranks(double(model.weight_bytes()) / (1 << 20));
@@ -72,17 +140,17 @@ int run_generate(const GenerateOptions& o, const GlobalOptions& g) {
   const double rss_mb = max_over_ranks(double(ru.ru_maxrss) / 1024.0);
 
   int matches = -1;
-  if (o.check_reference) {
+  if (f.check_reference) {
     matches = 0;
     if (g.rank == 0) {
-      models::ReferenceModel ref(weights);
-      auto r = models::greedy_generate(ref, prompts, o.max_new);
-      for (int64_t b = 0; b < B; ++b) matches += r.generated[size_t(b)] == gen.generated[size_t(b)];
+      auto want = reference_tokens(*source, prompts, opt);
+      for (int64_t b = 0; b < B; ++b) matches += want[size_t(b)] == gen.generated[size_t(b)];
     }
     MPI_Bcast(&matches, 1, MPI_INT, 0, MPI_COMM_WORLD);
   }
-  int64_t prompt_tokens = 0;
+  int64_t prompt_tokens = 0, new_tokens = 0;
   for (auto& p : prompts) prompt_tokens += static_cast<int64_t>(p.size());
+  for (auto& t : gen.generated) new_tokens += static_cast<int64_t>(t.size());
   const double per_step = gen.decode_steps ? decode_s / double(gen.decode_steps) : 0.0;
   if (g.rank == 0) {
     if (g.json) {
@@ -94,10 +162,11 @@ int run_generate(const GenerateOptions& o, const GlobalOptions& g) {
                                 {"plan", plan.str()},
                                 {"ranks", torus.ranks()},
                                 {"torus", torus.shape().str()},
-                                {"dtype", "f32"},
+                                {"dtype", r.dtype},
+                                {"sampling", opt.sampling.str()},
                                 {"batch", B},
                                 {"prompt_len", prompt_tokens},
-                                {"new_tokens", o.max_new},
+                                {"new_tokens", new_tokens},
                                 {"prefill_s", prefill_s},
                                 {"decode_s_per_token", per_step},
                                 {"tokens_per_s", per_step > 0 ? double(B) / per_step : 0.0},
@@ -107,8 +176,9 @@ int run_generate(const GenerateOptions& o, const GlobalOptions& g) {
       if (matches >= 0) summary["reference_match"] = matches == B;
       bench::emit(summary);
     } else {
-      std::printf("%s on %d ranks (torus %s), plan %s, f32, batch %lld\n", cfg.name.c_str(), torus.ranks(),
-                  torus.shape().str().c_str(), plan.str().c_str(), (long long)B);
+      std::printf("%s on %d ranks (torus %s), plan %s, %s weights, batch %lld, %s\n", cfg.name.c_str(), torus.ranks(),
+                  torus.shape().str().c_str(), plan.str().c_str(), r.dtype.c_str(), (long long)B,
+                  opt.sampling.str().c_str());
       std::printf("per rank: weights %.2f MiB, KV cache %.2f MiB, peak RSS %.1f MiB\n", weight_mb, cache_mb, rss_mb);
       for (int64_t b = 0; b < B; ++b)
         std::printf("prompt %lld: %s\n  -> %s\n", (long long)b, models::format_tokens(prompts[size_t(b)]).c_str(),
@@ -127,22 +197,18 @@ int run_generate(const GenerateOptions& o, const GlobalOptions& g) {
 }  // namespace
 
 void add_generate_command(CLI::App& parent, Commands& out) {
-  auto o = std::make_shared<GenerateOptions>();
-  CLI::App* app = parent.add_subcommand("generate", "sharded greedy generation (run under mpirun)");
-  app->add_option("--model", o->model, "preset name, model YAML file or Hugging Face checkpoint directory")->capture_default_str();
-  app->add_option("--seed", o->seed, "seed of the synthetic weights")->capture_default_str();
-  app->add_option("--torus", o->torus, "torus shape XxYxZ (default: auto from the rank count)");
-  app->add_option("--plan", o->plan,
-                  "prefill=FFN/ATTN,decode=FFN/ATTN, one FFN/ATTN for both, or 'default' (weight-gathered "
-                  "prefill, 2D weight-stationary decode, batch-sharded attention where the batch divides)")
+  auto f = std::make_shared<GenerateFlags>();
+  CLI::App* app = parent.add_subcommand("generate", "sharded generation (run under mpirun)");
+  add_run_flags(*app, f->run);
+  app->add_option("--stream", f->stream,
+                  "print tokens step by step and a progress line: auto (when stdout/stderr are terminals and not "
+                  "under mpirun) | on | off")
       ->capture_default_str();
-  app->add_option("--prompt-tokens", o->prompts, "prompts as token ids: \"1,2,3;4,5\"")->capture_default_str();
-  app->add_option("--max-new-tokens", o->max_new, "tokens to generate per prompt")->capture_default_str();
-  app->add_flag("--check-reference", o->check_reference,
-                "also run the single-process reference and compare the tokens (exit 1 if they differ)");
-  app->add_option("--logits-out", o->logits_out,
+  app->add_flag("--check-reference", f->check_reference,
+                "also run the single-process reference with the same sampler and compare (exit 1 if any token differs)");
+  app->add_option("--logits-out", f->logits_out,
                   "write the logits every step sampled from (step.S [B, V]; step 0 = prefill) to this .safetensors");
-  out.push_back({app, [o](const GlobalOptions& g) { return run_generate(*o, g); }});
+  out.push_back({app, [f, app](const GlobalOptions& g) { return run_generate(*app, *f, g); }});
 }
 
 }  // namespace tori::launch

@@ -1,5 +1,6 @@
 #include "runtime/generator.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include "kernels/error.hpp"
@@ -12,31 +13,45 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 }  // namespace
 
-Generation generate_greedy(ShardedModel& model, const std::vector<models::TokenIds>& prompts, int64_t max_new,
-                           bool keep_logits) {
-  if (max_new < 1) throw InputError("--max-new-tokens must be >= 1, got " + std::to_string(max_new));
+Generation generate(ShardedModel& model, const std::vector<models::TokenIds>& prompts, const GenerateOptions& opt) {
+  if (opt.max_new < 1) throw InputError("--max-new-tokens must be >= 1, got " + std::to_string(opt.max_new));
+  validate(opt.sampling);
   const int64_t V = model.config().vocab, B = static_cast<int64_t>(prompts.size());
   Generation g;
   g.generated.resize(size_t(B));
+  std::vector<bool> done(size_t(B), false);
+  models::TokenIds next(static_cast<size_t>(B), 0);
+  // Picks each live sequence's token from logits rows [B, V]; returns whether any is still live.
+  auto pick = [&](const float* rows, int64_t step) {
+    models::TokenIds shown(static_cast<size_t>(B), -1);
+    bool live = false;
+    for (int64_t b = 0; b < B; ++b) {
+      if (done[size_t(b)]) continue;
+      const int32_t t = sample_token(rows + b * V, V, opt.sampling, b, step);
+      next[size_t(b)] = shown[size_t(b)] = t;
+      g.generated[size_t(b)].push_back(t);
+      const bool stop = std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), t) != opt.stop_tokens.end();
+      done[size_t(b)] = stop || static_cast<int64_t>(g.generated[size_t(b)].size()) >= opt.max_new;
+      live |= !done[size_t(b)];
+    }
+    if (opt.on_step) opt.on_step(step, shown);
+    return live;
+  };
   model.reset();
   auto t0 = std::chrono::steady_clock::now();
   auto last = model.prefill(prompts, false);
+  kernels::Tensor first({B, V}, kernels::DType::f32);
+  for (int64_t b = 0; b < B; ++b)
+    std::copy(last[size_t(b)].data<float>(), last[size_t(b)].data<float>() + V, first.data<float>() + b * V);
   g.prefill_s = seconds_since(t0);
-  models::TokenIds next(static_cast<size_t>(B));
-  for (int64_t b = 0; b < B; ++b) g.generated[size_t(b)].push_back(next[size_t(b)] = models::argmax(last[size_t(b)].data<float>(), V));
-  if (keep_logits) {
-    kernels::Tensor first({B, V}, kernels::DType::f32);
-    for (int64_t b = 0; b < B; ++b)
-      std::copy(last[size_t(b)].data<float>(), last[size_t(b)].data<float>() + V, first.data<float>() + b * V);
-    g.logits.push_back(first);
-  }
+  if (opt.keep_logits) g.logits.push_back(first);
+  bool live = pick(first.data<float>(), 0);
   auto t1 = std::chrono::steady_clock::now();
-  for (int64_t step = 1; step < max_new; ++step) {
-    kernels::Tensor lg = model.decode(next);
-    for (int64_t b = 0; b < B; ++b)
-      g.generated[size_t(b)].push_back(next[size_t(b)] = models::argmax(lg.data<float>() + b * V, V));
+  for (int64_t step = 1; live && step < opt.max_new; ++step) {
+    kernels::Tensor lg = model.decode(next);  // finished sequences decode their last token; ignored
     ++g.decode_steps;
-    if (keep_logits) g.logits.push_back(lg);
+    if (opt.keep_logits) g.logits.push_back(lg);
+    live = pick(lg.data<float>(), step);
   }
   g.decode_s = seconds_since(t1);
   return g;

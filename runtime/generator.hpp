@@ -1,22 +1,34 @@
 #pragma once
-// Generator: drives a ShardedModel through prefill then decode and picks tokens. Every rank holds
-// the same logits, so every rank picks the same token with no broadcast. Greedy for now.
+// Generator: drives a ShardedModel through prefill then decode and picks tokens (sampling.hpp).
+// Every rank holds the same logits, so every rank picks the same token with no broadcast. A
+// sequence that emits a stop token is finished: its later tokens are not reported (it keeps its
+// slot in the batch); decoding ends when every sequence is finished or has max_new tokens.
+#include <functional>
 #include <vector>
 
 #include "models/reference_model.hpp"
+#include "runtime/sampling.hpp"
 #include "runtime/sharded_model.hpp"
 
 namespace tori::runtime {
 
+struct GenerateOptions {
+  int64_t max_new = 16;
+  SamplingOptions sampling;
+  std::vector<int32_t> stop_tokens;
+  bool keep_logits = false;
+  // Called after every step with the tokens each sequence got this step (-1: finished earlier).
+  std::function<void(int64_t step, const models::TokenIds& tokens)> on_step;
+};
+
 struct Generation {
-  std::vector<models::TokenIds> generated;  // per sequence, max_new tokens
+  std::vector<models::TokenIds> generated;  // per sequence, up to max_new tokens (stop token included)
   double prefill_s = 0, decode_s = 0;       // wall time of each phase on this rank
   int64_t decode_steps = 0;
   std::vector<kernels::Tensor> logits;  // per step [B, V] (step 0 = prefill's last rows), if kept
 };
 
-Generation generate_greedy(ShardedModel& model, const std::vector<models::TokenIds>& prompts, int64_t max_new,
-                           bool keep_logits = false);
+Generation generate(ShardedModel& model, const std::vector<models::TokenIds>& prompts, const GenerateOptions& opt);
 
 // A plan that runs on this torus for this model and batch, following the paper's advice:
 // weight-gathered prefill with batch-sharded attention, 2D weight-stationary decode with

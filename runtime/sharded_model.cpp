@@ -1,5 +1,6 @@
 #include "runtime/sharded_model.hpp"
 
+#include <cstdio>
 #include <cstring>
 
 #include <spdlog/spdlog.h>
@@ -10,6 +11,7 @@
 #include "runtime/attention_layouts.hpp"
 #include "runtime/sharded_norm.hpp"
 #include "runtime/step_context.hpp"
+#include "runtime/threads.hpp"
 #include "runtime/transformer_block.hpp"
 
 namespace tori::runtime {
@@ -17,6 +19,21 @@ namespace tori::runtime {
 using collectives::Axes;
 using kernels::Tensor;
 using models::Box;
+
+namespace {
+// MemAvailable from /proc/meminfo (0 if unknown).
+int64_t available_memory_bytes() {
+  std::FILE* f = std::fopen("/proc/meminfo", "r");
+  if (!f) return 0;
+  char key[64];
+  long long kb = 0;
+  int64_t out = 0;
+  while (std::fscanf(f, "%63s %lld kB\n", key, &kb) == 2)
+    if (std::string(key) == "MemAvailable:") out = int64_t(kb) * 1024;
+  std::fclose(f);
+  return out;
+}
+}  // namespace
 
 ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collectives& coll, const Plan& plan,
                            int64_t batch, ShardOptions opt)
@@ -31,6 +48,19 @@ ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collect
   validate_phase(config_, t.shape(), plan.decode, batch, "decode");
   prefill_pl_ = make_placement(config_, t.shape(), t.coords(), plan.prefill, batch);
   decode_pl_ = make_placement(config_, t.shape(), t.coords(), plan.decode, batch);
+  // Refuse before allocating if this rank's share will not fit in what the host has free.
+  {
+    MemoryEstimate m = estimate_memory(config_, prefill_pl_, decode_pl_);
+    const int64_t avail = available_memory_bytes(), per_rank = avail / std::max(1, ranks_on_host(MPI_COMM_WORLD));
+    auto gib = [](int64_t b) { return std::to_string(double(b) / double(int64_t(1) << 30)).substr(0, 6) + " GiB"; };
+    if (avail > 0 && m.weight_bytes + m.cache_bytes > per_rank)
+      throw InputError("model '" + config_.name + "' with plan " + plan.str() + " needs " +
+                       gib(m.weight_bytes + m.cache_bytes) + " per rank (weights " + gib(m.weight_bytes) +
+                       " + KV cache " + gib(m.cache_bytes) + " for " + std::to_string(decode_pl_.attn_batch_local) +
+                       " sequences x max_seq " + std::to_string(config_.max_seq) + ") but this host has " +
+                       gib(avail) + " available for its " + std::to_string(ranks_on_host(MPI_COMM_WORLD)) +
+                       " rank(s): use more ranks, a smaller batch or a smaller max_seq");
+  }
   // Whether prefill must hand its K/V to another placement, agreed by every rank.
   Tensor differs({1}, kernels::DType::f32);
   differs.set(0, needs_cache_handoff(prefill_pl_, decode_pl_) ? 1.f : 0.f);
@@ -63,6 +93,27 @@ void ShardedModel::reset() {
     caches_.emplace_back(decode_pl_.attn_batch_local, static_cast<int64_t>(decode_pl_.kv_heads.size()),
                          config_.max_seq, config_.d_head);
   lengths_.assign(static_cast<size_t>(batch_), 0);
+}
+
+ShardedModel::MemoryEstimate ShardedModel::estimate_memory(const models::ModelConfig& c, const Placement& pre,
+                                                          const Placement& dec) {
+  MemoryEstimate m;
+  const int64_t n = pre.shape.ranks();
+  // f32 shards of every weight (K/V whole along its columns), once per storage the phases use,
+  // twice (plain + packed) when a weight-gathered layout keeps the plain copy.
+  const int64_t KD = c.n_kv_heads * c.d_head;
+  const int64_t per_layer = (c.n_params() - c.vocab * c.d_model * (c.tied_embeddings ? 1 : 2)) / c.n_layers -
+                            2 * c.d_model * KD;
+  auto storage_bytes = [&](const Placement& p) {
+    return 4 * c.n_layers * (per_layer / n + p.stored_e_rows * 2 * KD);
+  };
+  const bool gathered = !pre.batch_axes.empty() || !dec.batch_axes.empty();
+  const bool two = storage_for(pre.plan.ffn) != storage_for(dec.plan.ffn);
+  m.weight_bytes = (storage_bytes(dec) + (two ? storage_bytes(pre) : 0)) * (gathered ? 2 : 1) +
+                   4 * c.vocab * c.d_model * (c.tied_embeddings ? 1 : 2) / n;
+  const int64_t t_pad = (c.max_seq + 63) / 64 * 64;
+  m.cache_bytes = c.n_layers * dec.attn_batch_local * static_cast<int64_t>(dec.kv_heads.size()) * t_pad * c.d_head * 2 * 4;
+  return m;
 }
 
 int64_t ShardedModel::weight_bytes() const {

@@ -41,6 +41,12 @@ class ShardedModel {
   using LayerTraffic = std::array<collectives::AxisTraffic, collectives::kCollectives.size()>;
   const LayerTraffic& layer_traffic(bool prefill) const { return prefill ? prefill_traffic_ : decode_traffic_; }
 
+  // Bytes a rank will hold for this model, plan and batch, computed before allocating anything.
+  struct MemoryEstimate {
+    int64_t weight_bytes = 0, cache_bytes = 0;
+  };
+  static MemoryEstimate estimate_memory(const models::ModelConfig& c, const Placement& prefill, const Placement& decode);
+
   int64_t weight_bytes() const;  // this rank's stored weights
   int64_t cache_bytes() const;   // this rank's KV cache (allocated)
 

@@ -1,0 +1,122 @@
+#include "launch/run_config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <map>
+
+#include "kernels/error.hpp"
+#include "launch/defaults.hpp"
+
+namespace tori::launch {
+
+void add_run_flags(CLI::App& app, RunConfig& r) {
+  r.model = kDefaultModel;
+  r.seed = kDefaultSeed;
+  r.prompt_tokens = kDefaultPrompts;
+  r.max_new_tokens = kDefaultMaxNewTokens;
+  app.add_option("--config", r.config, "run YAML whose keys set any of the options below (flags override it)");
+  app.add_option("--model", r.model, "preset name, model YAML file or Hugging Face checkpoint directory")
+      ->capture_default_str();
+  app.add_option("--seed", r.seed, "seed of the synthetic weights")->capture_default_str();
+  app.add_option("--torus", r.torus, "torus shape XxYxZ (default: auto from the rank count)");
+  app.add_option("--plan", r.plan,
+                 "prefill=FFN/ATTN,decode=FFN/ATTN, one FFN/ATTN for both, or 'default' (weight-gathered prefill, "
+                 "2D weight-stationary decode, batch-sharded attention where the batch divides)")
+      ->capture_default_str();
+  app.add_option("--dtype", r.dtype, "weight format: f32|bf16|int8 (activations stay f32)")->capture_default_str();
+  app.add_option("--prompt-tokens", r.prompt_tokens, "prompts as token ids: \"1,2,3;4,5\"")->capture_default_str();
+  app.add_option("--prompt", r.prompts, "a text prompt (repeatable; needs the model's tokenizer)");
+  app.add_option("--max-new-tokens", r.max_new_tokens, "tokens to generate per prompt")->capture_default_str();
+  app.add_option("--stop-tokens", r.stop_tokens, "token ids that end a sequence: \"0,2\"");
+  app.add_option("--stop", r.stop_strings, "a string that ends a sequence (repeatable; needs a tokenizer)");
+  app.add_option("--temperature", r.temperature, "0 = greedy; > 0 samples")->capture_default_str();
+  app.add_option("--top-k", r.top_k, "sample among the k most likely tokens (0 = all)")->capture_default_str();
+  app.add_option("--top-p", r.top_p, "sample within the smallest set of probability >= p")->capture_default_str();
+  app.add_option("--sample-seed", r.sample_seed, "seed of the sampler (same seed, same tokens on any rank count)")
+      ->capture_default_str();
+}
+
+namespace {
+
+std::string join_ints(const YAML::Node& n) {
+  std::string s;
+  for (size_t i = 0; i < n.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(n[i].as<long long>());
+  }
+  return s;
+}
+
+}  // namespace
+
+void apply_run_yaml(const CLI::App& app, RunConfig& r) {
+  if (r.config.empty()) return;
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(r.config);
+  } catch (const YAML::BadFile&) {
+    throw InputError("--config: cannot read '" + r.config + "'");
+  } catch (const YAML::Exception& e) {
+    throw InputError(r.config + ": not valid YAML: " + e.what());
+  }
+  if (!root.IsMap()) throw InputError(r.config + ": expected a mapping of run settings");
+  // key -> how to apply its YAML value
+  using Setter = std::function<void(const YAML::Node&)>;
+  const std::map<std::string, Setter> keys = {
+      {"model", [&](const YAML::Node& n) { r.model = n.as<std::string>(); }},
+      {"seed", [&](const YAML::Node& n) { r.seed = n.as<unsigned long long>(); }},
+      {"torus", [&](const YAML::Node& n) { r.torus = n.as<std::string>(); }},
+      {"plan", [&](const YAML::Node& n) { r.plan = n.as<std::string>(); }},
+      {"dtype", [&](const YAML::Node& n) { r.dtype = n.as<std::string>(); }},
+      {"prompts",
+       [&](const YAML::Node& n) {
+         if (!n.IsSequence() || n.size() == 0) throw YAML::Exception(YAML::Mark::null_mark(), "a non-empty list");
+         if (n[0].IsSequence()) {
+           std::string s;
+           for (size_t i = 0; i < n.size(); ++i) {
+             if (i) s += ';';
+             s += join_ints(n[i]);
+           }
+           r.prompt_tokens = s;
+         } else {
+           r.prompts = n.as<std::vector<std::string>>();
+         }
+       }},
+      {"max_new_tokens", [&](const YAML::Node& n) { r.max_new_tokens = n.as<int>(); }},
+      {"stop_tokens", [&](const YAML::Node& n) { r.stop_tokens = join_ints(n); }},
+      {"stop_strings", [&](const YAML::Node& n) { r.stop_strings = n.as<std::vector<std::string>>(); }},
+      {"temperature", [&](const YAML::Node& n) { r.temperature = n.as<double>(); }},
+      {"top_k", [&](const YAML::Node& n) { r.top_k = n.as<long long>(); }},
+      {"top_p", [&](const YAML::Node& n) { r.top_p = n.as<double>(); }},
+      {"sample_seed", [&](const YAML::Node& n) { r.sample_seed = n.as<unsigned long long>(); }},
+  };
+  // The flag each key is overridden by.
+  auto flag_of = [](std::string k) {
+    if (k == "prompts") return std::string("--prompt-tokens");
+    if (k == "stop_strings") return std::string("--stop");
+    for (auto& c : k)
+      if (c == '_') c = '-';
+    return "--" + k;
+  };
+  std::string allowed;
+  for (auto& [k, _] : keys) {
+    if (!allowed.empty()) allowed += ", ";
+    allowed += k;
+  }
+  for (const auto& kv : root) {
+    const std::string k = kv.first.as<std::string>();
+    auto it = keys.find(k);
+    if (it == keys.end()) throw InputError(r.config + ": key '" + k + "': unknown key (allowed: " + allowed + ")");
+    const std::string flag = flag_of(k);
+    const bool given = app.count(flag) > 0 || (k == "prompts" && app.count("--prompt") > 0);
+    if (given) continue;  // the command line wins
+    try {
+      it->second(kv.second);
+    } catch (const YAML::Exception& e) {
+      throw InputError(r.config + ": key '" + k + "': wrong type or value (" + e.msg + ")");
+    }
+  }
+}
+
+}  // namespace tori::launch

@@ -1,0 +1,48 @@
+#pragma once
+// The settings of a `tori generate` run: a run YAML (--config run.yaml) gives any of them, and a
+// flag given on the command line overrides the YAML. Keys and flags share names (key max_new_tokens
+// is flag --max-new-tokens). Unknown keys and wrong types are errors naming the file and the key.
+//
+//   model: llama-tiny            # preset, model YAML or Hugging Face checkpoint directory
+//   seed: 1234                   # synthetic weights
+//   torus: 2x2x2                 # or auto
+//   plan: prefill=wg_xyz/batch:xyz,decode=ws2d/batch:xyz   # or default
+//   dtype: f32                   # weights: f32 | bf16 | int8
+//   prompts: [[1, 2, 3], [4, 5]] # token ids; strings need the model's tokenizer
+//   max_new_tokens: 16
+//   stop_tokens: [0]
+//   temperature: 0.8             # 0 = greedy
+//   top_k: 40
+//   top_p: 0.95
+//   sample_seed: 7
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+namespace tori::launch {
+
+struct RunConfig {
+  std::string config;  // the run YAML, if any
+  std::string model;
+  unsigned long long seed = 0;
+  std::string torus;
+  std::string plan = "default";
+  std::string dtype = "f32";
+  std::string prompt_tokens;         // "1,2,3;4,5"
+  std::vector<std::string> prompts;  // text prompts
+  int max_new_tokens = 16;
+  std::string stop_tokens;  // "0,2"
+  std::vector<std::string> stop_strings;
+  double temperature = 0.0;
+  long long top_k = 0;
+  double top_p = 1.0;
+  unsigned long long sample_seed = 0;
+};
+
+// Registers every setting as a flag of `app`.
+void add_run_flags(CLI::App& app, RunConfig& r);
+// Loads r.config (if set) into every setting whose flag was not given on the command line.
+void apply_run_yaml(const CLI::App& app, RunConfig& r);
+
+}  // namespace tori::launch
