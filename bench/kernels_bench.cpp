@@ -1,0 +1,266 @@
+#include "bench/kernels_bench.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+
+#include "bench/machine_limits.hpp"
+#include "bench/record.hpp"
+#include "kernels/activations.hpp"
+#include "kernels/attention.hpp"
+#include "kernels/cpu_features.hpp"
+#include "kernels/gemm_s8_f32.hpp"
+#include "kernels/matmul.hpp"
+#include "kernels/norms.hpp"
+#include "kernels/rope.hpp"
+#include "kernels/softmax.hpp"
+
+namespace tori::bench {
+
+namespace {
+
+using namespace tori::kernels;
+
+bool wanted(const std::vector<std::string>& list, const std::string& v) {
+  return list.empty() || std::find(list.begin(), list.end(), v) != list.end();
+}
+
+// Deterministic values in [-1, 1), filled in parallel (weights of hundreds of MiB).
+Tensor bench_tensor(Shape s, uint64_t seed) {
+  Tensor t = Tensor::empty(std::move(s), DType::f32);
+  float* p = t.data<float>();
+  const int64_t n = t.numel();
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t z = (uint64_t(i) + seed * 0x9E3779B97F4A7C15ull) * 0xBF58476D1CE4E5B9ull;
+    z ^= z >> 31;
+    p[i] = float(int64_t(z % 2001) - 1000) * 1e-3f;
+  }
+  return t;
+}
+
+class Reporter {
+ public:
+  Reporter(const MachineLimits& lim, bool json) : lim_(lim), json_(json) {}
+
+  // One record: time t for `flops` of arithmetic in `peak_dtype` and `bytes` of memory traffic.
+  void kernel(nlohmann::json rec, double t, double flops, double bytes, const std::string& peak_dtype) {
+    const double peak_f = lim_.peak_gflops(peak_dtype), peak_b = lim_.peak_gbps();
+    const double t_compute = flops * 1e-9 / peak_f, t_memory = bytes * 1e-9 / peak_b;
+    const bool compute = t_compute >= t_memory;
+    rec["bench"] = "kernel";
+    rec["median_s"] = t;
+    rec["gflops"] = flops / t * 1e-9;
+    rec["gbps"] = bytes / t * 1e-9;
+    rec["peak_gflops"] = peak_f;
+    rec["peak_gbps"] = peak_b;
+    rec["peak_dtype"] = peak_dtype;
+    rec["bound"] = compute ? "compute" : "memory";
+    rec["frac_peak"] = std::max(t_compute, t_memory) / t;
+    rec["threads"] = lim_.threads;
+    if (json_) {
+      emit(rec);
+      return;
+    }
+    if (!header_) {
+      std::printf("%-10s %-9s %-5s %-26s %6s %6s %6s %10s %9s %8s %-7s %6s\n", "kernel", "backend",
+                  "dtype", "path", "m", "n", "k", "median_ms", "GFLOP/s", "GB/s", "bound", "frac");
+      header_ = true;
+    }
+    std::printf("%-10s %-9s %-5s %-26s %6lld %6lld %6lld %10.3f %9.1f %8.2f %-7s %6.2f\n",
+                rec["kernel"].get<std::string>().c_str(), rec["backend"].get<std::string>().c_str(),
+                rec["dtype"].get<std::string>().c_str(), rec.value("path", "").c_str(),
+                (long long)rec.value("m", 0), (long long)rec.value("n", 0),
+                (long long)rec.value("k", 0), t * 1e3, flops / t * 1e-9, bytes / t * 1e-9,
+                compute ? "compute" : "memory", std::max(t_compute, t_memory) / t);
+    std::fflush(stdout);
+  }
+
+ private:
+  const MachineLimits& lim_;
+  bool json_;
+  bool header_ = false;
+};
+
+std::string matmul_path(const PackedWeight& w, int64_t M) {
+  switch (w.format) {
+    case WeightFormat::f32:
+      if (w.backend == Backend::onednn) return "onednn_packed_f32";
+      return M == 1 ? "openblas_sgemv" : "openblas_sgemm";
+    case WeightFormat::bf16: return "onednn_packed_bf16";
+    case WeightFormat::int8:
+      if (M <= kInt8RegisterKernelMaxM)
+        return cpu_has_avx512() ? "gemm_s8_f32_avx512" : "gemm_s8_f32_ref";
+      return w.backend == Backend::onednn ? "s8_dequant_bf16_onednn" : "s8_dequant_f32_sgemm";
+  }
+  return "?";
+}
+
+// The dtype whose GEMM peak bounds a matmul path.
+std::string compute_dtype(const PackedWeight& w, int64_t M) {
+  if (w.format == WeightFormat::bf16) return "bf16";
+  if (w.format == WeightFormat::int8 && M > kInt8RegisterKernelMaxM && w.backend == Backend::onednn)
+    return "bf16";
+  return "f32";
+}
+
+void bench_matmul(const KernelsBenchOptions& opt, Reporter& rep) {
+  struct KN {
+    int64_t k, n;
+    std::vector<int64_t> ms;
+  };
+  std::vector<int64_t> all_m = opt.ms.empty() ? std::vector<int64_t>{1, 8, 64, 512, 2048} : opt.ms;
+  std::vector<KN> shapes;
+  if (opt.quick) {
+    shapes = {{8192, 8192, opt.ms.empty() ? std::vector<int64_t>{1, 8} : opt.ms},
+              {4096, 4096, opt.ms.empty() ? std::vector<int64_t>{512} : opt.ms}};
+  } else {
+    // Decode-like M (1, 8) on weights far larger than L3; prefill-like M on all sizes.
+    shapes = {{1024, 1024, all_m}, {4096, 4096, all_m}, {8192, 8192, all_m}};
+    // Decode-like on weights of 256 MiB (int8) to 1 GiB (f32): far beyond any L3.
+    std::vector<int64_t> small_m;
+    for (int64_t m : all_m)
+      if (m <= kS8SmallBatchMax) small_m.push_back(m);
+    if (!small_m.empty()) shapes.push_back({16384, 16384, small_m});
+  }
+  for (const KN& s : shapes) {
+    Tensor w = bench_tensor({s.k, s.n}, 7);
+    for (const char* be_name : {"onednn", "openblas"}) {
+      if (!wanted(opt.backends, be_name)) continue;
+      const Backend be = parse_matmul_backend(be_name);
+      for (const char* fmt_name : {"f32", "bf16", "int8"}) {
+        if (!wanted(opt.dtypes, fmt_name)) continue;
+        const WeightFormat fmt = parse_weight_format(fmt_name);
+        if (be == Backend::openblas && fmt == WeightFormat::bf16) continue;  // not offered
+        PackedWeight pw = pack_weight(w, fmt, be);
+        for (int64_t M : s.ms) {
+          Tensor x = bench_tensor({M, s.k}, 11);
+          Tensor y({M, s.n}, DType::f32);
+          const std::vector<double> ts = time_repeats([&] { matmul(x, pw, y); }, 1, opt.repeats);
+          const double t = median(ts);
+          const KernelCost c = matmul_cost(M, pw);
+          nlohmann::json rec = {{"kernel", "matmul"}, {"backend", be_name}, {"dtype", fmt_name},
+                                {"path", matmul_path(pw, M)}, {"m", M}, {"n", s.n}, {"k", s.k},
+                                {"weight_bytes", c.weight_bytes},
+                                {"min_s", *std::min_element(ts.begin(), ts.end())}};
+          if (fmt == WeightFormat::int8) {
+            rec["quant_rel_rms"] = pw.quant_error.rel_rms;
+            rec["quant_max_abs"] = pw.quant_error.max_abs;
+          }
+          rep.kernel(rec, t, c.flops, c.bytes, compute_dtype(pw, M));
+        }
+      }
+    }
+  }
+}
+
+void bench_attention(const KernelsBenchOptions& opt, Reporter& rep) {
+  struct Cfg {
+    const char* name;
+    int64_t B, H, K, D, T, L;  // L = 1: decode; L > 1: prefill from T = 0
+  };
+  std::vector<Cfg> cfgs;
+  if (opt.quick)
+    cfgs = {{"decode_mha", 1, 32, 32, 128, 4096, 1}, {"decode_mqa", 16, 32, 1, 128, 4096, 1},
+            {"prefill_gqa", 1, 32, 8, 128, 0, 512}};
+  else
+    cfgs = {{"decode_mha", 1, 32, 32, 128, 8192, 1},  {"decode_gqa", 4, 32, 8, 128, 8192, 1},
+            {"decode_mqa", 16, 32, 1, 128, 8192, 1},  {"decode_mqa_h8", 64, 8, 1, 128, 4096, 1},
+            {"prefill_gqa", 1, 32, 8, 128, 0, 2048}, {"prefill_mha", 4, 16, 16, 64, 512, 512}};
+  for (const Cfg& c : cfgs)
+    for (const char* dt_name : {"f32", "bf16"}) {
+      if (!wanted(opt.dtypes, dt_name)) continue;
+      KvCache cache(c.B, c.K, c.T + c.L, c.D, parse_dtype(dt_name));
+      const int64_t chunk = 1024, row = c.K * c.D;
+      for (int64_t b = 0; b < c.B; ++b)
+        for (int64_t t0 = 0; t0 < c.T + c.L; t0 += chunk) {
+          const int64_t n = std::min(chunk, c.T + c.L - t0);
+          Tensor kv = bench_tensor({n, row}, uint64_t(b * 1000 + t0));
+          cache.append(b, kv, kv);
+        }
+      Tensor q = bench_tensor({c.B, c.L, c.H, c.D}, 5);
+      std::vector<int64_t> n_new(size_t(c.B), c.L);
+      Tensor out;
+      const double t = median(time_repeats([&] { attention(q, cache, n_new, out); }, 1, opt.repeats));
+      const KernelCost cost = attention_cost(q, cache, n_new);
+      nlohmann::json rec = {{"kernel", "attention"}, {"backend", "tori"}, {"dtype", dt_name},
+                            {"path", c.name}, {"m", c.B * c.L}, {"n", c.T + c.L}, {"k", c.D},
+                            {"b", c.B}, {"l", c.L}, {"t", c.T + c.L}, {"h", c.H},
+                            {"kv_heads", c.K}, {"d", c.D}, {"kv_bytes", cost.weight_bytes}};
+      rep.kernel(rec, t, cost.flops, cost.bytes, "f32");
+    }
+}
+
+void bench_ops(const KernelsBenchOptions& opt, Reporter& rep) {
+  if (!wanted(opt.dtypes, "f32")) return;
+  const int64_t M = opt.quick ? 1024 : 4096, E = 8192, D = 128;
+  Tensor x = bench_tensor({M, E}, 1), x2 = bench_tensor({M, E}, 2), w = bench_tensor({E}, 3);
+  Tensor y({M, E}, DType::f32);
+  RopeTable table(M, D, 10000.0);
+  std::vector<int64_t> pos(static_cast<size_t>(M));
+  for (int64_t i = 0; i < M; ++i) pos[size_t(i)] = i;
+  const double elt = double(M) * double(E);
+  struct Op {
+    const char* name;
+    double tensors_moved;  // f32 tensors of [M, E] read + written
+    double flops_per_elt;
+    std::function<void()> fn;
+  };
+  std::vector<Op> ops = {
+      {"rmsnorm", 2, 4, [&] { rmsnorm(x, w, 1e-6f, y); }},
+      {"layernorm", 2, 7, [&] { layernorm(x, w, w, 1e-5f, y); }},
+      {"swiglu", 3, 20, [&] { swiglu(x, x2, y); }},
+      {"gelu", 2, 30, [&] { gelu(x, y); }},
+      {"add", 3, 1, [&] { add(x, x2, y); }},
+      {"softmax", 2, 20, [&] { softmax(x, y); }},
+      {"rope", 2, 3, [&] { rope(y, pos, table); }},
+  };
+  for (const Op& op : ops) {
+    const double t = median(time_repeats(op.fn, 1, opt.repeats));
+    nlohmann::json rec = {{"kernel", op.name}, {"backend", "tori"}, {"dtype", "f32"},
+                          {"path", "simd_clones"}, {"m", M}, {"n", E}, {"k", 0}};
+    rep.kernel(rec, t, op.flops_per_elt * elt, op.tensors_moved * 4.0 * elt, "f32");
+  }
+}
+
+}  // namespace
+
+int run_kernels_bench(const KernelsBenchOptions& opt) {
+  for (const auto& k : opt.kernels)
+    if (k != "matmul" && k != "attention" && k != "ops")
+      throw InputError("--kernels: unknown kernel '" + k + "' (allowed: matmul, attention, ops)");
+  for (const auto& d : opt.dtypes)
+    if (d != "f32" && d != "bf16" && d != "int8")
+      throw InputError("--dtypes: unknown dtype '" + d + "' (allowed: f32, bf16, int8)");
+  for (const auto& b : opt.backends)
+    if (b != "onednn" && b != "openblas")
+      throw InputError("--backends: unknown backend '" + b +
+                       "' (allowed: onednn, openblas; the reference backend is too slow to bench)");
+  if (opt.repeats < 1) throw InputError("--repeats must be >= 1, got " + std::to_string(opt.repeats));
+
+  MachineLimitsOptions lo;
+  lo.repeats = opt.repeats;
+  if (opt.quick) {
+    lo.gemm_size = 2048;
+    lo.stream_mib = 128;
+  }
+  const MachineLimits lim = measure_machine_limits(lo);
+  if (opt.json) {
+    emit(lim.to_json());
+  } else {
+    std::printf("machine limits (%d threads, %s): f32 %.1f GFLOP/s, bf16 %.1f GFLOP/s, int8 %.1f "
+                "GOP/s (oneDNN %lld^3 GEMM); memory triad %.1f GB/s, read %.1f GB/s\n",
+                lim.threads, lim.cpu_features.c_str(), lim.f32_gflops, lim.bf16_gflops,
+                lim.int8_gops, (long long)lo.gemm_size, lim.triad_gbps, lim.read_gbps);
+  }
+  Reporter rep(lim, opt.json);
+  if (wanted(opt.kernels, "matmul")) bench_matmul(opt, rep);
+  if (wanted(opt.kernels, "attention")) bench_attention(opt, rep);
+  if (wanted(opt.kernels, "ops")) bench_ops(opt, rep);
+  return 0;
+}
+
+}  // namespace tori::bench

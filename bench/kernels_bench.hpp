@@ -1,0 +1,29 @@
+#pragma once
+// `tori bench kernels`: measures this machine's limits (machine_limits.hpp), then each kernel x
+// backend x dtype over prefill-like and decode-like shapes, and reports every figure beside the
+// limit it should be compared with (JSON lines with --json, a table otherwise):
+//   {"bench":"kernel","kernel","backend","dtype","path","m","n","k","median_s","gflops","gbps",
+//    "peak_gflops","peak_gbps","bound","frac_peak","threads",...}
+// bound/frac_peak follow the roofline: the kernel's time at peak compute (FLOPs / peak GFLOP/s of
+// the dtype its arithmetic runs in) vs at peak bandwidth (bytes moved / measured GB/s); whichever
+// is longer is the bound, and frac_peak = that ideal time / measured time.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tori::bench {
+
+struct KernelsBenchOptions {
+  bool quick = false;                 // a few shapes per kernel (about a minute)
+  std::vector<std::string> kernels;   // matmul, attention, ops; empty = all
+  std::vector<std::string> dtypes;    // f32, bf16, int8; empty = all
+  std::vector<std::string> backends;  // onednn, openblas; empty = both
+  std::vector<int64_t> ms;            // matmul M values; empty = default list
+  int repeats = 5;
+  bool json = false;
+};
+
+// Runs the benchmark, printing records on stdout. Returns 0.
+int run_kernels_bench(const KernelsBenchOptions& opt);
+
+}  // namespace tori::bench

@@ -1,0 +1,98 @@
+#include "kernels/activations.hpp"
+
+#include <cmath>
+
+#include "kernels/cpu_features.hpp"
+#include "kernels/row_checks.hpp"
+#include "kernels/vec_math.hpp"
+
+namespace tori::kernels {
+
+namespace {
+
+// Elements per parallel chunk: large enough to amortise the fork, small enough to split work.
+constexpr int64_t kChunk = 1 << 14;
+
+TORI_SIMD_CLONES void swiglu_span(const float* g, const float* u, float* o, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) o[i] = silu_f32(g[i]) * u[i];
+}
+TORI_SIMD_CLONES void gelu_span(const float* x, float* o, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) o[i] = gelu_f32(x[i]);
+}
+TORI_SIMD_CLONES void add_span(const float* a, const float* b, float* o, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) o[i] = a[i] + b[i];
+}
+
+void same_shape(const Tensor& a, const Tensor& b, const char* op) {
+  detail::rows_of(a, -1, op, "first operand");
+  detail::rows_of(b, -1, op, "second operand");
+  if (a.shape() != b.shape())
+    throw Error(std::string(op) + ": operand shapes differ: " + shape_str(a.shape()) + " vs " +
+                shape_str(b.shape()));
+}
+
+template <typename F> void chunked(int64_t n, F f) {
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < (n + kChunk - 1) / kChunk; ++c) {
+    const int64_t i0 = c * kChunk;
+    f(i0, std::min(kChunk, n - i0));
+  }
+}
+
+}  // namespace
+
+void swiglu(const Tensor& gate, const Tensor& up, Tensor& out) {
+  same_shape(gate, up, "swiglu");
+  detail::like(gate, out, "swiglu");
+  const float* g = gate.data<float>();
+  const float* u = up.data<float>();
+  float* o = out.data<float>();
+  chunked(gate.numel(), [&](int64_t i, int64_t n) { swiglu_span(g + i, u + i, o + i, n); });
+}
+
+void gelu(const Tensor& x, Tensor& out) {
+  detail::rows_of(x, -1, "gelu", "x");
+  detail::like(x, out, "gelu");
+  const float* a = x.data<float>();
+  float* o = out.data<float>();
+  chunked(x.numel(), [&](int64_t i, int64_t n) { gelu_span(a + i, o + i, n); });
+}
+
+void add(const Tensor& a, const Tensor& b, Tensor& out) {
+  same_shape(a, b, "add");
+  detail::like(a, out, "add");
+  const float* pa = a.data<float>();
+  const float* pb = b.data<float>();
+  float* o = out.data<float>();
+  chunked(a.numel(), [&](int64_t i, int64_t n) { add_span(pa + i, pb + i, o + i, n); });
+}
+
+void swiglu_ref(const Tensor& gate, const Tensor& up, Tensor& out) {
+  same_shape(gate, up, "swiglu_ref");
+  detail::like(gate, out, "swiglu_ref");
+  for (int64_t i = 0; i < gate.numel(); ++i) {
+    const double g = gate.data<float>()[i];
+    out.data<float>()[i] = float(g / (1.0 + std::exp(-g)) * up.data<float>()[i]);
+  }
+}
+
+void gelu_ref(const Tensor& x, Tensor& out) {
+  detail::rows_of(x, -1, "gelu_ref", "x");
+  detail::like(x, out, "gelu_ref");
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const double v = x.data<float>()[i];
+    out.data<float>()[i] = float(0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))));
+  }
+}
+
+void add_ref(const Tensor& a, const Tensor& b, Tensor& out) {
+  same_shape(a, b, "add_ref");
+  detail::like(a, out, "add_ref");
+  for (int64_t i = 0; i < a.numel(); ++i)
+    out.data<float>()[i] = float(double(a.data<float>()[i]) + b.data<float>()[i]);
+}
+
+}  // namespace tori::kernels

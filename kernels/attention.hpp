@@ -1,0 +1,44 @@
+#pragma once
+// Softmax attention of new query tokens against a KvCache, for multihead (K = H), grouped
+// (1 < K < H) and multiquery (K = 1) attention: query head h reads KV head h / (H / K).
+//
+//   q:     [B, L, H, D] f32 (rows of x @ W_q after RoPE; B and K match the cache's slice)
+//   n_new: per sequence, how many of the L rows are new tokens this step (0 = idle sequence, its
+//          rows come out zero). Their K/V must already be appended, so query row i of sequence b
+//          sits at position p = length(b) - n_new[b] + i and sees cache positions [0, p] (causal).
+//          Empty span = every sequence has L new tokens. Prefill: L = prompt block, T cached ahead
+//          of it (T = 0 allowed); decode: L = 1.
+//   out:   [B, L, H, D] f32, allocated if undefined. Scale 1/sqrt(D); f32 accumulation.
+//
+// The fast kernel reads each (sequence, KV head) block of the cache once for all H/K query heads
+// that share it, in blocks of 64 positions with an online (streaming) softmax; decode splits long
+// caches into chunks across threads and merges the partial softmaxes, so one sequence still uses
+// every thread. attention_ref: the reference model's loops, f64 accumulation.
+#include <cstdint>
+#include <span>
+
+#include "kernels/kv_cache.hpp"
+#include "kernels/matmul.hpp"
+#include "kernels/tensor.hpp"
+
+namespace tori::kernels {
+
+void attention(const Tensor& q, const KvCache& cache, std::span<const int64_t> n_new, Tensor& out);
+void attention_ref(const Tensor& q, const KvCache& cache, std::span<const int64_t> n_new,
+                   Tensor& out);
+
+// FLOPs (QK^T and PV, 4·D per visible (query head, position)) and KV bytes read (each visible
+// position of each KV head once per step).
+KernelCost attention_cost(const Tensor& q, const KvCache& cache, std::span<const int64_t> n_new);
+
+// Tests: run the portable block kernel even where AVX-512 exists (both must match attention_ref).
+void set_force_portable_attention(bool on);
+bool force_portable_attention();
+
+namespace detail {
+// Validates shapes; returns n_new expanded to one entry per sequence.
+std::vector<int64_t> attention_check(const Tensor& q, const KvCache& cache,
+                                     std::span<const int64_t> n_new, Tensor& out, const char* op);
+}  // namespace detail
+
+}  // namespace tori::kernels

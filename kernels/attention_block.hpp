@@ -1,0 +1,29 @@
+#pragma once
+// The inner step of attention (internal to kernels/): one work item = R query rows that share one
+// (sequence, KV head) block of the cache, attended over positions [t0, t1) in blocks of kKvBlock,
+// with a streaming softmax. Two implementations: AVX-512 intrinsics (attention_block_avx512.cpp,
+// compiled with -mavx512*, used when cpu_has_avx512()) and portable C++ (attention.cpp).
+#include <cstdint>
+
+namespace tori::kernels::detail {
+
+struct AttendBlockArgs {
+  const float* q = nullptr;    // [R, D] query rows, pre-scaled by 1/sqrt(D)
+  const int64_t* lim = nullptr;  // [R] exclusive causal end (past + i + 1) of each row
+  int64_t R = 0, D = 0;
+  const void* k = nullptr;     // this (b, g)'s K^T tiles [T_pad/64, D, 64] (f32 or bf16)
+  const void* v = nullptr;     // this (b, g)'s V rows [T_pad, D]
+  bool bf16 = false;
+  int64_t t0 = 0, t1 = 0;      // positions to cover; t0 a multiple of kKvBlock
+  float* m = nullptr;          // [R] running max (start at -inf)
+  float* l = nullptr;          // [R] running sum of exp (start at 0)
+  float* acc = nullptr;        // [R, D] unnormalised output (start at 0)
+  float* scratch = nullptr;    // attend_block_scratch_floats(R, D) floats
+};
+
+inline int64_t attend_block_scratch_floats(int64_t R, int64_t D) { return R * 64 + 2 * 64 * D; }
+
+void attend_block_avx512(const AttendBlockArgs& a);
+void attend_block_portable(const AttendBlockArgs& a);
+
+}  // namespace tori::kernels::detail

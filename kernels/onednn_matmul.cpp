@@ -1,0 +1,140 @@
+#include "kernels/onednn_matmul.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <bit>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+namespace tori::kernels::detail {
+
+namespace {
+
+using dt = dnnl::memory::data_type;
+using tag = dnnl::memory::format_tag;
+using dims = dnnl::memory::dims;
+
+// M used to ask oneDNN for its preferred weight layout at pack time. brgemm's choice (e.g.
+// BA16a64b for f32, BA16a64b2a for bf16) is the same for every M we tried (1..2048); primitives
+// for other M are created against that exact layout.
+constexpr int64_t kPackM = 128;
+
+dt to_dnnl(DType t) {
+  switch (t) {
+    case DType::f32: return dt::f32;
+    case DType::bf16: return dt::bf16;
+    case DType::s8: return dt::s8;
+  }
+  return dt::f32;
+}
+
+// (M, K, N, weight dtype, packed?, alpha bits, accumulate)
+using Key = std::tuple<int64_t, int64_t, int64_t, int, bool, uint32_t, bool>;
+
+struct Cache {
+  std::mutex mu;
+  std::map<Key, dnnl::matmul> prims;
+};
+Cache& cache() {
+  static Cache c;
+  return c;
+}
+
+dnnl::matmul::primitive_desc make_pd(int64_t M, int64_t K, int64_t N, DType wdt,
+                                     const dnnl::memory::desc& w_md, float alpha, bool accumulate) {
+  const dt src_dt = wdt == DType::s8 ? dt::u8 : to_dnnl(wdt);
+  dnnl::memory::desc x_md({M, K}, src_dt, tag::ab);
+  dnnl::memory::desc y_md({M, N}, dt::f32, tag::ab);
+  dnnl::primitive_attr attr;
+  if (alpha != 1.f) attr.set_output_scales(0, {alpha});
+  if (accumulate) {
+    dnnl::post_ops po;
+    po.append_sum(1.f);
+    attr.set_post_ops(po);
+  }
+  dnnl::matmul::desc d(x_md, w_md, y_md);
+  return dnnl::matmul::primitive_desc(d, attr, onednn_engine());
+}
+
+dnnl::matmul get_primitive(int64_t M, int64_t K, int64_t N, DType wdt, bool packed,
+                           const dnnl::memory::desc& w_md, float alpha, bool accumulate) {
+  Cache& c = cache();
+  Key key{M, K, N, int(wdt), packed, std::bit_cast<uint32_t>(alpha), accumulate};
+  std::lock_guard<std::mutex> lock(c.mu);
+  auto it = c.prims.find(key);
+  if (it != c.prims.end()) return it->second;
+  dnnl::matmul::primitive_desc pd;
+  try {
+    pd = make_pd(M, K, N, wdt, w_md, alpha, accumulate);
+  } catch (const dnnl::error& e) {
+    throw Error("oneDNN matmul [" + std::to_string(M) + ", " + std::to_string(K) + "] x [" +
+                std::to_string(K) + ", " + std::to_string(N) + "] " +
+                std::string(dtype_name(wdt)) + ": primitive creation failed: " + e.what());
+  }
+  spdlog::debug("oneDNN matmul M={} K={} N={} {}: {}", M, K, N, dtype_name(wdt), pd.impl_info_str());
+  dnnl::matmul prim(pd);
+  c.prims.emplace(key, prim);
+  return prim;
+}
+
+}  // namespace
+
+dnnl::engine& onednn_engine() {
+  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+dnnl::stream& onednn_stream() {
+  static dnnl::stream s(onednn_engine());
+  return s;
+}
+
+std::shared_ptr<OnednnWeight> onednn_pack_weight(const Tensor& w_in, DType wdt) {
+  const int64_t K = w_in.size(0), N = w_in.size(1);
+  Tensor w = w_in.to(DType::f32);
+  dnnl::memory::desc any_md({K, N}, to_dnnl(wdt), tag::any);
+  dnnl::matmul::primitive_desc pd = make_pd(kPackM, K, N, wdt, any_md, 1.f, false);
+  auto out = std::make_shared<OnednnWeight>();
+  out->dtype = wdt;
+  out->k = K;
+  out->n = N;
+  out->mem = dnnl::memory(pd.weights_desc(), onednn_engine());
+  dnnl::memory user(dnnl::memory::desc({K, N}, dt::f32, tag::ab), onednn_engine(),
+                    const_cast<void*>(w.raw()));
+  dnnl::reorder(user, out->mem).execute(onednn_stream(), user, out->mem);
+  onednn_stream().wait();
+  return out;
+}
+
+void onednn_matmul_packed(const void* x, int64_t M, const OnednnWeight& w, float* y, float alpha,
+                          bool accumulate) {
+  const dnnl::memory::desc w_md = w.mem.get_desc();
+  dnnl::matmul prim = get_primitive(M, w.k, w.n, w.dtype, true, w_md, alpha, accumulate);
+  auto& eng = onednn_engine();
+  const dt src_dt = w.dtype == DType::s8 ? dt::u8 : to_dnnl(w.dtype);
+  dnnl::memory xm({{M, w.k}, src_dt, tag::ab}, eng, const_cast<void*>(x));
+  dnnl::memory ym({{M, w.n}, dt::f32, tag::ab}, eng, y);
+  prim.execute(onednn_stream(), {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, w.mem}, {DNNL_ARG_DST, ym}});
+  onednn_stream().wait();
+}
+
+void onednn_matmul_plain(const void* x, int64_t M, int64_t K, const void* w, int64_t N, float* y,
+                         DType wdt) {
+  dnnl::memory::desc w_md({K, N}, to_dnnl(wdt), tag::ab);
+  dnnl::matmul prim = get_primitive(M, K, N, wdt, false, w_md, 1.f, false);
+  auto& eng = onednn_engine();
+  const dt src_dt = wdt == DType::s8 ? dt::u8 : to_dnnl(wdt);
+  dnnl::memory xm({{M, K}, src_dt, tag::ab}, eng, const_cast<void*>(x));
+  dnnl::memory wm(w_md, eng, const_cast<void*>(w));
+  dnnl::memory ym({{M, N}, dt::f32, tag::ab}, eng, y);
+  prim.execute(onednn_stream(), {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}});
+  onednn_stream().wait();
+}
+
+size_t onednn_cached_primitives() {
+  std::lock_guard<std::mutex> lock(cache().mu);
+  return cache().prims.size();
+}
+
+}  // namespace tori::kernels::detail

@@ -1,0 +1,45 @@
+#pragma once
+// oneDNN matmul backend (internal to kernels/; callers use matmul.hpp). oneDNN 2.6 API:
+// matmul::desc -> matmul::primitive_desc(desc, attr, engine) -> matmul.
+//  - Weights are reordered once into the layout the primitive prefers (format_tag::any), at pack
+//    time, and later primitives are created against that exact layout (it does not depend on M).
+//  - Primitives are created once per (M, K, N, dtype, weight layout, epilogue) and cached.
+//  - Epilogue: alpha as a *constant* output scale and `accumulate` as a sum post-op. (Runtime
+//    scales would push oneDNN 2.6 off its brgemm kernels onto the slower gemm:jit path.)
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <cstdint>
+#include <memory>
+
+#include "kernels/tensor.hpp"
+
+namespace tori::kernels::detail {
+
+struct OnednnWeight {
+  dnnl::memory mem;  // [K, N] in the packed layout
+  DType dtype = DType::f32;
+  int64_t k = 0, n = 0;
+};
+
+dnnl::engine& onednn_engine();
+dnnl::stream& onednn_stream();
+
+// w: [K, N] f32/bf16 -> packed weights of dtype dt (f32 or bf16; s8 = values saturated to int8,
+// used only by the int8 GEMM peak measurement, whose activations are u8).
+std::shared_ptr<OnednnWeight> onednn_pack_weight(const Tensor& w, DType dt);
+
+// y[M, N] (row stride N) = alpha * x[M, K] @ W (+ y if accumulate). x has W's dtype (f32 or bf16;
+// u8 for s8 weights).
+void onednn_matmul_packed(const void* x, int64_t M, const OnednnWeight& w, float* y, float alpha,
+                          bool accumulate);
+
+// Plain row-major operands of dtype dt (f32, bf16 or s8-with-u8-src for int8): y[M, N] = x[M, K] @ w[K, N].
+// Used by the int8 weight-only large-batch path (dequantised panels) and by the machine-limits
+// benchmark (peak GEMM per dtype).
+void onednn_matmul_plain(const void* x, int64_t M, int64_t K, const void* w, int64_t N, float* y,
+                         DType dt);
+
+// Primitives currently cached (tests check that repeated calls do not grow it).
+size_t onednn_cached_primitives();
+
+}  // namespace tori::kernels::detail

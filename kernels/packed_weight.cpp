@@ -1,0 +1,72 @@
+#include "kernels/packed_weight.hpp"
+
+#include "kernels/gemm_s8_f32.hpp"
+#include "kernels/onednn_matmul.hpp"
+
+namespace tori::kernels {
+
+std::string_view weight_format_name(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::f32: return "f32";
+    case WeightFormat::bf16: return "bf16";
+    case WeightFormat::int8: return "int8";
+  }
+  return "?";
+}
+
+WeightFormat parse_weight_format(const std::string& s, const std::string& flag) {
+  if (s == "f32" || s == "float32") return WeightFormat::f32;
+  if (s == "bf16" || s == "bfloat16") return WeightFormat::bf16;
+  if (s == "int8" || s == "s8") return WeightFormat::int8;
+  throw InputError(flag + ": unknown weight format '" + s + "' (allowed: f32, bf16, int8)");
+}
+
+int64_t PackedWeight::weight_bytes() const {
+  switch (format) {
+    case WeightFormat::f32: return k * n * 4;
+    case WeightFormat::bf16: return k * n * 2;
+    case WeightFormat::int8: return k * n + n * 4;
+  }
+  return 0;
+}
+
+std::string PackedWeight::describe() const {
+  return shape_str({k, n}) + " " + std::string(weight_format_name(format)) + "/" +
+         std::string(backend_name(backend));
+}
+
+PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend) {
+  if (w.rank() != 2 || w.dtype() == DType::s8 || w.numel() == 0)
+    throw Error("pack_weight: expected a non-empty [K, N] f32 or bf16 weight, got " +
+                std::string(dtype_name(w.dtype())) + " " + shape_str(w.shape()));
+  PackedWeight p;
+  p.format = fmt;
+  p.backend = backend;
+  p.k = w.size(0);
+  p.n = w.size(1);
+  switch (fmt) {
+    case WeightFormat::int8: {
+      QuantizedInt8 q = quantize_int8(w);
+      p.quant_error = quantization_error(w, q);
+      p.panels = pack_s8_panels(q.q);
+      p.scales = q.scales;
+      return p;
+    }
+    case WeightFormat::f32:
+    case WeightFormat::bf16: {
+      const DType dt = fmt == WeightFormat::f32 ? DType::f32 : DType::bf16;
+      if (backend == Backend::onednn) {
+        p.onednn = detail::onednn_pack_weight(w, dt);
+      } else if (backend == Backend::openblas && dt == DType::bf16) {
+        throw Error("--matmul openblas: weight format bf16 is not supported by OpenBLAS sgemm "
+                    "(allowed with openblas: f32, int8; use --matmul onednn for bf16)");
+      } else {
+        p.plain = w.to(dt).clone();
+      }
+      return p;
+    }
+  }
+  return p;
+}
+
+}  // namespace tori::kernels

@@ -1,0 +1,51 @@
+#pragma once
+// PackedWeight: a [K, N] weight (our models store weights [in, out], y = x @ W) converted ONCE, at
+// load time, into the storage its backend and format want, so that matmul() never repacks:
+//   f32  / onednn    oneDNN's preferred blocked layout (format_tag::any, reordered once)
+//   bf16 / onednn    same, bf16 elements
+//   f32  / openblas  plain row-major f32 (what sgemm reads)
+//   f32|bf16 / reference  plain row-major in that dtype
+//   int8 / any       column panels [ceil(N/64), K, 64] of s8 (see gemm_s8_f32.hpp) + f32 scale per
+//                    output channel; the panel layout serves the AVX-512 small-batch kernel and the
+//                    dequantising large-batch path alike.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "kernels/backend.hpp"
+#include "kernels/quantize.hpp"
+#include "kernels/tensor.hpp"
+
+namespace tori::kernels {
+
+enum class WeightFormat : uint8_t { f32, bf16, int8 };
+
+std::string_view weight_format_name(WeightFormat f);
+// Parses f32|bf16|int8; throws tori::InputError naming `flag` and the allowed values.
+WeightFormat parse_weight_format(const std::string& s, const std::string& flag = "--weights");
+
+namespace detail {
+struct OnednnWeight;  // oneDNN memory in the packed layout (onednn_matmul.hpp)
+}
+
+struct PackedWeight {
+  WeightFormat format = WeightFormat::f32;
+  Backend backend = Backend::reference;
+  int64_t k = 0, n = 0;  // logical shape [K, N]
+
+  Tensor plain;   // f32/bf16 [K, N] for openblas and reference
+  Tensor panels;  // int8: [ceil(N/64), K, 64] s8, zero-padded columns
+  Tensor scales;  // int8: [N] f32 per output channel
+  std::shared_ptr<const detail::OnednnWeight> onednn;  // f32/bf16 on the onednn backend
+  QuantError quant_error;  // int8: error of the quantisation done at pack time
+
+  bool defined() const { return k > 0 && n > 0; }
+  // Bytes of weight data one matmul reads (the memory-bound cost of small-batch decode).
+  int64_t weight_bytes() const;
+  std::string describe() const;  // e.g. "[4096, 4096] int8/onednn"
+};
+
+// w: [K, N] f32 (or bf16). Throws tori::Error for a format the backend lacks (openblas + bf16).
+PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend);
+
+}  // namespace tori::kernels

@@ -1,0 +1,207 @@
+// Matmul: every backend x weight format x epilogue against matmul_ref (f64 accumulation), on
+// awkward shapes (M = 1, K prime, N not a multiple of 16/64, N spanning several int8 panels).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "kernels/backend.hpp"
+#include "kernels/gemm_s8_f32.hpp"
+#include "kernels/matmul.hpp"
+#include "kernels/onednn_matmul.hpp"
+#include "kernels/quantize.hpp"
+#include "tests/kernels/kernel_test_util.hpp"
+
+using namespace tori::kernels;
+using namespace tori::kernels::testing;
+
+namespace {
+
+// Error bounds are relative to sum_k |x_mk w_kn| (the dot product's own scale), so they hold for
+// any K and any cancellation:
+//  - f32 accumulation, blocked/FMA order: ~sqrt(K) * 2^-24 in practice; 1e-5 covers K <= 10^4
+//    with a 10x margin and still fails on any indexing or epilogue bug (those give O(1) errors).
+constexpr double kF32AccumTol = 1e-5;
+//  - bf16 operands (weights, and activations which the oneDNN bf16 path rounds too) each carry a
+//    relative rounding of 2^-9, so the product carries <= 2 * 2^-9 ~ 3.9e-3 of sum |x w|.
+constexpr double kBf16OperandTol = 2.0 * 0x1.0p-9 + kF32AccumTol;
+
+Tensor abs_tensor(const Tensor& t) {
+  Tensor a = t.to(DType::f32).clone();
+  for (int64_t i = 0; i < a.numel(); ++i) a.data<float>()[i] = std::fabs(a.data<float>()[i]);
+  return a;
+}
+
+// max over elements of |y - ref| / (sum_k |x w| + 1e-30); the caller compares with a tolerance.
+double scaled_error(const Tensor& y, const Tensor& ref, const Tensor& x, const Tensor& w) {
+  Tensor mag;
+  matmul_ref(abs_tensor(x), abs_tensor(w), mag);
+  double worst = 0;
+  for (int64_t i = 0; i < y.numel(); ++i)
+    worst = std::max(worst, std::fabs(double(y.get(i)) - ref.get(i)) / (mag.get(i) + 1e-30));
+  return worst;
+}
+
+struct Shape3 {
+  int64_t m, k, n;
+};
+const Shape3 kShapes[] = {{1, 1, 1},   {1, 13, 17},  {3, 64, 100}, {16, 257, 65},
+                          {17, 31, 600}, {64, 96, 130}, {5, 1024, 64}};
+
+}  // namespace
+
+TEST_CASE("matmul f32 and bf16 weights, every backend, awkward shapes", "[matmul]") {
+  for (Backend be : {Backend::reference, Backend::openblas, Backend::onednn})
+    for (WeightFormat fmt : {WeightFormat::f32, WeightFormat::bf16})
+      for (const Shape3& s : kShapes) {
+        if (be == Backend::openblas && fmt == WeightFormat::bf16) continue;
+        INFO(backend_name(be) << " " << weight_format_name(fmt) << " M=" << s.m << " K=" << s.k
+                              << " N=" << s.n);
+        Tensor x = random_tensor({s.m, s.k}, 1 + uint64_t(s.k));
+        Tensor w = random_tensor({s.k, s.n}, 2 + uint64_t(s.n));
+        PackedWeight pw = pack_weight(w, fmt, be);
+        Tensor y;
+        matmul(x, pw, y);
+        REQUIRE(y.shape() == Shape{s.m, s.n});
+        Tensor ref;
+        matmul_ref(x, w, ref);
+        if (fmt == WeightFormat::f32) {
+          CHECK(scaled_error(y, ref, x, w) <= kF32AccumTol);
+        } else {
+          CHECK(scaled_error(y, ref, x, w) <= kBf16OperandTol);
+          // Against the same rounded operands only accumulation order remains. The reference
+          // backend keeps x in f32; oneDNN rounds x to bf16.
+          Tensor xr = be == Backend::onednn ? bf16_rounded(x) : x;
+          Tensor ref_r;
+          matmul_ref(xr, bf16_rounded(w), ref_r);
+          CHECK(scaled_error(y, ref_r, x, w) <= kF32AccumTol);
+        }
+      }
+}
+
+TEST_CASE("matmul epilogues: scale and sum into accumulator", "[matmul]") {
+  for (Backend be : {Backend::reference, Backend::openblas, Backend::onednn})
+    for (WeightFormat fmt : {WeightFormat::f32, WeightFormat::bf16, WeightFormat::int8})
+      for (int64_t M : {int64_t(2), int64_t(40)}) {
+        if (be == Backend::openblas && fmt == WeightFormat::bf16) continue;
+        INFO(backend_name(be) << " " << weight_format_name(fmt) << " M=" << M);
+        const int64_t K = 37, N = 70;
+        Tensor x = random_tensor({M, K}, 11);
+        Tensor w = random_tensor({K, N}, 12);
+        PackedWeight pw = pack_weight(w, fmt, be);
+        Tensor plain;
+        matmul(x, pw, plain);
+        Tensor acc = random_tensor({M, N}, 13);
+        Tensor expect = acc.clone();
+        for (int64_t i = 0; i < expect.numel(); ++i) expect.data<float>()[i] += 0.5f * plain.get(i);
+        matmul(x, pw, acc, Epilogue{0.5f, true});
+        CHECK(max_abs_diff(acc, expect) <= 1e-5);  // same kernel, so only the final add differs
+        Tensor scaled;
+        matmul(x, pw, scaled, Epilogue{-2.f, false});
+        for (int64_t i = 0; i < plain.numel(); ++i) plain.data<float>()[i] *= -2.f;
+        CHECK(max_abs_diff(scaled, plain) <= 1e-5);
+      }
+}
+
+TEST_CASE("int8 weight-only: quantisation is symmetric per output channel", "[matmul][int8]") {
+  Tensor w = random_tensor({50, 7}, 21);
+  for (int64_t k = 0; k < 50; ++k) w.data<float>()[k * 7 + 3] *= 100.f;  // one loud channel
+  for (int64_t k = 0; k < 50; ++k) w.data<float>()[k * 7 + 5] = 0.f;     // one silent channel
+  QuantizedInt8 q = quantize_int8(w);
+  for (int64_t n = 0; n < 7; ++n) {
+    float amax = 0;
+    for (int64_t k = 0; k < 50; ++k) amax = std::max(amax, std::fabs(w.get(k * 7 + n)));
+    CHECK(q.scales.get(n) == Approx(amax / 127.f));
+    for (int64_t k = 0; k < 50; ++k) {
+      CHECK(std::fabs(q.q.get(k * 7 + n)) <= 127.f);
+      // round-to-nearest: each weight within half a step of its code
+      CHECK(std::fabs(w.get(k * 7 + n) - q.q.get(k * 7 + n) * q.scales.get(n)) <=
+            0.5f * q.scales.get(n) * (1 + 1e-5f) + 1e-12f);
+    }
+  }
+  CHECK(q.scales.get(5) == 0.f);
+  // Uniform weights: error uniform in +-step/2, rel rms = (1/127)/sqrt(12) / (1/sqrt(3)) = 0.0039.
+  Tensor u = random_tensor({256, 64}, 22);
+  QuantError e = quantization_error(u, quantize_int8(u));
+  CHECK(e.rel_rms == Approx(0.0039).margin(0.0008));
+  CHECK(e.max_abs <= 0.5 / 127 * 1.0001);
+}
+
+TEST_CASE("int8 weight-only matmul: small-batch kernel and large-batch paths", "[matmul][int8]") {
+  for (Backend be : {Backend::reference, Backend::openblas, Backend::onednn})
+    for (const Shape3& s : kShapes) {
+      INFO(backend_name(be) << " int8 M=" << s.m << " K=" << s.k << " N=" << s.n);
+      Tensor x = random_tensor({s.m, s.k}, 31 + uint64_t(s.m));
+      Tensor w = random_tensor({s.k, s.n}, 32 + uint64_t(s.k));
+      PackedWeight pw = pack_weight(w, WeightFormat::int8, be);
+      CHECK(pw.quant_error.rel_rms < 0.01);
+      Tensor wq = dequantize_int8(quantize_int8(w));
+      Tensor y;
+      matmul(x, pw, y);
+      // The large-batch oneDNN path feeds x to a bf16 GEMM (q itself is exact in bf16).
+      const bool x_bf16 = be == Backend::onednn && s.m > kInt8RegisterKernelMaxM;
+      Tensor ref;
+      matmul_ref(x_bf16 ? bf16_rounded(x) : x, wq, ref);
+      CHECK(scaled_error(y, ref, x, wq) <= kF32AccumTol);
+    }
+}
+
+TEST_CASE("int8 AVX-512 kernel equals its _ref for M = 1..16 and beyond", "[matmul][int8]") {
+  const int64_t K = 203, N = 131;
+  Tensor w = random_tensor({K, N}, 41);
+  PackedWeight pw = pack_weight(w, WeightFormat::int8, Backend::onednn);
+  for (int64_t M : {1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 33}) {
+    Tensor x = random_tensor({M, K}, 42 + uint64_t(M));
+    Tensor y({M, N}, DType::f32), r({M, N}, DType::f32);
+    gemm_s8_f32(x.data<float>(), K, M, pw, y.data<float>(), N, 1.f, false);
+    gemm_s8_f32_ref(x.data<float>(), K, M, pw, r.data<float>(), N, 1.f, false);
+    INFO("M=" << M);
+    CHECK(max_abs_diff(y, r) <= 1e-4);  // |y| <= sum|x q s| <= K * 1 * 1: 203 * 2^-24 * sqrt(K) << 1e-4
+  }
+}
+
+TEST_CASE("matmul accepts bf16 activations and leading batch dimensions", "[matmul]") {
+  Tensor x = random_tensor({2, 3, 40}, 51);
+  Tensor w = random_tensor({40, 24}, 52);
+  Tensor ref;
+  matmul_ref(bf16_rounded(x).reshape({6, 40}), w, ref);
+  for (WeightFormat fmt : {WeightFormat::f32, WeightFormat::int8}) {
+    PackedWeight pw = pack_weight(w, fmt, Backend::onednn);
+    Tensor y;
+    matmul(x.to(DType::bf16), pw, y);
+    CHECK(y.shape() == Shape{2, 3, 24});
+    const double tol = fmt == WeightFormat::f32 ? 1e-4 : 0.05;  // int8: quantisation error of w
+    CHECK(max_abs_diff(y.reshape({6, 24}), ref) <= tol);
+  }
+}
+
+TEST_CASE("oneDNN primitives are created once per shape", "[matmul][onednn]") {
+  Tensor w = random_tensor({48, 80}, 61);
+  PackedWeight pw = pack_weight(w, WeightFormat::bf16, Backend::onednn);
+  Tensor x = random_tensor({7, 48}, 62), y;
+  matmul(x, pw, y);
+  const size_t after_first = detail::onednn_cached_primitives();
+  for (int i = 0; i < 5; ++i) matmul(x, pw, y);
+  PackedWeight other = pack_weight(random_tensor({48, 80}, 63), WeightFormat::bf16, Backend::onednn);
+  matmul(x, other, y);  // same shape, different weights: same primitive
+  CHECK(detail::onednn_cached_primitives() == after_first);
+}
+
+TEST_CASE("matmul and packing errors name the problem", "[matmul][errors]") {
+  Tensor w = random_tensor({8, 4}, 71);
+  CHECK_THROWS_WITH(pack_weight(w, WeightFormat::bf16, Backend::openblas),
+                    Catch::Contains("openblas") && Catch::Contains("bf16") && Catch::Contains("allowed"));
+  PackedWeight pw = pack_weight(w, WeightFormat::f32, Backend::onednn);
+  Tensor x = random_tensor({2, 9}, 72), y;
+  CHECK_THROWS_WITH(matmul(x, pw, y), Catch::Contains("[..., 8]"));
+  Tensor bad({2, 5}, DType::f32);
+  CHECK_THROWS_AS(matmul(random_tensor({2, 8}, 73), pw, bad), tori::Error);
+  Tensor none;
+  CHECK_THROWS_WITH(matmul(random_tensor({2, 8}, 74), pw, none, Epilogue{1.f, true}),
+                    Catch::Contains("accumulate"));
+  CHECK(parse_matmul_backend("auto") == Backend::onednn);
+  CHECK(parse_matmul_backend("openblas") == Backend::openblas);
+  CHECK_THROWS_WITH(parse_matmul_backend("mkl", "--matmul"),
+                    Catch::Contains("--matmul") && Catch::Contains("mkl") &&
+                        Catch::Contains("onednn, openblas, reference, auto"));
+  CHECK_THROWS_WITH(parse_weight_format("fp8", "--weights"), Catch::Contains("f32, bf16, int8"));
+}
