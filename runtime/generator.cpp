@@ -17,6 +17,15 @@ Generation generate(ShardedModel& model, const std::vector<models::TokenIds>& pr
   if (opt.max_new < 1) throw InputError("--max-new-tokens must be >= 1, got " + std::to_string(opt.max_new));
   validate(opt.sampling);
   const int64_t V = model.config().vocab, B = static_cast<int64_t>(prompts.size());
+  // Refuse up front what would run out of context half way.
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t need = static_cast<int64_t>(prompts[size_t(b)].size()) + opt.max_new - 1;
+    if (need > model.config().max_seq)
+      throw InputError("prompt " + std::to_string(b) + " (" + std::to_string(prompts[size_t(b)].size()) +
+                       " tokens) + --max-new-tokens " + std::to_string(opt.max_new) + " needs " + std::to_string(need) +
+                       " positions, more than max_seq = " + std::to_string(model.config().max_seq) + " of model '" +
+                       model.config().name + "'");
+  }
   Generation g;
   g.generated.resize(size_t(B));
   std::vector<bool> done(size_t(B), false);

@@ -41,8 +41,7 @@ ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collect
       coll_(coll),
       plan_(plan),
       batch_(batch),
-      opt_(opt),
-      rope_(src.config().max_seq, src.config().d_head, src.config().rope_theta) {
+      opt_(opt) {
   const auto& t = coll.torus();
   validate_phase(config_, t.shape(), plan.prefill, batch, "prefill");
   validate_phase(config_, t.shape(), plan.decode, batch, "decode");
@@ -55,12 +54,13 @@ ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collect
     auto gib = [](int64_t b) { return std::to_string(double(b) / double(int64_t(1) << 30)).substr(0, 6) + " GiB"; };
     if (avail > 0 && m.weight_bytes + m.cache_bytes > per_rank)
       throw InputError("model '" + config_.name + "' with plan " + plan.str() + " needs " +
-                       gib(m.weight_bytes + m.cache_bytes) + " per rank (weights " + gib(m.weight_bytes) +
+                       gib(m.weight_bytes + m.cache_bytes) + " per rank (weights and tables " + gib(m.weight_bytes) +
                        " + KV cache " + gib(m.cache_bytes) + " for " + std::to_string(decode_pl_.attn_batch_local) +
                        " sequences x max_seq " + std::to_string(config_.max_seq) + ") but this host has " +
                        gib(avail) + " available for its " + std::to_string(ranks_on_host(MPI_COMM_WORLD)) +
                        " rank(s): use more ranks, a smaller batch or a smaller max_seq");
   }
+  rope_.emplace(config_.max_seq, config_.d_head, config_.rope_theta);
   // Whether prefill must hand its K/V to another placement, agreed by every rank.
   Tensor differs({1}, kernels::DType::f32);
   differs.set(0, needs_cache_handoff(prefill_pl_, decode_pl_) ? 1.f : 0.f);
@@ -112,6 +112,7 @@ ShardedModel::MemoryEstimate ShardedModel::estimate_memory(const models::ModelCo
   m.weight_bytes = (storage_bytes(dec) + (two ? storage_bytes(pre) : 0)) * (gathered ? 2 : 1) +
                    4 * c.vocab * c.d_model * (c.tied_embeddings ? 1 : 2) / n;
   const int64_t t_pad = (c.max_seq + 63) / 64 * 64;
+  m.weight_bytes += 4 * c.max_seq * c.d_head;  // RoPE cos/sin table
   m.cache_bytes = c.n_layers * dec.attn_batch_local * static_cast<int64_t>(dec.kv_heads.size()) * t_pad * c.d_head * 2 * 4;
   return m;
 }
@@ -144,7 +145,7 @@ Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& id
     std::memcpy(resid.data<float>() + r * pl.e_local, emb.data<float>() + (pl.batch_offset * L + r) * E + pl.e_offset,
                 size_t(pl.e_local) * sizeof(float));
 
-  StepContext s{config_, pl, decode_pl_, coll_, rope_, opt_, &pl == &prefill_pl_, L, lengths_, n_new, &caches_};
+  StepContext s{config_, pl, decode_pl_, coll_, *rope_, opt_, &pl == &prefill_pl_, L, lengths_, n_new, &caches_};
   const auto& layers = storage_for(pl.plan.ffn) == Storage::s2d ? layers_2d_ : layers_1d_;
   auto snapshot = [&] {
     LayerTraffic t{};

@@ -4,6 +4,7 @@
 // attention_layouts.hpp), keeps its slice of the KV cache in the decode placement, and produces
 // logits that every rank holds (so every rank samples the same token without a broadcast).
 // The interface mirrors models::ReferenceModel so the two can be compared step by step.
+#include <optional>
 #include <vector>
 
 #include "collectives/collectives.hpp"
@@ -68,7 +69,7 @@ class ShardedModel {
   kernels::Tensor embed_;                          // [V/n, E]: vocab block g
   kernels::PackedWeight unembed_;                  // [E, V/n]
   kernels::Tensor final_norm_w_, final_norm_b_;
-  kernels::RopeTable rope_;
+  std::optional<kernels::RopeTable> rope_;  // built after the memory check (max_seq x D/2 entries)
   std::vector<kernels::KvCache> caches_;  // per layer, decode placement
   std::vector<int64_t> lengths_;          // per global sequence
   LayerTraffic prefill_traffic_{}, decode_traffic_{};
