@@ -19,6 +19,7 @@
 #include "kernels/packed_weight.hpp"
 #include "launch/command.hpp"
 #include "launch/run_config.hpp"
+#include "launch/sharded_run.hpp"
 #include "models/hf_checkpoint.hpp"
 #include "models/prompts.hpp"
 #include "models/safetensors_writer.hpp"
@@ -94,16 +95,13 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
   opt.stop_tokens = parse_stop_tokens(r.stop_tokens, cfg.vocab);
   opt.keep_logits = !f.logits_out.empty();
 
-  collectives::Torus torus(MPI_COMM_WORLD, r.torus);
-  collectives::CollectivesOptions copt;
-  copt.algorithm = collectives::parse_algorithm(g.collectives);
-  collectives::Collectives coll(torus, copt);
-  runtime::ShardOptions sopt;
-  sopt.backend = kernels::parse_matmul_backend(g.matmul);
+  ShardedRun env(r.torus, g);
+  const collectives::Torus& torus = env.torus;
+  runtime::ShardOptions sopt = env.shard;
   sopt.format = kernels::parse_weight_format(r.dtype, "--dtype");
   runtime::Plan plan = r.plan == "default" ? runtime::default_plan(cfg, torus.shape(), B)
                                            : runtime::parse_plan(r.plan, "--plan");
-  runtime::ShardedModel model(*source, coll, plan, B, sopt);
+  runtime::ShardedModel model(*source, *env.coll, plan, B, sopt);
   spdlog::info("generate: model {} on {} ranks (torus {}), plan {}, {} weights, batch {}, sampling {}", cfg.name,
                torus.ranks(), torus.shape().str(), plan.str(), r.dtype, B, opt.sampling.str());
 

@@ -14,6 +14,7 @@
 #include "kernels/backend.hpp"
 #include "launch/command.hpp"
 #include "launch/defaults.hpp"
+#include "launch/sharded_run.hpp"
 #include "models/prompts.hpp"
 #include "models/reference_model.hpp"
 #include "models/hf_checkpoint.hpp"
@@ -80,12 +81,8 @@ int run_verify(const VerifyOptions& o, const GlobalOptions& g) {
   if (checkpoint && o.block != "model")
     throw InputError("--block " + o.block + ": a checkpoint's block type is fixed (allowed with a checkpoint: model)");
 
-  collectives::Torus torus(MPI_COMM_WORLD, o.torus);
-  collectives::CollectivesOptions copt;
-  copt.algorithm = collectives::parse_algorithm(g.collectives);
-  collectives::Collectives coll(torus, copt);
-  runtime::ShardOptions sopt;
-  sopt.backend = kernels::parse_matmul_backend(g.matmul);
+  ShardedRun env(o.torus, g);
+  const collectives::Torus& torus = env.torus;
 
   std::vector<runtime::Plan> plans;
   if (o.plan == "all") {
@@ -116,7 +113,7 @@ int run_verify(const VerifyOptions& o, const GlobalOptions& g) {
     models::GreedyResult ref = models::greedy_generate(ref_model, prompts, o.max_new);
     const int64_t V = cfg.vocab;
     for (const runtime::Plan& plan : plans) {
-      runtime::ShardedModel model(weights, coll, plan, B, sopt);
+      runtime::ShardedModel model(weights, *env.coll, plan, B, env.shard);
       Errors err;
       bool tokens_match = true;
       auto pre = model.prefill(prompts, true);

@@ -3,17 +3,9 @@
 #include <cmath>
 
 #include "kernels/error.hpp"
+#include "kernels/counter_hash.hpp"
 
 namespace tori::models {
-
-namespace {
-uint64_t splitmix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-}  // namespace
 
 uint64_t tensor_name_hash(const std::string& name) {
   uint64_t h = 0xcbf29ce484222325ull;
@@ -25,7 +17,7 @@ uint64_t tensor_name_hash(const std::string& name) {
 }
 
 float synthetic_unit(uint64_t seed, uint64_t name_hash, uint64_t index) {
-  uint64_t bits = splitmix64(splitmix64(seed ^ splitmix64(name_hash)) + index);
+  uint64_t bits = kernels::splitmix64(kernels::splitmix64(seed ^ kernels::splitmix64(name_hash)) + index);
   // 24 random bits -> u in [0, 1) exactly representable in f32; map to [-sqrt3, sqrt3).
   float u = static_cast<float>(bits >> 40) * (1.0f / 16777216.0f);
   return (2.0f * u - 1.0f) * 1.7320508075688772f;

@@ -7,18 +7,10 @@
 #include <vector>
 
 #include "kernels/error.hpp"
+#include "kernels/counter_hash.hpp"
 #include "models/reference_model.hpp"
 
 namespace tori::runtime {
-
-namespace {
-uint64_t splitmix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-}  // namespace
 
 std::string SamplingOptions::str() const {
   if (greedy()) return "greedy";
@@ -61,7 +53,7 @@ int32_t sample_token(const float* logits, int64_t V, const SamplingOptions& s, i
   double total = 0;
   for (size_t i = 0; i < keep; ++i) total += p[i];
   // u in [0, 1) from (seed, sequence, step).
-  const uint64_t bits = splitmix64(splitmix64(splitmix64(s.seed) ^ uint64_t(sequence)) + uint64_t(step));
+  const uint64_t bits = kernels::splitmix64(kernels::splitmix64(kernels::splitmix64(s.seed) ^ uint64_t(sequence)) + uint64_t(step));
   const double u = double(bits >> 11) * (1.0 / 9007199254740992.0) * total;
   double acc = 0;
   for (size_t i = 0; i < keep; ++i)

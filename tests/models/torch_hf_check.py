@@ -22,27 +22,13 @@ import sys
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from safetensors_io import finish, read_safetensors, write_safetensors  # noqa: E402
+
 REL_TOL = 1e-4
 PROMPTS = [[3, 1, 4, 1, 5, 9, 2, 6], [27, 18, 28], [100, 200, 30, 40, 50, 11], [7], [8, 9], [10, 11, 12, 13],
            [250, 251, 252], [60, 61, 62, 63, 64]]
 MAX_NEW = 6
-
-
-def write_safetensors(path, tensors, dtype="F32"):
-    header, blobs, off = {}, [], 0
-    for name, t in tensors.items():
-        arr = t.detach().to(torch.float32).numpy()
-        if dtype == "F32":
-            data = arr.astype("<f4").tobytes()
-        elif dtype == "BF16":
-            data = (arr.astype("<f4").view("<u4") >> 16).astype("<u2").tobytes()  # truncation is fine: stored values are what both sides read
-        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
 def stored(t, dtype):
@@ -143,19 +129,6 @@ def make_falcon(gen):
     return c, w
 
 
-def read_logits(path):
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for k, v in header.items():
-        if k != "__metadata__":
-            a, b = v["data_offsets"]
-            out[k] = torch.from_numpy(np.frombuffer(data[a:b], dtype="<f4").reshape(v["shape"]).astype(np.float64))
-    return out
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tori", required=True)
@@ -207,7 +180,7 @@ def main():
                 continue
             records = [json.loads(l) for l in res.stdout.splitlines() if l.startswith("{")]
             toks = [r["generated"] for r in records if "sequence" in r]
-            got = read_logits(out)
+            got = read_safetensors(out)
             worst = 0.0
             for s in range(MAX_NEW):
                 for b in range(len(PROMPTS)):
@@ -219,10 +192,7 @@ def main():
                   f"{'match' if toks == ref_tokens else 'DIFFER'} -> {'ok' if ok else 'FAIL'}")
             if not ok:
                 failures.append(f"{family} np{n}: rel err {worst:.3g}, tokens {toks} vs torch {ref_tokens}")
-    if failures:
-        print("FAILED:\n  " + "\n  ".join(failures))
-        sys.exit(1)
-    print("PASSED")
+    finish(failures)
 
 
 if __name__ == "__main__":

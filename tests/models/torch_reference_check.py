@@ -25,26 +25,13 @@ import sys
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from safetensors_io import finish, read_safetensors  # noqa: E402
+
 REL_TOL = 1e-4
 PROMPTS = "3,1,4,1,5,9,2,6;27,18,28;100,200,300,400,500,11,12,13,14,15,16;7"
 MAX_NEW = 6
 SEED = 4242
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        assert info["dtype"] == "F32", (name, info["dtype"])
-        a, b = info["data_offsets"]
-        arr = np.frombuffer(data[a:b], dtype="<f4").reshape(info["shape"])
-        out[name] = torch.from_numpy(arr.astype(np.float64))
-    return out
 
 
 def norm(cfg, x, w, prefix):
@@ -142,10 +129,7 @@ def main():
             failures.append(f"prompt {b}: tori greedy {gen} != torch argmax {torch_tokens}")
     print(f"{args.model}: {len(prompts)} prompts, {MAX_NEW} new tokens each; "
           f"max relative logits error {worst:.3g} (tolerance {REL_TOL:g})")
-    if failures:
-        print("FAILED:\n  " + "\n  ".join(failures))
-        sys.exit(1)
-    print("PASSED")
+    finish(failures)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,14 @@
+#include "launch/sharded_run.hpp"
+
+#include "kernels/backend.hpp"
+
+namespace tori::launch {
+
+ShardedRun::ShardedRun(const std::string& torus_flag, const GlobalOptions& g) : torus(MPI_COMM_WORLD, torus_flag) {
+  collectives::CollectivesOptions copt;
+  copt.algorithm = collectives::parse_algorithm(g.collectives);
+  coll = std::make_unique<collectives::Collectives>(torus, copt);
+  shard.backend = kernels::parse_matmul_backend(g.matmul);
+}
+
+}  // namespace tori::launch
