@@ -115,4 +115,43 @@ Tensor matmul_reduce_scatter(Collectives& coll, const Tensor& x, Axis axis, std:
   return y;
 }
 
+LoopPlan loop_plan(const TorusShape& shape, Axes axes) {
+  LoopPlan p;
+  bool found = false;
+  for (Axis a : axes.list()) {
+    if (found) {
+      p.inner = p.inner | Axes(a);
+    } else if (shape[a] > 1) {
+      p.loop = a;
+      p.blocks = shape[a];
+      found = true;
+    }
+  }
+  return p;
+}
+
+Tensor all_gather_matmul(Collectives& coll, const Tensor& x, Axes axes, std::span<const kernels::PackedWeight> w,
+                         bool bidirectional) {
+  const LoopPlan p = loop_plan(coll.torus().shape(), axes);
+  if (p.blocks == 1) {
+    Tensor y;
+    kernels::matmul(x, w[0], y);
+    return y;
+  }
+  // [M, K/n] --all_gather(inner)--> [M, K/blocks]: my block along the loop axis, then the loop
+  return all_gather_matmul(coll, coll.all_gather(x, -1, p.inner), p.loop, w, bidirectional);
+}
+
+Tensor matmul_reduce_scatter(Collectives& coll, const Tensor& x, Axes axes, std::span<const kernels::PackedWeight> w,
+                             bool bidirectional) {
+  const LoopPlan p = loop_plan(coll.torus().shape(), axes);
+  if (p.blocks == 1) {
+    Tensor y;
+    kernels::matmul(x, w[0], y);
+    return coll.reduce_scatter(y, -1, axes);
+  }
+  // the loop leaves [M, N/blocks] {partial inner} --reduce_scatter(inner)--> [M, N/n]
+  return coll.reduce_scatter(matmul_reduce_scatter(coll, x, p.loop, w, bidirectional), -1, p.inner);
+}
+
 }  // namespace tori::collectives

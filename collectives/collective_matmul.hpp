@@ -35,4 +35,22 @@ kernels::Tensor all_gather_matmul(Collectives& coll, const kernels::Tensor& x, A
 kernels::Tensor matmul_reduce_scatter(Collectives& coll, const kernels::Tensor& x, Axis axis,
                                       std::span<const kernels::PackedWeight> w_blocks, bool bidirectional);
 
+// How a collective over several axes is looped: the outermost axis (x, y, z order) with more than
+// one rank is looped over, and the axes inside it are gathered / scattered plainly — before the
+// loop for an all-gather, after it for a reduce-scatter — which keeps every block contiguous in
+// shard order. blocks = ranks along the loop axis (1: nothing to loop over, a plain matmul).
+struct LoopPlan {
+  Axis loop = Axis::x;
+  Axes inner;
+  int blocks = 1;
+};
+LoopPlan loop_plan(const TorusShape& shape, Axes axes);
+
+// The compositions over an axis set: y = all_gather(x, -1, axes) @ W and
+// y = reduce_scatter(x @ W, -1, axes), with W cut per loop_plan(axes).blocks.
+kernels::Tensor all_gather_matmul(Collectives& coll, const kernels::Tensor& x, Axes axes,
+                                  std::span<const kernels::PackedWeight> w_blocks, bool bidirectional);
+kernels::Tensor matmul_reduce_scatter(Collectives& coll, const kernels::Tensor& x, Axes axes,
+                                      std::span<const kernels::PackedWeight> w_blocks, bool bidirectional);
+
 }  // namespace tori::collectives

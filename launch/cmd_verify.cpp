@@ -142,6 +142,7 @@ int run_verify(const VerifyOptions& o, const GlobalOptions& g) {
                      {"ranks", torus.ranks()},
                      {"torus", torus.shape().str()},
                      {"dtype", "f32"},
+                     {"overlap", g.overlap},
                      {"batch", B},
                      {"new_tokens", o.max_new},
                      {"max_abs_err", err.abs},

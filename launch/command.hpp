@@ -17,6 +17,7 @@ struct GlobalOptions {
   bool json = false;      // JSON lines on stdout instead of human text
   std::string matmul = "auto";       // --matmul: onednn|openblas|reference|auto (kernels parse it)
   std::string collectives = "mpi";   // --collectives: mpi|ring|bidir (collectives parse it)
+  std::string overlap = "none";      // --overlap: none|looped|looped-bidir
   int rank = 0;
   int world_size = 1;
   int threads_applied = 1;  // what apply_threads() settled on

@@ -34,6 +34,9 @@ int main(int argc, char** argv) {
           ->capture_default_str();
       app.add_option("--collectives", global.collectives, "collective algorithm: mpi|ring|bidir")
           ->capture_default_str();
+      app.add_option("--overlap", global.overlap,
+                     "layouts' collectives: none (plain) | looped | looped-bidir (looped collective einsum)")
+          ->capture_default_str();
 
       tori::launch::Commands commands;
       tori::launch::add_reference_command(app, commands);

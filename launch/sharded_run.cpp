@@ -1,5 +1,6 @@
 #include "launch/sharded_run.hpp"
 
+#include "collectives/collective_matmul.hpp"
 #include "kernels/backend.hpp"
 
 namespace tori::launch {
@@ -9,6 +10,7 @@ ShardedRun::ShardedRun(const std::string& torus_flag, const GlobalOptions& g) : 
   copt.algorithm = collectives::parse_algorithm(g.collectives);
   coll = std::make_unique<collectives::Collectives>(torus, copt);
   shard.backend = kernels::parse_matmul_backend(g.matmul);
+  shard.overlap = collectives::parse_overlap(g.overlap, "--overlap");
 }
 
 }  // namespace tori::launch

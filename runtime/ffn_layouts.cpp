@@ -1,5 +1,8 @@
 #include "runtime/ffn_layouts.hpp"
 
+#include <cstring>
+
+#include "collectives/collective_matmul.hpp"
 #include "kernels/matmul.hpp"
 
 namespace tori::runtime {
@@ -12,6 +15,50 @@ Tensor mm(const Tensor& x, const kernels::PackedWeight& w) {
   Tensor y;
   kernels::matmul(x, w, y);
   return y;
+}
+
+// Columns [c0, c0 + n) of y [M, C].
+Tensor columns(const Tensor& y, int64_t c0, int64_t n) {
+  const int64_t M = y.size(0), C = y.size(1);
+  Tensor out({M, n}, kernels::DType::f32);
+  for (int64_t m = 0; m < M; ++m)
+    std::memcpy(out.data<float>() + m * n, y.data<float>() + m * C + c0, size_t(n) * sizeof(float));
+  return out;
+}
+
+bool looped(const StepContext& s) { return s.opt.overlap != collectives::Overlap::none; }
+bool bidir(const StepContext& s) { return s.opt.overlap == collectives::Overlap::looped_bidir; }
+
+// y = all_gather(h, -1, axes) @ [W_in | W_kv] as one looped einsum; returns {y, kv}.
+std::pair<Tensor, Tensor> looped_input(StepContext& s, bool with_kv, const Tensor& h, Axes axes,
+                                       std::span<const kernels::PackedWeight> blocks) {
+  // [BL, E_axes] --looped all_gather(axes) @ [W_in | W_kv]--> [BL, units | 2KD]
+  Tensor both = collectives::all_gather_matmul(s.coll, h, axes, blocks, bidir(s));
+  if (!with_kv) return {both, Tensor()};
+  const int64_t cols = both.size(1) - 2 * s.config.n_kv_heads * s.config.d_head;
+  return {columns(both, 0, cols), columns(both, cols, both.size(1) - cols)};
+}
+
+// Cuts plain [K, N] weights into packed row (rows = true) or column blocks for `axes`.
+std::vector<kernels::PackedWeight> cut(StepContext& s, const Tensor& w, Axes axes, bool rows) {
+  const int G = collectives::loop_plan(s.pl.shape, axes).blocks;
+  std::vector<kernels::PackedWeight> out;
+  const int64_t R = w.size(0), C = w.size(1);
+  for (int j = 0; j < G; ++j) {
+    Tensor b = rows ? w.narrow0(j * (R / G), R / G).clone() : columns(w, j * (C / G), C / G);
+    out.push_back(kernels::pack_weight(b, s.opt.format, s.opt.backend));
+  }
+  return out;
+}
+
+Tensor concat_columns(const Tensor& a, const Tensor& b) {
+  const int64_t M = a.size(0), ca = a.size(1), cb = b.size(1);
+  Tensor out({M, ca + cb}, kernels::DType::f32);
+  for (int64_t m = 0; m < M; ++m) {
+    std::memcpy(out.data<float>() + m * (ca + cb), a.data<float>() + m * ca, size_t(ca) * 4);
+    std::memcpy(out.data<float>() + m * (ca + cb) + ca, b.data<float>() + m * cb, size_t(cb) * 4);
+  }
+  return out;
 }
 }  // namespace
 
@@ -27,6 +74,13 @@ Tensor run_projection(StepContext& s, const LayerShard& layer, const Projection&
 Tensor ws1d_projection(StepContext& s, const LayerShard& layer, const Projection& p, bool with_kv,
                        const Tensor& h, const Middle& middle) {
   auto& c = s.coll;
+  if (looped(s)) {
+    // [BL, E_xyz] --looped all_gather(xyz) @ [W_in | W_kv]--> [BL, unit g | 2KD]
+    auto [y, kv] = looped_input(s, with_kv, h, Axes::xyz, p.in_blocks);
+    Tensor z = middle(y, kv);
+    // [BL, unit_out g] --looped matmul @ W_out, reduce_scatter(xyz)--> [BL, E_xyz]
+    return collectives::matmul_reduce_scatter(c, z, Axes::xyz, p.out_blocks, bidir(s));
+  }
   // [BL, E_xyz] --all_gather(xyz)--> [BL, E]
   Tensor x = c.all_gather(h, -1, Axes::xyz);
   // [BL, E] @ W_in [E, unit g] -> [BL, unit g]          (complete: W_in holds every row of E)
@@ -44,6 +98,15 @@ Tensor ws1d_projection(StepContext& s, const LayerShard& layer, const Projection
 Tensor ws2d_projection(StepContext& s, const LayerShard& layer, const Projection& p, bool with_kv,
                        const Tensor& h, const Middle& middle) {
   auto& c = s.coll;
+  if (looped(s)) {
+    // [BL, E_xyz] --looped all_gather(yz) @ [W_in | W_kv]--> [BL, X units | 2KD] {partial x}
+    auto [y, kv] = looped_input(s, with_kv, h, Axes::yz, p.in_blocks);
+    y = c.reduce_scatter(y, -1, Axes::x);                 // --> [BL, unit g]
+    if (with_kv) kv = c.all_reduce(kv, Axes::x);          // --> [BL, 2KD]
+    Tensor z = c.all_gather(middle(y, kv), -1, Axes::x);  // [BL, unit_out g] --> [BL, X units_out]
+    // --looped matmul @ W_out [X units_out, E_x], reduce_scatter(yz)--> [BL, E_xyz]
+    return collectives::matmul_reduce_scatter(c, z, Axes::yz, p.out_blocks, bidir(s));
+  }
   // [BL, E_xyz] --all_gather(yz)--> [BL, E_x]
   Tensor x = c.all_gather(h, -1, Axes::yz);
   // [BL, E_x] @ W_in [E_x, X units] -> [BL, X units] {partial x}
@@ -74,6 +137,17 @@ Tensor weight_gathered_projection(StepContext& s, const LayerShard& layer, const
   // [E, units of my A-group]; W_out the transpose; W_kv [E_x, 2KD] --all_gather(x)--> [E, 2KD].
   Tensor w_in = c.all_gather(c.all_gather(p.w_in, 0, Axes::x), 1, Ayz);
   Tensor w_out = c.all_gather(c.all_gather(p.w_out, 1, Axes::x), 0, Ayz);
+  if (looped(s)) {
+    Tensor w_kv = with_kv ? c.all_gather(layer.w_kv, 0, Axes::x) : Tensor();
+    Tensor in = with_kv ? concat_columns(w_in, w_kv) : w_in;
+    // [B_A L, E_R] --looped all_gather(R) @ [W_in | W_kv]--> [B_A L, units | 2KD]
+    auto in_blocks = cut(s, in, R, true);
+    Tensor both = collectives::all_gather_matmul(c, h, R, in_blocks, bidir(s));
+    const int64_t cols = w_in.size(1);
+    Tensor y = with_kv ? columns(both, 0, cols) : both, kv = with_kv ? columns(both, cols, both.size(1) - cols) : Tensor();
+    // [B_A L, units_out] --looped matmul @ W_out, reduce_scatter(R)--> [B_A L, E_R]
+    return collectives::matmul_reduce_scatter(c, middle(y, kv), R, cut(s, w_out, R, false), bidir(s));
+  }
   // [B_A L, E_R] --all_gather(R)--> [B_A L, E]
   Tensor x = c.all_gather(h, -1, R);
   // [B_A L, E] @ W_in [E, units] -> [B_A L, units]      (1D inside the R group: complete)

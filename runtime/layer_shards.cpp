@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "kernels/divide.hpp"
 #include "kernels/error.hpp"
 #include "models/weight_names.hpp"
 
@@ -39,9 +40,12 @@ int64_t Projection::offset(Segment s) const {
 int64_t LayerShard::bytes() const {
   int64_t b = static_cast<int64_t>(w_kv.nbytes() + attn_norm_w.nbytes() + attn_norm_b.nbytes() +
                                    ffn_norm_w.nbytes() + ffn_norm_b.nbytes());
-  for (auto& p : projections)
+  for (auto& p : projections) {
     b += static_cast<int64_t>(p.w_in.nbytes() + p.w_out.nbytes()) + p.w_in_packed.weight_bytes() +
          p.w_out_packed.weight_bytes();
+    for (auto* blocks : {&p.in_blocks, &p.out_blocks})
+      for (auto& w : *blocks) b += w.weight_bytes();
+  }
   b += w_kv_packed.weight_bytes();
   return b;
 }
@@ -103,7 +107,6 @@ Projection load_projection(const models::WeightSource& src, int64_t layer, const
     p.w_in_packed = kernels::pack_weight(p.w_in, opt.format, opt.backend);
     p.w_out_packed = kernels::pack_weight(p.w_out, opt.format, opt.backend);
   }
-  if (!opt.keep_plain) p.w_in = p.w_out = Tensor();
   return p;
 }
 
@@ -129,7 +132,13 @@ LayerShard load_layer_shard(const models::WeightSource& src, int64_t layer, cons
   paste_cols(s.w_kv, 0, src.read(models::layer_tensor(layer, "wk"), Box{{r0, 0}, {rows, KD}}));
   paste_cols(s.w_kv, KD, src.read(models::layer_tensor(layer, "wv"), Box{{r0, 0}, {rows, KD}}));
   if (opt.pack) s.w_kv_packed = kernels::pack_weight(s.w_kv, opt.format, opt.backend);
-  if (!opt.keep_plain) s.w_kv = Tensor();
+  if (opt.overlap != collectives::Overlap::none && !opt.block_axes.empty())
+    for (size_t k = 0; k < s.projections.size(); ++k)
+      build_overlap_blocks(s.projections[k], k == 0 ? &s.w_kv : nullptr, pl.shape, opt.block_axes, opt);
+  if (!opt.keep_plain) {
+    s.w_kv = Tensor();
+    for (auto& p : s.projections) p.w_in = p.w_out = Tensor();
+  }
   s.attn_norm_w = src.read_full(models::layer_tensor(layer, "attn_norm.weight"));
   if (ln) s.attn_norm_b = src.read_full(models::layer_tensor(layer, "attn_norm.bias"));
   if (c.block == models::Block::serial) {
@@ -137,6 +146,31 @@ LayerShard load_layer_shard(const models::WeightSource& src, int64_t layer, cons
     if (ln) s.ffn_norm_b = src.read_full(models::layer_tensor(layer, "ffn_norm.bias"));
   }
   return s;
+}
+
+void build_overlap_blocks(Projection& p, const Tensor* w_kv, const collectives::TorusShape& shape,
+                          collectives::Axes axes, const ShardOptions& opt) {
+  const int G = collectives::loop_plan(shape, axes).blocks;
+  const int64_t R = p.w_in.size(0), Cin = p.w_in.size(1), Ckv = w_kv ? w_kv->size(1) : 0;
+  const int64_t Rb = divide(R, G, "rows of W_in over the loop axis"), E = p.w_out.size(1);
+  const int64_t Eb = divide(E, G, "columns of W_out over the loop axis");
+  p.in_blocks.clear();
+  p.out_blocks.clear();
+  for (int j = 0; j < G; ++j) {
+    // rows [j·R/G, (j+1)·R/G) of [W_in | W_kv]
+    Tensor in({Rb, Cin + Ckv}, kernels::DType::f32);
+    for (int64_t r = 0; r < Rb; ++r) {
+      std::memcpy(in.data<float>() + r * (Cin + Ckv), p.w_in.data<float>() + (j * Rb + r) * Cin, size_t(Cin) * 4);
+      if (w_kv)
+        std::memcpy(in.data<float>() + r * (Cin + Ckv) + Cin, w_kv->data<float>() + (j * Rb + r) * Ckv, size_t(Ckv) * 4);
+    }
+    p.in_blocks.push_back(kernels::pack_weight(in, opt.format, opt.backend));
+    // columns [j·E/G, (j+1)·E/G) of W_out
+    Tensor out({p.w_out.size(0), Eb}, kernels::DType::f32);
+    for (int64_t r = 0; r < p.w_out.size(0); ++r)
+      std::memcpy(out.data<float>() + r * Eb, p.w_out.data<float>() + r * E + j * Eb, size_t(Eb) * 4);
+    p.out_blocks.push_back(kernels::pack_weight(out, opt.format, opt.backend));
+  }
 }
 
 }  // namespace tori::runtime

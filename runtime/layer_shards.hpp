@@ -9,6 +9,7 @@
 // and pack what they gathered.
 #include <vector>
 
+#include "collectives/collective_matmul.hpp"
 #include "kernels/packed_weight.hpp"
 #include "kernels/tensor.hpp"
 #include "models/weight_source.hpp"
@@ -25,6 +26,10 @@ struct Projection {
   kernels::Tensor w_in;               // [E rows held, units · unit_in]
   kernels::Tensor w_out;              // [units · unit_out, E rows held]
   kernels::PackedWeight w_in_packed, w_out_packed;
+  // --overlap looped: [W_in | W_kv (attention projection)] cut into row blocks and W_out into
+  // column blocks, one per rank along the loop axis of the layout's all-gather / reduce-scatter
+  // (collective_matmul.hpp loop_plan), packed once for the looped collective einsums.
+  std::vector<kernels::PackedWeight> in_blocks, out_blocks;
   bool has(Segment s) const;
   // Column offset of a segment inside one unit (of W_in for q/w_in/w_gate, of W_out for o/w_out).
   int64_t offset(Segment s) const;
@@ -43,7 +48,15 @@ struct ShardOptions {
   kernels::WeightFormat format = kernels::WeightFormat::f32;
   bool pack = true;         // pack for direct use (weight-stationary)
   bool keep_plain = true;   // keep the plain f32 copies (weight-gathered layouts gather them)
+  collectives::Overlap overlap = collectives::Overlap::none;
+  // Axes of the weight-stationary layout's input all-gather (= output reduce-scatter) that the
+  // blocks are cut for: yz for ws2d, xyz for ws1d; none = no blocks.
+  collectives::Axes block_axes;
 };
+
+// [W_in | W_kv] row blocks and W_out column blocks for looping over `axes` (see Projection).
+void build_overlap_blocks(Projection& p, const kernels::Tensor* w_kv, const collectives::TorusShape& shape,
+                          collectives::Axes axes, const ShardOptions& opt);
 
 // Reads layer `layer`'s shards for placement `pl` (its stored units and rows) from `source`.
 LayerShard load_layer_shard(const models::WeightSource& source, int64_t layer, const Placement& pl,

@@ -71,9 +71,17 @@ ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collect
   auto gathered = [](const Placement& p) { return !p.batch_axes.empty(); };
   opt_.keep_plain = gathered(prefill_pl_) || gathered(decode_pl_);
   for (const Placement* pl : {&prefill_pl_, &decode_pl_}) {
-    auto& layers = storage_for(pl->plan.ffn) == Storage::s2d ? layers_2d_ : layers_1d_;
+    const bool s2d = storage_for(pl->plan.ffn) == Storage::s2d;
+    auto& layers = s2d ? layers_2d_ : layers_1d_;
     if (!layers.empty()) continue;
-    for (int64_t l = 0; l < config_.n_layers; ++l) layers.push_back(load_layer_shard(src, l, *pl, opt_));
+    // Looped einsums of weight-stationary layouts multiply pre-cut blocks: over yz for ws2d,
+    // over xyz for ws1d (weight-gathered layouts cut what they gather, every step).
+    ShardOptions o = opt_;
+    const bool ws2d_used = prefill_pl_.plan.ffn == FfnLayout::ws2d || decode_pl_.plan.ffn == FfnLayout::ws2d;
+    o.block_axes = !s2d ? Axes::xyz : ws2d_used ? Axes::yz : Axes::none;
+    // Whole packed copies serve the plain weight-stationary path only.
+    o.pack = o.overlap == collectives::Overlap::none && !o.block_axes.empty();
+    for (int64_t l = 0; l < config_.n_layers; ++l) layers.push_back(load_layer_shard(src, l, *pl, o));
   }
   // Embedding: vocab block g of [V, E]; unembedding [E, V/n] (embed^T when tied).
   const int64_t n = t.ranks(), g = t.shard_index(Axes::xyz), Vn = config_.vocab / n, E = config_.d_model;
