@@ -128,18 +128,25 @@ Tensor ws2d_projection(StepContext& s, const LayerShard& layer, const Projection
   return c.reduce_scatter(out, -1, Axes::yz);
 }
 
-Tensor weight_gathered_projection(StepContext& s, const LayerShard& layer, const Projection& p, bool with_kv,
-                                  const Tensor& h, const Middle& middle) {
+Tensor weight_gathered_projection(StepContext& s, const LayerShard& /*layer: gathered via s.prefetch*/,
+                                  const Projection& /*p: likewise*/, bool with_kv, const Tensor& h,
+                                  const Middle& middle) {
   auto& c = s.coll;
-  const Axes A = s.pl.batch_axes, R = s.pl.e_axes, Ayz = A & Axes::yz;
+  const Axes R = s.pl.e_axes;
   auto pack = [&](const Tensor& w) { return kernels::pack_weight(w, s.opt.format, s.opt.backend); };
-  // Weights: W_in [E_x, X units] --all_gather(x) rows--> [E, X units] --all_gather(A∩yz) units-->
-  // [E, units of my A-group]; W_out the transpose; W_kv [E_x, 2KD] --all_gather(x)--> [E, 2KD].
-  Tensor w_in = c.all_gather(c.all_gather(p.w_in, 0, Axes::x), 1, Ayz);
-  Tensor w_out = c.all_gather(c.all_gather(p.w_out, 1, Axes::x), 0, Ayz);
+  // Weights (weight_prefetch.hpp): W_in [E_x, X units] --all_gather(A)--> [E, units of my A-group],
+  // W_out the transpose, W_kv [E_x, 2KD] --all_gather(x)--> [E, 2KD]; started a projection early.
+  GatheredWeights g = s.prefetch->take(s.layer, s.proj);
+  const Tensor& w_in = g.w_in;
+  const Tensor& w_out = g.w_out;
+  // Start the next projection's weights now: they travel while this one computes.
+  auto start_next = [&] {
+    auto [nl, np] = s.prefetch->next(s.layer, s.proj);
+    s.prefetch->start(nl, np);
+  };
   if (looped(s)) {
-    Tensor w_kv = with_kv ? c.all_gather(layer.w_kv, 0, Axes::x) : Tensor();
-    Tensor in = with_kv ? concat_columns(w_in, w_kv) : w_in;
+    start_next();
+    Tensor in = with_kv ? concat_columns(w_in, g.w_kv) : w_in;
     // [B_A L, E_R] --looped all_gather(R) @ [W_in | W_kv]--> [B_A L, units | 2KD]
     auto in_blocks = cut(s, in, R, true);
     Tensor both = collectives::all_gather_matmul(c, h, R, in_blocks, bidir(s));
@@ -150,9 +157,10 @@ Tensor weight_gathered_projection(StepContext& s, const LayerShard& layer, const
   }
   // [B_A L, E_R] --all_gather(R)--> [B_A L, E]
   Tensor x = c.all_gather(h, -1, R);
+  start_next();
   // [B_A L, E] @ W_in [E, units] -> [B_A L, units]      (1D inside the R group: complete)
   Tensor y = mm(x, pack(w_in));
-  Tensor kv = with_kv ? mm(x, pack(c.all_gather(layer.w_kv, 0, Axes::x))) : Tensor();
+  Tensor kv = with_kv ? mm(x, pack(g.w_kv)) : Tensor();
   Tensor z = middle(y, kv);
   // [B_A L, units_out] @ W_out [units_out, E] -> [B_A L, E] {partial R} --reduce_scatter(R)--> [B_A L, E_R]
   return c.reduce_scatter(mm(z, pack(w_out)), -1, R);

@@ -153,8 +153,10 @@ Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& id
     std::memcpy(resid.data<float>() + r * pl.e_local, emb.data<float>() + (pl.batch_offset * L + r) * E + pl.e_offset,
                 size_t(pl.e_local) * sizeof(float));
 
-  StepContext s{config_, pl, decode_pl_, coll_, *rope_, opt_, &pl == &prefill_pl_, L, lengths_, n_new, &caches_};
   const auto& layers = storage_for(pl.plan.ffn) == Storage::s2d ? layers_2d_ : layers_1d_;
+  WeightPrefetch prefetch(coll_, pl, layers);
+  StepContext s{config_, pl, decode_pl_, coll_, *rope_, opt_, &pl == &prefill_pl_, L, lengths_, n_new, &caches_,
+                &prefetch};
   auto snapshot = [&] {
     LayerTraffic t{};
     for (size_t k = 0; k < collectives::kCollectives.size(); ++k)

@@ -10,6 +10,7 @@
 #include "models/config.hpp"
 #include "runtime/layer_shards.hpp"
 #include "runtime/placement.hpp"
+#include "runtime/weight_prefetch.hpp"
 
 namespace tori::runtime {
 
@@ -25,6 +26,9 @@ struct StepContext {
   std::vector<int64_t> start;   // per global sequence: tokens cached before this step
   std::vector<int64_t> n_new;   // per global sequence: new tokens this step (<= L)
   std::vector<kernels::KvCache>* caches = nullptr;  // per layer, decode placement
+  WeightPrefetch* prefetch = nullptr;  // weight-gathered layouts: early weight all-gathers
+  int64_t layer = 0;                   // the projection running now (set by run_layer)
+  int proj = 0;
 };
 
 }  // namespace tori::runtime

@@ -82,14 +82,17 @@ void run_layer(StepContext& s, int64_t layer, const LayerShard& w, Tensor& resid
   if (w.projections.size() == 1) {
     // y = x + Attn(N(x)) + FFN(N(x)): both through one fused projection pair
     const Projection& p = w.projections[0];
+    s.layer = layer, s.proj = 0;
     Tensor h = norm(resid, w.attn_norm_w, w.attn_norm_b);
     add_into(resid, run_projection(s, w, p, true, h, mid(p)));
   } else {
     // y' = x + Attn(N1(x))
     const Projection& pa = w.projections[0];
+    s.layer = layer, s.proj = 0;
     add_into(resid, run_projection(s, w, pa, true, norm(resid, w.attn_norm_w, w.attn_norm_b), mid(pa)));
     // y = y' + FFN(N2(y'))
     const Projection& pf = w.projections[1];
+    s.proj = 1;
     add_into(resid, run_projection(s, w, pf, false, norm(resid, w.ffn_norm_w, w.ffn_norm_b), mid(pf)));
   }
 }

@@ -1,0 +1,60 @@
+#include "runtime/weight_prefetch.hpp"
+
+#include <cstring>
+
+namespace tori::runtime {
+
+using collectives::Axes;
+using kernels::Tensor;
+
+namespace {
+
+// g: the |A| members' [r, c] tensors stacked along rows (member-major). Places member m =
+// (x_m, j_m) at row block `row_of(m)` and column block `col_of(m)` of a [rows·r, cols·c] result.
+Tensor place_blocks(const Tensor& g, int members, int nx, bool x_on_rows) {
+  const int nj = members / nx;
+  const int64_t r = g.size(0) / members, c = g.size(1);
+  const int64_t R = (x_on_rows ? nx : nj) * r, C = (x_on_rows ? nj : nx) * c;
+  Tensor out({R, C}, kernels::DType::f32);
+  for (int m = 0; m < members; ++m) {
+    const int xm = m / nj, jm = m % nj;
+    const int64_t rb = x_on_rows ? xm : jm, cb = x_on_rows ? jm : xm;
+    for (int64_t i = 0; i < r; ++i)
+      std::memcpy(out.data<float>() + (rb * r + i) * C + cb * c, g.data<float>() + (m * r + i) * c,
+                  size_t(c) * sizeof(float));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::pair<int64_t, int> WeightPrefetch::next(int64_t layer, int proj) const {
+  if (proj + 1 < static_cast<int>(layers_.at(size_t(layer)).projections.size())) return {layer, proj + 1};
+  return {layer + 1, 0};
+}
+
+void WeightPrefetch::start(int64_t layer, int proj) {
+  if (layer >= static_cast<int64_t>(layers_.size()) || started_.count({layer, proj})) return;
+  const LayerShard& l = layers_[size_t(layer)];
+  const Projection& p = l.projections.at(size_t(proj));
+  Started s;
+  s.w_in = coll_.start_all_gather(p.w_in, 0, pl_.batch_axes);
+  s.w_out = coll_.start_all_gather(p.w_out, 0, pl_.batch_axes);
+  if (proj == 0) s.w_kv = coll_.start_all_gather(l.w_kv, 0, Axes::x);
+  started_.emplace(std::make_pair(layer, proj), std::move(s));
+}
+
+GatheredWeights WeightPrefetch::take(int64_t layer, int proj) {
+  start(layer, proj);
+  auto it = started_.find({layer, proj});
+  Started s = std::move(it->second);
+  started_.erase(it);
+  const int members = pl_.shape.group_size(pl_.batch_axes), nx = pl_.shape[collectives::Axis::x];
+  GatheredWeights w;
+  w.w_in = place_blocks(s.w_in.wait(), members, nx, true);     // [E, units]: x on rows
+  w.w_out = place_blocks(s.w_out.wait(), members, nx, false);  // [units_out, E]: x on columns
+  if (s.w_kv.valid()) w.w_kv = s.w_kv.wait();
+  return w;
+}
+
+}  // namespace tori::runtime

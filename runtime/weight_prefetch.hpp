@@ -1,0 +1,46 @@
+#pragma once
+// WeightPrefetch: the weight all-gathers of the weight-gathered layouts (wg_x, wg_xy, wg_xyz),
+// started early so they travel while the previous projection computes (PAPER.md: "collectives
+// started early where data allows"). Each stored tensor is all-gathered over the layout's batch
+// axes A in ONE collective (start_all_gather on the progress thread) and rearranged locally:
+//   W_in  [E_x, X units]  --all_gather(A) rows--> members stacked --> [E, units of my A-group]
+//   W_out [X units, E_x]  --all_gather(A) rows--> members stacked --> [units of my A-group, E]
+//   W_kv  [E_x, 2KD]      --all_gather(x) rows--> [E, 2KD]          (attention projection only)
+// A member m of the A group is (x_m, j_m) with x most significant (torus_shape.hpp), so its block
+// goes to E rows x_m and unit block j_m — the same arrangement as gathering over x, then A∩yz.
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "collectives/collectives.hpp"
+#include "runtime/layer_shards.hpp"
+#include "runtime/placement.hpp"
+
+namespace tori::runtime {
+
+struct GatheredWeights {
+  kernels::Tensor w_in, w_out, w_kv;  // w_kv undefined for projections without attention
+};
+
+class WeightPrefetch {
+ public:
+  WeightPrefetch(collectives::Collectives& coll, const Placement& pl, const std::vector<LayerShard>& layers)
+      : coll_(coll), pl_(pl), layers_(layers) {}
+  // Starts the gathers of projection `proj` of `layer` (no-op if started or out of range).
+  void start(int64_t layer, int proj);
+  // Waits for (starting first if needed) and rearranges that projection's weights.
+  GatheredWeights take(int64_t layer, int proj);
+  // The projection that runs after (layer, proj): the next one of the layer, else the next layer's first.
+  std::pair<int64_t, int> next(int64_t layer, int proj) const;
+
+ private:
+  struct Started {
+    collectives::Pending w_in, w_out, w_kv;
+  };
+  collectives::Collectives& coll_;
+  const Placement& pl_;
+  const std::vector<LayerShard>& layers_;
+  std::map<std::pair<int64_t, int>, Started> started_;
+};
+
+}  // namespace tori::runtime
