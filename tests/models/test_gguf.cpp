@@ -433,3 +433,37 @@ TEST_CASE("fuzz: corrupted GGUF headers only ever throw tori::Error", "[gguf]") 
   INFO("opened " << opened);
   fs::remove_all(d);
 }
+
+TEST_CASE("GGUF written by llama.cpp's gguf-py decodes exactly as gguf-py dequantises it", "[gguf]") {
+  // tests/models/data/gguf_pyref.gguf, made by make_gguf_pyref.py (gguf 0.19.0, numpy 2.4.6).
+  const fs::path p = fs::path(__FILE__).parent_path() / "data" / "gguf_pyref.gguf";
+  GgufFile f(p.string());
+  CHECK(f.version() == 3);
+  CHECK(f.get_string("general.architecture") == "llama");
+  CHECK(f.get_int("ref.u32") == 123456);
+  CHECK(f.get_int("ref.i8") == -7);
+  CHECK(f.get_float("ref.f64") == 2.5);
+  CHECK(f.get_int("ref.bool") == 1);
+  CHECK(f.get_string("ref.str") == "h\xc3\xa9llo");
+  CHECK(f.get_array("ref.strs", GgufType::string).strings == std::vector<std::string>{"a", "bc", ""});
+  CHECK(f.get_array("ref.ints", GgufType::i32).ints == std::vector<int64_t>{1, -2, 300});
+  const auto x = f.read_rows("x.f32", 0, 4, 0, 64);
+  for (const char* t : {"q8_0", "q4_0", "q4_1", "f16", "bf16"}) {
+    const std::string name = std::string("x.") + t;
+    INFO(name);
+    CHECK(f.info(name).dims == std::vector<int64_t>{64, 4});
+    auto got = f.read_rows(name, 0, 4, 0, 64), want = f.read_rows(name + ".expected", 0, 4, 0, 64);
+    REQUIRE(std::memcmp(got.raw(), want.raw(), got.nbytes()) == 0);
+    auto box = f.read_rows(name, {3, 1}, 7, 40);  // crossing a block boundary
+    for (int64_t k = 0; k < 40; ++k) REQUIRE(box.get(k) == want.get(3 * 64 + 7 + k));
+    // Our quantiser (the llama.cpp reference) agrees with gguf-py's on these values.
+    const GgmlType type = f.info(name).type;
+    std::vector<unsigned char> ours(size_t(256 / ggml_block_elems(type) * ggml_block_bytes(type)));
+    ggml_quantize(type, x.data<float>(), 256, ours.data());
+    std::vector<float> back(256);
+    ggml_dequantize(type, ours.data(), 256 / ggml_block_elems(type), back.data());
+    int same = 0;
+    for (int64_t i = 0; i < 256; ++i) same += back[size_t(i)] == want.get(i);
+    CHECK(same == 256);
+  }
+}
