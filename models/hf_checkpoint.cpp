@@ -9,6 +9,8 @@
 #include "kernels/bf16.hpp"
 #include "kernels/embedding.hpp"
 #include "kernels/error.hpp"
+#include "models/f16.hpp"
+#include "models/gguf_checkpoint.hpp"
 #include "models/safetensors_writer.hpp"
 #include "models/synthetic_weights.hpp"
 #include "models/weight_names.hpp"
@@ -188,28 +190,6 @@ HfFamily hf_family_for(const ModelConfig& c) {
 
 namespace {
 
-uint16_t float_to_half(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint32_t sign = (x >> 16) & 0x8000u;
-  int32_t exp = int32_t((x >> 23) & 0xff) - 127 + 15;
-  uint32_t man = x & 0x7fffffu;
-  if (((x >> 23) & 0xff) == 0xff) return uint16_t(sign | 0x7c00u | (man ? 0x200u : 0));
-  if (exp >= 31) return uint16_t(sign | 0x7c00u);
-  if (exp <= 0) {
-    if (exp < -10) return uint16_t(sign);
-    man |= 0x800000u;
-    const int shift = 14 - exp;
-    uint32_t half = man >> shift, rem = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
-    if (rem > mid || (rem == mid && (half & 1))) ++half;
-    return uint16_t(sign | half);
-  }
-  uint32_t half = sign | uint32_t(exp) << 10 | man >> 13;
-  const uint32_t rem = man & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (half & 1))) ++half;  // may carry into the exponent: correct
-  return uint16_t(half);
-}
-
 // Converts an f32 tensor to the checkpoint dtype, returning it as raw bytes in a Tensor of
 // matching element size (s8 storage for the byte buffer).
 Tensor encode(const Tensor& t, const std::string& dtype) {
@@ -299,6 +279,7 @@ bool is_checkpoint_dir(const std::string& path) {
 
 std::unique_ptr<WeightSource> open_model(const std::string& model, uint64_t seed) {
   if (is_checkpoint_dir(model)) return std::make_unique<HfCheckpoint>(model);
+  if (is_gguf_path(model)) return std::make_unique<GgufCheckpoint>(model);
   return std::make_unique<SyntheticWeights>(load_model_config(model), seed);
 }
 

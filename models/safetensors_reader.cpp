@@ -12,37 +12,13 @@
 
 #include "kernels/bf16.hpp"
 #include "kernels/error.hpp"
+#include "models/f16.hpp"
 
 namespace tori::models {
 
 namespace {
 
 size_t dtype_bytes(StDtype t) { return t == StDtype::f32 ? 4 : 2; }
-
-float half_to_float(uint16_t h) {
-  const uint32_t sign = uint32_t(h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ffu;
-  uint32_t bits;
-  if (exp == 0) {
-    if (man == 0) {
-      bits = sign;
-    } else {  // subnormal: normalise
-      int e = -1;
-      uint32_t m = man;
-      do {
-        ++e;
-        m <<= 1;
-      } while (!(m & 0x400u));
-      bits = sign | uint32_t(127 - 15 - e) << 23 | (m & 0x3ffu) << 13;
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | man << 13;
-  } else {
-    bits = sign | (exp + 127 - 15) << 23 | man << 13;
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
 
 [[noreturn]] void bad(const std::string& path, const std::string& what) {
   throw Error("safetensors file '" + path + "': " + what);
