@@ -1,5 +1,8 @@
 #include "collectives/collectives.hpp"
 
+#include <chrono>
+#include <thread>
+
 #include <cstring>
 #include <exception>
 #include <string>
@@ -105,9 +108,43 @@ Collectives::~Collectives() {
     if (c != MPI_COMM_NULL) MPI_Comm_free(&c);
 }
 
-Tensor Collectives::run(Prepared p) { return p.job ? engine_->run(std::move(p.job)) : p.done; }
-Pending Collectives::start(Prepared p) {
-  return p.job ? engine_->submit(std::move(p.job)) : Pending::ready_value(p.done);
+ProgressEngine::Job Collectives::timed(ProgressEngine::Job job, Collective kind) {
+  const int lanes = options_.algorithm == Algorithm::bidir && kind != Collective::ppermute ? 2 : 1;
+  return [this, job = std::move(job), lanes]() mutable {
+    using clock = std::chrono::steady_clock;
+    const auto t0 = clock::now();
+    AxisTraffic before{};
+    if (options_.link.enabled())
+      for (Axis a : kAxes) before[size_t(a)] = traffic_.by_axis(a);
+    Tensor out = job();
+    if (options_.link.enabled()) {
+      // Hold completion until the modelled links would have carried this collective's traffic
+      // (jobs run one at a time, so the counters' growth is this job's).
+      AxisTraffic delta{};
+      for (Axis a : kAxes) {
+        Traffic now = traffic_.by_axis(a);
+        delta[size_t(a)] = {now.bytes - before[size_t(a)].bytes, now.messages - before[size_t(a)].messages};
+      }
+      std::this_thread::sleep_until(t0 + std::chrono::duration_cast<clock::duration>(
+                                              std::chrono::duration<double>(options_.link.seconds(delta, lanes))));
+    }
+    timeline_.busy_s.fetch_add(std::chrono::duration<double>(clock::now() - t0).count());
+    return out;
+  };
+}
+
+Tensor Collectives::run(Prepared p, Collective kind) {
+  if (!p.job) return p.done;
+  const auto t0 = std::chrono::steady_clock::now();
+  Tensor out = engine_->run(timed(std::move(p.job), kind));
+  timeline_.exposed_s.fetch_add(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return out;
+}
+Pending Collectives::start(Prepared p, Collective kind) {
+  if (!p.job) return Pending::ready_value(p.done);
+  Pending pending = engine_->submit(timed(std::move(p.job), kind));
+  pending.count_wait_in(&timeline_.exposed_s);
+  return pending;
 }
 
 // ---- all_gather: [.., n, ..] -> [.., G·n, ..] --------------------------------------------------
@@ -256,35 +293,35 @@ Collectives::Prepared Collectives::prepare_ppermute(const Tensor& t, Axis axis, 
 
 // ---- blocking and started forms ---------------------------------------------------------------
 Tensor Collectives::all_gather(const Tensor& t, int dim, Axes axes, Tensor out) {
-  return run(prepare_all_gather(t, dim, axes, std::move(out)));
+  return run(prepare_all_gather(t, dim, axes, std::move(out)), Collective::all_gather);
 }
 Tensor Collectives::reduce_scatter(const Tensor& t, int dim, Axes axes, Tensor out) {
-  return run(prepare_reduce_scatter(t, dim, axes, std::move(out)));
+  return run(prepare_reduce_scatter(t, dim, axes, std::move(out)), Collective::reduce_scatter);
 }
 Tensor Collectives::all_reduce(const Tensor& t, Axes axes, Tensor out) {
-  return run(prepare_all_reduce(t, axes, std::move(out)));
+  return run(prepare_all_reduce(t, axes, std::move(out)), Collective::all_reduce);
 }
 Tensor Collectives::all_to_all(const Tensor& t, int split_dim, int concat_dim, Axes axes, Tensor out) {
-  return run(prepare_all_to_all(t, split_dim, concat_dim, axes, std::move(out)));
+  return run(prepare_all_to_all(t, split_dim, concat_dim, axes, std::move(out)), Collective::all_to_all);
 }
 Tensor Collectives::ppermute(const Tensor& t, Axis axis, int shift, Tensor out) {
-  return run(prepare_ppermute(t, axis, shift, std::move(out)));
+  return run(prepare_ppermute(t, axis, shift, std::move(out)), Collective::ppermute);
 }
 
 Pending Collectives::start_all_gather(const Tensor& t, int dim, Axes axes, Tensor out) {
-  return start(prepare_all_gather(t, dim, axes, std::move(out)));
+  return start(prepare_all_gather(t, dim, axes, std::move(out)), Collective::all_gather);
 }
 Pending Collectives::start_reduce_scatter(const Tensor& t, int dim, Axes axes, Tensor out) {
-  return start(prepare_reduce_scatter(t, dim, axes, std::move(out)));
+  return start(prepare_reduce_scatter(t, dim, axes, std::move(out)), Collective::reduce_scatter);
 }
 Pending Collectives::start_all_reduce(const Tensor& t, Axes axes, Tensor out) {
-  return start(prepare_all_reduce(t, axes, std::move(out)));
+  return start(prepare_all_reduce(t, axes, std::move(out)), Collective::all_reduce);
 }
 Pending Collectives::start_all_to_all(const Tensor& t, int split_dim, int concat_dim, Axes axes, Tensor out) {
-  return start(prepare_all_to_all(t, split_dim, concat_dim, axes, std::move(out)));
+  return start(prepare_all_to_all(t, split_dim, concat_dim, axes, std::move(out)), Collective::all_to_all);
 }
 Pending Collectives::start_ppermute(const Tensor& t, Axis axis, int shift, Tensor out) {
-  return start(prepare_ppermute(t, axis, shift, std::move(out)));
+  return start(prepare_ppermute(t, axis, shift, std::move(out)), Collective::ppermute);
 }
 
 }  // namespace tori::collectives

@@ -29,6 +29,7 @@
 #include <memory>
 
 #include "collectives/algorithm.hpp"
+#include "collectives/link_model.hpp"
 #include "collectives/axes.hpp"
 #include "collectives/progress_engine.hpp"
 #include "collectives/torus.hpp"
@@ -53,6 +54,16 @@ struct CollectivesOptions {
   size_t chunk_bytes = kDefaultChunkBytes;      // reduction pieces (0: whole transfers)
   size_t message_bytes = kDefaultMessageBytes;  // data movement messages (0: whole transfers)
   bool progress_thread = true;  // used only when MPI provides MPI_THREAD_MULTIPLE
+  LinkModel link;               // interconnect emulation (link_model.hpp); off by default
+};
+
+// Where communication time went, per rank (seconds since reset):
+//   busy     time collectives spent running (incl. the link model's hold), on any thread
+//   exposed  time the caller was blocked on them: in blocking calls and in Pending::wait()
+// Communication hidden behind compute = busy - exposed.
+struct CommTimeline {
+  std::atomic<double> busy_s{0}, exposed_s{0};
+  void reset() { busy_s = 0, exposed_s = 0; }
 };
 
 class Collectives {
@@ -71,6 +82,7 @@ class Collectives {
   const CollectivesOptions& options() const { return options_; }
   bool asynchronous() const { return engine_->threaded(); }
 
+  CommTimeline& timeline() { return timeline_; }
   TrafficCounters& traffic() { return traffic_; }
   const TrafficCounters& traffic() const { return traffic_; }
 
@@ -112,8 +124,10 @@ class Collectives {
   Prepared prepare_all_to_all(const kernels::Tensor& t, int split_dim, int concat_dim, Axes axes,
                               kernels::Tensor out);
   Prepared prepare_ppermute(const kernels::Tensor& t, Axis axis, int shift, kernels::Tensor out);
-  kernels::Tensor run(Prepared p);
-  Pending start(Prepared p);
+  kernels::Tensor run(Prepared p, Collective kind);
+  Pending start(Prepared p, Collective kind);
+  // Wraps a job with the timeline's busy clock and the link model's hold.
+  ProgressEngine::Job timed(ProgressEngine::Job job, Collective kind);
   CallContext context(Collective kind) {
     return {&traffic_, options_.chunk_bytes, options_.message_bytes, kind, &scratch_};
   }
@@ -123,6 +137,7 @@ class Collectives {
   std::array<MPI_Comm, 8> comms_;  // duplicates of torus_.comm(axes), by Axes::bits()
   std::array<Group, 8> groups_;
   TrafficCounters traffic_;
+  CommTimeline timeline_;
   Scratch scratch_;  // used only inside jobs, which run one at a time
   std::unique_ptr<ProgressEngine> engine_;  // stopped first in ~Collectives, before comms_ go
 };

@@ -17,6 +17,10 @@ bool Pending::ready() const {
 
 kernels::Tensor Pending::wait() {
   if (!future_.valid()) throw Error("Pending::wait() on an empty or already waited handle");
+  if (!waited_) return future_.get();
+  const auto t0 = std::chrono::steady_clock::now();
+  future_.wait();
+  waited_->fetch_add(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return future_.get();
 }
 

@@ -22,6 +22,7 @@
 // may not have), queued jobs are dropped rather than run, and a job stuck in MPI is abandoned
 // after a grace period, so the rank reaches the ExitGuard (which aborts the job) instead of
 // hanging in the destructor.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -40,6 +41,8 @@ class Pending {
   // An already finished operation (a collective over a one-rank group).
   static Pending ready_value(kernels::Tensor t);
   bool valid() const { return future_.valid(); }
+  // Adds the time wait() blocks to *seconds (the caller's exposed communication).
+  void count_wait_in(std::atomic<double>* seconds) { waited_ = seconds; }
   // True once the result is available; never blocks.
   bool ready() const;
   // Blocks until done and returns the result, or rethrows the collective's error. Once only.
@@ -49,6 +52,7 @@ class Pending {
   friend class ProgressEngine;
   explicit Pending(std::future<kernels::Tensor> f) : future_(std::move(f)) {}
   std::future<kernels::Tensor> future_;
+  std::atomic<double>* waited_ = nullptr;
 };
 
 class ProgressEngine {

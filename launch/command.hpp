@@ -18,6 +18,8 @@ struct GlobalOptions {
   std::string matmul = "auto";       // --matmul: onednn|openblas|reference|auto (kernels parse it)
   std::string collectives = "mpi";   // --collectives: mpi|ring|bidir (collectives parse it)
   std::string overlap = "none";      // --overlap: none|looped|looped-bidir
+  double link_gbps = 0;              // --link-gbps: ICI link emulation, GB/s per axis direction (0 = off)
+  double link_latency_us = 0;        // --link-latency-us
   int rank = 0;
   int world_size = 1;
   int threads_applied = 1;  // what apply_threads() settled on
@@ -40,5 +42,6 @@ void add_export_command(CLI::App& parent, Commands& out);
 void add_bench_commands(CLI::App& parent, Commands& out);       // the `bench` group
 void add_bench_kernels_command(CLI::App& bench, Commands& out);  // bench kernels
 void add_bench_collectives_command(CLI::App& bench, Commands& out);  // bench collectives
+void add_bench_overlap_command(CLI::App& bench, Commands& out);      // bench overlap
 
 }  // namespace tori::launch

@@ -34,6 +34,11 @@ int main(int argc, char** argv) {
           ->capture_default_str();
       app.add_option("--collectives", global.collectives, "collective algorithm: mpi|ring|bidir")
           ->capture_default_str();
+      app.add_option("--link-gbps", global.link_gbps,
+                     "emulate interconnect links of this many GB/s per axis direction (0 = off; see README)")
+          ->check(CLI::NonNegativeNumber);
+      app.add_option("--link-latency-us", global.link_latency_us, "emulated link latency per message (µs)")
+          ->check(CLI::NonNegativeNumber);
       app.add_option("--overlap", global.overlap,
                      "layouts' collectives: none (plain) | looped | looped-bidir (looped collective einsum)")
           ->capture_default_str();

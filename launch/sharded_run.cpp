@@ -8,6 +8,7 @@ namespace tori::launch {
 ShardedRun::ShardedRun(const std::string& torus_flag, const GlobalOptions& g) : torus(MPI_COMM_WORLD, torus_flag) {
   collectives::CollectivesOptions copt;
   copt.algorithm = collectives::parse_algorithm(g.collectives);
+  copt.link = {g.link_gbps, g.link_latency_us};
   coll = std::make_unique<collectives::Collectives>(torus, copt);
   shard.backend = kernels::parse_matmul_backend(g.matmul);
   shard.overlap = collectives::parse_overlap(g.overlap, "--overlap");
