@@ -36,6 +36,7 @@ using Commands = std::vector<Command>;
 void add_reference_command(CLI::App& parent, Commands& out);
 void add_dump_weights_command(CLI::App& parent, Commands& out);
 void add_presets_command(CLI::App& parent, Commands& out);
+void add_plan_command(CLI::App& parent, Commands& out);
 void add_verify_command(CLI::App& parent, Commands& out);
 void add_generate_command(CLI::App& parent, Commands& out);
 void add_export_command(CLI::App& parent, Commands& out);

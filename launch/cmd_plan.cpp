@@ -1,0 +1,147 @@
+// `tori plan`: ranks every valid phase plan for a model on N chips of a hardware profile by the
+// cost model's predicted step latency (runtime/cost_model.hpp, runtime/step_time.hpp). Pure
+// arithmetic: no MPI, no weights. Prefill: L = --prompt-len, T = 0. Decode: L = 1, T = prompt-len +
+// gen-len/2 (the mean context over the generated tokens). Memory per chip counts weights and the KV
+// cache at prompt-len + gen-len tokens. --max-context: per attention layout (decode FFN ws2d when
+// valid), the longest context whose KV cache fits in --kv-mem-frac of the profile's memory.
+#include <algorithm>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "bench/record.hpp"
+#include "collectives/torus_shape.hpp"
+#include "kernels/error.hpp"
+#include "launch/command.hpp"
+#include "models/config.hpp"
+#include "runtime/cost_model.hpp"
+#include "runtime/hardware_profile.hpp"
+#include "runtime/placement.hpp"
+#include "runtime/step_time.hpp"
+
+namespace tori::launch {
+
+namespace {
+
+struct PlanOptions {
+  std::string model = "palm-540b";
+  std::string hardware = "tpu-v4";
+  int chips = 64;
+  int64_t batch = 512, prompt_len = 2048, gen_len = 64;
+  std::string dtype = "bf16";
+  bool max_context = false;
+  double kv_mem_frac = 0.3;
+};
+
+constexpr double kGB = 1e9;
+
+int run_plan(const PlanOptions& o, const GlobalOptions& g) {
+  if (g.rank != 0) return 0;
+  const models::ModelConfig c = models::load_model_config(o.model);
+  const runtime::HardwareProfile hw = runtime::load_hardware_profile(o.hardware);
+  const kernels::WeightFormat wf = kernels::parse_weight_format(o.dtype, "--dtype");
+  if (o.chips < 1) throw InputError("--chips must be >= 1, got " + std::to_string(o.chips));
+  if (o.batch < 1) throw InputError("--batch must be >= 1, got " + std::to_string(o.batch));
+  if (o.prompt_len < 1) throw InputError("--prompt-len must be >= 1, got " + std::to_string(o.prompt_len));
+  if (o.gen_len < 0) throw InputError("--gen-len must be >= 0, got " + std::to_string(o.gen_len));
+  if (!(o.kv_mem_frac > 0 && o.kv_mem_frac <= 1))
+    throw InputError("--kv-mem-frac must be in (0, 1], got " + std::to_string(o.kv_mem_frac));
+  const collectives::TorusShape shape = collectives::auto_torus_shape(o.chips);
+  const auto plans = runtime::valid_phase_plans(c, shape, o.batch);
+  if (plans.empty()) {
+    // Let the placement say why (the ws2d/heads plan's first failing constraint).
+    runtime::validate_phase(c, shape, runtime::parse_phase_plan("ws2d/heads", "--plan"), o.batch, "every");
+    throw InputError("no plan runs model '" + c.name + "' on " + std::to_string(o.chips) + " chips (torus " +
+                     shape.str() + ") with batch " + std::to_string(o.batch));
+  }
+  const double act_scale = wf == kernels::WeightFormat::f32 ? 1.0 : 0.5;  // bf16 activations
+  const int64_t kv_bytes = wf == kernels::WeightFormat::f32 ? 4 : 2;
+
+  if (o.max_context) {
+    const double budget = o.kv_mem_frac * hw.hbm_bytes;
+    for (const char* a : {"heads", "batch:z", "batch:yz", "batch:xyz"}) {
+      runtime::PhasePlan p = runtime::parse_phase_plan(std::string("ws2d/") + a, "--plan");
+      try {
+        runtime::validate_phase(c, shape, p, o.batch, "decode");
+      } catch (const InputError&) {
+        continue;
+      }
+      const int64_t ctx = runtime::max_context(c, shape, p, o.batch, budget, kv_bytes);
+      if (g.json)
+        bench::emit({{"bench", "plan"}, {"attn", a}, {"batch", o.batch}, {"max_context", ctx}, {"chips", o.chips}});
+      else
+        std::printf("attention %-10s batch %lld: max context %lld tokens (KV cache in %.0f%% of %.1f GiB)\n", a,
+                    (long long)o.batch, (long long)ctx, o.kv_mem_frac * 100, hw.hbm_bytes / 1073741824.0);
+    }
+    return 0;
+  }
+
+  for (bool prefill : {true, false}) {
+    struct Row {
+      runtime::PhasePlan plan;
+      runtime::StepTime t;
+      runtime::MemoryCost mem;
+    };
+    std::vector<Row> rows;
+    for (const auto& p : plans) {
+      runtime::StepQuery q;
+      q.config = c;
+      q.shape = shape;
+      q.plan = p;
+      q.prefill = prefill;
+      q.batch = o.batch;
+      q.tokens = prefill ? o.prompt_len : 1;
+      q.cached = prefill ? 0 : o.prompt_len + o.gen_len / 2;
+      q.weights = wf;
+      q.kv_elem_bytes = kv_bytes;
+      const runtime::StepCost cost = runtime::predict_step(q);
+      rows.push_back({p, runtime::step_time(cost, hw, wf, o.chips, act_scale),
+                      runtime::predict_memory(c, shape, p, p, o.batch, o.prompt_len + o.gen_len, wf, kv_bytes)});
+    }
+    std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.t.overlap_s < b.t.overlap_s; });
+    const char* phase = prefill ? "prefill" : "decode";
+    if (!g.json)
+      std::printf("%s on %d x %s (torus %s), %s, batch %lld, %s:\n%-16s %11s %11s %9s %9s %9s %7s %12s %8s %5s\n",
+                  phase, o.chips, hw.name.c_str(), shape.str().c_str(), c.name.c_str(), (long long)o.batch,
+                  prefill ? ("prompt " + std::to_string(o.prompt_len)).c_str()
+                          : ("context " + std::to_string(o.prompt_len + o.gen_len / 2)).c_str(),
+                  "plan", "latency_s", "serial_s", "compute_s", "memory_s", "comm_s", "MFU", "chip-s/token",
+                  "mem_GB", "fits");
+    for (const Row& r : rows) {
+      const double mem_gb = r.mem.total() / kGB;
+      const bool fits = r.mem.total() <= hw.hbm_bytes;
+      if (g.json)
+        bench::emit({{"bench", "plan"}, {"phase", phase}, {"plan", r.plan.str()}, {"chips", o.chips},
+                     {"torus", shape.str()}, {"batch", o.batch}, {"latency_s", r.t.overlap_s},
+                     {"serial_s", r.t.serial_s}, {"compute_s", r.t.compute_s}, {"memory_s", r.t.memory_s},
+                     {"comm_s", r.t.comm_s}, {"mfu", r.t.mfu_overlap}, {"cost_chip_s_per_token", r.t.cost_overlap},
+                     {"fits", fits}, {"mem_per_chip_gb", mem_gb}});
+      else
+        std::printf("%-16s %11.4g %11.4g %9.3g %9.3g %9.3g %6.1f%% %12.4g %8.2f %5s\n", r.plan.str().c_str(),
+                    r.t.overlap_s, r.t.serial_s, r.t.compute_s, r.t.memory_s, r.t.comm_s, 100 * r.t.mfu_overlap,
+                    r.t.cost_overlap, mem_gb, fits ? "yes" : "NO");
+    }
+    if (!g.json) std::printf("\n");
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_plan_command(CLI::App& parent, Commands& out) {
+  auto o = std::make_shared<PlanOptions>();
+  CLI::App* app = parent.add_subcommand("plan", "rank the layouts of each phase by predicted latency (cost model)");
+  app->add_option("--model", o->model, "preset name or model YAML")->capture_default_str();
+  app->add_option("--hardware", o->hardware, "hardware profile: built-in name or YAML file")->capture_default_str();
+  app->add_option("--chips", o->chips, "number of chips (torus: auto_torus_shape)")->capture_default_str();
+  app->add_option("--batch", o->batch, "sequences per step")->capture_default_str();
+  app->add_option("--prompt-len", o->prompt_len, "prompt tokens per sequence")->capture_default_str();
+  app->add_option("--gen-len", o->gen_len, "generated tokens per sequence")->capture_default_str();
+  app->add_option("--dtype", o->dtype, "weight dtype: f32|bf16|int8")->capture_default_str();
+  app->add_flag("--max-context", o->max_context, "per attention layout, the longest context whose KV cache fits");
+  app->add_option("--kv-mem-frac", o->kv_mem_frac, "fraction of chip memory for the KV cache (--max-context)")
+      ->capture_default_str();
+  out.push_back({app, [o](const GlobalOptions& g) { return run_plan(*o, g); }});
+}
+
+}  // namespace tori::launch

@@ -1,0 +1,268 @@
+#include "runtime/cost_model.hpp"
+
+#include <algorithm>
+
+#include "collectives/ring_plan.hpp"
+#include "kernels/error.hpp"
+#include "runtime/attention_layouts.hpp"
+#include "runtime/placement.hpp"
+
+namespace tori::runtime {
+
+using collectives::Axes;
+using collectives::Axis;
+using collectives::Collective;
+using collectives::Coords;
+using collectives::LaneSplit;
+using collectives::RingCoord;
+using collectives::TorusShape;
+
+namespace {
+
+constexpr size_t kF32 = 4;  // Tori's activations, partial sums and gathered weights are f32
+
+double dtype_bytes(kernels::WeightFormat f) {
+  switch (f) {
+    case kernels::WeightFormat::f32: return 4;
+    case kernels::WeightFormat::bf16: return 2;
+    case kernels::WeightFormat::int8: return 1;  // per-channel scales (N floats) neglected
+  }
+  return 4;
+}
+
+// The rings a collective over `axes` runs on (Collectives' Group::ring_coords: axes of size > 1).
+std::vector<RingCoord> rings_of(const TorusShape& s, const Coords& me, Axes axes) {
+  std::vector<RingCoord> out;
+  for (Axis a : axes.list())
+    if (s[a] > 1) out.push_back(RingCoord{a, s[a], me[a]});
+  return out;
+}
+
+// Books each collective call as Collectives would (group of one member: no traffic).
+struct Booker {
+  const TorusShape& shape;
+  const Coords& me;
+  TrafficTable& t;
+  void add(Collective c, const collectives::AxisTraffic& a) {
+    for (size_t k = 0; k < 3; ++k) t[size_t(c)][k] += a[k];
+  }
+  // all_gather of a local tensor of `elems` f32 elements
+  void all_gather(int64_t elems, Axes axes) {
+    auto r = rings_of(shape, me, axes);
+    if (!r.empty()) add(Collective::all_gather, collectives::all_gather_traffic(r, elems, kF32, LaneSplit::one_way));
+  }
+  // reduce_scatter of a local tensor of `elems` elements (chunk = elems / group size)
+  void reduce_scatter(int64_t elems, Axes axes) {
+    auto r = rings_of(shape, me, axes);
+    if (!r.empty())
+      add(Collective::reduce_scatter,
+          collectives::reduce_scatter_traffic(r, elems / shape.group_size(axes), LaneSplit::one_way));
+  }
+  void all_reduce(int64_t elems, Axes axes) {
+    auto r = rings_of(shape, me, axes);
+    if (!r.empty()) add(Collective::all_reduce, collectives::all_reduce_traffic(r, elems, LaneSplit::one_way));
+  }
+  void all_to_all(int64_t elems, Axes axes) {
+    auto r = rings_of(shape, me, axes);
+    if (!r.empty())
+      add(Collective::all_to_all,
+          collectives::all_to_all_traffic(r, static_cast<uint64_t>(elems) * kF32, LaneSplit::one_way));
+  }
+};
+
+double mm(double M, double K, double N) { return 2.0 * M * K * N; }
+
+struct ProjectionShape {
+  bool with_q = false, with_kv = false;
+  int64_t unit_in = 0, unit_out = 0;  // layer_shards.cpp: segment widths summed
+};
+
+std::vector<ProjectionShape> projections(const models::ModelConfig& c, int64_t n) {
+  const int64_t hd = c.n_heads * c.d_head / n, f = c.d_ff / n;
+  const int64_t ffn_in = (c.mlp == models::Mlp::swiglu ? 2 : 1) * f;
+  if (c.block == models::Block::parallel) return {{true, true, hd + ffn_in, hd + f}};
+  return {{true, true, hd, hd}, {false, false, ffn_in, f}};
+}
+
+bool any_handoff(const models::ModelConfig& c, const TorusShape& s, const PhasePlan& pre, const PhasePlan& dec,
+                 int64_t batch) {
+  for (int r = 0; r < s.ranks(); ++r) {
+    Coords me = collectives::coords_of(s, r);
+    if (needs_cache_handoff(make_placement(c, s, me, pre, batch), make_placement(c, s, me, dec, batch))) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Work& Work::operator+=(const Work& o) {
+  flops += o.flops;
+  matmul_flops += o.matmul_flops;
+  attn_flops += o.attn_flops;
+  weight_bytes += o.weight_bytes;
+  kv_bytes += o.kv_bytes;
+  for (size_t k = 0; k < traffic.size(); ++k)
+    for (size_t a = 0; a < 3; ++a) traffic[k][a] += o.traffic[k][a];
+  return *this;
+}
+
+Work Work::scaled(int64_t k) const {
+  Work w = *this;
+  const double d = double(k);
+  w.flops *= d, w.matmul_flops *= d, w.attn_flops *= d, w.weight_bytes *= d, w.kv_bytes *= d;
+  for (auto& kind : w.traffic)
+    for (auto& t : kind) t.bytes *= uint64_t(k), t.messages *= uint64_t(k);
+  return w;
+}
+
+collectives::Traffic Work::traffic_on(Axis a) const {
+  collectives::Traffic t;
+  for (const auto& kind : traffic) t += kind[size_t(a)];
+  return t;
+}
+
+StepCost predict_step(const StepQuery& q) {
+  const auto& c = q.config;
+  const TorusShape& s = q.shape;
+  const Placement pl = make_placement(c, s, q.coords, q.plan, q.batch);
+  const int64_t n = s.ranks(), L = q.tokens, T = q.cached, E = c.d_model, D = c.d_head;
+  const int64_t KD = c.n_kv_heads * D, X = s[Axis::x];
+  const int64_t M = pl.batch_local * L, El = pl.e_local;
+  const double wb = dtype_bytes(q.weights);
+  StepCost out;
+  out.tokens = q.batch * L;
+  std::optional<Placement> dec;
+  if (q.prefill && q.decode_plan && any_handoff(c, s, q.plan, *q.decode_plan, q.batch)) {
+    out.handoff = true;
+    dec = make_placement(c, s, q.coords, *q.decode_plan, q.batch);
+  }
+
+  Work w;
+  Booker book{s, q.coords, w.traffic};
+  const int norms_per_block =  // all_reduces per norm call
+      c.norm == models::Norm::layernorm ? 2 : 1;
+  const Axes A = pl.batch_axes, R = pl.e_axes, Ayz = A & Axes::yz;
+  auto matmul = [&](double f, double weight_elems) {
+    w.matmul_flops += f;
+    w.weight_bytes += weight_elems * wb;
+  };
+  for (const ProjectionShape& p : projections(c, n)) {
+    for (int k = 0; k < norms_per_block; ++k) book.all_reduce(M, R);  // sharded_norm: [M, 1]
+    const int64_t ui = p.unit_in, uo = p.unit_out;
+    switch (q.plan.ffn) {
+      case FfnLayout::ws1d:
+        book.all_gather(M * El, Axes::xyz);
+        matmul(mm(M, E, ui), double(E) * ui);
+        if (p.with_kv) matmul(mm(M, E, 2 * KD), double(E) * 2 * KD);
+        matmul(mm(M, uo, E), double(uo) * E);
+        book.reduce_scatter(M * E, Axes::xyz);
+        break;
+      case FfnLayout::ws2d:
+        book.all_gather(M * El, Axes::yz);
+        matmul(mm(M, E / X, X * ui), double(E / X) * X * ui);
+        book.reduce_scatter(M * X * ui, Axes::x);
+        if (p.with_kv) {
+          matmul(mm(M, E / X, 2 * KD), double(E / X) * 2 * KD);
+          book.all_reduce(M * 2 * KD, Axes::x);
+        }
+        book.all_gather(M * uo, Axes::x);
+        matmul(mm(M, X * uo, E / X), double(X * uo) * (E / X));
+        book.reduce_scatter(M * (E / X), Axes::yz);
+        break;
+      default: {  // weight-gathered over A, 1D inside R
+        const int64_t G = s.group_size(Ayz), units = G * X;
+        book.all_gather((E / X) * X * ui, Axes::x);  // W_in rows
+        book.all_gather(E * X * ui, Ayz);            // W_in units
+        book.all_gather(X * uo * (E / X), Axes::x);  // W_out columns
+        book.all_gather(X * uo * E, Ayz);            // W_out units
+        book.all_gather(M * El, R);
+        matmul(mm(M, E, units * ui), double(E) * units * ui);
+        if (p.with_kv) {
+          book.all_gather((E / X) * 2 * KD, Axes::x);
+          matmul(mm(M, E, 2 * KD), double(E) * 2 * KD);
+        }
+        matmul(mm(M, units * uo, E), double(units) * uo * E);
+        book.reduce_scatter(M * E, R);
+      }
+    }
+    if (p.with_q) {
+      const int64_t Hl = static_cast<int64_t>(pl.units.size()) * (c.n_heads / n);
+      const int64_t Ba = pl.attn_batch_local, Ha = static_cast<int64_t>(pl.heads.size());
+      book.all_to_all(pl.batch_local * L * Hl * D, pl.a2a_axes);  // heads -> batch
+      // Causal attention of B_a sequences x H_a heads: 4·H_a·D·(L·T + L(L+1)/2) each.
+      w.attn_flops += double(Ba) * 4.0 * double(Ha) * double(D) *
+                      (double(L) * double(T) + double(L) * double(L + 1) / 2.0);
+      const int64_t kv_local = static_cast<int64_t>(pl.kv_heads.size());
+      w.kv_bytes += double(Ba) * double(kv_local) * double(T + L) * double(D) * 2.0 * double(q.kv_elem_bytes);
+      if (dec) {  // K and V: AG(S') of [B_a·L, KD], then AG(A) of [B_l·L, KD]
+        for (int k = 0; k < 2; ++k) {
+          book.all_gather(Ba * L * KD, pl.a2a_axes);
+          book.all_gather(pl.batch_local * L * KD, pl.batch_axes);
+        }
+      }
+      book.all_to_all(Ba * L * Ha * D, pl.a2a_axes);  // batch -> heads
+    }
+  }
+  w.flops = w.matmul_flops + w.attn_flops;
+  out.layer = w;
+
+  // Whole step: the layer loop, then what sharded_model.cpp does around it.
+  Work step = w.scaled(c.n_layers);
+  Booker sb{s, q.coords, step.traffic};
+  sb.all_reduce(q.batch * L * E, Axes::xyz);                               // embedding
+  for (int k = 0; k < norms_per_block; ++k) sb.all_reduce(M, R);           // final norm
+  sb.all_gather(M * El, R);                                                 // hidden: E
+  sb.all_gather(M * E, A);                                                  // hidden: batch
+  const int64_t rows = q.batch;                                             // last position / token
+  sb.all_gather(rows * (c.vocab / n), Axes::xyz);                           // logits
+  const double unembed = mm(rows, E, c.vocab / n);
+  step.matmul_flops += unembed;
+  step.weight_bytes += double(E) * double(c.vocab / n) * wb;
+  step.flops = step.matmul_flops + step.attn_flops;
+  out.step = step;
+
+  // Useful FLOPs over all chips: each matmul weight once per token, attention once per head.
+  const double tok = double(q.batch) * double(L);
+  double layer_params = 0;
+  for (const ProjectionShape& p : projections(c, n)) layer_params += double(n) * double(E) * double(p.unit_in + p.unit_out);
+  layer_params += double(E) * 2.0 * double(KD);
+  const double attn_all = double(q.batch) * 4.0 * double(c.n_heads) * double(D) *
+                          (double(L) * double(T) + double(L) * double(L + 1) / 2.0);
+  out.model_flops = double(c.n_layers) * (2.0 * tok * layer_params + attn_all) + 2.0 * double(rows) * E * c.vocab;
+  return out;
+}
+
+MemoryCost predict_memory(const models::ModelConfig& c, const TorusShape& shape, const PhasePlan& prefill,
+                          const PhasePlan& decode, int64_t batch, int64_t context, kernels::WeightFormat weights,
+                          int64_t kv_elem_bytes) {
+  // ShardedModel::estimate_memory's accounting (rank 0; every rank holds the same amount), with the
+  // packed shards at bytes(dtype) and the plain copies weight-gathered layouts keep at f32.
+  const Placement pre = make_placement(c, shape, Coords{}, prefill, batch);
+  const Placement dec = make_placement(c, shape, Coords{}, decode, batch);
+  const int64_t n = shape.ranks(), KD = c.n_kv_heads * c.d_head;
+  const int64_t per_layer =
+      (c.n_params() - c.vocab * c.d_model * (c.tied_embeddings ? 1 : 2)) / c.n_layers - 2 * c.d_model * KD;
+  auto storage_elems = [&](const Placement& p) {
+    return double(c.n_layers) * double(per_layer / n + p.stored_e_rows * 2 * KD);
+  };
+  const bool gathered = !pre.batch_axes.empty() || !dec.batch_axes.empty();
+  const bool two = storage_for(pre.plan.ffn) != storage_for(dec.plan.ffn);
+  const double elems = storage_elems(dec) + (two ? storage_elems(pre) : 0);
+  MemoryCost m;
+  m.weight_bytes = elems * dtype_bytes(weights) + (gathered ? elems * 4.0 : 0.0) +
+                   4.0 * double(c.vocab) * double(c.d_model) * (c.tied_embeddings ? 1 : 2) / double(n) +
+                   4.0 * double(c.max_seq) * double(c.d_head);  // RoPE table
+  m.kv_bytes = double(c.n_layers) * double(dec.attn_batch_local) * double(dec.kv_heads.size()) * double(context) *
+               double(c.d_head) * 2.0 * double(kv_elem_bytes);
+  return m;
+}
+
+int64_t max_context(const models::ModelConfig& c, const TorusShape& shape, const PhasePlan& decode, int64_t batch,
+                    double budget_bytes, int64_t kv_elem_bytes) {
+  const Placement dec = make_placement(c, shape, Coords{}, decode, batch);
+  const double per_token = double(c.n_layers) * double(dec.attn_batch_local) * double(dec.kv_heads.size()) *
+                           double(c.d_head) * 2.0 * double(kv_elem_bytes);
+  return per_token > 0 ? static_cast<int64_t>(budget_bytes / per_token) : 0;
+}
+
+}  // namespace tori::runtime

@@ -1,0 +1,99 @@
+#pragma once
+// CostModel: what one forward step (a prefill block or a decode step) of the sharded model costs on
+// one rank, predicted from the model config, the torus, the phase plan and the step's shape — no
+// MPI, no weights. Notation as PAPER.md: B batch, L tokens this step (prompt length padded to the
+// longest in prefill, 1 in decode), T tokens cached before the step, E, F, H, K, D, V, n = X·Y·Z.
+//
+// Counts (exact, per rank, for Tori's runtime as it runs the layouts):
+//   traffic   bytes and messages per collective kind per axis, following the code of
+//             ffn_layouts.cpp, attention_layouts.cpp, sharded_norm.cpp and sharded_model.cpp call by
+//             call, each call priced with collectives/ring_plan.hpp's traffic model (what the one-way
+//             ring sends; the `mpi` algorithm books the same, traffic.hpp). Activations, weight
+//             gathers and partial sums travel as f32 (4 bytes per element), as Tori runs them.
+//             Per layer (what ShardedModel::layer_traffic counts), with M = B_local·L rows:
+//               norm      all_reduce [M, 1] over the residual's E axes (LayerNorm: twice)
+//               ws1d      AG(xyz) [M, E/n] ; RS(xyz) [M, E] → [M, E/n]
+//               ws2d      AG(yz) [M, E/n] ; RS(x) [M, X·u_in] ; AR(x) [M, 2KD] (K/V) ;
+//                         AG(x) [M, u_out] ; RS(yz) [M, E/X]
+//               wg_A      AG(x) then AG(A∩yz) of W_in, W_out (and W_kv over x) ; AG(R) [M, E/|R|] ;
+//                         RS(R) [M, E]
+//               attention all_to_all [B_l, L, H_l, D] over S' = S \ A, there and back;
+//                         prefill with a KV-cache handoff: AG(S') then AG(A) of K and V [B_a·L, KD]
+//             (u_in/u_out: a unit's projection columns/rows, placement.hpp.) The whole step adds
+//             the embedding AR(xyz) [B·L, E], the final norm, AG(E axes), AG(A) of the hidden state
+//             and the logits AG(xyz) [R, V/n] (R = B: the last position of each sequence).
+//   flops     2·M·K·N of every local matmul (incl. the K/V projection [M, E_held]·[E_held, 2KD]
+//             every rank computes — the multiquery baseline's redundancy) + attention
+//             4·H_a·D·Σ_b (L·T + L(L+1)/2) over this rank's B_a sequences and H_a heads (causal;
+//             ≈ 4·B·L·T·H·D / n, as kernels::attention_cost counts it).
+//   weight_bytes  weight elements the layer's matmuls read × bytes(dtype) (gathered weights for wg).
+//   kv_bytes  KV cache read: B_a · K_local · (T + L) · D · 2 · kv element bytes.
+//   memory    per chip: weights as ShardedModel::estimate_memory counts them (f32 plain copies kept
+//             for weight-gathered layouts; packed copies at the weight dtype), KV cache at a context.
+#include <array>
+#include <optional>
+#include <string>
+
+#include "collectives/torus_shape.hpp"
+#include "collectives/traffic.hpp"
+#include "kernels/packed_weight.hpp"
+#include "models/config.hpp"
+#include "runtime/plan.hpp"
+
+namespace tori::runtime {
+
+// Per collective kind (collectives::kCollectives order), per axis — like ShardedModel::LayerTraffic.
+using TrafficTable = std::array<collectives::AxisTraffic, collectives::kCollectives.size()>;
+
+struct StepQuery {
+  models::ModelConfig config;
+  collectives::TorusShape shape;
+  PhasePlan plan;                        // this phase's layout
+  std::optional<PhasePlan> decode_plan;  // prefill: decode's layout (KV-cache handoff if it differs)
+  bool prefill = false;
+  int64_t batch = 1;
+  int64_t tokens = 1;  // L
+  int64_t cached = 0;  // T (before the step)
+  kernels::WeightFormat weights = kernels::WeightFormat::f32;
+  int64_t kv_elem_bytes = 4;       // KV cache element bytes (Tori: f32)
+  collectives::Coords coords{};    // the rank predicted (traffic can differ by a message per rank)
+};
+
+struct Work {
+  double flops = 0;         // all local matmuls + attention
+  double matmul_flops = 0;  // matmuls only
+  double attn_flops = 0;
+  double weight_bytes = 0;
+  double kv_bytes = 0;
+  TrafficTable traffic{};
+  Work& operator+=(const Work& o);
+  Work scaled(int64_t k) const;  // k copies (the layer loop)
+  collectives::Traffic traffic_on(collectives::Axis a) const;
+};
+
+struct StepCost {
+  Work layer;         // one transformer layer (ShardedModel::layer_traffic's scope)
+  Work step;          // the whole step: n_layers · layer + embedding, final norm, logits
+  double model_flops = 0;  // useful FLOPs of the step over all chips (no redundant K/V): MFU's numerator
+  int64_t tokens = 0;      // tokens processed: B·L
+  bool handoff = false;    // prefill hands its K/V to decode's placement
+};
+
+StepCost predict_step(const StepQuery& q);
+
+// Per-rank memory: weights (estimate_memory's accounting; bytes(dtype) for packed shards) and the KV
+// cache of the decode placement at `context` tokens per sequence.
+struct MemoryCost {
+  double weight_bytes = 0, kv_bytes = 0;
+  double total() const { return weight_bytes + kv_bytes; }
+};
+MemoryCost predict_memory(const models::ModelConfig& c, const collectives::TorusShape& shape,
+                          const PhasePlan& prefill, const PhasePlan& decode, int64_t batch,
+                          int64_t context, kernels::WeightFormat weights, int64_t kv_elem_bytes);
+
+// Largest context (tokens per sequence) whose KV cache fits in `budget_bytes` per chip for the
+// decode layout `decode` (0 if not even one token fits).
+int64_t max_context(const models::ModelConfig& c, const collectives::TorusShape& shape,
+                    const PhasePlan& decode, int64_t batch, double budget_bytes, int64_t kv_elem_bytes);
+
+}  // namespace tori::runtime

@@ -1,0 +1,133 @@
+// Predicted == counted: for every valid phase plan on the tiny presets, the cost model's traffic
+// (per collective kind, per axis, bytes and messages) equals what this rank's Collectives counted,
+// per layer (ShardedModel::layer_traffic) and for the whole prefill and decode step — with and
+// without a KV-cache handoff between phases, for the mpi and ring algorithms.
+#include <mpi.h>
+
+#include <catch2/catch.hpp>
+
+#include "collectives/collectives.hpp"
+#include "collectives/torus.hpp"
+#include "models/synthetic_weights.hpp"
+#include "runtime/cost_model.hpp"
+#include "runtime/placement.hpp"
+#include "runtime/sharded_model.hpp"
+#include "runtime/threads.hpp"
+
+using namespace tori;
+using namespace tori::runtime;
+using collectives::Axis;
+
+namespace {
+
+int world_size() {
+  int n = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &n);
+  return n;
+}
+
+std::string table_str(const TrafficTable& t) {
+  std::string s;
+  for (size_t k = 0; k < t.size(); ++k)
+    for (Axis a : collectives::kAxes)
+      if (t[k][size_t(a)].bytes || t[k][size_t(a)].messages)
+        s += std::string(collectives::collective_name(collectives::kCollectives[k])) + "/" + std::string(1, 
+             collectives::axis_name(a)) + ":" + std::to_string(t[k][size_t(a)].bytes) + "B," +
+             std::to_string(t[k][size_t(a)].messages) + "m ";
+  return s;
+}
+
+TrafficTable counted_total(const collectives::Collectives& coll) {
+  TrafficTable t{};
+  for (size_t k = 0; k < t.size(); ++k)
+    for (Axis a : collectives::kAxes) t[k][size_t(a)] = coll.traffic().get(collectives::kCollectives[k], a);
+  return t;
+}
+
+void check_plan(const models::ModelConfig& cfg, collectives::Collectives& coll, const Plan& plan, int64_t B) {
+  const auto& torus = coll.torus();
+  models::SyntheticWeights src(cfg, 7);
+  ShardedModel model(src, coll, plan, B);
+  // Prompts of unequal length: padded to the longest, L = max.
+  std::vector<models::TokenIds> prompts;
+  int64_t L = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    prompts.push_back(models::TokenIds(size_t(2 + b % 3), int32_t(b + 1)));
+    L = std::max<int64_t>(L, int64_t(prompts.back().size()));
+  }
+  StepQuery q;
+  q.config = cfg;
+  q.shape = torus.shape();
+  q.coords = torus.coords();
+  q.batch = B;
+
+  coll.traffic().reset();
+  model.prefill(prompts);
+  q.plan = plan.prefill;
+  q.decode_plan = plan.decode;
+  q.prefill = true;
+  q.tokens = L;
+  StepCost pre = predict_step(q);
+  INFO("model " << cfg.name << " torus " << torus.shape().str() << " rank " << torus.rank() << " plan " << plan.str()
+                << (pre.handoff ? " (handoff)" : ""));
+  {
+    INFO("prefill layer: predicted " << table_str(pre.layer.traffic) << " counted " << table_str(model.layer_traffic(true)));
+    CHECK(pre.layer.traffic == model.layer_traffic(true));
+  }
+  {
+    TrafficTable got = counted_total(coll);
+    INFO("prefill step: predicted " << table_str(pre.step.traffic) << " counted " << table_str(got));
+    CHECK(pre.step.traffic == got);
+  }
+
+  coll.traffic().reset();
+  model.decode(models::TokenIds(size_t(B), 1));
+  q.plan = plan.decode;
+  q.decode_plan.reset();
+  q.prefill = false;
+  q.tokens = 1;
+  q.cached = L;
+  StepCost dec = predict_step(q);
+  {
+    INFO("decode layer: predicted " << table_str(dec.layer.traffic) << " counted " << table_str(model.layer_traffic(false)));
+    CHECK(dec.layer.traffic == model.layer_traffic(false));
+  }
+  {
+    TrafficTable got = counted_total(coll);
+    INFO("decode step: predicted " << table_str(dec.step.traffic) << " counted " << table_str(got));
+    CHECK(dec.step.traffic == got);
+  }
+}
+
+void check_model(const std::string& name, collectives::Algorithm algo) {
+  const int n = world_size();
+  collectives::Torus torus(MPI_COMM_WORLD, collectives::auto_torus_shape(n));
+  collectives::CollectivesOptions opt;
+  opt.algorithm = algo;
+  opt.progress_thread = false;  // ranks oversubscribe the cores: no busy progress threads
+  apply_threads(1, MPI_COMM_WORLD);
+  collectives::Collectives coll(torus, opt);
+  const models::ModelConfig cfg = models::load_model_config(name);
+  const int64_t B = std::max(2, n);
+  const auto plans = valid_phase_plans(cfg, torus.shape(), B);
+  REQUIRE(!plans.empty());
+  for (size_t i = 0; i < plans.size(); ++i) {
+    check_plan(cfg, coll, Plan{plans[i], plans[i]}, B);                        // same placement
+    check_plan(cfg, coll, Plan{plans[i], plans[(i + 1) % plans.size()]}, B);  // usually a handoff
+  }
+}
+
+}  // namespace
+
+TEST_CASE("predicted traffic == counted traffic, palm-tiny (mpi and ring)", "[cost_model]") {
+  check_model("palm-tiny", collectives::Algorithm::mpi);
+  check_model("palm-tiny", collectives::Algorithm::ring);
+}
+
+TEST_CASE("predicted traffic == counted traffic, llama-tiny", "[cost_model]") {
+  check_model("llama-tiny", collectives::Algorithm::mpi);
+}
+
+TEST_CASE("predicted traffic == counted traffic, gpt-tiny", "[cost_model]") {
+  check_model("gpt-tiny", collectives::Algorithm::mpi);
+}
