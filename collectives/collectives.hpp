@@ -54,7 +54,7 @@ struct CollectivesOptions {
   size_t chunk_bytes = kDefaultChunkBytes;      // reduction pieces (0: whole transfers)
   size_t message_bytes = kDefaultMessageBytes;  // data movement messages (0: whole transfers)
   bool progress_thread = true;  // used only when MPI provides MPI_THREAD_MULTIPLE
-  LinkModel link;               // interconnect emulation (link_model.hpp); off by default
+  LinkModel link{};             // interconnect emulation (link_model.hpp); off by default
 };
 
 // Where communication time went, per rank (seconds since reset):
