@@ -171,10 +171,9 @@ StepCost predict_step(const StepQuery& q) {
         break;
       default: {  // weight-gathered over A, 1D inside R
         const int64_t G = s.group_size(Ayz), units = G * X;
-        book.all_gather((E / X) * X * ui, Axes::x);  // W_in rows
-        book.all_gather(E * X * ui, Ayz);            // W_in units
-        book.all_gather(X * uo * (E / X), Axes::x);  // W_out columns
-        book.all_gather(X * uo * E, Ayz);            // W_out units
+        // weight_prefetch.hpp: each stored weight gathered over A in one collective
+        book.all_gather((E / X) * X * ui, A);        // W_in [E_x, X units]
+        book.all_gather(X * uo * (E / X), A);        // W_out [X units_out, E_x]
         book.all_gather(M * El, R);
         matmul(mm(M, E, units * ui), double(E) * units * ui);
         if (p.with_kv) {
