@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kernels/error.hpp"
+#include "models/json_file.hpp"
 #include "models/gguf_file.hpp"
 
 namespace tori::models {
@@ -130,14 +131,7 @@ BpeTokenizer BpeTokenizer::from_gguf(const GgufFile& f) {
 }
 
 BpeTokenizer BpeTokenizer::from_tokenizer_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw InputError("cannot read '" + path + "'");
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const std::exception& e) {
-    throw InputError(path + ": not valid JSON (" + e.what() + ")");
-  }
+  nlohmann::json j = read_json_file(path);
   try {
     const auto& m = j.at("model");
     if (m.value("type", "BPE") != "BPE")

@@ -9,6 +9,7 @@
 #include "kernels/bf16.hpp"
 #include "kernels/embedding.hpp"
 #include "kernels/error.hpp"
+#include "models/json_file.hpp"
 #include "models/f16.hpp"
 #include "models/gguf_checkpoint.hpp"
 #include "models/safetensors_writer.hpp"
@@ -80,14 +81,7 @@ T key(const nlohmann::json& j, std::initializer_list<const char*> names, const s
 }
 
 ModelConfig parse_hf_config(const std::string& path, HfFamily& family) {
-  std::ifstream in(path);
-  if (!in) throw InputError("cannot read '" + path + "'");
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const std::exception& e) {
-    throw InputError(path + ": not valid JSON (" + e.what() + ")");
-  }
+  nlohmann::json j = read_json_file(path);
   std::string arch;
   if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty())
     arch = j["architectures"][0].get<std::string>();

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kernels/attention.hpp"
+#include "kernels/columns.hpp"
 
 namespace tori::runtime {
 
@@ -20,15 +21,6 @@ Tensor select_heads(const Tensor& x, int64_t H, int64_t D, const std::vector<int
     for (int64_t k = 0; k < P; ++k)
       std::memcpy(out.data<float>() + (r * P + k) * D, x.data<float>() + (r * H + pick[size_t(k)]) * D,
                   size_t(D) * sizeof(float));
-  return out;
-}
-
-// Columns [c0, c0 + w) of x [R, C] as a new [R, w] tensor.
-Tensor columns(const Tensor& x, int64_t c0, int64_t w) {
-  const int64_t R = x.size(0), C = x.size(1);
-  Tensor out({R, w}, kernels::DType::f32);
-  for (int64_t r = 0; r < R; ++r)
-    std::memcpy(out.data<float>() + r * w, x.data<float>() + r * C + c0, size_t(w) * sizeof(float));
   return out;
 }
 
@@ -72,7 +64,7 @@ Tensor sharded_attention(StepContext& s, int64_t layer, const Tensor& q_in, cons
     for (int64_t l = 0; l < L; ++l) pos.push_back(s.start[size_t(pl.batch_offset + b)] + l);
   Tensor q = q_in.clone().reshape({Bl * L, Hl * D});
   kernels::rope(q, pos, s.rope);
-  Tensor k_all = columns(kv, 0, KD), v_all = columns(kv, KD, KD);  // [B_l·L, K·D]
+  Tensor k_all = kernels::slice_columns(kv, 0, KD), v_all = kernels::slice_columns(kv, KD, KD);  // [B_l·L, K·D]
   kernels::rope(k_all, pos, s.rope);
 
   // Heads -> batch: [B_l, L, H_l, D] --all_to_all(split B, concat H, S')--> [B_l/|S'|, L, H_l·|S'|, D]

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "collectives/collective_matmul.hpp"
+#include "kernels/columns.hpp"
 #include "kernels/matmul.hpp"
 
 namespace tori::runtime {
@@ -17,15 +18,6 @@ Tensor mm(const Tensor& x, const kernels::PackedWeight& w) {
   return y;
 }
 
-// Columns [c0, c0 + n) of y [M, C].
-Tensor columns(const Tensor& y, int64_t c0, int64_t n) {
-  const int64_t M = y.size(0), C = y.size(1);
-  Tensor out({M, n}, kernels::DType::f32);
-  for (int64_t m = 0; m < M; ++m)
-    std::memcpy(out.data<float>() + m * n, y.data<float>() + m * C + c0, size_t(n) * sizeof(float));
-  return out;
-}
-
 bool looped(const StepContext& s) { return s.opt.overlap != collectives::Overlap::none; }
 bool bidir(const StepContext& s) { return s.opt.overlap == collectives::Overlap::looped_bidir; }
 
@@ -36,7 +28,7 @@ std::pair<Tensor, Tensor> looped_input(StepContext& s, bool with_kv, const Tenso
   Tensor both = collectives::all_gather_matmul(s.coll, h, axes, blocks, bidir(s));
   if (!with_kv) return {both, Tensor()};
   const int64_t cols = both.size(1) - 2 * s.config.n_kv_heads * s.config.d_head;
-  return {columns(both, 0, cols), columns(both, cols, both.size(1) - cols)};
+  return {kernels::slice_columns(both, 0, cols), kernels::slice_columns(both, cols, both.size(1) - cols)};
 }
 
 // Cuts plain [K, N] weights into packed row (rows = true) or column blocks for `axes`.
@@ -45,21 +37,12 @@ std::vector<kernels::PackedWeight> cut(StepContext& s, const Tensor& w, Axes axe
   std::vector<kernels::PackedWeight> out;
   const int64_t R = w.size(0), C = w.size(1);
   for (int j = 0; j < G; ++j) {
-    Tensor b = rows ? w.narrow0(j * (R / G), R / G).clone() : columns(w, j * (C / G), C / G);
+    Tensor b = rows ? w.narrow0(j * (R / G), R / G).clone() : kernels::slice_columns(w, j * (C / G), C / G);
     out.push_back(kernels::pack_weight(b, s.opt.format, s.opt.backend));
   }
   return out;
 }
 
-Tensor concat_columns(const Tensor& a, const Tensor& b) {
-  const int64_t M = a.size(0), ca = a.size(1), cb = b.size(1);
-  Tensor out({M, ca + cb}, kernels::DType::f32);
-  for (int64_t m = 0; m < M; ++m) {
-    std::memcpy(out.data<float>() + m * (ca + cb), a.data<float>() + m * ca, size_t(ca) * 4);
-    std::memcpy(out.data<float>() + m * (ca + cb) + ca, b.data<float>() + m * cb, size_t(cb) * 4);
-  }
-  return out;
-}
 }  // namespace
 
 Tensor run_projection(StepContext& s, const LayerShard& layer, const Projection& p, bool with_kv,
@@ -146,12 +129,12 @@ Tensor weight_gathered_projection(StepContext& s, const LayerShard& /*layer: gat
   };
   if (looped(s)) {
     start_next();
-    Tensor in = with_kv ? concat_columns(w_in, g.w_kv) : w_in;
+    Tensor in = with_kv ? kernels::concat_columns(w_in, g.w_kv) : w_in;
     // [B_A L, E_R] --looped all_gather(R) @ [W_in | W_kv]--> [B_A L, units | 2KD]
     auto in_blocks = cut(s, in, R, true);
     Tensor both = collectives::all_gather_matmul(c, h, R, in_blocks, bidir(s));
     const int64_t cols = w_in.size(1);
-    Tensor y = with_kv ? columns(both, 0, cols) : both, kv = with_kv ? columns(both, cols, both.size(1) - cols) : Tensor();
+    Tensor y = with_kv ? kernels::slice_columns(both, 0, cols) : both, kv = with_kv ? kernels::slice_columns(both, cols, both.size(1) - cols) : Tensor();
     // [B_A L, units_out] --looped matmul @ W_out, reduce_scatter(R)--> [B_A L, E_R]
     return collectives::matmul_reduce_scatter(c, middle(y, kv), R, cut(s, w_out, R, false), bidir(s));
   }

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "collectives/collective_matmul.hpp"
+#include "kernels/columns.hpp"
 #include "kernels/matmul.hpp"
 
 using namespace tori::collectives;
@@ -25,12 +26,6 @@ Tensor filled(int64_t rows, int64_t cols, int rank, int tag) {
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < cols; ++j) t.data<float>()[i * cols + j] = value(rank, tag, i, j);
   return t;
-}
-Tensor cols(const Tensor& w, int64_t c0, int64_t n) {
-  Tensor out({w.size(0), n}, tori::kernels::DType::f32);
-  for (int64_t i = 0; i < w.size(0); ++i)
-    for (int64_t j = 0; j < n; ++j) out.data<float>()[i * n + j] = w.data<float>()[i * w.size(1) + c0 + j];
-  return out;
 }
 double rel_err(const Tensor& a, const Tensor& b) {
   double num = 0, den = 0;
@@ -62,7 +57,7 @@ TEST_CASE("all_gather_matmul and matmul_reduce_scatter equal their plain forms",
         CHECK(rel_err(got, want) < kReorderRelTol);
         // reduce_scatter(x @ W, -1, axis) with W's column blocks
         std::vector<tori::kernels::PackedWeight> blocks;
-        for (int j = 0; j < G; ++j) blocks.push_back(tori::kernels::pack_weight(cols(W, j * Nc, Nc), tori::kernels::WeightFormat::f32, backend));
+        for (int j = 0; j < G; ++j) blocks.push_back(tori::kernels::pack_weight(tori::kernels::slice_columns(W, j * Nc, Nc), tori::kernels::WeightFormat::f32, backend));
         Tensor xf = filled(M, K, rank, 3), full;
         tori::kernels::matmul_ref(xf, W, full);
         Tensor want_rs = coll.reduce_scatter(full, -1, Axes(axis));

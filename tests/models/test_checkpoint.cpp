@@ -1,4 +1,6 @@
 #include <catch2/catch.hpp>
+
+#include "tests/support/temp_files.hpp"
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -15,17 +17,9 @@ using Catch::Contains;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path temp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("tori_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-void spit(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
+using tori::test::slurp;
+using tori::test::spit;
+fs::path temp_dir(const std::string& name) { return tori::test::temp_dir("" + name); }
 }  // namespace
 
 TEST_CASE("exported checkpoints read back exactly, box by box", "[checkpoint]") {

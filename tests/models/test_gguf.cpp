@@ -3,6 +3,8 @@
 // un-permutation against an independent implementation of convert_hf_to_gguf.py's permute(), box
 // reads, and malformed files (specific errors and a fuzz of byte flips and truncations).
 #include <catch2/catch.hpp>
+
+#include "tests/support/temp_files.hpp"
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -24,17 +26,9 @@ using Catch::Contains;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path temp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("tori_test_gguf_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p;
-}
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-void spit(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
+using tori::test::slurp;
+using tori::test::spit;
+fs::path temp_dir(const std::string& name) { return tori::test::temp_dir("gguf_" + name); }
 
 // A small Llama: 2 layers, GQA (4 query heads over 2 KV heads), D = 32, all dims multiples of 32.
 ModelConfig small_llama(bool tied = false) {
