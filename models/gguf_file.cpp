@@ -1,9 +1,5 @@
 #include "models/gguf_file.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -136,18 +132,12 @@ int64_t GgufTensorInfo::rows() const {
   return r;
 }
 
-GgufFile::GgufFile(const std::string& path) : path_(path) {
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) throw Error("cannot open '" + path + "': " + std::strerror(errno));
-  struct stat st{};
-  if (fstat(fd_, &st) != 0) bad(path, std::strerror(errno));
-  size_ = static_cast<size_t>(st.st_size);
-  if (size_ < 24) bad(path, "only " + std::to_string(size_) + " bytes, shorter than the 24-byte GGUF header");
-  void* m = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
-  if (m == MAP_FAILED) bad(path, std::string("mmap failed: ") + std::strerror(errno));
-  map_ = static_cast<const unsigned char*>(m);
+GgufFile::GgufFile(const std::string& path) : path_(path), file_(path) {
+  const unsigned char* map = file_.data();
+  const size_t file_size = file_.size();
+  if (file_size < 24) bad(path, "only " + std::to_string(file_size) + " bytes, shorter than the 24-byte GGUF header");
 
-  Cursor c(path, map_, size_);
+  Cursor c(path, map, file_size);
   if (std::memcmp(c.need(4, "magic"), "GGUF", 4) != 0) bad(path, "bad magic (not a GGUF file; expected \"GGUF\")");
   version_ = c.get<uint32_t>("version");
   if (version_ != 2 && version_ != 3)
@@ -157,9 +147,9 @@ GgufFile::GgufFile(const std::string& path) : path_(path) {
   // Each key/value takes at least 8 (key length) + 4 (type) + 1 bytes; each tensor info at least
   // 8 (name length) + 4 (n_dims) + 4 (type) + 8 (offset).
   if (n_kv > c.left() / 13)
-    bad(path, "metadata count " + std::to_string(n_kv) + " cannot fit in the file (" + std::to_string(size_) + " bytes)");
+    bad(path, "metadata count " + std::to_string(n_kv) + " cannot fit in the file (" + std::to_string(file_size) + " bytes)");
   if (n_tensors > c.left() / 24)
-    bad(path, "tensor count " + std::to_string(n_tensors) + " cannot fit in the file (" + std::to_string(size_) +
+    bad(path, "tensor count " + std::to_string(n_tensors) + " cannot fit in the file (" + std::to_string(file_size) +
                   " bytes)");
   for (uint64_t k = 0; k < n_kv; ++k) {
     std::string key = c.str("metadata key");
@@ -208,10 +198,10 @@ GgufFile::GgufFile(const std::string& path) : path_(path) {
     infos.push_back(std::move(ti));
   }
   data_offset_ = (c.pos() + alignment_ - 1) / alignment_ * alignment_;
-  if (data_offset_ > size_)
+  if (data_offset_ > file_size)
     bad(path, "data section would start at byte " + std::to_string(data_offset_) + ", past the end of the file (" +
-                  std::to_string(size_) + " bytes)");
-  const uint64_t data_size = size_ - data_offset_;
+                  std::to_string(file_size) + " bytes)");
+  const uint64_t data_size = file_size - data_offset_;
   for (auto& ti : infos) {
     if (ti.offset > data_size || ti.nbytes > data_size - ti.offset)
       bad(path, "tensor '" + ti.name + "': data [" + std::to_string(ti.offset) + ", " +
@@ -223,10 +213,7 @@ GgufFile::GgufFile(const std::string& path) : path_(path) {
   }
 }
 
-GgufFile::~GgufFile() {
-  if (map_) munmap(const_cast<unsigned char*>(map_), size_);
-  if (fd_ >= 0) ::close(fd_);
-}
+GgufFile::~GgufFile() = default;
 
 const GgufValue* GgufFile::find(const std::string& key) const {
   auto it = kv_.find(key);
@@ -302,7 +289,7 @@ kernels::Tensor GgufFile::read_rows(const std::string& name, const std::vector<i
   const size_t row_bytes = size_t(C / be * bb);
   const int64_t b0 = c0 / be, b1 = (c0 + nc + be - 1) / be;  // blocks covering the columns
   std::vector<float> tmp(size_t((b1 - b0) * be));
-  const unsigned char* base = map_ + data_offset_ + t.offset;
+  const unsigned char* base = file_.data() + data_offset_ + t.offset;
   float* o = out.data<float>();
   size_t lo = SIZE_MAX, hi = 0;
   for (int64_t i = 0; i < nrows; ++i) {
@@ -313,9 +300,7 @@ kernels::Tensor GgufFile::read_rows(const std::string& name, const std::vector<i
     hi = std::max(hi, at + size_t((b1 - b0) * bb));
   }
   // Drop the pages just read from this process's resident set (the page cache keeps them).
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  const size_t plo = (data_offset_ + t.offset + lo) / page * page, phi = data_offset_ + t.offset + hi;
-  if (phi > plo) madvise(const_cast<unsigned char*>(map_) + plo, phi - plo, MADV_DONTNEED);
+  file_.drop(data_offset_ + t.offset + lo, data_offset_ + t.offset + hi);
   return out;
 }
 

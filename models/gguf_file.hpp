@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kernels/tensor.hpp"
+#include "models/mapped_file.hpp"
 #include "models/ggml_types.hpp"
 
 namespace tori::models {
@@ -91,9 +92,7 @@ class GgufFile {
 
  private:
   std::string path_;
-  int fd_ = -1;
-  const unsigned char* map_ = nullptr;
-  size_t size_ = 0;
+  MappedFile file_;
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
   size_t data_offset_ = 0;

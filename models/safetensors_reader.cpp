@@ -1,9 +1,5 @@
 #include "models/safetensors_reader.hpp"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -26,30 +22,24 @@ size_t dtype_bytes(StDtype t) { return t == StDtype::f32 ? 4 : 2; }
 
 }  // namespace
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) throw Error("cannot open '" + path + "': " + std::strerror(errno));
-  struct stat st{};
-  if (fstat(fd_, &st) != 0) bad(path, std::strerror(errno));
-  size_ = static_cast<size_t>(st.st_size);
-  if (size_ < 8) bad(path, "only " + std::to_string(size_) + " bytes, shorter than the 8-byte header length");
-  void* m = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
-  if (m == MAP_FAILED) bad(path, std::string("mmap failed: ") + std::strerror(errno));
-  map_ = static_cast<const unsigned char*>(m);
+SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), file_(path) {
+  const unsigned char* map = file_.data();
+  const size_t file_size = file_.size();
+  if (file_size < 8) bad(path, "only " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
   uint64_t n = 0;
-  for (int i = 0; i < 8; ++i) n |= uint64_t(map_[i]) << (8 * i);
-  if (n > size_ - 8)
-    bad(path, "header length " + std::to_string(n) + " runs past the end of the file (" + std::to_string(size_) +
+  for (int i = 0; i < 8; ++i) n |= uint64_t(map[i]) << (8 * i);
+  if (n > file_size - 8)
+    bad(path, "header length " + std::to_string(n) + " runs past the end of the file (" + std::to_string(file_size) +
                   " bytes)");
   data_offset_ = 8 + n;
   nlohmann::json h;
   try {
-    h = nlohmann::json::parse(map_ + 8, map_ + 8 + n);
+    h = nlohmann::json::parse(map + 8, map + 8 + n);
   } catch (const std::exception& e) {
     bad(path, std::string("header is not valid JSON: ") + e.what());
   }
   if (!h.is_object()) bad(path, "header is not a JSON object");
-  const uint64_t data_size = size_ - data_offset_;
+  const uint64_t data_size = file_size - data_offset_;
   for (auto& [name, v] : h.items()) {
     if (name == "__metadata__") continue;
     try {
@@ -82,10 +72,7 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   }
 }
 
-SafetensorsFile::~SafetensorsFile() {
-  if (map_) munmap(const_cast<unsigned char*>(map_), size_);
-  if (fd_ >= 0) ::close(fd_);
-}
+SafetensorsFile::~SafetensorsFile() = default;
 
 const StTensorInfo& SafetensorsFile::info(const std::string& name) const {
   auto it = tensors_.find(name);
@@ -106,7 +93,7 @@ kernels::Tensor SafetensorsFile::read_rows(const std::string& name, int64_t r0, 
   kernels::Tensor out({nr, nc}, kernels::DType::f32);
   float* o = out.data<float>();
   const size_t esz = dtype_bytes(t.dtype);
-  const unsigned char* base = map_ + data_offset_ + t.begin;
+  const unsigned char* base = file_.data() + data_offset_ + t.begin;
   for (int64_t r = 0; r < nr; ++r) {
     const unsigned char* row = base + (size_t(r0 + r) * size_t(cols) + size_t(c0)) * esz;
     float* dst = o + r * nc;
@@ -129,10 +116,8 @@ kernels::Tensor SafetensorsFile::read_rows(const std::string& name, int64_t r0, 
     }
   }
   // Drop the pages just read from this process's resident set (the page cache keeps them).
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  const size_t lo = (data_offset_ + t.begin + size_t(r0) * size_t(cols) * esz) / page * page;
-  const size_t hi = data_offset_ + t.begin + size_t(r0 + nr) * size_t(cols) * esz;
-  if (hi > lo) madvise(const_cast<unsigned char*>(map_) + lo, hi - lo, MADV_DONTNEED);
+  file_.drop(data_offset_ + t.begin + size_t(r0) * size_t(cols) * esz,
+             data_offset_ + t.begin + size_t(r0 + nr) * size_t(cols) * esz);
   return out;
 }
 

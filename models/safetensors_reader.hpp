@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/tensor.hpp"
+#include "models/mapped_file.hpp"
 
 namespace tori::models {
 
@@ -42,9 +43,7 @@ class SafetensorsFile {
 
  private:
   std::string path_;
-  int fd_ = -1;
-  const unsigned char* map_ = nullptr;
-  size_t size_ = 0;
+  MappedFile file_;
   size_t data_offset_ = 0;
   std::map<std::string, StTensorInfo> tensors_;
 };
