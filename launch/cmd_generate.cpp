@@ -47,37 +47,6 @@ std::vector<int32_t> parse_stop_tokens(const std::string& s, int64_t vocab) {
   return models::parse_prompt_tokens(s, vocab, "--stop-tokens").at(0);
 }
 
-// The reference model replaying the same sampler: tokens per sequence.
-std::vector<models::TokenIds> reference_tokens(const models::WeightSource& w, const std::vector<models::TokenIds>& prompts,
-                                               const runtime::GenerateOptions& opt) {
-  models::ReferenceModel ref(w);
-  const int64_t B = static_cast<int64_t>(prompts.size()), V = ref.config().vocab;
-  ref.reset(B);
-  auto pre = ref.prefill(prompts);
-  std::vector<models::TokenIds> out(static_cast<size_t>(B));
-  std::vector<bool> done(static_cast<size_t>(B), false);
-  models::TokenIds next(static_cast<size_t>(B), 0);
-  auto pick = [&](auto row_of, int64_t step) {
-    bool live = false;
-    for (int64_t b = 0; b < B; ++b) {
-      if (done[size_t(b)]) continue;
-      int32_t t = runtime::sample_token(row_of(b), V, opt.sampling, b, step);
-      next[size_t(b)] = t;
-      out[size_t(b)].push_back(t);
-      done[size_t(b)] = std::count(opt.stop_tokens.begin(), opt.stop_tokens.end(), t) > 0 ||
-                        static_cast<int64_t>(out[size_t(b)].size()) >= opt.max_new;
-      live |= !done[size_t(b)];
-    }
-    return live;
-  };
-  bool live = pick([&](int64_t b) { return pre[size_t(b)].data<float>() + (pre[size_t(b)].size(0) - 1) * V; }, 0);
-  for (int64_t step = 1; live && step < opt.max_new; ++step) {
-    kernels::Tensor lg = ref.decode(next);
-    live = pick([&](int64_t b) { return lg.data<float>() + b * V; }, step);
-  }
-  return out;
-}
-
 int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) {
   RunConfig& r = f.run;
   apply_run_yaml(app, r);
@@ -141,7 +110,11 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
   if (f.check_reference) {
     matches = 0;
     if (g.rank == 0) {
-      auto want = reference_tokens(*source, prompts, opt);
+      models::ReferenceModel ref(*source);
+      runtime::GenerateOptions quiet = opt;
+      quiet.on_step = nullptr;
+      quiet.keep_logits = false;
+      auto want = runtime::generate_reference(ref, prompts, quiet).generated;
       for (int64_t b = 0; b < B; ++b) matches += want[size_t(b)] == gen.generated[size_t(b)];
     }
     MPI_Bcast(&matches, 1, MPI_INT, 0, MPI_COMM_WORLD);

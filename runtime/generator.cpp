@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 
 #include "kernels/error.hpp"
 
@@ -13,18 +14,23 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 }  // namespace
 
-Generation generate(ShardedModel& model, const std::vector<models::TokenIds>& prompts, const GenerateOptions& opt) {
+namespace {
+
+// The loop every generator shares: prefill() gives each sequence's last-prompt-position logits
+// [B, V], decode(tokens) the next step's [B, V]; tokens are sampled, stop tokens end sequences.
+Generation run_generation(const models::ModelConfig& c, const std::vector<models::TokenIds>& prompts,
+                          const GenerateOptions& opt, const std::function<kernels::Tensor()>& prefill,
+                          const std::function<kernels::Tensor(const models::TokenIds&)>& decode) {
   if (opt.max_new < 1) throw InputError("--max-new-tokens must be >= 1, got " + std::to_string(opt.max_new));
   validate(opt.sampling);
-  const int64_t V = model.config().vocab, B = static_cast<int64_t>(prompts.size());
+  const int64_t V = c.vocab, B = static_cast<int64_t>(prompts.size());
   // Refuse up front what would run out of context half way.
   for (int64_t b = 0; b < B; ++b) {
     const int64_t need = static_cast<int64_t>(prompts[size_t(b)].size()) + opt.max_new - 1;
-    if (need > model.config().max_seq)
+    if (need > c.max_seq)
       throw InputError("prompt " + std::to_string(b) + " (" + std::to_string(prompts[size_t(b)].size()) +
                        " tokens) + --max-new-tokens " + std::to_string(opt.max_new) + " needs " + std::to_string(need) +
-                       " positions, more than max_seq = " + std::to_string(model.config().max_seq) + " of model '" +
-                       model.config().name + "'");
+                       " positions, more than max_seq = " + std::to_string(c.max_seq) + " of model '" + c.name + "'");
   }
   Generation g;
   g.generated.resize(size_t(B));
@@ -46,24 +52,56 @@ Generation generate(ShardedModel& model, const std::vector<models::TokenIds>& pr
     if (opt.on_step) opt.on_step(step, shown);
     return live;
   };
-  model.reset();
   auto t0 = std::chrono::steady_clock::now();
-  auto last = model.prefill(prompts, false);
-  kernels::Tensor first({B, V}, kernels::DType::f32);
-  for (int64_t b = 0; b < B; ++b)
-    std::copy(last[size_t(b)].data<float>(), last[size_t(b)].data<float>() + V, first.data<float>() + b * V);
+  kernels::Tensor first = prefill();
   g.prefill_s = seconds_since(t0);
   if (opt.keep_logits) g.logits.push_back(first);
   bool live = pick(first.data<float>(), 0);
   auto t1 = std::chrono::steady_clock::now();
   for (int64_t step = 1; live && step < opt.max_new; ++step) {
-    kernels::Tensor lg = model.decode(next);  // finished sequences decode their last token; ignored
+    kernels::Tensor lg = decode(next);  // finished sequences decode their last token; ignored
     ++g.decode_steps;
     if (opt.keep_logits) g.logits.push_back(lg);
     live = pick(lg.data<float>(), step);
   }
   g.decode_s = seconds_since(t1);
   return g;
+}
+
+// Rows [L_b, V] per sequence -> the last row of each, [B, V].
+kernels::Tensor last_rows(const std::vector<kernels::Tensor>& per_seq, int64_t V) {
+  const int64_t B = static_cast<int64_t>(per_seq.size());
+  kernels::Tensor out({B, V}, kernels::DType::f32);
+  for (int64_t b = 0; b < B; ++b) {
+    const kernels::Tensor& t = per_seq[size_t(b)];
+    std::copy(t.data<float>() + (t.size(0) - 1) * V, t.data<float>() + t.size(0) * V, out.data<float>() + b * V);
+  }
+  return out;
+}
+
+}  // namespace
+
+Generation generate(ShardedModel& model, const std::vector<models::TokenIds>& prompts, const GenerateOptions& opt) {
+  const int64_t V = model.config().vocab;
+  return run_generation(
+      model.config(), prompts, opt,
+      [&] {
+        model.reset();
+        return last_rows(model.prefill(prompts, false), V);
+      },
+      [&](const models::TokenIds& t) { return model.decode(t); });
+}
+
+Generation generate_reference(models::ReferenceModel& model, const std::vector<models::TokenIds>& prompts,
+                              const GenerateOptions& opt) {
+  const int64_t V = model.config().vocab;
+  return run_generation(
+      model.config(), prompts, opt,
+      [&] {
+        model.reset(static_cast<int64_t>(prompts.size()));
+        return last_rows(model.prefill(prompts), V);
+      },
+      [&](const models::TokenIds& t) { return model.decode(t); });
 }
 
 Plan default_plan(const models::ModelConfig& c, const collectives::TorusShape& shape, int64_t batch) {

@@ -29,6 +29,9 @@ struct Generation {
 };
 
 Generation generate(ShardedModel& model, const std::vector<models::TokenIds>& prompts, const GenerateOptions& opt);
+// The same loop on the single-process reference (what --check-reference compares against).
+Generation generate_reference(models::ReferenceModel& model, const std::vector<models::TokenIds>& prompts,
+                              const GenerateOptions& opt);
 
 // A plan that runs on this torus for this model and batch, following the paper's advice:
 // weight-gathered prefill with batch-sharded attention, 2D weight-stationary decode with
