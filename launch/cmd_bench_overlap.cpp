@@ -35,12 +35,6 @@ struct OverlapOptions {
   int steps = 8;
 };
 
-double max_over_ranks(double v) {
-  double out = v;
-  MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-  return out;
-}
-
 int run_overlap(const OverlapOptions& o, const GlobalOptions& g) {
   auto source = models::open_model(o.model, o.seed);
   const auto& cfg = source->config();

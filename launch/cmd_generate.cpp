@@ -36,12 +36,6 @@ struct GenerateFlags {
   std::string logits_out;
 };
 
-double max_over_ranks(double v) {
-  double out = v;
-  MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-  return out;
-}
-
 std::vector<int32_t> parse_stop_tokens(const std::string& s, int64_t vocab) {
   if (s.empty()) return {};
   return models::parse_prompt_tokens(s, vocab, "--stop-tokens").at(0);

@@ -14,4 +14,10 @@ ShardedRun::ShardedRun(const std::string& torus_flag, const GlobalOptions& g) : 
   shard.overlap = collectives::parse_overlap(g.overlap, "--overlap");
 }
 
+double max_over_ranks(double v) {
+  double out = v;
+  MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return out;
+}
+
 }  // namespace tori::launch

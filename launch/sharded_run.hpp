@@ -18,4 +18,7 @@ struct ShardedRun {
   ShardedRun(const std::string& torus_flag, const GlobalOptions& g);
 };
 
+// The largest value of v over all ranks (timings of the slowest rank, memory of the fullest).
+double max_over_ranks(double v);
+
 }  // namespace tori::launch
