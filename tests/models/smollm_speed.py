@@ -8,9 +8,12 @@ tokens and takes the median of
   prefill tokens/s    = prompt tokens / prefill time,
   decode ms/token     = decode time / decode steps (batch 1: one token per step).
 Beside them, from one `tori --json bench kernels --quick` run on the same machine:
-  prefill GFLOP/s / peak  = 2 * (matmul parameters) * prompt tokens / prefill time over the oneDNN
-                            GEMM peak of the weight format (f32 for f32, bf16 for bf16, int8 GOP/s
-                            for int8); attention's FLOPs are left out (<2% at 124 tokens);
+  prefill GFLOP/s / peak  = 2 * (decoder matmul parameters * prompt tokens + output projection
+                            parameters, applied to the last position only) / prefill time over the oneDNN
+                            GEMM peak of the arithmetic the weight format runs in: f32 for f32, bf16
+                            for bf16, and f32 for int8 (weight-only int8: the s8 weights are widened
+                            and multiplied with f32 activations, so the u8 x s8 GOP/s peak does not
+                            apply); attention's FLOPs are left out (<2% at 124 tokens);
   decode GB/s / memory    = weight bytes read per token / decode time over the measured read
                             bandwidth (decode at batch 1 streams every weight once per token; the
                             KV cache adds < 2% at ~150 positions).
@@ -72,16 +75,19 @@ def main():
     ap.add_argument("--dtypes", default="f32,bf16,int8")
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
+    prompt_len = len(PROMPT.split(","))
     if not os.path.isfile(args.model):
         sys.exit(f"no model at {args.model} (run ./launch/fetch-model)")
 
     lim = [r for r in run_json([args.tori, "--json", "bench", "kernels", "--quick", "--kernels", "ops"])
            if r.get("bench") == "machine_limits"][0]
-    peak = {"f32": lim["peak_gflops_f32"], "bf16": lim["peak_gflops_bf16"], "int8": lim["peak_gops_int8"]}
+    peak = {"f32": lim["peak_gflops_f32"], "bf16": lim["peak_gflops_bf16"], "int8": lim["peak_gflops_f32"]}
     print(f"machine: {lim['threads']} threads, {lim['cpu_features']}; GEMM peak f32 {peak['f32']:.0f} GFLOP/s, "
-          f"bf16 {peak['bf16']:.0f} GFLOP/s, int8 {peak['int8']:.0f} GOP/s; memory read {lim['read_gbps']:.1f} GB/s, "
-          f"triad {lim['triad_gbps']:.1f} GB/s")
-    flops_per_token = 2 * sum(k * n for k, n in matmul_shapes())
+          f"bf16 {peak['bf16']:.0f} GFLOP/s; memory read {lim['read_gbps']:.1f} GB/s, triad {lim['triad_gbps']:.1f} "
+          f"GB/s; load average {os.getloadavg()[0]:.1f}")
+    shapes = matmul_shapes()
+    decoder_flops_per_token = 2 * sum(k * n for k, n in shapes[:-1])
+    unembed_flops = 2 * shapes[-1][0] * shapes[-1][1]  # prefill unembeds each prompt's last row only
     print("| ranks | weights | prefill tokens/s | prefill GFLOP/s (of peak) | decode ms/token "
           "| weight MB/token | decode GB/s (of read bandwidth) |")
     print("|---|---|---|---|---|---|---|")
@@ -95,7 +101,7 @@ def main():
                 prefill.append(s["prompt_len"] / s["prefill_s"])
                 decode.append(s["decode_s_per_token"])
             tps, step = statistics.median(prefill), statistics.median(decode)
-            gflops = flops_per_token * tps / 1e9
+            gflops = (decoder_flops_per_token * tps + unembed_flops * tps / prompt_len) / 1e9
             mb = weight_bytes(dtype) / 1e6
             gbps = weight_bytes(dtype) / step / 1e9
             print(f"| {n} | {dtype} | {tps:.0f} | {gflops:.1f} ({gflops / peak[dtype]:.0%}) | {step * 1e3:.1f} "
