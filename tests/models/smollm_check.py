@@ -88,6 +88,8 @@ def run_tori(args, ranks, dtype):
 
 
 def load_hf(path):
+    # Everything is local: never ask the Hugging Face Hub (unreachable in CI) for anything.
+    os.environ["HF_HUB_OFFLINE"] = os.environ["TRANSFORMERS_OFFLINE"] = "1"
     import gguf
     import torch
     from transformers import AutoModelForCausalLM
