@@ -143,6 +143,16 @@ TEST_CASE("A checkpoint directory picks tokenizer.model and tokenizer_config.jso
   CHECK(t->eos_id == 2);
   CHECK(t->encode_prompt("Hello") == t->encode("Hello"));
   CHECK(t->chat_template == "<|user|> ... <|assistant|>");
+  // tokenizer.json alone: byte-level BPE, EOS from config.json's eos_token_id.
+  fs::remove(dir / "tokenizer.model");
+  fs::remove(dir / "tokenizer_config.json");
+  fs::copy_file(kData / "bpe_tiny_tokenizer.json", dir / "tokenizer.json");
+  auto bpe = open_tokenizer(dir.string());
+  REQUIRE(bpe);
+  CHECK(bpe->source() == (dir / "tokenizer.json").string());
+  CHECK(bpe->vocab_size() == 379);
+  CHECK(bpe->eos_id == 2);
+  CHECK_FALSE(bpe->add_bos);
   std::ofstream(dir / "tokenizer.model") << "not a model";
   CHECK_THROWS_WITH(open_tokenizer(dir.string()), Contains("tokenizer.model: not a SentencePiece model"));
   fs::remove_all(dir);

@@ -81,6 +81,13 @@ for np in (1, 2):
           "the stop string ended the sequence early")
     check(cut[1] == one[1] or stop in one[1]["text"], "the other sequence is unaffected")
 
+# The same run from a run YAML: text prompts and stop strings as keys.
+run_yaml = os.path.join(a.workdir, "run.yaml")
+with open(run_yaml, "w") as f:
+    f.write(f"max_new_tokens: 24\nprompts: {json.dumps(prompts)}\nstop_strings: [{json.dumps(stop)}]\n")
+from_yaml = records(["--config", run_yaml])
+check([r["text"] for r in from_yaml] == [text[:k], one[1]["text"].split(stop)[0]], f"run YAML: {from_yaml}")
+
 chat = records(["--max-new-tokens", "4", "--prompt", "Hello world", "--chat"])
 plain_ids = one[0]["prompt"]
 check(chat[0]["prompt"][0] == 1 and len(chat[0]["prompt"]) > len(plain_ids), f"chat prompt ids {chat[0]['prompt']}")
