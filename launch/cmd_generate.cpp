@@ -168,7 +168,8 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
   const bool under_mpirun = std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr;
   auto watching = [&](int fd) { return f.stream == "on" || (f.stream == "auto" && !under_mpirun && isatty(fd)); };
   const bool stream = g.rank == 0 && !g.json && watching(STDOUT_FILENO);
-  const bool progress = g.rank == 0 && watching(STDERR_FILENO);
+  // Streamed text is its own progress display (a progress line would garble it on the terminal).
+  const bool progress = g.rank == 0 && watching(STDERR_FILENO) && !(stream && tok);
   // Text streaming prints one prompt's text at a time, live, then the next one's (already partly
   // generated) once the former is finished.
   std::vector<int64_t> count(size_t(B), 0);
@@ -303,8 +304,8 @@ void add_generate_command(CLI::App& parent, Commands& out) {
   CLI::App* app = parent.add_subcommand("generate", "sharded generation (run under mpirun)");
   add_run_flags(*app, f->run);
   app->add_option("--stream", f->stream,
-                  "print tokens step by step and a progress line: auto (when stdout/stderr are terminals and not "
-                  "under mpirun) | on | off")
+                  "print the text as it is generated (without a tokenizer: each step's token ids and a progress "
+                  "line): auto (when stdout/stderr are terminals and not under mpirun) | on | off")
       ->capture_default_str();
   app->add_flag("--check-reference", f->check_reference,
                 "also run the single-process reference with the same sampler and compare (exit 1 if any token differs)");

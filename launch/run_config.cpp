@@ -16,7 +16,7 @@ void add_run_flags(CLI::App& app, RunConfig& r) {
   r.prompt_tokens = kDefaultPrompts;
   r.max_new_tokens = kDefaultMaxNewTokens;
   app.add_option("--config", r.config, "run YAML whose keys set any of the options below (flags override it)");
-  app.add_option("--model", r.model, "preset name, model YAML file or Hugging Face checkpoint directory")
+  app.add_option("--model", r.model, "preset name, model YAML file, Hugging Face checkpoint directory or llama.cpp .gguf file")
       ->capture_default_str();
   app.add_option("--seed", r.seed, "seed of the synthetic weights")->capture_default_str();
   app.add_option("--torus", r.torus, "torus shape XxYxZ (default: auto from the rank count)");

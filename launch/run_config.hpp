@@ -3,7 +3,7 @@
 // flag given on the command line overrides the YAML. Keys and flags share names (key max_new_tokens
 // is flag --max-new-tokens). Unknown keys and wrong types are errors naming the file and the key.
 //
-//   model: llama-tiny            # preset, model YAML or Hugging Face checkpoint directory
+//   model: llama-tiny            # preset, model YAML, Hugging Face checkpoint directory or .gguf
 //   seed: 1234                   # synthetic weights
 //   torus: 2x2x2                 # or auto
 //   plan: prefill=wg_xyz/batch:xyz,decode=ws2d/batch:xyz   # or default
