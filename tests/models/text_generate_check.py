@@ -4,7 +4,8 @@ SentencePiece tokenizer.model (tok_tiny.yaml exported with synthetic weights + d
   - prompts are encoded with BOS (add_bos_token) and the JSON records carry text, ids, finish;
   - 2 ranks give the same ids and text as 1 rank (every rank decodes; stop decisions agree);
   - --stop S ends the sequence once its text holds S and cuts S and what follows: the text is the
-    unstopped text up to S's first occurrence, with no more tokens than needed to produce it;
+    unstopped text up to S's first occurrence, its ids a prefix of the unstopped ones, fewer; the
+    reference replay (--check-reference) stops identically; a run YAML does the same as the flags;
   - --chat renders the Llama-2 template ([INST] ... [/INST], <<SYS>> with --system);
   - the plain-text output prints each prompt and its text; errors name the flag.
 Prints PASSED on success."""
@@ -80,6 +81,10 @@ for np in (1, 2):
     check(len(cut[0]["generated"]) < len(one[0]["generated"]) or one[0]["finish"] != "length",
           "the stop string ended the sequence early")
     check(cut[1] == one[1] or stop in one[1]["text"], "the other sequence is unaffected")
+
+# The single-process reference replays the same sampler and stop strings: identical on 2 ranks.
+ref = run(["generate", "--model", ckpt, "--check-reference", "--stop", stop] + base, np=2).stdout
+check("2 of 2 sequences identical to the single-process reference\n" in ref, f"--check-reference:\n{ref}")
 
 # The same run from a run YAML: text prompts and stop strings as keys.
 run_yaml = os.path.join(a.workdir, "run.yaml")
