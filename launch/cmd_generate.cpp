@@ -91,8 +91,8 @@ std::vector<models::TokenIds> prompt_ids(const CLI::App& app, const RunConfig& r
     for (int32_t id : ids)
       if (id >= cfg.vocab)
         throw InputError("--prompt: prompt " + std::to_string(b) + " encodes to token " + std::to_string(id) +
-                         ", outside model '" + cfg.name + "''s vocabulary of " + std::to_string(cfg.vocab) +
-                         " (tokenizer " + tok->source() + ")");
+                         " (tokenizer " + tok->source() + "), outside the vocabulary [0, " + std::to_string(cfg.vocab) +
+                         ") of model '" + cfg.name + "'");
     out.push_back(std::move(ids));
   }
   return out;
