@@ -113,6 +113,12 @@ std::string unescape(const std::string& s) {
   return out;
 }
 
+// Generated text to stdout as it is (NUL bytes included), invalid UTF-8 as U+FFFD.
+void write_text(const std::string& text) {
+  const std::string t = models::utf8_repaired(text);
+  std::fwrite(t.data(), 1, t.size(), stdout);
+}
+
 std::string json_quoted(const std::string& s) { return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
 
 int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) {
@@ -189,7 +195,7 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
       for (; shown < size_t(B); ++shown) {
         if (!headed[shown]) std::printf("prompt %zu: %s\n  -> ", shown, prompt_label(int64_t(shown)).c_str());
         headed[shown] = true;
-        std::fputs(models::utf8_repaired(texts[shown].take(finished[shown])).c_str(), stdout);
+        write_text(texts[shown].take(finished[shown]));
         if (!finished[shown]) break;
         std::printf("\n");
       }
@@ -279,10 +285,11 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
                   opt.sampling.str().c_str());
       std::printf("per rank: weights %.2f MiB, KV cache %.2f MiB, peak RSS %.1f MiB\n", weight_mb, cache_mb, rss_mb);
       for (int64_t b = 0; b < B && !(stream && tok); ++b) {
-        if (tok)
-          std::printf("prompt %lld: %s\n  -> %s\n", (long long)b, prompt_label(b).c_str(),
-                      models::utf8_repaired(texts[size_t(b)].text()).c_str());
-        else
+        if (tok) {
+          std::printf("prompt %lld: %s\n  -> ", (long long)b, prompt_label(b).c_str());
+          write_text(texts[size_t(b)].text());
+          std::printf("\n");
+        } else
           std::printf("prompt %lld: %s\n  -> %s\n", (long long)b, models::format_tokens(prompts[size_t(b)]).c_str(),
                       models::format_tokens(gen.generated[size_t(b)]).c_str());
       }

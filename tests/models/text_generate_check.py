@@ -7,7 +7,7 @@ SentencePiece tokenizer.model (tok_tiny.yaml exported with synthetic weights + d
     unstopped text up to S's first occurrence, its ids a prefix of the unstopped ones, fewer; the
     reference replay (--check-reference) stops identically; a run YAML does the same as the flags;
   - --chat renders the Llama-2 template ([INST] ... [/INST], <<SYS>> with --system);
-  - the plain-text output prints each prompt and its text; errors name the flag.
+  - the plain-text output prints each prompt and its text, streamed or not; errors name the flag.
 Prints PASSED on success."""
 import argparse
 import json
@@ -101,6 +101,10 @@ check(len(sys_chat[0]["prompt"]) > len(chat[0]["prompt"]), "a system turn adds t
 
 out = run(["generate", "--model", ckpt, "--prompt", "Hello world", "--max-new-tokens", "24"]).stdout
 check(f'prompt 0: "Hello world"\n  -> {text}\n' in out, f"plain output:\n{out}")
+# Streamed (one prompt after the other, chunk by chunk) prints the same text, stop string cut.
+out = run(["generate", "--model", ckpt, "--stream", "on", "--stop", stop] + base).stdout
+want = f'prompt 0: "{prompts[0]}"\n  -> {text[:k]}\nprompt 1: "{prompts[1]}"\n  -> {one[1]["text"].split(stop)[0]}\n'
+check(out.startswith(want), f"streamed output:\n{out!r}\nwant:\n{want!r}")
 
 err = run(["generate", "--model", ckpt, "--prompt", "x", "--prompt-tokens", "1,2"], expect_ok=False)
 check(err.returncode != 0 and "not both" in err.stderr, f"--prompt with --prompt-tokens: {err.stderr}")
