@@ -1,14 +1,22 @@
 // `tori generate`: sharded generation under mpirun. Each rank builds its shards of the model
-// (synthetic weights from a seed, or a Hugging Face checkpoint), runs prefill then decode in the
-// plan's layouts, samples (greedy, temperature, top-k, top-p; seeded), and rank 0 prints the tokens
-// per prompt, the per-phase timings and the memory each rank holds. Settings come from flags or a
-// run YAML (run_config.hpp). --check-reference replays the same sampling on the single-process
+// (synthetic weights from a seed, or a Hugging Face / GGUF checkpoint), runs prefill then decode in
+// the plan's layouts, samples (greedy, temperature, top-k, top-p; seeded), and rank 0 prints the
+// tokens per prompt, the per-phase timings and the memory each rank holds. Settings come from flags
+// or a run YAML (run_config.hpp). --check-reference replays the same sampling on the single-process
 // reference and says whether every token matches.
+//
+// Text: for a model with a tokenizer (models/tokenizer.hpp), --prompt texts are encoded once
+// (through the chat template with --chat), and each sequence's tokens are decoded as they arrive
+// (models/text_stream.hpp): every rank decodes, so a --stop string finishes the sequence on every
+// rank at the same step with no broadcast; rank 0 prints the text (streamed on a terminal), bytes
+// that are not valid UTF-8 (a synthetic model's random byte tokens) as U+FFFD.
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -20,9 +28,12 @@
 #include "launch/command.hpp"
 #include "launch/run_config.hpp"
 #include "launch/sharded_run.hpp"
+#include "models/chat_template.hpp"
 #include "models/hf_checkpoint.hpp"
 #include "models/prompts.hpp"
 #include "models/safetensors_writer.hpp"
+#include "models/text_stream.hpp"
+#include "models/tokenizer.hpp"
 #include "runtime/generator.hpp"
 
 namespace tori::launch {
@@ -41,22 +52,109 @@ std::vector<int32_t> parse_stop_tokens(const std::string& s, int64_t vocab) {
   return models::parse_prompt_tokens(s, vocab, "--stop-tokens").at(0);
 }
 
+// The prompts as token ids: --prompt texts through the tokenizer (and the chat template), else
+// --prompt-tokens. Adds the chat template's end-of-turn token to `stop`.
+std::vector<models::TokenIds> prompt_ids(const CLI::App& app, const RunConfig& r, const models::ModelConfig& cfg,
+                                         const models::Tokenizer* tok, std::vector<int32_t>& stop) {
+  if (r.prompts.empty()) {
+    if (r.chat) throw InputError("--chat: needs text prompts (--prompt TEXT or prompts: [\"...\"] in the run YAML)");
+    return models::parse_prompt_tokens(r.prompt_tokens, cfg.vocab, "--prompt-tokens");
+  }
+  if (app.count("--prompt-tokens") > 0)
+    throw InputError("--prompt and --prompt-tokens: give text prompts or token ids, not both");
+  std::optional<models::ChatTemplate> chat;
+  if (r.chat) {
+    chat = models::ChatTemplate::recognise(tok->chat_template, tok->source());
+    if (!chat->end_of_turn().empty()) {
+      const int32_t eot = tok->find_token(chat->end_of_turn());
+      if (eot < 0)
+        throw InputError("--chat: " + tok->source() + ": the " + chat->name() + " template ends turns with '" +
+                         chat->end_of_turn() + "', which is not a token of its vocabulary");
+      stop.push_back(eot);
+    }
+  }
+  const std::string bos = tok->bos_id >= 0 ? tok->decode({tok->bos_id}) : "";
+  const std::string eos = tok->eos_id >= 0 ? tok->decode({tok->eos_id}) : "";
+  std::vector<models::TokenIds> out;
+  for (size_t b = 0; b < r.prompts.size(); ++b) {
+    if (models::utf8_repaired(r.prompts[b]) != r.prompts[b])
+      throw InputError("--prompt: prompt " + std::to_string(b) + " is not valid UTF-8 text");
+    models::TokenIds ids;
+    if (chat) {
+      // The template writes BOS itself where its family does; add it otherwise when the metadata asks.
+      ids = tok->encode(chat->render(r.prompts[b], r.system, bos, eos));
+      if (tok->add_bos && tok->bos_id >= 0 && (ids.empty() || ids[0] != tok->bos_id)) ids.insert(ids.begin(), tok->bos_id);
+    } else {
+      ids = tok->encode_prompt(r.prompts[b]);
+    }
+    if (ids.empty()) throw InputError("--prompt: prompt " + std::to_string(b) + " is empty");
+    for (int32_t id : ids)
+      if (id >= cfg.vocab)
+        throw InputError("--prompt: prompt " + std::to_string(b) + " encodes to token " + std::to_string(id) +
+                         " (tokenizer " + tok->source() + "), outside the vocabulary [0, " + std::to_string(cfg.vocab) +
+                         ") of model '" + cfg.name + "'");
+    out.push_back(std::move(ids));
+  }
+  return out;
+}
+
+// --stop on the command line: "\n", "\t" and "\\" stand for a newline, a tab and a backslash (a
+// shell cannot easily pass a newline; the run YAML has its own escapes).
+std::string unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 1 < s.size() && (s[i + 1] == 'n' || s[i + 1] == 't' || s[i + 1] == '\\')) {
+      out += s[i + 1] == 'n' ? '\n' : s[i + 1] == 't' ? '\t' : '\\';
+      ++i;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// Generated text to stdout as it is (NUL bytes included), invalid UTF-8 as U+FFFD.
+void write_text(const std::string& text) {
+  const std::string t = models::utf8_repaired(text);
+  std::fwrite(t.data(), 1, t.size(), stdout);
+}
+
+std::string json_quoted(const std::string& s) { return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
 int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) {
   RunConfig& r = f.run;
+  if (app.count("--stop") > 0)
+    for (std::string& stop : r.stop_strings) stop = unescape(stop);
   apply_run_yaml(app, r);
   auto source = models::open_model(r.model, r.seed);
   const models::ModelConfig& cfg = source->config();
-  if (!r.prompts.empty() || !r.stop_strings.empty())
-    throw InputError(std::string(r.prompts.empty() ? "--stop" : "--prompt") + ": model '" + cfg.name +
-                     "' has no tokenizer, so text cannot be used (give token ids: --prompt-tokens / --stop-tokens)");
-  auto prompts = models::parse_prompt_tokens(r.prompt_tokens, cfg.vocab, "--prompt-tokens");
-  const int64_t B = static_cast<int64_t>(prompts.size());
+  const std::unique_ptr<models::Tokenizer> tok = models::open_tokenizer(r.model);
+  if (!tok && (!r.prompts.empty() || !r.stop_strings.empty() || r.chat)) {
+    const bool stop_only = r.prompts.empty() && !r.chat;
+    throw InputError(std::string(stop_only ? "--stop" : r.prompts.empty() ? "--chat" : "--prompt") + ": model '" +
+                     cfg.name + "' has no tokenizer; give " + (stop_only ? "--stop-tokens" : "--prompt-tokens") +
+                     " (tokenizers come with Hugging Face checkpoint directories and GGUF files)");
+  }
+  if (!r.system.empty() && !r.chat) throw InputError("--system: needs --chat");
   runtime::GenerateOptions opt;
+  opt.stop_tokens = parse_stop_tokens(r.stop_tokens, cfg.vocab);
+  if (tok)
+    for (int32_t id : tok->end_ids()) opt.stop_tokens.push_back(id);
+  auto prompts = prompt_ids(app, r, cfg, tok.get(), opt.stop_tokens);
+  const int64_t B = static_cast<int64_t>(prompts.size());
   opt.max_new = r.max_new_tokens;
   opt.sampling = {r.temperature, r.top_k, r.top_p, r.sample_seed};
   runtime::validate(opt.sampling);
-  opt.stop_tokens = parse_stop_tokens(r.stop_tokens, cfg.vocab);
   opt.keep_logits = !f.logits_out.empty();
+  // One TextStream per sequence on every rank: it decides stop strings (the same on every rank).
+  auto text_streams = [&] {
+    std::vector<models::TextStream> t;
+    if (tok)
+      for (int64_t b = 0; b < B; ++b) t.emplace_back(*tok, r.stop_strings, opt.stop_tokens);
+    return t;
+  };
+  std::vector<models::TextStream> texts = text_streams();
+  if (tok) opt.stop_after = [&](int64_t b, int32_t t) { return texts[size_t(b)].push(t); };
 
   ShardedRun env(r.torus, g);
   const collectives::Torus& torus = env.torus;
@@ -76,9 +174,33 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
   const bool under_mpirun = std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr;
   auto watching = [&](int fd) { return f.stream == "on" || (f.stream == "auto" && !under_mpirun && isatty(fd)); };
   const bool stream = g.rank == 0 && !g.json && watching(STDOUT_FILENO);
-  const bool progress = g.rank == 0 && watching(STDERR_FILENO);
+  // Streamed text is its own progress display (a progress line would garble it on the terminal).
+  const bool progress = g.rank == 0 && watching(STDERR_FILENO) && !(stream && tok);
+  // Text streaming prints one prompt's text at a time, live, then the next one's (already partly
+  // generated) once the former is finished.
+  std::vector<int64_t> count(size_t(B), 0);
+  std::vector<bool> finished(size_t(B), false), headed(size_t(B), false);
+  size_t shown = 0;
+  auto prompt_label = [&](int64_t b) {
+    return r.prompts.empty() ? models::format_tokens(prompts[size_t(b)]) : json_quoted(r.prompts[size_t(b)]);
+  };
   opt.on_step = [&](int64_t step, const models::TokenIds& toks) {
-    if (stream) {
+    if (stream && tok) {
+      for (int64_t b = 0; b < B; ++b) {
+        const int32_t t = toks[size_t(b)];
+        if (t < 0) continue;
+        finished[size_t(b)] = ++count[size_t(b)] >= r.max_new_tokens || texts[size_t(b)].stopped() ||
+                              std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), t) != opt.stop_tokens.end();
+      }
+      for (; shown < size_t(B); ++shown) {
+        if (!headed[shown]) std::printf("prompt %zu: %s\n  -> ", shown, prompt_label(int64_t(shown)).c_str());
+        headed[shown] = true;
+        write_text(texts[shown].take(finished[shown]));
+        if (!finished[shown]) break;
+        std::printf("\n");
+      }
+      std::fflush(stdout);
+    } else if (stream) {
       std::printf("step %3lld:", (long long)step);
       for (int32_t t : toks) t < 0 ? std::printf("    -") : std::printf(" %4d", t);
       std::printf("\n");
@@ -108,6 +230,8 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
       runtime::GenerateOptions quiet = opt;
       quiet.on_step = nullptr;
       quiet.keep_logits = false;
+      std::vector<models::TextStream> ref_texts = text_streams();
+      if (tok) quiet.stop_after = [&](int64_t b, int32_t t) { return ref_texts[size_t(b)].push(t); };
       auto want = runtime::generate_reference(ref, prompts, quiet).generated;
       for (int64_t b = 0; b < B; ++b) matches += want[size_t(b)] == gen.generated[size_t(b)];
     }
@@ -117,11 +241,26 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
   for (auto& p : prompts) prompt_tokens += static_cast<int64_t>(p.size());
   for (auto& t : gen.generated) new_tokens += static_cast<int64_t>(t.size());
   const double per_step = gen.decode_steps ? decode_s / double(gen.decode_steps) : 0.0;
+  // Why each sequence ended: a stop string, a stop token (EOS, end of turn, --stop-tokens), or length.
+  auto finish_reason = [&](int64_t b) -> std::string {
+    const models::TokenIds& t = gen.generated[size_t(b)];
+    if (texts[size_t(b)].stopped()) return "stop_string";
+    if (!t.empty() && std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), t.back()) != opt.stop_tokens.end())
+      return "stop_token";
+    return "length";
+  };
   if (g.rank == 0) {
     if (g.json) {
-      for (int64_t b = 0; b < B; ++b)
-        bench::emit({{"bench", "generate"}, {"sequence", b}, {"prompt", prompts[size_t(b)]},
-                     {"generated", gen.generated[size_t(b)]}});
+      for (int64_t b = 0; b < B; ++b) {
+        nlohmann::json rec = {{"bench", "generate"}, {"sequence", b}, {"prompt", prompts[size_t(b)]},
+                              {"generated", gen.generated[size_t(b)]}};
+        if (tok) {
+          if (!r.prompts.empty()) rec["prompt_text"] = models::utf8_repaired(r.prompts[size_t(b)]);
+          rec["text"] = models::utf8_repaired(texts[size_t(b)].text());
+          rec["finish"] = finish_reason(b);
+        }
+        bench::emit(rec);
+      }
       nlohmann::json summary = {{"bench", "generate"},
                                 {"model", cfg.name},
                                 {"plan", plan.str()},
@@ -145,9 +284,15 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
                   torus.shape().str().c_str(), plan.str().c_str(), r.dtype.c_str(), (long long)B,
                   opt.sampling.str().c_str());
       std::printf("per rank: weights %.2f MiB, KV cache %.2f MiB, peak RSS %.1f MiB\n", weight_mb, cache_mb, rss_mb);
-      for (int64_t b = 0; b < B; ++b)
-        std::printf("prompt %lld: %s\n  -> %s\n", (long long)b, models::format_tokens(prompts[size_t(b)]).c_str(),
-                    models::format_tokens(gen.generated[size_t(b)]).c_str());
+      for (int64_t b = 0; b < B && !(stream && tok); ++b) {
+        if (tok) {
+          std::printf("prompt %lld: %s\n  -> ", (long long)b, prompt_label(b).c_str());
+          write_text(texts[size_t(b)].text());
+          std::printf("\n");
+        } else
+          std::printf("prompt %lld: %s\n  -> %s\n", (long long)b, models::format_tokens(prompts[size_t(b)]).c_str(),
+                      models::format_tokens(gen.generated[size_t(b)]).c_str());
+      }
       std::printf("prefill: %.3f ms for %lld tokens; decode: %.3f ms/step (batch %lld, %.0f tokens/s)\n",
                   prefill_s * 1e3, (long long)prompt_tokens, per_step * 1e3, (long long)B,
                   per_step > 0 ? double(B) / per_step : 0.0);
@@ -166,8 +311,8 @@ void add_generate_command(CLI::App& parent, Commands& out) {
   CLI::App* app = parent.add_subcommand("generate", "sharded generation (run under mpirun)");
   add_run_flags(*app, f->run);
   app->add_option("--stream", f->stream,
-                  "print tokens step by step and a progress line: auto (when stdout/stderr are terminals and not "
-                  "under mpirun) | on | off")
+                  "print the text as it is generated (without a tokenizer: each step's token ids and a progress "
+                  "line): auto (when stdout/stderr are terminals and not under mpirun) | on | off")
       ->capture_default_str();
   app->add_flag("--check-reference", f->check_reference,
                 "also run the single-process reference with the same sampler and compare (exit 1 if any token differs)");

@@ -16,7 +16,7 @@ void add_run_flags(CLI::App& app, RunConfig& r) {
   r.prompt_tokens = kDefaultPrompts;
   r.max_new_tokens = kDefaultMaxNewTokens;
   app.add_option("--config", r.config, "run YAML whose keys set any of the options below (flags override it)");
-  app.add_option("--model", r.model, "preset name, model YAML file or Hugging Face checkpoint directory")
+  app.add_option("--model", r.model, "preset name, model YAML file, Hugging Face checkpoint directory or llama.cpp .gguf file")
       ->capture_default_str();
   app.add_option("--seed", r.seed, "seed of the synthetic weights")->capture_default_str();
   app.add_option("--torus", r.torus, "torus shape XxYxZ (default: auto from the rank count)");
@@ -26,10 +26,19 @@ void add_run_flags(CLI::App& app, RunConfig& r) {
       ->capture_default_str();
   app.add_option("--dtype", r.dtype, "weight format: f32|bf16|int8 (activations stay f32)")->capture_default_str();
   app.add_option("--prompt-tokens", r.prompt_tokens, "prompts as token ids: \"1,2,3;4,5\"")->capture_default_str();
-  app.add_option("--prompt", r.prompts, "a text prompt (repeatable; needs the model's tokenizer)");
+  app.add_option("--prompt", r.prompts,
+                 "a text prompt (repeatable; needs the model's tokenizer: a checkpoint's tokenizer.json / "
+                 "tokenizer.model or a GGUF's metadata); BOS is added when the tokenizer's metadata says so");
+  app.add_flag("--chat", r.chat,
+               "render each --prompt as one user turn of the model's chat template (ChatML, Llama-2, Llama-3, Zephyr) "
+               "and stop at the end of the assistant's turn");
+  app.add_option("--system", r.system, "the system turn with --chat (default: the template's own, if any)");
   app.add_option("--max-new-tokens", r.max_new_tokens, "tokens to generate per prompt")->capture_default_str();
-  app.add_option("--stop-tokens", r.stop_tokens, "token ids that end a sequence: \"0,2\"");
-  app.add_option("--stop", r.stop_strings, "a string that ends a sequence (repeatable; needs a tokenizer)");
+  app.add_option("--stop-tokens", r.stop_tokens,
+                 "token ids that end a sequence: \"0,2\" (with a tokenizer, EOS and end-of-turn always do)");
+  app.add_option("--stop", r.stop_strings,
+                 "a string that ends a sequence once its text contains it; it and what follows are cut from the "
+                 "output (repeatable; needs a tokenizer; \\n, \\t and \\\\ stand for newline, tab, backslash)");
   app.add_option("--temperature", r.temperature, "0 = greedy; > 0 samples")->capture_default_str();
   app.add_option("--top-k", r.top_k, "sample among the k most likely tokens (0 = all)")->capture_default_str();
   app.add_option("--top-p", r.top_p, "sample within the smallest set of probability >= p")->capture_default_str();
@@ -86,6 +95,8 @@ void apply_run_yaml(const CLI::App& app, RunConfig& r) {
       {"max_new_tokens", [&](const YAML::Node& n) { r.max_new_tokens = n.as<int>(); }},
       {"stop_tokens", [&](const YAML::Node& n) { r.stop_tokens = join_ints(n); }},
       {"stop_strings", [&](const YAML::Node& n) { r.stop_strings = n.as<std::vector<std::string>>(); }},
+      {"chat", [&](const YAML::Node& n) { r.chat = n.as<bool>(); }},
+      {"system", [&](const YAML::Node& n) { r.system = n.as<std::string>(); }},
       {"temperature", [&](const YAML::Node& n) { r.temperature = n.as<double>(); }},
       {"top_k", [&](const YAML::Node& n) { r.top_k = n.as<long long>(); }},
       {"top_p", [&](const YAML::Node& n) { r.top_p = n.as<double>(); }},

@@ -3,14 +3,17 @@
 // flag given on the command line overrides the YAML. Keys and flags share names (key max_new_tokens
 // is flag --max-new-tokens). Unknown keys and wrong types are errors naming the file and the key.
 //
-//   model: llama-tiny            # preset, model YAML or Hugging Face checkpoint directory
+//   model: llama-tiny            # preset, model YAML, Hugging Face checkpoint directory or .gguf
 //   seed: 1234                   # synthetic weights
 //   torus: 2x2x2                 # or auto
 //   plan: prefill=wg_xyz/batch:xyz,decode=ws2d/batch:xyz   # or default
 //   dtype: f32                   # weights: f32 | bf16 | int8
-//   prompts: [[1, 2, 3], [4, 5]] # token ids; strings need the model's tokenizer
+//   prompts: [[1, 2, 3], [4, 5]] # token ids, or text: ["Hello", "Why?"] (needs the model's tokenizer)
+//   chat: true                   # text prompts as one user turn of the model's chat template
+//   system: "You are terse."     # the system turn with chat (default: the template's own, if any)
 //   max_new_tokens: 16
-//   stop_tokens: [0]
+//   stop_tokens: [0]             # EOS / end-of-turn are added for models with a tokenizer
+//   stop_strings: ["\n\n"]       # text that ends a sequence (cut from the output)
 //   temperature: 0.8             # 0 = greedy
 //   top_k: 40
 //   top_p: 0.95
@@ -31,6 +34,8 @@ struct RunConfig {
   std::string dtype = "f32";
   std::string prompt_tokens;         // "1,2,3;4,5"
   std::vector<std::string> prompts;  // text prompts
+  bool chat = false;                 // apply the chat template to each text prompt
+  std::string system;                // system turn with chat
   int max_new_tokens = 16;
   std::string stop_tokens;  // "0,2"
   std::vector<std::string> stop_strings;

@@ -125,8 +125,7 @@ BpeTokenizer BpeTokenizer::from_gguf(const GgufFile& f) {
       if (types[i] == 3 || types[i] == 4) specials.push_back(int32_t(i));
   }
   BpeTokenizer t(std::move(tokens), merges, std::move(specials), digits, f.path());
-  t.bos_id = int32_t(f.get_int("tokenizer.ggml.bos_token_id", -1));
-  t.eos_id = int32_t(f.get_int("tokenizer.ggml.eos_token_id", -1));
+  read_gguf_specials(f, t);
   return t;
 }
 
@@ -152,13 +151,23 @@ BpeTokenizer BpeTokenizer::from_tokenizer_json(const std::string& path) {
     std::vector<std::string> merges;
     for (auto& mg : m.at("merges"))
       merges.push_back(mg.is_string() ? mg.get<std::string>() : mg.at(0).get<std::string>() + " " + mg.at(1).get<std::string>());
-    // Digits(individual_digits = true) anywhere in the pre-tokenizer means one piece per digit.
+    // Digits(individual_digits = true) anywhere in the pre-tokenizer means one piece per digit;
+    // a Split (another regex, e.g. Llama-3's) or Metaspace (SentencePiece-style) is not GPT-2's.
     const std::string pre = j.contains("pre_tokenizer") ? j["pre_tokenizer"].dump() : "";
+    for (const char* other : {"\"Split\"", "\"Metaspace\""})
+      if (pre.find(other) != std::string::npos)
+        throw InputError(path + ": pre_tokenizer uses " + std::string(other) +
+                         ", which is not supported (allowed: ByteLevel with the GPT-2 regex, optionally after Digits)");
     const bool digits = pre.find("\"individual_digits\":true") != std::string::npos;
     return BpeTokenizer(std::move(tokens), merges, std::move(specials), digits, path);
   } catch (const nlohmann::json::exception& e) {
     throw InputError(path + ": not a byte-level BPE tokenizer.json (" + e.what() + ")");
   }
+}
+
+int32_t BpeTokenizer::find_token(const std::string& text) const {
+  auto it = ids_.find(text);
+  return it == ids_.end() ? -1 : it->second;
 }
 
 const std::string& BpeTokenizer::token(int32_t id) const {

@@ -14,19 +14,21 @@
 // U+00BA, U+00C0-U+024F except U+00D7 and U+00F7, and every code point from U+0370 up except the
 // punctuation/symbol blocks U+2000-U+2BFF, U+3000-U+303F, U+FE30-U+FE4F, U+FF00-U+FF20 and the
 // emoji/symbol planes U+1F000-U+1FAFF; numbers are ASCII digits, U+00B2, U+00B3, U+00B9,
-// U+00BC-U+00BE; whitespace is the Unicode White_Space set. Other pre-tokenisers (Llama-3's
-// regex, SentencePiece) are refused with InputError.
+// U+00BC-U+00BE; whitespace is the Unicode White_Space set. Other pre-tokenisers (a tokenizer.json
+// with a Split regex such as Llama-3's, or Metaspace, SentencePiece's) are refused with InputError.
 #include <cstdint>
 #include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "models/tokenizer.hpp"
+
 namespace tori::models {
 
 class GgufFile;
 
-class BpeTokenizer {
+class BpeTokenizer final : public Tokenizer {
  public:
   // tokens[i] is token i's string (byte-level code points, or a special token's literal text).
   BpeTokenizer(std::vector<std::string> tokens, const std::vector<std::string>& merges /* "a b" */,
@@ -34,11 +36,12 @@ class BpeTokenizer {
   static BpeTokenizer from_gguf(const GgufFile& f);
   static BpeTokenizer from_tokenizer_json(const std::string& path);
 
-  std::vector<int32_t> encode(const std::string& text) const;
-  std::string decode(const std::vector<int32_t>& ids) const;
-  int64_t vocab_size() const { return int64_t(tokens_.size()); }
+  std::vector<int32_t> encode(const std::string& text) const override;
+  std::string decode(const std::vector<int32_t>& ids) const override;
+  int64_t vocab_size() const override { return int64_t(tokens_.size()); }
+  int32_t find_token(const std::string& text) const override;
+  const std::string& source() const override { return source_; }
   const std::string& token(int32_t id) const;
-  int32_t bos_id = -1, eos_id = -1;
 
   // The GPT-2 pre-tokenisation of `text` into pieces (exposed for tests).
   std::vector<std::string> pre_tokenize(const std::string& text) const;

@@ -122,7 +122,9 @@ collectives::Traffic Work::traffic_on(Axis a) const {
 }
 
 StepCost predict_step(const StepQuery& q) {
-  const auto& c = q.config;
+  // What runs is the padded model (padding.hpp); useful (model) FLOPs count the real one.
+  const models::ModelConfig& real = q.config;
+  const models::ModelConfig c = padded_config(real, q.shape.ranks());
   const TorusShape& s = q.shape;
   const Placement pl = make_placement(c, s, q.coords, q.plan, q.batch);
   const int64_t n = s.ranks(), L = q.tokens, T = q.cached, E = c.d_model, D = c.d_head;
@@ -223,17 +225,18 @@ StepCost predict_step(const StepQuery& q) {
   // Useful FLOPs over all chips: each matmul weight once per token, attention once per head.
   const double tok = double(q.batch) * double(L);
   double layer_params = 0;
-  for (const ProjectionShape& p : projections(c, n)) layer_params += double(n) * double(E) * double(p.unit_in + p.unit_out);
-  layer_params += double(E) * 2.0 * double(KD);
-  const double attn_all = double(q.batch) * 4.0 * double(c.n_heads) * double(D) *
+  for (const ProjectionShape& p : projections(real, 1)) layer_params += double(E) * double(p.unit_in + p.unit_out);
+  layer_params += double(E) * 2.0 * double(real.n_kv_heads * D);
+  const double attn_all = double(q.batch) * 4.0 * double(real.n_heads) * double(D) *
                           (double(L) * double(T) + double(L) * double(L + 1) / 2.0);
-  out.model_flops = double(c.n_layers) * (2.0 * tok * layer_params + attn_all) + 2.0 * double(rows) * E * c.vocab;
+  out.model_flops = double(c.n_layers) * (2.0 * tok * layer_params + attn_all) + 2.0 * double(rows) * E * real.vocab;
   return out;
 }
 
-MemoryCost predict_memory(const models::ModelConfig& c, const TorusShape& shape, const PhasePlan& prefill,
+MemoryCost predict_memory(const models::ModelConfig& real, const TorusShape& shape, const PhasePlan& prefill,
                           const PhasePlan& decode, int64_t batch, int64_t context, kernels::WeightFormat weights,
                           int64_t kv_elem_bytes) {
+  const models::ModelConfig c = padded_config(real, shape.ranks());  // padded shards (padding.hpp)
   // ShardedModel::estimate_memory's accounting (rank 0; every rank holds the same amount), with the
   // packed shards at bytes(dtype) and the plain copies weight-gathered layouts keep at f32.
   const Placement pre = make_placement(c, shape, Coords{}, prefill, batch);

@@ -45,7 +45,8 @@ Generation run_generation(const models::ModelConfig& c, const std::vector<models
       const int32_t t = sample_token(rows + b * V, V, opt.sampling, b, step);
       next[size_t(b)] = shown[size_t(b)] = t;
       g.generated[size_t(b)].push_back(t);
-      const bool stop = std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), t) != opt.stop_tokens.end();
+      const bool stop = std::find(opt.stop_tokens.begin(), opt.stop_tokens.end(), t) != opt.stop_tokens.end() ||
+                        (opt.stop_after && opt.stop_after(b, t));
       done[size_t(b)] = stop || static_cast<int64_t>(g.generated[size_t(b)].size()) >= opt.max_new;
       live |= !done[size_t(b)];
     }

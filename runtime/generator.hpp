@@ -1,8 +1,9 @@
 #pragma once
 // Generator: drives a ShardedModel through prefill then decode and picks tokens (sampling.hpp).
 // Every rank holds the same logits, so every rank picks the same token with no broadcast. A
-// sequence that emits a stop token is finished: its later tokens are not reported (it keeps its
-// slot in the batch); decoding ends when every sequence is finished or has max_new tokens.
+// sequence that emits a stop token (or whose stop_after says so) is finished: its later tokens are
+// not reported (it keeps its slot in the batch); decoding ends when every sequence is finished or
+// has max_new tokens.
 #include <functional>
 #include <vector>
 
@@ -16,6 +17,10 @@ struct GenerateOptions {
   int64_t max_new = 16;
   SamplingOptions sampling;
   std::vector<int32_t> stop_tokens;
+  // Called with each live sequence's new token (after the stop-token check); true finishes that
+  // sequence (e.g. its text now holds a stop string). It sees the same tokens on every rank, so
+  // every rank decides the same.
+  std::function<bool(int64_t seq, int32_t token)> stop_after;
   bool keep_logits = false;
   // Called after every step with the tokens each sequence got this step (-1: finished earlier).
   std::function<void(int64_t step, const models::TokenIds& tokens)> on_step;

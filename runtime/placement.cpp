@@ -35,22 +35,18 @@ std::string size_str(const TorusShape& s, Axes a) {
 
 }  // namespace
 
-void validate_phase(const models::ModelConfig& c, const TorusShape& shape, const PhasePlan& p,
+void validate_phase(const models::ModelConfig& real, const TorusShape& shape, const PhasePlan& p,
                     int64_t batch, const std::string& what) {
   const std::string where = what + " plan " + p.str() + ": ";
   const int64_t n = shape.ranks();
+  const models::ModelConfig c = padded_config(real, n);
   auto need = [&](int64_t value, int64_t parts, const std::string& dim, Axes axes) {
     if (value % parts != 0)
       throw InputError(where + dim + " = " + std::to_string(value) + " is not divisible by " +
                        size_str(shape, axes));
   };
-  if (c.n_heads < n)
-    throw InputError(where + "n_heads = " + std::to_string(c.n_heads) + " is fewer than the head-shard count " +
-                     size_str(shape, Axes::xyz));
-  need(c.n_heads, n, "n_heads", Axes::xyz);
-  need(c.d_ff, n, "d_ff (F)", Axes::xyz);
+  // Heads, F and V are padded to split over xyz (padding.hpp); E is not (norms average over it).
   need(c.d_model, n, "d_model (E)", Axes::xyz);
-  need(c.vocab, n, "vocab (V)", Axes::xyz);
   const Axes A = gathered_axes(p.ffn), S = attention_batch_axes(p);
   if (p.attn == AttnLayout::batch && !A.empty() && (A & S) != A)
     throw InputError(where + to_string(p.ffn) + " already splits the batch over " + A.str() +
@@ -63,13 +59,15 @@ void validate_phase(const models::ModelConfig& c, const TorusShape& shape, const
   need(batch, parts, "batch", split);
 }
 
-Placement make_placement(const models::ModelConfig& c, const TorusShape& shape, Coords me,
+Placement make_placement(const models::ModelConfig& real, const TorusShape& shape, Coords me,
                          const PhasePlan& p, int64_t batch) {
-  validate_phase(c, shape, p, batch, "phase");
+  validate_phase(real, shape, p, batch, "phase");
+  const models::ModelConfig c = padded_config(real, shape.ranks());
   Placement pl;
   pl.plan = p;
   pl.shape = shape;
   pl.coords = me;
+  pl.padding = plan_padding(real, shape.ranks());
   const int64_t X = shape[Axis::x], YZ = shape.group_size(Axes::yz), n = shape.ranks();
   const int64_t g = collectives::shard_index(shape, me, Axes::xyz);
   const int64_t i = me[Axis::x], j = collectives::shard_index(shape, me, Axes::yz);
@@ -159,7 +157,8 @@ std::string Placement::describe() const {
   return plan.str() + ": residual " + residual_sharding().str() + ", weights stored " + weight_sharding().str() +
          ", " + std::to_string(units.size()) +
          " unit(s), " + std::to_string(heads.size()) + " head(s) x " + std::to_string(attn_batch_local) +
-         " sequence(s) attended, " + std::to_string(kv_heads.size()) + " KV head(s) cached";
+         " sequence(s) attended, " + std::to_string(kv_heads.size()) + " KV head(s) cached" +
+         (padding.any() ? " (" + padding.describe() + ")" : "");
 }
 
 std::vector<PhasePlan> valid_phase_plans(const models::ModelConfig& c, const TorusShape& shape, int64_t batch) {

@@ -18,6 +18,10 @@
 // columns hands rank (i, j) unit i·YZ + j = its xyz shard index g, and the final reduce-scatter
 // over yz of E gives it E block g: the residual stream is "BLE_xyz" in canonical order.
 // ws1d stores "E F_xyz": all rows, the single unit g.
+//
+// Everything here is in the *padded* model's indices (padding.hpp): query heads, KV heads, F and V
+// are padded with zero weights to split over the n shards, so a model whose H, F or V do not
+// divide by n still runs (the functions below accept the real config and pad it themselves).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -25,6 +29,7 @@
 #include "collectives/axes.hpp"
 #include "collectives/torus_shape.hpp"
 #include "models/config.hpp"
+#include "runtime/padding.hpp"
 #include "runtime/plan.hpp"
 #include "runtime/sharding.hpp"
 
@@ -39,6 +44,7 @@ struct Placement {
   PhasePlan plan;
   collectives::TorusShape shape;
   collectives::Coords coords;
+  Padding padding;  // of the model for shape.ranks() shards; heads below are padded indices
 
   // Residual stream [B_local, L, E_local] between layers.
   Axes batch_axes;  // A: axes the batch is split over (none for weight-stationary layouts)
@@ -66,8 +72,8 @@ struct Placement {
   std::string describe() const;        // all of it, for logs
 };
 
-// Checks that the plan fits the model, torus and batch; throws InputError naming the dim, the
-// axes and the sizes otherwise. `what` names the phase ("prefill"/"decode").
+// Checks that the plan fits the model (padded), torus and batch; throws InputError naming the dim,
+// the axes and the sizes otherwise. `what` names the phase ("prefill"/"decode").
 void validate_phase(const models::ModelConfig& c, const collectives::TorusShape& shape,
                     const PhasePlan& p, int64_t batch, const std::string& what);
 

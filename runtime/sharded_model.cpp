@@ -5,10 +5,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "kernels/columns.hpp"
 #include "kernels/embedding.hpp"
 #include "kernels/matmul.hpp"
 #include "models/weight_names.hpp"
 #include "runtime/attention_layouts.hpp"
+#include "runtime/padded_weights.hpp"
 #include "runtime/sharded_norm.hpp"
 #include "runtime/step_context.hpp"
 #include "runtime/threads.hpp"
@@ -38,6 +40,7 @@ int64_t available_memory_bytes() {
 ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collectives& coll, const Plan& plan,
                            int64_t batch, ShardOptions opt)
     : config_(src.config()),
+      shard_config_(padded_config(config_, coll.torus().ranks())),
       coll_(coll),
       plan_(plan),
       batch_(batch),
@@ -49,7 +52,7 @@ ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collect
   decode_pl_ = make_placement(config_, t.shape(), t.coords(), plan.decode, batch);
   // Refuse before allocating if this rank's share will not fit in what the host has free.
   {
-    MemoryEstimate m = estimate_memory(config_, prefill_pl_, decode_pl_);
+    MemoryEstimate m = estimate_memory(shard_config_, prefill_pl_, decode_pl_);
     const int64_t avail = available_memory_bytes(), per_rank = avail / std::max(1, ranks_on_host(MPI_COMM_WORLD));
     auto gib = [](int64_t b) { return std::to_string(double(b) / double(int64_t(1) << 30)).substr(0, 6) + " GiB"; };
     if (avail > 0 && m.weight_bytes + m.cache_bytes > per_rank)
@@ -60,12 +63,19 @@ ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collect
                        gib(avail) + " available for its " + std::to_string(ranks_on_host(MPI_COMM_WORLD)) +
                        " rank(s): use more ranks, a smaller batch or a smaller max_seq");
   }
+  if (decode_pl_.padding.any()) {
+    // Once per padding, not once per model (verify builds one per plan).
+    static std::string logged;
+    if (logged != decode_pl_.padding.describe()) spdlog::info("{}", logged = decode_pl_.padding.describe());
+  }
   rope_.emplace(config_.max_seq, config_.d_head, config_.rope_theta);
   // Whether prefill must hand its K/V to another placement, agreed by every rank.
   Tensor differs({1}, kernels::DType::f32);
   differs.set(0, needs_cache_handoff(prefill_pl_, decode_pl_) ? 1.f : 0.f);
   handoff_ = coll.all_reduce(differs, Axes::xyz).get(0) > 0;
 
+  // Each shard is cut from the padded model: zero weights in the padding, read box by box.
+  const PaddedWeights padded(src, t.ranks());
   // Weight shards, for each storage a phase uses ("E_x F_yz" or "E F_xyz"); the plain copies are
   // kept only for weight-gathered layouts, which all-gather them every step.
   auto gathered = [](const Placement& p) { return !p.batch_axes.empty(); };
@@ -81,16 +91,16 @@ ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collect
     o.block_axes = !s2d ? Axes::xyz : ws2d_used ? Axes::yz : Axes::none;
     // Whole packed copies serve the plain weight-stationary path only.
     o.pack = o.overlap == collectives::Overlap::none && !o.block_axes.empty();
-    for (int64_t l = 0; l < config_.n_layers; ++l) layers.push_back(load_layer_shard(src, l, *pl, o));
+    for (int64_t l = 0; l < config_.n_layers; ++l) layers.push_back(load_layer_shard(padded, l, *pl, o));
   }
-  // Embedding: vocab block g of [V, E]; unembedding [E, V/n] (embed^T when tied).
-  const int64_t n = t.ranks(), g = t.shard_index(Axes::xyz), Vn = config_.vocab / n, E = config_.d_model;
-  embed_ = src.read("embed", Box{{g * Vn, 0}, {Vn, E}});
+  // Embedding: vocab block g of [V', E]; unembedding [E, V'/n] (embed^T when tied).
+  const int64_t n = t.ranks(), g = t.shard_index(Axes::xyz), Vn = shard_config_.vocab / n, E = config_.d_model;
+  embed_ = padded.read("embed", Box{{g * Vn, 0}, {Vn, E}});
   unembed_ = config_.tied_embeddings
                  ? kernels::pack_unembedding(embed_, opt_.format, opt_.backend)
-                 : kernels::pack_weight(src.read("unembed", Box{{0, g * Vn}, {E, Vn}}), opt_.format, opt_.backend);
-  final_norm_w_ = src.read_full("final_norm.weight");
-  if (config_.norm == models::Norm::layernorm) final_norm_b_ = src.read_full("final_norm.bias");
+                 : kernels::pack_weight(padded.read("unembed", Box{{0, g * Vn}, {E, Vn}}), opt_.format, opt_.backend);
+  final_norm_w_ = padded.read_full("final_norm.weight");
+  if (config_.norm == models::Norm::layernorm) final_norm_b_ = padded.read_full("final_norm.bias");
   reset();
   spdlog::debug("prefill {}; decode {}", prefill_pl_.describe(), decode_pl_.describe());
 }
@@ -142,7 +152,7 @@ int64_t ShardedModel::cache_bytes() const {
 Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& ids, int64_t L,
                              const std::vector<int64_t>& n_new) {
   const auto& t = coll_.torus();
-  const int64_t E = config_.d_model, Vn = config_.vocab / t.ranks();
+  const int64_t E = config_.d_model, Vn = shard_config_.vocab / t.ranks();
   // [B·L] ids --gather my vocab block, zeros elsewhere--> [B·L, E]{partial xyz} --all_reduce(xyz)--> [B·L, E]
   Tensor emb;
   kernels::embedding_gather(embed_, ids, emb, t.shard_index(Axes::xyz) * Vn, true);
@@ -155,7 +165,7 @@ Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& id
 
   const auto& layers = storage_for(pl.plan.ffn) == Storage::s2d ? layers_2d_ : layers_1d_;
   WeightPrefetch prefetch(coll_, pl, layers);
-  StepContext s{config_, pl, decode_pl_, coll_, *rope_, opt_, &pl == &prefill_pl_, L, lengths_, n_new, &caches_,
+  StepContext s{shard_config_, pl, decode_pl_, coll_, *rope_, opt_, &pl == &prefill_pl_, L, lengths_, n_new, &caches_,
                 &prefetch};
   auto snapshot = [&] {
     LayerTraffic t{};
@@ -183,10 +193,11 @@ Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& id
 }
 
 Tensor ShardedModel::logits(const Tensor& hidden) {
-  // [R, E] @ unembed [E, V/n] -> [R, V/n] --all_gather(xyz)--> [R, V]
+  // [R, E] @ unembed [E, V'/n] -> [R, V'/n] --all_gather(xyz)--> [R, V'] -> the real V columns
   Tensor part;
   kernels::unembed(hidden, unembed_, part);
-  return coll_.all_gather(part, -1, Axes::xyz);
+  Tensor all = coll_.all_gather(part, -1, Axes::xyz);
+  return shard_config_.vocab == config_.vocab ? all : kernels::slice_columns(all, 0, config_.vocab);
 }
 
 std::vector<Tensor> ShardedModel::prefill(const std::vector<models::TokenIds>& prompts, bool all_positions) {

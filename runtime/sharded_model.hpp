@@ -3,6 +3,8 @@
 // (placement.hpp) from a WeightSource, runs each phase in the plan's layout (ffn_layouts.hpp,
 // attention_layouts.hpp), keeps its slice of the KV cache in the decode placement, and produces
 // logits that every rank holds (so every rank samples the same token without a broadcast).
+// A model whose heads, d_ff or vocab do not divide by the rank count runs padded with zero weights
+// (padding.hpp, padded_weights.hpp): same logits, padded FLOPs; the padding is logged once.
 // The interface mirrors models::ReferenceModel so the two can be compared step by step.
 #include <optional>
 #include <vector>
@@ -24,7 +26,8 @@ class ShardedModel {
   ShardedModel(const models::WeightSource& source, collectives::Collectives& coll, const Plan& plan,
                int64_t batch, ShardOptions opt = {});
 
-  const models::ModelConfig& config() const { return config_; }
+  const models::ModelConfig& config() const { return config_; }              // the model's own
+  const models::ModelConfig& shard_config() const { return shard_config_; }  // padded (padding.hpp)
   const Plan& plan() const { return plan_; }
   const Placement& placement(bool prefill) const { return prefill ? prefill_pl_ : decode_pl_; }
   int64_t batch() const { return batch_; }
@@ -42,7 +45,8 @@ class ShardedModel {
   using LayerTraffic = std::array<collectives::AxisTraffic, collectives::kCollectives.size()>;
   const LayerTraffic& layer_traffic(bool prefill) const { return prefill ? prefill_traffic_ : decode_traffic_; }
 
-  // Bytes a rank will hold for this model, plan and batch, computed before allocating anything.
+  // Bytes a rank will hold for this model (padded: padded_config), plan and batch, computed
+  // before allocating anything.
   struct MemoryEstimate {
     int64_t weight_bytes = 0, cache_bytes = 0;
   };
@@ -58,7 +62,7 @@ class ShardedModel {
                           const std::vector<int64_t>& n_new);
   kernels::Tensor logits(const kernels::Tensor& hidden);  // [R, E] -> [R, V]
 
-  models::ModelConfig config_;
+  models::ModelConfig config_, shard_config_;
   collectives::Collectives& coll_;
   Plan plan_;
   int64_t batch_;
@@ -66,8 +70,8 @@ class ShardedModel {
   Placement prefill_pl_, decode_pl_;
   bool handoff_ = false;
   std::vector<LayerShard> layers_2d_, layers_1d_;  // by storage, loaded as the plan needs
-  kernels::Tensor embed_;                          // [V/n, E]: vocab block g
-  kernels::PackedWeight unembed_;                  // [E, V/n]
+  kernels::Tensor embed_;                          // [V'/n, E]: (padded) vocab block g
+  kernels::PackedWeight unembed_;                  // [E, V'/n]
   kernels::Tensor final_norm_w_, final_norm_b_;
   std::optional<kernels::RopeTable> rope_;  // built after the memory check (max_seq x D/2 entries)
   std::vector<kernels::KvCache> caches_;  // per layer, decode placement

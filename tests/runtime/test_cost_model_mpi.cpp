@@ -131,3 +131,7 @@ TEST_CASE("predicted traffic == counted traffic, llama-tiny", "[cost_model]") {
 TEST_CASE("predicted traffic == counted traffic, gpt-tiny", "[cost_model]") {
   check_model("gpt-tiny", collectives::Algorithm::mpi);
 }
+
+TEST_CASE("predicted traffic == counted traffic, smollm-tiny (heads padded on 2+ ranks)", "[cost_model]") {
+  check_model("smollm-tiny", collectives::Algorithm::mpi);
+}

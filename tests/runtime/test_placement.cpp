@@ -102,12 +102,15 @@ TEST_CASE("impossible plans are refused naming the dim, the axes and the sizes",
                         Contains("xyz of torus 2x2x2"));
   CHECK_THROWS_WITH(validate_phase(c, shape, parse_phase_plan("ws2d/batch:yz", "t"), 6, "decode"),
                     Contains("batch = 6 is not divisible by 4 (yz of torus 2x2x2)"));
-  CHECK_THROWS_WITH(validate_phase(tiny(4, 1), shape, parse_phase_plan("ws1d/heads", "t"), 8, "prefill"),
-                    Contains("n_heads = 4 is fewer than the head-shard count 8"));
+  // Heads, d_ff and vocab that do not divide are padded (padding.hpp); d_model is not.
+  CHECK_NOTHROW(validate_phase(tiny(4, 1), shape, parse_phase_plan("ws1d/heads", "t"), 8, "prefill"));
   auto odd = tiny(8, 1);
   odd.d_ff = 1020;
+  odd.vocab = 509;
+  CHECK_NOTHROW(validate_phase(odd, shape, parse_phase_plan("ws1d/heads", "t"), 8, "prefill"));
+  odd.d_model = 260;
   CHECK_THROWS_WITH(validate_phase(odd, shape, parse_phase_plan("ws1d/heads", "t"), 8, "prefill"),
-                    Contains("d_ff (F) = 1020 is not divisible by 8"));
+                    Contains("d_model (E) = 260 is not divisible by 8 (xyz of torus 2x2x2)"));
   CHECK_THROWS_WITH(validate_phase(c, shape, parse_phase_plan("wg_xy/batch:z", "t"), 8, "prefill"),
                     Contains("wg_xy already splits the batch over xy"));
   CHECK_THROWS_AS(validate_phase(c, shape, parse_phase_plan("wg_xyz/batch:xyz", "t"), 4, "prefill"), tori::InputError);

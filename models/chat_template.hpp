@@ -1,0 +1,41 @@
+#pragma once
+// Chat templates without Jinja: the model's template (GGUF tokenizer.chat_template or
+// tokenizer_config.json chat_template) is recognised by the markers it writes, and a single user
+// turn (with an optional system turn) is rendered the way that family's template renders it,
+// ending with the assistant's generation prompt:
+//   ChatML   (<|im_start|>, SmolLM2, Qwen)   <|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n
+//   Llama-3  (<|start_header_id|>)           BOS<|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n
+//   Llama-2  ([INST], Mistral)               BOS[INST] <<SYS>>\nS\n<</SYS>>\n\nU [/INST]   (no <<SYS>> in the template: S\n\nU)
+//   Zephyr   (<|user|>, TinyLlama-Chat)      <|system|>\nS EOS\n<|user|>\nU EOS\n<|assistant|>\n   (EOS written without spaces)
+// A ChatML template that writes a fixed system turn when none is given (SmolLM2's "You are a
+// helpful AI assistant named SmolLM, ...") keeps doing so: that default is read from the template.
+// Any other template is refused with InputError quoting its first line.
+#include <string>
+
+namespace tori::models {
+
+enum class ChatFamily { chatml, llama3, llama2, zephyr };
+
+class ChatTemplate {
+ public:
+  // `source` names where the template came from (for errors).
+  static ChatTemplate recognise(const std::string& jinja, const std::string& source);
+
+  // The prompt text of one user turn; `system` empty = the template's default (if any).
+  // bos/eos are the tokenizer's BOS/EOS token texts (the templates write them literally).
+  std::string render(const std::string& user, const std::string& system, const std::string& bos,
+                     const std::string& eos) const;
+  ChatFamily family() const { return family_; }
+  std::string name() const;
+  // The text of the token that ends the assistant's turn ("<|im_end|>", "<|eot_id|>"), or empty
+  // when it is the tokenizer's EOS.
+  const std::string& end_of_turn() const { return end_of_turn_; }
+  const std::string& default_system() const { return default_system_; }
+
+ private:
+  ChatFamily family_ = ChatFamily::chatml;
+  std::string end_of_turn_, default_system_;
+  bool llama2_sys_block_ = true;
+};
+
+}  // namespace tori::models

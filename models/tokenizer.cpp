@@ -1,0 +1,93 @@
+#include "models/tokenizer.hpp"
+
+#include <filesystem>
+
+#include "kernels/error.hpp"
+#include "models/bpe_tokenizer.hpp"
+#include "models/gguf_checkpoint.hpp"
+#include "models/gguf_file.hpp"
+#include "models/hf_checkpoint.hpp"
+#include "models/json_file.hpp"
+#include "models/sentencepiece_tokenizer.hpp"
+
+namespace tori::models {
+
+namespace fs = std::filesystem;
+
+std::vector<int32_t> Tokenizer::encode_prompt(const std::string& text) const {
+  std::vector<int32_t> ids;
+  if (add_bos && bos_id >= 0) ids.push_back(bos_id);
+  for (int32_t id : encode(text)) ids.push_back(id);
+  return ids;
+}
+
+std::vector<int32_t> Tokenizer::end_ids() const {
+  std::vector<int32_t> ids;
+  for (int32_t id : {eos_id, eot_id})
+    if (id >= 0 && id < vocab_size() && (ids.empty() || ids[0] != id)) ids.push_back(id);
+  return ids;
+}
+
+void read_gguf_specials(const GgufFile& f, Tokenizer& t) {
+  t.bos_id = int32_t(f.get_int("tokenizer.ggml.bos_token_id", t.bos_id));
+  t.eos_id = int32_t(f.get_int("tokenizer.ggml.eos_token_id", t.eos_id));
+  t.eot_id = int32_t(f.get_int("tokenizer.ggml.eot_token_id", t.eot_id));
+  const bool spm = f.get_string("tokenizer.ggml.model", "") == "llama";
+  t.add_bos = f.get_int("tokenizer.ggml.add_bos_token", spm) != 0;
+  t.chat_template = f.get_string("tokenizer.chat_template", "");
+}
+
+namespace {
+
+// tokenizer_config.json / config.json token fields: a string, {"content": string}, or an id.
+int32_t token_of(const Tokenizer& t, const nlohmann::json& v) {
+  if (v.is_number_integer()) return v.get<int32_t>();
+  if (v.is_array() && !v.empty()) return token_of(t, v[0]);  // eos_token_id: [a, b]: the first
+  if (v.is_object() && v.contains("content")) return t.find_token(v["content"].get<std::string>());
+  if (v.is_string()) return t.find_token(v.get<std::string>());
+  return -1;
+}
+
+// A Hugging Face directory: tokenizer.model, else tokenizer.json; then the special tokens, add_bos
+// and chat template from tokenizer_config.json (config.json's ids when it has none).
+std::unique_ptr<Tokenizer> open_hf_tokenizer(const fs::path& dir) {
+  std::unique_ptr<Tokenizer> t;
+  if (fs::exists(dir / "tokenizer.model"))
+    t = SentencePieceTokenizer::from_file((dir / "tokenizer.model").string());
+  else if (fs::exists(dir / "tokenizer.json"))
+    t = std::make_unique<BpeTokenizer>(BpeTokenizer::from_tokenizer_json((dir / "tokenizer.json").string()));
+  else
+    return nullptr;
+  const fs::path cfg_path = dir / "tokenizer_config.json", model_cfg = dir / "config.json";
+  nlohmann::json cfg = fs::exists(cfg_path) ? read_json_file(cfg_path.string()) : nlohmann::json::object();
+  nlohmann::json model = fs::exists(model_cfg) ? read_json_file(model_cfg.string()) : nlohmann::json::object();
+  if (!cfg.is_object()) throw InputError(cfg_path.string() + ": expected a JSON object");
+  auto pick = [&](const char* token_key, const char* id_key, int32_t& out) {
+    int32_t id = cfg.contains(token_key) ? token_of(*t, cfg[token_key]) : -1;
+    if (id < 0 && model.is_object() && model.contains(id_key)) id = token_of(*t, model[id_key]);
+    if (id >= 0) out = id;
+  };
+  pick("bos_token", "bos_token_id", t->bos_id);
+  pick("eos_token", "eos_token_id", t->eos_id);
+  if (cfg.contains("add_bos_token") && cfg["add_bos_token"].is_boolean()) t->add_bos = cfg["add_bos_token"].get<bool>();
+  if (cfg.contains("chat_template") && cfg["chat_template"].is_string())
+    t->chat_template = cfg["chat_template"].get<std::string>();
+  return t;
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> open_tokenizer(const std::string& model) {
+  if (is_gguf_path(model)) {
+    GgufFile f(model);
+    if (!f.find("tokenizer.ggml.model")) return nullptr;
+    const std::string kind = f.get_string("tokenizer.ggml.model");
+    if (kind == "gpt2") return std::make_unique<BpeTokenizer>(BpeTokenizer::from_gguf(f));
+    if (kind == "llama") return SentencePieceTokenizer::from_gguf(f);
+    throw InputError(model + ": tokenizer.ggml.model = '" + kind + "' is not supported (allowed: gpt2, llama)");
+  }
+  if (is_checkpoint_dir(model)) return open_hf_tokenizer(model);
+  return nullptr;
+}
+
+}  // namespace tori::models
