@@ -15,6 +15,7 @@
 #include "bench/record.hpp"
 #include "collectives/collective_matmul.hpp"
 #include "launch/command.hpp"
+#include "launch/plan_choice.hpp"
 #include "launch/sharded_run.hpp"
 #include "models/hf_checkpoint.hpp"
 #include "models/prompts.hpp"
@@ -49,7 +50,7 @@ int run_overlap(const OverlapOptions& o, const GlobalOptions& g) {
       GlobalOptions go = g;
       go.overlap = ov;
       ShardedRun env(o.torus, go);
-      runtime::Plan plan = runtime::parse_plan(plan_text, "--plans");
+      runtime::Plan plan = resolve_plan(plan_text, "--plans", {cfg, env.torus.shape(), o.batch, o.prompt_len, o.steps}, go);
       runtime::ShardedModel model(*source, *env.coll, plan, o.batch, env.shard);
       auto& tl = env.coll->timeline();
       for (bool prefill : {true, false}) {
@@ -99,7 +100,7 @@ void add_bench_overlap_command(CLI::App& bench, Commands& out) {
       "overlap", "communication hidden by the looped collective einsums, per plan and phase (use --link-gbps)");
   app->add_option("--model", o->model, "preset, model YAML or checkpoint")->capture_default_str();
   app->add_option("--torus", o->torus, "torus shape XxYxZ (default: auto)");
-  app->add_option("--plans", o->plans, "plans to measure")->delimiter(',')->capture_default_str();
+  app->add_option("--plans", o->plans, "plans to measure (or auto, default)")->delimiter(',')->capture_default_str();
   app->add_option("--overlaps", o->overlaps, "none,looped,looped-bidir")->delimiter(',')->capture_default_str();
   app->add_option("--batch", o->batch, "sequences")->capture_default_str();
   app->add_option("--prompt-len", o->prompt_len, "prefill tokens per sequence")->capture_default_str();

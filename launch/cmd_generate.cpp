@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -18,6 +19,7 @@
 #include "kernels/backend.hpp"
 #include "kernels/packed_weight.hpp"
 #include "launch/command.hpp"
+#include "launch/plan_choice.hpp"
 #include "launch/run_config.hpp"
 #include "launch/sharded_run.hpp"
 #include "models/hf_checkpoint.hpp"
@@ -62,8 +64,10 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
   const collectives::Torus& torus = env.torus;
   runtime::ShardOptions sopt = env.shard;
   sopt.format = kernels::parse_weight_format(r.dtype, "--dtype");
-  runtime::Plan plan = r.plan == "default" ? runtime::default_plan(cfg, torus.shape(), B)
-                                           : runtime::parse_plan(r.plan, "--plan");
+  int64_t longest = 0;
+  for (const auto& p : prompts) longest = std::max<int64_t>(longest, int64_t(p.size()));
+  const PlanContext pctx{cfg, torus.shape(), B, longest, r.max_new_tokens, sopt.format};
+  runtime::Plan plan = resolve_plan(r.plan, "--plan", pctx, g);
   runtime::ShardedModel model(*source, *env.coll, plan, B, sopt);
   spdlog::info("generate: model {} on {} ranks (torus {}), plan {}, {} weights, batch {}, sampling {}", cfg.name,
                torus.ranks(), torus.shape().str(), plan.str(), r.dtype, B, opt.sampling.str());
@@ -117,6 +121,7 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
   for (auto& p : prompts) prompt_tokens += static_cast<int64_t>(p.size());
   for (auto& t : gen.generated) new_tokens += static_cast<int64_t>(t.size());
   const double per_step = gen.decode_steps ? decode_s / double(gen.decode_steps) : 0.0;
+  const auto util = measured_utilisation(pctx, plan, false, longest + gen.decode_steps / 2, per_step, g);
   if (g.rank == 0) {
     if (g.json) {
       for (int64_t b = 0; b < B; ++b)
@@ -139,6 +144,7 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
                                 {"kv_cache_mb_per_rank", cache_mb},
                                 {"peak_rss_mb", rss_mb}};
       if (matches >= 0) summary["reference_match"] = matches == B;
+      if (util) summary["mfu"] = util->mfu, summary["mbu"] = util->mbu;  // decode, on the local profile
       bench::emit(summary);
     } else {
       std::printf("%s on %d ranks (torus %s), plan %s, %s weights, batch %lld, %s\n", cfg.name.c_str(), torus.ranks(),

@@ -6,7 +6,7 @@
 //   model: llama-tiny            # preset, model YAML or Hugging Face checkpoint directory
 //   seed: 1234                   # synthetic weights
 //   torus: 2x2x2                 # or auto
-//   plan: prefill=wg_xyz/batch:xyz,decode=ws2d/batch:xyz   # or default
+//   plan: prefill=wg_xyz/batch:xyz,decode=ws2d/batch:xyz   # or default, or auto
 //   dtype: f32                   # weights: f32 | bf16 | int8
 //   prompts: [[1, 2, 3], [4, 5]] # token ids; strings need the model's tokenizer
 //   max_new_tokens: 16

@@ -1,0 +1,32 @@
+#pragma once
+// Calibration of the `local` hardware profile (`tori calibrate`, launch/cmd_calibrate.cpp): what
+// one rank of this CPU does with a given number of threads, in the terms the step time prices
+// (runtime/step_time.hpp, runtime/hardware_profile.hpp's `cpu` entries):
+//   matmul_gflops  kernels::matmul on packed K = N = 1024 weights (4 MiB f32: the size of a tiny or
+//                  small model's shard) at M = 1, 8, 64, 512 rows, per weight dtype, median of repeats
+//   attention      kernels::attention, multiquery, H = 8, D = 64, B = 8 sequences at T = 256
+//                  cached: one decode step (L = 1) and one prefill block (L = 32); GFLOP/s of both
+//   read_gbps      machine_limits.hpp's read-only sum over arrays far larger than the L3
+//   overheads      what the model's FLOPs and bytes do not explain: a one-rank ShardedModel of
+//                  `model` runs decode steps at batch 1 (M = 1) and prefill blocks at M = 128; the
+//                  measured minus the predicted time per layer gives a fixed part and a part per
+//                  row (two points, two unknowns; clamped at 0)
+// Link figures come from `tori bench collectives` under mpirun (cmd_calibrate.cpp).
+#include <mpi.h>
+
+#include <string>
+
+#include "runtime/hardware_profile.hpp"
+
+namespace tori::bench {
+
+struct CalibrationOptions {
+  bool quick = false;              // fewer repeats (CI); figures are noisier
+  std::string model = "palm-tiny"; // the model the overheads are fitted on
+  std::string matmul = "auto";     // --matmul backend
+};
+
+// Measures one thread count (sets the thread count of every backend to `threads`).
+runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt);
+
+}  // namespace tori::bench
