@@ -34,13 +34,19 @@ const std::vector<std::string> kColumns = {
     "fastest",         "peak_gflops_per_chip", "gbps_per_chip"};
 
 std::string csv_cell(const nlohmann::json& v) {
-  if (v.is_string()) return "\"" + v.get<std::string>() + "\"";
-  return v.dump();
+  if (!v.is_string()) return v.dump();
+  std::string s(1, '"');
+  s += v.get<std::string>();
+  s += '"';
+  return s;
 }
 
 std::string join(const std::vector<std::string>& v, char sep) {
   std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : std::string(1, sep)) + x;
+  for (const auto& x : v) {
+    if (!s.empty()) s += sep;
+    s += x;
+  }
   return s;
 }
 
@@ -97,9 +103,9 @@ SweepSummary run_sweep(const SweepOptions& o) {
       // phases: e.g. every batch:* variant on one chip) are measured once, as the first of them.
       {
         std::vector<runtime::PhasePlan> distinct;
-        std::vector<std::string> seen;
+        std::vector<std::vector<double>> seen;
         for (const auto& p : plans) {
-          std::string sig;
+          std::vector<double> sig;
           for (bool prefill : {true, false}) {
             runtime::StepQuery sq;
             sq.config = cfg, sq.shape = shape, sq.plan = p, sq.prefill = prefill, sq.batch = batch;
@@ -107,9 +113,9 @@ SweepSummary run_sweep(const SweepOptions& o) {
             sq.tokens = prefill ? o.prompt_len : 1;
             sq.cached = prefill ? 0 : o.prompt_len;
             const runtime::Work w = runtime::predict_step(sq).step;
-            sig += std::to_string(w.flops) + "/" + std::to_string(w.weight_bytes) + "/" + std::to_string(w.kv_bytes);
+            sig.insert(sig.end(), {w.flops, w.weight_bytes, w.kv_bytes});
             for (const auto& kind : w.traffic)
-              for (const auto& t : kind) sig += "/" + std::to_string(t.bytes) + ":" + std::to_string(t.messages);
+              for (const auto& t : kind) sig.insert(sig.end(), {double(t.bytes), double(t.messages)});
           }
           if (std::find(seen.begin(), seen.end(), sig) != seen.end()) continue;
           seen.push_back(sig);
