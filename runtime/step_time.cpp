@@ -73,8 +73,10 @@ Utilisation utilisation(const StepCost& c, double measured_s, const HardwareProf
 
 HardwareProfile with_link_model(HardwareProfile hw, double gbps, double latency_us) {
   if (gbps <= 0) return hw;
-  for (double& b : hw.link_bandwidth) b = gbps * kGiga;
-  hw.link_latency += latency_us * 1e-6;
+  // The link model holds a collective back until its modelled time while the real transfer runs
+  // underneath, so a collective takes the longer of the two: per message and per byte, the slower.
+  for (double& b : hw.link_bandwidth) b = std::min(b, gbps * kGiga);
+  hw.link_latency = std::max(hw.link_latency, latency_us * 1e-6);
   return hw;
 }
 

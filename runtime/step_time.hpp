@@ -54,7 +54,9 @@ Utilisation utilisation(const StepCost& cost, double measured_s, const HardwareP
                         kernels::WeightFormat weights, int chips, RankResources res = {});
 
 // The profile as the link model (collectives/link_model.hpp, --link-gbps/--link-latency-us) makes
-// the links look: when gbps > 0 every axis sends at gbps GB/s and each message costs latency_us more.
+// the links look: when gbps > 0, a collective completes no earlier than the model says while the
+// real transfer runs underneath, so each axis gets the lower of the two bandwidths and each
+// message the larger of the two latencies.
 HardwareProfile with_link_model(HardwareProfile hw, double gbps, double latency_us);
 
 }  // namespace tori::runtime
