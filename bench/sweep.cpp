@@ -27,7 +27,7 @@ namespace {
 
 // The columns of the CSV, in order (every record has them).
 const std::vector<std::string> kColumns = {
-    "model",           "chips",          "torus",        "threads",     "batch",      "prompt_len",
+    "model",           "chips",          "torus",        "threads",     "batch",      "dtype",       "prompt_len",
     "phase",           "plan",           "overlap",      "link_gbps",   "measured_s", "predicted_s",
     "rel_err",         "pred_compute_s", "pred_memory_s", "pred_comm_s", "pred_overhead_s", "comm_s",
     "exposed_comm_s",  "comm_share",     "tokens_per_s", "mfu",         "mbu",        "auto",
@@ -85,151 +85,160 @@ SweepSummary run_sweep(const SweepOptions& o) {
     const collectives::TorusShape shape = collectives::auto_torus_shape(n);
     const int threads = std::max(1, cores / n);
     for (int batch : o.batches) {
-      if (batch < 1) throw InputError("--batches: " + std::to_string(batch) + " (allowed: 1 or more)");
-      std::vector<runtime::PhasePlan> plans;
-      if (o.plans.empty()) {
-        plans = runtime::valid_phase_plans(cfg, shape, batch);
-      } else {
-        for (const auto& p : o.plans) {
-          runtime::PhasePlan pp = runtime::parse_phase_plan(p, "--plans");
-          try {
-            runtime::validate_phase(cfg, shape, pp, batch, "sweep");
-            plans.push_back(pp);
-          } catch (const InputError&) {
+      for (const std::string& dtype : o.dtypes) {
+        const kernels::WeightFormat wf = kernels::parse_weight_format(dtype, "--dtypes");
+        if (batch < 1) throw InputError("--batches: " + std::to_string(batch) + " (allowed: 1 or more)");
+        std::vector<runtime::PhasePlan> plans;
+        if (o.plans.empty()) {
+          plans = runtime::valid_phase_plans(cfg, shape, batch);
+        } else {
+          for (const auto& p : o.plans) {
+            runtime::PhasePlan pp = runtime::parse_phase_plan(p, "--plans");
+            try {
+              runtime::validate_phase(cfg, shape, pp, batch, "sweep");
+              plans.push_back(pp);
+            } catch (const InputError&) {
+            }
           }
         }
-      }
-      // Plans the cost model cannot tell apart on this torus (same FLOPs, bytes and traffic in both
-      // phases: e.g. every batch:* variant on one chip) are measured once, as the first of them.
-      {
-        std::vector<runtime::PhasePlan> distinct;
-        std::vector<std::vector<double>> seen;
-        for (const auto& p : plans) {
-          std::vector<double> sig;
-          for (bool prefill : {true, false}) {
-            runtime::StepQuery sq;
-            sq.config = cfg, sq.shape = shape, sq.plan = p, sq.prefill = prefill, sq.batch = batch;
-            if (prefill) sq.decode_plan = p;
-            sq.tokens = prefill ? o.prompt_len : 1;
-            sq.cached = prefill ? 0 : o.prompt_len;
-            const runtime::Work w = runtime::predict_step(sq).step;
-            sig.insert(sig.end(), {w.flops, w.weight_bytes, w.kv_bytes});
-            for (const auto& kind : w.traffic)
-              for (const auto& t : kind) sig.insert(sig.end(), {double(t.bytes), double(t.messages)});
+        // Plans the cost model cannot tell apart on this torus (same FLOPs, bytes and traffic in both
+        // phases: e.g. every batch:* variant on one chip) are measured once, as the first of them.
+        {
+          std::vector<runtime::PhasePlan> distinct;
+          std::vector<std::vector<double>> seen;
+          for (const auto& p : plans) {
+            std::vector<double> sig;
+            for (bool prefill : {true, false}) {
+              runtime::StepQuery sq;
+              sq.config = cfg, sq.shape = shape, sq.plan = p, sq.prefill = prefill, sq.batch = batch;
+              if (prefill) sq.decode_plan = p;
+              sq.tokens = prefill ? o.prompt_len : 1;
+              sq.cached = prefill ? 0 : o.prompt_len;
+              const runtime::Work w = runtime::predict_step(sq).step;
+              sig.insert(sig.end(), {w.flops, w.weight_bytes, w.kv_bytes});
+              for (const auto& kind : w.traffic)
+                for (const auto& t : kind) sig.insert(sig.end(), {double(t.bytes), double(t.messages)});
+            }
+            if (std::find(seen.begin(), seen.end(), sig) != seen.end()) continue;
+            seen.push_back(sig);
+            distinct.push_back(p);
           }
-          if (std::find(seen.begin(), seen.end(), sig) != seen.end()) continue;
-          seen.push_back(sig);
-          distinct.push_back(p);
+          plans = distinct;
         }
-        plans = distinct;
-      }
-      if (plans.empty()) {
-        spdlog::warn("bench sweep: no plan runs {} on {} chips at batch {}: skipped", cfg.name, n, batch);
-        continue;
-      }
-      std::vector<std::string> plan_texts;
-      for (const auto& p : plans) plan_texts.push_back(p.str());
-      std::ostringstream cmd;
-      cmd << o.mpirun << " -np " << n << (n > cores ? " --oversubscribe" : "") << " " << exe << " --threads "
-          << threads << " --json --collectives " << o.collectives << " --overlap " << o.overlap << " --matmul "
-          << o.matmul;
-      if (o.link_gbps > 0) cmd << " --link-gbps " << o.link_gbps << " --link-latency-us " << o.link_latency_us;
-      cmd << " bench overlap --model " << o.model << " --torus " << shape.str() << " --plans " << join(plan_texts, ',')
-          << " --overlaps " << o.overlap << " --batch " << batch << " --prompt-len " << o.prompt_len << " --repeats "
-          << o.repeats;
-      std::fprintf(stderr, "[sweep %.0fs] %d chip(s), batch %d: %zu plan(s) ...\n", now_s() - t_start, n, batch,
-                   plans.size());
-      const std::string out = run_capture(cmd.str());
-      // (plan, phase) -> measured record
-      std::map<std::pair<std::string, std::string>, nlohmann::json> got;
-      std::istringstream lines(out);
-      for (std::string line; std::getline(lines, line);) {
-        if (line.empty() || line[0] != '{') continue;
-        auto j = nlohmann::json::parse(line, nullptr, false);
-        if (!j.is_discarded() && j.value("bench", "") == "overlap") got[{j["plan"].get<std::string>(), j["phase"].get<std::string>()}] = j;
-      }
-      if (got.size() != 2 * plans.size())
-        throw Error("bench sweep: `" + cmd.str() + "` gave " + std::to_string(got.size()) + " of " +
-                    std::to_string(2 * plans.size()) + " records; its output:\n" + out);
-      ++sum.points;
+        if (plans.empty()) {
+          spdlog::warn("bench sweep: no plan runs {} on {} chips at batch {}: skipped", cfg.name, n, batch);
+          continue;
+        }
+        std::vector<std::string> plan_texts;
+        for (const auto& p : plans) plan_texts.push_back(p.str());
+        std::ostringstream cmd;
+        cmd << o.mpirun << " -np " << n << (n > cores ? " --oversubscribe" : "") << " " << exe << " --threads "
+            << threads << " --json --collectives " << o.collectives << " --overlap " << o.overlap << " --matmul "
+            << o.matmul;
+        if (o.link_gbps > 0) cmd << " --link-gbps " << o.link_gbps << " --link-latency-us " << o.link_latency_us;
+        cmd << " bench overlap --model " << o.model << " --torus " << shape.str() << " --plans "
+            << join(plan_texts, ',')
+            << " --overlaps " << o.overlap << " --batch " << batch << " --dtype " << dtype << " --prompt-len "
+            << o.prompt_len << " --repeats " << o.repeats;
+        std::fprintf(stderr, "[sweep %.0fs] %d chip(s), batch %d, %s: %zu plan(s) ...\n", now_s() - t_start, n, batch,
+                     dtype.c_str(), plans.size());
+        const std::string out = run_capture(cmd.str());
+        // (plan, phase) -> measured record
+        std::map<std::pair<std::string, std::string>, nlohmann::json> got;
+        std::istringstream lines(out);
+        for (std::string line; std::getline(lines, line);) {
+          if (line.empty() || line[0] != '{') continue;
+          auto j = nlohmann::json::parse(line, nullptr, false);
+          if (!j.is_discarded() && j.value("bench", "") == "overlap")
+            got[{j["plan"].get<std::string>(), j["phase"].get<std::string>()}] = j;
+        }
+        if (got.size() != 2 * plans.size())
+          throw Error("bench sweep: `" + cmd.str() + "` gave " + std::to_string(got.size()) + " of " +
+                      std::to_string(2 * plans.size()) + " records; its output:\n" + out);
+        ++sum.points;
 
-      runtime::PlannerQuery pq;
-      pq.config = cfg;
-      pq.shape = shape;
-      pq.batch = batch;
-      pq.prompt_len = o.prompt_len;
-      pq.resources = {threads, n};
-      pq.overlapped = o.overlap != "none";
-      for (bool prefill : {true, false}) {
-        const std::string phase = prefill ? "prefill" : "decode";
-        const int64_t cached = prefill ? 0 : o.prompt_len + (o.repeats + 1) / 2;
-        std::vector<nlohmann::json> recs;
-        size_t best_pred = 0, best_meas = 0;
-        for (size_t i = 0; i < plans.size(); ++i) {
-          const runtime::PlanCandidate c = runtime::price_phase(pq, hw, plans[i], prefill, nullptr, cached);
-          runtime::StepQuery sq;  // the same step, for MFU/MBU's model FLOPs and bytes
-          sq.config = cfg, sq.shape = shape, sq.plan = plans[i], sq.prefill = prefill, sq.batch = batch;
-          if (prefill) sq.decode_plan = plans[i];
-          sq.tokens = prefill ? o.prompt_len : 1;
-          sq.cached = cached;
-          const runtime::StepCost cost = runtime::predict_step(sq);
-          const auto it = got.find({runtime::Plan{plans[i], plans[i]}.str(), phase});
-          if (it == got.end()) throw Error("bench sweep: no " + phase + " record for plan " + plans[i].str() + ": " + out);
-          const nlohmann::json& m = it->second;
-          const double meas = m["step_s"].get<double>();
-          const runtime::Utilisation u =
-              runtime::utilisation(cost, meas, hw, kernels::WeightFormat::f32, n, pq.resources);
-          const double comm = m["comm_s"].get<double>(), exposed = m["exposed_comm_s"].get<double>();
-          recs.push_back({{"bench", "sweep"},
-                          {"model", cfg.name},
-                          {"chips", n},
-                          {"torus", shape.str()},
-                          {"threads", threads},
-                          {"batch", batch},
-                          {"prompt_len", o.prompt_len},
-                          {"phase", phase},
-                          {"plan", plans[i].str()},
-                          {"overlap", o.overlap},
-                          {"link_gbps", o.link_gbps},
-                          {"measured_s", meas},
-                          {"predicted_s", c.objective},
-                          {"rel_err", (c.objective - meas) / meas},
-                          {"pred_compute_s", c.time.compute_s},
-                          {"pred_memory_s", c.time.memory_s},
-                          {"pred_comm_s", c.time.comm_s},
-                          {"pred_overhead_s", c.time.overhead_s},
-                          {"comm_s", comm},
-                          {"exposed_comm_s", exposed},
-                          {"comm_share", meas > 0 ? exposed / meas : 0.0},
-                          {"tokens_per_s", double(cost.tokens) / meas},
-                          {"mfu", u.mfu},
-                          {"mbu", u.mbu},
-                          {"auto", false},
-                          {"fastest", false},
-                          {"peak_gflops_per_chip", c.time.peak_flops * 1e-9},
-                          {"gbps_per_chip", c.time.bandwidth * 1e-9}});
-          if (c.objective < recs[best_pred]["predicted_s"].get<double>()) best_pred = i;
-          if (meas < recs[best_meas]["measured_s"].get<double>()) best_meas = i;
-          abs_err.push_back(std::abs(c.objective - meas) / meas);
-        }
-        recs[best_pred]["auto"] = true;
-        recs[best_meas]["fastest"] = true;
-        const double ratio =
-            recs[best_pred]["measured_s"].get<double>() / recs[best_meas]["measured_s"].get<double>();
-        sum.worst_auto_ratio = std::max(sum.worst_auto_ratio, ratio);
-        auto_ok += ratio <= 1.10;
-        ++auto_n;
-        std::fprintf(stderr, "[sweep %.0fs]   %s: auto %s %.3f ms, fastest %s %.3f ms (x%.2f)\n", now_s() - t_start,
-                     phase.c_str(), plans[best_pred].str().c_str(), recs[best_pred]["measured_s"].get<double>() * 1e3,
-                     plans[best_meas].str().c_str(), recs[best_meas]["measured_s"].get<double>() * 1e3, ratio);
-        for (const auto& r : recs) {
-          ++sum.records;
-          if (o.json) emit(r);
-          if (jsonl) jsonl << r.dump() << "\n";
-          if (csv) {
-            std::vector<std::string> cells;
-            for (const auto& k : kColumns) cells.push_back(csv_cell(r[k]));
-            csv << join(cells, ',') << "\n";
+        runtime::PlannerQuery pq;
+        pq.config = cfg;
+        pq.shape = shape;
+        pq.batch = batch;
+        pq.prompt_len = o.prompt_len;
+        pq.weights = wf;
+        pq.resources = {threads, n};
+        pq.overlapped = o.overlap != "none";
+        for (bool prefill : {true, false}) {
+          const std::string phase = prefill ? "prefill" : "decode";
+          const int64_t cached = prefill ? 0 : o.prompt_len + (o.repeats + 1) / 2;
+          std::vector<nlohmann::json> recs;
+          size_t best_pred = 0, best_meas = 0;
+          for (size_t i = 0; i < plans.size(); ++i) {
+            const runtime::PlanCandidate c = runtime::price_phase(pq, hw, plans[i], prefill, nullptr, cached);
+            runtime::StepQuery sq;  // the same step, for MFU/MBU's model FLOPs and bytes
+            sq.config = cfg, sq.shape = shape, sq.plan = plans[i], sq.prefill = prefill, sq.batch = batch;
+            if (prefill) sq.decode_plan = plans[i];
+            sq.tokens = prefill ? o.prompt_len : 1;
+            sq.cached = cached;
+            sq.weights = wf;
+            const runtime::StepCost cost = runtime::predict_step(sq);
+            const auto it = got.find({runtime::Plan{plans[i], plans[i]}.str(), phase});
+            if (it == got.end())
+              throw Error("bench sweep: no " + phase + " record for plan " + plans[i].str() + ": " + out);
+            const nlohmann::json& m = it->second;
+            const double meas = m["step_s"].get<double>();
+            const runtime::Utilisation u =
+                runtime::utilisation(cost, meas, hw, wf, n, pq.resources);
+            const double comm = m["comm_s"].get<double>(), exposed = m["exposed_comm_s"].get<double>();
+            recs.push_back({{"bench", "sweep"},
+                            {"model", cfg.name},
+                            {"chips", n},
+                            {"torus", shape.str()},
+                            {"threads", threads},
+                            {"batch", batch},
+                            {"dtype", dtype},
+                            {"prompt_len", o.prompt_len},
+                            {"phase", phase},
+                            {"plan", plans[i].str()},
+                            {"overlap", o.overlap},
+                            {"link_gbps", o.link_gbps},
+                            {"measured_s", meas},
+                            {"predicted_s", c.objective},
+                            {"rel_err", (c.objective - meas) / meas},
+                            {"pred_compute_s", c.time.compute_s},
+                            {"pred_memory_s", c.time.memory_s},
+                            {"pred_comm_s", c.time.comm_s},
+                            {"pred_overhead_s", c.time.overhead_s},
+                            {"comm_s", comm},
+                            {"exposed_comm_s", exposed},
+                            {"comm_share", meas > 0 ? exposed / meas : 0.0},
+                            {"tokens_per_s", double(cost.tokens) / meas},
+                            {"mfu", u.mfu},
+                            {"mbu", u.mbu},
+                            {"auto", false},
+                            {"fastest", false},
+                            {"peak_gflops_per_chip", c.time.peak_flops * 1e-9},
+                            {"gbps_per_chip", c.time.bandwidth * 1e-9}});
+            if (c.objective < recs[best_pred]["predicted_s"].get<double>()) best_pred = i;
+            if (meas < recs[best_meas]["measured_s"].get<double>()) best_meas = i;
+            abs_err.push_back(std::abs(c.objective - meas) / meas);
+          }
+          recs[best_pred]["auto"] = true;
+          recs[best_meas]["fastest"] = true;
+          const double ratio =
+              recs[best_pred]["measured_s"].get<double>() / recs[best_meas]["measured_s"].get<double>();
+          sum.worst_auto_ratio = std::max(sum.worst_auto_ratio, ratio);
+          auto_ok += ratio <= 1.10;
+          ++auto_n;
+          std::fprintf(stderr, "[sweep %.0fs]   %s: auto %s %.3f ms, fastest %s %.3f ms (x%.2f)\n", now_s() - t_start,
+                       phase.c_str(), plans[best_pred].str().c_str(), recs[best_pred]["measured_s"].get<double>() * 1e3,
+                       plans[best_meas].str().c_str(), recs[best_meas]["measured_s"].get<double>() * 1e3, ratio);
+          for (const auto& r : recs) {
+            ++sum.records;
+            if (o.json) emit(r);
+            if (jsonl) jsonl << r.dump() << "\n";
+            if (csv) {
+              std::vector<std::string> cells;
+              for (const auto& k : kColumns) cells.push_back(csv_cell(r[k]));
+              csv << join(cells, ',') << "\n";
+            }
           }
         }
       }

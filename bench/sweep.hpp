@@ -1,6 +1,6 @@
 #pragma once
 // `tori bench sweep` (launch/cmd_bench_sweep.cpp): measured against predicted over a grid of
-// chip counts × batch sizes × plans × phases. It runs on one process and, per (chips, batch),
+// chip counts × batch sizes × weight dtypes × plans × phases. It runs on one process and, per (chips, batch),
 // starts `mpirun -np n [--oversubscribe when n > cores] tori --threads cores/n --json bench
 // overlap ...` — the same layer-stack step measurement `tori bench overlap` makes (median over
 // repeats of the slowest rank; prefill: reset + prefill of B prompts of prompt_len tokens;
@@ -10,7 +10,7 @@
 // prediction on the hardware profile (normally `local`, with the link model's figures when
 // --link-gbps is on) and which plan `--plan auto` would pick for that phase. Output: JSON lines
 // (stdout, and <out>.jsonl) and CSV (<out>.csv), one record per (chips, batch, phase, plan):
-//   chips torus threads batch prompt_len phase plan overlap link_gbps measured_s predicted_s
+//   chips torus threads batch dtype prompt_len phase plan overlap link_gbps measured_s predicted_s
 //   rel_err pred_compute_s pred_memory_s pred_comm_s pred_overhead_s comm_s exposed_comm_s
 //   comm_share tokens_per_s mfu mbu auto fastest peak_gflops_per_chip gbps_per_chip
 // and a summary record: median |predicted - measured| / measured, and per point the auto plan's
@@ -26,6 +26,7 @@ struct SweepOptions {
   std::string model = "palm-tiny";
   std::vector<int> chips = {1, 2};
   std::vector<int> batches = {1, 4, 16};
+  std::vector<std::string> dtypes = {"f32"};  // weight formats
   std::vector<std::string> plans;  // empty: every plan valid at each point
   int prompt_len = 16;
   int repeats = 5;

@@ -140,7 +140,8 @@ void add_calibrate_command(CLI::App& parent, Commands& out) {
       "calibrate", "measure this machine and write the 'local' hardware profile (for --hardware local, --plan auto)");
   app->add_flag("--quick", o->bench.quick, "fewer repeats (a few seconds; noisier)");
   app->add_option("--model", o->bench.model, "model the per-layer overheads are fitted on")->capture_default_str();
-  app->add_option("--out", o->out, "profile file (default: $TORI_PROFILE_DIR/local.yaml, else <repo>/.cache/local.yaml)");
+  app->add_option("--out", o->out,
+                  "profile file (default: $TORI_PROFILE_DIR/local.yaml, else <repo>/.cache/local.yaml)");
   app->add_option("--mpirun", o->mpirun, "mpirun used to time the links between 2 ranks")->capture_default_str();
   out.push_back({app, [o](const GlobalOptions& g) {
                    CalibrateOptions c = *o;

@@ -3,8 +3,9 @@
 // arithmetic: no MPI, no weights. Prefill: L = --prompt-len, T = 0. Decode: L = 1, T = prompt-len +
 // gen-len/2 (the mean context over the generated tokens). Memory per chip counts weights and the KV
 // cache at prompt-len + gen-len tokens. With a calibrated CPU profile (--hardware local, written by
-// `tori calibrate`) each chip is a rank of this host with cores/chips threads (step_time.hpp). --max-context: per attention layout (decode FFN ws2d when
-// valid), the longest context whose KV cache fits in --kv-mem-frac of the profile's memory.
+// `tori calibrate`) each chip is a rank of this host with cores/chips threads (step_time.hpp).
+// --max-context: per attention layout (decode FFN ws2d when valid), the longest context whose KV
+// cache fits in --kv-mem-frac of the profile's memory.
 #include <algorithm>
 #include <cstdio>
 
@@ -60,7 +61,8 @@ int run_plan(const PlanOptions& o, const GlobalOptions& g) {
   const int64_t kv_bytes = wf == kernels::WeightFormat::f32 ? 4 : 2;
   // A calibrated CPU profile (`local`) prices ranks of this host: --chips ranks sharing its cores.
   const runtime::RankResources res =
-      hw.cpu.empty() ? runtime::RankResources{} : runtime::RankResources{std::max(1, runtime::cores_on_host() / o.chips), o.chips};
+      hw.cpu.empty() ? runtime::RankResources{}
+                     : runtime::RankResources{std::max(1, runtime::cores_on_host() / o.chips), o.chips};
 
   if (o.max_context) {
     const double budget = o.kv_mem_frac * hw.hbm_bytes;
