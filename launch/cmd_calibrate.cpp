@@ -111,7 +111,7 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
     nlohmann::json cpu = nlohmann::json::array();
     for (const auto& c : hw.cpu)
       cpu.push_back({{"threads", c.threads}, {"attention_gflops", c.attention_gflops}, {"read_gbps", c.read_gbps},
-                     {"layer_overhead_us", c.layer_overhead_s * 1e6},
+                     {"cache_read_gbps", c.cache_read_gbps}, {"layer_overhead_us", c.layer_overhead_s * 1e6},
                      {"prefill_overhead_us", c.prefill_overhead_s * 1e6}, {"row_overhead_ns", c.row_overhead_s * 1e9},
                      {"matmul_gflops_f32", c.matmul_gflops[0]}});
     bench::emit({{"bench", "calibrate"}, {"profile", path}, {"seconds", took}, {"link_gbps", link.gbps},
@@ -121,9 +121,10 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
     for (const auto& c : hw.cpu) {
       std::printf("  %d thread(s): matmul f32 GFLOP/s", c.threads);
       for (const auto& [M, gf] : c.matmul_gflops[0]) std::printf(" M=%g: %.1f", M, gf);
-      std::printf("; attention %.1f GFLOP/s; read %.1f GB/s; overhead per layer %.1f us (+ %.1f us in prefill) + "
-                  "%.1f ns/row\n",
-                  c.attention_gflops, c.read_gbps, c.layer_overhead_s * 1e6, c.prefill_overhead_s * 1e6,
+      std::printf("; attention %.1f GFLOP/s; read %.1f GB/s (in cache %.1f); overhead per layer %.1f us "
+                  "(+ %.1f us in prefill) + %.1f ns/row\n",
+                  c.attention_gflops, c.read_gbps, c.cache_read_gbps, c.layer_overhead_s * 1e6,
+                  c.prefill_overhead_s * 1e6,
                   c.row_overhead_s * 1e9);
     }
     std::printf("  links (MPI %s, 2 ranks): %.2f GB/s, %.1f us per message\n", g.collectives.c_str(), link.gbps,

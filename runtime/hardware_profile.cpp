@@ -26,6 +26,7 @@ const std::vector<std::string> kKeys = {"name",          "peak_tflops_f32", "pea
                                         "link_gbps_z",   "link_latency_us", "cpu"};
 const std::vector<std::string> kCpuKeys = {"threads",          "matmul_gflops_f32", "matmul_gflops_bf16",
                                            "matmul_gflops_int8", "attention_gflops", "read_gbps",
+                                           "cache_read_gbps",  "cache_mib",
                                            "layer_overhead_us", "prefill_overhead_us", "row_overhead_ns"};
 constexpr double kNano = 1e-9;
 
@@ -68,6 +69,8 @@ CpuCalibration parse_cpu_entry(const YAML::Node& e, const std::string& where) {
   }
   c.attention_gflops = positive(e["attention_gflops"], where + ": key 'attention_gflops'");
   c.read_gbps = positive(e["read_gbps"], where + ": key 'read_gbps'");
+  c.cache_read_gbps = positive(e["cache_read_gbps"], where + ": key 'cache_read_gbps'");
+  c.cache_bytes = positive(e["cache_mib"], where + ": key 'cache_mib'") * 1048576.0;
   if (c.attention_gflops <= 0 || c.read_gbps <= 0)
     throw InputError(where + ": attention_gflops and read_gbps must be positive");
   c.layer_overhead_s = positive(e["layer_overhead_us"], where + ": key 'layer_overhead_us'") * kMicro;
@@ -133,6 +136,8 @@ std::string hardware_profile_yaml(const HardwareProfile& p, const std::string& c
       }
       y << YAML::Key << "attention_gflops" << YAML::Value << c.attention_gflops;
       y << YAML::Key << "read_gbps" << YAML::Value << c.read_gbps;
+      y << YAML::Key << "cache_read_gbps" << YAML::Value << c.cache_read_gbps;
+      y << YAML::Key << "cache_mib" << YAML::Value << c.cache_bytes / 1048576.0;
       y << YAML::Key << "layer_overhead_us" << YAML::Value << c.layer_overhead_s / kMicro;
       y << YAML::Key << "prefill_overhead_us" << YAML::Value << c.prefill_overhead_s / kMicro;
       y << YAML::Key << "row_overhead_ns" << YAML::Value << c.row_overhead_s / kNano;

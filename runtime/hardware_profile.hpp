@@ -18,6 +18,8 @@
 //     matmul_gflops_bf16: {...}  matmul_gflops_int8: {...}
 //     attention_gflops: 21          # kernels::attention over a KV cache (decode and prefill mix)
 //     read_gbps: 19                 # memory read bandwidth with this many threads in total
+//     cache_read_gbps: 60           # the same for a working set of up to cache_mib (in cache)
+//     cache_mib: 16
 //     layer_overhead_us: 35         # per layer and step: dispatch, norms, RoPE, softmax ... (fit)
 //     prefill_overhead_us: 200      # per layer, added in a prefill block (fit)
 //     row_overhead_ns: 120          # per layer, per activation row (B_local·L) (fit)
@@ -39,6 +41,8 @@ struct CpuCalibration {
   std::array<std::vector<std::pair<double, double>>, 3> matmul_gflops;  // by WeightFormat: (M, GFLOP/s), M ascending
   double attention_gflops = 0;
   double read_gbps = 0;
+  double cache_read_gbps = 0;
+  double cache_bytes = 0;
   double layer_overhead_s = 0;
   double prefill_overhead_s = 0;
   double row_overhead_s = 0;

@@ -13,7 +13,8 @@ struct Rates {
   double peak = 0, bandwidth = 0;
 };
 
-Rates rates_of(const HardwareProfile& hw, kernels::WeightFormat weights, RankResources res) {
+// bytes: what one rank reads per step (its working set: weights and KV cache).
+Rates rates_of(const HardwareProfile& hw, kernels::WeightFormat weights, RankResources res, double bytes) {
   Rates r;
   r.peak = hw.peak(weights);
   r.bandwidth = hw.hbm_bandwidth;
@@ -24,7 +25,10 @@ Rates rates_of(const HardwareProfile& hw, kernels::WeightFormat weights, RankRes
   for (const auto& [M, g] : curve) r.peak = std::max(r.peak, g * kGiga);
   const int ranks = std::max(1, res.ranks_on_host);
   const CpuCalibration* host = hw.cpu_for(res.threads * ranks);
-  r.bandwidth = std::min(r.cpu->read_gbps, host->read_gbps / ranks) * kGiga;
+  // Every rank's working set in the host's cache: read at this rank's cache speed (caches scale
+  // with the cores using them), else at memory speed, which the host's ranks share.
+  const bool cached = bytes * ranks <= host->cache_bytes && r.cpu->cache_read_gbps > 0;
+  r.bandwidth = cached ? r.cpu->cache_read_gbps * kGiga : std::min(r.cpu->read_gbps, host->read_gbps / ranks) * kGiga;
   return r;
 }
 
@@ -33,7 +37,7 @@ Rates rates_of(const HardwareProfile& hw, kernels::WeightFormat weights, RankRes
 StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::WeightFormat weights, int chips,
                    double act_scale, RankResources res) {
   StepTime t;
-  const Rates r = rates_of(hw, weights, res);
+  const Rates r = rates_of(hw, weights, res, c.step.weight_bytes + c.step.kv_bytes);
   t.peak_flops = r.peak;
   t.bandwidth = r.bandwidth;
   if (r.cpu) {
@@ -65,7 +69,7 @@ Utilisation utilisation(const StepCost& c, double measured_s, const HardwareProf
                         kernels::WeightFormat weights, int chips, RankResources res) {
   Utilisation u;
   if (!(measured_s > 0)) return u;
-  const Rates r = rates_of(hw, weights, res);
+  const Rates r = rates_of(hw, weights, res, c.step.weight_bytes + c.step.kv_bytes);
   u.mfu = c.model_flops / (measured_s * double(chips) * r.peak);
   u.mbu = (c.step.weight_bytes + c.step.kv_bytes) / (measured_s * r.bandwidth);
   return u;

@@ -17,7 +17,8 @@
 // is priced by what `tori calibrate` measured for its thread count instead of by peak:
 //   compute_s  = matmul FLOPs / matmul_rate(dtype, M = rows) + attention FLOPs / attention rate
 //   memory_s   = bytes / (the read bandwidth this rank gets: its threads' figure, or the host's
-//                figure for all ranks' threads shared evenly, whichever is lower)
+//                figure for all ranks' threads shared evenly, whichever is lower; its threads'
+//                cache figure when every rank's bytes fit in the calibrated cache size together)
 //   overhead_s = layers · (layer_overhead [+ prefill_overhead in a prefill] + rows · row_overhead)
 //                (dispatch, norms, RoPE, softmax, copies: what FLOPs and bytes do not explain)
 //   peak       = the largest matmul rate measured at its thread count (MFU's yardstick)
