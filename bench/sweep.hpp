@@ -25,8 +25,8 @@ namespace tori::bench {
 struct SweepOptions {
   std::string model = "palm-tiny";
   std::vector<int> chips = {1, 2};
-  std::vector<int> batches = {1, 4, 16};
-  std::vector<std::string> dtypes = {"f32"};  // weight formats
+  std::vector<int> batches = {1, 4, 16, 64};
+  std::vector<std::string> dtypes = {"f32", "bf16"};  // weight formats
   std::vector<std::string> plans;  // empty: every plan valid at each point
   int prompt_len = 16;
   int repeats = 5;
