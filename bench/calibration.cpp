@@ -155,11 +155,11 @@ runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt
     const runtime::StepTime p = runtime::step_time(m.cost, hw, WeightFormat::f32, 1, 1.0, {threads, 1});
     return (m.seconds - p.serial_s) / double(m.cost.layers);
   };
-  // Per layer: decode  r0 = a + b·1;  prefill  r1 = a + c + b·32,  r2 = a + c + b·128.
+  // Per layer (step_time.hpp): decode  r0 = a;  prefill  r1 = a + c + b·32,  r2 = a + c + b·128.
   const double r0 = residual_per_layer(t[0]), r1 = residual_per_layer(t[1]), r2 = residual_per_layer(t[2]);
-  const double m0 = double(t[0].cost.rows), m1 = double(t[1].cost.rows), m2 = double(t[2].cost.rows);
+  const double m1 = double(t[1].cost.rows), m2 = double(t[2].cost.rows);
+  c.layer_overhead_s = std::max(0.0, r0);
   c.row_overhead_s = std::max(0.0, (r2 - r1) / (m2 - m1));
-  c.layer_overhead_s = std::max(0.0, r0 - c.row_overhead_s * m0);
   c.prefill_overhead_s = std::max(0.0, r1 - c.layer_overhead_s - c.row_overhead_s * m1);
   return c;
 }

@@ -11,9 +11,10 @@
 //   cache_read_gbps  the same over a 16 MiB array, which stays in the last-level cache: the speed of
 //                  weights and KV caches that fit there (cache_mib)
 //   overheads      what the model's FLOPs and bytes do not explain: a one-rank ShardedModel of
-//                  `model` runs decode steps at batch 1 (M = 1) and prefill blocks at M = 128; the
-//                  measured minus the predicted time per layer gives a fixed part and a part per
-//                  row (two points, two unknowns; clamped at 0)
+//                  `model` runs decode steps at batch 1 and prefill blocks of 32 tokens at batch 1
+//                  and 4 (M = 32, 128); the measured minus the predicted time per layer gives a
+//                  fixed part per layer (decode), and an extra fixed part and a part per row in
+//                  prefill (three points, three unknowns; each clamped at 0; step_time.hpp)
 // Link figures come from `tori bench collectives` under mpirun (cmd_calibrate.cpp).
 #include <mpi.h>
 

@@ -43,8 +43,11 @@ StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::Weight
   if (r.cpu) {
     t.compute_s = c.step.matmul_flops / (r.cpu->matmul_rate(weights, double(c.rows)) * kGiga) +
                   c.step.attn_flops / (r.cpu->attention_gflops * kGiga);
+    // Prefill's per-row work beyond the matmuls (RoPE, KV-cache writes, causal softmax, SwiGLU)
+    // runs over this rank's share of the heads and F: it splits over the chips.
+    const double prefill_rows = c.prefill ? double(c.rows) / double(std::max(1, chips)) : 0.0;
     t.overhead_s = double(c.layers) * (r.cpu->layer_overhead_s + (c.prefill ? r.cpu->prefill_overhead_s : 0.0) +
-                                       double(c.rows) * r.cpu->row_overhead_s);
+                                       prefill_rows * r.cpu->row_overhead_s);
   } else {
     t.compute_s = c.step.flops / r.peak;
   }

@@ -19,8 +19,10 @@
 //   memory_s   = bytes / (the read bandwidth this rank gets: its threads' figure, or the host's
 //                figure for all ranks' threads shared evenly, whichever is lower; its threads'
 //                cache figure when every rank's bytes fit in the calibrated cache size together)
-//   overhead_s = layers · (layer_overhead [+ prefill_overhead in a prefill] + rows · row_overhead)
-//                (dispatch, norms, RoPE, softmax, copies: what FLOPs and bytes do not explain)
+//   overhead_s = layers · (layer_overhead + in a prefill: prefill_overhead + rows/n · row_overhead)
+//                (dispatch, norms, RoPE, softmax, copies: what FLOPs and bytes do not explain; the
+//                per-row part, fitted on one rank, is elementwise work over heads and F, which
+//                split over the n chips — an approximation)
 //   peak       = the largest matmul rate measured at its thread count (MFU's yardstick)
 #include "runtime/cost_model.hpp"
 #include "runtime/hardware_profile.hpp"
