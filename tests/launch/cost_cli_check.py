@@ -60,8 +60,8 @@ def main():
         check(0 < summary["mfu"] <= 1 and 0 < summary["mbu"], f"mfu/mbu reported: {summary}")
 
         prefix = os.path.join(tmp, "sweep")
-        p = run([a.tori, "bench", "sweep", "--chips", "1,2", "--batches", "2", "--prompt-len", "4", "--repeats", "2",
-                 "--out", prefix, "--mpirun", a.mpirun], env)
+        p = run([a.tori, "bench", "sweep", "--chips", "1,2", "--batches", "2", "--dtypes", "f32", "--prompt-len", "4",
+                 "--repeats", "2", "--out", prefix, "--mpirun", a.mpirun], env)
         rows = [json.loads(l) for l in open(prefix + ".jsonl")]
         sweep = [r for r in rows if r["bench"] == "sweep"]
         summ = [r for r in rows if r["bench"] == "sweep_summary"]
