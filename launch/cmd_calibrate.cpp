@@ -10,9 +10,12 @@
 //                 algorithm, 4 KiB and 1 MiB per rank) fitted to t = latency + bytes_sent / bandwidth
 //                 (a 2-rank all_gather sends one message of half the buffer); the ranks share one
 //                 box, so y and z get the x figures
+//   link_model_wake_us  how late a 20 µs sleep wakes (the link model's holds are sleeps)
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -72,6 +75,19 @@ LinkFit measure_links(const CalibrateOptions& o, const GlobalOptions& g) {
   return f;
 }
 
+// How late a sleep of the link model's size wakes (collectives.cpp holds collectives with
+// sleep_until): median over 200 sleeps of 20 µs, in µs.
+double sleep_overshoot_us() {
+  std::vector<double> late;
+  for (int i = 0; i < 200; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto want = t0 + std::chrono::microseconds(20);
+    std::this_thread::sleep_until(want);
+    late.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - want).count());
+  }
+  return std::max(0.0, bench::median(late));
+}
+
 int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
   if (g.world_size != 1)
     throw InputError("calibrate: run it on one process, not under mpirun (it starts mpirun itself for the links)");
@@ -95,6 +111,7 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
   const LinkFit link = measure_links(o, g);
   hw.link_bandwidth = {link.gbps * 1e9, link.gbps * 1e9, link.gbps * 1e9};
   hw.link_latency = link.latency_us * 1e-6;
+  hw.link_model_wake = sleep_overshoot_us() * 1e-6;
 
   const std::string path = o.out.empty() ? runtime::profile_dir() + "/local.yaml" : o.out;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path().empty()
@@ -127,8 +144,8 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
                   c.prefill_overhead_s * 1e6,
                   c.row_overhead_s * 1e9);
     }
-    std::printf("  links (MPI %s, 2 ranks): %.2f GB/s, %.1f us per message\n", g.collectives.c_str(), link.gbps,
-                link.latency_us);
+    std::printf("  links (MPI %s, 2 ranks): %.2f GB/s, %.1f us per message; a link-model hold wakes %.1f us late\n",
+                g.collectives.c_str(), link.gbps, link.latency_us, hw.link_model_wake * 1e6);
   }
   return 0;
 }

@@ -23,7 +23,7 @@ namespace {
 constexpr double kTera = 1e12, kGiga = 1e9, kGiB = 1073741824.0, kMicro = 1e-6;
 const std::vector<std::string> kKeys = {"name",          "peak_tflops_f32", "peak_tflops_bf16", "peak_tflops_int8",
                                         "hbm_gib",       "hbm_gbps",        "link_gbps_x",      "link_gbps_y",
-                                        "link_gbps_z",   "link_latency_us", "cpu"};
+                                        "link_gbps_z",   "link_latency_us", "link_model_wake_us", "cpu"};
 const std::vector<std::string> kCpuKeys = {"threads",          "matmul_gflops_f32", "matmul_gflops_bf16",
                                            "matmul_gflops_int8", "attention_gflops", "read_gbps",
                                            "cache_read_gbps",  "cache_mib",
@@ -124,6 +124,7 @@ std::string hardware_profile_yaml(const HardwareProfile& p, const std::string& c
   y << YAML::Key << "link_gbps_y" << YAML::Value << p.link_bandwidth[1] / kGiga;
   y << YAML::Key << "link_gbps_z" << YAML::Value << p.link_bandwidth[2] / kGiga;
   y << YAML::Key << "link_latency_us" << YAML::Value << p.link_latency / kMicro;
+  if (p.link_model_wake > 0) y << YAML::Key << "link_model_wake_us" << YAML::Value << p.link_model_wake / kMicro;
   if (!p.cpu.empty()) {
     y << YAML::Key << "cpu" << YAML::Value << YAML::BeginSeq;
     const char* names[3] = {"matmul_gflops_f32", "matmul_gflops_bf16", "matmul_gflops_int8"};
@@ -183,6 +184,8 @@ HardwareProfile parse_hardware_profile(const std::string& text, const std::strin
   p.hbm_bandwidth = num("hbm_gbps") * kGiga;
   p.link_bandwidth = {num("link_gbps_x") * kGiga, num("link_gbps_y") * kGiga, num("link_gbps_z") * kGiga};
   p.link_latency = num("link_latency_us") * kMicro;
+  if (root["link_model_wake_us"])
+    p.link_model_wake = positive(root["link_model_wake_us"], source + ": key 'link_model_wake_us'") * kMicro;
   if (const YAML::Node cpu = root["cpu"]) {
     if (!cpu.IsSequence()) throw InputError(source + ": key 'cpu' must be a list (one entry per thread count)");
     for (size_t i = 0; i < cpu.size(); ++i)

@@ -10,6 +10,9 @@
 //   link_latency_us               per block transfer (traffic.hpp's "message"), microseconds
 // Unknown or missing keys, or non-positive values, are InputErrors naming the file and the key.
 //
+// Optional key `link_model_wake_us` (tori calibrate): how late a sleeping thread wakes here; the
+// link model (--link-gbps) holds each collective back by sleeping, so each one costs this much more.
+//
 // Optional key `cpu` (what `tori calibrate` measures on this machine, launch/cmd_calibrate.cpp): a
 // list with one entry per thread count a rank may run with; with it the step time prices a CPU
 // rank by what it measured rather than by its peak (step_time.hpp):
@@ -57,6 +60,7 @@ struct HardwareProfile {
   double hbm_bandwidth = 0;            // bytes/s
   std::array<double, 3> link_bandwidth{};  // bytes/s, by axis x, y, z
   double link_latency = 0;                 // s per message
+  double link_model_wake = 0;              // s a link-model hold overshoots (optional)
 
   std::vector<CpuCalibration> cpu;         // optional, ascending threads (tori calibrate)
 

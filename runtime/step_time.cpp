@@ -83,7 +83,9 @@ HardwareProfile with_link_model(HardwareProfile hw, double gbps, double latency_
   // The link model holds a collective back until its modelled time while the real transfer runs
   // underneath, so a collective takes the longer of the two: per message and per byte, the slower.
   for (double& b : hw.link_bandwidth) b = std::min(b, gbps * kGiga);
-  hw.link_latency = std::max(hw.link_latency, latency_us * 1e-6);
+  // Each hold is a sleep that wakes link_model_wake late (one hold per collective call: per message
+  // on the 2-rank rings of this box, an approximation on longer rings).
+  hw.link_latency = std::max(hw.link_latency, latency_us * 1e-6 + hw.link_model_wake);
   return hw;
 }
 

@@ -59,7 +59,8 @@ Utilisation utilisation(const StepCost& cost, double measured_s, const HardwareP
 // The profile as the link model (collectives/link_model.hpp, --link-gbps/--link-latency-us) makes
 // the links look: when gbps > 0, a collective completes no earlier than the model says while the
 // real transfer runs underneath, so each axis gets the lower of the two bandwidths and each
-// message the larger of the two latencies.
+// message the larger of the two latencies (the modelled one plus how late a sleep wakes here,
+// link_model_wake, since the hold is a sleep).
 HardwareProfile with_link_model(HardwareProfile hw, double gbps, double latency_us);
 
 }  // namespace tori::runtime
