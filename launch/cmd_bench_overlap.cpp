@@ -15,6 +15,7 @@
 #include "bench/record.hpp"
 #include "collectives/collective_matmul.hpp"
 #include "launch/command.hpp"
+#include "launch/plan_choice.hpp"
 #include "launch/sharded_run.hpp"
 #include "models/hf_checkpoint.hpp"
 #include "models/prompts.hpp"
@@ -33,6 +34,7 @@ struct OverlapOptions {
   int batch = 8;
   int prompt_len = 32;
   int steps = 8;
+  std::string dtype = "f32";  // weights
 };
 
 int run_overlap(const OverlapOptions& o, const GlobalOptions& g) {
@@ -49,7 +51,11 @@ int run_overlap(const OverlapOptions& o, const GlobalOptions& g) {
       GlobalOptions go = g;
       go.overlap = ov;
       ShardedRun env(o.torus, go);
-      runtime::Plan plan = runtime::parse_plan(plan_text, "--plans");
+      runtime::Plan plan = resolve_plan(plan_text, "--plans",
+                                        {cfg, env.torus.shape(), o.batch, o.prompt_len, o.steps,
+                                         kernels::parse_weight_format(o.dtype, "--dtype")},
+                                        go);
+      env.shard.format = kernels::parse_weight_format(o.dtype, "--dtype");
       runtime::ShardedModel model(*source, *env.coll, plan, o.batch, env.shard);
       auto& tl = env.coll->timeline();
       for (bool prefill : {true, false}) {
@@ -78,7 +84,8 @@ int run_overlap(const OverlapOptions& o, const GlobalOptions& g) {
           bench::emit({{"bench", "overlap"}, {"model", cfg.name}, {"plan", plan.str()},
                        {"phase", prefill ? "prefill" : "decode"}, {"overlap", ov}, {"ranks", env.torus.ranks()},
                        {"torus", env.torus.shape().str()}, {"batch", o.batch}, {"prompt_len", o.prompt_len},
-                       {"link_gbps", g.link_gbps}, {"link_latency_us", g.link_latency_us}, {"step_s", s},
+                       {"dtype", o.dtype}, {"link_gbps", g.link_gbps}, {"link_latency_us", g.link_latency_us},
+                       {"step_s", s},
                        {"compute_s", s - e}, {"comm_s", c}, {"exposed_comm_s", e}, {"hidden_frac", hidden},
                        {"repeats", o.steps}});
         else
@@ -99,11 +106,12 @@ void add_bench_overlap_command(CLI::App& bench, Commands& out) {
       "overlap", "communication hidden by the looped collective einsums, per plan and phase (use --link-gbps)");
   app->add_option("--model", o->model, "preset, model YAML or checkpoint")->capture_default_str();
   app->add_option("--torus", o->torus, "torus shape XxYxZ (default: auto)");
-  app->add_option("--plans", o->plans, "plans to measure")->delimiter(',')->capture_default_str();
+  app->add_option("--plans", o->plans, "plans to measure (or auto, default)")->delimiter(',')->capture_default_str();
   app->add_option("--overlaps", o->overlaps, "none,looped,looped-bidir")->delimiter(',')->capture_default_str();
   app->add_option("--batch", o->batch, "sequences")->capture_default_str();
   app->add_option("--prompt-len", o->prompt_len, "prefill tokens per sequence")->capture_default_str();
   app->add_option("--repeats", o->steps, "timed steps per phase (median reported)")->capture_default_str();
+  app->add_option("--dtype", o->dtype, "weight format: f32|bf16|int8")->capture_default_str();
   out.push_back({app, [o](const GlobalOptions& g) { return run_overlap(*o, g); }});
 }
 
