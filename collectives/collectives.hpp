@@ -126,7 +126,7 @@ class Collectives {
   kernels::Tensor run(Prepared p, Collective kind, LinkUse use = LinkUse::forward);
   Pending start(Prepared p, Collective kind, LinkUse use = LinkUse::forward);
   // Wraps a job with the timeline's busy span and the link model: the job reserves its links
-  // (LinkClock) and writes into *hold when the modelled transfer ends.
+  // (LinkClock) from the moment it is issued and writes into *hold when the modelled transfer ends.
   using Hold = std::shared_ptr<std::chrono::steady_clock::time_point>;
   ProgressEngine::Job timed(ProgressEngine::Job job, Collective kind, LinkUse use, Hold hold);
   CallContext context(Collective kind) {
