@@ -74,12 +74,13 @@ EinsumWeights cut_einsum_weights(const TorusShape& shape, Axes gather, Axes scat
   e.k_tiles = gl ? e.gather_blocks * e.pieces : 1;
   e.n_tiles = sl ? e.scatter_blocks * e.pieces : 1;
   const int64_t kt = e.k / e.k_tiles, nt = e.n / e.n_tiles;
+  // Row blocks are contiguous views (narrow0), packed without a copy; column tiles are copied out.
   for (int k = 0; k < e.k_tiles; ++k) {
     const Tensor rows = w.narrow0(k * kt, kt);
     for (int n = 0; n < e.n_tiles; ++n)
-      e.tiles.push_back(kernels::pack_weight(e.n_tiles == 1 ? rows.clone() : kernels::slice_columns(rows, n * nt, nt),
-                                             format, backend));
-    if (side.defined()) e.side.push_back(kernels::pack_weight(side.narrow0(k * kt, kt).clone(), format, backend));
+      e.tiles.push_back(
+          kernels::pack_weight(e.n_tiles == 1 ? rows : kernels::slice_columns(rows, n * nt, nt), format, backend));
+    if (side.defined()) e.side.push_back(kernels::pack_weight(side.narrow0(k * kt, kt), format, backend));
   }
   return e;
 }
