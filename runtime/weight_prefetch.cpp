@@ -28,9 +28,9 @@ Tensor place_blocks(const Tensor& g, int members, int nx, bool x_on_rows) {
 
 }  // namespace
 
-std::pair<int64_t, int> WeightPrefetch::next(int64_t layer, int proj) const {
-  if (proj + 1 < static_cast<int>(layers_.at(size_t(layer)).projections.size())) return {layer, proj + 1};
-  return {layer + 1, 0};
+void WeightPrefetch::start_layer(int64_t layer) {
+  if (layer >= static_cast<int64_t>(layers_.size())) return;
+  for (int p = 0; p < static_cast<int>(layers_[size_t(layer)].projections.size()); ++p) start(layer, p);
 }
 
 void WeightPrefetch::start(int64_t layer, int proj) {

@@ -1,8 +1,9 @@
 #pragma once
 // WeightPrefetch: the weight all-gathers of the weight-gathered layouts (wg_x, wg_xy, wg_xyz),
-// started early so they travel while the previous projection computes (PAPER.md: "collectives
-// started early where data allows"). Each stored tensor is all-gathered over the layout's batch
-// axes A in ONE collective (start_all_gather on the progress thread) and rearranged locally:
+// started early so they travel while earlier layers compute (PAPER.md: "collectives started early
+// where data allows"): with overlap the layout starts layer i+1's gathers when layer i starts.
+// Each stored tensor is all-gathered over the layout's batch axes A in ONE collective
+// (start_all_gather on the progress thread) and rearranged locally:
 //   W_in  [E_x, X units]  --all_gather(A) rows--> members stacked --> [E, units of my A-group]
 //   W_out [X units, E_x]  --all_gather(A) rows--> members stacked --> [units of my A-group, E]
 //   W_kv  [E_x, 2KD]      --all_gather(x) rows--> [E, 2KD]          (attention projection only)
@@ -28,10 +29,10 @@ class WeightPrefetch {
       : coll_(coll), pl_(pl), layers_(layers) {}
   // Starts the gathers of projection `proj` of `layer` (no-op if started or out of range).
   void start(int64_t layer, int proj);
+  // Starts every projection of `layer`, in order (no-op for those started, or out of range).
+  void start_layer(int64_t layer);
   // Waits for (starting first if needed) and rearranges that projection's weights.
   GatheredWeights take(int64_t layer, int proj);
-  // The projection that runs after (layer, proj): the next one of the layer, else the next layer's first.
-  std::pair<int64_t, int> next(int64_t layer, int proj) const;
 
  private:
   struct Started {
