@@ -1,7 +1,9 @@
 #include "runtime/layer_shards.hpp"
 
+#include <algorithm>
 #include <cstring>
 
+#include "kernels/columns.hpp"
 #include "kernels/divide.hpp"
 #include "kernels/error.hpp"
 #include "models/weight_names.hpp"
@@ -74,6 +76,22 @@ const char* tensor_of(Segment s) {
   return "";
 }
 
+// Column maxima |w| of `cols` columns from col0 of tensor `name`'s rows [0, rows) (all of its input
+// dimension K), folded into amax [cols]. Why read rather than all-reduce the ranks' partial maxima:
+// it keeps loading free of collectives (any rank loads any shard, in any order) at the price of
+// re-reading the rows of these columns other ranks hold — at most n times this rank's own share
+// of a tensor, and only for --dtype int8. Read in chunks of rows so the stripe never exists whole.
+void fold_stripe_amax(const models::WeightSource& src, const std::string& name, int64_t rows, int64_t col0,
+                      int64_t cols, float* amax) {
+  constexpr int64_t kChunkElements = int64_t(1) << 22;  // 16 MiB of f32 per read
+  const int64_t step = std::max<int64_t>(1, kChunkElements / std::max<int64_t>(1, cols));
+  for (int64_t k0 = 0; k0 < rows; k0 += step) {
+    const int64_t len = std::min(step, rows - k0);
+    Tensor a = kernels::column_amax(src.read(name, Box{{k0, col0}, {len, cols}}));
+    for (int64_t j = 0; j < cols; ++j) amax[j] = std::max(amax[j], a.data<float>()[j]);
+  }
+}
+
 Projection load_projection(const models::WeightSource& src, int64_t layer, const Placement& pl,
                            std::vector<Segment> ins, std::vector<Segment> outs, const ShardOptions& opt) {
   const auto& c = src.config();
@@ -103,9 +121,31 @@ Projection load_projection(const models::WeightSource& src, int64_t layer, const
       row += w;
     }
   }
+  if (opt.format == kernels::WeightFormat::int8) {
+    // W_in [E, cols]: each stored column block over all E rows.
+    Tensor in_amax({U * p.unit_in}, kernels::DType::f32), out_amax({rows}, kernels::DType::f32);
+    std::fill_n(in_amax.data<float>(), in_amax.numel(), 0.f);
+    std::fill_n(out_amax.data<float>(), out_amax.numel(), 0.f);
+    for (int64_t u = 0; u < U; ++u) {
+      const int64_t b = pl.stored_units[size_t(u)];
+      int64_t col = u * p.unit_in;
+      for (Segment s : p.in_segments) {
+        const int64_t w = segment_width(c, n, s);
+        fold_stripe_amax(src, models::layer_tensor(layer, tensor_of(s)), c.d_model, b * w, w,
+                         in_amax.data<float>() + col);
+        col += w;
+      }
+    }
+    // W_out [K, E] (W_o rows, then W_out rows): the E columns held, over all rows of every segment.
+    for (Segment s : p.out_segments)
+      fold_stripe_amax(src, models::layer_tensor(layer, tensor_of(s)), n * segment_width(c, n, s), r0, rows,
+                       out_amax.data<float>());
+    p.w_in_scales = kernels::int8_scales(in_amax);
+    p.w_out_scales = kernels::int8_scales(out_amax);
+  }
   if (opt.pack) {
-    p.w_in_packed = kernels::pack_weight(p.w_in, opt.format, opt.backend);
-    p.w_out_packed = kernels::pack_weight(p.w_out, opt.format, opt.backend);
+    p.w_in_packed = kernels::pack_weight(p.w_in, opt.format, opt.backend, p.w_in_scales);
+    p.w_out_packed = kernels::pack_weight(p.w_out, opt.format, opt.backend, p.w_out_scales);
   }
   return p;
 }
@@ -131,10 +171,18 @@ LayerShard load_layer_shard(const models::WeightSource& src, int64_t layer, cons
   s.w_kv = Tensor({rows, 2 * KD}, kernels::DType::f32);
   paste_cols(s.w_kv, 0, src.read(models::layer_tensor(layer, "wk"), Box{{r0, 0}, {rows, KD}}));
   paste_cols(s.w_kv, KD, src.read(models::layer_tensor(layer, "wv"), Box{{r0, 0}, {rows, KD}}));
-  if (opt.pack) s.w_kv_packed = kernels::pack_weight(s.w_kv, opt.format, opt.backend);
+  if (opt.format == kernels::WeightFormat::int8) {
+    // W_k | W_v [E, 2KD]: every column over all E rows.
+    Tensor amax({2 * KD}, kernels::DType::f32);
+    std::fill_n(amax.data<float>(), amax.numel(), 0.f);
+    fold_stripe_amax(src, models::layer_tensor(layer, "wk"), c.d_model, 0, KD, amax.data<float>());
+    fold_stripe_amax(src, models::layer_tensor(layer, "wv"), c.d_model, 0, KD, amax.data<float>() + KD);
+    s.w_kv_scales = kernels::int8_scales(amax);
+  }
+  if (opt.pack) s.w_kv_packed = kernels::pack_weight(s.w_kv, opt.format, opt.backend, s.w_kv_scales);
   if (opt.overlap != collectives::Overlap::none && !opt.block_axes.empty())
     for (size_t k = 0; k < s.projections.size(); ++k)
-      build_overlap_blocks(s.projections[k], k == 0 ? &s.w_kv : nullptr, pl.shape, opt.block_axes, opt);
+      build_overlap_blocks(s.projections[k], k == 0 ? &s.w_kv : nullptr, s.w_kv_scales, pl.shape, opt.block_axes, opt);
   if (!opt.keep_plain) {
     s.w_kv = Tensor();
     for (auto& p : s.projections) p.w_in = p.w_out = Tensor();
@@ -148,14 +196,19 @@ LayerShard load_layer_shard(const models::WeightSource& src, int64_t layer, cons
   return s;
 }
 
-void build_overlap_blocks(Projection& p, const Tensor* w_kv, const collectives::TorusShape& shape,
-                          collectives::Axes axes, const ShardOptions& opt) {
+void build_overlap_blocks(Projection& p, const Tensor* w_kv, const Tensor& w_kv_scales,
+                          const collectives::TorusShape& shape, collectives::Axes axes, const ShardOptions& opt) {
   const int G = collectives::loop_plan(shape, axes).blocks;
   const int64_t R = p.w_in.size(0), Cin = p.w_in.size(1), Ckv = w_kv ? w_kv->size(1) : 0;
   const int64_t Rb = divide(R, G, "rows of W_in over the loop axis"), E = p.w_out.size(1);
   const int64_t Eb = divide(E, G, "columns of W_out over the loop axis");
   p.in_blocks.clear();
   p.out_blocks.clear();
+  // int8: a row block keeps its columns' whole-K scales; a column block takes its slice of them.
+  const bool int8 = p.w_in_scales.defined();
+  const Tensor in_scales = !int8 ? Tensor()
+                           : w_kv ? kernels::concat_columns(p.w_in_scales.reshape({1, Cin}), w_kv_scales.reshape({1, Ckv}))
+                                  : p.w_in_scales;
   for (int j = 0; j < G; ++j) {
     // rows [j·R/G, (j+1)·R/G) of [W_in | W_kv]
     Tensor in({Rb, Cin + Ckv}, kernels::DType::f32);
@@ -164,12 +217,15 @@ void build_overlap_blocks(Projection& p, const Tensor* w_kv, const collectives::
       if (w_kv)
         std::memcpy(in.data<float>() + r * (Cin + Ckv) + Cin, w_kv->data<float>() + (j * Rb + r) * Ckv, size_t(Ckv) * 4);
     }
-    p.in_blocks.push_back(kernels::pack_weight(in, opt.format, opt.backend));
+    p.in_blocks.push_back(kernels::pack_weight(in, opt.format, opt.backend,
+                                               int8 ? in_scales.reshape({Cin + Ckv}) : Tensor()));
     // columns [j·E/G, (j+1)·E/G) of W_out
     Tensor out({p.w_out.size(0), Eb}, kernels::DType::f32);
     for (int64_t r = 0; r < p.w_out.size(0); ++r)
       std::memcpy(out.data<float>() + r * Eb, p.w_out.data<float>() + r * E + j * Eb, size_t(Eb) * 4);
-    p.out_blocks.push_back(kernels::pack_weight(out, opt.format, opt.backend));
+    p.out_blocks.push_back(kernels::pack_weight(
+        out, opt.format, opt.backend,
+        int8 ? kernels::slice_columns(p.w_out_scales.reshape({1, E}), j * Eb, Eb).reshape({Eb}) : Tensor()));
   }
 }
 
