@@ -80,7 +80,9 @@ const char* tensor_of(Segment s) {
 // dimension K), folded into amax [cols]. Why read rather than all-reduce the ranks' partial maxima:
 // it keeps loading free of collectives (any rank loads any shard, in any order) at the price of
 // re-reading the rows of these columns other ranks hold — at most n times this rank's own share
-// of a tensor, and only for --dtype int8. Read in chunks of rows so the stripe never exists whole.
+// of a tensor, and only for --dtype int8 (measured: SmolLM2-135M Q4_1 GGUF, 8 ranks on 2 cores,
+// whole run 5.8 s -> 9.5 s; an all-reduce(max) of the ranks' partial maxima over the axes that
+// split K would avoid the re-reads). Read in chunks of rows so the stripe never exists whole.
 void fold_stripe_amax(const models::WeightSource& src, const std::string& name, int64_t rows, int64_t col0,
                       int64_t cols, float* amax) {
   constexpr int64_t kChunkElements = int64_t(1) << 22;  // 16 MiB of f32 per read
