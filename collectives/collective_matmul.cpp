@@ -1,11 +1,13 @@
 #include "collectives/collective_matmul.hpp"
 
+#include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "collectives/ring_schedule.hpp"
-#include "kernels/error.hpp"
 #include "kernels/activations.hpp"
+#include "kernels/columns.hpp"
+#include "kernels/divide.hpp"
+#include "kernels/error.hpp"
 #include "kernels/matmul.hpp"
 
 namespace tori::collectives {
@@ -28,93 +30,6 @@ Overlap parse_overlap(const std::string& s, const std::string& flag) {
   throw InputError(flag + ": '" + s + "' (allowed: none, looped, looped-bidir)");
 }
 
-namespace {
-
-// One ring lane: rows [r0, r0 + rows) of x travelling in direction dir (+1 or -1). Lanes advance
-// step by step together, so in the bidirectional case both directions' transfers are in flight
-// while either lane multiplies.
-struct EinsumLane {
-  int64_t r0 = 0, rows = 0;
-  int dir = 1;
-  Tensor cur;       // all_gather_matmul: the chunk at hand; matmul_reduce_scatter: the running partial
-  Pending next;     // the transfer under way
-};
-
-std::vector<EinsumLane> lanes_for(int64_t M, int G, bool bidirectional) {
-  std::vector<EinsumLane> lanes(bidirectional && M >= 2 && G > 2 ? 2 : 1);
-  lanes[0].rows = M;
-  if (lanes.size() == 2) {
-    lanes[0].rows = M / 2;
-    lanes[1].r0 = M / 2;
-    lanes[1].rows = M - M / 2;
-    lanes[1].dir = -1;
-  }
-  return lanes;
-}
-
-void check(const Tensor& x, Axis axis, std::span<const kernels::PackedWeight> w, int G, const char* op) {
-  if (x.rank() != 2 || x.dtype() != kernels::DType::f32)
-    throw Error(std::string(op) + ": x must be f32 [M, K], got " + kernels::shape_str(x.shape()));
-  if (static_cast<int>(w.size()) != G)
-    throw Error(std::string(op) + ": " + std::to_string(w.size()) + " weight blocks for " + std::to_string(G) +
-                " ranks along " + std::string(1, axis_name(axis)));
-}
-
-}  // namespace
-
-Tensor all_gather_matmul(Collectives& coll, const Tensor& x, Axis axis, std::span<const kernels::PackedWeight> w,
-                         bool bidirectional) {
-  const int G = coll.torus().shape()[axis], c = coll.torus().coord(axis);
-  check(x, axis, w, G, "all_gather_matmul");
-  const int64_t M = x.size(0);
-  Tensor y({M, w[0].n}, kernels::DType::f32);
-  std::vector<EinsumLane> lanes = lanes_for(M, G, bidirectional);
-  // step 0: send my chunk on its way, and multiply it meanwhile
-  for (EinsumLane& l : lanes) {
-    l.cur = x.narrow0(l.r0, l.rows).clone();
-    if (G > 1) l.next = coll.start_ppermute(l.cur, axis, l.dir);
-  }
-  for (EinsumLane& l : lanes) {
-    Tensor out = y.narrow0(l.r0, l.rows);
-    kernels::matmul(l.cur, w[size_t(c)], out);
-  }
-  // step s: the chunk of member c - dir·s has arrived; forward it, multiply it, accumulate
-  for (int s = 1; s < G; ++s) {
-    for (EinsumLane& l : lanes) {
-      l.cur = l.next.wait();
-      if (s < G - 1) l.next = coll.start_ppermute(l.cur, axis, l.dir);
-    }
-    for (EinsumLane& l : lanes) {
-      Tensor out = y.narrow0(l.r0, l.rows);
-      kernels::matmul(l.cur, w[size_t(wrap(c - l.dir * s, G))], out, {1.f, true});
-    }
-  }
-  return y;
-}
-
-Tensor matmul_reduce_scatter(Collectives& coll, const Tensor& x, Axis axis, std::span<const kernels::PackedWeight> w,
-                             bool bidirectional) {
-  const int G = coll.torus().shape()[axis], c = coll.torus().coord(axis);
-  check(x, axis, w, G, "matmul_reduce_scatter");
-  const int64_t M = x.size(0);
-  Tensor y({M, w[0].n}, kernels::DType::f32);
-  std::vector<EinsumLane> lanes = lanes_for(M, G, bidirectional);
-  for (int s = 0; s < G; ++s) {
-    for (EinsumLane& l : lanes) {
-      // block c - dir·(s+1) of x @ W, computed while the previous partial sum travels
-      Tensor part;
-      kernels::matmul(x.narrow0(l.r0, l.rows), w[size_t(wrap(c - l.dir * (s + 1), G))], part);
-      if (s > 0) kernels::add(part, l.next.wait(), part);
-      l.cur = part;
-    }
-    for (EinsumLane& l : lanes)
-      if (s < G - 1) l.next = coll.start_ppermute(l.cur, axis, l.dir);
-  }
-  // after G-1 passes each lane holds block c, complete
-  for (EinsumLane& l : lanes) std::memcpy(y.narrow0(l.r0, l.rows).raw(), l.cur.raw(), l.cur.nbytes());
-  return y;
-}
-
 LoopPlan loop_plan(const TorusShape& shape, Axes axes) {
   LoopPlan p;
   bool found = false;
@@ -130,28 +45,144 @@ LoopPlan loop_plan(const TorusShape& shape, Axes axes) {
   return p;
 }
 
-Tensor all_gather_matmul(Collectives& coll, const Tensor& x, Axes axes, std::span<const kernels::PackedWeight> w,
-                         bool bidirectional) {
-  const LoopPlan p = loop_plan(coll.torus().shape(), axes);
-  if (p.blocks == 1) {
-    Tensor y;
-    kernels::matmul(x, w[0], y);
-    return y;
-  }
-  // [M, K/n] --all_gather(inner)--> [M, K/blocks]: my block along the loop axis, then the loop
-  return all_gather_matmul(coll, coll.all_gather(x, -1, p.inner), p.loop, w, bidirectional);
+int64_t EinsumWeights::weight_bytes() const {
+  int64_t b = 0;
+  for (const auto* v : {&tiles, &side})
+    for (const auto& w : *v) b += w.weight_bytes();
+  return b;
 }
 
-Tensor matmul_reduce_scatter(Collectives& coll, const Tensor& x, Axes axes, std::span<const kernels::PackedWeight> w,
-                             bool bidirectional) {
-  const LoopPlan p = loop_plan(coll.torus().shape(), axes);
-  if (p.blocks == 1) {
-    Tensor y;
-    kernels::matmul(x, w[0], y);
-    return coll.reduce_scatter(y, -1, axes);
+EinsumWeights cut_einsum_weights(const TorusShape& shape, Axes gather, Axes scatter, const Tensor& w,
+                                 const Tensor& side, kernels::WeightFormat format, kernels::Backend backend,
+                                 int max_pieces, const Tensor& scales, const Tensor& side_scales) {
+  EinsumWeights e;
+  e.gather = gather;
+  e.scatter = scatter;
+  e.gather_blocks = loop_plan(shape, gather).blocks;
+  e.scatter_blocks = loop_plan(shape, scatter).blocks;
+  e.k = w.size(0);
+  e.n = w.size(1);
+  const int64_t kc = divide(e.k, e.gather_blocks, "rows of the einsum weight over gather " + gather.str());
+  const int64_t nc = divide(e.n, e.scatter_blocks, "columns of the einsum weight over scatter " + scatter.str());
+  const bool gl = e.gather_blocks > 1, sl = e.scatter_blocks > 1;
+  if (gl || sl)
+    for (int p = std::max(1, max_pieces); p >= 1; --p)
+      if ((!gl || kc % p == 0) && (!sl || nc % p == 0)) {
+        e.pieces = p;
+        break;
+      }
+  e.k_tiles = gl ? e.gather_blocks * e.pieces : 1;
+  e.n_tiles = sl ? e.scatter_blocks * e.pieces : 1;
+  const int64_t kt = e.k / e.k_tiles, nt = e.n / e.n_tiles;
+  // The scales of columns [n0, n0 + len) (undefined when none were given).
+  auto scale_tile = [&](int64_t n0, int64_t len) {
+    if (!scales.defined() || (n0 == 0 && len == e.n)) return scales;
+    return kernels::slice_columns(scales.reshape({1, e.n}), n0, len).reshape({len});
+  };
+  // Row blocks are contiguous views (narrow0), packed without a copy; column tiles are copied out.
+  for (int k = 0; k < e.k_tiles; ++k) {
+    const Tensor rows = w.narrow0(k * kt, kt);
+    for (int n = 0; n < e.n_tiles; ++n)
+      e.tiles.push_back(kernels::pack_weight(e.n_tiles == 1 ? rows : kernels::slice_columns(rows, n * nt, nt), format,
+                                             backend, scale_tile(n * nt, nt)));
+    if (side.defined()) e.side.push_back(kernels::pack_weight(side.narrow0(k * kt, kt), format, backend, side_scales));
   }
-  // the loop leaves [M, N/blocks] {partial inner} --reduce_scatter(inner)--> [M, N/n]
-  return coll.reduce_scatter(matmul_reduce_scatter(coll, x, p.loop, w, bidirectional), -1, p.inner);
+  return e;
+}
+
+EinsumResult collective_einsum(Collectives& coll, const Tensor& x, const EinsumWeights& w, bool bidirectional) {
+  const TorusShape& shape = coll.torus().shape();
+  const LoopPlan g = loop_plan(shape, w.gather), r = loop_plan(shape, w.scatter);
+  if (g.blocks != w.gather_blocks || r.blocks != w.scatter_blocks)
+    throw Error("collective_einsum: weights cut for " + std::to_string(w.gather_blocks) + " x " +
+                std::to_string(w.scatter_blocks) + " loop blocks, torus " + shape.str() + " has " +
+                std::to_string(g.blocks) + " x " + std::to_string(r.blocks));
+  if (x.rank() != 2 || x.dtype() != kernels::DType::f32)
+    throw Error("collective_einsum: x must be f32 [M, K], got " + kernels::shape_str(x.shape()));
+  // [M, K/|gather|] --all_gather(inner gather axes)--> [M, K/Gg]: my block along the loop axis
+  const Tensor xin = g.inner.empty() ? x : coll.all_gather(x, -1, g.inner);
+  const int Gg = w.gather_blocks, Gs = w.scatter_blocks, P = w.pieces;
+  if (xin.size(1) * Gg != w.k)
+    throw Error("collective_einsum: x " + kernels::shape_str(x.shape()) + " gathered over " + w.gather.str() +
+                " does not give the weight's " + std::to_string(w.k) + " rows");
+  const bool two_way = bidirectional && P >= 2;
+  auto dir = [&](int p) { return two_way && p % 2 == 1 ? -1 : 1; };
+  const int cg = Gg > 1 ? coll.torus().coord(g.loop) : 0, cs = Gs > 1 ? coll.torus().coord(r.loop) : 0;
+
+  // The output tiles the gather loop computes: all of W's columns without a scatter loop; with one
+  // and a gather loop, the tiles the scatter ring sends at step 0 (block cs - dir); else none.
+  std::vector<int> first_cols;
+  if (Gs == 1) first_cols = {0};
+  else if (Gg > 1)
+    for (int q = 0; q < P; ++q) first_cols.push_back(wrap(cs - dir(q), Gs) * P + q);
+  std::vector<Tensor> acc(first_cols.size()), got(size_t(w.k_tiles));
+  Tensor side_acc;
+  // Multiply K-piece k into the tiles of first_cols (and the side product), accumulating.
+  auto multiply = [&](int k) {
+    for (size_t i = 0; i < first_cols.size(); ++i)
+      kernels::matmul(got[size_t(k)], w.tile(k, first_cols[i]), acc[i], {1.f, acc[i].defined()});
+    if (!w.side.empty()) kernels::matmul(got[size_t(k)], w.side[size_t(k)], side_acc, {1.f, side_acc.defined()});
+  };
+
+  // ---- gather loop over g.loop: piece p of member cg - dir·s arrives at step s ----
+  if (Gg == 1) {
+    got[0] = xin;
+    multiply(0);
+  } else {
+    const int64_t kp = xin.size(1) / P;
+    std::vector<Pending> next(static_cast<size_t>(P));
+    // step 0: send my pieces on their way, and multiply them meanwhile
+    for (int p = 0; p < P; ++p) {
+      Tensor& mine = got[size_t(cg * P + p)];
+      mine = P == 1 ? xin : kernels::slice_columns(xin, p * kp, kp);
+      next[size_t(p)] = coll.start_ppermute(mine, g.loop, dir(p));
+    }
+    for (int p = 0; p < P; ++p) multiply(cg * P + p);
+    // step s: forward each arrived piece at once, then multiply it
+    for (int s = 1; s < Gg; ++s)
+      for (int p = 0; p < P; ++p) {
+        const int k = wrap(cg - dir(p) * s, Gg) * P + p;
+        got[size_t(k)] = next[size_t(p)].wait();
+        if (s < Gg - 1) next[size_t(p)] = coll.start_ppermute(got[size_t(k)], g.loop, dir(p));
+        multiply(k);
+      }
+  }
+  EinsumResult out;
+  // [M, N_side]{partial scatter} --all_reduce(scatter)--> travels while the scatter loop computes
+  if (!w.side.empty()) out.side = coll.start_all_reduce(side_acc, w.scatter);
+  if (Gs == 1) {
+    out.y = acc[0];
+    return out;
+  }
+
+  // ---- scatter loop over r.loop: at step s tile q of block cs - dir·(s+1), plus what arrived ----
+  std::vector<Pending> next(static_cast<size_t>(P));
+  std::vector<Tensor> done(static_cast<size_t>(P));
+  for (int s = 0; s < Gs; ++s)
+    for (int q = 0; q < P; ++q) {
+      Tensor t;
+      if (s == 0 && Gg > 1) {
+        t = acc[size_t(q)];  // computed in the gather loop
+      } else {
+        const int n = wrap(cs - dir(q) * (s + 1), Gs) * P + q;
+        for (int k = 0; k < w.k_tiles; ++k) kernels::matmul(got[size_t(k)], w.tile(k, n), t, {1.f, k > 0});
+      }
+      if (s > 0) kernels::add(t, next[size_t(q)].wait(), t);
+      if (s < Gs - 1) next[size_t(q)] = coll.start_ppermute(t, r.loop, dir(q));
+      else done[size_t(q)] = t;  // after Gs - 1 passes: tile q of my block, complete
+    }
+  Tensor y = done[0];
+  if (P > 1) {
+    // the P column tiles side by side: [M, N/Gs]
+    const int64_t M = y.size(0), nt = y.size(1);
+    y = Tensor({M, nt * P}, kernels::DType::f32);
+    for (int q = 0; q < P; ++q)
+      for (int64_t m = 0; m < M; ++m)
+        std::memcpy(y.data<float>() + (m * P + q) * nt, done[size_t(q)].data<float>() + m * nt, size_t(nt) * 4);
+  }
+  // [M, N/Gs]{partial inner} --reduce_scatter(inner scatter axes)--> [M, N/|scatter|]
+  out.y = r.inner.empty() ? y : coll.reduce_scatter(y, -1, r.inner);
+  return out;
 }
 
 }  // namespace tori::collectives

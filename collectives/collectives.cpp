@@ -1,9 +1,9 @@
 #include "collectives/collectives.hpp"
 
+#include <algorithm>
 #include <chrono>
-#include <thread>
-
 #include <cstring>
+#include <thread>
 #include <exception>
 #include <string>
 
@@ -108,42 +108,51 @@ Collectives::~Collectives() {
     if (c != MPI_COMM_NULL) MPI_Comm_free(&c);
 }
 
-ProgressEngine::Job Collectives::timed(ProgressEngine::Job job, Collective kind) {
-  const int lanes = options_.algorithm == Algorithm::bidir && kind != Collective::ppermute ? 2 : 1;
-  return [this, job = std::move(job), lanes]() mutable {
+ProgressEngine::Job Collectives::timed(ProgressEngine::Job job, Collective kind, LinkUse use, Hold hold) {
+  if (options_.algorithm == Algorithm::bidir && kind != Collective::ppermute) use = LinkUse::both;
+  // The modelled transfer starts when the collective is issued (its input exists), as a DMA
+  // engine's would, not when the progress thread gets round to it: the emulation's own costs
+  // (thread wake-up, the copy at memory speed) overlap the modelled time instead of adding to it.
+  const auto issued = std::chrono::steady_clock::now();
+  return [this, job = std::move(job), use, hold, issued]() mutable {
     using clock = std::chrono::steady_clock;
-    const auto t0 = clock::now();
     AxisTraffic before{};
     if (options_.link.enabled())
       for (Axis a : kAxes) before[size_t(a)] = traffic_.by_axis(a);
     Tensor out = job();
+    auto end = clock::now();
     if (options_.link.enabled()) {
-      // Hold completion until the modelled links would have carried this collective's traffic
-      // (jobs run one at a time, so the counters' growth is this job's).
+      // The modelled links carry this collective's traffic (jobs run one at a time, so the
+      // counters' growth is this job's) from when it was issued, once they are free; the result
+      // is released when both the real copy and the modelled transfer are done.
       AxisTraffic delta{};
       for (Axis a : kAxes) {
         Traffic now = traffic_.by_axis(a);
         delta[size_t(a)] = {now.bytes - before[size_t(a)].bytes, now.messages - before[size_t(a)].messages};
       }
-      std::this_thread::sleep_until(t0 + std::chrono::duration_cast<clock::duration>(
-                                              std::chrono::duration<double>(options_.link.seconds(delta, lanes))));
+      end = std::max(end, links_.reserve(options_.link, delta, use, issued).end);
     }
-    timeline_.busy_s.fetch_add(std::chrono::duration<double>(clock::now() - t0).count());
+    *hold = end;
+    timeline_.add_busy(issued, end);
     return out;
   };
 }
 
-Tensor Collectives::run(Prepared p, Collective kind) {
+Tensor Collectives::run(Prepared p, Collective kind, LinkUse use) {
   if (!p.job) return p.done;
   const auto t0 = std::chrono::steady_clock::now();
-  Tensor out = engine_->run(timed(std::move(p.job), kind));
-  timeline_.exposed_s.fetch_add(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  auto hold = std::make_shared<std::chrono::steady_clock::time_point>();
+  Tensor out = engine_->run(timed(std::move(p.job), kind, use, hold));
+  std::this_thread::sleep_until(*hold);
+  timeline_.add_exposed(t0, std::chrono::steady_clock::now());
   return out;
 }
-Pending Collectives::start(Prepared p, Collective kind) {
+Pending Collectives::start(Prepared p, Collective kind, LinkUse use) {
   if (!p.job) return Pending::ready_value(p.done);
-  Pending pending = engine_->submit(timed(std::move(p.job), kind));
-  pending.count_wait_in(&timeline_.exposed_s);
+  auto hold = std::make_shared<std::chrono::steady_clock::time_point>();
+  Pending pending = engine_->submit(timed(std::move(p.job), kind, use, hold));
+  pending.hold_until(hold);
+  pending.count_wait_in(&timeline_);
   return pending;
 }
 
@@ -305,7 +314,8 @@ Tensor Collectives::all_to_all(const Tensor& t, int split_dim, int concat_dim, A
   return run(prepare_all_to_all(t, split_dim, concat_dim, axes, std::move(out)), Collective::all_to_all);
 }
 Tensor Collectives::ppermute(const Tensor& t, Axis axis, int shift, Tensor out) {
-  return run(prepare_ppermute(t, axis, shift, std::move(out)), Collective::ppermute);
+  return run(prepare_ppermute(t, axis, shift, std::move(out)), Collective::ppermute,
+             shift < 0 ? LinkUse::backward : LinkUse::forward);
 }
 
 Pending Collectives::start_all_gather(const Tensor& t, int dim, Axes axes, Tensor out) {
@@ -321,7 +331,8 @@ Pending Collectives::start_all_to_all(const Tensor& t, int split_dim, int concat
   return start(prepare_all_to_all(t, split_dim, concat_dim, axes, std::move(out)), Collective::all_to_all);
 }
 Pending Collectives::start_ppermute(const Tensor& t, Axis axis, int shift, Tensor out) {
-  return start(prepare_ppermute(t, axis, shift, std::move(out)), Collective::ppermute);
+  return start(prepare_ppermute(t, axis, shift, std::move(out)), Collective::ppermute,
+               shift < 0 ? LinkUse::backward : LinkUse::forward);
 }
 
 }  // namespace tori::collectives

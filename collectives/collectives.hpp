@@ -31,6 +31,7 @@
 #include "collectives/algorithm.hpp"
 #include "collectives/link_model.hpp"
 #include "collectives/axes.hpp"
+#include "collectives/comm_timeline.hpp"
 #include "collectives/progress_engine.hpp"
 #include "collectives/torus.hpp"
 #include "collectives/traffic.hpp"
@@ -57,15 +58,6 @@ struct CollectivesOptions {
   LinkModel link{};             // interconnect emulation (link_model.hpp); off by default
 };
 
-// Where communication time went, per rank (seconds since reset):
-//   busy     time collectives spent running (incl. the link model's hold), on any thread
-//   exposed  time the caller was blocked on them: in blocking calls and in Pending::wait()
-// Communication hidden behind compute = busy - exposed.
-struct CommTimeline {
-  std::atomic<double> busy_s{0}, exposed_s{0};
-  void reset() { busy_s = 0, exposed_s = 0; }
-};
-
 class Collectives {
  public:
   // Collective over the torus's ranks (duplicates its communicators, so collectives never mix
@@ -82,7 +74,14 @@ class Collectives {
   const CollectivesOptions& options() const { return options_; }
   bool asynchronous() const { return engine_->threaded(); }
 
+  // Where this rank's time went (comm_timeline.hpp).
   CommTimeline& timeline() { return timeline_; }
+  // Takes effect for collectives started afterwards (all ranks must switch together, with
+  // nothing in flight): `tori bench overlap --balance` sets the link after measuring compute.
+  void set_link(LinkModel link) {
+    options_.link = link;
+    links_.reset();
+  }
   TrafficCounters& traffic() { return traffic_; }
   const TrafficCounters& traffic() const { return traffic_; }
 
@@ -124,10 +123,12 @@ class Collectives {
   Prepared prepare_all_to_all(const kernels::Tensor& t, int split_dim, int concat_dim, Axes axes,
                               kernels::Tensor out);
   Prepared prepare_ppermute(const kernels::Tensor& t, Axis axis, int shift, kernels::Tensor out);
-  kernels::Tensor run(Prepared p, Collective kind);
-  Pending start(Prepared p, Collective kind);
-  // Wraps a job with the timeline's busy clock and the link model's hold.
-  ProgressEngine::Job timed(ProgressEngine::Job job, Collective kind);
+  kernels::Tensor run(Prepared p, Collective kind, LinkUse use = LinkUse::forward);
+  Pending start(Prepared p, Collective kind, LinkUse use = LinkUse::forward);
+  // Wraps a job with the timeline's busy span and the link model: the job reserves its links
+  // (LinkClock) from the moment it is issued and writes into *hold when the modelled transfer ends.
+  using Hold = std::shared_ptr<std::chrono::steady_clock::time_point>;
+  ProgressEngine::Job timed(ProgressEngine::Job job, Collective kind, LinkUse use, Hold hold);
   CallContext context(Collective kind) {
     return {&traffic_, options_.chunk_bytes, options_.message_bytes, kind, &scratch_};
   }
@@ -138,6 +139,7 @@ class Collectives {
   std::array<Group, 8> groups_;
   TrafficCounters traffic_;
   CommTimeline timeline_;
+  LinkClock links_;
   Scratch scratch_;  // used only inside jobs, which run one at a time
   std::unique_ptr<ProgressEngine> engine_;  // stopped first in ~Collectives, before comms_ go
 };

@@ -11,16 +11,16 @@ Pending Pending::ready_value(kernels::Tensor t) {
 }
 
 bool Pending::ready() const {
-  return future_.valid() &&
-         future_.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  return future_.valid() && future_.wait_for(std::chrono::seconds(0)) == std::future_status::ready &&
+         (!hold_ || std::chrono::steady_clock::now() >= *hold_);
 }
 
 kernels::Tensor Pending::wait() {
   if (!future_.valid()) throw Error("Pending::wait() on an empty or already waited handle");
-  if (!waited_) return future_.get();
   const auto t0 = std::chrono::steady_clock::now();
   future_.wait();
-  waited_->fetch_add(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (hold_) std::this_thread::sleep_until(*hold_);  // the link model's modelled transfer end
+  if (timeline_) timeline_->add_exposed(t0, std::chrono::steady_clock::now());
   return future_.get();
 }
 

@@ -13,7 +13,9 @@
 // from one thread.
 //
 // Later layers build on the same queue: a looped collective einsum starts ppermute k+1 before it
-// multiplies chunk k; an ICI link model can delay a job's completion on the progress thread.
+// multiplies chunk k. An ICI link model (link_model.hpp) delays a result without occupying the
+// thread: the job records when its modelled transfer ends (hold_until) and wait() sleeps until
+// then, so the progress thread goes straight on to the next queued collective.
 //
 // Without MPI_THREAD_MULTIPLE the engine has no thread: start_*() runs the collective to the end
 // before returning (correct, no overlap).
@@ -28,9 +30,11 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <thread>
 
+#include "collectives/comm_timeline.hpp"
 #include "kernels/tensor.hpp"
 
 namespace tori::collectives {
@@ -41,9 +45,11 @@ class Pending {
   // An already finished operation (a collective over a one-rank group).
   static Pending ready_value(kernels::Tensor t);
   bool valid() const { return future_.valid(); }
-  // Adds the time wait() blocks to *seconds (the caller's exposed communication).
-  void count_wait_in(std::atomic<double>* seconds) { waited_ = seconds; }
-  // True once the result is available; never blocks.
+  // Records the time wait() blocks as exposed communication in `timeline`.
+  void count_wait_in(CommTimeline* timeline) { timeline_ = timeline; }
+  // The result is released no earlier than *t (written by the job before it completes).
+  void hold_until(std::shared_ptr<const std::chrono::steady_clock::time_point> t) { hold_ = std::move(t); }
+  // True once the result is available (and released); never blocks.
   bool ready() const;
   // Blocks until done and returns the result, or rethrows the collective's error. Once only.
   kernels::Tensor wait();
@@ -52,7 +58,8 @@ class Pending {
   friend class ProgressEngine;
   explicit Pending(std::future<kernels::Tensor> f) : future_(std::move(f)) {}
   std::future<kernels::Tensor> future_;
-  std::atomic<double>* waited_ = nullptr;
+  CommTimeline* timeline_ = nullptr;
+  std::shared_ptr<const std::chrono::steady_clock::time_point> hold_;
 };
 
 class ProgressEngine {

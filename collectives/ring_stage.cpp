@@ -6,6 +6,7 @@
 
 #include "collectives/mpi_check.hpp"
 #include "collectives/reduce.hpp"
+#include "collectives/request_wait.hpp"
 
 namespace tori::collectives {
 
@@ -48,7 +49,7 @@ void post_recv(std::vector<MPI_Request>& reqs, void* p, size_t bytes, int peer, 
 }
 void wait_all(std::vector<MPI_Request>& reqs) {
   if (!reqs.empty())
-    MPI_CHECK(MPI_Waitall(static_cast<int>(reqs.size()), reqs.data(), MPI_STATUSES_IGNORE));
+    complete(reqs.data(), static_cast<int>(reqs.size()));
   reqs.clear();
 }
 
@@ -80,7 +81,7 @@ struct ReduceLane {
   bool advance(MPI_Comm comm) {
     if (done == chunks()) return false;
     size_t slot = static_cast<size_t>(done % kReduceWindow);
-    MPI_CHECK(MPI_Wait(&reqs[slot], MPI_STATUS_IGNORE));
+    complete(reqs[slot]);
     int64_t at = done * chunk;
     add_f32(dst + at, own + at, window + slot * static_cast<size_t>(chunk), chunk_len(done));
     ++done;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/attention.hpp"
+#include "kernels/flop_counter.hpp"
 #include "kernels/attention_block.hpp"
 #include "kernels/cpu_features.hpp"
 #include "kernels/vec_math.hpp"
@@ -118,6 +119,14 @@ void attention(const Tensor& q, const KvCache& cache, std::span<const int64_t> n
   const float* Q = q.data<float>();
   float* O = out.data<float>();
   const bool avx512 = cpu_has_avx512() && !force_portable_attention();
+  {  // FLOPs: 4·H·D per visible (row, position) pair (attention_cost's count)
+    uint64_t visible = 0;
+    for (int64_t b = 0; b < B; ++b) {
+      const uint64_t nb = uint64_t(n[size_t(b)]), past = uint64_t(cache.length(b)) - nb;
+      visible += nb * past + nb * (nb + 1) / 2;
+    }
+    count_attention_flops(4 * uint64_t(H) * uint64_t(D) * visible);
+  }
 
   // Idle rows (i >= n[b]) are zero.
   for (int64_t b = 0; b < B; ++b)

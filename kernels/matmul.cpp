@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/cpu_features.hpp"
+#include "kernels/flop_counter.hpp"
 #include "kernels/gemm_s8_f32.hpp"
 #include "kernels/onednn_matmul.hpp"
 #include "kernels/openblas_matmul.hpp"
@@ -176,6 +177,7 @@ void matmul(const Tensor& x, const PackedWeight& w, Tensor& y, Epilogue ep) {
   if (M == 0) return;
   float* Y = y.data<float>();
   const int64_t K = w.k, N = w.n;
+  count_matmul_flops(2 * uint64_t(M) * uint64_t(K) * uint64_t(N));
   switch (w.format) {
     case WeightFormat::int8:
       if (w.backend == Backend::reference)

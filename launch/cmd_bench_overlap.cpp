@@ -1,20 +1,31 @@
-// `tori bench overlap`: how much communication the looped collective einsums hide. Runs a model's
-// prefill and decode steps in a plan with --overlap none, looped and looped-bidir (under the link
-// model given by --link-gbps / --link-latency-us, which makes a shared-memory box communicate like
-// a network), and prints per (plan, phase, overlap) the median step time and where it went:
-//   comm_s          time collectives ran per step (incl. the link model's hold), slowest rank
-//   exposed_comm_s  time the computing thread waited on them per step, slowest rank
+// `tori bench overlap`: how much communication the overlapped layouts hide. Runs a model's prefill
+// and decode steps in each plan with --overlap none, looped and looped-bidir (under the link model
+// given by --link-gbps / --link-latency-us, or chosen by --balance), and prints per (plan, phase,
+// overlap) the median step time and where it went (CommTimeline, comm_timeline.hpp):
+//   comm_s          time communication was under way per step (union of collectives' spans,
+//                   incl. the link model's hold), slowest rank
+//   exposed_comm_s  time the computing thread waited on communication per step, slowest rank
 //   compute_s       step_s - exposed_comm_s
 //   hidden_frac     1 - exposed / comm: the share of communication hidden behind compute
+//   speedup         step_s of --overlap none / this step_s (when none was measured first)
+// --per-layer adds one record per layer (and "other": embedding, final norm, logits) with the
+// same figures inside that layer's section of the step.
+// --balance: first runs the plan with --overlap none and no link model, takes its compute time T
+// and the bytes B and messages S it sends per step, and sets, per phase, the link speed G at which
+// those would take T on the link: S·U + B/G = T (U = --link-latency-us). Communication then costs
+// as much as compute when nothing overlaps, which is the regime the paper's techniques target.
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "bench/record.hpp"
 #include "collectives/collective_matmul.hpp"
+#include "kernels/error.hpp"
 #include "launch/command.hpp"
+#include "launch/plan_choice.hpp"
 #include "launch/sharded_run.hpp"
 #include "models/hf_checkpoint.hpp"
 #include "models/prompts.hpp"
@@ -24,16 +35,76 @@ namespace tori::launch {
 
 namespace {
 
+using collectives::CommTimeline;
+
 struct OverlapOptions {
   std::string model = "llama-tiny";
   unsigned long long seed = 1234;
   std::string torus;
   std::vector<std::string> plans = {"ws2d/heads", "wg_xyz/batch:xyz"};
   std::vector<std::string> overlaps = {"none", "looped", "looped-bidir"};
+  std::vector<std::string> phases = {"prefill", "decode"};
   int batch = 8;
   int prompt_len = 32;
   int steps = 8;
+  std::string dtype = "f32";  // weights
+  bool balance = false;
+  bool per_layer = false;
 };
+
+// Medians over the timed steps of the slowest rank's figures.
+struct Measured {
+  double step = 0, comm = 0, exposed = 0;
+  double bytes = 0, messages = 0;  // sent per step by this rank, all axes (slowest rank's count)
+  std::map<int, CommTimeline::Section> sections;
+};
+
+Measured measure(runtime::ShardedModel& model, collectives::Collectives& coll, bool prefill,
+                 const std::vector<models::TokenIds>& prompts, int steps) {
+  auto& tl = coll.timeline();
+  std::vector<double> step, comm, exposed, bytes, messages;
+  std::map<int, std::vector<CommTimeline::Section>> per_section;
+  for (int r = 0; r < steps + 1; ++r) {  // the first run is a warm-up
+    if (prefill || r == 0) model.reset(), model.prefill(prompts);
+    MPI_Barrier(MPI_COMM_WORLD);
+    const collectives::Traffic t0 = coll.traffic().total();
+    tl.reset();
+    const double start = bench::now_s();
+    if (prefill) {
+      model.reset();
+      model.prefill(prompts);
+    } else {
+      model.decode(models::TokenIds(prompts.size(), 1));
+    }
+    const double dt = bench::now_s() - start;
+    const auto sections = tl.sections();
+    const collectives::Traffic t1 = coll.traffic().total();
+    if (r == 0) continue;
+    step.push_back(max_over_ranks(dt));
+    comm.push_back(max_over_ranks(tl.busy_s()));
+    exposed.push_back(max_over_ranks(tl.exposed_s()));
+    bytes.push_back(max_over_ranks(double(t1.bytes - t0.bytes)));
+    messages.push_back(max_over_ranks(double(t1.messages - t0.messages)));
+    for (CommTimeline::Section s : sections) {  // every rank has the same sections
+      s.wall_s = max_over_ranks(s.wall_s), s.comm_s = max_over_ranks(s.comm_s);
+      s.exposed_s = max_over_ranks(s.exposed_s);
+      per_section[s.id].push_back(s);
+    }
+  }
+  Measured m{bench::median(step), bench::median(comm), bench::median(exposed), bench::median(bytes),
+             bench::median(messages), {}};
+  for (auto& [id, v] : per_section) {
+    CommTimeline::Section s;
+    s.id = id;
+    std::vector<double> w, c, e;
+    for (auto& x : v) w.push_back(x.wall_s), c.push_back(x.comm_s), e.push_back(x.exposed_s);
+    s.wall_s = bench::median(w), s.comm_s = bench::median(c), s.exposed_s = bench::median(e);
+    m.sections[id] = s;
+  }
+  return m;
+}
+
+double hidden_frac(double comm, double exposed) { return comm > 0 ? std::clamp(1.0 - exposed / comm, 0.0, 1.0) : 0.0; }
 
 int run_overlap(const OverlapOptions& o, const GlobalOptions& g) {
   auto source = models::open_model(o.model, o.seed);
@@ -41,50 +112,89 @@ int run_overlap(const OverlapOptions& o, const GlobalOptions& g) {
   std::vector<models::TokenIds> prompts(static_cast<size_t>(o.batch));
   for (int b = 0; b < o.batch; ++b)
     for (int i = 0; i < o.prompt_len; ++i) prompts[size_t(b)].push_back(int32_t((b * 131 + i * 7 + 1) % cfg.vocab));
+  std::vector<bool> phases;
+  for (const std::string& p : o.phases) {
+    if (p != "prefill" && p != "decode") throw InputError("--phases: '" + p + "' (allowed: prefill, decode)");
+    phases.push_back(p == "prefill");
+  }
+  for (const std::string& ov : o.overlaps) collectives::parse_overlap(ov, "--overlaps");
   if (g.rank == 0 && !g.json)
-    std::printf("%-32s %-8s %-13s %10s %10s %10s %10s %7s\n", "plan", "phase", "overlap", "step_ms", "compute_ms",
-                "comm_ms", "exposed_ms", "hidden");
+    std::printf("%-24s %-8s %-13s %9s %10s %10s %10s %10s %7s %8s\n", "plan", "phase", "overlap", "link_gbps",
+                "step_ms", "compute_ms", "comm_ms", "exposed_ms", "hidden", "speedup");
   for (const std::string& plan_text : o.plans) {
+    const kernels::WeightFormat weights = kernels::parse_weight_format(o.dtype, "--dtype");
+    const runtime::Plan plan = [&] {
+      ShardedRun probe(o.torus, g);  // the torus shape the plan is chosen for
+      return resolve_plan(plan_text, "--plans",
+                          {cfg, probe.torus.shape(), o.batch, o.prompt_len, o.steps, weights}, g);
+    }();
+    std::map<bool, double> gbps;  // per phase (prefill = true)
+    for (bool prefill : phases) gbps[prefill] = g.link_gbps;
+    if (o.balance) {
+      // Compute time and traffic of the plan with nothing overlapped and no link model.
+      GlobalOptions go = g;
+      go.overlap = "none", go.link_gbps = 0, go.link_latency_us = 0;
+      ShardedRun env(o.torus, go);
+      env.shard.format = weights;
+      runtime::ShardedModel model(*source, *env.coll, plan, o.batch, env.shard);
+      for (bool prefill : phases) {
+        const Measured m = measure(model, *env.coll, prefill, prompts, o.steps);
+        const double compute = m.step - m.exposed, budget = compute - m.messages * g.link_latency_us * 1e-6;
+        if (m.bytes <= 0) throw InputError("--balance: plan " + plan_text + " sends nothing in " +
+                                           (prefill ? "prefill" : "decode") + " on this torus (allowed: a plan that communicates)");
+        if (budget <= 0)
+          throw InputError("--balance: --link-latency-us " + std::to_string(g.link_latency_us) + " alone costs " +
+                           std::to_string(m.messages * g.link_latency_us * 1e-3) + " ms per " +
+                           (prefill ? "prefill" : "decode") + " step, more than its compute (" +
+                           std::to_string(compute * 1e3) + " ms); allowed: a smaller latency");
+        gbps[prefill] = m.bytes / budget / 1e9;
+        spdlog::info("balance {} {}: compute {:.3f} ms, {:.0f} bytes in {:.0f} messages per step -> link {:.4f} GB/s",
+                     plan_text, prefill ? "prefill" : "decode", compute * 1e3, m.bytes, m.messages, gbps[prefill]);
+      }
+    }
+    std::map<bool, double> none_step;
     for (const std::string& ov : o.overlaps) {
       GlobalOptions go = g;
       go.overlap = ov;
       ShardedRun env(o.torus, go);
-      runtime::Plan plan = runtime::parse_plan(plan_text, "--plans");
+      env.shard.format = weights;
       runtime::ShardedModel model(*source, *env.coll, plan, o.batch, env.shard);
-      auto& tl = env.coll->timeline();
-      for (bool prefill : {true, false}) {
-        std::vector<double> step, comm, exposed;
-        for (int r = 0; r < o.steps + 1; ++r) {  // the first run is a warm-up
-          if (prefill || r == 0) model.reset(), model.prefill(prompts);
-          MPI_Barrier(MPI_COMM_WORLD);
-          tl.reset();
-          const double t0 = bench::now_s();
-          if (prefill) {
-            model.reset();
-            model.prefill(prompts);
-          } else {
-            model.decode(models::TokenIds(size_t(o.batch), 1));
-          }
-          const double dt = bench::now_s() - t0;
-          if (r == 0) continue;
-          step.push_back(max_over_ranks(dt));
-          comm.push_back(max_over_ranks(tl.busy_s.load()));
-          exposed.push_back(max_over_ranks(tl.exposed_s.load()));
-        }
-        const double s = bench::median(step), c = bench::median(comm), e = bench::median(exposed);
-        const double hidden = c > 0 ? std::clamp(1.0 - e / c, 0.0, 1.0) : 0.0;
+      for (bool prefill : phases) {
+        env.coll->set_link({gbps[prefill], g.link_latency_us});
+        const Measured m = measure(model, *env.coll, prefill, prompts, o.steps);
+        if (ov == "none") none_step[prefill] = m.step;
+        const double speedup = none_step.count(prefill) ? none_step[prefill] / m.step : 0.0;
         if (g.rank != 0) continue;
+        const char* phase = prefill ? "prefill" : "decode";
+        nlohmann::json rec = {{"bench", "overlap"}, {"model", cfg.name}, {"plan", plan.str()}, {"phase", phase},
+                              {"overlap", ov}, {"ranks", env.torus.ranks()}, {"torus", env.torus.shape().str()},
+                              {"batch", o.batch}, {"prompt_len", o.prompt_len}, {"dtype", o.dtype}, {"link_gbps", gbps[prefill]},
+                              {"link_latency_us", g.link_latency_us}, {"balanced", o.balance},
+                              {"threads", g.threads_applied}, {"step_s", m.step}, {"compute_s", m.step - m.exposed},
+                              {"comm_s", m.comm}, {"exposed_comm_s", m.exposed},
+                              {"hidden_frac", hidden_frac(m.comm, m.exposed)}, {"bytes_per_step", m.bytes},
+                              {"repeats", o.steps}};
+        if (speedup > 0) rec["speedup_vs_none"] = speedup;
         if (g.json)
-          bench::emit({{"bench", "overlap"}, {"model", cfg.name}, {"plan", plan.str()},
-                       {"phase", prefill ? "prefill" : "decode"}, {"overlap", ov}, {"ranks", env.torus.ranks()},
-                       {"torus", env.torus.shape().str()}, {"batch", o.batch}, {"prompt_len", o.prompt_len},
-                       {"link_gbps", g.link_gbps}, {"link_latency_us", g.link_latency_us}, {"step_s", s},
-                       {"compute_s", s - e}, {"comm_s", c}, {"exposed_comm_s", e}, {"hidden_frac", hidden},
-                       {"repeats", o.steps}});
+          bench::emit(rec);
         else
-          std::printf("%-32s %-8s %-13s %10.3f %10.3f %10.3f %10.3f %6.0f%%\n", plan_text.c_str(),
-                      prefill ? "prefill" : "decode", ov.c_str(), s * 1e3, (s - e) * 1e3, c * 1e3, e * 1e3,
-                      hidden * 100);
+          std::printf("%-24s %-8s %-13s %9.4f %10.3f %10.3f %10.3f %10.3f %6.0f%% %7.2fx\n", plan.str().c_str(), phase,
+                      ov.c_str(), gbps[prefill], m.step * 1e3, (m.step - m.exposed) * 1e3, m.comm * 1e3,
+                      m.exposed * 1e3, hidden_frac(m.comm, m.exposed) * 100, speedup);
+        if (!o.per_layer) continue;
+        for (const auto& [id, s] : m.sections) {
+          const std::string layer = id == CommTimeline::kOther ? "other" : std::to_string(id);
+          if (g.json)
+            bench::emit({{"bench", "overlap_layer"}, {"model", cfg.name}, {"plan", plan.str()}, {"phase", phase},
+                         {"overlap", ov}, {"ranks", env.torus.ranks()}, {"layer", layer},
+                         {"link_gbps", gbps[prefill]}, {"wall_s", s.wall_s}, {"compute_s", s.compute_s()},
+                         {"comm_s", s.comm_s}, {"exposed_comm_s", s.exposed_s},
+                         {"hidden_frac", hidden_frac(s.comm_s, s.exposed_s)}});
+          else
+            std::printf("  layer %-16s %-8s %-13s %9s %10.3f %10.3f %10.3f %10.3f %6.0f%%\n", layer.c_str(), phase,
+                        ov.c_str(), "", s.wall_s * 1e3, s.compute_s() * 1e3, s.comm_s * 1e3, s.exposed_s * 1e3,
+                        hidden_frac(s.comm_s, s.exposed_s) * 100);
+        }
       }
     }
   }
@@ -96,14 +206,22 @@ int run_overlap(const OverlapOptions& o, const GlobalOptions& g) {
 void add_bench_overlap_command(CLI::App& bench, Commands& out) {
   auto o = std::make_shared<OverlapOptions>();
   CLI::App* app = bench.add_subcommand(
-      "overlap", "communication hidden by the looped collective einsums, per plan and phase (use --link-gbps)");
+      "overlap", "communication hidden by the overlapped layouts, per plan and phase (--link-gbps or --balance)");
   app->add_option("--model", o->model, "preset, model YAML or checkpoint")->capture_default_str();
   app->add_option("--torus", o->torus, "torus shape XxYxZ (default: auto)");
-  app->add_option("--plans", o->plans, "plans to measure")->delimiter(',')->capture_default_str();
-  app->add_option("--overlaps", o->overlaps, "none,looped,looped-bidir")->delimiter(',')->capture_default_str();
+  app->add_option("--plans", o->plans, "plans to measure (or auto, default)")->delimiter(',')->capture_default_str();
+  app->add_option("--overlaps", o->overlaps, "none,looped,looped-bidir (none first gives speedup_vs_none)")
+      ->delimiter(',')
+      ->capture_default_str();
+  app->add_option("--phases", o->phases, "prefill,decode")->delimiter(',')->capture_default_str();
   app->add_option("--batch", o->batch, "sequences")->capture_default_str();
   app->add_option("--prompt-len", o->prompt_len, "prefill tokens per sequence")->capture_default_str();
   app->add_option("--repeats", o->steps, "timed steps per phase (median reported)")->capture_default_str();
+  app->add_option("--dtype", o->dtype, "weight format: f32|bf16|int8")->capture_default_str();
+  app->add_flag("--balance", o->balance,
+                "per plan and phase, set the link speed so that communication takes as long as compute "
+                "(measured with --overlap none and no link model; keeps --link-latency-us)");
+  app->add_flag("--per-layer", o->per_layer, "also print each layer's compute, communication and exposed time");
   out.push_back({app, [o](const GlobalOptions& g) { return run_overlap(*o, g); }});
 }
 

@@ -27,6 +27,7 @@
 #include "kernels/backend.hpp"
 #include "kernels/packed_weight.hpp"
 #include "launch/command.hpp"
+#include "launch/plan_choice.hpp"
 #include "launch/run_config.hpp"
 #include "launch/sharded_run.hpp"
 #include "models/chat_template.hpp"
@@ -162,8 +163,10 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
   const collectives::Torus& torus = env.torus;
   runtime::ShardOptions sopt = env.shard;
   sopt.format = kernels::parse_weight_format(r.dtype, "--dtype");
-  runtime::Plan plan = r.plan == "default" ? runtime::default_plan(cfg, torus.shape(), B)
-                                           : runtime::parse_plan(r.plan, "--plan");
+  int64_t longest = 0;
+  for (const auto& p : prompts) longest = std::max<int64_t>(longest, int64_t(p.size()));
+  const PlanContext pctx{cfg, torus.shape(), B, longest, r.max_new_tokens, sopt.format};
+  runtime::Plan plan = resolve_plan(r.plan, "--plan", pctx, g);
   runtime::ShardedModel model(*source, *env.coll, plan, B, sopt);
   spdlog::info("generate: model {} on {} ranks (torus {}), plan {}, {} weights, batch {}, sampling {}", cfg.name,
                torus.ranks(), torus.shape().str(), plan.str(), r.dtype, B, opt.sampling.str());
@@ -254,6 +257,7 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
       return "stop_token";
     return "length";
   };
+  const auto util = measured_utilisation(pctx, plan, false, longest + gen.decode_steps / 2, per_step, g);
   if (g.rank == 0) {
     if (g.json) {
       for (int64_t b = 0; b < B; ++b) {
@@ -283,6 +287,7 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
                                 {"kv_cache_mb_per_rank", cache_mb},
                                 {"peak_rss_mb", rss_mb}};
       if (matches >= 0) summary["reference_match"] = matches == B;
+      if (util) summary["mfu"] = util->mfu, summary["mbu"] = util->mbu;  // decode, on the local profile
       bench::emit(summary);
     } else {
       std::printf("%s on %d ranks (torus %s), plan %s, %s weights, batch %lld, %s\n", cfg.name.c_str(), torus.ranks(),

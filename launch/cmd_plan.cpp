@@ -2,8 +2,10 @@
 // cost model's predicted step latency (runtime/cost_model.hpp, runtime/step_time.hpp). Pure
 // arithmetic: no MPI, no weights. Prefill: L = --prompt-len, T = 0. Decode: L = 1, T = prompt-len +
 // gen-len/2 (the mean context over the generated tokens). Memory per chip counts weights and the KV
-// cache at prompt-len + gen-len tokens. --max-context: per attention layout (decode FFN ws2d when
-// valid), the longest context whose KV cache fits in --kv-mem-frac of the profile's memory.
+// cache at prompt-len + gen-len tokens. With a calibrated CPU profile (--hardware local, written by
+// `tori calibrate`) each chip is a rank of this host with cores/chips threads (step_time.hpp).
+// --max-context: per attention layout (decode FFN ws2d when valid), the longest context whose KV
+// cache fits in --kv-mem-frac of the profile's memory.
 #include <algorithm>
 #include <cstdio>
 
@@ -18,6 +20,7 @@
 #include "runtime/hardware_profile.hpp"
 #include "runtime/placement.hpp"
 #include "runtime/step_time.hpp"
+#include "runtime/threads.hpp"
 
 namespace tori::launch {
 
@@ -56,6 +59,10 @@ int run_plan(const PlanOptions& o, const GlobalOptions& g) {
   }
   const double act_scale = wf == kernels::WeightFormat::f32 ? 1.0 : 0.5;  // bf16 activations
   const int64_t kv_bytes = wf == kernels::WeightFormat::f32 ? 4 : 2;
+  // A calibrated CPU profile (`local`) prices ranks of this host: --chips ranks sharing its cores.
+  const runtime::RankResources res =
+      hw.cpu.empty() ? runtime::RankResources{}
+                     : runtime::RankResources{std::max(1, runtime::cores_on_host() / o.chips), o.chips};
 
   if (o.max_context) {
     const double budget = o.kv_mem_frac * hw.hbm_bytes;
@@ -95,7 +102,7 @@ int run_plan(const PlanOptions& o, const GlobalOptions& g) {
       q.weights = wf;
       q.kv_elem_bytes = kv_bytes;
       const runtime::StepCost cost = runtime::predict_step(q);
-      rows.push_back({p, runtime::step_time(cost, hw, wf, o.chips, act_scale),
+      rows.push_back({p, runtime::step_time(cost, hw, wf, o.chips, act_scale, res),
                       runtime::predict_memory(c, shape, p, p, o.batch, o.prompt_len + o.gen_len, wf, kv_bytes)});
     }
     std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.t.overlap_s < b.t.overlap_s; });

@@ -5,6 +5,7 @@
 // same computation. Exit code 1 if any combination misses the tolerance. With --dtype bf16|int8
 // the reference runs on the weights rounded the same way (models/rounded_weights.hpp), so the
 // error measured is the sharding's (and the kernels' activation rounding), not quantisation's.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -16,6 +17,7 @@
 #include "kernels/backend.hpp"
 #include "launch/command.hpp"
 #include "launch/defaults.hpp"
+#include "launch/plan_choice.hpp"
 #include "launch/sharded_run.hpp"
 #include "models/prompts.hpp"
 #include "models/reference_model.hpp"
@@ -120,7 +122,9 @@ int run_verify(const VerifyOptions& opts, const GlobalOptions& g) {
       if (phases.size() > 1) plans.push_back({phases[k], phases[(k + 1) % phases.size()]});
     }
   } else {
-    plans.push_back(runtime::parse_plan(o.plan, "--plan"));
+    int64_t longest = 0;
+    for (const auto& p : prompts) longest = std::max<int64_t>(longest, int64_t(p.size()));
+    plans.push_back(resolve_plan(o.plan, "--plan", {base, torus.shape(), B, longest, o.max_new}, g));
   }
   spdlog::info("verify: model {}, torus {}, batch {}, {} plan(s) x {} block(s)", base.name, torus.shape().str(), B,
                plans.size(), blocks.size());
@@ -207,8 +211,8 @@ void add_verify_command(CLI::App& parent, Commands& out) {
   app->add_option("--seed", o->seed, "seed of the synthetic weights")->capture_default_str();
   app->add_option("--torus", o->torus, "torus shape XxYxZ (default: auto from the rank count)");
   app->add_option("--plan", o->plan,
-                  "a plan (e.g. prefill=wg_xyz/batch:xyz,decode=ws2d/batch:xyz) or 'all': every layout valid "
-                  "for the torus in each phase")
+                  "a plan (e.g. prefill=wg_xyz/batch:xyz,decode=ws2d/batch:xyz), 'default', 'auto' (cost model "
+                  "on the local profile) or 'all': every layout valid for the torus in each phase")
       ->capture_default_str();
   app->add_option("--block", o->block, "model|parallel|serial|all: the block type(s) to verify")->capture_default_str();
   app->add_option("--prompt-tokens", o->prompts, "prompts as token ids: \"1,2,3;4,5\" (batch = their count)")

@@ -44,5 +44,7 @@ void add_bench_commands(CLI::App& parent, Commands& out);       // the `bench` g
 void add_bench_kernels_command(CLI::App& bench, Commands& out);  // bench kernels
 void add_bench_collectives_command(CLI::App& bench, Commands& out);  // bench collectives
 void add_bench_overlap_command(CLI::App& bench, Commands& out);      // bench overlap
+void add_bench_sweep_command(CLI::App& bench, Commands& out);        // bench sweep
+void add_calibrate_command(CLI::App& parent, Commands& out);
 
 }  // namespace tori::launch

@@ -6,7 +6,7 @@
 //   model: llama-tiny            # preset, model YAML, Hugging Face checkpoint directory or .gguf
 //   seed: 1234                   # synthetic weights
 //   torus: 2x2x2                 # or auto
-//   plan: prefill=wg_xyz/batch:xyz,decode=ws2d/batch:xyz   # or default
+//   plan: prefill=wg_xyz/batch:xyz,decode=ws2d/batch:xyz   # or default, or auto
 //   dtype: f32                   # weights: f32 | bf16 | int8
 //   prompts: [[1, 2, 3], [4, 5]] # token ids, or text: ["Hello", "Why?"] (needs the model's tokenizer)
 //   chat: true                   # text prompts as one user turn of the model's chat template

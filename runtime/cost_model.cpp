@@ -78,7 +78,7 @@ struct ProjectionShape {
 };
 
 std::vector<ProjectionShape> projections(const models::ModelConfig& c, int64_t n) {
-  const int64_t hd = c.n_heads * c.d_head / n, f = c.d_ff / n;
+  const int64_t hd = modelled_heads(c, n) * c.d_head / n, f = c.d_ff / n;
   const int64_t ffn_in = (c.mlp == models::Mlp::swiglu ? 2 : 1) * f;
   if (c.block == models::Block::parallel) return {{true, true, hd + ffn_in, hd + f}};
   return {{true, true, hd, hd}, {false, false, ffn_in, f}};
@@ -94,6 +94,8 @@ bool any_handoff(const models::ModelConfig& c, const TorusShape& s, const PhaseP
 }
 
 }  // namespace
+
+int64_t modelled_heads(const models::ModelConfig& c, int64_t /*n*/) { return c.n_heads; }
 
 Work& Work::operator+=(const Work& o) {
   flops += o.flops;
@@ -133,11 +135,24 @@ StepCost predict_step(const StepQuery& q) {
   const double wb = dtype_bytes(q.weights);
   StepCost out;
   out.tokens = q.batch * L;
+  out.rows = M;
+  out.layers = c.n_layers;
+  out.prefill = q.prefill;
   std::optional<Placement> dec;
   if (q.prefill && q.decode_plan && any_handoff(c, s, q.plan, *q.decode_plan, q.batch)) {
     out.handoff = true;
     dec = make_placement(c, s, q.coords, *q.decode_plan, q.batch);
   }
+
+  auto check_seq = [&](const std::vector<int64_t>& v, const char* what) {
+    if (!v.empty() && int64_t(v.size()) != q.batch)
+      throw Error(std::string("predict_step: ") + what + " has " + std::to_string(v.size()) + " entries, batch is " +
+                  std::to_string(q.batch));
+  };
+  check_seq(q.seq_tokens, "seq_tokens");
+  check_seq(q.seq_cached, "seq_cached");
+  auto seq_l = [&](int64_t b) { return q.seq_tokens.empty() ? L : q.seq_tokens[size_t(b)]; };
+  auto seq_t = [&](int64_t b) { return q.seq_cached.empty() ? T : q.seq_cached[size_t(b)]; };
 
   Work w;
   Booker book{s, q.coords, w.traffic};
@@ -187,14 +202,17 @@ StepCost predict_step(const StepQuery& q) {
       }
     }
     if (p.with_q) {
-      const int64_t Hl = static_cast<int64_t>(pl.units.size()) * (c.n_heads / n);
+      const int64_t Hl = static_cast<int64_t>(pl.units.size()) * (modelled_heads(c, n) / n);
       const int64_t Ba = pl.attn_batch_local, Ha = static_cast<int64_t>(pl.heads.size());
       book.all_to_all(pl.batch_local * L * Hl * D, pl.a2a_axes);  // heads -> batch
-      // Causal attention of B_a sequences x H_a heads: 4·H_a·D·(L·T + L(L+1)/2) each.
-      w.attn_flops += double(Ba) * 4.0 * double(Ha) * double(D) *
-                      (double(L) * double(T) + double(L) * double(L + 1) / 2.0);
+      // Causal attention of B_a sequences x H_a heads: 4·H_a·D·(l·t + l(l+1)/2) each (l new, t cached).
       const int64_t kv_local = static_cast<int64_t>(pl.kv_heads.size());
-      w.kv_bytes += double(Ba) * double(kv_local) * double(T + L) * double(D) * 2.0 * double(q.kv_elem_bytes);
+      for (int64_t b = pl.attn_batch_offset; b < pl.attn_batch_offset + Ba; ++b) {
+        const double l = double(seq_l(b)), t = double(seq_t(b));
+        if (l == 0) continue;
+        w.attn_flops += 4.0 * double(Ha) * double(D) * (l * t + l * (l + 1) / 2.0);
+        w.kv_bytes += double(kv_local) * (t + l) * double(D) * 2.0 * double(q.kv_elem_bytes);
+      }
       if (dec) {  // K and V: AG(S') of [B_a·L, KD], then AG(A) of [B_l·L, KD]
         for (int k = 0; k < 2; ++k) {
           book.all_gather(Ba * L * KD, pl.a2a_axes);
@@ -227,8 +245,11 @@ StepCost predict_step(const StepQuery& q) {
   double layer_params = 0;
   for (const ProjectionShape& p : projections(real, 1)) layer_params += double(E) * double(p.unit_in + p.unit_out);
   layer_params += double(E) * 2.0 * double(real.n_kv_heads * D);
-  const double attn_all = double(q.batch) * 4.0 * double(real.n_heads) * double(D) *
-                          (double(L) * double(T) + double(L) * double(L + 1) / 2.0);
+  double attn_all = 0;
+  for (int64_t b = 0; b < q.batch; ++b) {
+    const double l = double(seq_l(b)), t = double(seq_t(b));
+    attn_all += 4.0 * double(real.n_heads) * double(D) * (l * t + l * (l + 1) / 2.0);
+  }
   out.model_flops = double(c.n_layers) * (2.0 * tok * layer_params + attn_all) + 2.0 * double(rows) * E * real.vocab;
   return out;
 }

@@ -25,7 +25,8 @@
 //   flops     2·M·K·N of every local matmul (incl. the K/V projection [M, E_held]·[E_held, 2KD]
 //             every rank computes — the multiquery baseline's redundancy) + attention
 //             4·H_a·D·Σ_b (L·T + L(L+1)/2) over this rank's B_a sequences and H_a heads (causal;
-//             ≈ 4·B·L·T·H·D / n, as kernels::attention_cost counts it).
+//             ≈ 4·B·L·T·H·D / n, as kernels::attention_cost counts it; per sequence with
+//             seq_tokens/seq_cached). Equal to kernels/flop_counter.hpp's counts (tested).
 //   weight_bytes  weight elements the layer's matmuls read × bytes(dtype) (gathered weights for wg).
 //   kv_bytes  KV cache read: B_a · K_local · (T + L) · D · 2 · kv element bytes.
 //   memory    per chip: weights as ShardedModel::estimate_memory counts them (f32 plain copies kept
@@ -33,6 +34,7 @@
 #include <array>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "collectives/torus_shape.hpp"
 #include "collectives/traffic.hpp"
@@ -54,6 +56,9 @@ struct StepQuery {
   int64_t batch = 1;
   int64_t tokens = 1;  // L
   int64_t cached = 0;  // T (before the step)
+  // Ragged batches (optional, size `batch`): each sequence's real new tokens (<= L; prompts are
+  // padded to L but attention skips the padding) and cached tokens. Empty: L and T for all.
+  std::vector<int64_t> seq_tokens, seq_cached;
   kernels::WeightFormat weights = kernels::WeightFormat::f32;
   int64_t kv_elem_bytes = 4;       // KV cache element bytes (Tori: f32)
   collectives::Coords coords{};    // the rank predicted (traffic can differ by a message per rank)
@@ -76,10 +81,17 @@ struct StepCost {
   Work step;          // the whole step: n_layers · layer + embedding, final norm, logits
   double model_flops = 0;  // useful FLOPs of the step over all chips (no redundant K/V): MFU's numerator
   int64_t tokens = 0;      // tokens processed: B·L
+  int64_t rows = 0;        // M = B_local·L: rows of this rank's layer matmuls
+  int64_t layers = 0;      // transformer layers in the step
+  bool prefill = false;
   bool handoff = false;    // prefill hands its K/V to decode's placement
 };
 
 StepCost predict_step(const StepQuery& q);
+
+// Query heads the cost model splits over the n chips (the one place the model's head count is read:
+// padded heads, when placement pads them, are counted here).
+int64_t modelled_heads(const models::ModelConfig& c, int64_t n);
 
 // Per-rank memory: weights (estimate_memory's accounting; bytes(dtype) for packed shards) and the KV
 // cache of the decode placement at `context` tokens per sequence.

@@ -11,6 +11,10 @@
 //           ... z --AG(x)--> BL(X units) @ W_out --> BLE_x{yz} --RS(yz)--> BLE_xyz
 //   wg_A    weights AG over A (rows over x, units over A∩yz); batch split over A, 1D inside the
 //           rest R: B_A LE_R --AG(R)--> B_A LE @ W --> ... @ W_out --> B_A LE{R} --RS(R)--> B_A LE_R
+// With --overlap looped|looped-bidir each AG --> matmul --> RS chain above runs as one looped
+// collective einsum (collective_matmul.hpp): ws1d's and wg's as 1D loops, ws2d's as 2D ones (AG(yz)
+// then RS(x) in, AG(x) then RS(yz) out, K/V's all-reduce(x) started as soon as it exists), and
+// the weight-gathered layouts prefetch layer i+1's weights while layer i computes.
 #include <functional>
 
 #include "runtime/layer_shards.hpp"

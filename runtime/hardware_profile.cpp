@@ -1,5 +1,10 @@
 #include "runtime/hardware_profile.hpp"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -18,8 +23,132 @@ namespace {
 constexpr double kTera = 1e12, kGiga = 1e9, kGiB = 1073741824.0, kMicro = 1e-6;
 const std::vector<std::string> kKeys = {"name",          "peak_tflops_f32", "peak_tflops_bf16", "peak_tflops_int8",
                                         "hbm_gib",       "hbm_gbps",        "link_gbps_x",      "link_gbps_y",
-                                        "link_gbps_z",   "link_latency_us"};
+                                        "link_gbps_z",   "link_latency_us", "link_model_wake_us", "cpu"};
+const std::vector<std::string> kCpuKeys = {"threads",          "matmul_gflops_f32", "matmul_gflops_bf16",
+                                           "matmul_gflops_int8", "attention_gflops", "read_gbps",
+                                           "cache_read_gbps",  "cache_mib",
+                                           "layer_overhead_us", "prefill_overhead_us", "row_overhead_ns"};
+constexpr double kNano = 1e-9;
+
+double positive(const YAML::Node& n, const std::string& where) {
+  double v = 0;
+  try {
+    v = n.as<double>();
+  } catch (const YAML::Exception&) {
+    throw InputError(where + " must be a number, got '" + n.as<std::string>() + "'");
+  }
+  if (!(v >= 0) || !std::isfinite(v)) throw InputError(where + " must be >= 0, got " + n.as<std::string>());
+  return v;
+}
+
+CpuCalibration parse_cpu_entry(const YAML::Node& e, const std::string& where) {
+  if (!e.IsMap()) throw InputError(where + ": expected a mapping with keys threads, matmul_gflops_f32, ...");
+  std::string list;
+  for (const auto& k : kCpuKeys) list += (list.empty() ? "" : ", ") + k;
+  for (const auto& kv : e) {
+    const std::string key = kv.first.as<std::string>();
+    if (std::find(kCpuKeys.begin(), kCpuKeys.end(), key) == kCpuKeys.end())
+      throw InputError(where + ": unknown key '" + key + "' (allowed: " + list + ")");
+  }
+  for (const auto& k : kCpuKeys)
+    if (!e[k]) throw InputError(where + ": missing key '" + k + "'");
+  CpuCalibration c;
+  c.threads = static_cast<int>(positive(e["threads"], where + ": key 'threads'"));
+  if (c.threads < 1) throw InputError(where + ": key 'threads' must be >= 1");
+  const char* names[3] = {"matmul_gflops_f32", "matmul_gflops_bf16", "matmul_gflops_int8"};
+  for (size_t f = 0; f < 3; ++f) {
+    const YAML::Node m = e[names[f]];
+    const std::string w = where + ": key '" + names[f] + "'";
+    if (!m.IsMap() || m.size() == 0) throw InputError(w + " must map rows M to GFLOP/s, e.g. {1: 10, 512: 100}");
+    for (const auto& kv : m) {
+      const double M = positive(kv.first, w + " (M)"), g = positive(kv.second, w + " (GFLOP/s)");
+      if (M < 1 || g <= 0) throw InputError(w + ": M must be >= 1 and GFLOP/s > 0");
+      c.matmul_gflops[f].emplace_back(M, g);
+    }
+    std::sort(c.matmul_gflops[f].begin(), c.matmul_gflops[f].end());
+  }
+  c.attention_gflops = positive(e["attention_gflops"], where + ": key 'attention_gflops'");
+  c.read_gbps = positive(e["read_gbps"], where + ": key 'read_gbps'");
+  c.cache_read_gbps = positive(e["cache_read_gbps"], where + ": key 'cache_read_gbps'");
+  c.cache_bytes = positive(e["cache_mib"], where + ": key 'cache_mib'") * 1048576.0;
+  if (c.attention_gflops <= 0 || c.read_gbps <= 0)
+    throw InputError(where + ": attention_gflops and read_gbps must be positive");
+  c.layer_overhead_s = positive(e["layer_overhead_us"], where + ": key 'layer_overhead_us'") * kMicro;
+  c.prefill_overhead_s = positive(e["prefill_overhead_us"], where + ": key 'prefill_overhead_us'") * kMicro;
+  c.row_overhead_s = positive(e["row_overhead_ns"], where + ": key 'row_overhead_ns'") * kNano;
+  return c;
+}
 }  // namespace
+
+double CpuCalibration::matmul_rate(kernels::WeightFormat f, double M) const {
+  const auto& pts = matmul_gflops[size_t(f)];
+  if (pts.empty()) return 0;
+  if (M <= pts.front().first) return pts.front().second;
+  if (M >= pts.back().first) return pts.back().second;
+  for (size_t i = 1; i < pts.size(); ++i)
+    if (M <= pts[i].first) {
+      const auto [m0, g0] = pts[i - 1];
+      const auto [m1, g1] = pts[i];
+      const double a = std::log(M / m0) / std::log(m1 / m0);
+      return std::exp(std::log(g0) + a * (std::log(g1) - std::log(g0)));
+    }
+  return pts.back().second;
+}
+
+const CpuCalibration* HardwareProfile::cpu_for(int threads) const {
+  if (cpu.empty()) return nullptr;
+  const CpuCalibration* best = &cpu.front();
+  for (const auto& c : cpu)
+    if (c.threads <= threads) best = &c;
+  return best;
+}
+
+std::string profile_dir() {
+  if (const char* d = std::getenv("TORI_PROFILE_DIR"); d && *d) return d;
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return ".cache";
+  return (exe.parent_path().parent_path() / ".cache").string();
+}
+
+std::string hardware_profile_yaml(const HardwareProfile& p, const std::string& comment) {
+  YAML::Emitter y;
+  y << YAML::Comment(comment) << YAML::BeginMap;
+  y << YAML::Key << "name" << YAML::Value << p.name;
+  y << YAML::Key << "peak_tflops_f32" << YAML::Value << p.peak_flops[0] / kTera;
+  y << YAML::Key << "peak_tflops_bf16" << YAML::Value << p.peak_flops[1] / kTera;
+  y << YAML::Key << "peak_tflops_int8" << YAML::Value << p.peak_flops[2] / kTera;
+  y << YAML::Key << "hbm_gib" << YAML::Value << p.hbm_bytes / kGiB;
+  y << YAML::Key << "hbm_gbps" << YAML::Value << p.hbm_bandwidth / kGiga;
+  y << YAML::Key << "link_gbps_x" << YAML::Value << p.link_bandwidth[0] / kGiga;
+  y << YAML::Key << "link_gbps_y" << YAML::Value << p.link_bandwidth[1] / kGiga;
+  y << YAML::Key << "link_gbps_z" << YAML::Value << p.link_bandwidth[2] / kGiga;
+  y << YAML::Key << "link_latency_us" << YAML::Value << p.link_latency / kMicro;
+  if (p.link_model_wake > 0) y << YAML::Key << "link_model_wake_us" << YAML::Value << p.link_model_wake / kMicro;
+  if (!p.cpu.empty()) {
+    y << YAML::Key << "cpu" << YAML::Value << YAML::BeginSeq;
+    const char* names[3] = {"matmul_gflops_f32", "matmul_gflops_bf16", "matmul_gflops_int8"};
+    for (const auto& c : p.cpu) {
+      y << YAML::BeginMap << YAML::Key << "threads" << YAML::Value << c.threads;
+      for (size_t f = 0; f < 3; ++f) {
+        y << YAML::Key << names[f] << YAML::Value << YAML::Flow << YAML::BeginMap;
+        for (const auto& [M, g] : c.matmul_gflops[f]) y << YAML::Key << M << YAML::Value << g;
+        y << YAML::EndMap;
+      }
+      y << YAML::Key << "attention_gflops" << YAML::Value << c.attention_gflops;
+      y << YAML::Key << "read_gbps" << YAML::Value << c.read_gbps;
+      y << YAML::Key << "cache_read_gbps" << YAML::Value << c.cache_read_gbps;
+      y << YAML::Key << "cache_mib" << YAML::Value << c.cache_bytes / 1048576.0;
+      y << YAML::Key << "layer_overhead_us" << YAML::Value << c.layer_overhead_s / kMicro;
+      y << YAML::Key << "prefill_overhead_us" << YAML::Value << c.prefill_overhead_s / kMicro;
+      y << YAML::Key << "row_overhead_ns" << YAML::Value << c.row_overhead_s / kNano;
+      y << YAML::EndMap;
+    }
+    y << YAML::EndSeq;
+  }
+  y << YAML::EndMap;
+  return std::string(y.c_str()) + "\n";
+}
 
 HardwareProfile parse_hardware_profile(const std::string& text, const std::string& source) {
   YAML::Node root;
@@ -55,6 +184,14 @@ HardwareProfile parse_hardware_profile(const std::string& text, const std::strin
   p.hbm_bandwidth = num("hbm_gbps") * kGiga;
   p.link_bandwidth = {num("link_gbps_x") * kGiga, num("link_gbps_y") * kGiga, num("link_gbps_z") * kGiga};
   p.link_latency = num("link_latency_us") * kMicro;
+  if (root["link_model_wake_us"])
+    p.link_model_wake = positive(root["link_model_wake_us"], source + ": key 'link_model_wake_us'") * kMicro;
+  if (const YAML::Node cpu = root["cpu"]) {
+    if (!cpu.IsSequence()) throw InputError(source + ": key 'cpu' must be a list (one entry per thread count)");
+    for (size_t i = 0; i < cpu.size(); ++i)
+      p.cpu.push_back(parse_cpu_entry(cpu[i], source + ": cpu[" + std::to_string(i) + "]"));
+    std::sort(p.cpu.begin(), p.cpu.end(), [](const auto& a, const auto& b) { return a.threads < b.threads; });
+  }
   return p;
 }
 
@@ -68,16 +205,23 @@ HardwareProfile load_hardware_profile(const std::string& name_or_path) {
   const auto& builtin = embedded_profiles();
   if (auto it = builtin.find(name_or_path); it != builtin.end())
     return parse_hardware_profile(it->second, "profile " + name_or_path);
-  if (!std::filesystem::is_regular_file(name_or_path)) {
+  std::string path = name_or_path;
+  const std::string user = (std::filesystem::path(profile_dir()) / (name_or_path + ".yaml")).string();
+  if (name_or_path.find('/') == std::string::npos && std::filesystem::is_regular_file(user)) path = user;
+  if (!std::filesystem::is_regular_file(path)) {
     std::string names;
     for (const auto& n : hardware_profile_names()) names += (names.empty() ? "" : ", ") + n;
-    throw InputError("--hardware: '" + name_or_path + "' is neither a built-in profile (" + names +
-                     ") nor a YAML file");
+    if (name_or_path == "local")
+      throw InputError("--hardware: the 'local' profile (" + user +
+                       ") does not exist yet: run `tori calibrate` once to measure this machine (about 20 s; "
+                       "$TORI_PROFILE_DIR chooses the directory)");
+    throw InputError("--hardware: '" + name_or_path + "' is neither a built-in profile (" + names + "), a profile in " +
+                     profile_dir() + ", nor a YAML file");
   }
-  std::ifstream f(name_or_path);
+  std::ifstream f(path);
   std::stringstream ss;
   ss << f.rdbuf();
-  return parse_hardware_profile(ss.str(), name_or_path);
+  return parse_hardware_profile(ss.str(), path);
 }
 
 }  // namespace tori::runtime

@@ -9,13 +9,49 @@
 //   link_gbps_x|y|z               bandwidth one rank sends at along that axis's ring, 1e9 bytes/s
 //   link_latency_us               per block transfer (traffic.hpp's "message"), microseconds
 // Unknown or missing keys, or non-positive values, are InputErrors naming the file and the key.
+//
+// Optional key `link_model_wake_us` (tori calibrate): how late a sleeping thread wakes here; the
+// link model (--link-gbps) holds each collective back by sleeping, so each one costs this much more.
+//
+// Optional key `cpu` (what `tori calibrate` measures on this machine, launch/cmd_calibrate.cpp): a
+// list with one entry per thread count a rank may run with; with it the step time prices a CPU
+// rank by what it measured rather than by its peak (step_time.hpp):
+//   - threads: 1
+//     matmul_gflops_f32:  {1: 9.5, 8: 61, 64: 98, 512: 107}   # GFLOP/s by M (rows), K = N = 1024
+//     matmul_gflops_bf16: {...}  matmul_gflops_int8: {...}
+//     attention_gflops: 21          # kernels::attention over a KV cache (decode and prefill mix)
+//     read_gbps: 19                 # memory read bandwidth with this many threads in total
+//     cache_read_gbps: 60           # the same for a working set of up to cache_mib (in cache)
+//     cache_mib: 16
+//     layer_overhead_us: 35         # per layer and step: dispatch, norms, RoPE, softmax ... (fit)
+//     prefill_overhead_us: 200      # per layer, added in a prefill block (fit)
+//     row_overhead_ns: 120          # per layer, per prefill row (B_local·L) on one chip (fit)
+//
+// `tori calibrate` writes the `local` profile to profile_dir()/local.yaml; load_hardware_profile
+// finds `<name>.yaml` there after the built-in names.
 #include <array>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/packed_weight.hpp"
 
 namespace tori::runtime {
+
+// One thread count's measured figures (see the `cpu` key above).
+struct CpuCalibration {
+  int threads = 1;
+  std::array<std::vector<std::pair<double, double>>, 3> matmul_gflops;  // by WeightFormat: (M, GFLOP/s), M ascending
+  double attention_gflops = 0;
+  double read_gbps = 0;
+  double cache_read_gbps = 0;
+  double cache_bytes = 0;
+  double layer_overhead_s = 0;
+  double prefill_overhead_s = 0;
+  double row_overhead_s = 0;
+  // GFLOP/s of a matmul with M rows: log-log interpolation between the measured M, clamped.
+  double matmul_rate(kernels::WeightFormat f, double M) const;
+};
 
 struct HardwareProfile {
   std::string name;
@@ -24,13 +60,26 @@ struct HardwareProfile {
   double hbm_bandwidth = 0;            // bytes/s
   std::array<double, 3> link_bandwidth{};  // bytes/s, by axis x, y, z
   double link_latency = 0;                 // s per message
+  double link_model_wake = 0;              // s a link-model hold overshoots (optional)
+
+  std::vector<CpuCalibration> cpu;         // optional, ascending threads (tori calibrate)
 
   double peak(kernels::WeightFormat f) const { return peak_flops[size_t(f)]; }
+  // The calibration for `threads` (the largest measured count <= threads, else the smallest);
+  // nullptr without a `cpu` key.
+  const CpuCalibration* cpu_for(int threads) const;
 };
+
+// Where `tori calibrate` writes and load_hardware_profile looks for user profiles:
+// $TORI_PROFILE_DIR, else <directory of the tori binary>/../.cache (the repo's .cache/ for build/tori).
+std::string profile_dir();
+// Writes a profile as YAML (every key, the `cpu` list if any).
+std::string hardware_profile_yaml(const HardwareProfile& p, const std::string& comment);
 
 // `source` names the file in errors.
 HardwareProfile parse_hardware_profile(const std::string& yaml_text, const std::string& source);
-// A built-in name (hardware_profile_names()) or a path to a YAML file.
+// A built-in name (hardware_profile_names()), a name with profile_dir()/<name>.yaml (e.g. `local`,
+// written by `tori calibrate`), or a path to a YAML file.
 HardwareProfile load_hardware_profile(const std::string& name_or_path);
 std::vector<std::string> hardware_profile_names();
 

@@ -45,8 +45,7 @@ int64_t LayerShard::bytes() const {
   for (auto& p : projections) {
     b += static_cast<int64_t>(p.w_in.nbytes() + p.w_out.nbytes()) + p.w_in_packed.weight_bytes() +
          p.w_out_packed.weight_bytes();
-    for (auto* blocks : {&p.in_blocks, &p.out_blocks})
-      for (auto& w : *blocks) b += w.weight_bytes();
+    b += p.in_tiles.weight_bytes() + p.out_tiles.weight_bytes();
   }
   b += w_kv_packed.weight_bytes();
   return b;
@@ -200,35 +199,15 @@ LayerShard load_layer_shard(const models::WeightSource& src, int64_t layer, cons
 
 void build_overlap_blocks(Projection& p, const Tensor* w_kv, const Tensor& w_kv_scales,
                           const collectives::TorusShape& shape, collectives::Axes axes, const ShardOptions& opt) {
-  const int G = collectives::loop_plan(shape, axes).blocks;
-  const int64_t R = p.w_in.size(0), Cin = p.w_in.size(1), Ckv = w_kv ? w_kv->size(1) : 0;
-  const int64_t Rb = divide(R, G, "rows of W_in over the loop axis"), E = p.w_out.size(1);
-  const int64_t Eb = divide(E, G, "columns of W_out over the loop axis");
-  p.in_blocks.clear();
-  p.out_blocks.clear();
-  // int8: a row block keeps its columns' whole-K scales; a column block takes its slice of them.
-  const bool int8 = p.w_in_scales.defined();
-  const Tensor in_scales = !int8 ? Tensor()
-                           : w_kv ? kernels::concat_columns(p.w_in_scales.reshape({1, Cin}), w_kv_scales.reshape({1, Ckv}))
-                                  : p.w_in_scales;
-  for (int j = 0; j < G; ++j) {
-    // rows [j·R/G, (j+1)·R/G) of [W_in | W_kv]
-    Tensor in({Rb, Cin + Ckv}, kernels::DType::f32);
-    for (int64_t r = 0; r < Rb; ++r) {
-      std::memcpy(in.data<float>() + r * (Cin + Ckv), p.w_in.data<float>() + (j * Rb + r) * Cin, size_t(Cin) * 4);
-      if (w_kv)
-        std::memcpy(in.data<float>() + r * (Cin + Ckv) + Cin, w_kv->data<float>() + (j * Rb + r) * Ckv, size_t(Ckv) * 4);
-    }
-    p.in_blocks.push_back(kernels::pack_weight(in, opt.format, opt.backend,
-                                               int8 ? in_scales.reshape({Cin + Ckv}) : Tensor()));
-    // columns [j·E/G, (j+1)·E/G) of W_out
-    Tensor out({p.w_out.size(0), Eb}, kernels::DType::f32);
-    for (int64_t r = 0; r < p.w_out.size(0); ++r)
-      std::memcpy(out.data<float>() + r * Eb, p.w_out.data<float>() + r * E + j * Eb, size_t(Eb) * 4);
-    p.out_blocks.push_back(kernels::pack_weight(
-        out, opt.format, opt.backend,
-        int8 ? kernels::slice_columns(p.w_out_scales.reshape({1, E}), j * Eb, Eb).reshape({Eb}) : Tensor()));
-  }
+  const collectives::Axes rest = axes.complement();
+  // int8: every tile quantises with its columns' whole-K scales (undefined for f32/bf16).
+  // [BL, E_xyz] --gather(axes) @ W_in, scatter(rest)--> [BL, unit g], side W_kv all-reduced over rest
+  p.in_tiles = collectives::cut_einsum_weights(shape, axes, rest, p.w_in, w_kv ? *w_kv : Tensor(), opt.format,
+                                               opt.backend, collectives::kEinsumPieces, p.w_in_scales,
+                                               w_kv ? w_kv_scales : Tensor());
+  // [BL, unit_out g] --gather(rest) @ W_out, scatter(axes)--> [BL, E_xyz]
+  p.out_tiles = collectives::cut_einsum_weights(shape, rest, axes, p.w_out, Tensor(), opt.format, opt.backend,
+                                                collectives::kEinsumPieces, p.w_out_scales);
 }
 
 }  // namespace tori::runtime

@@ -35,10 +35,9 @@ struct Projection {
   // int8 only (else undefined): scales [units · unit_in] of W_in's columns and [E rows held] of
   // W_out's columns, over the full K (all of E for W_in; all of H·D and/or F for W_out).
   kernels::Tensor w_in_scales, w_out_scales;
-  // --overlap looped: [W_in | W_kv (attention projection)] cut into row blocks and W_out into
-  // column blocks, one per rank along the loop axis of the layout's all-gather / reduce-scatter
-  // (collective_matmul.hpp loop_plan), packed once for the looped collective einsums.
-  std::vector<kernels::PackedWeight> in_blocks, out_blocks;
+  // --overlap looped: W_in (with W_kv as the side weight, attention projection) and W_out cut
+  // into tiles for the layout's looped collective einsums (collective_matmul.hpp), packed once.
+  collectives::EinsumWeights in_tiles, out_tiles;
   bool has(Segment s) const;
   // Column offset of a segment inside one unit (of W_in for q/w_in/w_gate, of W_out for o/w_out).
   int64_t offset(Segment s) const;
@@ -60,12 +59,13 @@ struct ShardOptions {
   bool keep_plain = true;   // keep the plain f32 copies (weight-gathered layouts gather them)
   collectives::Overlap overlap = collectives::Overlap::none;
   // Axes of the weight-stationary layout's input all-gather (= output reduce-scatter) that the
-  // blocks are cut for: yz for ws2d, xyz for ws1d; none = no blocks.
+  // tiles are cut for: yz for ws2d, xyz for ws1d; none = no tiles. The other axes are the input's
+  // reduce-scatter (= output's all-gather): x for ws2d, none for ws1d.
   collectives::Axes block_axes;
 };
 
-// [W_in | W_kv] row blocks and W_out column blocks for looping over `axes` (see Projection).
-// w_kv_scales: the int8 scales of w_kv's columns (undefined for f32/bf16).
+// The looped einsums' tiles (see Projection): input gather `axes`, scatter the rest; output the
+// other way round. w_kv_scales: the int8 scales of w_kv's columns (undefined for f32/bf16).
 void build_overlap_blocks(Projection& p, const kernels::Tensor* w_kv, const kernels::Tensor& w_kv_scales,
                           const collectives::TorusShape& shape, collectives::Axes axes, const ShardOptions& opt);
 

@@ -4,26 +4,89 @@
 
 namespace tori::runtime {
 
+namespace {
+
+constexpr double kGiga = 1e9;
+
+struct Rates {
+  const CpuCalibration* cpu = nullptr;  // null: accelerator pricing by peak
+  double peak = 0, bandwidth = 0;
+};
+
+// bytes: what one rank reads per step (its working set: weights and KV cache).
+Rates rates_of(const HardwareProfile& hw, kernels::WeightFormat weights, RankResources res, double bytes) {
+  Rates r;
+  r.peak = hw.peak(weights);
+  r.bandwidth = hw.hbm_bandwidth;
+  if (res.threads <= 0 || hw.cpu.empty()) return r;
+  r.cpu = hw.cpu_for(res.threads);
+  const auto& curve = r.cpu->matmul_gflops[size_t(weights)];
+  r.peak = 0;
+  for (const auto& [M, g] : curve) r.peak = std::max(r.peak, g * kGiga);
+  const int ranks = std::max(1, res.ranks_on_host);
+  const CpuCalibration* host = hw.cpu_for(res.threads * ranks);
+  // Every rank's working set in the host's cache: read at this rank's cache speed (caches scale
+  // with the cores using them), else at memory speed, which the host's ranks share.
+  const bool cached = bytes * ranks <= host->cache_bytes && r.cpu->cache_read_gbps > 0;
+  r.bandwidth = cached ? r.cpu->cache_read_gbps * kGiga : std::min(r.cpu->read_gbps, host->read_gbps / ranks) * kGiga;
+  return r;
+}
+
+}  // namespace
+
 StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::WeightFormat weights, int chips,
-                   double act_scale) {
+                   double act_scale, RankResources res) {
   StepTime t;
-  const double peak = hw.peak(weights);
-  t.compute_s = c.step.flops / peak;
-  t.memory_s = (c.step.weight_bytes + c.step.kv_bytes) / hw.hbm_bandwidth;
+  const Rates r = rates_of(hw, weights, res, c.step.weight_bytes + c.step.kv_bytes);
+  t.peak_flops = r.peak;
+  t.bandwidth = r.bandwidth;
+  if (r.cpu) {
+    t.compute_s = c.step.matmul_flops / (r.cpu->matmul_rate(weights, double(c.rows)) * kGiga) +
+                  c.step.attn_flops / (r.cpu->attention_gflops * kGiga);
+    // Prefill's per-row work beyond the matmuls (RoPE, KV-cache writes, causal softmax, SwiGLU)
+    // runs over this rank's share of the heads and F: it splits over the chips.
+    const double prefill_rows = c.prefill ? double(c.rows) / double(std::max(1, chips)) : 0.0;
+    t.overhead_s = double(c.layers) * (r.cpu->layer_overhead_s + (c.prefill ? r.cpu->prefill_overhead_s : 0.0) +
+                                       prefill_rows * r.cpu->row_overhead_s);
+  } else {
+    t.compute_s = c.step.flops / r.peak;
+  }
+  t.memory_s = (c.step.weight_bytes + c.step.kv_bytes) / r.bandwidth;
   for (collectives::Axis a : collectives::kAxes) {
     const collectives::Traffic tr = c.step.traffic_on(a);
     t.comm_s += double(tr.messages) * hw.link_latency + double(tr.bytes) * act_scale / hw.link_bandwidth[size_t(a)];
   }
-  const double chip = std::max(t.compute_s, t.memory_s);
+  const double chip = std::max(t.compute_s, t.memory_s) + t.overhead_s;
   t.serial_s = chip + t.comm_s;
   t.overlap_s = std::max(chip, t.comm_s);
   const double n = chips, tok = double(std::max<int64_t>(1, c.tokens));
-  auto mfu = [&](double s) { return s > 0 ? c.model_flops / (s * n * peak) : 0.0; };
+  auto mfu = [&](double s) { return s > 0 ? c.model_flops / (s * n * r.peak) : 0.0; };
   t.mfu_serial = mfu(t.serial_s);
   t.mfu_overlap = mfu(t.overlap_s);
   t.cost_serial = n * t.serial_s / tok;
   t.cost_overlap = n * t.overlap_s / tok;
   return t;
+}
+
+Utilisation utilisation(const StepCost& c, double measured_s, const HardwareProfile& hw,
+                        kernels::WeightFormat weights, int chips, RankResources res) {
+  Utilisation u;
+  if (!(measured_s > 0)) return u;
+  const Rates r = rates_of(hw, weights, res, c.step.weight_bytes + c.step.kv_bytes);
+  u.mfu = c.model_flops / (measured_s * double(chips) * r.peak);
+  u.mbu = (c.step.weight_bytes + c.step.kv_bytes) / (measured_s * r.bandwidth);
+  return u;
+}
+
+HardwareProfile with_link_model(HardwareProfile hw, double gbps, double latency_us) {
+  if (gbps <= 0) return hw;
+  // The link model holds a collective back until its modelled time while the real transfer runs
+  // underneath, so a collective takes the longer of the two: per message and per byte, the slower.
+  for (double& b : hw.link_bandwidth) b = std::min(b, gbps * kGiga);
+  // Each hold is a sleep that wakes link_model_wake late (one hold per collective call: per message
+  // on the 2-rank rings of this box, an approximation on longer rings).
+  hw.link_latency = std::max(hw.link_latency, latency_us * 1e-6 + hw.link_model_wake);
+  return hw;
 }
 
 }  // namespace tori::runtime

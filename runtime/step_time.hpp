@@ -6,24 +6,61 @@
 //                — axes in sequence, as Tori's collectives run them axis by axis (ring_plan.hpp);
 //                act_scale = activation element bytes / 4 rescales Tori's f32 wire bytes to the
 //                activation dtype being modelled (bf16 on TPU: 0.5).
-//   chip_s     = max(compute_s, memory_s): compute and memory overlap on a chip (roofline)
+//   chip_s     = max(compute_s, memory_s) + overhead_s: compute and memory overlap on a chip
+//                (roofline); overhead_s = 0 on an accelerator profile
 //   serial_s   = chip_s + comm_s            (no overlap of communication)
 //   overlap_s  = max(chip_s, comm_s)        (ideal overlap, e.g. looped CollectiveEinsum)
 //   mfu        = model FLOPs / (time · n · peak)   (PAPER.md; model FLOPs exclude redundant K/V)
 //   cost       = n · time / tokens                 (chip-seconds per token)
+//
+// A CPU rank (a profile with a `cpu` calibration, hardware_profile.hpp, and RankResources given)
+// is priced by what `tori calibrate` measured for its thread count instead of by peak:
+//   compute_s  = matmul FLOPs / matmul_rate(dtype, M = rows) + attention FLOPs / attention rate
+//   memory_s   = bytes / (the read bandwidth this rank gets: its threads' figure, or the host's
+//                figure for all ranks' threads shared evenly, whichever is lower; its threads'
+//                cache figure when every rank's bytes fit in the calibrated cache size together)
+//   overhead_s = layers · (layer_overhead + in a prefill: prefill_overhead + rows/n · row_overhead)
+//                (dispatch, norms, RoPE, softmax, copies: what FLOPs and bytes do not explain; the
+//                per-row part, fitted on one rank, is elementwise work over heads and F, which
+//                split over the n chips — an approximation)
+//   peak       = the largest matmul rate measured at its thread count (MFU's yardstick)
 #include "runtime/cost_model.hpp"
 #include "runtime/hardware_profile.hpp"
 
 namespace tori::runtime {
 
+// What one rank runs with on its host (only used with a calibrated CPU profile).
+struct RankResources {
+  int threads = 0;        // compute threads per rank; 0 = price by the profile's peak figures
+  int ranks_on_host = 1;  // ranks sharing the host's memory bandwidth
+};
+
 struct StepTime {
-  double compute_s = 0, memory_s = 0, comm_s = 0;
+  double compute_s = 0, memory_s = 0, comm_s = 0, overhead_s = 0;
   double serial_s = 0, overlap_s = 0;
   double mfu_serial = 0, mfu_overlap = 0;
   double cost_serial = 0, cost_overlap = 0;  // chip-seconds per token
+  double peak_flops = 0;                     // per chip, the MFU yardstick used
+  double bandwidth = 0;                      // per chip, bytes/s used for memory_s (MBU's yardstick)
 };
 
 StepTime step_time(const StepCost& cost, const HardwareProfile& hw, kernels::WeightFormat weights, int chips,
-                   double act_scale = 1.0);
+                   double act_scale = 1.0, RankResources res = {});
+
+// A measured step against the model: MFU = model FLOPs / (measured_s · chips · peak) and MBU =
+// bytes one chip reads (weights + KV cache) / (measured_s · bandwidth), with the peak and bandwidth
+// step_time uses for this profile and rank resources.
+struct Utilisation {
+  double mfu = 0, mbu = 0;
+};
+Utilisation utilisation(const StepCost& cost, double measured_s, const HardwareProfile& hw,
+                        kernels::WeightFormat weights, int chips, RankResources res = {});
+
+// The profile as the link model (collectives/link_model.hpp, --link-gbps/--link-latency-us) makes
+// the links look: when gbps > 0, a collective completes no earlier than the model says while the
+// real transfer runs underneath, so each axis gets the lower of the two bandwidths and each
+// message the larger of the two latencies (the modelled one plus how late a sleep wakes here,
+// link_model_wake, since the hold is a sleep).
+HardwareProfile with_link_model(HardwareProfile hw, double gbps, double latency_us);
 
 }  // namespace tori::runtime

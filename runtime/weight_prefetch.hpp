@@ -1,13 +1,18 @@
 #pragma once
 // WeightPrefetch: the weight all-gathers of the weight-gathered layouts (wg_x, wg_xy, wg_xyz),
-// started early so they travel while the previous projection computes (PAPER.md: "collectives
-// started early where data allows"). Each stored tensor is all-gathered over the layout's batch
-// axes A in ONE collective (start_all_gather on the progress thread) and rearranged locally:
+// started early so they travel while earlier layers compute (PAPER.md: "collectives started early
+// where data allows"): with overlap the layout starts layer i+1's gathers when layer i starts.
+// Each stored tensor is all-gathered over the layout's batch axes A in ONE collective
+// (start_all_gather on the progress thread) and rearranged locally:
 //   W_in  [E_x, X units]  --all_gather(A) rows--> members stacked --> [E, units of my A-group]
 //   W_out [X units, E_x]  --all_gather(A) rows--> members stacked --> [units of my A-group, E]
 //   W_kv  [E_x, 2KD]      --all_gather(x) rows--> [E, 2KD]          (attention projection only)
 // A member m of the A group is (x_m, j_m) with x most significant (torus_shape.hpp), so its block
 // goes to E rows x_m and unit block j_m — the same arrangement as gathering over x, then A∩yz.
+// int8: the gathered weights are packed every step, with their columns' whole-K scales (see
+// layer_shards.hpp), so each projection's W_in and W_out scales are all-gathered over A beside
+// them (4 bytes per column, against 4·K per column of weight): W_in's are members (x = 0, j)'s,
+// W_out's members (x, j = 0)'s; W_kv's columns are whole on every rank.
 #include <map>
 #include <utility>
 #include <vector>
@@ -20,6 +25,7 @@ namespace tori::runtime {
 
 struct GatheredWeights {
   kernels::Tensor w_in, w_out, w_kv;  // w_kv undefined for projections without attention
+  kernels::Tensor w_in_scales, w_out_scales, w_kv_scales;  // int8 only: [units], [E], [2KD]
 };
 
 class WeightPrefetch {
@@ -28,14 +34,14 @@ class WeightPrefetch {
       : coll_(coll), pl_(pl), layers_(layers) {}
   // Starts the gathers of projection `proj` of `layer` (no-op if started or out of range).
   void start(int64_t layer, int proj);
+  // Starts every projection of `layer`, in order (no-op for those started, or out of range).
+  void start_layer(int64_t layer);
   // Waits for (starting first if needed) and rearranges that projection's weights.
   GatheredWeights take(int64_t layer, int proj);
-  // The projection that runs after (layer, proj): the next one of the layer, else the next layer's first.
-  std::pair<int64_t, int> next(int64_t layer, int proj) const;
 
  private:
   struct Started {
-    collectives::Pending w_in, w_out, w_kv;
+    collectives::Pending w_in, w_out, w_kv, w_in_scales, w_out_scales;
   };
   collectives::Collectives& coll_;
   const Placement& pl_;

@@ -8,7 +8,8 @@ overrides the YAML (--max-new-tokens 3 caps every sequence at 3 tokens).
 over the whole weight, so the tokens must not depend on the rank count, torus or plan, and
 --check-reference compares with the reference on the same rounded weights (sample_run_int8.yaml
 keeps every matmul at <= 32 rows, where the int8 kernel keeps activations f32). --run N@PLAN
-(repeatable) chooses the launches compared with np1 (default: 2 and 8 ranks with the YAML's plan)."""
+[@OVERLAP] (repeatable) chooses the launches compared with np1 (default: 2 and 8 ranks with the
+YAML's plan)."""
 import argparse
 import json
 import subprocess
@@ -19,16 +20,17 @@ ap.add_argument("--tori", required=True)
 ap.add_argument("--mpirun", default="mpirun")
 ap.add_argument("--config", required=True)
 ap.add_argument("--dtype", default=None, help="pass --dtype to every run (default: the YAML's)")
-ap.add_argument("--run", action="append", default=None, metavar="N[@PLAN]",
-                help="rank count, optionally with a plan, compared with np1 (repeatable)")
+ap.add_argument("--run", action="append", default=None, metavar="N[@PLAN[@OVERLAP]]",
+                help="rank count, optionally with a plan (empty: the YAML's) and --overlap, compared with np1 "
+                     "(repeatable)")
 a = ap.parse_args()
 dtype = ["--dtype", a.dtype] if a.dtype else []
 runs = a.run or ["2", "8"]
 
 
-def run(n, *extra):
-    cmd = [a.mpirun, "-np", str(n), "--oversubscribe", a.tori, "--json", "generate", "--config", a.config, *dtype,
-           *extra]
+def run(n, *extra, overlap=None):
+    cmd = [a.mpirun, "-np", str(n), "--oversubscribe", a.tori, "--json", *(["--overlap", overlap] if overlap else []),
+           "generate", "--config", a.config, *dtype, *extra]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode != 0:
         print(" ".join(cmd), "\n", res.stderr[-2000:])
@@ -42,10 +44,11 @@ print(f"np1: dtype {summary['dtype']}, plan {summary['plan']}, reference match: 
 ok = summary["reference_match"] and summary["sampling"].startswith("temperature=0.8")
 ok &= a.dtype is None or summary["dtype"] == a.dtype
 for r in runs:
-    n, _, plan = r.partition("@")
-    toks, s = run(int(n), "--check-reference", *(["--plan", plan] if plan else []))
-    print(f"np{n}: torus {s['torus']}, plan {s['plan']}, same tokens as np1: {toks == base}, "
-          f"reference match: {s['reference_match']}")
+    n, _, rest = r.partition("@")
+    plan, _, overlap = rest.partition("@")
+    toks, s = run(int(n), "--check-reference", *(["--plan", plan] if plan else []), overlap=overlap or None)
+    print(f"np{n}: torus {s['torus']}, plan {s['plan']}, overlap {overlap or 'none'}, same tokens as np1: "
+          f"{toks == base}, reference match: {s['reference_match']}")
     ok &= toks == base and s["reference_match"]
 other, _ = run(2, "--sample-seed", "7")
 capped, _ = run(2, "--max-new-tokens", "3")

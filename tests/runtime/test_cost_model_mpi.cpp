@@ -1,13 +1,16 @@
 // Predicted == counted: for every valid phase plan on the tiny presets, the cost model's traffic
 // (per collective kind, per axis, bytes and messages) equals what this rank's Collectives counted,
 // per layer (ShardedModel::layer_traffic) and for the whole prefill and decode step — with and
-// without a KV-cache handoff between phases, for the mpi and ring algorithms.
+// without a KV-cache handoff between phases, for the mpi and ring algorithms — and its matmul and
+// attention FLOPs equal what this rank's kernels counted (kernels/flop_counter.hpp), exactly (FLOPs
+// are whole numbers far below 2^53, so the model's doubles hold them exactly).
 #include <mpi.h>
 
 #include <catch2/catch.hpp>
 
 #include "collectives/collectives.hpp"
 #include "collectives/torus.hpp"
+#include "kernels/flop_counter.hpp"
 #include "models/synthetic_weights.hpp"
 #include "runtime/cost_model.hpp"
 #include "runtime/placement.hpp"
@@ -51,10 +54,19 @@ void check_plan(const models::ModelConfig& cfg, collectives::Collectives& coll, 
   // Prompts of unequal length: padded to the longest, L = max.
   std::vector<models::TokenIds> prompts;
   int64_t L = 0;
+  std::vector<int64_t> lengths;
   for (int64_t b = 0; b < B; ++b) {
     prompts.push_back(models::TokenIds(size_t(2 + b % 3), int32_t(b + 1)));
-    L = std::max<int64_t>(L, int64_t(prompts.back().size()));
+    lengths.push_back(int64_t(prompts.back().size()));
+    L = std::max<int64_t>(L, lengths.back());
   }
+  auto check_flops = [](const char* phase, const StepCost& c) {
+    const kernels::FlopCount got = kernels::flop_count();
+    INFO(phase << " FLOPs: predicted matmul " << c.step.matmul_flops << " attention " << c.step.attn_flops
+                << ", counted matmul " << got.matmul << " attention " << got.attention);
+    CHECK(c.step.matmul_flops == double(got.matmul));
+    CHECK(c.step.attn_flops == double(got.attention));
+  };
   StepQuery q;
   q.config = cfg;
   q.shape = torus.shape();
@@ -62,11 +74,13 @@ void check_plan(const models::ModelConfig& cfg, collectives::Collectives& coll, 
   q.batch = B;
 
   coll.traffic().reset();
+  kernels::reset_flop_count();
   model.prefill(prompts);
   q.plan = plan.prefill;
   q.decode_plan = plan.decode;
   q.prefill = true;
   q.tokens = L;
+  q.seq_tokens = lengths;
   StepCost pre = predict_step(q);
   INFO("model " << cfg.name << " torus " << torus.shape().str() << " rank " << torus.rank() << " plan " << plan.str()
                 << (pre.handoff ? " (handoff)" : ""));
@@ -79,14 +93,18 @@ void check_plan(const models::ModelConfig& cfg, collectives::Collectives& coll, 
     INFO("prefill step: predicted " << table_str(pre.step.traffic) << " counted " << table_str(got));
     CHECK(pre.step.traffic == got);
   }
+  check_flops("prefill", pre);
 
   coll.traffic().reset();
+  kernels::reset_flop_count();
   model.decode(models::TokenIds(size_t(B), 1));
   q.plan = plan.decode;
   q.decode_plan.reset();
   q.prefill = false;
   q.tokens = 1;
   q.cached = L;
+  q.seq_tokens.clear();
+  q.seq_cached = lengths;
   StepCost dec = predict_step(q);
   {
     INFO("decode layer: predicted " << table_str(dec.layer.traffic) << " counted " << table_str(model.layer_traffic(false)));
@@ -97,6 +115,7 @@ void check_plan(const models::ModelConfig& cfg, collectives::Collectives& coll, 
     INFO("decode step: predicted " << table_str(dec.step.traffic) << " counted " << table_str(got));
     CHECK(dec.step.traffic == got);
   }
+  check_flops("decode", dec);
 }
 
 void check_model(const std::string& name, collectives::Algorithm algo) {
@@ -119,16 +138,16 @@ void check_model(const std::string& name, collectives::Algorithm algo) {
 
 }  // namespace
 
-TEST_CASE("predicted traffic == counted traffic, palm-tiny (mpi and ring)", "[cost_model]") {
+TEST_CASE("predicted traffic and FLOPs == counted, palm-tiny (mpi and ring)", "[cost_model]") {
   check_model("palm-tiny", collectives::Algorithm::mpi);
   check_model("palm-tiny", collectives::Algorithm::ring);
 }
 
-TEST_CASE("predicted traffic == counted traffic, llama-tiny", "[cost_model]") {
+TEST_CASE("predicted traffic and FLOPs == counted, llama-tiny", "[cost_model]") {
   check_model("llama-tiny", collectives::Algorithm::mpi);
 }
 
-TEST_CASE("predicted traffic == counted traffic, gpt-tiny", "[cost_model]") {
+TEST_CASE("predicted traffic and FLOPs == counted, gpt-tiny", "[cost_model]") {
   check_model("gpt-tiny", collectives::Algorithm::mpi);
 }
 

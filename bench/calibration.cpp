@@ -1,0 +1,167 @@
+#include "bench/calibration.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "bench/machine_limits.hpp"
+#include "bench/record.hpp"
+#include "collectives/collectives.hpp"
+#include "kernels/attention.hpp"
+#include "kernels/backend.hpp"
+#include "kernels/kv_cache.hpp"
+#include "kernels/matmul.hpp"
+#include "models/hf_checkpoint.hpp"
+#include "runtime/cost_model.hpp"
+#include "runtime/sharded_model.hpp"
+#include "runtime/step_time.hpp"
+#include "runtime/threads.hpp"
+
+namespace tori::bench {
+
+namespace {
+
+using kernels::DType;
+using kernels::Tensor;
+using kernels::WeightFormat;
+
+constexpr int64_t kMatmulKN = 1024;
+
+// Best of the repeats: on a shared host the fastest run is the one least disturbed by other work
+// (machine_limits.hpp and STREAM do the same); medians there move with the neighbours' load.
+double best(const std::vector<double>& t) { return *std::min_element(t.begin(), t.end()); }
+constexpr int64_t kRowsM[] = {1, 8, 64, 512};
+// Working sets up to this size are read at cache speed: half of the 32 MiB L3 of the machine this
+// was written on, leaving room for activations and code (the read sum touches one such array).
+constexpr int64_t kCacheMib = 16;
+constexpr WeightFormat kFormats[] = {WeightFormat::f32, WeightFormat::bf16, WeightFormat::int8};
+
+Tensor filled(std::vector<int64_t> shape, float scale) {
+  Tensor t(shape, DType::f32);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = scale * (float((i * 7919) % 201) / 100.f - 1.f);
+  return t;
+}
+
+double matmul_gflops(WeightFormat f, int64_t M, kernels::Backend backend, int repeats) {
+  const kernels::PackedWeight w = kernels::pack_weight(filled({kMatmulKN, kMatmulKN}, 0.03f), f, backend);
+  Tensor x = filled({M, kMatmulKN}, 1.f), y({M, kMatmulKN}, DType::f32);
+  // Enough calls per timing that each lasts ~1 ms or more (a 1-row call takes microseconds).
+  const int inner = int(std::clamp<int64_t>(512 / M, 1, 256));
+  const double t = best(time_repeats([&] { for (int i = 0; i < inner; ++i) kernels::matmul(x, w, y); }, 2, repeats));
+  return 2.0 * double(M) * kMatmulKN * kMatmulKN * inner / t * 1e-9;
+}
+
+double attention_gflops(int repeats) {
+  constexpr int64_t B = 8, H = 8, D = 64, T = 256, Lp = 32;
+  kernels::KvCache cache(B, 1, T + Lp + 1, D);
+  const Tensor kv = filled({T, D}, 0.5f);
+  for (int64_t b = 0; b < B; ++b) cache.append(b, kv, kv);
+  double flops = 0, seconds = 0;
+  for (int64_t L : {int64_t(1), Lp}) {
+    Tensor q = filled({B, L, H, D}, 0.5f), out;
+    // Appending L rows per sequence then attending: the cache grows by L per call, so each timing
+    // starts from T cached (the append is outside the timed region's FLOPs but cheap).
+    const Tensor rows = filled({L, D}, 0.5f);
+    std::vector<double> ts;
+    for (int r = 0; r < repeats + 1; ++r) {
+      for (int64_t b = 0; b < B; ++b) cache.clear(b), cache.append(b, kv, kv), cache.append(b, rows, rows);
+      const double t0 = now_s();
+      kernels::attention(q, cache, {}, out);
+      if (r) ts.push_back(now_s() - t0);
+    }
+    const double visible = double(L) * double(T) + double(L) * double(L + 1) / 2.0;
+    flops += double(B) * 4.0 * H * D * visible;
+    seconds += best(ts);
+  }
+  return flops / seconds * 1e-9;
+}
+
+// Best seconds of a decode step at batch 1 and of prefill blocks at M = 32 and M = 128 of the
+// one-rank model, with the cost model's counts for the same steps.
+struct Timed {
+  double seconds = 0;
+  runtime::StepCost cost;
+};
+
+std::vector<Timed> time_model(const CalibrationOptions& opt, int repeats) {
+  constexpr int64_t kPromptLen = 32;
+  auto source = models::open_model(opt.model, 1234);
+  const auto& cfg = source->config();
+  collectives::Torus torus(MPI_COMM_SELF, collectives::TorusShape{{1, 1, 1}});
+  collectives::CollectivesOptions copt;
+  copt.progress_thread = false;
+  collectives::Collectives coll(torus, copt);
+  runtime::ShardOptions sopt;
+  sopt.backend = kernels::parse_matmul_backend(opt.matmul);
+  const runtime::Plan plan = runtime::parse_plan("ws2d/heads", "calibrate");
+  auto predict = [&](bool prefill, int64_t batch, int64_t L, int64_t T) {
+    runtime::StepQuery q;
+    q.config = cfg;
+    q.shape = torus.shape();
+    q.plan = plan.prefill;
+    q.decode_plan = plan.decode;
+    q.prefill = prefill;
+    q.batch = batch;
+    q.tokens = L;
+    q.cached = T;
+    return runtime::predict_step(q);
+  };
+  std::vector<Timed> out;
+  {
+    runtime::ShardedModel m(*source, coll, plan, 1, sopt);
+    m.prefill({models::TokenIds(kPromptLen, 3)});
+    const int64_t steps = std::min<int64_t>(4 * repeats + 1, cfg.max_seq - kPromptLen - 1);
+    out.push_back({best(time_repeats([&] { m.decode(models::TokenIds(1, 5)); }, 1, int(steps - 1))),
+                   predict(false, 1, 1, kPromptLen + steps / 2)});
+  }
+  for (int64_t batch : {int64_t(1), int64_t(4)}) {
+    runtime::ShardedModel m(*source, coll, plan, batch, sopt);
+    std::vector<models::TokenIds> prompts(size_t(batch), models::TokenIds(kPromptLen, 3));
+    out.push_back({best(time_repeats([&] { m.reset(); m.prefill(prompts); }, 1, 2 * repeats)),
+                   predict(true, batch, kPromptLen, 0)});
+  }
+  return out;
+}
+
+}  // namespace
+
+runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt) {
+  runtime::apply_threads(threads, MPI_COMM_SELF);
+  const int repeats = opt.quick ? 3 : 7;
+  const kernels::Backend backend = kernels::parse_matmul_backend(opt.matmul);
+  runtime::CpuCalibration c;
+  c.threads = threads;
+  for (WeightFormat f : kFormats)
+    for (int64_t M : kRowsM) c.matmul_gflops[size_t(f)].emplace_back(double(M), matmul_gflops(f, M, backend, repeats));
+  c.attention_gflops = attention_gflops(repeats);
+  MachineLimitsOptions lim;
+  lim.gemm_size = 256;  // the GEMM peaks are not used here (the matmul curves are); keep them cheap
+  lim.stream_mib = opt.quick ? 64 : 128;
+  lim.repeats = opt.quick ? 2 : 4;
+  c.read_gbps = measure_machine_limits(lim).read_gbps;
+  lim.stream_mib = kCacheMib;  // the same read-only sum on arrays that stay in the last-level cache
+  lim.repeats = repeats * 4;
+  c.cache_read_gbps = measure_machine_limits(lim).read_gbps;
+  c.cache_bytes = double(kCacheMib) * double(1 << 20);
+
+  // Overheads: measured - predicted (without overheads) per layer, at M = 1 and M = 128.
+  runtime::HardwareProfile hw;
+  hw.name = "calibrating";
+  hw.peak_flops = {1, 1, 1};
+  hw.hbm_bandwidth = c.read_gbps * 1e9;
+  hw.link_bandwidth = {1, 1, 1};
+  hw.cpu = {c};
+  const std::vector<Timed> t = time_model(opt, repeats);
+  auto residual_per_layer = [&](const Timed& m) {
+    const runtime::StepTime p = runtime::step_time(m.cost, hw, WeightFormat::f32, 1, 1.0, {threads, 1});
+    return (m.seconds - p.serial_s) / double(m.cost.layers);
+  };
+  // Per layer (step_time.hpp): decode  r0 = a;  prefill  r1 = a + c + b·32,  r2 = a + c + b·128.
+  const double r0 = residual_per_layer(t[0]), r1 = residual_per_layer(t[1]), r2 = residual_per_layer(t[2]);
+  const double m1 = double(t[1].cost.rows), m2 = double(t[2].cost.rows);
+  c.layer_overhead_s = std::max(0.0, r0);
+  c.row_overhead_s = std::max(0.0, (r2 - r1) / (m2 - m1));
+  c.prefill_overhead_s = std::max(0.0, r1 - c.layer_overhead_s - c.row_overhead_s * m1);
+  return c;
+}
+
+}  // namespace tori::bench

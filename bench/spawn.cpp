@@ -1,0 +1,44 @@
+#include "bench/spawn.hpp"
+
+#include <cstdio>
+#include <memory>
+#include <string_view>
+
+#include "kernels/error.hpp"
+
+extern char** environ;
+
+namespace tori::bench {
+
+namespace {
+
+bool job_variable(std::string_view name) {
+  if (name.starts_with("OMPI_ALLOW_RUN_AS_ROOT")) return false;
+  // Set by MPI_Init (singleton): the job's ess/orte/pmix selections.
+  for (std::string_view p : {"OMPI_MCA_ess", "OMPI_MCA_orte_", "OMPI_MCA_pmix"})
+    if (name.starts_with(p)) return true;
+  if (name.starts_with("OMPI_MCA_")) return false;  // the user's settings
+  for (std::string_view p : {"OMPI_", "PMIX_", "OPAL_", "PRTE_", "ORTE_"})
+    if (name.starts_with(p)) return true;
+  return false;
+}
+
+}  // namespace
+
+std::string run_capture(const std::string& cmd) {
+  std::string full = "env";
+  for (char** e = environ; *e; ++e) {
+    std::string_view kv(*e);
+    const std::string_view name = kv.substr(0, kv.find('='));
+    if (job_variable(name)) full += " -u " + std::string(name);
+  }
+  full += " " + cmd + " 2>&1";
+  std::unique_ptr<FILE, int (*)(FILE*)> p(popen(full.c_str(), "r"), pclose);
+  if (!p) throw Error("cannot start `" + cmd + "`");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p.get())) out.append(buf, n);
+  return out;
+}
+
+}  // namespace tori::bench

@@ -1,0 +1,50 @@
+#pragma once
+// Planner: `--plan auto`. Ranks every phase plan valid for the actual torus, batch and lengths by the
+// cost model's predicted step time (cost_model.hpp priced by step_time.hpp on a hardware profile,
+// normally the calibrated `local` one) and picks the fastest per phase:
+//   decode   L = 1, T = prompt + gen/2 (the mean context over the generated tokens)
+//   prefill  L = prompt, T = 0, handing its KV cache to the chosen decode layout (the handoff's
+//            traffic is part of the prefill's cost, so a prefill in decode's placement can win)
+// The objective is serial_s (compute + communication) unless `overlapped` (--overlap looped...),
+// then overlap_s. why() says what was chosen and the top candidates with their predicted times.
+#include <string>
+#include <vector>
+
+#include "runtime/plan.hpp"
+#include "runtime/step_time.hpp"
+
+namespace tori::runtime {
+
+struct PlannerQuery {
+  models::ModelConfig config;
+  collectives::TorusShape shape;
+  int64_t batch = 1;
+  int64_t prompt_len = 1;  // L of the prefill (the longest prompt)
+  int64_t gen_len = 1;
+  kernels::WeightFormat weights = kernels::WeightFormat::f32;
+  int64_t kv_elem_bytes = 4;
+  double act_scale = 1.0;  // Tori's activations are f32 (step_time.hpp)
+  RankResources resources;
+  bool overlapped = false;
+};
+
+struct PlanCandidate {
+  PhasePlan plan;
+  StepTime time;
+  double objective = 0;  // the time ranked by (serial_s or overlap_s)
+};
+
+struct PlannerChoice {
+  Plan plan;
+  std::vector<PlanCandidate> prefill, decode;  // every valid candidate, fastest first
+  std::string why(size_t top = 3) const;       // one line per phase: choice and the top candidates
+};
+
+// Throws InputError (the placement's reason) when no plan runs.
+PlannerChoice choose_plan(const PlannerQuery& q, const HardwareProfile& hw);
+
+// Predicted time of one phase plan (decode_plan: where a prefill hands its cache; empty = itself).
+PlanCandidate price_phase(const PlannerQuery& q, const HardwareProfile& hw, const PhasePlan& plan, bool prefill,
+                          const PhasePlan* decode_plan = nullptr, int64_t cached = -1);
+
+}  // namespace tori::runtime

@@ -1,0 +1,91 @@
+#!/usr/bin/python3
+"""calibrate -> --plan auto -> bench sweep, end to end and small (seconds):
+
+1. `tori calibrate --quick` writes the local profile into a fresh $TORI_PROFILE_DIR, and
+   `tori plan --hardware local` reads it back;
+2. `mpirun -np 2 tori --json generate --plan auto` logs the planner's choice with its top
+   candidates, runs the chosen plan equal to the reference, and reports mfu/mbu in (0, 1];
+3. `tori bench sweep` over 1 and 2 chips at one batch writes JSON lines and CSV whose records
+   carry a positive measurement and prediction for every (chips, phase, plan), plus a summary;
+4. without a local profile, --plan auto fails with one line saying to run `tori calibrate`.
+Prints PASSED at the end; any failed check exits non-zero with the reason.
+"""
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+
+def run(cmd, env, ok=True):
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    if ok and p.returncode != 0:
+        sys.exit(f"FAILED: {' '.join(cmd)} exited {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+    return p
+
+
+def check(cond, what):
+    if not cond:
+        sys.exit("FAILED: " + what)
+    print("ok:", what.split("\n")[0])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tori", required=True)
+    ap.add_argument("--mpirun", required=True)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, TORI_PROFILE_DIR=os.path.join(tmp, "profiles"))
+        p = run([a.tori, "calibrate", "--quick", "--mpirun", a.mpirun], env)
+        path = os.path.join(tmp, "profiles", "local.yaml")
+        check(os.path.isfile(path) and path in p.stdout, f"calibrate wrote and printed {path}\n{p.stdout}")
+        text = open(path).read()
+        check("cpu:" in text and "link_latency_us" in text, "the profile has the cpu calibration and link figures")
+
+        p = run([a.tori, "--json", "plan", "--hardware", "local", "--model", "palm-tiny", "--chips", "2",
+                 "--batch", "4", "--prompt-len", "8", "--gen-len", "8", "--dtype", "f32"], env)
+        recs = [json.loads(l) for l in p.stdout.splitlines() if l.startswith("{")]
+        check(recs and all(r["latency_s"] > 0 for r in recs), "tori plan --hardware local prices every plan")
+
+        p = run([a.mpirun, "-np", "2", "--oversubscribe", a.tori, "--json", "generate", "--plan", "auto",
+                 "--prompt-tokens", "1,2,3;4,5;6;7,8,9,10", "--max-new-tokens", "4", "--check-reference"], env)
+        check("plan auto:" in p.stderr and p.stderr.count(" ms") >= 2,
+              f"generate --plan auto logs its choice and candidates\n{p.stderr}")
+        summary = [json.loads(l) for l in p.stdout.splitlines() if '"prefill_s"' in l][0]
+        check(summary["reference_match"] is True, "the auto plan generates the reference's tokens")
+        check(summary["plan"] in p.stderr, "the plan logged is the plan run")
+        check(0 < summary["mfu"] <= 1 and 0 < summary["mbu"], f"mfu/mbu reported: {summary}")
+
+        prefix = os.path.join(tmp, "sweep")
+        p = run([a.tori, "bench", "sweep", "--chips", "1,2", "--batches", "2", "--dtypes", "f32", "--prompt-len", "4",
+                 "--repeats", "2", "--out", prefix, "--mpirun", a.mpirun], env)
+        rows = [json.loads(l) for l in open(prefix + ".jsonl")]
+        sweep = [r for r in rows if r["bench"] == "sweep"]
+        summ = [r for r in rows if r["bench"] == "sweep_summary"]
+        check(len(summ) == 1 and summ[0]["points"] == 2, f"one summary over 2 points: {summ}")
+        check({r["chips"] for r in sweep} == {1, 2} and {r["phase"] for r in sweep} == {"prefill", "decode"},
+              "records for 1 and 2 chips, prefill and decode")
+        check(all(r["measured_s"] > 0 and r["predicted_s"] > 0 for r in sweep), "every record measured and predicted")
+        for n in (1, 2):
+            for ph in ("prefill", "decode"):
+                pts = [r for r in sweep if r["chips"] == n and r["phase"] == ph]
+                check(sum(r["auto"] for r in pts) == 1 and sum(r["fastest"] for r in pts) == 1,
+                      f"one auto and one fastest plan at {n} chip(s), {ph}")
+        with open(prefix + ".csv") as f:
+            table = list(csv.DictReader(f))
+        check(len(table) == len(sweep) and "predicted_s" in table[0], "the CSV has a row per record")
+        check("[sweep" in p.stderr, "progress on stderr")
+
+        env2 = dict(os.environ, TORI_PROFILE_DIR=os.path.join(tmp, "empty"))
+        p = run([a.tori, "generate", "--plan", "auto"], env2, ok=False)
+        lines = [l for l in p.stderr.splitlines() if "tori: error" in l]
+        check(p.returncode != 0 and len(lines) == 1 and "tori calibrate" in lines[0] and not p.stdout,
+              f"--plan auto without a profile: one error line naming tori calibrate\n{p.stderr}")
+    print("PASSED")
+
+
+if __name__ == "__main__":
+    main()
