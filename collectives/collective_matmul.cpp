@@ -54,7 +54,7 @@ int64_t EinsumWeights::weight_bytes() const {
 
 EinsumWeights cut_einsum_weights(const TorusShape& shape, Axes gather, Axes scatter, const Tensor& w,
                                  const Tensor& side, kernels::WeightFormat format, kernels::Backend backend,
-                                 int max_pieces) {
+                                 int max_pieces, const Tensor& scales, const Tensor& side_scales) {
   EinsumWeights e;
   e.gather = gather;
   e.scatter = scatter;
@@ -74,13 +74,18 @@ EinsumWeights cut_einsum_weights(const TorusShape& shape, Axes gather, Axes scat
   e.k_tiles = gl ? e.gather_blocks * e.pieces : 1;
   e.n_tiles = sl ? e.scatter_blocks * e.pieces : 1;
   const int64_t kt = e.k / e.k_tiles, nt = e.n / e.n_tiles;
+  // The scales of columns [n0, n0 + len) (undefined when none were given).
+  auto scale_tile = [&](int64_t n0, int64_t len) {
+    if (!scales.defined() || (n0 == 0 && len == e.n)) return scales;
+    return kernels::slice_columns(scales.reshape({1, e.n}), n0, len).reshape({len});
+  };
   // Row blocks are contiguous views (narrow0), packed without a copy; column tiles are copied out.
   for (int k = 0; k < e.k_tiles; ++k) {
     const Tensor rows = w.narrow0(k * kt, kt);
     for (int n = 0; n < e.n_tiles; ++n)
-      e.tiles.push_back(
-          kernels::pack_weight(e.n_tiles == 1 ? rows : kernels::slice_columns(rows, n * nt, nt), format, backend));
-    if (side.defined()) e.side.push_back(kernels::pack_weight(side.narrow0(k * kt, kt), format, backend));
+      e.tiles.push_back(kernels::pack_weight(e.n_tiles == 1 ? rows : kernels::slice_columns(rows, n * nt, nt), format,
+                                             backend, scale_tile(n * nt, nt)));
+    if (side.defined()) e.side.push_back(kernels::pack_weight(side.narrow0(k * kt, kt), format, backend, side_scales));
   }
   return e;
 }

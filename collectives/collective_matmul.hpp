@@ -78,9 +78,13 @@ struct EinsumWeights {
 // w: [K, N] f32 (K = all gathered columns of x), side: [K, N_side] or undefined. Pieces: the
 // largest P <= max_pieces dividing K/Gg and N/Gs (with a loop on that side); bidirectional needs
 // P >= 2 and falls back to one direction when no such P divides.
+// int8: scales [N] and side_scales [N_side] are the columns' scales over the whole weight
+// (kernels/quantize.hpp), sliced for each tile, so every tile quantises as the whole weight does;
+// undefined: each tile quantises on its own maxima (and f32/bf16 ignore them).
 EinsumWeights cut_einsum_weights(const TorusShape& shape, Axes gather, Axes scatter, const kernels::Tensor& w,
                                  const kernels::Tensor& side, kernels::WeightFormat format, kernels::Backend backend,
-                                 int max_pieces = kEinsumPieces);
+                                 int max_pieces = kEinsumPieces, const kernels::Tensor& scales = kernels::Tensor(),
+                                 const kernels::Tensor& side_scales = kernels::Tensor());
 
 struct EinsumResult {
   kernels::Tensor y;  // [M, N / |scatter|]

@@ -36,6 +36,10 @@ std::string PackedWeight::describe() const {
 }
 
 PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend) {
+  return pack_weight(w, fmt, backend, Tensor());
+}
+
+PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend, const Tensor& scales) {
   if (w.rank() != 2 || w.dtype() == DType::s8 || w.numel() == 0)
     throw Error("pack_weight: expected a non-empty [K, N] f32 or bf16 weight, got " +
                 std::string(dtype_name(w.dtype())) + " " + shape_str(w.shape()));
@@ -46,7 +50,7 @@ PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend) {
   p.n = w.size(1);
   switch (fmt) {
     case WeightFormat::int8: {
-      QuantizedInt8 q = quantize_int8(w);
+      QuantizedInt8 q = scales.defined() ? quantize_int8(w, scales) : quantize_int8(w);
       p.quant_error = quantization_error(w, q);
       p.panels = pack_s8_panels(q.q);
       p.scales = q.scales;

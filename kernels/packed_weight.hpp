@@ -47,5 +47,10 @@ struct PackedWeight {
 
 // w: [K, N] f32 (or bf16). Throws tori::Error for a format the backend lacks (openblas + bf16).
 PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend);
+// Same, but int8 quantises with the given per-column scales [N] (quantize.hpp) instead of w's own
+// column maxima: a shard or block of a weight passes its columns' scales over the WHOLE weight, so
+// its packed values equal the same slice of the whole weight quantised, on any layout. f32/bf16
+// ignore `scales`.
+PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend, const Tensor& scales);
 
 }  // namespace tori::kernels

@@ -16,21 +16,37 @@ void check_2d(const Tensor& w, const char* what) {
 }
 }  // namespace
 
-QuantizedInt8 quantize_int8(const Tensor& w_in) {
-  check_2d(w_in, "quantize_int8");
+Tensor column_amax(const Tensor& w_in) {
+  check_2d(w_in, "column_amax");
   Tensor w = w_in.to(DType::f32);
   const int64_t K = w.size(0), N = w.size(1);
   const float* W = w.data<float>();
-  QuantizedInt8 out{Tensor::empty({K, N}, DType::s8), Tensor({N}, DType::f32)};
-  std::vector<float> amax(static_cast<size_t>(N), 0.f);
+  Tensor out({N}, DType::f32);
+  float* amax = out.data<float>();
+  for (int64_t n = 0; n < N; ++n) amax[n] = 0.f;
   for (int64_t k = 0; k < K; ++k)
-    for (int64_t n = 0; n < N; ++n) amax[size_t(n)] = std::max(amax[size_t(n)], std::fabs(W[k * N + n]));
-  float* s = out.scales.data<float>();
+    for (int64_t n = 0; n < N; ++n) amax[n] = std::max(amax[n], std::fabs(W[k * N + n]));
+  return out;
+}
+
+Tensor int8_scales(const Tensor& amax) {
+  Tensor s({amax.numel()}, DType::f32);
+  for (int64_t n = 0; n < amax.numel(); ++n) s.data<float>()[n] = amax.data<float>()[n] / kInt8Max;
+  return s;
+}
+
+QuantizedInt8 quantize_int8(const Tensor& w, const Tensor& scales) {
+  check_2d(w, "quantize_int8");
+  const int64_t K = w.size(0), N = w.size(1);
+  if (scales.dtype() != DType::f32 || scales.numel() != N)
+    throw Error("quantize_int8: " + std::to_string(scales.numel()) + " scales for a " + shape_str(w.shape()) +
+                " weight (need one f32 scale per column)");
+  Tensor wf = w.to(DType::f32);
+  const float* W = wf.data<float>();
+  QuantizedInt8 out{Tensor::empty({K, N}, DType::s8), scales.clone().reshape({N})};
+  const float* s = out.scales.data<float>();
   std::vector<float> inv(static_cast<size_t>(N));
-  for (int64_t n = 0; n < N; ++n) {
-    s[n] = amax[size_t(n)] / kInt8Max;
-    inv[size_t(n)] = s[n] > 0 ? 1.f / s[n] : 0.f;
-  }
+  for (int64_t n = 0; n < N; ++n) inv[size_t(n)] = s[n] > 0 ? 1.f / s[n] : 0.f;
   int8_t* q = out.q.data<int8_t>();
   for (int64_t k = 0; k < K; ++k)
     for (int64_t n = 0; n < N; ++n) {
@@ -39,6 +55,8 @@ QuantizedInt8 quantize_int8(const Tensor& w_in) {
     }
   return out;
 }
+
+QuantizedInt8 quantize_int8(const Tensor& w) { return quantize_int8(w, int8_scales(column_amax(w))); }
 
 Tensor dequantize_int8(const QuantizedInt8& qw) {
   const int64_t K = qw.q.size(0), N = qw.q.size(1);

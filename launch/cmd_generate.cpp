@@ -3,7 +3,8 @@
 // the plan's layouts, samples (greedy, temperature, top-k, top-p; seeded), and rank 0 prints the
 // tokens per prompt, the per-phase timings and the memory each rank holds. Settings come from flags
 // or a run YAML (run_config.hpp). --check-reference replays the same sampling on the single-process
-// reference and says whether every token matches.
+// reference (on the weights rounded to --dtype: models/rounded_weights.hpp) and says whether every
+// token matches.
 //
 // Text: for a model with a tokenizer (models/tokenizer.hpp), --prompt texts are encoded once
 // (through the chat template with --chat), and each sequence's tokens are decoded as they arrive
@@ -32,6 +33,7 @@
 #include "models/chat_template.hpp"
 #include "models/hf_checkpoint.hpp"
 #include "models/prompts.hpp"
+#include "models/rounded_weights.hpp"
 #include "models/safetensors_writer.hpp"
 #include "models/text_stream.hpp"
 #include "models/tokenizer.hpp"
@@ -229,7 +231,10 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
   if (f.check_reference) {
     matches = 0;
     if (g.rank == 0) {
-      models::ReferenceModel ref(*source);
+      // The reference runs on the weights as this run's dtype rounds them (bf16, or int8 with
+      // whole-column scales), so a mismatch is sharding's doing, not quantisation's.
+      const models::RoundedWeights rounded(*source, sopt.format);
+      models::ReferenceModel ref(rounded);
       runtime::GenerateOptions quiet = opt;
       quiet.on_step = nullptr;
       quiet.keep_logits = false;
@@ -320,7 +325,9 @@ void add_generate_command(CLI::App& parent, Commands& out) {
                   "line): auto (when stdout/stderr are terminals and not under mpirun) | on | off")
       ->capture_default_str();
   app->add_flag("--check-reference", f->check_reference,
-                "also run the single-process reference with the same sampler and compare (exit 1 if any token differs)");
+                "also run the single-process reference with the same sampler, on the weights rounded as --dtype "
+                "rounds them (bf16 elementwise, int8 with whole-column scales), and compare (exit 1 if any token "
+                "differs)");
   app->add_option("--logits-out", f->logits_out,
                   "write the logits every step sampled from (step.S [B, V]; step 0 = prefill) to this .safetensors");
   out.push_back({app, [f, app](const GlobalOptions& g) { return run_generate(*app, *f, g); }});

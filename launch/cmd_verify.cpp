@@ -2,7 +2,9 @@
 // prompts and reports, per plan and block, the largest logits error over prefill (every position)
 // and every decode step, whether the greedy tokens match, and the traffic each layer sent.
 // The sharded model is fed the reference's tokens (teacher forcing) so every step compares the
-// same computation. Exit code 1 if any combination misses the tolerance.
+// same computation. Exit code 1 if any combination misses the tolerance. With --dtype bf16|int8
+// the reference runs on the weights rounded the same way (models/rounded_weights.hpp), so the
+// error measured is the sharding's (and the kernels' activation rounding), not quantisation's.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -19,6 +21,7 @@
 #include "launch/sharded_run.hpp"
 #include "models/prompts.hpp"
 #include "models/reference_model.hpp"
+#include "models/rounded_weights.hpp"
 #include "models/hf_checkpoint.hpp"
 #include "models/synthetic_weights.hpp"
 #include "runtime/placement.hpp"
@@ -32,6 +35,18 @@ namespace {
 // partial sums added across ranks), which moves logits by ~1e-6 relative; 1e-4 leaves two orders
 // of magnitude of headroom and still catches any misplaced shard (errors of order 1).
 constexpr double kF32RelTol = 1e-4;
+// bf16 (--matmul onednn): the reference has the same bf16-rounded weights, but oneDNN's bf16
+// matmul also rounds its input activations to bf16 (relative error up to 2^-9 ~ 2e-3 per element,
+// kernels/matmul.cpp) where the reference keeps them f32; over the layers that moves the logits by
+// ~1e-2 relative (measured 7.9e-3..9.2e-3 on llama-tiny, 4 ranks, all 28 plans). 5e-2 leaves 5x
+// headroom and still catches a misplaced shard (order-1 errors).
+constexpr double kBf16RelTol = 5e-2;
+// int8: the reference has the same q·scale weights (whole-column scales), and the small-batch s8
+// kernel keeps activations f32, so M <= 32 differs only in summation order, as f32 (measured
+// 1.4e-6 with --matmul openblas). But oneDNN's path for M > 32 rows (prefill) feeds the activations
+// to a bf16 GEMM, as bf16 does (measured 6.9e-3 on llama-tiny, every weight-stationary plan), so
+// the default is bf16's.
+constexpr double kInt8RelTol = kBf16RelTol;
 
 struct VerifyOptions {
   std::string model = kDefaultModel;
@@ -41,7 +56,8 @@ struct VerifyOptions {
   std::string block = "model";
   std::string prompts = kDefaultPrompts;
   int max_new = 4;
-  double tolerance = kF32RelTol;
+  std::string dtype = "f32";
+  double tolerance = -1;  // < 0: the dtype's default
 };
 
 struct Errors {
@@ -67,7 +83,13 @@ nlohmann::json traffic_json(const runtime::ShardedModel::LayerTraffic& t) {
   return j;
 }
 
-int run_verify(const VerifyOptions& o, const GlobalOptions& g) {
+int run_verify(const VerifyOptions& opts, const GlobalOptions& g) {
+  VerifyOptions o = opts;
+  const kernels::WeightFormat format = kernels::parse_weight_format(o.dtype, "--dtype");
+  if (o.tolerance < 0)
+    o.tolerance = format == kernels::WeightFormat::bf16 ? kBf16RelTol
+                  : format == kernels::WeightFormat::int8 ? kInt8RelTol
+                                                          : kF32RelTol;
   auto source = models::open_model(o.model, o.seed);
   const models::ModelConfig base = source->config();
   const bool checkpoint = models::is_checkpoint_dir(o.model);
@@ -84,6 +106,7 @@ int run_verify(const VerifyOptions& o, const GlobalOptions& g) {
     throw InputError("--block " + o.block + ": a checkpoint's block type is fixed (allowed with a checkpoint: model)");
 
   ShardedRun env(o.torus, g);
+  env.shard.format = format;
   const collectives::Torus& torus = env.torus;
 
   std::vector<runtime::Plan> plans;
@@ -113,7 +136,8 @@ int run_verify(const VerifyOptions& o, const GlobalOptions& g) {
     std::unique_ptr<models::WeightSource> synthetic;
     if (!checkpoint) synthetic = std::make_unique<models::SyntheticWeights>(cfg, o.seed);
     const models::WeightSource& weights = checkpoint ? *source : *synthetic;
-    models::ReferenceModel ref_model(weights);
+    const models::RoundedWeights rounded(weights, format);
+    models::ReferenceModel ref_model(rounded);
     models::GreedyResult ref = models::greedy_generate(ref_model, prompts, o.max_new);
     const int64_t V = cfg.vocab;
     for (const runtime::Plan& plan : plans) {
@@ -145,7 +169,7 @@ int run_verify(const VerifyOptions& o, const GlobalOptions& g) {
                      {"model", cfg.name},
                      {"ranks", torus.ranks()},
                      {"torus", torus.shape().str()},
-                     {"dtype", "f32"},
+                     {"dtype", o.dtype},
                      {"overlap", g.overlap},
                      {"batch", B},
                      {"new_tokens", o.max_new},
@@ -194,7 +218,11 @@ void add_verify_command(CLI::App& parent, Commands& out) {
   app->add_option("--prompt-tokens", o->prompts, "prompts as token ids: \"1,2,3;4,5\" (batch = their count)")
       ->capture_default_str();
   app->add_option("--max-new-tokens", o->max_new, "tokens per prompt (prefill + decode steps)")->capture_default_str();
-  app->add_option("--tolerance", o->tolerance, "largest allowed relative logits error")->capture_default_str();
+  app->add_option("--dtype", o->dtype,
+                  "weight format f32|bf16|int8; the reference runs on the weights rounded the same way")
+      ->capture_default_str();
+  app->add_option("--tolerance", o->tolerance,
+                  "largest allowed relative logits error (default: 1e-4 for f32, 5e-2 for bf16 and int8)");
   out.push_back({app, [o](const GlobalOptions& g) { return run_verify(*o, g); }});
 }
 

@@ -75,6 +75,12 @@ ReferenceModel::ReferenceModel(const WeightSource& w) : config_(w.config()) {
   const bool ln = c.norm == Norm::layernorm;
   embed_ = load(w, "embed");
   if (!c.tied_embeddings) unembed_ = load(w, "unembed");
+  // Tied: the logits multiply the embedding as the source rounds it for a run's dtype
+  // (rounded_weights.hpp); kept only when that differs from the f32 lookup table.
+  if (c.tied_embeddings) {
+    std::vector<float> logits_embed = w.read_tied_unembedding().to_vector();
+    if (logits_embed != embed_) tied_unembed_ = std::move(logits_embed);
+  }
   final_norm_w_ = load(w, "final_norm.weight");
   if (ln) final_norm_b_ = load(w, "final_norm.bias");
   for (int64_t l = 0; l < c.n_layers; ++l) {
@@ -200,7 +206,7 @@ kernels::Tensor ReferenceModel::forward(int64_t b, const TokenIds& tokens) {
     for (int64_t v = 0; v < V; ++v) {
       double acc = 0;
       if (c.tied_embeddings) {
-        const float* ev = &embed_[size_t(v * E)];
+        const float* ev = &(tied_unembed_.empty() ? embed_ : tied_unembed_)[size_t(v * E)];
         for (int64_t e = 0; e < E; ++e) acc += double(hf[size_t(e)]) * ev[e];
       } else {
         for (int64_t e = 0; e < E; ++e) acc += double(hf[size_t(e)]) * unembed_[size_t(e * V + v)];

@@ -47,6 +47,7 @@ class ReferenceModel {
 
   ModelConfig config_;
   std::vector<float> embed_, unembed_, final_norm_w_, final_norm_b_;
+  std::vector<float> tied_unembed_;  // tied embeddings rounded for the logits (empty: embed_ itself)
   std::vector<Layer> layers_;
   std::vector<Sequence> seqs_;
 };

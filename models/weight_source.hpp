@@ -23,6 +23,9 @@ class WeightSource {
   // the tensor.
   virtual kernels::Tensor read(const std::string& name, const Box& box) const = 0;
   kernels::Tensor read_full(const std::string& name) const;
+  // With tied embeddings: the [V, E] embedding as the logits matmul multiplies it. The embedding
+  // itself, except where a wrapper rounds weights to a run's dtype (rounded_weights.hpp).
+  virtual kernels::Tensor read_tied_unembedding() const { return read_full("embed"); }
 };
 
 }  // namespace tori::models

@@ -110,7 +110,10 @@ Tensor weight_gathered_projection(StepContext& s, const LayerShard& /*layer: gat
                                   const Middle& middle) {
   auto& c = s.coll;
   const Axes R = s.pl.e_axes;
-  auto pack = [&](const Tensor& w) { return kernels::pack_weight(w, s.opt.format, s.opt.backend); };
+  // int8: with the gathered columns' whole-K scales (undefined for f32/bf16), as the stationary shards.
+  auto pack = [&](const Tensor& w, const Tensor& scales) {
+    return kernels::pack_weight(w, s.opt.format, s.opt.backend, scales);
+  };
   // Weights (weight_prefetch.hpp): W_in [E_x, X units] --all_gather(A)--> [E, units of my A-group],
   // W_out the transpose, W_kv [E_x, 2KD] --all_gather(x)--> [E, 2KD]. Overlapped: when layer i
   // starts, its gathers (if not yet started) and then layer i+1's are queued, so layer i+1's
@@ -124,22 +127,27 @@ Tensor weight_gathered_projection(StepContext& s, const LayerShard& /*layer: gat
   const Tensor& w_in = g.w_in;
   const Tensor& w_out = g.w_out;
   if (looped(s)) {
-    auto tiles = [&](Axes gather, Axes scatter, const Tensor& w, const Tensor& side) {
-      return collectives::cut_einsum_weights(s.pl.shape, gather, scatter, w, side, s.opt.format, s.opt.backend);
+    auto tiles = [&](Axes gather, Axes scatter, const Tensor& w, const Tensor& side, const Tensor& scales,
+                     const Tensor& side_scales) {
+      return collectives::cut_einsum_weights(s.pl.shape, gather, scatter, w, side, s.opt.format, s.opt.backend,
+                                             collectives::kEinsumPieces, scales, side_scales);
     };
     // [B_A L, E_R] --looped all_gather(R) @ W_in--> [B_A L, units], side @ W_kv --> [B_A L, 2KD]
-    auto [y, kv] = looped_input(s, with_kv, h, tiles(R, Axes::none, w_in, with_kv ? g.w_kv : Tensor()));
+    auto [y, kv] = looped_input(s, with_kv, h,
+                                tiles(R, Axes::none, w_in, with_kv ? g.w_kv : Tensor(), g.w_in_scales,
+                                      with_kv ? g.w_kv_scales : Tensor()));
     // [B_A L, units_out] --looped matmul @ W_out, reduce_scatter(R)--> [B_A L, E_R]
-    return collectives::collective_einsum(c, middle(y, kv), tiles(Axes::none, R, w_out, Tensor()), bidir(s)).y;
+    return collectives::collective_einsum(c, middle(y, kv), tiles(Axes::none, R, w_out, Tensor(), g.w_out_scales, Tensor()),
+                                          bidir(s)).y;
   }
   // [B_A L, E_R] --all_gather(R)--> [B_A L, E]
   Tensor x = c.all_gather(h, -1, R);
   // [B_A L, E] @ W_in [E, units] -> [B_A L, units]      (1D inside the R group: complete)
-  Tensor y = mm(x, pack(w_in));
-  Tensor kv = with_kv ? mm(x, pack(g.w_kv)) : Tensor();
+  Tensor y = mm(x, pack(w_in, g.w_in_scales));
+  Tensor kv = with_kv ? mm(x, pack(g.w_kv, g.w_kv_scales)) : Tensor();
   Tensor z = middle(y, kv);
   // [B_A L, units_out] @ W_out [units_out, E] -> [B_A L, E] {partial R} --reduce_scatter(R)--> [B_A L, E_R]
-  return c.reduce_scatter(mm(z, pack(w_out)), -1, R);
+  return c.reduce_scatter(mm(z, pack(w_out, g.w_out_scales)), -1, R);
 }
 
 }  // namespace tori::runtime

@@ -7,6 +7,12 @@
 //   norms       full [E] vectors (tiny; each layout slices what it needs).
 // Weight-stationary layouts use the packed copies; weight-gathered ones gather the plain tensors
 // and pack what they gathered.
+// int8 (--dtype int8): every packed copy (whole shard or looped-einsum block) quantises with the
+// scales of its columns over the WHOLE weight's input dimension K (*_scales below), never its own
+// block's maxima, so the int8 values a rank multiplies are the same slice of one quantised model
+// whatever the rank count, torus or plan. The output projection's W_o and W_out rows are one
+// matmul with one scale per output column, so in the parallel block that column's scale is the
+// max over both tensors' columns (models/rounded_weights.hpp rounds the reference alike).
 #include <vector>
 
 #include "collectives/collective_matmul.hpp"
@@ -26,6 +32,9 @@ struct Projection {
   kernels::Tensor w_in;               // [E rows held, units · unit_in]
   kernels::Tensor w_out;              // [units · unit_out, E rows held]
   kernels::PackedWeight w_in_packed, w_out_packed;
+  // int8 only (else undefined): scales [units · unit_in] of W_in's columns and [E rows held] of
+  // W_out's columns, over the full K (all of E for W_in; all of H·D and/or F for W_out).
+  kernels::Tensor w_in_scales, w_out_scales;
   // --overlap looped: W_in (with W_kv as the side weight, attention projection) and W_out cut
   // into tiles for the layout's looped collective einsums (collective_matmul.hpp), packed once.
   collectives::EinsumWeights in_tiles, out_tiles;
@@ -38,6 +47,7 @@ struct LayerShard {
   std::vector<Projection> projections;  // parallel: {fused}; serial: {attention, ffn}
   kernels::Tensor w_kv;
   kernels::PackedWeight w_kv_packed;
+  kernels::Tensor w_kv_scales;  // int8 only: [2·K·D] over all of E
   kernels::Tensor attn_norm_w, attn_norm_b, ffn_norm_w, ffn_norm_b;  // full [E]; b only for LayerNorm
   int64_t bytes() const;
 };
@@ -55,9 +65,9 @@ struct ShardOptions {
 };
 
 // The looped einsums' tiles (see Projection): input gather `axes`, scatter the rest; output the
-// other way round.
-void build_overlap_blocks(Projection& p, const kernels::Tensor* w_kv, const collectives::TorusShape& shape,
-                          collectives::Axes axes, const ShardOptions& opt);
+// other way round. w_kv_scales: the int8 scales of w_kv's columns (undefined for f32/bf16).
+void build_overlap_blocks(Projection& p, const kernels::Tensor* w_kv, const kernels::Tensor& w_kv_scales,
+                          const collectives::TorusShape& shape, collectives::Axes axes, const ShardOptions& opt);
 
 // Reads layer `layer`'s shards for placement `pl` (its stored units and rows) from `source`.
 LayerShard load_layer_shard(const models::WeightSource& source, int64_t layer, const Placement& pl,

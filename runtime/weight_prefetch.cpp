@@ -41,6 +41,11 @@ void WeightPrefetch::start(int64_t layer, int proj) {
   s.w_in = coll_.start_all_gather(p.w_in, 0, pl_.batch_axes);
   s.w_out = coll_.start_all_gather(p.w_out, 0, pl_.batch_axes);
   if (proj == 0) s.w_kv = coll_.start_all_gather(l.w_kv, 0, Axes::x);
+  if (p.w_in_scales.defined()) {
+    // [1, X units] and [1, E_x] per member --all_gather(A) rows--> [members, ·]
+    s.w_in_scales = coll_.start_all_gather(p.w_in_scales.reshape({1, p.w_in_scales.numel()}), 0, pl_.batch_axes);
+    s.w_out_scales = coll_.start_all_gather(p.w_out_scales.reshape({1, p.w_out_scales.numel()}), 0, pl_.batch_axes);
+  }
   started_.emplace(std::make_pair(layer, proj), std::move(s));
 }
 
@@ -54,6 +59,15 @@ GatheredWeights WeightPrefetch::take(int64_t layer, int proj) {
   w.w_in = place_blocks(s.w_in.wait(), members, nx, true);     // [E, units]: x on rows
   w.w_out = place_blocks(s.w_out.wait(), members, nx, false);  // [units_out, E]: x on columns
   if (s.w_kv.valid()) w.w_kv = s.w_kv.wait();
+  if (s.w_in_scales.valid()) {
+    // Placed like the weights, one row per member: row 0 holds [units] (x = 0, every j) and
+    // [E] (every x, j = 0).
+    Tensor in = place_blocks(s.w_in_scales.wait(), members, nx, true);
+    Tensor out = place_blocks(s.w_out_scales.wait(), members, nx, false);
+    w.w_in_scales = in.narrow0(0, 1).clone().reshape({in.size(1)});
+    w.w_out_scales = out.narrow0(0, 1).clone().reshape({out.size(1)});
+    if (w.w_kv.defined()) w.w_kv_scales = layers_[size_t(layer)].w_kv_scales;
+  }
   return w;
 }
 

@@ -9,6 +9,10 @@
 //   W_kv  [E_x, 2KD]      --all_gather(x) rows--> [E, 2KD]          (attention projection only)
 // A member m of the A group is (x_m, j_m) with x most significant (torus_shape.hpp), so its block
 // goes to E rows x_m and unit block j_m — the same arrangement as gathering over x, then A∩yz.
+// int8: the gathered weights are packed every step, with their columns' whole-K scales (see
+// layer_shards.hpp), so each projection's W_in and W_out scales are all-gathered over A beside
+// them (4 bytes per column, against 4·K per column of weight): W_in's are members (x = 0, j)'s,
+// W_out's members (x, j = 0)'s; W_kv's columns are whole on every rank.
 #include <map>
 #include <utility>
 #include <vector>
@@ -21,6 +25,7 @@ namespace tori::runtime {
 
 struct GatheredWeights {
   kernels::Tensor w_in, w_out, w_kv;  // w_kv undefined for projections without attention
+  kernels::Tensor w_in_scales, w_out_scales, w_kv_scales;  // int8 only: [units], [E], [2KD]
 };
 
 class WeightPrefetch {
@@ -36,7 +41,7 @@ class WeightPrefetch {
 
  private:
   struct Started {
-    collectives::Pending w_in, w_out, w_kv;
+    collectives::Pending w_in, w_out, w_kv, w_in_scales, w_out_scales;
   };
   collectives::Collectives& coll_;
   const Placement& pl_;

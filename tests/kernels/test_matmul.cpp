@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 
 #include "kernels/backend.hpp"
 #include "kernels/gemm_s8_f32.hpp"
@@ -204,4 +205,53 @@ TEST_CASE("matmul and packing errors name the problem", "[matmul][errors]") {
                     Catch::Contains("--matmul") && Catch::Contains("mkl") &&
                         Catch::Contains("onednn, openblas, reference, auto"));
   CHECK_THROWS_WITH(parse_weight_format("fp8", "--weights"), Catch::Contains("f32, bf16, int8"));
+}
+
+TEST_CASE("int8 packing with given scales equals quantising the whole weight, then slicing", "[matmul][int8]") {
+  // A [K, N] weight cut as a sharded run cuts it: row blocks (E sharded, looped-einsum blocks) and
+  // column blocks (heads / F / vocab shards). Column n's largest |w| sits in row (7 n) mod K, so
+  // most blocks miss their columns' maxima and their own-maximum scales would differ.
+  const int64_t K = 37, N = 70;  // odd sizes; N spans two int8 panels
+  Tensor w = random_tensor({K, N}, 51);
+  for (int64_t n = 0; n < N; ++n) w.data<float>()[((7 * n) % K) * N + n] = 3.f + float(n % 5);
+  const Tensor scales = int8_scales(column_amax(w));
+  const QuantizedInt8 whole = quantize_int8(w, scales);
+  // Same scales as the own-maximum overload on the whole weight: nothing changes for unsharded use.
+  const QuantizedInt8 own = quantize_int8(w);
+  CHECK(max_abs_diff(whole.scales, own.scales) == 0);
+  CHECK(max_abs_diff(dequantize_int8(whole), dequantize_int8(own)) == 0);
+  auto q_block = [&](int64_t r0, int64_t rows, int64_t c0, int64_t cols) {
+    Tensor out = Tensor::empty({rows, cols}, DType::s8);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c)
+        out.data<int8_t>()[r * cols + c] = whole.q.data<int8_t>()[(r0 + r) * N + c0 + c];
+    return out;
+  };
+  auto scale_block = [&](int64_t c0, int64_t cols) {
+    Tensor s({cols}, DType::f32);
+    for (int64_t c = 0; c < cols; ++c) s.data<float>()[c] = scales.get(c0 + c);
+    return s;
+  };
+  struct Cut { int64_t r0, rows, c0, cols; };
+  int differ_with_own_scales = 0;
+  for (const Cut& b : {Cut{0, K, 0, N}, Cut{0, 12, 0, N}, Cut{12, 13, 0, N}, Cut{25, 12, 5, 65},
+                       Cut{0, K, 3, 17}, Cut{10, 1, 64, 6}})
+    for (Backend be : {Backend::reference, Backend::onednn}) {
+      INFO(backend_name(be) << " rows [" << b.r0 << ", +" << b.rows << ") cols [" << b.c0 << ", +" << b.cols << ")");
+      Tensor block({b.rows, b.cols}, DType::f32);
+      for (int64_t r = 0; r < b.rows; ++r)
+        for (int64_t c = 0; c < b.cols; ++c) block.data<float>()[r * b.cols + c] = w.get((b.r0 + r) * N + b.c0 + c);
+      PackedWeight pw = pack_weight(block, WeightFormat::int8, be, scale_block(b.c0, b.cols));
+      CHECK(max_abs_diff(pw.scales, scale_block(b.c0, b.cols)) == 0);
+      Tensor want = pack_s8_panels(q_block(b.r0, b.rows, b.c0, b.cols));
+      REQUIRE(pw.panels.nbytes() == want.nbytes());
+      CHECK(std::memcmp(pw.panels.raw(), want.raw(), want.nbytes()) == 0);
+      // The block's own maxima (the old per-shard quantisation) give other scales for most cuts.
+      PackedWeight local = pack_weight(block, WeightFormat::int8, be);
+      differ_with_own_scales += max_abs_diff(local.scales, pw.scales) > 0;
+    }
+  CHECK(differ_with_own_scales >= 6);
+  // Wrong number of scales: an error naming both shapes.
+  CHECK_THROWS_WITH(pack_weight(w, WeightFormat::int8, Backend::reference, scale_block(0, 3)),
+                    Catch::Contains("3 scales") && Catch::Contains("[37, 70]"));
 }

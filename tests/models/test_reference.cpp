@@ -3,7 +3,9 @@
 #include <set>
 
 #include "kernels/error.hpp"
+#include "kernels/quantize.hpp"
 #include "models/reference_model.hpp"
+#include "models/rounded_weights.hpp"
 #include "models/synthetic_weights.hpp"
 
 using namespace tori::models;
@@ -134,4 +136,36 @@ TEST_CASE("reference refuses impossible requests", "[reference]") {
   CHECK_THROWS_WITH(m.prefill({{1, 512}}), Catch::Contains("512") && Catch::Contains("vocabulary"));
   CHECK_THROWS_AS(m.prefill({{}}), tori::InputError);
   CHECK_THROWS_AS(m.reset(0), tori::InputError);
+}
+
+TEST_CASE("rounded weights: bf16 elementwise, int8 q*scale with whole-column scales", "[reference][int8]") {
+  using tori::kernels::WeightFormat;
+  for (const std::string name : {"llama-tiny", "palm-tiny"}) {
+    const ModelConfig c = load_model_config(name);
+    const SyntheticWeights w(c, 5);
+    const RoundedWeights f32(w, WeightFormat::f32), bf16(w, WeightFormat::bf16), int8(w, WeightFormat::int8);
+    INFO(name);
+    const Tensor wq = w.read_full("layers.1.wq");
+    // f32 and non-matmul tensors pass through untouched.
+    CHECK(f32.read_full("layers.1.wq").to_vector() == wq.to_vector());
+    CHECK(int8.read_full("layers.1.attn_norm.weight").to_vector() == w.read_full("layers.1.attn_norm.weight").to_vector());
+    CHECK(bf16.read_full("layers.1.wq").to_vector() ==
+          wq.to(tori::kernels::DType::bf16).to(tori::kernels::DType::f32).to_vector());
+    const Tensor want = tori::kernels::dequantize_int8(tori::kernels::quantize_int8(wq));
+    CHECK(int8.read_full("layers.1.wq").to_vector() == want.to_vector());
+    // A box is the same slice of the rounded whole (never rounded on its own maxima).
+    const Tensor box = int8.read("layers.1.wq", Box{{3, 5}, {7, 11}});
+    for (int64_t r = 0; r < 7; ++r)
+      for (int64_t k = 0; k < 11; ++k) CHECK(box.get(r * 11 + k) == want.get((3 + r) * want.size(1) + 5 + k));
+    // W_o: its own column maxima in the serial block; the max with W_out's in the parallel block
+    // (one output matmul [H·D + F, E], one scale per column).
+    Tensor amax = tori::kernels::column_amax(w.read_full("layers.0.wo"));
+    if (c.block == Block::parallel) {
+      const Tensor a2 = tori::kernels::column_amax(w.read_full("layers.0.w_out"));
+      for (int64_t n = 0; n < amax.numel(); ++n) amax.data<float>()[n] = std::max(amax.get(n), a2.get(n));
+    }
+    const Tensor wo = tori::kernels::dequantize_int8(
+        tori::kernels::quantize_int8(w.read_full("layers.0.wo"), tori::kernels::int8_scales(amax)));
+    CHECK(int8.read_full("layers.0.wo").to_vector() == wo.to_vector());
+  }
 }

@@ -1,0 +1,78 @@
+#include "models/rounded_weights.hpp"
+
+#include <algorithm>
+
+#include "kernels/columns.hpp"
+#include "kernels/embedding.hpp"
+#include "kernels/error.hpp"
+#include "kernels/quantize.hpp"
+
+namespace tori::models {
+
+using kernels::Tensor;
+using kernels::WeightFormat;
+
+namespace {
+
+// "layers.3.w_out" -> "w_out"; "" for tensors outside the layers.
+std::string layer_part(const std::string& name) {
+  if (!name.starts_with("layers.")) return "";
+  const size_t dot = name.find('.', 7);
+  return dot == std::string::npos ? "" : name.substr(dot + 1);
+}
+
+bool is_matmul_weight(const std::string& name) {
+  const std::string w = layer_part(name);
+  return name == "unembed" || w == "wq" || w == "wk" || w == "wv" || w == "wo" || w == "w_in" ||
+         w == "w_gate" || w == "w_out";
+}
+
+Tensor round_bf16(const Tensor& w) { return w.to(kernels::DType::bf16).to(kernels::DType::f32); }
+
+// q · scale for w [K, N] with the given scales [N].
+Tensor round_int8(const Tensor& w, const Tensor& scales) {
+  return kernels::dequantize_int8(kernels::quantize_int8(w, scales));
+}
+
+Tensor cut(const Tensor& full, const Box& box) {
+  if (box.start.size() != 2 || box.size.size() != 2)
+    throw Error("rounded weights: box of rank " + std::to_string(box.start.size()) + " for a 2-D weight");
+  return kernels::slice_columns(full.narrow0(box.start[0], box.size[0]), box.start[1], box.size[1]);
+}
+
+}  // namespace
+
+RoundedWeights::RoundedWeights(const WeightSource& base, WeightFormat fmt) : base_(base), fmt_(fmt) {}
+
+Tensor RoundedWeights::rounded_full(const std::string& name) const {
+  Tensor w = base_.read_full(name);
+  if (fmt_ == WeightFormat::bf16) return round_bf16(w);
+  Tensor amax = kernels::column_amax(w);
+  const std::string part = layer_part(name);
+  if (config().block == Block::parallel && (part == "wo" || part == "w_out")) {
+    // One output matmul [H·D + F, E] in the parallel block: the column's max over both tensors.
+    const std::string other = name.substr(0, name.size() - part.size()) + (part == "wo" ? "w_out" : "wo");
+    Tensor a2 = kernels::column_amax(base_.read_full(other));
+    for (int64_t n = 0; n < amax.numel(); ++n)
+      amax.data<float>()[n] = std::max(amax.data<float>()[n], a2.data<float>()[n]);
+  }
+  return round_int8(w, kernels::int8_scales(amax));
+}
+
+Tensor RoundedWeights::read(const std::string& name, const Box& box) const {
+  if (fmt_ == WeightFormat::f32 || !is_matmul_weight(name)) return base_.read(name, box);
+  Tensor full = rounded_full(name);
+  if (box.start == kernels::Shape(full.rank(), 0) && box.size == full.shape()) return full;
+  return cut(full, box);
+}
+
+Tensor RoundedWeights::read_tied_unembedding() const {
+  Tensor embed = base_.read_full("embed");  // [V, E]
+  if (fmt_ == WeightFormat::f32) return embed;
+  if (fmt_ == WeightFormat::bf16) return round_bf16(embed);
+  // The run packs embed^T [E, V]: one scale per vocabulary entry over all of E.
+  Tensor t = kernels::transpose2d(embed);
+  return kernels::transpose2d(round_int8(t, kernels::int8_scales(kernels::column_amax(t))));
+}
+
+}  // namespace tori::models

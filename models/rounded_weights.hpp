@@ -1,0 +1,34 @@
+#pragma once
+// RoundedWeights: a WeightSource that serves each weight as a run with weight format `fmt` (--dtype)
+// multiplies it, so the single-process reference (reference_model.hpp) can run the very model a
+// bf16 or int8 run runs and a comparison measures sharding, not quantisation:
+//   f32   unchanged
+//   bf16  every matmul weight rounded to bf16, element by element
+//   int8  every matmul weight as q · scale, with one scale per output column over the WHOLE input
+//         dimension K (kernels/quantize.hpp), the scales every rank packs with
+//         (runtime/layer_shards.hpp). In the parallel block W_o and W_out are one output matmul
+//         [H·D + F, E] with one scale per column, so both tensors use max of their columns' scales.
+// Matmul weights are the layers' wq, wk, wv, wo, w_in, w_gate, w_out and the unembedding; norms and
+// the embedding lookup stay f32 as in the sharded run. With tied embeddings the logits multiply
+// the embedding rounded as an unembedding [E, V] (one scale per vocabulary entry):
+// read_tied_unembedding().
+#include "kernels/packed_weight.hpp"
+#include "models/weight_source.hpp"
+
+namespace tori::models {
+
+class RoundedWeights final : public WeightSource {
+ public:
+  // `base` must outlive this object.
+  RoundedWeights(const WeightSource& base, kernels::WeightFormat fmt);
+  const ModelConfig& config() const override { return base_.config(); }
+  kernels::Tensor read(const std::string& name, const Box& box) const override;
+  kernels::Tensor read_tied_unembedding() const override;
+
+ private:
+  kernels::Tensor rounded_full(const std::string& name) const;
+  const WeightSource& base_;
+  kernels::WeightFormat fmt_;
+};
+
+}  // namespace tori::models
