@@ -23,6 +23,7 @@
 
 #include "bench/record.hpp"
 #include "collectives/collective_matmul.hpp"
+#include "collectives/torus_shape.hpp"
 #include "kernels/error.hpp"
 #include "launch/command.hpp"
 #include "launch/plan_choice.hpp"
@@ -123,11 +124,11 @@ int run_overlap(const OverlapOptions& o, const GlobalOptions& g) {
                 "step_ms", "compute_ms", "comm_ms", "exposed_ms", "hidden", "speedup");
   for (const std::string& plan_text : o.plans) {
     const kernels::WeightFormat weights = kernels::parse_weight_format(o.dtype, "--dtype");
-    const runtime::Plan plan = [&] {
-      ShardedRun probe(o.torus, g);  // the torus shape the plan is chosen for
-      return resolve_plan(plan_text, "--plans",
-                          {cfg, probe.torus.shape(), o.batch, o.prompt_len, o.steps, weights}, g);
-    }();
+    const runtime::Plan plan =
+        resolve_plan(plan_text, "--plans",
+                     {cfg, collectives::resolve_torus_shape(o.torus, g.world_size), o.batch, o.prompt_len, o.steps,
+                      weights},
+                     g);
     std::map<bool, double> gbps;  // per phase (prefill = true)
     for (bool prefill : phases) gbps[prefill] = g.link_gbps;
     if (o.balance) {
