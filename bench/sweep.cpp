@@ -132,7 +132,10 @@ SweepSummary run_sweep(const SweepOptions& o) {
         std::vector<std::string> plan_texts;
         for (const auto& p : plans) plan_texts.push_back(p.str());
         std::ostringstream cmd;
-        cmd << o.mpirun << " -np " << n << (n > cores ? " --oversubscribe" : "") << " " << exe << " --threads "
+        // --bind-to none: mpirun's default for 1-2 ranks binds each to one core, where a rank's
+        // threads (and OpenMP's idle spinning) would share it (runtime/threads.cpp).
+        cmd << o.mpirun << " -np " << n << (n > cores ? " --oversubscribe" : "") << " --bind-to none " << exe
+            << " --threads "
             << threads << " --json --collectives " << o.collectives << " --overlap " << o.overlap << " --matmul "
             << o.matmul;
         if (o.link_gbps > 0) cmd << " --link-gbps " << o.link_gbps << " --link-latency-us " << o.link_latency_us;

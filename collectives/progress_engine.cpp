@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "collectives/request_wait.hpp"
+
 namespace tori::collectives {
 
 Pending Pending::ready_value(kernels::Tensor t) {
@@ -18,7 +20,10 @@ bool Pending::ready() const {
 kernels::Tensor Pending::wait() {
   if (!future_.valid()) throw Error("Pending::wait() on an empty or already waited handle");
   const auto t0 = std::chrono::steady_clock::now();
-  future_.wait();
+  if (future_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    const UrgentWait blocked;  // the progress thread may spin on it meanwhile (request_wait.hpp)
+    future_.wait();
+  }
   if (hold_) std::this_thread::sleep_until(*hold_);  // the link model's modelled transfer end
   if (timeline_) timeline_->add_exposed(t0, std::chrono::steady_clock::now());
   return future_.get();
@@ -82,6 +87,7 @@ kernels::Tensor ProgressEngine::run(Job job) {
           e->cv_.notify_all();
         }
       } release{this};
+      const UrgentWait blocked;
       return job();
     }
   }

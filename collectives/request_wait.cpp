@@ -1,11 +1,36 @@
 #include "collectives/request_wait.hpp"
 
+#include <sys/prctl.h>
+
 #include <algorithm>
-#include <thread>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 
 #include "collectives/mpi_check.hpp"
 
 namespace tori::collectives {
+
+namespace {
+std::atomic<bool> g_spin_allowed{false};
+std::atomic<int> g_blocked{0};  // threads inside an UrgentWait
+std::mutex g_mutex;             // with g_wake: wakes sleeping pollers when a thread blocks
+std::condition_variable g_wake;
+
+bool spin_now() { return g_spin_allowed.load(std::memory_order_relaxed) && g_blocked.load(std::memory_order_relaxed) > 0; }
+}  // namespace
+
+void set_spin_allowed(bool allowed) { g_spin_allowed = allowed; }
+bool spin_allowed() { return g_spin_allowed; }
+
+UrgentWait::UrgentWait() {
+  if (g_blocked.fetch_add(1) == 0 && g_spin_allowed) {
+    std::lock_guard lock(g_mutex);  // a poller between its check and its wait sees the change
+    g_wake.notify_all();
+  }
+}
+
+UrgentWait::~UrgentWait() { g_blocked.fetch_sub(1); }
 
 void complete(MPI_Request* requests, int n) {
   if (n <= 0) return;
@@ -16,10 +41,15 @@ void complete(MPI_Request* requests, int n) {
     int done = 0;
     MPI_CHECK(MPI_Testall(n, requests, &done, MPI_STATUSES_IGNORE));
     if (done) return;
-    if (clock::now() - start < kSpinPoll) continue;
-    std::this_thread::sleep_for(pause);
+    if (spin_now() || clock::now() - start < kSpinPoll) continue;
+    {
+      std::unique_lock lock(g_mutex);
+      g_wake.wait_for(lock, pause, spin_now);
+    }
     pause = std::min(pause * 2, kMaxPoll);
   }
 }
+
+void tighten_timer_slack() { prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL); }
 
 }  // namespace tori::collectives

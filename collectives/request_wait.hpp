@@ -1,10 +1,21 @@
 #pragma once
-// complete(): finishing MPI requests without spinning a core. MPI_Wait in Open MPI 4.1 polls in a
-// busy loop; on a box with fewer cores than threads (a rank's computing thread plus its progress
-// thread, or more ranks than cores) that loop takes the CPU from the very compute the collective
-// should overlap with. complete() polls MPI_Testall (which also drives MPI's progress) for a short
-// spin, then sleeps between polls with a growing interval, capped so a finished transfer is seen
-// within about kMaxPoll.
+// complete(): finishing MPI requests without stealing a core that compute needs. MPI_Wait in
+// Open MPI 4.1 polls in a busy loop; on a box with fewer cores than threads (a rank's computing
+// thread plus its progress thread, or more ranks than cores) that loop takes the CPU from the very
+// compute the collective should overlap with. So complete() polls MPI_Testall (which also drives
+// MPI's progress) for a short spin, then sleeps between polls with a growing interval, capped so a
+// finished transfer is seen within about kMaxPoll.
+//
+// Except when nobody is computing: while a thread of this process is blocked on a collective
+// (UrgentWait: Pending::wait, a blocking collective on the caller's thread) its core is idle, and
+// if the host's ranks × threads fit its cores (set_spin_allowed, from main) no other rank needs
+// it either, so complete() spins: a sleep here wakes tens of µs late (a VM's timers), which on a
+// decode step of a few hundred µs with a dozen collectives was most of the exposed communication.
+// A poller asleep when a thread starts blocking is woken at once.
+//
+// tighten_timer_slack(): Linux lets a sleep of a normal thread end up to 50 µs late (timer slack)
+// to batch wake-ups; the polls above and the link model's holds (link_model.hpp) want their sleeps
+// on time, so main sets 1 µs for itself and every thread it starts afterwards.
 #include <chrono>
 
 #include <mpi.h>
@@ -21,5 +32,21 @@ inline constexpr std::chrono::microseconds kMaxPoll{100};
 // Completes all n requests (MPI_REQUEST_NULL entries are fine); throws on an MPI error.
 void complete(MPI_Request* requests, int n);
 inline void complete(MPI_Request& request) { complete(&request, 1); }
+
+// Whether complete() may spin while a thread is blocked (default false: always polite).
+void set_spin_allowed(bool allowed);
+bool spin_allowed();
+
+// Marks, for its lifetime, that a thread of this process is blocked on a collective.
+class UrgentWait {
+ public:
+  UrgentWait();
+  ~UrgentWait();
+  UrgentWait(const UrgentWait&) = delete;
+  UrgentWait& operator=(const UrgentWait&) = delete;
+};
+
+// Sets the calling thread's timer slack to 1 µs (inherited by threads it creates later).
+void tighten_timer_slack();
 
 }  // namespace tori::collectives

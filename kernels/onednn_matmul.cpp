@@ -1,5 +1,7 @@
 #include "kernels/onednn_matmul.hpp"
 
+#include <omp.h>
+
 #include <spdlog/spdlog.h>
 
 #include <bit>
@@ -29,8 +31,9 @@ dt to_dnnl(DType t) {
   return dt::f32;
 }
 
-// (M, K, N, weight dtype, packed?, alpha bits, accumulate)
-using Key = std::tuple<int64_t, int64_t, int64_t, int, bool, uint32_t, bool>;
+// (M, K, N, weight dtype, packed?, alpha bits, accumulate, threads): a primitive is made for the
+// OpenMP thread count of its creation and keeps it (`tori calibrate` times 1 thread, then all).
+using Key = std::tuple<int64_t, int64_t, int64_t, int, bool, uint32_t, bool, int>;
 
 struct Cache {
   std::mutex mu;
@@ -60,7 +63,7 @@ dnnl::matmul::primitive_desc make_pd(int64_t M, int64_t K, int64_t N, DType wdt,
 dnnl::matmul get_primitive(int64_t M, int64_t K, int64_t N, DType wdt, bool packed,
                            const dnnl::memory::desc& w_md, float alpha, bool accumulate) {
   Cache& c = cache();
-  Key key{M, K, N, int(wdt), packed, std::bit_cast<uint32_t>(alpha), accumulate};
+  Key key{M, K, N, int(wdt), packed, std::bit_cast<uint32_t>(alpha), accumulate, omp_get_max_threads()};
   std::lock_guard<std::mutex> lock(c.mu);
   auto it = c.prims.find(key);
   if (it != c.prims.end()) return it->second;

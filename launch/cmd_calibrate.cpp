@@ -50,10 +50,10 @@ LinkFit measure_links(const CalibrateOptions& o, const GlobalOptions& g) {
   std::error_code ec;
   const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   const int cores = runtime::cores_on_host();
-  const std::string cmd = o.mpirun + " -np 2" + (cores < 2 ? " --oversubscribe" : "") + " " + exe +
+  const std::string cmd = o.mpirun + " -np 2" + (cores < 2 ? " --oversubscribe" : "") + " --bind-to none " + exe +
                           " --threads 1 --json --collectives " + g.collectives +
                           " bench collectives --ops all_gather --algos " + g.collectives +
-                          " --axes x --sizes 4KiB,1MiB --repeats " + (o.bench.quick ? "10" : "30");
+                          " --axes x --sizes 4KiB,1MiB --repeats " + (o.bench.quick ? "50" : "200");
   spdlog::info("calibrate: links: {}", cmd);
   const std::string out = bench::run_capture(cmd);
   std::vector<std::pair<double, double>> pts;  // (bytes sent, seconds)
