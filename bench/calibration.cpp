@@ -24,11 +24,12 @@ using kernels::DType;
 using kernels::Tensor;
 using kernels::WeightFormat;
 
-constexpr int64_t kMatmulKN = 1024;
+constexpr int64_t kMatmulKN = 1024, kMatmulSmallKN = 256;  // hardware_profile.cpp's two sizes
 
-// Best of the repeats: on a shared host the fastest run is the one least disturbed by other work
-// (machine_limits.hpp and STREAM do the same); medians there move with the neighbours' load.
-double best(const std::vector<double>& t) { return *std::min_element(t.begin(), t.end()); }
+// The median of the repeats, as `tori bench sweep` and `bench overlap` report what they measure:
+// the profile prices the steps those commands time (best-of figures under-predicted every sweep
+// point by ~20-30% on this shared host).
+double typical(const std::vector<double>& t) { return median(t); }
 constexpr int64_t kRowsM[] = {1, 8, 64, 512};
 // Working sets up to this size are read at cache speed: half of the 32 MiB L3 of the machine this
 // was written on, leaving room for activations and code (the read sum touches one such array).
@@ -41,13 +42,13 @@ Tensor filled(std::vector<int64_t> shape, float scale) {
   return t;
 }
 
-double matmul_gflops(WeightFormat f, int64_t M, kernels::Backend backend, int repeats) {
-  const kernels::PackedWeight w = kernels::pack_weight(filled({kMatmulKN, kMatmulKN}, 0.03f), f, backend);
-  Tensor x = filled({M, kMatmulKN}, 1.f), y({M, kMatmulKN}, DType::f32);
+double matmul_gflops(WeightFormat f, int64_t M, int64_t KN, kernels::Backend backend, int repeats) {
+  const kernels::PackedWeight w = kernels::pack_weight(filled({KN, KN}, 0.03f), f, backend);
+  Tensor x = filled({M, KN}, 1.f), y({M, KN}, DType::f32);
   // Enough calls per timing that each lasts ~1 ms or more (a 1-row call takes microseconds).
-  const int inner = int(std::clamp<int64_t>(512 / M, 1, 256));
-  const double t = best(time_repeats([&] { for (int i = 0; i < inner; ++i) kernels::matmul(x, w, y); }, 2, repeats));
-  return 2.0 * double(M) * kMatmulKN * kMatmulKN * inner / t * 1e-9;
+  const int inner = int(std::clamp<int64_t>(512 / M * (kMatmulKN / KN) * (kMatmulKN / KN), 1, 4096));
+  const double t = typical(time_repeats([&] { for (int i = 0; i < inner; ++i) kernels::matmul(x, w, y); }, 2, repeats));
+  return 2.0 * double(M) * double(KN) * double(KN) * inner / t * 1e-9;
 }
 
 double attention_gflops(int repeats) {
@@ -70,13 +71,14 @@ double attention_gflops(int repeats) {
     }
     const double visible = double(L) * double(T) + double(L) * double(L + 1) / 2.0;
     flops += double(B) * 4.0 * H * D * visible;
-    seconds += best(ts);
+    seconds += typical(ts);
   }
   return flops / seconds * 1e-9;
 }
 
-// Best seconds of a decode step at batch 1 and of prefill blocks at M = 32 and M = 128 of the
-// one-rank model, with the cost model's counts for the same steps.
+// Typical seconds of decode steps at batch 1 and 4 and of prefill blocks of 32 tokens at batch 1,
+// 4 and 16 (M = 32, 128, 512) of the one-rank model, with the cost model's counts for the same steps.
+constexpr int64_t kDecodeBatches[] = {1, 4}, kPrefillBatches[] = {1, 4, 16};
 struct Timed {
   double seconds = 0;
   runtime::StepCost cost;
@@ -106,17 +108,17 @@ std::vector<Timed> time_model(const CalibrationOptions& opt, int repeats) {
     return runtime::predict_step(q);
   };
   std::vector<Timed> out;
-  {
-    runtime::ShardedModel m(*source, coll, plan, 1, sopt);
-    m.prefill({models::TokenIds(kPromptLen, 3)});
+  for (int64_t batch : kDecodeBatches) {
+    runtime::ShardedModel m(*source, coll, plan, batch, sopt);
+    m.prefill(std::vector<models::TokenIds>(size_t(batch), models::TokenIds(kPromptLen, 3)));
     const int64_t steps = std::min<int64_t>(4 * repeats + 1, cfg.max_seq - kPromptLen - 1);
-    out.push_back({best(time_repeats([&] { m.decode(models::TokenIds(1, 5)); }, 1, int(steps - 1))),
-                   predict(false, 1, 1, kPromptLen + steps / 2)});
+    out.push_back({typical(time_repeats([&] { m.decode(models::TokenIds(size_t(batch), 5)); }, 1, int(steps - 1))),
+                   predict(false, batch, 1, kPromptLen + steps / 2)});
   }
-  for (int64_t batch : {int64_t(1), int64_t(4)}) {
+  for (int64_t batch : kPrefillBatches) {
     runtime::ShardedModel m(*source, coll, plan, batch, sopt);
     std::vector<models::TokenIds> prompts(size_t(batch), models::TokenIds(kPromptLen, 3));
-    out.push_back({best(time_repeats([&] { m.reset(); m.prefill(prompts); }, 1, 2 * repeats)),
+    out.push_back({typical(time_repeats([&] { m.reset(); m.prefill(prompts); }, 1, 2 * repeats)),
                    predict(true, batch, kPromptLen, 0)});
   }
   return out;
@@ -130,9 +132,16 @@ runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt
   const kernels::Backend backend = kernels::parse_matmul_backend(opt.matmul);
   runtime::CpuCalibration c;
   c.threads = threads;
+  auto meet = [&] { MPI_Barrier(opt.sync); };
   for (WeightFormat f : kFormats)
-    for (int64_t M : kRowsM) c.matmul_gflops[size_t(f)].emplace_back(double(M), matmul_gflops(f, M, backend, repeats));
+    for (int64_t M : kRowsM) {
+      meet();
+      c.matmul_gflops[size_t(f)].emplace_back(double(M), matmul_gflops(f, M, kMatmulKN, backend, repeats));
+      c.matmul_small_gflops[size_t(f)].emplace_back(double(M), matmul_gflops(f, M, kMatmulSmallKN, backend, repeats));
+    }
+  meet();
   c.attention_gflops = attention_gflops(repeats);
+  meet();
   MachineLimitsOptions lim;
   lim.gemm_size = 256;  // the GEMM peaks are not used here (the matmul curves are); keep them cheap
   lim.stream_mib = opt.quick ? 64 : 128;
@@ -140,27 +149,39 @@ runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt
   c.read_gbps = measure_machine_limits(lim).read_gbps;
   lim.stream_mib = kCacheMib;  // the same read-only sum on arrays that stay in the last-level cache
   lim.repeats = repeats * 4;
+  meet();
   c.cache_read_gbps = measure_machine_limits(lim).read_gbps;
   c.cache_bytes = double(kCacheMib) * double(1 << 20);
 
-  // Overheads: measured - predicted (without overheads) per layer, at M = 1 and M = 128.
+  // Overheads: measured - predicted (without overheads) per layer.
   runtime::HardwareProfile hw;
   hw.name = "calibrating";
   hw.peak_flops = {1, 1, 1};
   hw.hbm_bandwidth = c.read_gbps * 1e9;
   hw.link_bandwidth = {1, 1, 1};
   hw.cpu = {c};
+  meet();
   const std::vector<Timed> t = time_model(opt, repeats);
   auto residual_per_layer = [&](const Timed& m) {
     const runtime::StepTime p = runtime::step_time(m.cost, hw, WeightFormat::f32, 1, 1.0, {threads, 1});
     return (m.seconds - p.serial_s) / double(m.cost.layers);
   };
-  // Per layer (step_time.hpp): decode  r0 = a;  prefill  r1 = a + c + b·32,  r2 = a + c + b·128.
-  const double r0 = residual_per_layer(t[0]), r1 = residual_per_layer(t[1]), r2 = residual_per_layer(t[2]);
-  const double m1 = double(t[1].cost.rows), m2 = double(t[2].cost.rows);
-  c.layer_overhead_s = std::max(0.0, r0);
-  c.row_overhead_s = std::max(0.0, (r2 - r1) / (m2 - m1));
-  c.prefill_overhead_s = std::max(0.0, r1 - c.layer_overhead_s - c.row_overhead_s * m1);
+  // Per layer (step_time.hpp): decode r = a; prefill r = a + c + b·M. a: the decode residuals'
+  // mean; a + c and b: the least-squares line through the prefill residuals (b clamped at 0, then
+  // a + c their mean); every part clamped at 0.
+  const size_t nd = std::size(kDecodeBatches);
+  double a = 0;
+  for (size_t i = 0; i < nd; ++i) a += residual_per_layer(t[i]) / double(nd);
+  std::vector<std::pair<double, double>> pre;  // (M, residual)
+  for (size_t i = nd; i < t.size(); ++i) pre.emplace_back(double(t[i].cost.rows), residual_per_layer(t[i]));
+  double mx = 0, my = 0;
+  for (const auto& [x, y] : pre) mx += x / double(pre.size()), my += y / double(pre.size());
+  double sxy = 0, sxx = 0;
+  for (const auto& [x, y] : pre) sxy += (x - mx) * (y - my), sxx += (x - mx) * (x - mx);
+  const double b = sxx > 0 ? std::max(0.0, sxy / sxx) : 0.0;
+  c.layer_overhead_s = std::max(0.0, a);
+  c.row_overhead_s = b;
+  c.prefill_overhead_s = std::max(0.0, my - b * mx - c.layer_overhead_s);
   return c;
 }
 

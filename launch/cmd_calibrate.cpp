@@ -3,13 +3,15 @@
 // .cache/), which `--hardware local`, `--plan auto` and `tori bench sweep` read. Run it on one
 // process (not under mpirun); about 20 s (--quick: a few seconds, noisier).
 //   cpu entries   for 1 thread and for every core (bench/calibration.hpp): matmul GFLOP/s by rows
-//                 and dtype, attention GFLOP/s, read bandwidth, per-layer and per-row overheads
+//                 and dtype, attention GFLOP/s, read bandwidth, per-layer and per-row overheads;
+//                 fewer threads than cores are measured as cores/threads ranks under mpirun all
+//                 measuring at once (`calibrate --rank-figures`), as such ranks run
 //   peak_tflops   the largest matmul rate measured per dtype (all cores)
 //   hbm_*         physical memory and the all-core read bandwidth
-//   link_*        `mpirun -np 2 tori bench collectives` (all_gather over x, the --collectives
-//                 algorithm, 4 KiB and 1 MiB per rank) fitted to t = latency + bytes_sent / bandwidth
-//                 (a 2-rank all_gather sends one message of half the buffer); the ranks share one
-//                 box, so y and z get the x figures
+//   link_*        `mpirun -np 2 tori bench collectives` (over x, the --collectives algorithm, 4 KiB
+//                 and 4 MiB per rank, best of 3 launches) fitted to t = latency + bytes_sent /
+//                 bandwidth: all_gather's figures for the links (the ranks share one box, so y and
+//                 z get the x figures), each kind's bandwidth for collective_gbps
 //   link_model_wake_us  how late a 20 µs sleep wakes (the link model's holds are sleeps)
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 #include <thread>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 
@@ -27,6 +30,7 @@
 #include "bench/calibration.hpp"
 #include "bench/record.hpp"
 #include "bench/spawn.hpp"
+#include "collectives/traffic.hpp"
 #include "kernels/error.hpp"
 #include "launch/command.hpp"
 #include "runtime/threads.hpp"
@@ -37,41 +41,62 @@ namespace {
 
 struct CalibrateOptions {
   bench::CalibrationOptions bench;
+  bool rank_figures = false;  // worker mode: every rank measures, rank 0 prints its `cpu` entry
   std::string out;  // default: profile_dir()/local.yaml
   std::string mpirun = "mpirun";
 };
 
 struct LinkFit {
   double gbps = 0, latency_us = 0;
+  // per collective kind: (bytes sent, seconds) of one call at each measured size
+  std::array<std::vector<std::pair<double, double>>, collectives::kCollectives.size()> kind_time{};
 };
 
-// Runs `mpirun -np 2 tori bench collectives` and fits latency and bandwidth.
+// Runs `mpirun -np 2 tori bench collectives` three times (the best median of each point: a launch
+// sometimes lands in a mode where every transfer is ~4x slower) and keeps, per collective kind, the
+// time of one call by the bytes it sends (as traffic.hpp counts them: bus_gbps · t) at buffers of
+// 4 KiB, 256 KiB, 4 MiB and 16 MiB; the links get all_gather's latency (4 KiB) and its bandwidth
+// between 256 KiB and 4 MiB.
 LinkFit measure_links(const CalibrateOptions& o, const GlobalOptions& g) {
   std::error_code ec;
   const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   const int cores = runtime::cores_on_host();
   const std::string cmd = o.mpirun + " -np 2" + (cores < 2 ? " --oversubscribe" : "") + " --bind-to none " + exe +
                           " --threads 1 --json --collectives " + g.collectives +
-                          " bench collectives --ops all_gather --algos " + g.collectives +
-                          " --axes x --sizes 4KiB,1MiB --repeats " + (o.bench.quick ? "50" : "200");
-  spdlog::info("calibrate: links: {}", cmd);
-  const std::string out = bench::run_capture(cmd);
-  std::vector<std::pair<double, double>> pts;  // (bytes sent, seconds)
-  std::istringstream lines(out);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.empty() || line[0] != '{') continue;
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || j.value("bench", "") != "collective") continue;
-    pts.emplace_back(j["bytes"].get<double>() / 2.0, j["median_s"].get<double>());
+                          " bench collectives --ops all_gather,reduce_scatter,all_reduce,all_to_all,ppermute --algos " +
+                          g.collectives + " --axes x --sizes 4KiB,256KiB,4MiB,16MiB --repeats " + (o.bench.quick ? "10" : "40");
+  spdlog::info("calibrate: links (3 runs): {}", cmd);
+  // (kind, buffer bytes) -> (bytes sent, best seconds)
+  std::map<std::pair<std::string, double>, std::pair<double, double>> best;
+  std::string out;
+  for (int run = 0; run < 3; ++run) {
+    out = bench::run_capture(cmd);
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.empty() || line[0] != '{') continue;
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded() || j.value("bench", "") != "collective") continue;
+      const double t = j["median_s"].get<double>(), sent = j["bus_gbps"].get<double>() * 1e9 * t;
+      auto key = std::make_pair(j["op"].get<std::string>(), j["bytes"].get<double>());
+      auto it = best.find(key);
+      if (it == best.end() || t < it->second.second) best[key] = {sent, t};
+    }
   }
-  if (pts.size() != 2)
-    throw Error("calibrate: `" + cmd + "` did not give the two all_gather records (is mpirun on PATH? give its path "
-                "with --mpirun); its output:\n" + out);
-  std::sort(pts.begin(), pts.end());
   LinkFit f;
-  const double bw = (pts[1].first - pts[0].first) / std::max(1e-9, pts[1].second - pts[0].second);
-  f.gbps = bw * 1e-9;
-  f.latency_us = std::max(0.1, (pts[0].second - pts[0].first / bw) * 1e6);
+  for (collectives::Collective k : collectives::kCollectives) {
+    auto& pts = f.kind_time[size_t(k)];
+    for (const auto& [key, v] : best)
+      if (key.first == collectives::collective_name(k)) pts.push_back(v);
+    if (pts.size() != 4)
+      throw Error("calibrate: `" + cmd + "` did not give the four " + std::string(collectives::collective_name(k)) +
+                  " records (is mpirun on PATH? give its path with --mpirun); its output:\n" + out);
+    std::sort(pts.begin(), pts.end());
+    if (k == collectives::Collective::all_gather) {
+      const double bw = (pts[2].first - pts[1].first) / std::max(1e-9, pts[2].second - pts[1].second);
+      f.gbps = bw * 1e-9;
+      f.latency_us = std::max(0.1, (pts[0].second - pts[0].first / bw) * 1e6);
+    }
+  }
   return f;
 }
 
@@ -88,7 +113,43 @@ double sleep_overshoot_us() {
   return std::max(0.0, bench::median(late));
 }
 
+// A profile holding only `c` (the worker's output; the other figures are placeholders).
+runtime::HardwareProfile cpu_only(const runtime::CpuCalibration& c) {
+  runtime::HardwareProfile p;
+  p.name = "rank-figures";
+  p.peak_flops = {1, 1, 1};
+  p.hbm_bytes = p.hbm_bandwidth = p.link_latency = 1;
+  p.link_bandwidth = {1, 1, 1};
+  p.cpu = {c};
+  return p;
+}
+
+// `threads` per rank with cores/threads ranks measuring at once (each rank's figures as it will
+// run: sharing the host), via `mpirun ... tori calibrate --rank-figures`; rank 0's figures.
+runtime::CpuCalibration calibrate_shared(int threads, int ranks, const CalibrateOptions& o) {
+  std::error_code ec;
+  const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  const std::string cmd = o.mpirun + " -np " + std::to_string(ranks) + " --bind-to none " + exe + " --threads " +
+                          std::to_string(threads) + " --matmul " + o.bench.matmul + " calibrate --rank-figures --model " +
+                          o.bench.model + (o.bench.quick ? " --quick" : "");
+  spdlog::info("calibrate: {} rank(s) x {} thread(s) at once: {}", ranks, threads, cmd);
+  const std::string out = bench::run_capture(cmd);
+  const size_t at = out.find("name: rank-figures");
+  if (at == std::string::npos)
+    throw Error("calibrate: `" + cmd + "` did not print its figures (is mpirun on PATH? give its path with --mpirun); "
+                "its output:\n" + out);
+  const runtime::HardwareProfile p = runtime::parse_hardware_profile(out.substr(at), "`" + cmd + "`");
+  return p.cpu.at(0);
+}
+
 int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
+  if (o.rank_figures) {
+    CalibrateOptions w = o;
+    w.bench.sync = MPI_COMM_WORLD;
+    const runtime::CpuCalibration c = bench::calibrate_cpu(g.threads_applied, w.bench);
+    if (g.rank == 0) std::printf("%s", runtime::hardware_profile_yaml(cpu_only(c), "rank 0's figures").c_str());
+    return 0;
+  }
   if (g.world_size != 1)
     throw InputError("calibrate: run it on one process, not under mpirun (it starts mpirun itself for the links)");
   const double t0 = bench::now_s();
@@ -98,7 +159,9 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
   for (int t : {1, cores}) {
     if (!hw.cpu.empty() && hw.cpu.back().threads == t) continue;
     spdlog::info("calibrate: kernels and overheads with {} thread(s)", t);
-    hw.cpu.push_back(bench::calibrate_cpu(t, o.bench));
+    // A rank with t < cores threads shares the host with cores/t - 1 others (the default threads,
+    // runtime/threads.hpp): measure it that way.
+    hw.cpu.push_back(t < cores ? calibrate_shared(t, cores / t, o) : bench::calibrate_cpu(t, o.bench));
   }
   const runtime::CpuCalibration& all = hw.cpu.back();
   for (size_t f = 0; f < 3; ++f) {
@@ -111,6 +174,7 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
   const LinkFit link = measure_links(o, g);
   hw.link_bandwidth = {link.gbps * 1e9, link.gbps * 1e9, link.gbps * 1e9};
   hw.link_latency = link.latency_us * 1e-6;
+  hw.collective_time = link.kind_time;
   hw.link_model_wake = sleep_overshoot_us() * 1e-6;
 
   const std::string path = o.out.empty() ? runtime::profile_dir() + "/local.yaml" : o.out;
@@ -146,6 +210,11 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
     }
     std::printf("  links (MPI %s, 2 ranks): %.2f GB/s, %.1f us per message; a link-model hold wakes %.1f us late\n",
                 g.collectives.c_str(), link.gbps, link.latency_us, hw.link_model_wake * 1e6);
+    for (collectives::Collective k : collectives::kCollectives) {
+      std::printf("  %s, GB/s sent by bytes:", std::string(collectives::collective_name(k)).c_str());
+      for (const auto& [b, t] : link.kind_time[size_t(k)]) std::printf(" %.0f: %.2f", b, b / t * 1e-9);
+      std::printf("\n");
+    }
   }
   return 0;
 }
@@ -161,6 +230,9 @@ void add_calibrate_command(CLI::App& parent, Commands& out) {
   app->add_option("--out", o->out,
                   "profile file (default: $TORI_PROFILE_DIR/local.yaml, else <repo>/.cache/local.yaml)");
   app->add_option("--mpirun", o->mpirun, "mpirun used to time the links between 2 ranks")->capture_default_str();
+  app->add_flag("--rank-figures", o->rank_figures,
+                "(internal) under mpirun: every rank measures at once, rank 0 prints its figures")
+      ->group("");
   out.push_back({app, [o](const GlobalOptions& g) {
                    CalibrateOptions c = *o;
                    c.bench.matmul = g.matmul;

@@ -1,6 +1,7 @@
 // tori: the command-line entry point. Starts MPI (MPI_THREAD_MULTIPLE), parses the subcommand,
 // sets up logging and threads, and runs the command under the ExitGuard so that a failure prints
 // one clear line (rank 0) and every rank exits non-zero promptly.
+#include <malloc.h>
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
@@ -14,6 +15,11 @@
 
 int main(int argc, char** argv) {
   tori::collectives::tighten_timer_slack();  // before any thread starts: they inherit it
+  // Keep freed memory for reuse: a step allocates and frees the same large tensors (gathered
+  // weights, activations) every time, and glibc would otherwise mmap and unmap each one, so every
+  // step paid page faults and page clearing on all of them.
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, -1);
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);

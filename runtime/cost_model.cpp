@@ -39,12 +39,22 @@ std::vector<RingCoord> rings_of(const TorusShape& s, const Coords& me, Axes axes
 }
 
 // Books each collective call as Collectives would (group of one member: no traffic).
+void add_call(std::vector<CommCall>& v, const CommCall& c) {
+  for (auto& x : v)
+    if (x.kind == c.kind && x.traffic == c.traffic) {
+      x.count += c.count;
+      return;
+    }
+  v.push_back(c);
+}
+
 struct Booker {
   const TorusShape& shape;
   const Coords& me;
-  TrafficTable& t;
+  Work& w;
   void add(Collective c, const collectives::AxisTraffic& a) {
-    for (size_t k = 0; k < 3; ++k) t[size_t(c)][k] += a[k];
+    for (size_t k = 0; k < 3; ++k) w.traffic[size_t(c)][k] += a[k];
+    add_call(w.calls, {c, a, 1.0});
   }
   // all_gather of a local tensor of `elems` f32 elements
   void all_gather(int64_t elems, Axes axes) {
@@ -97,12 +107,26 @@ bool any_handoff(const models::ModelConfig& c, const TorusShape& s, const PhaseP
 
 int64_t modelled_heads(const models::ModelConfig& c, int64_t /*n*/) { return c.n_heads; }
 
+namespace {
+void add_matmul(std::vector<MatmulShape>& v, const MatmulShape& m) {
+  for (auto& x : v)
+    if (x.M == m.M && x.K == m.K && x.N == m.N) {
+      x.count += m.count;
+      return;
+    }
+  v.push_back(m);
+}
+}  // namespace
+
 Work& Work::operator+=(const Work& o) {
   flops += o.flops;
   matmul_flops += o.matmul_flops;
+  for (const auto& m : o.matmuls) add_matmul(matmuls, m);
+  for (const auto& c : o.calls) add_call(calls, c);
   attn_flops += o.attn_flops;
   weight_bytes += o.weight_bytes;
   kv_bytes += o.kv_bytes;
+  repack_bytes += o.repack_bytes;
   for (size_t k = 0; k < traffic.size(); ++k)
     for (size_t a = 0; a < 3; ++a) traffic[k][a] += o.traffic[k][a];
   return *this;
@@ -111,7 +135,9 @@ Work& Work::operator+=(const Work& o) {
 Work Work::scaled(int64_t k) const {
   Work w = *this;
   const double d = double(k);
-  w.flops *= d, w.matmul_flops *= d, w.attn_flops *= d, w.weight_bytes *= d, w.kv_bytes *= d;
+  w.flops *= d, w.matmul_flops *= d, w.attn_flops *= d, w.weight_bytes *= d, w.kv_bytes *= d, w.repack_bytes *= d;
+  for (auto& m : w.matmuls) m.count *= d;
+  for (auto& c : w.calls) c.count *= d;
   for (auto& kind : w.traffic)
     for (auto& t : kind) t.bytes *= uint64_t(k), t.messages *= uint64_t(k);
   return w;
@@ -155,12 +181,13 @@ StepCost predict_step(const StepQuery& q) {
   auto seq_t = [&](int64_t b) { return q.seq_cached.empty() ? T : q.seq_cached[size_t(b)]; };
 
   Work w;
-  Booker book{s, q.coords, w.traffic};
+  Booker book{s, q.coords, w};
   const int norms_per_block =  // all_reduces per norm call
       c.norm == models::Norm::layernorm ? 2 : 1;
   const Axes A = pl.batch_axes, R = pl.e_axes, Ayz = A & Axes::yz;
-  auto matmul = [&](double f, double weight_elems) {
-    w.matmul_flops += f;
+  auto matmul = [&](int64_t m, int64_t k, int64_t nn, double weight_elems) {
+    w.matmul_flops += mm(double(m), double(k), double(nn));
+    add_matmul(w.matmuls, {m, k, nn, 1.0});
     w.weight_bytes += weight_elems * wb;
   };
   for (const ProjectionShape& p : projections(c, n)) {
@@ -169,21 +196,21 @@ StepCost predict_step(const StepQuery& q) {
     switch (q.plan.ffn) {
       case FfnLayout::ws1d:
         book.all_gather(M * El, Axes::xyz);
-        matmul(mm(M, E, ui), double(E) * ui);
-        if (p.with_kv) matmul(mm(M, E, 2 * KD), double(E) * 2 * KD);
-        matmul(mm(M, uo, E), double(uo) * E);
+        matmul(M, E, ui, double(E) * ui);
+        if (p.with_kv) matmul(M, E, 2 * KD, double(E) * 2 * KD);
+        matmul(M, uo, E, double(uo) * E);
         book.reduce_scatter(M * E, Axes::xyz);
         break;
       case FfnLayout::ws2d:
         book.all_gather(M * El, Axes::yz);
-        matmul(mm(M, E / X, X * ui), double(E / X) * X * ui);
+        matmul(M, E / X, X * ui, double(E / X) * X * ui);
         book.reduce_scatter(M * X * ui, Axes::x);
         if (p.with_kv) {
-          matmul(mm(M, E / X, 2 * KD), double(E / X) * 2 * KD);
+          matmul(M, E / X, 2 * KD, double(E / X) * 2 * KD);
           book.all_reduce(M * 2 * KD, Axes::x);
         }
         book.all_gather(M * uo, Axes::x);
-        matmul(mm(M, X * uo, E / X), double(X * uo) * (E / X));
+        matmul(M, X * uo, E / X, double(X * uo) * (E / X));
         book.reduce_scatter(M * (E / X), Axes::yz);
         break;
       default: {  // weight-gathered over A, 1D inside R
@@ -192,13 +219,19 @@ StepCost predict_step(const StepQuery& q) {
         book.all_gather((E / X) * X * ui, A);        // W_in [E_x, X units]
         book.all_gather(X * uo * (E / X), A);        // W_out [X units_out, E_x]
         book.all_gather(M * El, R);
-        matmul(mm(M, E, units * ui), double(E) * units * ui);
+        matmul(M, E, units * ui, double(E) * units * ui);
         if (p.with_kv) {
           book.all_gather((E / X) * 2 * KD, Axes::x);
-          matmul(mm(M, E, 2 * KD), double(E) * 2 * KD);
+          matmul(M, E, 2 * KD, double(E) * 2 * KD);
         }
-        matmul(mm(M, units * uo, E), double(units) * uo * E);
+        matmul(M, units * uo, E, double(units) * uo * E);
         book.reduce_scatter(M * E, R);
+        // Gathered weights placed (place_blocks: W_in in place when A's yz part is one rank, W_out
+        // when x is) and packed, every step.
+        const double w_in = double(E) * units * ui, w_out = double(units) * uo * E;
+        w.repack_bytes += (w_in + w_out + (p.with_kv ? double(E) * 2 * KD : 0.0)) * (4.0 + wb);
+        if (G > 1) w.repack_bytes += 8.0 * w_in;
+        if (X > 1) w.repack_bytes += 8.0 * w_out;
       }
     }
     if (p.with_q) {
@@ -227,7 +260,7 @@ StepCost predict_step(const StepQuery& q) {
 
   // Whole step: the layer loop, then what sharded_model.cpp does around it.
   Work step = w.scaled(c.n_layers);
-  Booker sb{s, q.coords, step.traffic};
+  Booker sb{s, q.coords, step};
   sb.all_reduce(q.batch * L * E, Axes::xyz);                               // embedding
   for (int k = 0; k < norms_per_block; ++k) sb.all_reduce(M, R);           // final norm
   sb.all_gather(M * El, R);                                                 // hidden: E
@@ -236,6 +269,7 @@ StepCost predict_step(const StepQuery& q) {
   sb.all_gather(rows * (c.vocab / n), Axes::xyz);                           // logits
   const double unembed = mm(rows, E, c.vocab / n);
   step.matmul_flops += unembed;
+  add_matmul(step.matmuls, {rows, E, c.vocab / n, 1.0});
   step.weight_bytes += double(E) * double(c.vocab / n) * wb;
   step.flops = step.matmul_flops + step.attn_flops;
   out.step = step;

@@ -22,13 +22,16 @@
 //             (u_in/u_out: a unit's projection columns/rows, placement.hpp.) The whole step adds
 //             the embedding AR(xyz) [B·L, E], the final norm, AG(E axes), AG(A) of the hidden state
 //             and the logits AG(xyz) [R, V/n] (R = B: the last position of each sequence).
-//   flops     2·M·K·N of every local matmul (incl. the K/V projection [M, E_held]·[E_held, 2KD]
+//   flops     2·M·K·N of every local matmul (and each shape with its count: matmuls) (incl. the K/V projection [M, E_held]·[E_held, 2KD]
 //             every rank computes — the multiquery baseline's redundancy) + attention
 //             4·H_a·D·Σ_b (L·T + L(L+1)/2) over this rank's B_a sequences and H_a heads (causal;
 //             ≈ 4·B·L·T·H·D / n, as kernels::attention_cost counts it; per sequence with
 //             seq_tokens/seq_cached). Equal to kernels/flop_counter.hpp's counts (tested).
 //   weight_bytes  weight elements the layer's matmuls read × bytes(dtype) (gathered weights for wg).
 //   kv_bytes  KV cache read: B_a · K_local · (T + L) · D · 2 · kv element bytes.
+//   repack_bytes  weight-gathered layouts, every step: the gathered f32 weights are placed in
+//             order (a copy, 8 bytes per element, unless the gather already left them in place:
+//             weight_prefetch.cpp) and packed for the kernel (read 4 + write bytes(dtype)).
 //   memory    per chip: weights as ShardedModel::estimate_memory counts them (f32 plain copies kept
 //             for weight-gathered layouts; packed copies at the weight dtype), KV cache at a context.
 #include <array>
@@ -64,13 +67,31 @@ struct StepQuery {
   collectives::Coords coords{};    // the rank predicted (traffic can differ by a message per rank)
 };
 
+// Local matmuls of one shape [M, K] x [K, N], `count` times (step_time.hpp prices each shape at
+// the rate a CPU measured for it: small K·N run further below peak).
+struct MatmulShape {
+  int64_t M = 0, K = 0, N = 0;
+  double count = 0;
+};
+
+// One collective call's traffic per axis, `count` times (step_time.hpp prices each call by its
+// size when the profile has per-size collective figures: large transfers leave the caches).
+struct CommCall {
+  collectives::Collective kind = collectives::Collective::all_gather;
+  collectives::AxisTraffic traffic{};
+  double count = 0;
+};
+
 struct Work {
   double flops = 0;         // all local matmuls + attention
-  double matmul_flops = 0;  // matmuls only
+  double matmul_flops = 0;  // matmuls only (= Σ matmuls count·2·M·K·N)
+  std::vector<MatmulShape> matmuls;
   double attn_flops = 0;
   double weight_bytes = 0;
   double kv_bytes = 0;
+  double repack_bytes = 0;  // weight-gathered: bytes read and written rearranging/packing gathered weights
   TrafficTable traffic{};
+  std::vector<CommCall> calls;  // the same traffic, call by call
   Work& operator+=(const Work& o);
   Work scaled(int64_t k) const;  // k copies (the layer loop)
   collectives::Traffic traffic_on(collectives::Axis a) const;

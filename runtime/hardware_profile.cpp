@@ -23,11 +23,12 @@ namespace {
 constexpr double kTera = 1e12, kGiga = 1e9, kGiB = 1073741824.0, kMicro = 1e-6;
 const std::vector<std::string> kKeys = {"name",          "peak_tflops_f32", "peak_tflops_bf16", "peak_tflops_int8",
                                         "hbm_gib",       "hbm_gbps",        "link_gbps_x",      "link_gbps_y",
-                                        "link_gbps_z",   "link_latency_us", "link_model_wake_us", "cpu"};
+                                        "link_gbps_z",   "link_latency_us", "link_model_wake_us", "cpu", "collective_us"};
 const std::vector<std::string> kCpuKeys = {"threads",          "matmul_gflops_f32", "matmul_gflops_bf16",
                                            "matmul_gflops_int8", "attention_gflops", "read_gbps",
                                            "cache_read_gbps",  "cache_mib",
                                            "layer_overhead_us", "prefill_overhead_us", "row_overhead_ns"};
+const char* const kSmallNames[3] = {"matmul_small_gflops_f32", "matmul_small_gflops_bf16", "matmul_small_gflops_int8"};
 constexpr double kNano = 1e-9;
 
 double positive(const YAML::Node& n, const std::string& where) {
@@ -47,8 +48,10 @@ CpuCalibration parse_cpu_entry(const YAML::Node& e, const std::string& where) {
   for (const auto& k : kCpuKeys) list += (list.empty() ? "" : ", ") + k;
   for (const auto& kv : e) {
     const std::string key = kv.first.as<std::string>();
-    if (std::find(kCpuKeys.begin(), kCpuKeys.end(), key) == kCpuKeys.end())
-      throw InputError(where + ": unknown key '" + key + "' (allowed: " + list + ")");
+    if (std::find(kCpuKeys.begin(), kCpuKeys.end(), key) == kCpuKeys.end() &&
+        std::find(std::begin(kSmallNames), std::end(kSmallNames), key) == std::end(kSmallNames))
+      throw InputError(where + ": unknown key '" + key + "' (allowed: " + list +
+                       ", optional matmul_small_gflops_f32|bf16|int8)");
   }
   for (const auto& k : kCpuKeys)
     if (!e[k]) throw InputError(where + ": missing key '" + k + "'");
@@ -56,16 +59,20 @@ CpuCalibration parse_cpu_entry(const YAML::Node& e, const std::string& where) {
   c.threads = static_cast<int>(positive(e["threads"], where + ": key 'threads'"));
   if (c.threads < 1) throw InputError(where + ": key 'threads' must be >= 1");
   const char* names[3] = {"matmul_gflops_f32", "matmul_gflops_bf16", "matmul_gflops_int8"};
-  for (size_t f = 0; f < 3; ++f) {
-    const YAML::Node m = e[names[f]];
-    const std::string w = where + ": key '" + names[f] + "'";
+  auto curve = [&](const char* name, std::vector<std::pair<double, double>>& out) {
+    const YAML::Node m = e[name];
+    const std::string w = where + ": key '" + name + "'";
     if (!m.IsMap() || m.size() == 0) throw InputError(w + " must map rows M to GFLOP/s, e.g. {1: 10, 512: 100}");
     for (const auto& kv : m) {
       const double M = positive(kv.first, w + " (M)"), g = positive(kv.second, w + " (GFLOP/s)");
       if (M < 1 || g <= 0) throw InputError(w + ": M must be >= 1 and GFLOP/s > 0");
-      c.matmul_gflops[f].emplace_back(M, g);
+      out.emplace_back(M, g);
     }
-    std::sort(c.matmul_gflops[f].begin(), c.matmul_gflops[f].end());
+    std::sort(out.begin(), out.end());
+  };
+  for (size_t f = 0; f < 3; ++f) {
+    curve(names[f], c.matmul_gflops[f]);
+    if (e[kSmallNames[f]]) curve(kSmallNames[f], c.matmul_small_gflops[f]);
   }
   c.attention_gflops = positive(e["attention_gflops"], where + ": key 'attention_gflops'");
   c.read_gbps = positive(e["read_gbps"], where + ": key 'read_gbps'");
@@ -80,8 +87,9 @@ CpuCalibration parse_cpu_entry(const YAML::Node& e, const std::string& where) {
 }
 }  // namespace
 
-double CpuCalibration::matmul_rate(kernels::WeightFormat f, double M) const {
-  const auto& pts = matmul_gflops[size_t(f)];
+namespace {
+// GFLOP/s at M on a (M, GFLOP/s) curve: log-log interpolation, clamped.
+double rate_on(const std::vector<std::pair<double, double>>& pts, double M) {
   if (pts.empty()) return 0;
   if (M <= pts.front().first) return pts.front().second;
   if (M >= pts.back().first) return pts.back().second;
@@ -93,6 +101,34 @@ double CpuCalibration::matmul_rate(kernels::WeightFormat f, double M) const {
       return std::exp(std::log(g0) + a * (std::log(g1) - std::log(g0)));
     }
   return pts.back().second;
+}
+}  // namespace
+
+double CpuCalibration::matmul_rate(kernels::WeightFormat f, double M) const { return rate_on(matmul_gflops[size_t(f)], M); }
+
+double CpuCalibration::matmul_rate(kernels::WeightFormat f, double M, double K, double N) const {
+  const double big = matmul_rate(f, M);
+  const auto& small_pts = matmul_small_gflops[size_t(f)];
+  if (small_pts.empty()) return big;
+  constexpr double kSmall = 256, kBig = 1024;  // bench/calibration.cpp's two sizes
+  const double size = std::sqrt(std::max(1.0, K * N));
+  if (size >= kBig) return big;
+  const double small = rate_on(small_pts, M);
+  if (size <= kSmall) return small;
+  const double a = std::log(size / kSmall) / std::log(kBig / kSmall);
+  return std::exp(std::log(small) + a * (std::log(big) - std::log(small)));
+}
+
+double HardwareProfile::collective_seconds(collectives::Collective kind, double bytes) const {
+  const auto& c = collective_time[size_t(kind)];
+  if (c.empty()) return -1;
+  if (c.size() == 1 || bytes <= c.front().first) return c.front().second;
+  size_t i = 1;
+  while (i + 1 < c.size() && bytes > c[i].first) ++i;  // segment [i-1, i]; the last one extends
+  const auto [b0, t0] = c[i - 1];
+  const auto [b1, t1] = c[i];
+  // Never below the smallest call's time (its latency), also where a noisy curve dips.
+  return std::max(c.front().second, t0 + (bytes - b0) * (t1 - t0) / std::max(1.0, b1 - b0));
 }
 
 const CpuCalibration* HardwareProfile::cpu_for(int threads) const {
@@ -125,6 +161,16 @@ std::string hardware_profile_yaml(const HardwareProfile& p, const std::string& c
   y << YAML::Key << "link_gbps_z" << YAML::Value << p.link_bandwidth[2] / kGiga;
   y << YAML::Key << "link_latency_us" << YAML::Value << p.link_latency / kMicro;
   if (p.link_model_wake > 0) y << YAML::Key << "link_model_wake_us" << YAML::Value << p.link_model_wake / kMicro;
+  if (std::any_of(p.collective_time.begin(), p.collective_time.end(), [](const auto& v) { return !v.empty(); })) {
+    y << YAML::Key << "collective_us" << YAML::Value << YAML::BeginMap;
+    for (collectives::Collective k : collectives::kCollectives) {
+      if (p.collective_time[size_t(k)].empty()) continue;
+      y << YAML::Key << std::string(collectives::collective_name(k)) << YAML::Value << YAML::Flow << YAML::BeginMap;
+      for (const auto& [b, t] : p.collective_time[size_t(k)]) y << YAML::Key << b << YAML::Value << t / kMicro;
+      y << YAML::EndMap;
+    }
+    y << YAML::EndMap;
+  }
   if (!p.cpu.empty()) {
     y << YAML::Key << "cpu" << YAML::Value << YAML::BeginSeq;
     const char* names[3] = {"matmul_gflops_f32", "matmul_gflops_bf16", "matmul_gflops_int8"};
@@ -133,6 +179,12 @@ std::string hardware_profile_yaml(const HardwareProfile& p, const std::string& c
       for (size_t f = 0; f < 3; ++f) {
         y << YAML::Key << names[f] << YAML::Value << YAML::Flow << YAML::BeginMap;
         for (const auto& [M, g] : c.matmul_gflops[f]) y << YAML::Key << M << YAML::Value << g;
+        y << YAML::EndMap;
+      }
+      for (size_t f = 0; f < 3; ++f) {
+        if (c.matmul_small_gflops[f].empty()) continue;
+        y << YAML::Key << kSmallNames[f] << YAML::Value << YAML::Flow << YAML::BeginMap;
+        for (const auto& [M, g] : c.matmul_small_gflops[f]) y << YAML::Key << M << YAML::Value << g;
         y << YAML::EndMap;
       }
       y << YAML::Key << "attention_gflops" << YAML::Value << c.attention_gflops;
@@ -186,6 +238,24 @@ HardwareProfile parse_hardware_profile(const std::string& text, const std::strin
   p.link_latency = num("link_latency_us") * kMicro;
   if (root["link_model_wake_us"])
     p.link_model_wake = positive(root["link_model_wake_us"], source + ": key 'link_model_wake_us'") * kMicro;
+  if (const YAML::Node cu = root["collective_us"]) {
+    const std::string w = source + ": key 'collective_us'";
+    if (!cu.IsMap())
+      throw InputError(w + " must map collective names to {bytes: microseconds}, e.g. {all_gather: {4096: 3, 1048576: 90}}");
+    for (const auto& kv : cu) {
+      const std::string name = kv.first.as<std::string>();
+      const collectives::Collective k = collectives::parse_collective(name, w);
+      const std::string wk = w + " (" + name + ")";
+      if (!kv.second.IsMap() || kv.second.size() == 0) throw InputError(wk + " must map bytes to microseconds");
+      auto& curve = p.collective_time[size_t(k)];
+      for (const auto& pt : kv.second) {
+        const double b = positive(pt.first, wk + " (bytes)"), t = positive(pt.second, wk + " (microseconds)");
+        if (!(t > 0)) throw InputError(wk + ": times must be positive");
+        curve.emplace_back(b, t * kMicro);
+      }
+      std::sort(curve.begin(), curve.end());
+    }
+  }
   if (const YAML::Node cpu = root["cpu"]) {
     if (!cpu.IsSequence()) throw InputError(source + ": key 'cpu' must be a list (one entry per thread count)");
     for (size_t i = 0; i < cpu.size(); ++i)

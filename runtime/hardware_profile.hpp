@@ -13,12 +13,20 @@
 // Optional key `link_model_wake_us` (tori calibrate): how late a sleeping thread wakes here; the
 // link model (--link-gbps) holds each collective back by sleeping, so each one costs this much more.
 //
+// Optional key `collective_us` (tori calibrate): per collective kind, the time of one call by the
+// bytes it sends per rank (traffic.hpp's bytes), measured between 2 ranks of this host, e.g.
+//   collective_us: {all_gather: {4096: 3, 262144: 40, 4194304: 250, 16777216: 3100}, ...}
+// With it a call is priced from that curve (piecewise linear in bytes; the smallest point's time
+// below it, the last segment extended above) instead of latency + bytes / link_gbps: a CPU's
+// collectives slow down once their buffers leave the caches, and it reduces slower than it copies.
+//
 // Optional key `cpu` (what `tori calibrate` measures on this machine, launch/cmd_calibrate.cpp): a
 // list with one entry per thread count a rank may run with; with it the step time prices a CPU
 // rank by what it measured rather than by its peak (step_time.hpp):
 //   - threads: 1
 //     matmul_gflops_f32:  {1: 9.5, 8: 61, 64: 98, 512: 107}   # GFLOP/s by M (rows), K = N = 1024
 //     matmul_gflops_bf16: {...}  matmul_gflops_int8: {...}
+//     matmul_small_gflops_f32: {1: 5, 8: 30, ...}   # optional: the same at K = N = 256, by dtype
 //     attention_gflops: 21          # kernels::attention over a KV cache (decode and prefill mix)
 //     read_gbps: 19                 # memory read bandwidth with this many threads in total
 //     cache_read_gbps: 60           # the same for a working set of up to cache_mib (in cache)
@@ -34,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "collectives/traffic.hpp"
 #include "kernels/packed_weight.hpp"
 
 namespace tori::runtime {
@@ -42,6 +51,7 @@ namespace tori::runtime {
 struct CpuCalibration {
   int threads = 1;
   std::array<std::vector<std::pair<double, double>>, 3> matmul_gflops;  // by WeightFormat: (M, GFLOP/s), M ascending
+  std::array<std::vector<std::pair<double, double>>, 3> matmul_small_gflops;  // the same at K = N = 256 (optional)
   double attention_gflops = 0;
   double read_gbps = 0;
   double cache_read_gbps = 0;
@@ -51,6 +61,9 @@ struct CpuCalibration {
   double row_overhead_s = 0;
   // GFLOP/s of a matmul with M rows: log-log interpolation between the measured M, clamped.
   double matmul_rate(kernels::WeightFormat f, double M) const;
+  // ... of [M, K] x [K, N]: with the K = N = 256 curve, interpolated log-log in sqrt(K·N) between
+  // 256 and 1024 (clamped outside); without it, matmul_rate(f, M).
+  double matmul_rate(kernels::WeightFormat f, double M, double K, double N) const;
 };
 
 struct HardwareProfile {
@@ -61,6 +74,13 @@ struct HardwareProfile {
   std::array<double, 3> link_bandwidth{};  // bytes/s, by axis x, y, z
   double link_latency = 0;                 // s per message
   double link_model_wake = 0;              // s a link-model hold overshoots (optional)
+  // collective_us: per kind, (bytes sent, seconds) ascending; empty: priced by the link figures.
+  std::array<std::vector<std::pair<double, double>>, collectives::kCollectives.size()> collective_time{};
+  // Set by with_link_model (step_time.hpp): the emulated links a call cannot beat (0: none).
+  double link_model_bandwidth = 0, link_model_latency = 0;
+
+  // Seconds of one `kind` call sending `bytes` per rank from collective_us; < 0 without a curve.
+  double collective_seconds(collectives::Collective kind, double bytes) const;
 
   std::vector<CpuCalibration> cpu;         // optional, ascending threads (tori calibrate)
 

@@ -41,21 +41,39 @@ StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::Weight
   t.peak_flops = r.peak;
   t.bandwidth = r.bandwidth;
   if (r.cpu) {
-    t.compute_s = c.step.matmul_flops / (r.cpu->matmul_rate(weights, double(c.rows)) * kGiga) +
-                  c.step.attn_flops / (r.cpu->attention_gflops * kGiga);
+    // Each matmul shape at its measured rate (rows and size); without shapes, all at M = rows.
+    if (c.step.matmuls.empty()) {
+      t.compute_s = c.step.matmul_flops / (r.cpu->matmul_rate(weights, double(c.rows)) * kGiga);
+    } else {
+      for (const MatmulShape& m : c.step.matmuls)
+        t.compute_s += m.count * 2.0 * double(m.M) * double(m.K) * double(m.N) /
+                       (r.cpu->matmul_rate(weights, double(m.M), double(m.K), double(m.N)) * kGiga);
+    }
+    t.compute_s += c.step.attn_flops / (r.cpu->attention_gflops * kGiga);
     // Prefill's per-row work beyond the matmuls (RoPE, KV-cache writes, causal softmax, SwiGLU)
     // runs over this rank's share of the heads and F: it splits over the chips.
     const double prefill_rows = c.prefill ? double(c.rows) / double(std::max(1, chips)) : 0.0;
     t.overhead_s = double(c.layers) * (r.cpu->layer_overhead_s + (c.prefill ? r.cpu->prefill_overhead_s : 0.0) +
-                                       prefill_rows * r.cpu->row_overhead_s);
+                                       prefill_rows * r.cpu->row_overhead_s) +
+                   c.step.repack_bytes / r.bandwidth;
   } else {
     t.compute_s = c.step.flops / r.peak;
   }
   t.memory_s = (c.step.weight_bytes + c.step.kv_bytes) / r.bandwidth;
-  for (collectives::Axis a : collectives::kAxes) {
-    const collectives::Traffic tr = c.step.traffic_on(a);
-    t.comm_s += double(tr.messages) * hw.link_latency + double(tr.bytes) * act_scale / hw.link_bandwidth[size_t(a)];
-  }
+  // Call by call and axis by axis: from the measured curve of its kind if the profile has one
+  // (no faster than the link model, if on), else latency per message + bytes / link bandwidth.
+  for (const CommCall& call : c.step.calls)
+    for (collectives::Axis a : collectives::kAxes) {
+      const collectives::Traffic& tr = call.traffic[size_t(a)];
+      if (tr.bytes == 0 && tr.messages == 0) continue;
+      const double bytes = double(tr.bytes) * act_scale, msgs = double(tr.messages);
+      double s = hw.collective_seconds(call.kind, bytes);
+      if (s < 0)
+        s = msgs * hw.link_latency + bytes / hw.link_bandwidth[size_t(a)];
+      else if (hw.link_model_bandwidth > 0)
+        s = std::max(s, msgs * hw.link_model_latency + bytes / hw.link_model_bandwidth);
+      t.comm_s += call.count * s;
+    }
   const double chip = std::max(t.compute_s, t.memory_s) + t.overhead_s;
   t.serial_s = chip + t.comm_s;
   t.overlap_s = std::max(chip, t.comm_s);
@@ -83,6 +101,8 @@ HardwareProfile with_link_model(HardwareProfile hw, double gbps, double latency_
   // The link model holds a collective back until its modelled time while the real transfer runs
   // underneath, so a collective takes the longer of the two: per message and per byte, the slower.
   for (double& b : hw.link_bandwidth) b = std::min(b, gbps * kGiga);
+  hw.link_model_bandwidth = gbps * kGiga;
+  hw.link_model_latency = latency_us * 1e-6 + hw.link_model_wake;
   // Each hold is a sleep that wakes link_model_wake late (one hold per collective call: per message
   // on the 2-rank rings of this box, an approximation on longer rings).
   hw.link_latency = std::max(hw.link_latency, latency_us * 1e-6 + hw.link_model_wake);

@@ -2,7 +2,10 @@
 // StepTime: a StepCost (cost_model.hpp) priced on a HardwareProfile, per chip.
 //   compute_s  = step FLOPs / peak(weight dtype)
 //   memory_s   = (weight bytes + KV-cache bytes) / HBM bandwidth
-//   comm_s     = Σ_axis (messages_axis · latency + bytes_axis · act_scale / link_bandwidth_axis)
+//   comm_s     = Σ_calls Σ_axis (messages · latency + bytes · act_scale / link_bandwidth_axis), or
+//                with the profile's collective_us curves (tori calibrate) the curve's time for the
+//                call's kind and bytes (at least the link model's time when one is on). The curves
+//                are measured on a 2-rank ring; a longer ring's extra steps are not added.
 //                — axes in sequence, as Tori's collectives run them axis by axis (ring_plan.hpp);
 //                act_scale = activation element bytes / 4 rescales Tori's f32 wire bytes to the
 //                activation dtype being modelled (bf16 on TPU: 0.5).
@@ -15,11 +18,12 @@
 //
 // A CPU rank (a profile with a `cpu` calibration, hardware_profile.hpp, and RankResources given)
 // is priced by what `tori calibrate` measured for its thread count instead of by peak:
-//   compute_s  = matmul FLOPs / matmul_rate(dtype, M = rows) + attention FLOPs / attention rate
+//   compute_s  = Σ matmul shapes 2·M·K·N / matmul_rate(dtype, M, K, N) + attention FLOPs / attention rate
 //   memory_s   = bytes / (the read bandwidth this rank gets: its threads' figure, or the host's
 //                figure for all ranks' threads shared evenly, whichever is lower; its threads'
 //                cache figure when every rank's bytes fit in the calibrated cache size together)
 //   overhead_s = layers · (layer_overhead + in a prefill: prefill_overhead + rows/n · row_overhead)
+//                + repack bytes (weight-gathered layouts, cost_model.hpp) / the read bandwidth
 //                (dispatch, norms, RoPE, softmax, copies: what FLOPs and bytes do not explain; the
 //                per-row part, fitted on one rank, is elementwise work over heads and F, which
 //                split over the n chips — an approximation)

@@ -14,8 +14,10 @@ namespace {
 Tensor place_blocks(const Tensor& g, int members, int nx, bool x_on_rows) {
   const int nj = members / nx;
   const int64_t r = g.size(0) / members, c = g.size(1);
+  // One block per row band (wg_x's W_in, wg_xy's W_out on a 1-long x...): already in place.
+  if ((x_on_rows ? nj : nx) == 1) return g;
   const int64_t R = (x_on_rows ? nx : nj) * r, C = (x_on_rows ? nj : nx) * c;
-  Tensor out({R, C}, kernels::DType::f32);
+  Tensor out = Tensor::empty({R, C}, kernels::DType::f32);  // every element is written below
   for (int m = 0; m < members; ++m) {
     const int xm = m / nj, jm = m % nj;
     const int64_t rb = x_on_rows ? xm : jm, cb = x_on_rows ? jm : xm;
