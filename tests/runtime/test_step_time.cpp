@@ -1,0 +1,134 @@
+// Pricing a step on a calibrated CPU profile (runtime/step_time.hpp, runtime/hardware_profile.hpp):
+// matmuls by shape (the K = N = 256 and 1024 curves), collectives call by call from the measured
+// collective_us curves (and never faster than the link model), the profile keys that carry them,
+// and the cost model's per-shape and per-call lists adding up to its totals.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "kernels/error.hpp"
+#include "models/config.hpp"
+#include "runtime/cost_model.hpp"
+#include "runtime/step_time.hpp"
+
+using namespace tori::runtime;
+using tori::collectives::Collective;
+using tori::kernels::WeightFormat;
+
+namespace {
+
+const char* kProfile = R"(
+name: test-cpu
+peak_tflops_f32: 0.1
+peak_tflops_bf16: 0.2
+peak_tflops_int8: 0.2
+hbm_gib: 16
+hbm_gbps: 20
+link_gbps_x: 5
+link_gbps_y: 5
+link_gbps_z: 5
+link_latency_us: 10
+collective_us: {all_gather: {1000: 10, 1000000: 110, 10000000: 3110}, reduce_scatter: {1000: 20}}
+cpu:
+  - threads: 1
+    matmul_gflops_f32: {1: 10, 100: 100}
+    matmul_gflops_bf16: {1: 20, 100: 200}
+    matmul_gflops_int8: {1: 20, 100: 200}
+    matmul_small_gflops_f32: {1: 2.5, 100: 25}
+    matmul_small_gflops_bf16: {1: 5, 100: 50}
+    matmul_small_gflops_int8: {1: 5, 100: 50}
+    attention_gflops: 50
+    read_gbps: 20
+    cache_read_gbps: 60
+    cache_mib: 16
+    layer_overhead_us: 0
+    prefill_overhead_us: 0
+    row_overhead_ns: 0
+)";
+
+}  // namespace
+
+TEST_CASE("collective_us: a call's time from its kind's curve by the bytes it sends") {
+  const HardwareProfile hw = parse_hardware_profile(kProfile, "test.yaml");
+  // Below the first point: its time (the latency floor); between points: linear in bytes; above the
+  // last: the last segment extended.
+  CHECK(hw.collective_seconds(Collective::all_gather, 10) == Approx(10e-6));
+  CHECK(hw.collective_seconds(Collective::all_gather, 500500) == Approx(60e-6));
+  CHECK(hw.collective_seconds(Collective::all_gather, 5500000) == Approx(1610e-6));
+  CHECK(hw.collective_seconds(Collective::all_gather, 19000000) == Approx(6110e-6));
+  CHECK(hw.collective_seconds(Collective::reduce_scatter, 1e9) == Approx(20e-6));  // one point: constant
+  CHECK(hw.collective_seconds(Collective::all_to_all, 1000) < 0);                  // no curve
+}
+
+TEST_CASE("matmul_rate: by rows, and by size between the K = N = 256 and 1024 curves") {
+  const HardwareProfile hw = parse_hardware_profile(kProfile, "test.yaml");
+  const CpuCalibration& c = hw.cpu.front();
+  CHECK(c.matmul_rate(WeightFormat::f32, 10) == Approx(std::sqrt(10.0) * 10));  // log-log in M
+  CHECK(c.matmul_rate(WeightFormat::f32, 100, 1024, 4096) == Approx(100));      // >= 1024: the big curve
+  CHECK(c.matmul_rate(WeightFormat::f32, 100, 128, 256) == Approx(25));         // <= 256: the small one
+  CHECK(c.matmul_rate(WeightFormat::f32, 100, 512, 512) == Approx(50));         // halfway in log size
+}
+
+TEST_CASE("step_time prices each matmul shape and each collective call") {
+  const HardwareProfile hw = parse_hardware_profile(kProfile, "test.yaml");
+  StepCost c;
+  c.layers = 1;
+  c.rows = 100;
+  c.step.matmuls = {{100, 1024, 1024, 2.0}, {100, 256, 256, 4.0}};
+  c.step.matmul_flops = 2 * 2.0 * 100 * 1024 * 1024 + 4 * 2.0 * 100 * 256 * 256;
+  CommCall ag;
+  ag.kind = Collective::all_gather;
+  ag.traffic[0] = {1000000, 1};
+  ag.count = 3;
+  CommCall a2a;  // no curve: latency + bytes / link
+  a2a.kind = Collective::all_to_all;
+  a2a.traffic[1] = {5000000, 2};
+  a2a.count = 1;
+  c.step.calls = {ag, a2a};
+  const StepTime t = step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 1});
+  const double compute = 2 * 2.0 * 100 * 1024 * 1024 / 100e9 + 4 * 2.0 * 100 * 256 * 256 / 25e9;
+  CHECK(t.compute_s == Approx(compute));
+  CHECK(t.comm_s == Approx(3 * 110e-6 + (2 * 10e-6 + 5000000 / 5e9)));
+
+  // The link model: a call takes the longer of its curve and the modelled link.
+  const HardwareProfile slow = with_link_model(hw, 0.1, 20);
+  const StepTime s = step_time(c, slow, WeightFormat::f32, 2, 1.0, {1, 1});
+  CHECK(s.comm_s == Approx(3 * (20e-6 + 1000000 / 0.1e9) + (2 * 20e-6 + 5000000 / 0.1e9)));
+}
+
+TEST_CASE("profile keys: collective_us and matmul_small_* are checked and round-trip") {
+  const HardwareProfile hw = parse_hardware_profile(kProfile, "test.yaml");
+  const HardwareProfile back = parse_hardware_profile(hardware_profile_yaml(hw, "round trip"), "back.yaml");
+  CHECK(back.collective_time == hw.collective_time);
+  CHECK(back.cpu.front().matmul_small_gflops == hw.cpu.front().matmul_small_gflops);
+  std::string bad = kProfile;
+  bad.replace(bad.find("reduce_scatter: {1000: 20}"), 26, "reduce_gather: {1000: 20}");
+  CHECK_THROWS_WITH(parse_hardware_profile(bad, "bad.yaml"),
+                    Catch::Contains("bad.yaml") && Catch::Contains("collective_us") && Catch::Contains("reduce_gather"));
+}
+
+TEST_CASE("cost model: the per-shape matmuls and per-call traffic add up to the totals") {
+  const auto cfg = tori::models::load_model_config("palm-tiny");
+  for (const char* plan : {"ws1d/heads", "ws2d/batch:xyz", "wg_xy/batch:xyz"}) {
+    for (bool prefill : {true, false}) {
+      StepQuery q;
+      q.config = cfg;
+      q.shape = tori::collectives::TorusShape{{2, 2, 1}};
+      q.plan = parse_plan(plan, "test").prefill;
+      q.prefill = prefill;
+      q.batch = 8;
+      q.tokens = prefill ? 16 : 1;
+      q.cached = prefill ? 0 : 16;
+      const StepCost c = predict_step(q);
+      double flops = 0;
+      for (const MatmulShape& m : c.step.matmuls) flops += m.count * 2.0 * double(m.M) * double(m.K) * double(m.N);
+      CHECK(flops == Approx(c.step.matmul_flops));
+      TrafficTable sum{};
+      for (const CommCall& call : c.step.calls)
+        for (size_t a = 0; a < 3; ++a) {
+          sum[size_t(call.kind)][a].bytes += uint64_t(call.count) * call.traffic[a].bytes;
+          sum[size_t(call.kind)][a].messages += uint64_t(call.count) * call.traffic[a].messages;
+        }
+      CHECK(sum == c.step.traffic);
+    }
+  }
+}
