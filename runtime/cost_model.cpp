@@ -261,10 +261,12 @@ StepCost predict_step(const StepQuery& q) {
   // Whole step: the layer loop, then what sharded_model.cpp does around it.
   Work step = w.scaled(c.n_layers);
   Booker sb{s, q.coords, step};
-  sb.all_reduce(q.batch * L * E, Axes::xyz);                               // embedding
-  for (int k = 0; k < norms_per_block; ++k) sb.all_reduce(M, R);           // final norm
-  sb.all_gather(M * El, R);                                                 // hidden: E
-  sb.all_gather(M * E, A);                                                  // hidden: batch
+  sb.reduce_scatter(q.batch * L * E, A);                                   // embedding: my rows,
+  sb.reduce_scatter(M * E, R);                                              //   my columns
+  const int64_t Mf = pl.batch_local;                                        // each sequence's last row on
+  for (int k = 0; k < norms_per_block; ++k) sb.all_reduce(Mf, R);          // final norm
+  sb.all_gather(Mf * El, R);                                                // hidden: E
+  sb.all_gather(Mf * E, A);                                                 // hidden: batch
   const int64_t rows = q.batch;                                             // last position / token
   sb.all_gather(rows * (c.vocab / n), Axes::xyz);                           // logits
   const double unembed = mm(rows, E, c.vocab / n);

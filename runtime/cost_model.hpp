@@ -20,8 +20,9 @@
 //               attention all_to_all [B_l, L, H_l, D] over S' = S \ A, there and back;
 //                         prefill with a KV-cache handoff: AG(S') then AG(A) of K and V [B_a·L, KD]
 //             (u_in/u_out: a unit's projection columns/rows, placement.hpp.) The whole step adds
-//             the embedding AR(xyz) [B·L, E], the final norm, AG(E axes), AG(A) of the hidden state
-//             and the logits AG(xyz) [R, V/n] (R = B: the last position of each sequence).
+//             the embedding RS(A) [B·L, E] then RS(E axes) [B_A·L, E], and, on each sequence's
+//             last row only (R = B rows in all), the final norm, AG(E axes) and AG(A) of the
+//             hidden state, and the logits AG(xyz) [R, V/n].
 //   flops     2·M·K·N of every local matmul (and each shape with its count: matmuls) (incl. the K/V projection [M, E_held]·[E_held, 2KD]
 //             every rank computes — the multiquery baseline's redundancy) + attention
 //             4·H_a·D·Σ_b (L·T + L(L+1)/2) over this rank's B_a sequences and H_a heads (causal;

@@ -150,18 +150,16 @@ int64_t ShardedModel::cache_bytes() const {
 }
 
 Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& ids, int64_t L,
-                             const std::vector<int64_t>& n_new) {
+                             const std::vector<int64_t>& n_new, bool last_only) {
   const auto& t = coll_.torus();
-  const int64_t E = config_.d_model, Vn = shard_config_.vocab / t.ranks();
-  // [B·L] ids --gather my vocab block, zeros elsewhere--> [B·L, E]{partial xyz} --all_reduce(xyz)--> [B·L, E]
+  const int64_t Vn = shard_config_.vocab / t.ranks();
+  // [B·L] ids --gather my vocab block, zeros elsewhere--> [B·L, E]{partial xyz}
+  //   --reduce_scatter(batch axes) rows--> [B_l·L, E]{partial E axes} --reduce_scatter(E axes) columns--> [B_l·L, E_l]
+  // The batch and E axes are disjoint and cover xyz (placement.hpp), so this is the sum over every
+  // rank, of which each keeps just its residual slice (half an all-reduce's traffic, or less).
   Tensor emb;
   kernels::embedding_gather(embed_, ids, emb, t.shard_index(Axes::xyz) * Vn, true);
-  emb = coll_.all_reduce(emb, Axes::xyz);
-  // My residual slice: rows of my batch block, columns of my E block -> [B_l·L, E_l]
-  Tensor resid({pl.batch_local * L, pl.e_local}, kernels::DType::f32);
-  for (int64_t r = 0; r < pl.batch_local * L; ++r)
-    std::memcpy(resid.data<float>() + r * pl.e_local, emb.data<float>() + (pl.batch_offset * L + r) * E + pl.e_offset,
-                size_t(pl.e_local) * sizeof(float));
+  Tensor resid = coll_.reduce_scatter(coll_.reduce_scatter(emb, 0, pl.batch_axes), 1, pl.e_axes);
 
   const auto& layers = storage_for(pl.plan.ffn) == Storage::s2d ? layers_2d_ : layers_1d_;
   WeightPrefetch prefetch(coll_, pl, layers);
@@ -185,7 +183,16 @@ Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& id
                          (after[k][a].messages - before[k][a].messages) / nl};
   for (size_t b = 0; b < lengths_.size(); ++b) lengths_[b] += n_new[b];
 
-  // Final norm on my slice --all_gather(E axes), all_gather(batch axes)--> [B·L, E]
+  // last_only: just each sequence's last position goes on (row n_new[b] - 1 of its L): [B_l, E_l].
+  if (last_only && L > 1) {
+    Tensor last({pl.batch_local, pl.e_local}, kernels::DType::f32);
+    for (int64_t b = 0; b < pl.batch_local; ++b)
+      std::memcpy(last.data<float>() + b * pl.e_local,
+                  resid.data<float>() + (b * L + n_new[size_t(pl.batch_offset + b)] - 1) * pl.e_local,
+                  size_t(pl.e_local) * sizeof(float));
+    resid = last;
+  }
+  // Final norm on my slice --all_gather(E axes), all_gather(batch axes)--> [B·L, E] (or [B, E])
   Tensor h = sharded_norm(coll_, pl.e_axes, config_, resid, pl.e_offset, final_norm_w_, final_norm_b_);
   h = coll_.all_gather(h, -1, pl.e_axes);
   h = coll_.all_gather(h, 0, pl.batch_axes);
@@ -225,15 +232,19 @@ std::vector<Tensor> ShardedModel::prefill(const std::vector<models::TokenIds>& p
     std::copy(prompts[size_t(b)].begin(), prompts[size_t(b)].end(), ids.begin() + b * L);
     n_new[size_t(b)] = static_cast<int64_t>(prompts[size_t(b)].size());
   }
-  Tensor h = forward(prefill_pl_, ids, L, n_new);
-  // Only the rows sampling needs (each prompt's last, or all) go through the unembedding.
-  std::vector<int64_t> rows;
-  for (int64_t b = 0; b < batch_; ++b)
-    for (int64_t l = all_positions ? 0 : n_new[size_t(b)] - 1; l < n_new[size_t(b)]; ++l) rows.push_back(b * L + l);
+  // Only the rows sampling needs (each prompt's last, or all) go through the unembedding; without
+  // all_positions forward() keeps just the last ones from the final norm on.
+  Tensor h = forward(prefill_pl_, ids, L, n_new, !all_positions);
   const int64_t E = config_.d_model, V = config_.vocab;
-  Tensor picked({static_cast<int64_t>(rows.size()), E}, kernels::DType::f32);
-  for (size_t r = 0; r < rows.size(); ++r)
-    std::memcpy(picked.data<float>() + int64_t(r) * E, h.data<float>() + rows[r] * E, size_t(E) * sizeof(float));
+  Tensor picked = h;
+  if (all_positions) {
+    std::vector<int64_t> rows;
+    for (int64_t b = 0; b < batch_; ++b)
+      for (int64_t l = 0; l < n_new[size_t(b)]; ++l) rows.push_back(b * L + l);
+    picked = Tensor({static_cast<int64_t>(rows.size()), E}, kernels::DType::f32);
+    for (size_t r = 0; r < rows.size(); ++r)
+      std::memcpy(picked.data<float>() + int64_t(r) * E, h.data<float>() + rows[r] * E, size_t(E) * sizeof(float));
+  }
   Tensor lg = logits(picked);
   std::vector<Tensor> out;
   int64_t r = 0;
@@ -252,7 +263,7 @@ Tensor ShardedModel::decode(const models::TokenIds& tokens) {
     if (lengths_[size_t(b)] + 1 > config_.max_seq)
       throw InputError("sequence " + std::to_string(b) + " would exceed max_seq = " + std::to_string(config_.max_seq));
   std::vector<int32_t> ids(tokens.begin(), tokens.end());
-  Tensor h = forward(decode_pl_, ids, 1, std::vector<int64_t>(static_cast<size_t>(batch_), 1));
+  Tensor h = forward(decode_pl_, ids, 1, std::vector<int64_t>(static_cast<size_t>(batch_), 1), false);
   return logits(h);
 }
 

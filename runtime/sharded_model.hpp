@@ -57,9 +57,10 @@ class ShardedModel {
 
  private:
   // Runs ids [B·L] (row b·L + l = sequence b's token l, padded) through the model in placement
-  // `pl`; returns the final-normed hidden state of every row, gathered [B·L, E].
+  // `pl`; returns the final-normed hidden state of every row, gathered [B·L, E], or with last_only
+  // of each sequence's last real row (n_new[b] - 1), [B, E].
   kernels::Tensor forward(const Placement& pl, const std::vector<int32_t>& ids, int64_t L,
-                          const std::vector<int64_t>& n_new);
+                          const std::vector<int64_t>& n_new, bool last_only);
   kernels::Tensor logits(const kernels::Tensor& hidden);  // [R, E] -> [R, V]
 
   models::ModelConfig config_, shard_config_;
