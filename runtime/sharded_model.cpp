@@ -162,9 +162,13 @@ Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& id
   Tensor resid = coll_.reduce_scatter(coll_.reduce_scatter(emb, 0, pl.batch_axes), 1, pl.e_axes);
 
   const auto& layers = storage_for(pl.plan.ffn) == Storage::s2d ? layers_2d_ : layers_1d_;
-  WeightPrefetch prefetch(coll_, pl, layers);
+  std::unique_ptr<WeightPrefetch> prefetch = carried_pl_ == &pl ? std::move(carried_) : nullptr;
+  carried_.reset();
+  carried_pl_ = nullptr;
+  if (!prefetch) prefetch = std::make_unique<WeightPrefetch>(coll_, pl, layers);
+  const bool carry = opt_.overlap != collectives::Overlap::none && !pl.batch_axes.empty() && config_.n_layers > 1;
   StepContext s{shard_config_, pl, decode_pl_, coll_, *rope_, opt_, &pl == &prefill_pl_, L, lengths_, n_new, &caches_,
-                &prefetch};
+                prefetch.get()};
   auto snapshot = [&] {
     LayerTraffic t{};
     for (size_t k = 0; k < collectives::kCollectives.size(); ++k)
@@ -173,7 +177,15 @@ Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& id
     return t;
   };
   const LayerTraffic before = snapshot();
-  for (int64_t l = 0; l < config_.n_layers; ++l) run_layer(s, l, layers[size_t(l)], resid, s.prefill && handoff_);
+  for (int64_t l = 0; l < config_.n_layers; ++l) {
+    if (carry && l == config_.n_layers - 1) {  // the next step's layer 0, behind this layer's own gathers
+      prefetch->start_layer(l);
+      carried_ = std::make_unique<WeightPrefetch>(coll_, pl, layers);
+      carried_pl_ = &pl;
+      carried_->start_layer(0);
+    }
+    run_layer(s, l, layers[size_t(l)], resid, s.prefill && handoff_);
+  }
   const LayerTraffic after = snapshot();
   LayerTraffic& per_layer = s.prefill ? prefill_traffic_ : decode_traffic_;
   const uint64_t nl = static_cast<uint64_t>(config_.n_layers);

@@ -6,6 +6,7 @@
 // A model whose heads, d_ff or vocab do not divide by the rank count runs padded with zero weights
 // (padding.hpp, padded_weights.hpp): same logits, padded FLOPs; the padding is logged once.
 // The interface mirrors models::ReferenceModel so the two can be compared step by step.
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "models/weight_source.hpp"
 #include "runtime/layer_shards.hpp"
 #include "runtime/placement.hpp"
+#include "runtime/weight_prefetch.hpp"
 #include "runtime/plan.hpp"
 
 namespace tori::runtime {
@@ -78,6 +80,11 @@ class ShardedModel {
   std::vector<kernels::KvCache> caches_;  // per layer, decode placement
   std::vector<int64_t> lengths_;          // per global sequence
   LayerTraffic prefill_traffic_{}, decode_traffic_{};
+  // Overlapped weight-gathered steps start the next step's layer-0 gathers during their last layer
+  // (weights do not depend on the step's data); the next step of the same placement takes them,
+  // a step of the other placement drops them (they complete unread).
+  std::unique_ptr<WeightPrefetch> carried_;
+  const Placement* carried_pl_ = nullptr;
 };
 
 }  // namespace tori::runtime
