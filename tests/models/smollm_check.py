@@ -76,7 +76,7 @@ def skip(why):
 
 def run_tori(args, ranks, dtype):
     out = os.path.join(args.workdir, f"logits_np{ranks}_{dtype}.safetensors")
-    cmd = [args.mpirun, "-np", str(ranks), "--oversubscribe", args.tori, "--json", "generate", "--model", args.model,
+    cmd = [args.mpirun, "-np", str(ranks), "--oversubscribe", "--bind-to", "none", args.tori, "--json", "generate", "--model", args.model,
            "--prompt-tokens", ";".join(",".join(map(str, p)) for p in PROMPTS), "--max-new-tokens", str(MAX_NEW),
            "--dtype", dtype, "--logits-out", out]
     res = subprocess.run(cmd, capture_output=True, text=True)

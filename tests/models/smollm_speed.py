@@ -95,7 +95,7 @@ def main():
         for dtype in args.dtypes.split(","):
             prefill, decode = [], []
             for _ in range(args.runs):
-                cmd = [args.mpirun, "-np", str(n), "--oversubscribe", args.tori, "--json", "generate", "--model",
+                cmd = [args.mpirun, "-np", str(n), "--oversubscribe", "--bind-to", "none", args.tori, "--json", "generate", "--model",
                        args.model, "--prompt-tokens", PROMPT, "--max-new-tokens", str(NEW_TOKENS), "--dtype", dtype]
                 s = [r for r in run_json(cmd) if "prefill_s" in r][0]
                 prefill.append(s["prompt_len"] / s["prefill_s"])
