@@ -162,6 +162,7 @@ StepCost predict_step(const StepQuery& q) {
   StepCost out;
   out.tokens = q.batch * L;
   out.rows = M;
+  out.row_split = n / s.group_size(pl.batch_axes);
   out.layers = c.n_layers;
   out.prefill = q.prefill;
   std::optional<Placement> dec;

@@ -104,6 +104,8 @@ struct StepCost {
   double model_flops = 0;  // useful FLOPs of the step over all chips (no redundant K/V): MFU's numerator
   int64_t tokens = 0;      // tokens processed: B·L
   int64_t rows = 0;        // M = B_local·L: rows of this rank's layer matmuls
+  int64_t row_split = 1;   // ranks one row's elementwise work (RoPE, softmax, SwiGLU) is split over:
+                           // n / |batch axes| (its heads and F are split over the rest)
   int64_t layers = 0;      // transformer layers in the step
   bool prefill = false;
   bool handoff = false;    // prefill hands its K/V to decode's placement
