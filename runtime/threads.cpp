@@ -52,7 +52,9 @@ int apply_threads(int requested, MPI_Comm comm) {
     const int bound = CPU_COUNT(&set);
     CPU_ZERO(&set);
     for (int c = 0; c < cores && c < CPU_SETSIZE; ++c) CPU_SET(c, &set);
-    if (sched_setaffinity(0, sizeof(set), &set) == 0)
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    if (sched_setaffinity(0, sizeof(set), &set) == 0 && rank == 0)  // mpirun binds every rank alike: say it once
       spdlog::warn("threads: mpirun bound this rank to {} core(s) for {} threads; widened, but it runs best when "
                    "started with mpirun --bind-to none (or --map-by ppr:R:node:PE={}, or launch/tori-mpirun)",
                    bound, n, n);
