@@ -38,7 +38,6 @@ std::vector<RingCoord> rings_of(const TorusShape& s, const Coords& me, Axes axes
   return out;
 }
 
-// Books each collective call as Collectives would (group of one member: no traffic).
 void add_call(std::vector<CommCall>& v, const CommCall& c) {
   for (auto& x : v)
     if (x.kind == c.kind && x.traffic == c.traffic) {
@@ -48,6 +47,7 @@ void add_call(std::vector<CommCall>& v, const CommCall& c) {
   v.push_back(c);
 }
 
+// Books each collective call as Collectives would (group of one member: no traffic).
 struct Booker {
   const TorusShape& shape;
   const Coords& me;
