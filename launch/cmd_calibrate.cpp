@@ -13,6 +13,8 @@
 //                 bandwidth: all_gather's figures for the links (the ranks share one box, so y and
 //                 z get the x figures), each kind's bandwidth for collective_gbps
 //   link_model_wake_us  how late a 20 µs sleep wakes (the link model's holds are sleeps)
+//   collective_sync_us  per collective call of a step, the exposed communication of a 2-rank
+//                 decode (`tori bench overlap`) beyond what the curves predict
 #include <unistd.h>
 
 #include <chrono>
@@ -33,6 +35,9 @@
 #include "collectives/traffic.hpp"
 #include "kernels/error.hpp"
 #include "launch/command.hpp"
+#include "models/hf_checkpoint.hpp"
+#include "runtime/cost_model.hpp"
+#include "runtime/step_time.hpp"
 #include "runtime/threads.hpp"
 
 namespace tori::launch {
@@ -98,6 +103,49 @@ LinkFit measure_links(const CalibrateOptions& o, const GlobalOptions& g) {
     }
   }
   return f;
+}
+
+// collective_sync: a 2-rank decode of the calibration model (`tori bench overlap`, ws1d/heads,
+// batch 4, nothing overlapped) exposes more communication than its calls cost alone (the ranks
+// arrive at different moments); the excess over what `hw` (with its collective curves) predicts,
+// per collective call, clamped at 0.
+double measure_sync(const CalibrateOptions& o, const runtime::HardwareProfile& hw) {
+  std::error_code ec;
+  const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  constexpr int64_t kBatch = 4, kPrompt = 16;
+  const int repeats = o.bench.quick ? 9 : 25;
+  const int cores = runtime::cores_on_host();
+  const std::string cmd = o.mpirun + " -np 2" + (cores < 2 ? " --oversubscribe" : "") + " --bind-to none " + exe +
+                          " --threads " + std::to_string(std::max(1, cores / 2)) + " --json --matmul " +
+                          o.bench.matmul + " bench overlap --model " + o.bench.model +
+                          " --plans ws1d/heads --phases decode --overlaps none --batch " + std::to_string(kBatch) +
+                          " --prompt-len " + std::to_string(kPrompt) + " --repeats " + std::to_string(repeats);
+  spdlog::info("calibrate: collective sync: {}", cmd);
+  const std::string out = bench::run_capture(cmd);
+  double exposed = -1;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] != '{') continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.value("bench", "") == "overlap") exposed = j["exposed_comm_s"].get<double>();
+  }
+  if (exposed < 0)
+    throw Error("calibrate: `" + cmd + "` did not give its overlap record (is mpirun on PATH? give its path with "
+                "--mpirun); its output:\n" + out);
+  runtime::StepQuery q;
+  q.config = models::open_model(o.bench.model, 1234)->config();
+  q.shape = collectives::TorusShape{{2, 1, 1}};
+  q.plan = runtime::parse_plan("ws1d/heads", "calibrate").decode;
+  q.batch = kBatch;
+  q.tokens = 1;
+  q.cached = kPrompt + (repeats + 1) / 2;
+  const runtime::StepCost cost = runtime::predict_step(q);
+  runtime::HardwareProfile plain = hw;
+  plain.collective_sync = 0;
+  const double predicted = runtime::step_time(cost, plain, kernels::WeightFormat::f32, 2, 1.0, {1, 2}).comm_s;
+  double calls = 0;
+  for (const auto& c : cost.step.calls) calls += c.count;
+  return calls > 0 ? std::max(0.0, (exposed - predicted) / calls) : 0.0;
 }
 
 // How late a sleep of the link model's size wakes (collectives.cpp holds collectives with
@@ -176,6 +224,7 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
   hw.link_latency = link.latency_us * 1e-6;
   hw.collective_time = link.kind_time;
   hw.link_model_wake = sleep_overshoot_us() * 1e-6;
+  hw.collective_sync = measure_sync(o, hw);
 
   const std::string path = o.out.empty() ? runtime::profile_dir() + "/local.yaml" : o.out;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path().empty()
@@ -210,6 +259,8 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
     }
     std::printf("  links (MPI %s, 2 ranks): %.2f GB/s, %.1f us per message; a link-model hold wakes %.1f us late\n",
                 g.collectives.c_str(), link.gbps, link.latency_us, hw.link_model_wake * 1e6);
+    std::printf("  a collective call in a step costs %.1f us more than alone (ranks arriving apart)\n",
+                hw.collective_sync * 1e6);
     for (collectives::Collective k : collectives::kCollectives) {
       std::printf("  %s, GB/s sent by bytes:", std::string(collectives::collective_name(k)).c_str());
       for (const auto& [b, t] : link.kind_time[size_t(k)]) std::printf(" %.0f: %.2f", b, b / t * 1e-9);

@@ -23,7 +23,7 @@ namespace {
 constexpr double kTera = 1e12, kGiga = 1e9, kGiB = 1073741824.0, kMicro = 1e-6;
 const std::vector<std::string> kKeys = {"name",          "peak_tflops_f32", "peak_tflops_bf16", "peak_tflops_int8",
                                         "hbm_gib",       "hbm_gbps",        "link_gbps_x",      "link_gbps_y",
-                                        "link_gbps_z",   "link_latency_us", "link_model_wake_us", "cpu", "collective_us"};
+                                        "link_gbps_z",   "link_latency_us", "link_model_wake_us", "cpu", "collective_us", "collective_sync_us"};
 const std::vector<std::string> kCpuKeys = {"threads",          "matmul_gflops_f32", "matmul_gflops_bf16",
                                            "matmul_gflops_int8", "attention_gflops", "read_gbps",
                                            "cache_read_gbps",  "cache_mib",
@@ -161,6 +161,7 @@ std::string hardware_profile_yaml(const HardwareProfile& p, const std::string& c
   y << YAML::Key << "link_gbps_z" << YAML::Value << p.link_bandwidth[2] / kGiga;
   y << YAML::Key << "link_latency_us" << YAML::Value << p.link_latency / kMicro;
   if (p.link_model_wake > 0) y << YAML::Key << "link_model_wake_us" << YAML::Value << p.link_model_wake / kMicro;
+  if (p.collective_sync > 0) y << YAML::Key << "collective_sync_us" << YAML::Value << p.collective_sync / kMicro;
   if (std::any_of(p.collective_time.begin(), p.collective_time.end(), [](const auto& v) { return !v.empty(); })) {
     y << YAML::Key << "collective_us" << YAML::Value << YAML::BeginMap;
     for (collectives::Collective k : collectives::kCollectives) {
@@ -238,6 +239,8 @@ HardwareProfile parse_hardware_profile(const std::string& text, const std::strin
   p.link_latency = num("link_latency_us") * kMicro;
   if (root["link_model_wake_us"])
     p.link_model_wake = positive(root["link_model_wake_us"], source + ": key 'link_model_wake_us'") * kMicro;
+  if (root["collective_sync_us"])
+    p.collective_sync = positive(root["collective_sync_us"], source + ": key 'collective_sync_us'") * kMicro;
   if (const YAML::Node cu = root["collective_us"]) {
     const std::string w = source + ": key 'collective_us'";
     if (!cu.IsMap())

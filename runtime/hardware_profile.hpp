@@ -20,6 +20,10 @@
 // below it, the last segment extended above) instead of latency + bytes / link_gbps: a CPU's
 // collectives slow down once their buffers leave the caches, and it reduces slower than it copies.
 //
+// Optional key `collective_sync_us` (tori calibrate): what each collective call of a step costs on
+// this host beyond its collective_us time: the ranks reach it at different moments (one was
+// descheduled, or finished its share later), fitted from a 2-rank decode.
+//
 // Optional key `cpu` (what `tori calibrate` measures on this machine, launch/cmd_calibrate.cpp): a
 // list with one entry per thread count a rank may run with; with it the step time prices a CPU
 // rank by what it measured rather than by its peak (step_time.hpp):
@@ -76,6 +80,7 @@ struct HardwareProfile {
   double link_model_wake = 0;              // s a link-model hold overshoots (optional)
   // collective_us: per kind, (bytes sent, seconds) ascending; empty: priced by the link figures.
   std::array<std::vector<std::pair<double, double>>, collectives::kCollectives.size()> collective_time{};
+  double collective_sync = 0;  // s per collective call (collective_sync_us)
   // Set by with_link_model (step_time.hpp): the emulated links a call cannot beat (0: none).
   double link_model_bandwidth = 0, link_model_latency = 0;
 

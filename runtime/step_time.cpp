@@ -63,7 +63,8 @@ StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::Weight
   t.memory_s = (c.step.weight_bytes + c.step.kv_bytes) / r.bandwidth;
   // Call by call and axis by axis: from the measured curve of its kind if the profile has one
   // (no faster than the link model, if on), else latency per message + bytes / link bandwidth.
-  for (const CommCall& call : c.step.calls)
+  for (const CommCall& call : c.step.calls) {
+    t.comm_s += call.count * hw.collective_sync;  // the ranks meeting (profile: collective_sync_us)
     for (collectives::Axis a : collectives::kAxes) {
       const collectives::Traffic& tr = call.traffic[size_t(a)];
       if (tr.bytes == 0 && tr.messages == 0) continue;
@@ -75,6 +76,7 @@ StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::Weight
         s = std::max(s, msgs * hw.link_model_latency + bytes / hw.link_model_bandwidth);
       t.comm_s += call.count * s;
     }
+  }
   const double chip = std::max(t.compute_s, t.memory_s) + t.overhead_s;
   t.serial_s = chip + t.comm_s;
   t.overlap_s = std::max(chip, t.comm_s);

@@ -5,7 +5,8 @@
 //   comm_s     = Σ_calls Σ_axis (messages · latency + bytes · act_scale / link_bandwidth_axis), or
 //                with the profile's collective_us curves (tori calibrate) the curve's time for the
 //                call's kind and bytes (at least the link model's time when one is on). The curves
-//                are measured on a 2-rank ring; a longer ring's extra steps are not added.
+//                are measured on a 2-rank ring; a longer ring's extra steps are not added. Plus
+//                collective_sync per call (the profile's; ranks arriving at different moments).
 //                — axes in sequence, as Tori's collectives run them axis by axis (ring_plan.hpp);
 //                act_scale = activation element bytes / 4 rescales Tori's f32 wire bytes to the
 //                activation dtype being modelled (bf16 on TPU: 0.5).

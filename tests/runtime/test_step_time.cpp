@@ -1,6 +1,7 @@
 // Pricing a step on a calibrated CPU profile (runtime/step_time.hpp, runtime/hardware_profile.hpp):
 // matmuls by shape (the K = N = 256 and 1024 curves), collectives call by call from the measured
-// collective_us curves (and never faster than the link model), the profile keys that carry them,
+// collective_us curves (and never faster than the link model) plus collective_sync_us per call,
+// the profile keys that carry them,
 // and the cost model's per-shape and per-call lists adding up to its totals.
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -27,6 +28,7 @@ link_gbps_x: 5
 link_gbps_y: 5
 link_gbps_z: 5
 link_latency_us: 10
+collective_sync_us: 2
 collective_us: {all_gather: {1000: 10, 1000000: 110, 10000000: 3110}, reduce_scatter: {1000: 20}}
 cpu:
   - threads: 1
@@ -87,18 +89,20 @@ TEST_CASE("step_time prices each matmul shape and each collective call") {
   const StepTime t = step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 1});
   const double compute = 2 * 2.0 * 100 * 1024 * 1024 / 100e9 + 4 * 2.0 * 100 * 256 * 256 / 25e9;
   CHECK(t.compute_s == Approx(compute));
-  CHECK(t.comm_s == Approx(3 * 110e-6 + (2 * 10e-6 + 5000000 / 5e9)));
+  // + collective_sync_us per call (4 calls)
+  CHECK(t.comm_s == Approx(3 * 110e-6 + (2 * 10e-6 + 5000000 / 5e9) + 4 * 2e-6));
 
   // The link model: a call takes the longer of its curve and the modelled link.
   const HardwareProfile slow = with_link_model(hw, 0.1, 20);
   const StepTime s = step_time(c, slow, WeightFormat::f32, 2, 1.0, {1, 1});
-  CHECK(s.comm_s == Approx(3 * (20e-6 + 1000000 / 0.1e9) + (2 * 20e-6 + 5000000 / 0.1e9)));
+  CHECK(s.comm_s == Approx(3 * (20e-6 + 1000000 / 0.1e9) + (2 * 20e-6 + 5000000 / 0.1e9) + 4 * 2e-6));
 }
 
 TEST_CASE("profile keys: collective_us and matmul_small_* are checked and round-trip") {
   const HardwareProfile hw = parse_hardware_profile(kProfile, "test.yaml");
   const HardwareProfile back = parse_hardware_profile(hardware_profile_yaml(hw, "round trip"), "back.yaml");
   CHECK(back.collective_time == hw.collective_time);
+  CHECK(back.collective_sync == Approx(2e-6));
   CHECK(back.cpu.front().matmul_small_gflops == hw.cpu.front().matmul_small_gflops);
   std::string bad = kProfile;
   bad.replace(bad.find("reduce_scatter: {1000: 20}"), 26, "reduce_gather: {1000: 20}");
