@@ -1,10 +1,13 @@
 #include "bench/spawn.hpp"
 
 #include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <sstream>
 #include <string_view>
 
 #include "kernels/error.hpp"
+#include "runtime/threads.hpp"
 
 extern char** environ;
 
@@ -39,6 +42,24 @@ std::string run_capture(const std::string& cmd) {
   char buf[4096];
   while (size_t n = fread(buf, 1, sizeof buf, p.get())) out.append(buf, n);
   return out;
+}
+
+std::string mpirun_self(const std::string& mpirun, int ranks) {
+  std::error_code ec;
+  const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  return mpirun + " -np " + std::to_string(ranks) + (ranks > runtime::cores_on_host() ? " --oversubscribe" : "") +
+         " --bind-to none " + exe;
+}
+
+std::vector<nlohmann::json> json_records(const std::string& out, std::string_view bench) {
+  std::vector<nlohmann::json> v;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] != '{') continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.value("bench", "") == bench) v.push_back(std::move(j));
+  }
+  return v;
 }
 
 }  // namespace tori::bench

@@ -59,8 +59,6 @@ nlohmann::json SweepSummary::to_json() const {
 }
 
 SweepSummary run_sweep(const SweepOptions& o) {
-  std::error_code ec;
-  const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   const auto source = models::open_model(o.model, 1234);
   const models::ModelConfig cfg = source->config();
   const runtime::HardwareProfile hw =
@@ -132,11 +130,7 @@ SweepSummary run_sweep(const SweepOptions& o) {
         std::vector<std::string> plan_texts;
         for (const auto& p : plans) plan_texts.push_back(p.str());
         std::ostringstream cmd;
-        // --bind-to none: mpirun's default for 1-2 ranks binds each to one core, where a rank's
-        // threads (and OpenMP's idle spinning) would share it (runtime/threads.cpp).
-        cmd << o.mpirun << " -np " << n << (n > cores ? " --oversubscribe" : "") << " --bind-to none " << exe
-            << " --threads "
-            << threads << " --json --collectives " << o.collectives << " --overlap " << o.overlap << " --matmul "
+        cmd << mpirun_self(o.mpirun, n) << " --threads " << threads << " --json --collectives " << o.collectives << " --overlap " << o.overlap << " --matmul "
             << o.matmul;
         if (o.link_gbps > 0) cmd << " --link-gbps " << o.link_gbps << " --link-latency-us " << o.link_latency_us;
         cmd << " bench overlap --model " << o.model << " --torus " << shape.str() << " --plans "
@@ -148,13 +142,8 @@ SweepSummary run_sweep(const SweepOptions& o) {
         const std::string out = run_capture(cmd.str());
         // (plan, phase) -> measured record
         std::map<std::pair<std::string, std::string>, nlohmann::json> got;
-        std::istringstream lines(out);
-        for (std::string line; std::getline(lines, line);) {
-          if (line.empty() || line[0] != '{') continue;
-          auto j = nlohmann::json::parse(line, nullptr, false);
-          if (!j.is_discarded() && j.value("bench", "") == "overlap")
-            got[{j["plan"].get<std::string>(), j["phase"].get<std::string>()}] = j;
-        }
+        for (const auto& j : json_records(out, "overlap"))
+          got[{j["plan"].get<std::string>(), j["phase"].get<std::string>()}] = j;
         if (got.size() != 2 * plans.size())
           throw Error("bench sweep: `" + cmd.str() + "` gave " + std::to_string(got.size()) + " of " +
                       std::to_string(2 * plans.size()) + " records; its output:\n" + out);

@@ -63,11 +63,7 @@ struct LinkFit {
 // 4 KiB, 256 KiB, 4 MiB and 16 MiB; the links get all_gather's latency (4 KiB) and its bandwidth
 // between 256 KiB and 4 MiB.
 LinkFit measure_links(const CalibrateOptions& o, const GlobalOptions& g) {
-  std::error_code ec;
-  const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
-  const int cores = runtime::cores_on_host();
-  const std::string cmd = o.mpirun + " -np 2" + (cores < 2 ? " --oversubscribe" : "") + " --bind-to none " + exe +
-                          " --threads 1 --json --collectives " + g.collectives +
+  const std::string cmd = bench::mpirun_self(o.mpirun, 2) + " --threads 1 --json --collectives " + g.collectives +
                           " bench collectives --ops all_gather,reduce_scatter,all_reduce,all_to_all,ppermute --algos " +
                           g.collectives + " --axes x --sizes 4KiB,256KiB,4MiB,16MiB --repeats " + (o.bench.quick ? "10" : "40");
   spdlog::info("calibrate: links (3 runs): {}", cmd);
@@ -76,11 +72,7 @@ LinkFit measure_links(const CalibrateOptions& o, const GlobalOptions& g) {
   std::string out;
   for (int run = 0; run < 3; ++run) {
     out = bench::run_capture(cmd);
-    std::istringstream lines(out);
-    for (std::string line; std::getline(lines, line);) {
-      if (line.empty() || line[0] != '{') continue;
-      auto j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_discarded() || j.value("bench", "") != "collective") continue;
+    for (const auto& j : bench::json_records(out, "collective")) {
       const double t = j["median_s"].get<double>(), sent = j["bus_gbps"].get<double>() * 1e9 * t;
       auto key = std::make_pair(j["op"].get<std::string>(), j["bytes"].get<double>());
       auto it = best.find(key);
@@ -110,25 +102,17 @@ LinkFit measure_links(const CalibrateOptions& o, const GlobalOptions& g) {
 // arrive at different moments); the excess over what `hw` (with its collective curves) predicts,
 // per collective call, clamped at 0.
 double measure_sync(const CalibrateOptions& o, const runtime::HardwareProfile& hw) {
-  std::error_code ec;
-  const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   constexpr int64_t kBatch = 4, kPrompt = 16;
   const int repeats = o.bench.quick ? 9 : 25;
-  const int cores = runtime::cores_on_host();
-  const std::string cmd = o.mpirun + " -np 2" + (cores < 2 ? " --oversubscribe" : "") + " --bind-to none " + exe +
-                          " --threads " + std::to_string(std::max(1, cores / 2)) + " --json --matmul " +
+  const std::string cmd = bench::mpirun_self(o.mpirun, 2) + " --threads " +
+                          std::to_string(std::max(1, runtime::cores_on_host() / 2)) + " --json --matmul " +
                           o.bench.matmul + " bench overlap --model " + o.bench.model +
                           " --plans ws1d/heads --phases decode --overlaps none --batch " + std::to_string(kBatch) +
                           " --prompt-len " + std::to_string(kPrompt) + " --repeats " + std::to_string(repeats);
   spdlog::info("calibrate: collective sync: {}", cmd);
   const std::string out = bench::run_capture(cmd);
   double exposed = -1;
-  std::istringstream lines(out);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.empty() || line[0] != '{') continue;
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.value("bench", "") == "overlap") exposed = j["exposed_comm_s"].get<double>();
-  }
+  for (const auto& j : bench::json_records(out, "overlap")) exposed = j["exposed_comm_s"].get<double>();
   if (exposed < 0)
     throw Error("calibrate: `" + cmd + "` did not give its overlap record (is mpirun on PATH? give its path with "
                 "--mpirun); its output:\n" + out);
@@ -175,9 +159,7 @@ runtime::HardwareProfile cpu_only(const runtime::CpuCalibration& c) {
 // `threads` per rank with cores/threads ranks measuring at once (each rank's figures as it will
 // run: sharing the host), via `mpirun ... tori calibrate --rank-figures`; rank 0's figures.
 runtime::CpuCalibration calibrate_shared(int threads, int ranks, const CalibrateOptions& o) {
-  std::error_code ec;
-  const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
-  const std::string cmd = o.mpirun + " -np " + std::to_string(ranks) + " --bind-to none " + exe + " --threads " +
+  const std::string cmd = bench::mpirun_self(o.mpirun, ranks) + " --threads " +
                           std::to_string(threads) + " --matmul " + o.bench.matmul + " calibrate --rank-figures --model " +
                           o.bench.model + (o.bench.quick ? " --quick" : "");
   spdlog::info("calibrate: {} rank(s) x {} thread(s) at once: {}", ranks, threads, cmd);
