@@ -41,14 +41,10 @@ StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::Weight
   t.peak_flops = r.peak;
   t.bandwidth = r.bandwidth;
   if (r.cpu) {
-    // Each matmul shape at its measured rate (rows and size); without shapes, all at M = rows.
-    if (c.step.matmuls.empty()) {
-      t.compute_s = c.step.matmul_flops / (r.cpu->matmul_rate(weights, double(c.rows)) * kGiga);
-    } else {
-      for (const MatmulShape& m : c.step.matmuls)
-        t.compute_s += m.count * 2.0 * double(m.M) * double(m.K) * double(m.N) /
-                       (r.cpu->matmul_rate(weights, double(m.M), double(m.K), double(m.N)) * kGiga);
-    }
+    // Each matmul shape (predict_step lists them all) at its measured rate for its rows and size.
+    for (const MatmulShape& m : c.step.matmuls)
+      t.compute_s += m.count * 2.0 * double(m.M) * double(m.K) * double(m.N) /
+                     (r.cpu->matmul_rate(weights, double(m.M), double(m.K), double(m.N)) * kGiga);
     t.compute_s += c.step.attn_flops / (r.cpu->attention_gflops * kGiga);
     // Prefill's per-row work beyond the matmuls (RoPE, KV-cache writes, causal softmax, SwiGLU)
     // runs over this rank's share of the heads and F: it splits over the ranks not splitting the
