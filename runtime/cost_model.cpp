@@ -38,13 +38,23 @@ std::vector<RingCoord> rings_of(const TorusShape& s, const Coords& me, Axes axes
   return out;
 }
 
-void add_call(std::vector<CommCall>& v, const CommCall& c) {
+// Adds `e` to the list, merged into an entry of the same kind (same(x, e)) by its count.
+template <class T, class Same>
+void add_counted(std::vector<T>& v, const T& e, Same same) {
   for (auto& x : v)
-    if (x.kind == c.kind && x.traffic == c.traffic) {
-      x.count += c.count;
+    if (same(x, e)) {
+      x.count += e.count;
       return;
     }
-  v.push_back(c);
+  v.push_back(e);
+}
+
+void add_call(std::vector<CommCall>& v, const CommCall& c) {
+  add_counted(v, c, [](const CommCall& a, const CommCall& b) { return a.kind == b.kind && a.traffic == b.traffic; });
+}
+
+void add_matmul(std::vector<MatmulShape>& v, const MatmulShape& m) {
+  add_counted(v, m, [](const MatmulShape& a, const MatmulShape& b) { return a.M == b.M && a.K == b.K && a.N == b.N; });
 }
 
 // Books each collective call as Collectives would (group of one member: no traffic).
@@ -106,17 +116,6 @@ bool any_handoff(const models::ModelConfig& c, const TorusShape& s, const PhaseP
 }  // namespace
 
 int64_t modelled_heads(const models::ModelConfig& c, int64_t /*n*/) { return c.n_heads; }
-
-namespace {
-void add_matmul(std::vector<MatmulShape>& v, const MatmulShape& m) {
-  for (auto& x : v)
-    if (x.M == m.M && x.K == m.K && x.N == m.N) {
-      x.count += m.count;
-      return;
-    }
-  v.push_back(m);
-}
-}  // namespace
 
 Work& Work::operator+=(const Work& o) {
   flops += o.flops;
