@@ -54,7 +54,7 @@ int64_t EinsumWeights::weight_bytes() const {
 
 EinsumWeights cut_einsum_weights(const TorusShape& shape, Axes gather, Axes scatter, const Tensor& w,
                                  const Tensor& side, kernels::WeightFormat format, kernels::Backend backend,
-                                 int max_pieces, const Tensor& scales, const Tensor& side_scales) {
+                                 int max_pieces, const Tensor& scales, const Tensor& side_scales, bool transient) {
   EinsumWeights e;
   e.gather = gather;
   e.scatter = scatter;
@@ -79,13 +79,20 @@ EinsumWeights cut_einsum_weights(const TorusShape& shape, Axes gather, Axes scat
     if (!scales.defined() || (n0 == 0 && len == e.n)) return scales;
     return kernels::slice_columns(scales.reshape({1, e.n}), n0, len).reshape({len});
   };
-  // Row blocks are contiguous views (narrow0), packed without a copy; column tiles are copied out.
+  // Row blocks are contiguous views (narrow0), packed without a copy; column tiles are copied out
+  // (transient: f32 on oneDNN reads both where they lie, kernels/packed_weight.hpp).
+  auto pack = [&](const Tensor& rows, int64_t n0, int64_t len, const Tensor& tile_scales) {
+    if (transient) return kernels::pack_transient_weight(rows, format, backend, tile_scales, n0, len);
+    return kernels::pack_weight(len == rows.size(1) ? rows : kernels::slice_columns(rows, n0, len), format, backend,
+                                tile_scales);
+  };
   for (int k = 0; k < e.k_tiles; ++k) {
     const Tensor rows = w.narrow0(k * kt, kt);
-    for (int n = 0; n < e.n_tiles; ++n)
-      e.tiles.push_back(kernels::pack_weight(e.n_tiles == 1 ? rows : kernels::slice_columns(rows, n * nt, nt), format,
-                                             backend, scale_tile(n * nt, nt)));
-    if (side.defined()) e.side.push_back(kernels::pack_weight(side.narrow0(k * kt, kt), format, backend, side_scales));
+    for (int n = 0; n < e.n_tiles; ++n) e.tiles.push_back(pack(rows, n * nt, nt, scale_tile(n * nt, nt)));
+    if (side.defined()) {
+      const Tensor side_rows = side.narrow0(k * kt, kt);
+      e.side.push_back(pack(side_rows, 0, side_rows.size(1), side_scales));
+    }
   }
   return e;
 }

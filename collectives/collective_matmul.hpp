@@ -81,10 +81,12 @@ struct EinsumWeights {
 // int8: scales [N] and side_scales [N_side] are the columns' scales over the whole weight
 // (kernels/quantize.hpp), sliced for each tile, so every tile quantises as the whole weight does;
 // undefined: each tile quantises on its own maxima (and f32/bf16 ignore them).
+// transient: the weights serve one step (weight-gathered layouts): tiles are
+// kernels::pack_transient_weight views where the format allows, instead of packed copies.
 EinsumWeights cut_einsum_weights(const TorusShape& shape, Axes gather, Axes scatter, const kernels::Tensor& w,
                                  const kernels::Tensor& side, kernels::WeightFormat format, kernels::Backend backend,
                                  int max_pieces = kEinsumPieces, const kernels::Tensor& scales = kernels::Tensor(),
-                                 const kernels::Tensor& side_scales = kernels::Tensor());
+                                 const kernels::Tensor& side_scales = kernels::Tensor(), bool transient = false);
 
 struct EinsumResult {
   kernels::Tensor y;  // [M, N / |scatter|]

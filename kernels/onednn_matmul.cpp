@@ -31,9 +31,10 @@ dt to_dnnl(DType t) {
   return dt::f32;
 }
 
-// (M, K, N, weight dtype, packed?, alpha bits, accumulate, threads): a primitive is made for the
-// OpenMP thread count of its creation and keeps it (`tori calibrate` times 1 thread, then all).
-using Key = std::tuple<int64_t, int64_t, int64_t, int, bool, uint32_t, bool, int>;
+// (M, K, N, weight dtype, weight row stride (0: packed), alpha bits, accumulate, threads): a
+// primitive is made for the OpenMP thread count of its creation and keeps it (`tori calibrate`
+// times 1 thread, then all).
+using Key = std::tuple<int64_t, int64_t, int64_t, int, int64_t, uint32_t, bool, int>;
 
 struct Cache {
   std::mutex mu;
@@ -60,10 +61,10 @@ dnnl::matmul::primitive_desc make_pd(int64_t M, int64_t K, int64_t N, DType wdt,
   return dnnl::matmul::primitive_desc(d, attr, onednn_engine());
 }
 
-dnnl::matmul get_primitive(int64_t M, int64_t K, int64_t N, DType wdt, bool packed,
+dnnl::matmul get_primitive(int64_t M, int64_t K, int64_t N, DType wdt, int64_t w_ld,
                            const dnnl::memory::desc& w_md, float alpha, bool accumulate) {
   Cache& c = cache();
-  Key key{M, K, N, int(wdt), packed, std::bit_cast<uint32_t>(alpha), accumulate, omp_get_max_threads()};
+  Key key{M, K, N, int(wdt), w_ld, std::bit_cast<uint32_t>(alpha), accumulate, omp_get_max_threads()};
   std::lock_guard<std::mutex> lock(c.mu);
   auto it = c.prims.find(key);
   if (it != c.prims.end()) return it->second;
@@ -110,10 +111,25 @@ std::shared_ptr<OnednnWeight> onednn_pack_weight(const Tensor& w_in, DType wdt) 
   return out;
 }
 
+std::shared_ptr<OnednnWeight> onednn_view_weight(const Tensor& w, int64_t c0, int64_t n) {
+  if (w.rank() != 2 || w.dtype() != DType::f32 || c0 < 0 || n <= 0 || c0 + n > w.size(1))
+    throw Error("onednn_view_weight: columns [" + std::to_string(c0) + ", " + std::to_string(c0 + n) +
+                ") of a f32 [K, C] weight, got " + std::string(dtype_name(w.dtype())) + " " + shape_str(w.shape()));
+  auto out = std::make_shared<OnednnWeight>();
+  out->dtype = DType::f32;
+  out->k = w.size(0);
+  out->n = n;
+  out->ld = w.size(1);
+  out->keep = w;
+  const dnnl::memory::desc md({out->k, n}, dt::f32, dims{out->ld, 1});
+  out->mem = dnnl::memory(md, onednn_engine(), const_cast<float*>(w.data<float>()) + c0);
+  return out;
+}
+
 void onednn_matmul_packed(const void* x, int64_t M, const OnednnWeight& w, float* y, float alpha,
                           bool accumulate) {
   const dnnl::memory::desc w_md = w.mem.get_desc();
-  dnnl::matmul prim = get_primitive(M, w.k, w.n, w.dtype, true, w_md, alpha, accumulate);
+  dnnl::matmul prim = get_primitive(M, w.k, w.n, w.dtype, w.ld, w_md, alpha, accumulate);
   auto& eng = onednn_engine();
   const dt src_dt = w.dtype == DType::s8 ? dt::u8 : to_dnnl(w.dtype);
   dnnl::memory xm({{M, w.k}, src_dt, tag::ab}, eng, const_cast<void*>(x));
@@ -125,7 +141,7 @@ void onednn_matmul_packed(const void* x, int64_t M, const OnednnWeight& w, float
 void onednn_matmul_plain(const void* x, int64_t M, int64_t K, const void* w, int64_t N, float* y,
                          DType wdt) {
   dnnl::memory::desc w_md({K, N}, to_dnnl(wdt), tag::ab);
-  dnnl::matmul prim = get_primitive(M, K, N, wdt, false, w_md, 1.f, false);
+  dnnl::matmul prim = get_primitive(M, K, N, wdt, N, w_md, 1.f, false);
   auto& eng = onednn_engine();
   const dt src_dt = wdt == DType::s8 ? dt::u8 : to_dnnl(wdt);
   dnnl::memory xm({{M, K}, src_dt, tag::ab}, eng, const_cast<void*>(x));

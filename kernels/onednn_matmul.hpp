@@ -16,9 +16,11 @@
 namespace tori::kernels::detail {
 
 struct OnednnWeight {
-  dnnl::memory mem;  // [K, N] in the packed layout
+  dnnl::memory mem;  // [K, N] in the packed layout, or (ld > 0) row-major with row stride ld
   DType dtype = DType::f32;
   int64_t k = 0, n = 0;
+  int64_t ld = 0;  // 0: packed (owned by mem); > 0: a view into `keep`
+  Tensor keep;     // the viewed tensor, kept alive while the view is
 };
 
 dnnl::engine& onednn_engine();
@@ -27,6 +29,11 @@ dnnl::stream& onednn_stream();
 // w: [K, N] f32/bf16 -> packed weights of dtype dt (f32 or bf16; s8 = values saturated to int8,
 // used only by the int8 GEMM peak measurement, whose activations are u8).
 std::shared_ptr<OnednnWeight> onednn_pack_weight(const Tensor& w, DType dt);
+
+// w: f32 [K, C] row-major; a view of its columns [c0, c0 + n) in place (row stride C), no copy:
+// for weights used once (the weight-gathered layouts' gathered weights), where a reorder into the
+// packed layout costs more than the packed matmul saves (README "Weight-gathered weights").
+std::shared_ptr<OnednnWeight> onednn_view_weight(const Tensor& w, int64_t c0, int64_t n);
 
 // y[M, N] (row stride N) = alpha * x[M, K] @ W (+ y if accumulate). x has W's dtype (f32 or bf16;
 // u8 for s8 weights).

@@ -1,5 +1,6 @@
 #include "kernels/packed_weight.hpp"
 
+#include "kernels/columns.hpp"
 #include "kernels/gemm_s8_f32.hpp"
 #include "kernels/onednn_matmul.hpp"
 
@@ -70,6 +71,23 @@ PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend, con
       return p;
     }
   }
+  return p;
+}
+
+PackedWeight pack_transient_weight(const Tensor& w, WeightFormat fmt, Backend backend, const Tensor& scales,
+                                   int64_t c0, int64_t n) {
+  if (w.rank() != 2 || w.numel() == 0)
+    throw Error("pack_transient_weight: expected a non-empty [K, C] weight, got " + shape_str(w.shape()));
+  if (n < 0) n = w.size(1) - c0;
+  const bool whole = c0 == 0 && n == w.size(1);
+  if (fmt != WeightFormat::f32 || backend != Backend::onednn || w.dtype() != DType::f32)
+    return pack_weight(whole ? w : slice_columns(w, c0, n), fmt, backend, scales);
+  PackedWeight p;
+  p.format = fmt;
+  p.backend = backend;
+  p.k = w.size(0);
+  p.n = n;
+  p.onednn = detail::onednn_view_weight(w, c0, n);
   return p;
 }
 

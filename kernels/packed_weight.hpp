@@ -53,4 +53,14 @@ PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend);
 // ignore `scales`.
 PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend, const Tensor& scales);
 
+// A weight used for ONE step (the weight-gathered layouts gather theirs every step): columns
+// [c0, c0 + n) of w [K, C] (n = -1: to the end). f32 on oneDNN is read where it lies — a strided
+// view that keeps w alive, multiplied by oneDNN's plain-layout matmul — because reordering into the
+// packed layout costs more than the packed matmul then saves (decode shapes 1.7-2.5x, prefill
+// 1.1-1.7x slower with the reorder; README "Weight-gathered weights"). Every other format and
+// backend packs a copy of those columns as pack_weight does (bf16 and int8 convert anyway).
+// scales: those of the n columns (int8), as for pack_weight.
+PackedWeight pack_transient_weight(const Tensor& w, WeightFormat fmt, Backend backend, const Tensor& scales,
+                                   int64_t c0 = 0, int64_t n = -1);
+
 }  // namespace tori::kernels

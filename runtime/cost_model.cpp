@@ -227,9 +227,12 @@ StepCost predict_step(const StepQuery& q) {
         matmul(M, units * uo, E, double(units) * uo * E);
         book.reduce_scatter(M * E, R);
         // Gathered weights placed (place_blocks: W_in in place when A's yz part is one rank, W_out
-        // when x is) and packed, every step.
+        // when x is) and readied for the kernel, every step: bf16 and int8 are packed (read 4, write
+        // wb); f32 is multiplied where it lies (kernels::pack_transient_weight, oneDNN), whose
+        // plain-layout kernel copies each block of it once more as it goes (read 4).
         const double w_in = double(E) * units * ui, w_out = double(units) * uo * E;
-        w.repack_bytes += (w_in + w_out + (p.with_kv ? double(E) * 2 * KD : 0.0)) * (4.0 + wb);
+        const double per_element = q.weights == kernels::WeightFormat::f32 ? 4.0 : 4.0 + wb;
+        w.repack_bytes += (w_in + w_out + (p.with_kv ? double(E) * 2 * KD : 0.0)) * per_element;
         if (G > 1) w.repack_bytes += 8.0 * w_in;
         if (X > 1) w.repack_bytes += 8.0 * w_out;
       }

@@ -32,7 +32,9 @@
 //   kv_bytes  KV cache read: B_a · K_local · (T + L) · D · 2 · kv element bytes.
 //   repack_bytes  weight-gathered layouts, every step: the gathered f32 weights are placed in
 //             order (a copy, 8 bytes per element, unless the gather already left them in place:
-//             weight_prefetch.cpp) and packed for the kernel (read 4 + write bytes(dtype)).
+//             weight_prefetch.cpp) and readied for the kernel: bf16/int8 packed (read 4 + write
+//             bytes(dtype)); f32 read in place by oneDNN's plain-layout matmul, which copies each
+//             block once more as it goes (read 4; kernels::pack_transient_weight).
 //   memory    per chip: weights as ShardedModel::estimate_memory counts them (f32 plain copies kept
 //             for weight-gathered layouts; packed copies at the weight dtype), KV cache at a context.
 #include <array>

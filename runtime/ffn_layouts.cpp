@@ -111,8 +111,10 @@ Tensor weight_gathered_projection(StepContext& s, const LayerShard& /*layer: gat
   auto& c = s.coll;
   const Axes R = s.pl.e_axes;
   // int8: with the gathered columns' whole-K scales (undefined for f32/bf16), as the stationary shards.
+  // Used for this step only: f32 on oneDNN multiplies the gathered buffer where it lies
+  // (kernels::pack_transient_weight), the other formats pack a copy.
   auto pack = [&](const Tensor& w, const Tensor& scales) {
-    return kernels::pack_weight(w, s.opt.format, s.opt.backend, scales);
+    return kernels::pack_transient_weight(w, s.opt.format, s.opt.backend, scales);
   };
   // Weights (weight_prefetch.hpp): W_in [E_x, X units] --all_gather(A)--> [E, units of my A-group],
   // W_out the transpose, W_kv [E_x, 2KD] --all_gather(x)--> [E, 2KD]. Overlapped: when layer i
@@ -130,7 +132,7 @@ Tensor weight_gathered_projection(StepContext& s, const LayerShard& /*layer: gat
     auto tiles = [&](Axes gather, Axes scatter, const Tensor& w, const Tensor& side, const Tensor& scales,
                      const Tensor& side_scales) {
       return collectives::cut_einsum_weights(s.pl.shape, gather, scatter, w, side, s.opt.format, s.opt.backend,
-                                             collectives::kEinsumPieces, scales, side_scales);
+                                             collectives::kEinsumPieces, scales, side_scales, /*transient=*/true);
     };
     // [B_A L, E_R] --looped all_gather(R) @ W_in--> [B_A L, units], side @ W_kv --> [B_A L, 2KD]
     auto [y, kv] = looped_input(s, with_kv, h,

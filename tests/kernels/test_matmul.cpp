@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "kernels/backend.hpp"
+#include "kernels/columns.hpp"
 #include "kernels/gemm_s8_f32.hpp"
 #include "kernels/matmul.hpp"
 #include "kernels/onednn_matmul.hpp"
@@ -173,6 +174,58 @@ TEST_CASE("matmul accepts bf16 activations and leading batch dimensions", "[matm
     const double tol = fmt == WeightFormat::f32 ? 1e-4 : 0.05;  // int8: quantisation error of w
     CHECK(max_abs_diff(y.reshape({6, 24}), ref) <= tol);
   }
+}
+
+TEST_CASE("transient weights: column views multiply where they lie, equal to packed copies", "[matmul][onednn]") {
+  // The weight-gathered layouts' per-step weights (packed_weight.hpp): f32/oneDNN reads a strided
+  // view of the row block and column block, the other formats and backends pack a copy of it.
+  const int64_t K = 37, C = 150;
+  Tensor whole = random_tensor({K + 9, C}, 81);
+  const Tensor rows = whole.narrow0(9, K);  // a row block at an offset, as cut_einsum_weights cuts
+  struct Cols { int64_t c0, n; };
+  for (Backend be : {Backend::reference, Backend::openblas, Backend::onednn})
+    for (WeightFormat fmt : {WeightFormat::f32, WeightFormat::bf16, WeightFormat::int8})
+      for (const Cols& c : {Cols{0, C}, Cols{0, 64}, Cols{64, 70}, Cols{149, 1}})
+        for (int64_t M : {int64_t(1), int64_t(5), int64_t(40)}) {
+          if (be == Backend::openblas && fmt == WeightFormat::bf16) continue;
+          INFO(backend_name(be) << " " << weight_format_name(fmt) << " cols [" << c.c0 << ", +" << c.n << ") M=" << M);
+          const Tensor block = slice_columns(rows.clone(), c.c0, c.n);
+          PackedWeight copy = pack_weight(block, fmt, be);
+          PackedWeight view = pack_transient_weight(rows, fmt, be, Tensor(), c.c0, c.n);
+          REQUIRE(view.k == K);
+          REQUIRE(view.n == c.n);
+          CHECK(view.weight_bytes() == copy.weight_bytes());
+          const bool in_place = fmt == WeightFormat::f32 && be == Backend::onednn;
+          CHECK((view.onednn && view.onednn->ld == C) == in_place);
+          Tensor x = random_tensor({M, K}, 82 + uint64_t(M)), y_copy, y_view, ref;
+          matmul(x, copy, y_copy);
+          matmul(x, view, y_view);
+          // Same values; the plain-layout and packed primitives may sum in a different order.
+          if (fmt == WeightFormat::f32) {
+            matmul_ref(x, block, ref);
+            CHECK(scaled_error(y_view, ref, x, block) <= kF32AccumTol);
+          } else {
+            CHECK(max_abs_diff(y_view, y_copy) == 0);  // same packing of the same copy
+          }
+          Tensor acc = random_tensor({M, c.n}, 90), expect = acc.clone();
+          for (int64_t i = 0; i < expect.numel(); ++i) expect.data<float>()[i] += 0.5f * y_view.get(i);
+          matmul(x, view, acc, Epilogue{0.5f, true});
+          CHECK(max_abs_diff(acc, expect) <= 1e-5);
+        }
+  // The view keeps its tensor alive after every other handle is gone.
+  PackedWeight orphan;
+  {
+    Tensor w = random_tensor({K, C}, 91);
+    orphan = pack_transient_weight(w, WeightFormat::f32, Backend::onednn, Tensor(), 10, 20);
+  }
+  REQUIRE(orphan.onednn->keep.defined());
+  Tensor x = random_tensor({3, K}, 92), y, ref;
+  matmul(x, orphan, y);
+  const Tensor same_block = slice_columns(random_tensor({K, C}, 91), 10, 20);  // same seed, same values
+  matmul_ref(x, same_block, ref);
+  CHECK(scaled_error(y, ref, x, same_block) <= kF32AccumTol);
+  CHECK_THROWS_WITH(pack_transient_weight(random_tensor({K, C}, 93), WeightFormat::f32, Backend::onednn, Tensor(), 140, 20),
+                    Catch::Contains("columns [140, 160)"));
 }
 
 TEST_CASE("oneDNN primitives are created once per shape", "[matmul][onednn]") {
