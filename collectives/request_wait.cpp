@@ -1,11 +1,13 @@
 #include "collectives/request_wait.hpp"
 
+#include <sched.h>
 #include <sys/prctl.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 
 #include "collectives/mpi_check.hpp"
 
@@ -17,14 +19,15 @@ std::atomic<int> g_blocked{0};  // threads inside an UrgentWait
 std::mutex g_mutex;             // with g_wake: wakes sleeping pollers when a thread blocks
 std::condition_variable g_wake;
 
-bool spin_now() { return g_spin_allowed.load(std::memory_order_relaxed) && g_blocked.load(std::memory_order_relaxed) > 0; }
+bool urgent() { return g_blocked.load(std::memory_order_relaxed) > 0; }
+bool spin_now() { return g_spin_allowed.load(std::memory_order_relaxed) && urgent(); }
 }  // namespace
 
 void set_spin_allowed(bool allowed) { g_spin_allowed = allowed; }
 bool spin_allowed() { return g_spin_allowed; }
 
 UrgentWait::UrgentWait() {
-  if (g_blocked.fetch_add(1) == 0 && g_spin_allowed) {
+  if (g_blocked.fetch_add(1) == 0) {
     std::lock_guard lock(g_mutex);  // a poller between its check and its wait sees the change
     g_wake.notify_all();
   }
@@ -37,14 +40,27 @@ void complete(MPI_Request* requests, int n) {
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
   auto pause = std::chrono::microseconds(5);
+  std::optional<clock::time_point> urgent_since;  // when this poll loop first saw an urgent wait
   for (;;) {
     int done = 0;
     MPI_CHECK(MPI_Testall(n, requests, &done, MPI_STATUSES_IGNORE));
     if (done) return;
-    if (spin_now() || clock::now() - start < kSpinPoll) continue;
+    const auto now = clock::now();
+    if (spin_now() || now - start < kSpinPoll) continue;
+    // Oversubscribed: while urgent (for at most kYieldPoll of urgency), hand the core over and
+    // poll again at once.
+    if (!urgent()) {
+      urgent_since.reset();
+    } else {
+      if (!urgent_since) urgent_since = now;
+      if (now - *urgent_since < kYieldPoll) {
+        sched_yield();
+        continue;
+      }
+    }
     {
       std::unique_lock lock(g_mutex);
-      g_wake.wait_for(lock, pause, spin_now);
+      g_wake.wait_for(lock, pause, [&] { return urgent() && (spin_now() || !urgent_since); });
     }
     pause = std::min(pause * 2, kMaxPoll);
   }
