@@ -126,6 +126,7 @@ Work& Work::operator+=(const Work& o) {
   weight_bytes += o.weight_bytes;
   kv_bytes += o.kv_bytes;
   repack_bytes += o.repack_bytes;
+  repack_block_bytes = std::max(repack_block_bytes, o.repack_block_bytes);
   for (size_t k = 0; k < traffic.size(); ++k)
     for (size_t a = 0; a < 3; ++a) traffic[k][a] += o.traffic[k][a];
   return *this;
@@ -233,6 +234,7 @@ StepCost predict_step(const StepQuery& q) {
         const double w_in = double(E) * units * ui, w_out = double(units) * uo * E;
         const double per_element = q.weights == kernels::WeightFormat::f32 ? 4.0 : 4.0 + wb;
         w.repack_bytes += (w_in + w_out + (p.with_kv ? double(E) * 2 * KD : 0.0)) * per_element;
+        w.repack_block_bytes = std::max(w.repack_block_bytes, 4.0 * (w_in + w_out + (p.with_kv ? double(E) * 2 * KD : 0.0)));
         if (G > 1) w.repack_bytes += 8.0 * w_in;
         if (X > 1) w.repack_bytes += 8.0 * w_out;
       }

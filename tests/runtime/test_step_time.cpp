@@ -98,6 +98,45 @@ TEST_CASE("step_time prices each matmul shape and each collective call") {
   CHECK(s.comm_s == Approx(3 * (20e-6 + 1000000 / 0.1e9) + (2 * 20e-6 + 5000000 / 0.1e9) + 4 * 2e-6));
 }
 
+TEST_CASE("step_time prices weight-gathered repacking at cache speed when one projection's weights fit") {
+  const HardwareProfile hw = parse_hardware_profile(kProfile, "test.yaml");  // 16 MiB cache: 60 vs 20 GB/s
+  StepCost c;
+  c.layers = 1;
+  c.step.repack_bytes = 1e8;
+  c.step.repack_block_bytes = 8 << 20;  // fits: just written by its gather, read from the cache
+  CHECK(step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 1}).overhead_s == Approx(1e8 / 60e9));
+  // Two ranks' blocks still fit together; three do not (the host's cache is shared).
+  CHECK(step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 2}).overhead_s == Approx(1e8 / 60e9));
+  c.step.repack_block_bytes = 32 << 20;  // does not fit: memory speed
+  CHECK(step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 1}).overhead_s == Approx(1e8 / 20e9));
+
+  // The cost model books it for weight-gathered layouts only: f32 one read per gathered element
+  // (read in place), bf16 a pack (read 4, write 2), plus the blocks' placement copies.
+  const auto cfg = tori::models::load_model_config("palm-tiny");
+  StepQuery q;
+  q.config = cfg;
+  q.shape = tori::collectives::TorusShape{{2, 1, 1}};
+  q.plan = parse_plan("wg_x/heads", "test").prefill;
+  q.decode_plan = q.plan;
+  q.batch = 4;
+  q.tokens = 1;
+  q.cached = 8;
+  q.weights = WeightFormat::f32;
+  const StepCost f32 = predict_step(q);
+  q.weights = WeightFormat::bf16;
+  const StepCost bf16 = predict_step(q);
+  q.plan = parse_plan("ws1d/heads", "test").prefill;
+  q.decode_plan = q.plan;
+  CHECK(predict_step(q).step.repack_bytes == 0);
+  const double E = double(cfg.d_model);
+  const double w_out = (cfg.d_head * double(cfg.n_heads) + double(cfg.d_ff)) * E;  // x on its columns: placed
+  REQUIRE(f32.step.repack_bytes > 0);
+  CHECK(bf16.step.repack_bytes - f32.step.repack_bytes ==
+        Approx(2.0 * (f32.step.repack_bytes - 8.0 * w_out * double(cfg.n_layers)) / 4.0));
+  CHECK(f32.step.repack_block_bytes > 0);
+  CHECK(f32.step.repack_block_bytes == bf16.step.repack_block_bytes);
+}
+
 TEST_CASE("profile keys: collective_us and matmul_small_* are checked and round-trip") {
   const HardwareProfile hw = parse_hardware_profile(kProfile, "test.yaml");
   const HardwareProfile back = parse_hardware_profile(hardware_profile_yaml(hw, "round trip"), "back.yaml");
