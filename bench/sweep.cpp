@@ -65,6 +65,7 @@ SweepSummary run_sweep(const SweepOptions& o) {
       runtime::with_link_model(runtime::load_hardware_profile(o.hardware), o.link_gbps, o.link_latency_us);
   const int cores = runtime::cores_on_host();
   if (o.repeats < 1) throw InputError("--repeats must be >= 1, got " + std::to_string(o.repeats));
+  if (o.rounds < 1) throw InputError("--rounds must be >= 1, got " + std::to_string(o.rounds));
   if (o.prompt_len < 1) throw InputError("--prompt-len must be >= 1, got " + std::to_string(o.prompt_len));
 
   std::ofstream jsonl, csv;
@@ -136,7 +137,7 @@ SweepSummary run_sweep(const SweepOptions& o) {
         cmd << " bench overlap --model " << o.model << " --torus " << shape.str() << " --plans "
             << join(plan_texts, ',')
             << " --overlaps " << o.overlap << " --batch " << batch << " --dtype " << dtype << " --prompt-len "
-            << o.prompt_len << " --repeats " << o.repeats;
+            << o.prompt_len << " --repeats " << o.repeats << " --rounds " << o.rounds;
         std::fprintf(stderr, "[sweep %.0fs] %d chip(s), batch %d, %s: %zu plan(s) ...\n", now_s() - t_start, n, batch,
                      dtype.c_str(), plans.size());
         const std::string out = run_capture(cmd.str());

@@ -3,7 +3,8 @@
 // chip counts × batch sizes × weight dtypes × plans × phases. It runs on one process and, per (chips, batch),
 // starts `mpirun -np n [--oversubscribe when n > cores] tori --threads cores/n --json bench
 // overlap ...` — the same layer-stack step measurement `tori bench overlap` makes (median over
-// repeats of the slowest rank; prefill: reset + prefill of B prompts of prompt_len tokens;
+// repeats × rounds of the slowest rank, the plans of a point timed in turn round after round, so
+// that a slow spell of a shared machine does not pick the fastest plan; prefill: reset + prefill of B prompts of prompt_len tokens;
 // decode: one step, T = prompt_len + (repeats + 1)/2 on average) — for every plan valid at that
 // point (each used for both phases; plans the cost model cannot tell apart there, such as every
 // batch:* variant on one chip, are measured once). Beside each measurement it records the cost model's
@@ -30,6 +31,7 @@ struct SweepOptions {
   std::vector<std::string> plans;  // empty: every plan valid at each point
   int prompt_len = 16;
   int repeats = 5;
+  int rounds = 3;  // bench overlap --rounds: every plan of a point timed in turn, 3 times
   std::string hardware = "local";
   std::string out;                 // prefix of <out>.jsonl and <out>.csv (empty: stdout only)
   std::string mpirun = "mpirun";

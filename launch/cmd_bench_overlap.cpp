@@ -8,6 +8,9 @@
 //   compute_s       step_s - exposed_comm_s
 //   hidden_frac     1 - exposed / comm: the share of communication hidden behind compute
 //   speedup         step_s of --overlap none / this step_s (when none was measured first)
+// --rounds R times every (plan, overlap) R times in turn, each time built afresh, and reports the
+// medians over all R·repeats steps: on a shared machine a slow spell then lands on every plan
+// alike instead of on whichever was being timed (tori bench sweep uses 3).
 // --per-layer adds one record per layer (and "other": embedding, final norm, logits) with the
 // same figures inside that layer's section of the step.
 // --balance: first runs the plan with --overlap none and no link model, takes its compute time T
@@ -48,6 +51,7 @@ struct OverlapOptions {
   int batch = 8;
   int prompt_len = 32;
   int steps = 8;
+  int rounds = 1;
   std::string dtype = "f32";  // weights
   bool balance = false;
   bool per_layer = false;
@@ -60,11 +64,15 @@ struct Measured {
   std::map<int, CommTimeline::Section> sections;
 };
 
-Measured measure(runtime::ShardedModel& model, collectives::Collectives& coll, bool prefill,
-                 const std::vector<models::TokenIds>& prompts, int steps) {
-  auto& tl = coll.timeline();
+// The timed steps themselves (slowest rank's figures), gathered over --rounds.
+struct Samples {
   std::vector<double> step, comm, exposed, bytes, messages;
   std::map<int, std::vector<CommTimeline::Section>> per_section;
+};
+
+void measure(runtime::ShardedModel& model, collectives::Collectives& coll, bool prefill,
+             const std::vector<models::TokenIds>& prompts, int steps, Samples& out) {
+  auto& tl = coll.timeline();
   for (int r = 0; r < steps + 1; ++r) {  // the first run is a warm-up
     if (prefill || r == 0) model.reset(), model.prefill(prompts);
     MPI_Barrier(MPI_COMM_WORLD);
@@ -81,28 +89,38 @@ Measured measure(runtime::ShardedModel& model, collectives::Collectives& coll, b
     const auto sections = tl.sections();
     const collectives::Traffic t1 = coll.traffic().total();
     if (r == 0) continue;
-    step.push_back(max_over_ranks(dt));
-    comm.push_back(max_over_ranks(tl.busy_s()));
-    exposed.push_back(max_over_ranks(tl.exposed_s()));
-    bytes.push_back(max_over_ranks(double(t1.bytes - t0.bytes)));
-    messages.push_back(max_over_ranks(double(t1.messages - t0.messages)));
+    out.step.push_back(max_over_ranks(dt));
+    out.comm.push_back(max_over_ranks(tl.busy_s()));
+    out.exposed.push_back(max_over_ranks(tl.exposed_s()));
+    out.bytes.push_back(max_over_ranks(double(t1.bytes - t0.bytes)));
+    out.messages.push_back(max_over_ranks(double(t1.messages - t0.messages)));
     for (CommTimeline::Section s : sections) {  // every rank has the same sections
       s.wall_s = max_over_ranks(s.wall_s), s.comm_s = max_over_ranks(s.comm_s);
       s.exposed_s = max_over_ranks(s.exposed_s);
-      per_section[s.id].push_back(s);
+      out.per_section[s.id].push_back(s);
     }
   }
-  Measured m{bench::median(step), bench::median(comm), bench::median(exposed), bench::median(bytes),
-             bench::median(messages), {}};
-  for (auto& [id, v] : per_section) {
+}
+
+Measured summarize(const Samples& v) {
+  Measured m{bench::median(v.step), bench::median(v.comm), bench::median(v.exposed), bench::median(v.bytes),
+             bench::median(v.messages), {}};
+  for (const auto& [id, secs] : v.per_section) {
     CommTimeline::Section s;
     s.id = id;
     std::vector<double> w, c, e;
-    for (auto& x : v) w.push_back(x.wall_s), c.push_back(x.comm_s), e.push_back(x.exposed_s);
+    for (const auto& x : secs) w.push_back(x.wall_s), c.push_back(x.comm_s), e.push_back(x.exposed_s);
     s.wall_s = bench::median(w), s.comm_s = bench::median(c), s.exposed_s = bench::median(e);
     m.sections[id] = s;
   }
   return m;
+}
+
+Measured measure(runtime::ShardedModel& model, collectives::Collectives& coll, bool prefill,
+                 const std::vector<models::TokenIds>& prompts, int steps) {
+  Samples v;
+  measure(model, coll, prefill, prompts, steps, v);
+  return summarize(v);
 }
 
 double hidden_frac(double comm, double exposed) { return comm > 0 ? std::clamp(1.0 - exposed / comm, 0.0, 1.0) : 0.0; }
@@ -119,25 +137,30 @@ int run_overlap(const OverlapOptions& o, const GlobalOptions& g) {
     phases.push_back(p == "prefill");
   }
   for (const std::string& ov : o.overlaps) collectives::parse_overlap(ov, "--overlaps");
+  if (o.rounds < 1) throw InputError("--rounds: " + std::to_string(o.rounds) + " (allowed: 1 or more)");
   if (g.rank == 0 && !g.json)
     std::printf("%-24s %-8s %-13s %9s %10s %10s %10s %10s %7s %8s\n", "plan", "phase", "overlap", "link_gbps",
                 "step_ms", "compute_ms", "comm_ms", "exposed_ms", "hidden", "speedup");
-  for (const std::string& plan_text : o.plans) {
-    const kernels::WeightFormat weights = kernels::parse_weight_format(o.dtype, "--dtype");
-    const runtime::Plan plan =
-        resolve_plan(plan_text, "--plans",
-                     {cfg, collectives::resolve_torus_shape(o.torus, g.world_size), o.batch, o.prompt_len, o.steps,
-                      weights},
-                     g);
+  const kernels::WeightFormat weights = kernels::parse_weight_format(o.dtype, "--dtype");
+  struct PlanRun {
+    runtime::Plan plan;
     std::map<bool, double> gbps;  // per phase (prefill = true)
-    for (bool prefill : phases) gbps[prefill] = g.link_gbps;
+  };
+  std::vector<PlanRun> runs;
+  for (const std::string& plan_text : o.plans) {
+    PlanRun run{resolve_plan(plan_text, "--plans",
+                             {cfg, collectives::resolve_torus_shape(o.torus, g.world_size), o.batch, o.prompt_len,
+                              o.steps, weights},
+                             g),
+                {}};
+    for (bool prefill : phases) run.gbps[prefill] = g.link_gbps;
     if (o.balance) {
       // Compute time and traffic of the plan with nothing overlapped and no link model.
       GlobalOptions go = g;
       go.overlap = "none", go.link_gbps = 0, go.link_latency_us = 0;
       ShardedRun env(o.torus, go);
       env.shard.format = weights;
-      runtime::ShardedModel model(*source, *env.coll, plan, o.batch, env.shard);
+      runtime::ShardedModel model(*source, *env.coll, run.plan, o.batch, env.shard);
       for (bool prefill : phases) {
         const Measured m = measure(model, *env.coll, prefill, prompts, o.steps);
         const double compute = m.step - m.exposed, budget = compute - m.messages * g.link_latency_us * 1e-6;
@@ -148,33 +171,52 @@ int run_overlap(const OverlapOptions& o, const GlobalOptions& g) {
                            std::to_string(m.messages * g.link_latency_us * 1e-3) + " ms per " +
                            (prefill ? "prefill" : "decode") + " step, more than its compute (" +
                            std::to_string(compute * 1e3) + " ms); allowed: a smaller latency");
-        gbps[prefill] = m.bytes / budget / 1e9;
+        run.gbps[prefill] = m.bytes / budget / 1e9;
         spdlog::info("balance {} {}: compute {:.3f} ms, {:.0f} bytes in {:.0f} messages per step -> link {:.4f} GB/s",
-                     plan_text, prefill ? "prefill" : "decode", compute * 1e3, m.bytes, m.messages, gbps[prefill]);
+                     plan_text, prefill ? "prefill" : "decode", compute * 1e3, m.bytes, m.messages, run.gbps[prefill]);
       }
     }
+    runs.push_back(std::move(run));
+  }
+  // Round after round, every (plan, overlap) is built afresh and timed, so that a slow spell of a
+  // shared machine lands on all of them alike; the medians are over every round's steps.
+  std::map<std::tuple<size_t, size_t, bool>, Samples> samples;  // (plan, overlap, prefill)
+  int ranks = 0;
+  std::string torus;
+  for (int round = 0; round < o.rounds; ++round)
+    for (size_t i = 0; i < runs.size(); ++i)
+      for (size_t k = 0; k < o.overlaps.size(); ++k) {
+        GlobalOptions go = g;
+        go.overlap = o.overlaps[k];
+        ShardedRun env(o.torus, go);
+        env.shard.format = weights;
+        ranks = env.torus.ranks(), torus = env.torus.shape().str();
+        runtime::ShardedModel model(*source, *env.coll, runs[i].plan, o.batch, env.shard);
+        for (bool prefill : phases) {
+          env.coll->set_link({runs[i].gbps[prefill], g.link_latency_us});
+          measure(model, *env.coll, prefill, prompts, o.steps, samples[{i, k, prefill}]);
+        }
+      }
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const runtime::Plan& plan = runs[i].plan;
+    std::map<bool, double>& gbps = runs[i].gbps;
     std::map<bool, double> none_step;
-    for (const std::string& ov : o.overlaps) {
-      GlobalOptions go = g;
-      go.overlap = ov;
-      ShardedRun env(o.torus, go);
-      env.shard.format = weights;
-      runtime::ShardedModel model(*source, *env.coll, plan, o.batch, env.shard);
+    for (size_t k = 0; k < o.overlaps.size(); ++k) {
+      const std::string& ov = o.overlaps[k];
       for (bool prefill : phases) {
-        env.coll->set_link({gbps[prefill], g.link_latency_us});
-        const Measured m = measure(model, *env.coll, prefill, prompts, o.steps);
+        const Measured m = summarize(samples[{i, k, prefill}]);
         if (ov == "none") none_step[prefill] = m.step;
         const double speedup = none_step.count(prefill) ? none_step[prefill] / m.step : 0.0;
         if (g.rank != 0) continue;
         const char* phase = prefill ? "prefill" : "decode";
         nlohmann::json rec = {{"bench", "overlap"}, {"model", cfg.name}, {"plan", plan.str()}, {"phase", phase},
-                              {"overlap", ov}, {"ranks", env.torus.ranks()}, {"torus", env.torus.shape().str()},
+                              {"overlap", ov}, {"ranks", ranks}, {"torus", torus},
                               {"batch", o.batch}, {"prompt_len", o.prompt_len}, {"dtype", o.dtype}, {"link_gbps", gbps[prefill]},
                               {"link_latency_us", g.link_latency_us}, {"balanced", o.balance},
                               {"threads", g.threads_applied}, {"step_s", m.step}, {"compute_s", m.step - m.exposed},
                               {"comm_s", m.comm}, {"exposed_comm_s", m.exposed},
                               {"hidden_frac", hidden_frac(m.comm, m.exposed)}, {"bytes_per_step", m.bytes},
-                              {"repeats", o.steps}};
+                              {"repeats", o.steps}, {"rounds", o.rounds}};
         if (speedup > 0) rec["speedup_vs_none"] = speedup;
         if (g.json)
           bench::emit(rec);
@@ -187,7 +229,7 @@ int run_overlap(const OverlapOptions& o, const GlobalOptions& g) {
           const std::string layer = id == CommTimeline::kOther ? "other" : std::to_string(id);
           if (g.json)
             bench::emit({{"bench", "overlap_layer"}, {"model", cfg.name}, {"plan", plan.str()}, {"phase", phase},
-                         {"overlap", ov}, {"ranks", env.torus.ranks()}, {"layer", layer},
+                         {"overlap", ov}, {"ranks", ranks}, {"layer", layer},
                          {"link_gbps", gbps[prefill]}, {"wall_s", s.wall_s}, {"compute_s", s.compute_s()},
                          {"comm_s", s.comm_s}, {"exposed_comm_s", s.exposed_s},
                          {"hidden_frac", hidden_frac(s.comm_s, s.exposed_s)}});
@@ -218,6 +260,9 @@ void add_bench_overlap_command(CLI::App& bench, Commands& out) {
   app->add_option("--batch", o->batch, "sequences")->capture_default_str();
   app->add_option("--prompt-len", o->prompt_len, "prefill tokens per sequence")->capture_default_str();
   app->add_option("--repeats", o->steps, "timed steps per phase (median reported)")->capture_default_str();
+  app->add_option("--rounds", o->rounds,
+                  "times every (plan, overlap) is rebuilt and timed, in turn; the median is over all rounds' steps")
+      ->capture_default_str();
   app->add_option("--dtype", o->dtype, "weight format: f32|bf16|int8")->capture_default_str();
   app->add_flag("--balance", o->balance,
                 "per plan and phase, set the link speed so that communication takes as long as compute "

@@ -22,6 +22,8 @@ void add_bench_sweep_command(CLI::App& bench, Commands& out) {
       ->delimiter(',');
   app->add_option("--prompt-len", o->prompt_len, "prefill tokens per sequence")->capture_default_str();
   app->add_option("--repeats", o->repeats, "timed steps per phase (median)")->capture_default_str();
+  app->add_option("--rounds", o->rounds, "times each point's plans are timed in turn (median over all)")
+      ->capture_default_str();
   app->add_option("--hardware", o->hardware, "profile the predictions use")->capture_default_str();
   app->add_option("--out", o->out, "write <out>.jsonl and <out>.csv");
   app->add_option("--mpirun", o->mpirun, "mpirun to start the ranks with")->capture_default_str();
