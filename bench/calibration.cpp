@@ -34,6 +34,7 @@ constexpr int64_t kRowsM[] = {1, 8, 64, 512};
 // Working sets up to this size are read at cache speed: half of the 32 MiB L3 of the machine this
 // was written on, leaving room for activations and code (the read sum touches one such array).
 constexpr int64_t kCacheMib = 16;
+constexpr int kRounds = 3;  // calibrate_cpu's whole rounds (1 with --quick)
 constexpr WeightFormat kFormats[] = {WeightFormat::f32, WeightFormat::bf16, WeightFormat::int8};
 
 Tensor filled(std::vector<int64_t> shape, float scale) {
@@ -126,8 +127,7 @@ std::vector<Timed> time_model(const CalibrationOptions& opt, int repeats) {
 
 }  // namespace
 
-runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt) {
-  runtime::apply_threads(threads, MPI_COMM_SELF);
+static runtime::CpuCalibration calibrate_cpu_once(int threads, const CalibrationOptions& opt) {
   const int repeats = opt.quick ? 3 : 7;
   const kernels::Backend backend = kernels::parse_matmul_backend(opt.matmul);
   runtime::CpuCalibration c;
@@ -182,6 +182,33 @@ runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt
   c.layer_overhead_s = std::max(0.0, a);
   c.row_overhead_s = b;
   c.prefill_overhead_s = std::max(0.0, my - b * mx - c.layer_overhead_s);
+  return c;
+}
+
+runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt) {
+  runtime::apply_threads(threads, MPI_COMM_SELF);
+  // Whole rounds one after another, each figure the median over them: a slow spell of a shared
+  // machine (matmul rates 30% down for seconds) then moves one round, not the profile.
+  const int rounds = opt.quick ? 1 : kRounds;
+  std::vector<runtime::CpuCalibration> r;
+  for (int i = 0; i < rounds; ++i) r.push_back(calibrate_cpu_once(threads, opt));
+  runtime::CpuCalibration c = r.front();
+  auto med = [&](auto field) {
+    std::vector<double> v;
+    for (const auto& x : r) v.push_back(field(x));
+    return median(v);
+  };
+  for (size_t f = 0; f < c.matmul_gflops.size(); ++f)
+    for (size_t i = 0; i < c.matmul_gflops[f].size(); ++i) {
+      c.matmul_gflops[f][i].second = med([&](const auto& x) { return x.matmul_gflops[f][i].second; });
+      c.matmul_small_gflops[f][i].second = med([&](const auto& x) { return x.matmul_small_gflops[f][i].second; });
+    }
+  c.attention_gflops = med([](const auto& x) { return x.attention_gflops; });
+  c.read_gbps = med([](const auto& x) { return x.read_gbps; });
+  c.cache_read_gbps = med([](const auto& x) { return x.cache_read_gbps; });
+  c.layer_overhead_s = med([](const auto& x) { return x.layer_overhead_s; });
+  c.prefill_overhead_s = med([](const auto& x) { return x.prefill_overhead_s; });
+  c.row_overhead_s = med([](const auto& x) { return x.row_overhead_s; });
   return c;
 }
 

@@ -36,7 +36,8 @@ struct CalibrationOptions {
   MPI_Comm sync = MPI_COMM_SELF;
 };
 
-// Measures one thread count (sets the thread count of every backend to `threads`).
+// Measures one thread count (sets the thread count of every backend to `threads`): three whole
+// rounds one after another (one with `quick`), each figure their median.
 runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt);
 
 }  // namespace tori::bench

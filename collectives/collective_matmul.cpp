@@ -82,9 +82,8 @@ EinsumWeights cut_einsum_weights(const TorusShape& shape, Axes gather, Axes scat
   // Row blocks are contiguous views (narrow0), packed without a copy; column tiles are copied out
   // (transient: f32 on oneDNN reads both where they lie, kernels/packed_weight.hpp).
   auto pack = [&](const Tensor& rows, int64_t n0, int64_t len, const Tensor& tile_scales) {
-    if (transient) return kernels::pack_transient_weight(rows, format, backend, tile_scales, n0, len);
-    return kernels::pack_weight(len == rows.size(1) ? rows : kernels::slice_columns(rows, n0, len), format, backend,
-                                tile_scales);
+    return transient ? kernels::pack_transient_weight(rows, format, backend, tile_scales, n0, len)
+                     : kernels::pack_weight_columns(rows, format, backend, tile_scales, n0, len);
   };
   for (int k = 0; k < e.k_tiles; ++k) {
     const Tensor rows = w.narrow0(k * kt, kt);

@@ -20,8 +20,9 @@
 // at once when none is, whereas a sleeping poller saw each protocol step of a transfer (Open MPI
 // advances shared-memory transfers only inside MPI calls, on both sides) up to kMaxPoll late, plus
 // a wake-up. Measured (README "Overlap"): 4 ranks on 2 cores, ws2d decode without a link model,
-// 84 -> 58 ms per step with --overlap none and 122 -> 76 ms with looped. The cap keeps a rank
-// that waits long (a peer running the single-process reference) from taking turns for seconds.
+// 84-92 -> 59-77 ms per step with --overlap none and 117-134 -> 86-115 ms with looped. The cap
+// (per request completion) keeps a rank that waits long (a peer running the single-process
+// reference) from taking turns for seconds.
 //
 // tighten_timer_slack(): Linux lets a sleep of a normal thread end up to 50 µs late (timer slack)
 // to batch wake-ups; the polls above and the link model's holds (link_model.hpp) want their sleeps

@@ -74,20 +74,29 @@ PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend, con
   return p;
 }
 
+PackedWeight pack_weight_columns(const Tensor& w, WeightFormat fmt, Backend backend, const Tensor& scales, int64_t c0,
+                                 int64_t n) {
+  if (w.rank() != 2 || w.numel() == 0 || c0 < 0 || n <= 0 || c0 + n > w.size(1))
+    throw Error("pack_weight_columns: columns [" + std::to_string(c0) + ", " + std::to_string(c0 + n) +
+                ") of a non-empty [K, C] weight, got " + std::string(dtype_name(w.dtype())) + " " + shape_str(w.shape()));
+  if (c0 == 0 && n == w.size(1)) return pack_weight(w, fmt, backend, scales);
+  if (w.dtype() != DType::f32)
+    throw Error("pack_weight_columns: a column block of a " + std::string(dtype_name(w.dtype())) +
+                " weight (allowed: f32, or the whole weight)");
+  return pack_weight(slice_columns(w, c0, n), fmt, backend, scales);
+}
+
 PackedWeight pack_transient_weight(const Tensor& w, WeightFormat fmt, Backend backend, const Tensor& scales,
                                    int64_t c0, int64_t n) {
-  if (w.rank() != 2 || w.numel() == 0)
-    throw Error("pack_transient_weight: expected a non-empty [K, C] weight, got " + shape_str(w.shape()));
-  if (n < 0) n = w.size(1) - c0;
-  const bool whole = c0 == 0 && n == w.size(1);
+  if (n < 0 && w.rank() == 2) n = w.size(1) - c0;
   if (fmt != WeightFormat::f32 || backend != Backend::onednn || w.dtype() != DType::f32)
-    return pack_weight(whole ? w : slice_columns(w, c0, n), fmt, backend, scales);
+    return pack_weight_columns(w, fmt, backend, scales, c0, n);
   PackedWeight p;
   p.format = fmt;
   p.backend = backend;
   p.k = w.size(0);
   p.n = n;
-  p.onednn = detail::onednn_view_weight(w, c0, n);
+  p.onednn = detail::onednn_view_weight(w, c0, n);  // checks the columns
   return p;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // PackedWeight: a [K, N] weight (our models store weights [in, out], y = x @ W) converted ONCE, at
-// load time, into the storage its backend and format want, so that matmul() never repacks:
+// load time, into the storage its backend and format want, so that matmul() never repacks (a
+// weight used for one step only may instead be a view where it lies: pack_transient_weight):
 //   f32  / onednn    oneDNN's preferred blocked layout (format_tag::any, reordered once)
 //   bf16 / onednn    same, bf16 elements
 //   f32  / openblas  plain row-major f32 (what sgemm reads)
@@ -53,13 +54,17 @@ PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend);
 // ignore `scales`.
 PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend, const Tensor& scales);
 
+// pack_weight of columns [c0, c0 + n) of w [K, C] (a copy of them unless that is all of w; a
+// column block needs f32). scales: those of the n columns (int8), as for pack_weight.
+PackedWeight pack_weight_columns(const Tensor& w, WeightFormat fmt, Backend backend, const Tensor& scales, int64_t c0,
+                                 int64_t n);
+
 // A weight used for ONE step (the weight-gathered layouts gather theirs every step): columns
 // [c0, c0 + n) of w [K, C] (n = -1: to the end). f32 on oneDNN is read where it lies — a strided
 // view that keeps w alive, multiplied by oneDNN's plain-layout matmul — because reordering into the
-// packed layout costs more than the packed matmul then saves (decode shapes 1.7-2.5x, prefill
-// 1.1-1.7x slower with the reorder; README "Weight-gathered weights"). Every other format and
-// backend packs a copy of those columns as pack_weight does (bf16 and int8 convert anyway).
-// scales: those of the n columns (int8), as for pack_weight.
+// packed layout costs more than the packed matmul then saves (README "Weight-gathered weights").
+// Every other format and backend packs a copy of those columns (pack_weight_columns; bf16 and
+// int8 convert anyway).
 PackedWeight pack_transient_weight(const Tensor& w, WeightFormat fmt, Backend backend, const Tensor& scales,
                                    int64_t c0 = 0, int64_t n = -1);
 

@@ -7,10 +7,12 @@
 //   exposed_comm_s  time the computing thread waited on communication per step, slowest rank
 //   compute_s       step_s - exposed_comm_s
 //   hidden_frac     1 - exposed / comm: the share of communication hidden behind compute
-//   speedup         step_s of --overlap none / this step_s (when none was measured first)
+//   speedup         step_s of --overlap none / this step_s (when none is listed at or before it
+//                   in --overlaps)
 // --rounds R times every (plan, overlap) R times in turn, each time built afresh, and reports the
 // medians over all R·repeats steps: on a shared machine a slow spell then lands on every plan
-// alike instead of on whichever was being timed (tori bench sweep uses 3).
+// alike instead of on whichever was being timed (tori bench sweep uses 3). --balance's own
+// measurement (below) runs once per plan, before the rounds.
 // --per-layer adds one record per layer (and "other": embedding, final norm, logits) with the
 // same figures inside that layer's section of the step.
 // --balance: first runs the plan with --overlap none and no link model, takes its compute time T
@@ -20,6 +22,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -138,6 +141,7 @@ int run_overlap(const OverlapOptions& o, const GlobalOptions& g) {
   }
   for (const std::string& ov : o.overlaps) collectives::parse_overlap(ov, "--overlaps");
   if (o.rounds < 1) throw InputError("--rounds: " + std::to_string(o.rounds) + " (allowed: 1 or more)");
+  if (o.steps < 1) throw InputError("--repeats: " + std::to_string(o.steps) + " (allowed: 1 or more)");
   if (g.rank == 0 && !g.json)
     std::printf("%-24s %-8s %-13s %9s %10s %10s %10s %10s %7s %8s\n", "plan", "phase", "overlap", "link_gbps",
                 "step_ms", "compute_ms", "comm_ms", "exposed_ms", "hidden", "speedup");
@@ -183,6 +187,52 @@ int run_overlap(const OverlapOptions& o, const GlobalOptions& g) {
   std::map<std::tuple<size_t, size_t, bool>, Samples> samples;  // (plan, overlap, prefill)
   int ranks = 0;
   std::string torus;
+  // One record per (plan, overlap, phase), printed as the last round finishes it.
+  auto report = [&](size_t i, size_t k) {
+    const runtime::Plan& plan = runs[i].plan;
+    std::map<bool, double>& gbps = runs[i].gbps;
+    const std::string& ov = o.overlaps[k];
+    for (bool prefill : phases) {
+      const Measured m = summarize(samples[{i, k, prefill}]);
+      // Against --overlap none when it is listed at or before this overlap.
+      const auto none = std::find(o.overlaps.begin(), o.overlaps.begin() + long(k) + 1, "none");
+      const double speedup =
+          none != o.overlaps.begin() + long(k) + 1
+              ? summarize(samples[{i, size_t(none - o.overlaps.begin()), prefill}]).step / m.step
+              : 0.0;
+      if (g.rank != 0) continue;
+      const char* phase = prefill ? "prefill" : "decode";
+      nlohmann::json rec = {{"bench", "overlap"}, {"model", cfg.name}, {"plan", plan.str()}, {"phase", phase},
+                            {"overlap", ov}, {"ranks", ranks}, {"torus", torus},
+                            {"batch", o.batch}, {"prompt_len", o.prompt_len}, {"dtype", o.dtype}, {"link_gbps", gbps[prefill]},
+                            {"link_latency_us", g.link_latency_us}, {"balanced", o.balance},
+                            {"threads", g.threads_applied}, {"step_s", m.step}, {"compute_s", m.step - m.exposed},
+                            {"comm_s", m.comm}, {"exposed_comm_s", m.exposed},
+                            {"hidden_frac", hidden_frac(m.comm, m.exposed)}, {"bytes_per_step", m.bytes},
+                            {"repeats", o.steps}, {"rounds", o.rounds}};
+      if (speedup > 0) rec["speedup_vs_none"] = speedup;
+      if (g.json)
+        bench::emit(rec);
+      else
+        std::printf("%-24s %-8s %-13s %9.4f %10.3f %10.3f %10.3f %10.3f %6.0f%% %7.2fx\n", plan.str().c_str(), phase,
+                    ov.c_str(), gbps[prefill], m.step * 1e3, (m.step - m.exposed) * 1e3, m.comm * 1e3,
+                    m.exposed * 1e3, hidden_frac(m.comm, m.exposed) * 100, speedup);
+      if (!o.per_layer) continue;
+      for (const auto& [id, s] : m.sections) {
+        const std::string layer = id == CommTimeline::kOther ? "other" : std::to_string(id);
+        if (g.json)
+          bench::emit({{"bench", "overlap_layer"}, {"model", cfg.name}, {"plan", plan.str()}, {"phase", phase},
+                       {"overlap", ov}, {"ranks", ranks}, {"layer", layer},
+                       {"link_gbps", gbps[prefill]}, {"wall_s", s.wall_s}, {"compute_s", s.compute_s()},
+                       {"comm_s", s.comm_s}, {"exposed_comm_s", s.exposed_s},
+                       {"hidden_frac", hidden_frac(s.comm_s, s.exposed_s)}});
+        else
+          std::printf("  layer %-16s %-8s %-13s %9s %10.3f %10.3f %10.3f %10.3f %6.0f%%\n", layer.c_str(), phase,
+                      ov.c_str(), "", s.wall_s * 1e3, s.compute_s() * 1e3, s.comm_s * 1e3, s.exposed_s * 1e3,
+                      hidden_frac(s.comm_s, s.exposed_s) * 100);
+      }
+    }
+  };
   for (int round = 0; round < o.rounds; ++round)
     for (size_t i = 0; i < runs.size(); ++i)
       for (size_t k = 0; k < o.overlaps.size(); ++k) {
@@ -196,51 +246,8 @@ int run_overlap(const OverlapOptions& o, const GlobalOptions& g) {
           env.coll->set_link({runs[i].gbps[prefill], g.link_latency_us});
           measure(model, *env.coll, prefill, prompts, o.steps, samples[{i, k, prefill}]);
         }
+        if (round == o.rounds - 1) report(i, k);
       }
-  for (size_t i = 0; i < runs.size(); ++i) {
-    const runtime::Plan& plan = runs[i].plan;
-    std::map<bool, double>& gbps = runs[i].gbps;
-    std::map<bool, double> none_step;
-    for (size_t k = 0; k < o.overlaps.size(); ++k) {
-      const std::string& ov = o.overlaps[k];
-      for (bool prefill : phases) {
-        const Measured m = summarize(samples[{i, k, prefill}]);
-        if (ov == "none") none_step[prefill] = m.step;
-        const double speedup = none_step.count(prefill) ? none_step[prefill] / m.step : 0.0;
-        if (g.rank != 0) continue;
-        const char* phase = prefill ? "prefill" : "decode";
-        nlohmann::json rec = {{"bench", "overlap"}, {"model", cfg.name}, {"plan", plan.str()}, {"phase", phase},
-                              {"overlap", ov}, {"ranks", ranks}, {"torus", torus},
-                              {"batch", o.batch}, {"prompt_len", o.prompt_len}, {"dtype", o.dtype}, {"link_gbps", gbps[prefill]},
-                              {"link_latency_us", g.link_latency_us}, {"balanced", o.balance},
-                              {"threads", g.threads_applied}, {"step_s", m.step}, {"compute_s", m.step - m.exposed},
-                              {"comm_s", m.comm}, {"exposed_comm_s", m.exposed},
-                              {"hidden_frac", hidden_frac(m.comm, m.exposed)}, {"bytes_per_step", m.bytes},
-                              {"repeats", o.steps}, {"rounds", o.rounds}};
-        if (speedup > 0) rec["speedup_vs_none"] = speedup;
-        if (g.json)
-          bench::emit(rec);
-        else
-          std::printf("%-24s %-8s %-13s %9.4f %10.3f %10.3f %10.3f %10.3f %6.0f%% %7.2fx\n", plan.str().c_str(), phase,
-                      ov.c_str(), gbps[prefill], m.step * 1e3, (m.step - m.exposed) * 1e3, m.comm * 1e3,
-                      m.exposed * 1e3, hidden_frac(m.comm, m.exposed) * 100, speedup);
-        if (!o.per_layer) continue;
-        for (const auto& [id, s] : m.sections) {
-          const std::string layer = id == CommTimeline::kOther ? "other" : std::to_string(id);
-          if (g.json)
-            bench::emit({{"bench", "overlap_layer"}, {"model", cfg.name}, {"plan", plan.str()}, {"phase", phase},
-                         {"overlap", ov}, {"ranks", ranks}, {"layer", layer},
-                         {"link_gbps", gbps[prefill]}, {"wall_s", s.wall_s}, {"compute_s", s.compute_s()},
-                         {"comm_s", s.comm_s}, {"exposed_comm_s", s.exposed_s},
-                         {"hidden_frac", hidden_frac(s.comm_s, s.exposed_s)}});
-          else
-            std::printf("  layer %-16s %-8s %-13s %9s %10.3f %10.3f %10.3f %10.3f %6.0f%%\n", layer.c_str(), phase,
-                        ov.c_str(), "", s.wall_s * 1e3, s.compute_s() * 1e3, s.comm_s * 1e3, s.exposed_s * 1e3,
-                        hidden_frac(s.comm_s, s.exposed_s) * 100);
-        }
-      }
-    }
-  }
   return 0;
 }
 

@@ -231,10 +231,13 @@ StepCost predict_step(const StepQuery& q) {
         // when x is) and readied for the kernel, every step: bf16 and int8 are packed (read 4, write
         // wb); f32 is multiplied where it lies (kernels::pack_transient_weight, oneDNN), whose
         // plain-layout kernel copies each block of it once more as it goes (read 4).
+        // (The cost model assumes the default oneDNN backend; openblas and reference copy f32 too.)
         const double w_in = double(E) * units * ui, w_out = double(units) * uo * E;
-        const double per_element = q.weights == kernels::WeightFormat::f32 ? 4.0 : 4.0 + wb;
-        w.repack_bytes += (w_in + w_out + (p.with_kv ? double(E) * 2 * KD : 0.0)) * per_element;
-        w.repack_block_bytes = std::max(w.repack_block_bytes, 4.0 * (w_in + w_out + (p.with_kv ? double(E) * 2 * KD : 0.0)));
+        const double gathered = w_in + w_out + (p.with_kv ? double(E) * 2 * KD : 0.0);  // elements
+        w.repack_bytes += gathered * (q.weights == kernels::WeightFormat::f32 ? 4.0 : 4.0 + wb);
+        // Cache-resident while two layers' gathered f32 weights fit (overlapped, layer i+1's arrive
+        // while layer i's are used).
+        w.repack_block_bytes += 2 * 4.0 * gathered;
         if (G > 1) w.repack_bytes += 8.0 * w_in;
         if (X > 1) w.repack_bytes += 8.0 * w_out;
       }

@@ -34,9 +34,10 @@
 //             order (a copy, 8 bytes per element, unless the gather already left them in place:
 //             weight_prefetch.cpp) and readied for the kernel: bf16/int8 packed (read 4 + write
 //             bytes(dtype)); f32 read in place by oneDNN's plain-layout matmul, which copies each
-//             block once more as it goes (read 4; kernels::pack_transient_weight). Priced at
-//             cache speed when one projection's gathered weights fit in the cache (their gather
-//             has just written them there: repack_block_bytes), else at memory speed.
+//             block once more as it goes (read 4; kernels::pack_transient_weight; the default
+//             oneDNN backend is assumed). Priced at cache speed when two layers' gathered weights
+//             fit in the cache (their gathers have just written them there: repack_block_bytes),
+//             else at memory speed.
 //   memory    per chip: weights as ShardedModel::estimate_memory counts them (f32 plain copies kept
 //             for weight-gathered layouts; packed copies at the weight dtype), KV cache at a context.
 #include <array>
@@ -95,8 +96,8 @@ struct Work {
   double weight_bytes = 0;
   double kv_bytes = 0;
   double repack_bytes = 0;  // weight-gathered: bytes read and written rearranging/packing gathered weights
-  double repack_block_bytes = 0;  // weight-gathered: the largest set of gathered weights readied at
-                                  // once (one projection's, f32): its gather just wrote them
+  double repack_block_bytes = 0;  // weight-gathered: gathered weights resident at once (two layers'
+                                  // f32: one in use, the next arriving), just written by their gathers
   TrafficTable traffic{};
   std::vector<CommCall> calls;  // the same traffic, call by call
   Work& operator+=(const Work& o);

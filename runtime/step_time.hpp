@@ -25,7 +25,7 @@
 //                cache figure when every rank's bytes fit in the calibrated cache size together)
 //   overhead_s = layers · (layer_overhead + in a prefill: prefill_overhead + rows/split · row_overhead)
 //                + repack bytes (weight-gathered layouts, cost_model.hpp) / the read bandwidth
-//                for one projection's gathered weights (cache speed when they fit, as memory_s)
+//                for two layers' gathered weights (cache speed when they fit, as memory_s)
 //                (dispatch, norms, RoPE, softmax, copies: what FLOPs and bytes do not explain; the
 //                per-row part, fitted on one rank, is elementwise work over heads and F, which
 //                split over the n chips — an approximation)

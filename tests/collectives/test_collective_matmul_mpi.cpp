@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "collectives/collective_matmul.hpp"
+#include "kernels/onednn_matmul.hpp"
 #include "kernels/columns.hpp"
 #include "kernels/matmul.hpp"
 
@@ -93,12 +94,15 @@ TEST_CASE("the 2D looped einsum (gather one axis set, scatter the other) equals 
   const std::pair<Axes, Axes> cases[] = {{Axes::yz, Axes::x}, {Axes::x, Axes::yz}, {Axes::xyz, Axes::none},
                                          {Axes::none, Axes::xyz}};
   for (auto [gather, scatter] : cases) {
-    for (bool bidir : {false, true}) {
-      INFO("gather " << gather.str() << " scatter " << scatter.str() << " bidir " << bidir);
+    for (bool bidir : {false, true})
+    for (bool transient : {false, true}) {  // transient: tiles are strided views of W (weight-gathered)
+      INFO("gather " << gather.str() << " scatter " << scatter.str() << " bidir " << bidir << " transient " << transient);
       const int Gg = torus.group_size(gather), Gs = torus.group_size(scatter);
       const int64_t M = 5, K = 8 * Gg, N = 12 * Gs;
       const Tensor W = filled(K, N, -1, 7), Ws = filled(K, 3, -1, 8);
-      EinsumWeights w = cut_einsum_weights(torus.shape(), gather, scatter, W, Ws, kF32, kOnednn);
+      EinsumWeights w = cut_einsum_weights(torus.shape(), gather, scatter, W, Ws, kF32, kOnednn, kEinsumPieces,
+                                           Tensor(), Tensor(), transient);
+      if (transient) CHECK(w.tiles.front().onednn->ld == N);  // read in place, not packed
       Tensor x = filled(M, K / Gg, rank, 9), full, side_full;
       tori::kernels::matmul_ref(coll.all_gather(x, -1, gather), W, full);
       tori::kernels::matmul_ref(coll.all_gather(x, -1, gather), Ws, side_full);

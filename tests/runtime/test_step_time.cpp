@@ -98,7 +98,7 @@ TEST_CASE("step_time prices each matmul shape and each collective call") {
   CHECK(s.comm_s == Approx(3 * (20e-6 + 1000000 / 0.1e9) + (2 * 20e-6 + 5000000 / 0.1e9) + 4 * 2e-6));
 }
 
-TEST_CASE("step_time prices weight-gathered repacking at cache speed when one projection's weights fit") {
+TEST_CASE("step_time prices weight-gathered repacking at cache speed when the gathered weights fit") {
   const HardwareProfile hw = parse_hardware_profile(kProfile, "test.yaml");  // 16 MiB cache: 60 vs 20 GB/s
   StepCost c;
   c.layers = 1;
@@ -107,6 +107,7 @@ TEST_CASE("step_time prices weight-gathered repacking at cache speed when one pr
   CHECK(step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 1}).overhead_s == Approx(1e8 / 60e9));
   // Two ranks' blocks still fit together; three do not (the host's cache is shared).
   CHECK(step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 2}).overhead_s == Approx(1e8 / 60e9));
+  CHECK(step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 3}).overhead_s == Approx(1e8 / (20e9 / 3)));
   c.step.repack_block_bytes = 32 << 20;  // does not fit: memory speed
   CHECK(step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 1}).overhead_s == Approx(1e8 / 20e9));
 
