@@ -166,12 +166,10 @@ static runtime::CpuCalibration calibrate_cpu_once(int threads, const Calibration
     const runtime::StepTime p = runtime::step_time(m.cost, hw, WeightFormat::f32, 1, 1.0, {threads, 1});
     return (m.seconds - p.serial_s) / double(m.cost.layers);
   };
-  // Per layer (step_time.hpp): decode r = a; prefill r = a + c + b·M. a: the decode residuals'
-  // mean; a + c and b: the least-squares line through the prefill residuals (b clamped at 0, then
-  // a + c their mean); every part clamped at 0.
+  // Per layer (step_time.hpp): decode r = a + b·M; prefill r = a + c + b·M (M: the step's rows).
+  // b and a + c: the least-squares line through the prefill residuals (b clamped at 0, then a + c
+  // their mean less b·M); a: the decode residuals' mean less b·M; every part clamped at 0.
   const size_t nd = std::size(kDecodeBatches);
-  double a = 0;
-  for (size_t i = 0; i < nd; ++i) a += residual_per_layer(t[i]) / double(nd);
   std::vector<std::pair<double, double>> pre;  // (M, residual)
   for (size_t i = nd; i < t.size(); ++i) pre.emplace_back(double(t[i].cost.rows), residual_per_layer(t[i]));
   double mx = 0, my = 0;
@@ -179,6 +177,8 @@ static runtime::CpuCalibration calibrate_cpu_once(int threads, const Calibration
   double sxy = 0, sxx = 0;
   for (const auto& [x, y] : pre) sxy += (x - mx) * (y - my), sxx += (x - mx) * (x - mx);
   const double b = sxx > 0 ? std::max(0.0, sxy / sxx) : 0.0;
+  double a = 0;
+  for (size_t i = 0; i < nd; ++i) a += (residual_per_layer(t[i]) - b * double(t[i].cost.rows)) / double(nd);
   c.layer_overhead_s = std::max(0.0, a);
   c.row_overhead_s = b;
   c.prefill_overhead_s = std::max(0.0, my - b * mx - c.layer_overhead_s);

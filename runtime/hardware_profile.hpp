@@ -37,7 +37,7 @@
 //     cache_mib: 16
 //     layer_overhead_us: 35         # per layer and step: dispatch, norms, RoPE, softmax ... (fit)
 //     prefill_overhead_us: 200      # per layer, added in a prefill block (fit)
-//     row_overhead_ns: 120          # per layer, per prefill row (B_local·L) on one chip (fit)
+//     row_overhead_ns: 120          # per layer, per row (B_local·L; decode B_local) on one chip (fit)
 //
 // `tori calibrate` writes the `local` profile to profile_dir()/local.yaml; load_hardware_profile
 // finds `<name>.yaml` there after the built-in names.

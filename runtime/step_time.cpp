@@ -46,12 +46,13 @@ StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::Weight
       t.compute_s += m.count * 2.0 * double(m.M) * double(m.K) * double(m.N) /
                      (r.cpu->matmul_rate(weights, double(m.M), double(m.K), double(m.N)) * kGiga);
     t.compute_s += c.step.attn_flops / (r.cpu->attention_gflops * kGiga);
-    // Prefill's per-row work beyond the matmuls (RoPE, KV-cache writes, causal softmax, SwiGLU)
-    // runs over this rank's share of the heads and F: it splits over the ranks not splitting the
-    // batch (all n for weight-stationary layouts; weight-gathered ones hold whole F for their rows).
-    const double prefill_rows = c.prefill ? double(c.rows) / double(std::max<int64_t>(1, c.row_split)) : 0.0;
+    // Per-row work beyond the matmuls (RoPE, KV-cache writes, softmax, SwiGLU; decode's B rows as
+    // prefill's B·L) runs over this rank's share of the heads and F: it splits over the ranks not
+    // splitting the batch (all n for weight-stationary layouts; weight-gathered ones hold whole F
+    // for their rows).
+    const double rows = double(c.rows) / double(std::max<int64_t>(1, c.row_split));
     t.overhead_s = double(c.layers) * (r.cpu->layer_overhead_s + (c.prefill ? r.cpu->prefill_overhead_s : 0.0) +
-                                       prefill_rows * r.cpu->row_overhead_s) +
+                                       rows * r.cpu->row_overhead_s) +
                    c.step.repack_bytes / rates_of(hw, weights, res, c.step.repack_block_bytes).bandwidth;
   } else {
     t.compute_s = c.step.flops / r.peak;
