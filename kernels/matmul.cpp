@@ -171,6 +171,18 @@ void plain_ref(const Tensor& x, int64_t M, const Tensor& w, float* y, const Epil
 
 }  // namespace
 
+void matmul_strided(const float* x, int64_t ldx, int64_t M, const PackedWeight& w, float* y, int64_t ldy,
+                    Epilogue ep) {
+  if (w.format != WeightFormat::f32 || w.backend != Backend::onednn || !w.onednn)
+    throw Error("matmul_strided: f32 weights on the onednn backend only, got " + w.describe());
+  if (ldx < w.k || ldy < w.n)
+    throw Error("matmul_strided: row strides " + std::to_string(ldx) + ", " + std::to_string(ldy) +
+                " below the rows' lengths " + std::to_string(w.k) + ", " + std::to_string(w.n));
+  if (M == 0) return;
+  count_matmul_flops(2 * uint64_t(M) * uint64_t(w.k) * uint64_t(w.n));
+  detail::onednn_matmul_packed(x, M, *w.onednn, y, ep.scale, ep.accumulate, ldx, ldy);
+}
+
 void matmul(const Tensor& x, const PackedWeight& w, Tensor& y, Epilogue ep) {
   if (!w.defined()) throw Error("matmul: weight is not packed");
   const int64_t M = prepare(x, w.k, w.n, y, ep, "matmul");

@@ -43,6 +43,11 @@ constexpr int64_t kInt8DequantCols = 512;
 constexpr int64_t kInt8RegisterKernelMaxM = 32;
 
 void matmul(const Tensor& x, const PackedWeight& w, Tensor& y, Epilogue ep = {});
+// The same on row-strided f32 blocks: y[M, w.n] (row stride ldy) = scale · x[M, w.k] (row stride
+// ldx) @ w (+ y), e.g. column blocks of larger activations (the weight-gathered layouts multiply
+// each gathered block where it lies: runtime/weight_prefetch.hpp). f32 weights on oneDNN only.
+void matmul_strided(const float* x, int64_t ldx, int64_t M, const PackedWeight& w, float* y, int64_t ldy,
+                    Epilogue ep = {});
 
 // The yardstick: x [..., K] f32/bf16, w plain [K, N] f32/bf16, f64 accumulation, no packing.
 void matmul_ref(const Tensor& x, const Tensor& w, Tensor& y, Epilogue ep = {});

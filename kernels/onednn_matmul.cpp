@@ -34,7 +34,8 @@ dt to_dnnl(DType t) {
 // (M, K, N, weight dtype, weight row stride (0: packed), alpha bits, accumulate, threads): a
 // primitive is made for the OpenMP thread count of its creation and keeps it (`tori calibrate`
 // times 1 thread, then all).
-using Key = std::tuple<int64_t, int64_t, int64_t, int, int64_t, uint32_t, bool, int>;
+// The last two: x's and y's row strides.
+using Key = std::tuple<int64_t, int64_t, int64_t, int, int64_t, uint32_t, bool, int, int64_t, int64_t>;
 
 struct Cache {
   std::mutex mu;
@@ -46,10 +47,11 @@ Cache& cache() {
 }
 
 dnnl::matmul::primitive_desc make_pd(int64_t M, int64_t K, int64_t N, DType wdt,
-                                     const dnnl::memory::desc& w_md, float alpha, bool accumulate) {
+                                     const dnnl::memory::desc& w_md, float alpha, bool accumulate,
+                                     int64_t ldx = 0, int64_t ldy = 0) {
   const dt src_dt = wdt == DType::s8 ? dt::u8 : to_dnnl(wdt);
-  dnnl::memory::desc x_md({M, K}, src_dt, tag::ab);
-  dnnl::memory::desc y_md({M, N}, dt::f32, tag::ab);
+  dnnl::memory::desc x_md({M, K}, src_dt, dims{ldx > 0 ? ldx : K, 1});
+  dnnl::memory::desc y_md({M, N}, dt::f32, dims{ldy > 0 ? ldy : N, 1});
   dnnl::primitive_attr attr;
   if (alpha != 1.f) attr.set_output_scales(0, {alpha});
   if (accumulate) {
@@ -62,15 +64,17 @@ dnnl::matmul::primitive_desc make_pd(int64_t M, int64_t K, int64_t N, DType wdt,
 }
 
 dnnl::matmul get_primitive(int64_t M, int64_t K, int64_t N, DType wdt, int64_t w_ld,
-                           const dnnl::memory::desc& w_md, float alpha, bool accumulate) {
+                           const dnnl::memory::desc& w_md, float alpha, bool accumulate, int64_t ldx = 0,
+                           int64_t ldy = 0) {
   Cache& c = cache();
-  Key key{M, K, N, int(wdt), w_ld, std::bit_cast<uint32_t>(alpha), accumulate, omp_get_max_threads()};
+  ldx = ldx > 0 ? ldx : K, ldy = ldy > 0 ? ldy : N;
+  Key key{M, K, N, int(wdt), w_ld, std::bit_cast<uint32_t>(alpha), accumulate, omp_get_max_threads(), ldx, ldy};
   std::lock_guard<std::mutex> lock(c.mu);
   auto it = c.prims.find(key);
   if (it != c.prims.end()) return it->second;
   dnnl::matmul::primitive_desc pd;
   try {
-    pd = make_pd(M, K, N, wdt, w_md, alpha, accumulate);
+    pd = make_pd(M, K, N, wdt, w_md, alpha, accumulate, ldx, ldy);
   } catch (const dnnl::error& e) {
     throw Error("oneDNN matmul [" + std::to_string(M) + ", " + std::to_string(K) + "] x [" +
                 std::to_string(K) + ", " + std::to_string(N) + "] " +
@@ -127,13 +131,14 @@ std::shared_ptr<OnednnWeight> onednn_view_weight(const Tensor& w, int64_t c0, in
 }
 
 void onednn_matmul_packed(const void* x, int64_t M, const OnednnWeight& w, float* y, float alpha,
-                          bool accumulate) {
+                          bool accumulate, int64_t ldx, int64_t ldy) {
+  ldx = ldx > 0 ? ldx : w.k, ldy = ldy > 0 ? ldy : w.n;
   const dnnl::memory::desc w_md = w.mem.get_desc();
-  dnnl::matmul prim = get_primitive(M, w.k, w.n, w.dtype, w.ld, w_md, alpha, accumulate);
+  dnnl::matmul prim = get_primitive(M, w.k, w.n, w.dtype, w.ld, w_md, alpha, accumulate, ldx, ldy);
   auto& eng = onednn_engine();
   const dt src_dt = w.dtype == DType::s8 ? dt::u8 : to_dnnl(w.dtype);
-  dnnl::memory xm({{M, w.k}, src_dt, tag::ab}, eng, const_cast<void*>(x));
-  dnnl::memory ym({{M, w.n}, dt::f32, tag::ab}, eng, y);
+  dnnl::memory xm({{M, w.k}, src_dt, dims{ldx, 1}}, eng, const_cast<void*>(x));
+  dnnl::memory ym({{M, w.n}, dt::f32, dims{ldy, 1}}, eng, y);
   prim.execute(onednn_stream(), {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, w.mem}, {DNNL_ARG_DST, ym}});
   onednn_stream().wait();
 }

@@ -35,10 +35,10 @@ std::shared_ptr<OnednnWeight> onednn_pack_weight(const Tensor& w, DType dt);
 // packed layout costs more than the packed matmul saves (README "Weight-gathered weights").
 std::shared_ptr<OnednnWeight> onednn_view_weight(const Tensor& w, int64_t c0, int64_t n);
 
-// y[M, N] (row stride N) = alpha * x[M, K] @ W (+ y if accumulate). x has W's dtype (f32 or bf16;
-// u8 for s8 weights).
+// y[M, N] (row stride ldy, 0: N) = alpha * x[M, K] (row stride ldx, 0: K) @ W (+ y if
+// accumulate). x has W's dtype (f32 or bf16; u8 for s8 weights).
 void onednn_matmul_packed(const void* x, int64_t M, const OnednnWeight& w, float* y, float alpha,
-                          bool accumulate);
+                          bool accumulate, int64_t ldx = 0, int64_t ldy = 0);
 
 // Plain row-major operands of dtype dt (f32, bf16 or s8-with-u8-src for int8): y[M, N] = x[M, K] @ w[K, N].
 // Used by the int8 weight-only large-batch path (dequantised panels) and by the machine-limits

@@ -220,26 +220,37 @@ StepCost predict_step(const StepQuery& q) {
         book.all_gather((E / X) * X * ui, A);        // W_in [E_x, X units]
         book.all_gather(X * uo * (E / X), A);        // W_out [X units_out, E_x]
         book.all_gather(M * El, R);
-        matmul(M, E, units * ui, double(E) * units * ui);
+        // f32 (on the default oneDNN backend; the cost model assumes it) multiplies each gathered
+        // member block where it lies (gathered_matmul): W_in in G column blocks of X row blocks
+        // each, W_out in X column blocks of G, one matmul per block (one in all when the blocks
+        // are already in place). bf16 and int8 place the blocks (place_blocks: a copy, 8 bytes per
+        // element, for W_in when G > 1 and W_out when X > 1) and pack the whole weight.
+        // (With --overlap looped over an R ring of more than one rank f32 is placed too: not
+        // modelled.)
+        const bool f32 = q.weights == kernels::WeightFormat::f32;
+        auto blocks = [&](int64_t k, int64_t nn, int64_t row_blocks, int64_t col_blocks) {
+          if (!f32 || col_blocks == 1) return matmul(M, k, nn, double(k) * nn);
+          for (int64_t b = 0; b < row_blocks * col_blocks; ++b)
+            matmul(M, k / row_blocks, nn / col_blocks, double(k / row_blocks) * (nn / col_blocks));
+        };
+        blocks(E, units * ui, X, G);
         if (p.with_kv) {
           book.all_gather((E / X) * 2 * KD, Axes::x);
           matmul(M, E, 2 * KD, double(E) * 2 * KD);
         }
-        matmul(M, units * uo, E, double(units) * uo * E);
+        blocks(units * uo, E, G, X);
         book.reduce_scatter(M * E, R);
-        // Gathered weights placed (place_blocks: W_in in place when A's yz part is one rank, W_out
-        // when x is) and readied for the kernel, every step: bf16 and int8 are packed (read 4, write
-        // wb); f32 is multiplied where it lies (kernels::pack_transient_weight, oneDNN), whose
-        // plain-layout kernel copies each block of it once more as it goes (read 4).
-        // (The cost model assumes the default oneDNN backend; openblas and reference copy f32 too.)
+        // Readied for the kernel every step: bf16 and int8 packed (read 4, write wb); f32 read
+        // where it lies by oneDNN's plain-layout kernel, which copies each block of it once more
+        // as it goes (read 4; kernels::pack_transient_weight).
         const double w_in = double(E) * units * ui, w_out = double(units) * uo * E;
         const double gathered = w_in + w_out + (p.with_kv ? double(E) * 2 * KD : 0.0);  // elements
-        w.repack_bytes += gathered * (q.weights == kernels::WeightFormat::f32 ? 4.0 : 4.0 + wb);
+        w.repack_bytes += gathered * (f32 ? 4.0 : 4.0 + wb);
         // Cache-resident while two layers' gathered f32 weights fit (overlapped, layer i+1's arrive
         // while layer i's are used).
         w.repack_block_bytes += 2 * 4.0 * gathered;
-        if (G > 1) w.repack_bytes += 8.0 * w_in;
-        if (X > 1) w.repack_bytes += 8.0 * w_out;
+        if (!f32 && G > 1) w.repack_bytes += 8.0 * w_in;
+        if (!f32 && X > 1) w.repack_bytes += 8.0 * w_out;
       }
     }
     if (p.with_q) {

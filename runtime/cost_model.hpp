@@ -30,12 +30,12 @@
 //             seq_tokens/seq_cached). Equal to kernels/flop_counter.hpp's counts (tested).
 //   weight_bytes  weight elements the layer's matmuls read × bytes(dtype) (gathered weights for wg).
 //   kv_bytes  KV cache read: B_a · K_local · (T + L) · D · 2 · kv element bytes.
-//   repack_bytes  weight-gathered layouts, every step: the gathered f32 weights are placed in
-//             order (a copy, 8 bytes per element, unless the gather already left them in place:
-//             weight_prefetch.cpp) and readied for the kernel: bf16/int8 packed (read 4 + write
-//             bytes(dtype)); f32 read in place by oneDNN's plain-layout matmul, which copies each
-//             block once more as it goes (read 4; kernels::pack_transient_weight; the default
-//             oneDNN backend is assumed). Priced at cache speed when two layers' gathered weights
+//   repack_bytes  weight-gathered layouts, every step: bf16/int8 place the gathered f32 weights
+//             in order (a copy, 8 bytes per element, unless the gather already left them in place:
+//             weight_prefetch.cpp) and pack them (read 4 + write bytes(dtype)); f32 multiplies each
+//             gathered block where it lies (gathered_matmul: one matmul per block) with oneDNN's
+//             plain-layout kernel, which copies each block once more as it goes (read 4;
+//             kernels::pack_transient_weight; the default oneDNN backend is assumed). Priced at cache speed when two layers' gathered weights
 //             fit in the cache (their gathers have just written them there: repack_block_bytes),
 //             else at memory speed.
 //   memory    per chip: weights as ShardedModel::estimate_memory counts them (f32 plain copies kept

@@ -125,10 +125,21 @@ Tensor weight_gathered_projection(StepContext& s, const LayerShard& /*layer: gat
     s.prefetch->start_layer(s.layer);
     s.prefetch->start_layer(s.layer + 1);
   }
+  const bool loop_r = looped(s) && s.pl.shape.group_size(R) > 1;  // else there is no ring to loop over
+  if (!loop_r && s.opt.format == kernels::WeightFormat::f32 && s.opt.backend == kernels::Backend::onednn) {
+    // f32 on oneDNN: the gathered blocks are multiplied where they lie (gathered_matmul), never
+    // placed or packed. [B_A L, E_R] --all_gather(R)--> [B_A L, E] @ W_in -> [B_A L, units]
+    GatheredBlocks b = s.prefetch->take_blocks(s.layer, s.proj);
+    Tensor x = c.all_gather(h, -1, R);
+    Tensor y = gathered_matmul(x, b.w_in, b.members, b.nx, true);
+    Tensor kv = with_kv ? mm(x, pack(b.w_kv, Tensor())) : Tensor();
+    // [B_A L, units_out] @ W_out -> [B_A L, E] {partial R} --reduce_scatter(R)--> [B_A L, E_R]
+    return c.reduce_scatter(gathered_matmul(middle(y, kv), b.w_out, b.members, b.nx, false), -1, R);
+  }
   GatheredWeights g = s.prefetch->take(s.layer, s.proj);
   const Tensor& w_in = g.w_in;
   const Tensor& w_out = g.w_out;
-  if (looped(s)) {
+  if (loop_r) {
     auto tiles = [&](Axes gather, Axes scatter, const Tensor& w, const Tensor& side, const Tensor& scales,
                      const Tensor& side_scales) {
       return collectives::cut_einsum_weights(s.pl.shape, gather, scatter, w, side, s.opt.format, s.opt.backend,

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "kernels/matmul.hpp"
+
 namespace tori::runtime {
 
 using collectives::Axes;
@@ -30,6 +32,30 @@ Tensor place_blocks(const Tensor& g, int members, int nx, bool x_on_rows) {
 
 }  // namespace
 
+Tensor gathered_matmul(const Tensor& x, const Tensor& g, int members, int nx, bool x_on_rows) {
+  const int nj = members / nx;
+  const int64_t r = g.size(0) / members, c = g.size(1);
+  const int row_blocks = x_on_rows ? nx : nj, col_blocks = x_on_rows ? nj : nx;
+  const int64_t K = row_blocks * r, N = col_blocks * c;
+  if (x.rank() != 2 || x.size(1) != K || x.dtype() != kernels::DType::f32)
+    throw Error("gathered_matmul: x must be f32 [M, " + std::to_string(K) + "], got " + kernels::shape_str(x.shape()));
+  Tensor y;
+  if (col_blocks == 1) {  // one column block: the gather already left the blocks in place
+    kernels::matmul(x, kernels::pack_transient_weight(g, kernels::WeightFormat::f32, kernels::Backend::onednn, Tensor()), y);
+    return y;
+  }
+  const int64_t M = x.size(0);
+  y = Tensor::empty({M, N}, kernels::DType::f32);  // every column block is written by its first row block
+  for (int cb = 0; cb < col_blocks; ++cb)
+    for (int rb = 0; rb < row_blocks; ++rb) {
+      const int m = x_on_rows ? rb * nj + cb : cb * nj + rb;  // member (x_m, j_m) = m / nj, m % nj
+      const kernels::PackedWeight w =
+          kernels::pack_transient_weight(g.narrow0(m * r, r), kernels::WeightFormat::f32, kernels::Backend::onednn, Tensor());
+      kernels::matmul_strided(x.data<float>() + rb * r, K, M, w, y.data<float>() + cb * c, N, {1.f, rb > 0});
+    }
+  return y;
+}
+
 void WeightPrefetch::start_layer(int64_t layer) {
   if (layer >= static_cast<int64_t>(layers_.size())) return;
   for (int p = 0; p < static_cast<int>(layers_[size_t(layer)].projections.size()); ++p) start(layer, p);
@@ -49,6 +75,19 @@ void WeightPrefetch::start(int64_t layer, int proj) {
     s.w_out_scales = coll_.start_all_gather(p.w_out_scales.reshape({1, p.w_out_scales.numel()}), 0, pl_.batch_axes);
   }
   started_.emplace(std::make_pair(layer, proj), std::move(s));
+}
+
+GatheredBlocks WeightPrefetch::take_blocks(int64_t layer, int proj) {
+  start(layer, proj);
+  auto it = started_.find({layer, proj});
+  Started s = std::move(it->second);
+  started_.erase(it);
+  GatheredBlocks b;
+  b.members = pl_.shape.group_size(pl_.batch_axes), b.nx = pl_.shape[collectives::Axis::x];
+  b.w_in = s.w_in.wait();
+  b.w_out = s.w_out.wait();
+  if (s.w_kv.valid()) b.w_kv = s.w_kv.wait();
+  return b;
 }
 
 GatheredWeights WeightPrefetch::take(int64_t layer, int proj) {

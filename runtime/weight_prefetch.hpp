@@ -28,6 +28,21 @@ struct GatheredWeights {
   kernels::Tensor w_in_scales, w_out_scales, w_kv_scales;  // int8 only: [units], [E], [2KD]
 };
 
+// The gathered f32 weights as they arrived: the |A| members' blocks stacked along rows
+// (member-major), not yet placed; gathered_matmul multiplies them block by block where they lie.
+struct GatheredBlocks {
+  kernels::Tensor w_in, w_out, w_kv;  // w_kv: [E, 2KD] (in place: gathered over x alone), or undefined
+  int members = 1, nx = 1;
+};
+
+// y [M, cols] = x [M, rows] @ (g placed as WeightPrefetch::take places it), without placing: each
+// member's block is a view (kernels::pack_transient_weight) multiplied against its column block
+// of x into its column block of y (kernels::matmul_strided, summing over the row blocks).
+// x_on_rows: W_in's arrangement (member (x_m, j_m) at row block x_m, column block j_m), else
+// W_out's (row block j_m, column block x_m). f32 weights on the onednn backend.
+kernels::Tensor gathered_matmul(const kernels::Tensor& x, const kernels::Tensor& g, int members, int nx,
+                                bool x_on_rows);
+
 class WeightPrefetch {
  public:
   WeightPrefetch(collectives::Collectives& coll, const Placement& pl, const std::vector<LayerShard>& layers)
@@ -38,6 +53,8 @@ class WeightPrefetch {
   void start_layer(int64_t layer);
   // Waits for (starting first if needed) and rearranges that projection's weights.
   GatheredWeights take(int64_t layer, int proj);
+  // The same, left as they arrived (f32, no scales), for gathered_matmul.
+  GatheredBlocks take_blocks(int64_t layer, int proj);
 
  private:
   struct Started {
