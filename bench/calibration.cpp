@@ -125,9 +125,7 @@ std::vector<Timed> time_model(const CalibrationOptions& opt, int repeats) {
   return out;
 }
 
-}  // namespace
-
-static runtime::CpuCalibration calibrate_cpu_once(int threads, const CalibrationOptions& opt) {
+runtime::CpuCalibration calibrate_cpu_once(int threads, const CalibrationOptions& opt) {
   const int repeats = opt.quick ? 3 : 7;
   const kernels::Backend backend = kernels::parse_matmul_backend(opt.matmul);
   runtime::CpuCalibration c;
@@ -184,6 +182,8 @@ static runtime::CpuCalibration calibrate_cpu_once(int threads, const Calibration
   c.prefill_overhead_s = std::max(0.0, my - b * mx - c.layer_overhead_s);
   return c;
 }
+
+}  // namespace
 
 runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt) {
   runtime::apply_threads(threads, MPI_COMM_SELF);

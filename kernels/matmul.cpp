@@ -173,7 +173,7 @@ void plain_ref(const Tensor& x, int64_t M, const Tensor& w, float* y, const Epil
 
 void matmul_strided(const float* x, int64_t ldx, int64_t M, const PackedWeight& w, float* y, int64_t ldy,
                     Epilogue ep) {
-  if (w.format != WeightFormat::f32 || w.backend != Backend::onednn || !w.onednn)
+  if (!reads_in_place(w.format, w.backend) || !w.onednn)
     throw Error("matmul_strided: f32 weights on the onednn backend only, got " + w.describe());
   if (ldx < w.k || ldy < w.n)
     throw Error("matmul_strided: row strides " + std::to_string(ldx) + ", " + std::to_string(ldy) +

@@ -89,7 +89,7 @@ PackedWeight pack_weight_columns(const Tensor& w, WeightFormat fmt, Backend back
 PackedWeight pack_transient_weight(const Tensor& w, WeightFormat fmt, Backend backend, const Tensor& scales,
                                    int64_t c0, int64_t n) {
   if (n < 0 && w.rank() == 2) n = w.size(1) - c0;
-  if (fmt != WeightFormat::f32 || backend != Backend::onednn || w.dtype() != DType::f32)
+  if (!reads_in_place(fmt, backend) || w.dtype() != DType::f32)
     return pack_weight_columns(w, fmt, backend, scales, c0, n);
   PackedWeight p;
   p.format = fmt;

@@ -59,6 +59,10 @@ PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend, con
 PackedWeight pack_weight_columns(const Tensor& w, WeightFormat fmt, Backend backend, const Tensor& scales, int64_t c0,
                                  int64_t n);
 
+// Whether pack_transient_weight (and matmul_strided) read weights of this format and backend
+// where they lie: f32 on oneDNN.
+inline bool reads_in_place(WeightFormat fmt, Backend backend) { return fmt == WeightFormat::f32 && backend == Backend::onednn; }
+
 // A weight used for ONE step (the weight-gathered layouts gather theirs every step): columns
 // [c0, c0 + n) of w [K, C] (n = -1: to the end). f32 on oneDNN is read where it lies — a strided
 // view that keeps w alive, multiplied by oneDNN's plain-layout matmul — because reordering into the

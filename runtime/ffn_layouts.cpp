@@ -126,7 +126,7 @@ Tensor weight_gathered_projection(StepContext& s, const LayerShard& /*layer: gat
     s.prefetch->start_layer(s.layer + 1);
   }
   const bool loop_r = looped(s) && s.pl.shape.group_size(R) > 1;  // else there is no ring to loop over
-  if (!loop_r && s.opt.format == kernels::WeightFormat::f32 && s.opt.backend == kernels::Backend::onednn) {
+  if (!loop_r && kernels::reads_in_place(s.opt.format, s.opt.backend)) {
     // f32 on oneDNN: the gathered blocks are multiplied where they lie (gathered_matmul), never
     // placed or packed. [B_A L, E_R] --all_gather(R)--> [B_A L, E] @ W_in -> [B_A L, units]
     GatheredBlocks b = s.prefetch->take_blocks(s.layer, s.proj);

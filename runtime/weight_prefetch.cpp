@@ -87,24 +87,22 @@ GatheredBlocks WeightPrefetch::take_blocks(int64_t layer, int proj) {
   b.w_in = s.w_in.wait();
   b.w_out = s.w_out.wait();
   if (s.w_kv.valid()) b.w_kv = s.w_kv.wait();
+  if (s.w_in_scales.valid()) b.w_in_scales = s.w_in_scales.wait(), b.w_out_scales = s.w_out_scales.wait();
   return b;
 }
 
 GatheredWeights WeightPrefetch::take(int64_t layer, int proj) {
-  start(layer, proj);
-  auto it = started_.find({layer, proj});
-  Started s = std::move(it->second);
-  started_.erase(it);
-  const int members = pl_.shape.group_size(pl_.batch_axes), nx = pl_.shape[collectives::Axis::x];
+  const GatheredBlocks b = take_blocks(layer, proj);
+  const int members = b.members, nx = b.nx;
   GatheredWeights w;
-  w.w_in = place_blocks(s.w_in.wait(), members, nx, true);     // [E, units]: x on rows
-  w.w_out = place_blocks(s.w_out.wait(), members, nx, false);  // [units_out, E]: x on columns
-  if (s.w_kv.valid()) w.w_kv = s.w_kv.wait();
-  if (s.w_in_scales.valid()) {
+  w.w_in = place_blocks(b.w_in, members, nx, true);     // [E, units]: x on rows
+  w.w_out = place_blocks(b.w_out, members, nx, false);  // [units_out, E]: x on columns
+  w.w_kv = b.w_kv;
+  if (b.w_in_scales.defined()) {
     // Placed like the weights, one row per member: row 0 holds [units] (x = 0, every j) and
     // [E] (every x, j = 0).
-    Tensor in = place_blocks(s.w_in_scales.wait(), members, nx, true);
-    Tensor out = place_blocks(s.w_out_scales.wait(), members, nx, false);
+    Tensor in = place_blocks(b.w_in_scales, members, nx, true);
+    Tensor out = place_blocks(b.w_out_scales, members, nx, false);
     w.w_in_scales = in.narrow0(0, 1).clone().reshape({in.size(1)});
     w.w_out_scales = out.narrow0(0, 1).clone().reshape({out.size(1)});
     if (w.w_kv.defined()) w.w_kv_scales = layers_[size_t(layer)].w_kv_scales;

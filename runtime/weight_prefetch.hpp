@@ -28,10 +28,11 @@ struct GatheredWeights {
   kernels::Tensor w_in_scales, w_out_scales, w_kv_scales;  // int8 only: [units], [E], [2KD]
 };
 
-// The gathered f32 weights as they arrived: the |A| members' blocks stacked along rows
-// (member-major), not yet placed; gathered_matmul multiplies them block by block where they lie.
+// The gathered weights as they arrived: the |A| members' blocks stacked along rows (member-major),
+// not yet placed; gathered_matmul multiplies f32 ones block by block where they lie.
 struct GatheredBlocks {
   kernels::Tensor w_in, w_out, w_kv;  // w_kv: [E, 2KD] (in place: gathered over x alone), or undefined
+  kernels::Tensor w_in_scales, w_out_scales;  // int8 only: [members, ·], one row per member
   int members = 1, nx = 1;
 };
 
@@ -51,10 +52,10 @@ class WeightPrefetch {
   void start(int64_t layer, int proj);
   // Starts every projection of `layer`, in order (no-op for those started, or out of range).
   void start_layer(int64_t layer);
-  // Waits for (starting first if needed) and rearranges that projection's weights.
-  GatheredWeights take(int64_t layer, int proj);
-  // The same, left as they arrived (f32, no scales), for gathered_matmul.
+  // Waits for (starting first if needed) that projection's weights, as they arrived.
   GatheredBlocks take_blocks(int64_t layer, int proj);
+  // The same, rearranged (take_blocks, then placed).
+  GatheredWeights take(int64_t layer, int proj);
 
  private:
   struct Started {
