@@ -9,6 +9,7 @@
 
 #include "collectives/layout.hpp"
 #include "collectives/mpi_check.hpp"
+#include "collectives/ring_plan.hpp"
 #include "kernels/divide.hpp"
 
 namespace tori::collectives {
@@ -69,6 +70,22 @@ Tensor unchanged(const Tensor& t, Tensor out, const std::string& what) {
   return out;
 }
 
+// The receiving half of a shared-memory ppermute, completed by the thread that waits for it.
+struct ShmReceive final : Pending::Direct {
+  ShmRing* ring = nullptr;
+  ShmRing::Ticket ticket;
+  Tensor out;
+  CommTimeline* timeline = nullptr;
+  std::chrono::steady_clock::time_point issued, hold;
+  bool poll() override { return ring->arrived(ticket); }
+  void block() override { ring->wait_arrival(ticket); }
+  Tensor finish() override {
+    // Under way from issue until the sender's copy landed (or the link model's end, if later).
+    timeline->add_busy(issued, std::max(ring->receive(ticket), hold));
+    return out;
+  }
+};
+
 }  // namespace
 
 Collectives::Collectives(const Torus& torus, CollectivesOptions options)
@@ -89,6 +106,12 @@ Collectives::Collectives(const Torus& torus, CollectivesOptions options)
       if (torus_.shape()[a] > 1)
         g.rings.push_back(RingLink{comms_[Axes(a).bits()], RingCoord{a, torus_.shape()[a], torus_.coord(a)}});
   }
+  if (options_.shm_ppermute)
+    for (Axis a : kAxes)
+      if (torus_.shape()[a] > 1)
+        shm_[size_t(a)] = std::make_unique<ShmRing>(
+            RingLink{comms_[Axes(a).bits()], RingCoord{a, torus_.shape()[a], torus_.coord(a)}},
+            options_.shm_slot_bytes);
   engine_ = std::make_unique<ProgressEngine>(options_.progress_thread && thread_multiple());
 }
 
@@ -96,11 +119,16 @@ Collectives::~Collectives() {
   // Normally: finish queued collectives and join the progress thread. While unwinding from an
   // error on this rank: drop them, and if one is stuck in MPI, leave it (and its communicators)
   // alone so the rank can reach the ExitGuard, which aborts the job.
-  if (!engine_->shutdown(std::uncaught_exceptions() > 0)) {
+  const bool failing = std::uncaught_exceptions() > 0;
+  if (failing)  // the windows' free is collective, and the peers may never join it
+    for (auto& r : shm_)
+      if (r) r->abandon();
+  if (!engine_->shutdown(failing)) {
     (void)engine_.release();
     return;
   }
   engine_.reset();
+  for (auto& r : shm_) r.reset();
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (finalized) return;
@@ -116,20 +144,23 @@ ProgressEngine::Job Collectives::timed(ProgressEngine::Job job, Collective kind,
   const auto issued = std::chrono::steady_clock::now();
   return [this, job = std::move(job), use, hold, issued]() mutable {
     using clock = std::chrono::steady_clock;
-    AxisTraffic before{};
-    if (options_.link.enabled())
-      for (Axis a : kAxes) before[size_t(a)] = traffic_.by_axis(a);
+    // Jobs run one at a time and book their traffic into job_traffic_, so what it holds after
+    // the job is this job's (shared-memory ppermutes, booked by the caller meanwhile, go straight
+    // into traffic_); it is then added to traffic_.
+    job_traffic_.reset();
     Tensor out = job();
     auto end = clock::now();
-    if (options_.link.enabled()) {
-      // The modelled links carry this collective's traffic (jobs run one at a time, so the
-      // counters' growth is this job's) from when it was issued, once they are free; the result
-      // is released when both the real copy and the modelled transfer are done.
-      AxisTraffic delta{};
+    AxisTraffic delta{};
+    for (Collective c : kCollectives)
       for (Axis a : kAxes) {
-        Traffic now = traffic_.by_axis(a);
-        delta[size_t(a)] = {now.bytes - before[size_t(a)].bytes, now.messages - before[size_t(a)].messages};
+        const Traffic t = job_traffic_.get(c, a);
+        traffic_.add(c, a, t);
+        delta[size_t(a)] += t;
       }
+    if (options_.link.enabled()) {
+      // The modelled links carry this collective's traffic from when it was issued, once they
+      // are free; the result is released when both the real copy and the modelled transfer are
+      // done.
       end = std::max(end, links_.reserve(options_.link, delta, use, issued).end);
     }
     *hold = end;
@@ -291,8 +322,8 @@ Collectives::Prepared Collectives::prepare_ppermute(const Tensor& t, Axis axis, 
   if (n == 1 || s == 0) return {unchanged(t, out, what), {}};
   out = output_tensor(out, t.shape(), t.dtype(), t, what);
   const RingLink& ring = g.rings.front();
-  const AlgorithmImpl& impl = algorithm_impl(options_.algorithm);
   CallContext ctx = context(Collective::ppermute);
+  const AlgorithmImpl& impl = algorithm_impl(options_.algorithm);
   return {{}, [t, s, out, &ring, &impl, ctx]() mutable {
             impl.ppermute(ring, static_cast<const std::byte*>(t.raw()),
                           static_cast<std::byte*>(out.raw()), t.nbytes(), s, ctx);
@@ -313,7 +344,33 @@ Tensor Collectives::all_reduce(const Tensor& t, Axes axes, Tensor out) {
 Tensor Collectives::all_to_all(const Tensor& t, int split_dim, int concat_dim, Axes axes, Tensor out) {
   return run(prepare_all_to_all(t, split_dim, concat_dim, axes, std::move(out)), Collective::all_to_all);
 }
+Pending Collectives::start_shm_ppermute(const Tensor& t, Axis axis, int shift, Tensor& out, LinkUse use) {
+  ShmRing* shm = shm_[size_t(axis)].get();
+  const int n = group(Axes(axis)).size, s = wrap(shift, n);
+  if (!shm || n == 1 || s == 0 || !shm->serves(t.nbytes(), s)) return {};
+  out = output_tensor(out, t.shape(), t.dtype(), t, describe("ppermute", Axes(axis), n, torus_.rank(), t));
+  const auto issued = std::chrono::steady_clock::now();
+  const AxisTraffic traffic = ppermute_traffic(axis, t.nbytes());
+  auto op = std::make_unique<ShmReceive>();
+  op->ring = shm;
+  op->ticket = shm->send(static_cast<const std::byte*>(t.raw()), out, t.nbytes(), s);
+  traffic_.add(Collective::ppermute, traffic);
+  op->out = out;
+  op->timeline = &timeline_;
+  op->issued = op->hold = issued;
+  // The modelled link carries it from now, once free, as for every collective (timed()).
+  if (options_.link.enabled()) op->hold = links_.reserve(options_.link, traffic, use, issued).end;
+  const auto hold = op->hold;
+  Pending p = Pending::direct(std::move(op));
+  if (options_.link.enabled()) p.hold_until(std::make_shared<const std::chrono::steady_clock::time_point>(hold));
+  p.count_wait_in(&timeline_);
+  return p;
+}
+
 Tensor Collectives::ppermute(const Tensor& t, Axis axis, int shift, Tensor out) {
+  if (Pending p = start_shm_ppermute(t, axis, shift, out, shift < 0 ? LinkUse::backward : LinkUse::forward);
+      p.valid())
+    return p.wait();
   return run(prepare_ppermute(t, axis, shift, std::move(out)), Collective::ppermute,
              shift < 0 ? LinkUse::backward : LinkUse::forward);
 }
@@ -331,6 +388,9 @@ Pending Collectives::start_all_to_all(const Tensor& t, int split_dim, int concat
   return start(prepare_all_to_all(t, split_dim, concat_dim, axes, std::move(out)), Collective::all_to_all);
 }
 Pending Collectives::start_ppermute(const Tensor& t, Axis axis, int shift, Tensor out) {
+  if (Pending p = start_shm_ppermute(t, axis, shift, out, shift < 0 ? LinkUse::backward : LinkUse::forward);
+      p.valid())
+    return p;
   return start(prepare_ppermute(t, axis, shift, std::move(out)), Collective::ppermute,
                shift < 0 ? LinkUse::backward : LinkUse::forward);
 }

@@ -33,6 +33,7 @@
 #include "collectives/axes.hpp"
 #include "collectives/comm_timeline.hpp"
 #include "collectives/progress_engine.hpp"
+#include "collectives/shm_ring.hpp"
 #include "collectives/torus.hpp"
 #include "collectives/traffic.hpp"
 #include "kernels/tensor.hpp"
@@ -56,6 +57,11 @@ struct CollectivesOptions {
   size_t message_bytes = kDefaultMessageBytes;  // data movement messages (0: whole transfers)
   bool progress_thread = true;  // used only when MPI provides MPI_THREAD_MULTIPLE
   LinkModel link{};             // interconnect emulation (link_model.hpp); off by default
+  // ppermute between ring neighbours on one host through shared memory (shm_ring.hpp), sent and
+  // received by the calling thread, instead of MPI messages on the progress thread; transfers
+  // above shm_slot_bytes and rings spread over hosts use MPI either way.
+  bool shm_ppermute = true;
+  size_t shm_slot_bytes = ShmRing::kDefaultSlotBytes;
 };
 
 class Collectives {
@@ -123,6 +129,9 @@ class Collectives {
   Prepared prepare_all_to_all(const kernels::Tensor& t, int split_dim, int concat_dim, Axes axes,
                               kernels::Tensor out);
   Prepared prepare_ppermute(const kernels::Tensor& t, Axis axis, int shift, kernels::Tensor out);
+  // A ppermute through shm_ (sent now, received by the Pending's wait), or an invalid Pending
+  // when shared memory does not serve it; `out` is the output (allocated if undefined).
+  Pending start_shm_ppermute(const kernels::Tensor& t, Axis axis, int shift, kernels::Tensor& out, LinkUse use);
   kernels::Tensor run(Prepared p, Collective kind, LinkUse use = LinkUse::forward);
   Pending start(Prepared p, Collective kind, LinkUse use = LinkUse::forward);
   // Wraps a job with the timeline's busy span and the link model: the job reserves its links
@@ -130,7 +139,7 @@ class Collectives {
   using Hold = std::shared_ptr<std::chrono::steady_clock::time_point>;
   ProgressEngine::Job timed(ProgressEngine::Job job, Collective kind, LinkUse use, Hold hold);
   CallContext context(Collective kind) {
-    return {&traffic_, options_.chunk_bytes, options_.message_bytes, kind, &scratch_};
+    return {&job_traffic_, options_.chunk_bytes, options_.message_bytes, kind, &scratch_};
   }
 
   const Torus& torus_;
@@ -138,9 +147,11 @@ class Collectives {
   std::array<MPI_Comm, 8> comms_;  // duplicates of torus_.comm(axes), by Axes::bits()
   std::array<Group, 8> groups_;
   TrafficCounters traffic_;
+  TrafficCounters job_traffic_;  // the running job's (jobs run one at a time), see timed()
   CommTimeline timeline_;
   LinkClock links_;
   Scratch scratch_;  // used only inside jobs, which run one at a time
+  std::array<std::unique_ptr<ShmRing>, 3> shm_;  // per axis with more than one rank, if enabled
   std::unique_ptr<ProgressEngine> engine_;  // stopped first in ~Collectives, before comms_ go
 };
 

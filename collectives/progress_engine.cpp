@@ -12,17 +12,37 @@ Pending Pending::ready_value(kernels::Tensor t) {
   return Pending(p.get_future());
 }
 
+Pending Pending::direct(std::unique_ptr<Direct> op) {
+  Pending p;
+  p.direct_ = std::move(op);
+  return p;
+}
+
 bool Pending::ready() const {
-  return future_.valid() && future_.wait_for(std::chrono::seconds(0)) == std::future_status::ready &&
-         (!hold_ || std::chrono::steady_clock::now() >= *hold_);
+  const bool done = direct_ ? direct_->poll()
+                            : future_.valid() && future_.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  return done && (!hold_ || std::chrono::steady_clock::now() >= *hold_);
 }
 
 kernels::Tensor Pending::wait() {
-  if (!future_.valid()) throw Error("Pending::wait() on an empty or already waited handle");
+  if (!valid()) throw Error("Pending::wait() on an empty or already waited handle");
   const auto t0 = std::chrono::steady_clock::now();
-  if (future_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+  if (direct_) {
+    if (!direct_->poll()) {
+      const UrgentWait blocked;  // the progress thread may spin meanwhile (request_wait.hpp)
+      direct_->block();
+    }
+  } else if (future_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
     const UrgentWait blocked;  // the progress thread may spin on it meanwhile (request_wait.hpp)
     future_.wait();
+  }
+  if (direct_) {
+    // Taken before the hold, so the data is copied while the modelled transfer still runs.
+    auto op = std::move(direct_);
+    kernels::Tensor out = op->finish();
+    if (hold_) std::this_thread::sleep_until(*hold_);
+    if (timeline_) timeline_->add_exposed(t0, std::chrono::steady_clock::now());
+    return out;
   }
   if (hold_) std::this_thread::sleep_until(*hold_);  // the link model's modelled transfer end
   if (timeline_) timeline_->add_exposed(t0, std::chrono::steady_clock::now());

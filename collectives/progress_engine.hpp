@@ -41,10 +41,21 @@ namespace tori::collectives {
 
 class Pending {
  public:
+  // An operation the waiting thread completes itself, with no progress thread (shm_ring.hpp):
+  // poll() says whether its data is there (cheap, never blocks); block() returns once it is;
+  // finish() takes it, once, after that.
+  struct Direct {
+    virtual ~Direct() = default;
+    virtual bool poll() = 0;
+    virtual void block() = 0;
+    virtual kernels::Tensor finish() = 0;
+  };
+
   Pending() = default;
   // An already finished operation (a collective over a one-rank group).
   static Pending ready_value(kernels::Tensor t);
-  bool valid() const { return future_.valid(); }
+  static Pending direct(std::unique_ptr<Direct> op);
+  bool valid() const { return future_.valid() || direct_ != nullptr; }
   // Records the time wait() blocks as exposed communication in `timeline`.
   void count_wait_in(CommTimeline* timeline) { timeline_ = timeline; }
   // The result is released no earlier than *t (written by the job before it completes).
@@ -58,6 +69,7 @@ class Pending {
   friend class ProgressEngine;
   explicit Pending(std::future<kernels::Tensor> f) : future_(std::move(f)) {}
   std::future<kernels::Tensor> future_;
+  std::unique_ptr<Direct> direct_;
   CommTimeline* timeline_ = nullptr;
   std::shared_ptr<const std::chrono::steady_clock::time_point> hold_;
 };

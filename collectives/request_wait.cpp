@@ -35,16 +35,13 @@ UrgentWait::UrgentWait() {
 
 UrgentWait::~UrgentWait() { g_blocked.fetch_sub(1); }
 
-void complete(MPI_Request* requests, int n) {
-  if (n <= 0) return;
+void poll_until(const std::function<bool()>& done) {
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
   auto pause = std::chrono::microseconds(5);
   std::optional<clock::time_point> urgent_since;  // when this poll loop first saw an urgent wait
   for (;;) {
-    int done = 0;
-    MPI_CHECK(MPI_Testall(n, requests, &done, MPI_STATUSES_IGNORE));
-    if (done) return;
+    if (done()) return;
     const auto now = clock::now();
     if (spin_now() || now - start < kSpinPoll) continue;
     // Oversubscribed: while urgent (for at most kYieldPoll of urgency), hand the core over and
@@ -64,6 +61,15 @@ void complete(MPI_Request* requests, int n) {
     }
     pause = std::min(pause * 2, kMaxPoll);
   }
+}
+
+void complete(MPI_Request* requests, int n) {
+  if (n <= 0) return;
+  poll_until([&] {
+    int done = 0;
+    MPI_CHECK(MPI_Testall(n, requests, &done, MPI_STATUSES_IGNORE));
+    return done != 0;
+  });
 }
 
 void tighten_timer_slack() { prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL); }

@@ -28,6 +28,7 @@
 // to batch wake-ups; the polls above and the link model's holds (link_model.hpp) want their sleeps
 // on time, so main sets 1 µs for itself and every thread it starts afterwards.
 #include <chrono>
+#include <functional>
 
 #include <mpi.h>
 
@@ -42,6 +43,10 @@ inline constexpr std::chrono::microseconds kMaxPoll{100};
 // Longest yield-polling of an urgent wait on an oversubscribed host (above): a few ring steps of
 // a decode layer, far below a wait for a peer doing something else entirely.
 inline constexpr std::chrono::milliseconds kYieldPoll{5};
+
+// Polls done() with the policy above (spin, yield when urgent and oversubscribed, else sleep
+// between polls) until it returns true. done() must be cheap; it may throw.
+void poll_until(const std::function<bool()>& done);
 
 // Completes all n requests (MPI_REQUEST_NULL entries are fine); throws on an MPI error.
 void complete(MPI_Request* requests, int n);

@@ -20,6 +20,7 @@ struct GlobalOptions {
   std::string overlap = "none";      // --overlap: none|looped|looped-bidir
   double link_gbps = 0;              // --link-gbps: ICI link emulation, GB/s per axis direction (0 = off)
   double link_latency_us = 0;        // --link-latency-us
+  std::string ppermute = "shm";      // --ppermute: shm (shared memory between same-host neighbours) | mpi
   int rank = 0;
   int world_size = 1;
   int threads_applied = 1;  // what apply_threads() settled on

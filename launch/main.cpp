@@ -47,6 +47,9 @@ int main(int argc, char** argv) {
           ->check(CLI::NonNegativeNumber);
       app.add_option("--link-latency-us", global.link_latency_us, "emulated link latency per message (µs)")
           ->check(CLI::NonNegativeNumber);
+      app.add_option("--ppermute", global.ppermute,
+                     "ring neighbour transfers (the looped einsums'): shm (shared memory on one host) | mpi")
+          ->capture_default_str();
       app.add_option("--overlap", global.overlap,
                      "layouts' collectives: none (plain) | looped | looped-bidir (looped collective einsum)")
           ->capture_default_str();

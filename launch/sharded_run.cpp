@@ -9,6 +9,7 @@ ShardedRun::ShardedRun(const std::string& torus_flag, const GlobalOptions& g) : 
   collectives::CollectivesOptions copt;
   copt.algorithm = collectives::parse_algorithm(g.collectives);
   copt.link = {g.link_gbps, g.link_latency_us};
+  copt.shm_ppermute = collectives::parse_ppermute_transport(g.ppermute, "--ppermute");
   coll = std::make_unique<collectives::Collectives>(torus, copt);
   shard.backend = kernels::parse_matmul_backend(g.matmul);
   shard.overlap = collectives::parse_overlap(g.overlap, "--overlap");
