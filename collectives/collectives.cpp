@@ -174,7 +174,7 @@ Tensor Collectives::run(Prepared p, Collective kind, LinkUse use) {
   const auto t0 = std::chrono::steady_clock::now();
   auto hold = std::make_shared<std::chrono::steady_clock::time_point>();
   Tensor out = engine_->run(timed(std::move(p.job), kind, use, hold));
-  std::this_thread::sleep_until(*hold);
+  sleep_held_until(&timeline_, *hold);
   timeline_.add_exposed(t0, std::chrono::steady_clock::now());
   return out;
 }

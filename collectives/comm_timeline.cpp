@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <thread>
 
 namespace tori::collectives {
 
@@ -13,6 +14,7 @@ void CommTimeline::reset() {
   std::lock_guard lock(mutex_);
   busy_.clear();
   exposed_.clear();
+  held_.clear();
   marks_.assign(1, {kOther, Clock::now()});
 }
 
@@ -26,6 +28,12 @@ void CommTimeline::add_exposed(Clock::time_point start, Clock::time_point end) {
   if (end <= start) return;
   std::lock_guard lock(mutex_);
   exposed_.emplace_back(start, end);
+}
+
+void CommTimeline::add_held(Clock::time_point start, Clock::time_point end) {
+  if (end <= start) return;
+  std::lock_guard lock(mutex_);
+  held_.emplace_back(start, end);
 }
 
 void CommTimeline::enter(int id) {
@@ -68,6 +76,13 @@ double CommTimeline::exposed_s() const {
   return s;
 }
 
+double CommTimeline::held_s() const {
+  std::lock_guard lock(mutex_);
+  double s = 0;
+  for (const Span& x : merged(held_)) s += seconds(x.second - x.first);
+  return s;
+}
+
 std::vector<CommTimeline::Section> CommTimeline::sections(Clock::time_point until) const {
   std::lock_guard lock(mutex_);
   const std::vector<Span> busy = merged(busy_), exposed = merged(exposed_);
@@ -84,6 +99,13 @@ std::vector<CommTimeline::Section> CommTimeline::sections(Clock::time_point unti
   std::vector<Section> out;
   for (auto& [id, s] : by_id) out.push_back(s);
   return out;
+}
+
+void sleep_held_until(CommTimeline* timeline, CommTimeline::Clock::time_point until) {
+  const auto start = CommTimeline::Clock::now();
+  if (until <= start) return;
+  std::this_thread::sleep_until(until);
+  if (timeline) timeline->add_held(start, CommTimeline::Clock::now());
 }
 
 }  // namespace tori::collectives

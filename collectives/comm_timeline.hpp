@@ -5,6 +5,10 @@
 //            directions of a ring or a prefetch beside a loop's ppermute are not double-counted
 //   exposed  spans during which the computing thread was blocked on collectives: in blocking
 //            calls and in Pending::wait()
+//   held     the part of exposed spent asleep on the link model's hold (link_model.hpp): the data
+//            was there, the modelled link was not done. exposed − held is waiting for the data
+//            itself (a peer not there yet: on a host with more threads than cores, mostly a peer
+//            that was not running)
 //   sections the computing thread's phases of a step: enter(id) starts section id (a layer index,
 //            or kOther for the embedding, norms between layers, final norm and logits) and ends
 //            the one before.
@@ -34,10 +38,12 @@ class CommTimeline {
   void reset();
   void add_busy(Clock::time_point start, Clock::time_point end);
   void add_exposed(Clock::time_point start, Clock::time_point end);
+  void add_held(Clock::time_point start, Clock::time_point end);
   void enter(int id);
 
   double busy_s() const;     // union of the busy spans
   double exposed_s() const;  // union of the exposed spans
+  double held_s() const;     // union of the held spans
   // Sections from reset() to `until`, summed per id (a layer visited twice adds up), ascending id.
   std::vector<Section> sections(Clock::time_point until = Clock::now()) const;
 
@@ -46,8 +52,11 @@ class CommTimeline {
   static std::vector<Span> merged(std::vector<Span> spans);
   static double overlap_s(const std::vector<Span>& merged, Span window);
   mutable std::mutex mutex_;
-  std::vector<Span> busy_, exposed_;
+  std::vector<Span> busy_, exposed_, held_;
   std::vector<std::pair<int, Clock::time_point>> marks_;  // (section id, entered at)
 };
+
+// Sleeps until `until` (a link model's hold), recorded as held in `timeline` when given.
+void sleep_held_until(CommTimeline* timeline, CommTimeline::Clock::time_point until);
 
 }  // namespace tori::collectives

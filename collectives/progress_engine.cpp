@@ -40,11 +40,11 @@ kernels::Tensor Pending::wait() {
     // Taken before the hold, so the data is copied while the modelled transfer still runs.
     auto op = std::move(direct_);
     kernels::Tensor out = op->finish();
-    if (hold_) std::this_thread::sleep_until(*hold_);
+    if (hold_) sleep_held_until(timeline_, *hold_);
     if (timeline_) timeline_->add_exposed(t0, std::chrono::steady_clock::now());
     return out;
   }
-  if (hold_) std::this_thread::sleep_until(*hold_);  // the link model's modelled transfer end
+  if (hold_) sleep_held_until(timeline_, *hold_);  // the link model's modelled transfer end
   if (timeline_) timeline_->add_exposed(t0, std::chrono::steady_clock::now());
   return future_.get();
 }

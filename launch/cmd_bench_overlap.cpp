@@ -9,6 +9,9 @@
 //   hidden_frac     1 - exposed / comm: the share of communication hidden behind compute
 //   speedup         step_s of --overlap none / this step_s (when none is listed at or before it
 //                   in --overlaps)
+//   link_held_s     the part of exposed_comm_s spent asleep on the link model's hold (the data
+//                   had arrived, the modelled transfer had not ended), slowest rank; the rest of
+//                   the exposed time waited for the data itself (a peer not there yet)
 //   cores_busy_s    CPU time per step of all ranks on the busiest host (every thread: compute,
 //                   progress, polling) / that host's cores: the step time those cores would need
 //                   if they were never idle. Near step_s, the host is saturated and no schedule of
@@ -74,13 +77,14 @@ struct OverlapOptions {
 struct Measured {
   double step = 0, comm = 0, exposed = 0;
   double cores_busy = 0;  // the busiest host's CPU seconds per step / its cores
+  double held = 0;        // exposed time asleep on the link model's holds
   double bytes = 0, messages = 0;  // sent per step by this rank, all axes (slowest rank's count)
   std::map<int, CommTimeline::Section> sections;
 };
 
 // The timed steps themselves (slowest rank's figures), gathered over --rounds.
 struct Samples {
-  std::vector<double> step, comm, exposed, bytes, messages, cores_busy;
+  std::vector<double> step, comm, exposed, bytes, messages, cores_busy, held;
   std::map<int, std::vector<CommTimeline::Section>> per_section;
 };
 
@@ -124,6 +128,7 @@ void measure(runtime::ShardedModel& model, collectives::Collectives& coll, bool 
     if (r == 0) continue;
     out.step.push_back(max_over_ranks(dt));
     out.cores_busy.push_back(busiest_host_cores_s(cpu));
+    out.held.push_back(max_over_ranks(tl.held_s()));
     out.comm.push_back(max_over_ranks(tl.busy_s()));
     out.exposed.push_back(max_over_ranks(tl.exposed_s()));
     out.bytes.push_back(max_over_ranks(double(t1.bytes - t0.bytes)));
@@ -137,8 +142,9 @@ void measure(runtime::ShardedModel& model, collectives::Collectives& coll, bool 
 }
 
 Measured summarize(const Samples& v) {
-  Measured m{bench::median(v.step), bench::median(v.comm), bench::median(v.exposed), bench::median(v.cores_busy),
-             bench::median(v.bytes), bench::median(v.messages), {}};
+  Measured m{bench::median(v.step),       bench::median(v.comm),  bench::median(v.exposed),
+             bench::median(v.cores_busy), bench::median(v.held),  bench::median(v.bytes),
+             bench::median(v.messages),   {}};
   for (const auto& [id, secs] : v.per_section) {
     CommTimeline::Section s;
     s.id = id;
@@ -247,7 +253,7 @@ int run_overlap(const OverlapOptions& o, const GlobalOptions& g) {
                             {"threads", g.threads_applied}, {"step_s", m.step}, {"compute_s", m.step - m.exposed},
                             {"comm_s", m.comm}, {"exposed_comm_s", m.exposed},
                             {"hidden_frac", hidden_frac(m.comm, m.exposed)}, {"bytes_per_step", m.bytes},
-                            {"cores_busy_s", m.cores_busy},
+                            {"cores_busy_s", m.cores_busy}, {"link_held_s", m.held},
                             {"repeats", o.steps}, {"rounds", o.rounds}};
       if (speedup > 0) rec["speedup_vs_none"] = speedup;
       if (g.json)

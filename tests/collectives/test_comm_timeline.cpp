@@ -2,6 +2,8 @@
 // split a step's wall time, communication and exposed time between layers.
 #include <catch2/catch.hpp>
 
+#include <atomic>
+#include <memory>
 #include <thread>
 
 #include "collectives/comm_timeline.hpp"
@@ -78,4 +80,47 @@ TEST_CASE("a held result is released at its hold time, and the wait counts as ex
   CHECK(waited >= 0.020);
   CHECK(tl.exposed_s() >= 0.019);
   CHECK(tl.exposed_s() <= waited);
+  // The sleep on the hold is the held part of the exposed wait (the job itself finished at once).
+  CHECK(tl.held_s() >= 0.015);
+  CHECK(tl.held_s() <= tl.exposed_s());
+}
+
+TEST_CASE("a direct operation is finished by its waiter, after its hold", "[timeline]") {
+  // As a shared-memory ppermute (shm_ring.hpp): poll() turns true once "the peer" published.
+  struct Flag final : Pending::Direct {
+    std::shared_ptr<std::atomic<bool>> arrived;
+    int* finished;
+    bool poll() override { return *arrived; }
+    void block() override {
+      while (!*arrived) std::this_thread::yield();
+    }
+    tori::kernels::Tensor finish() override {
+      ++*finished;
+      return tori::kernels::Tensor({2}, tori::kernels::DType::f32);
+    }
+  };
+  auto arrived = std::make_shared<std::atomic<bool>>(false);
+  int finished = 0;
+  auto op = std::make_unique<Flag>();
+  op->arrived = arrived, op->finished = &finished;
+  Pending p = Pending::direct(std::move(op));
+  CommTimeline tl;
+  tl.reset();
+  p.count_wait_in(&tl);
+  const auto t0 = steady_clock::now();
+  p.hold_until(std::make_shared<steady_clock::time_point>(t0 + milliseconds(30)));
+  CHECK(p.valid());
+  CHECK_FALSE(p.ready());
+  std::thread peer([arrived] {
+    std::this_thread::sleep_for(milliseconds(10));
+    *arrived = true;
+  });
+  CHECK(p.wait().numel() == 2);
+  peer.join();
+  CHECK(finished == 1);
+  CHECK(duration<double>(steady_clock::now() - t0).count() >= 0.030);  // released at the hold
+  CHECK(tl.exposed_s() >= 0.029);
+  CHECK(tl.held_s() <= tl.exposed_s());
+  CHECK_FALSE(p.valid());
+  CHECK_THROWS_AS(p.wait(), tori::Error);  // once only
 }
