@@ -120,7 +120,7 @@ Collectives::~Collectives() {
   // error on this rank: drop them, and if one is stuck in MPI, leave it (and its communicators)
   // alone so the rank can reach the ExitGuard, which aborts the job.
   const bool failing = std::uncaught_exceptions() > 0;
-  if (failing)  // the windows' free is collective, and the peers may never join it
+  if (failing)  // the shared-memory rings' teardown is collective, and the peers may never join it
     for (auto& r : shm_)
       if (r) r->abandon();
   if (!engine_->shutdown(failing)) {

@@ -4,7 +4,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 
@@ -55,37 +59,60 @@ ShmRing::ShmRing(const RingLink& ring, size_t slot_bytes) : ring_(ring), slot_by
   channels_ = n > 2 ? 2 : 1;
   slot_bytes_ = (slot_bytes_ + 63) / 64 * 64;  // slots on cache-line boundaries
   MPI_CHECK(MPI_Comm_dup(ring_.comm, &comm_));
-  const size_t channel_bytes = kHeader + size_t(kSlots) * slot_bytes_;
-  void* base = nullptr;
-  MPI_CHECK(MPI_Win_allocate_shared(MPI_Aint(size_t(channels_) * channel_bytes), 1, MPI_INFO_NULL, comm_, &base,
-                                    &window_));
-  segment_.assign(size_t(n), nullptr);
-  for (int m = 0; m < n; ++m) {
-    MPI_Aint got = 0;
-    int disp = 0;
-    void* p = nullptr;
-    MPI_CHECK(MPI_Win_shared_query(window_, m, &got, &disp, &p));
-    segment_[size_t(m)] = static_cast<std::byte*>(p);
+  segment_bytes_ = size_t(channels_) * (kHeader + size_t(kSlots) * slot_bytes_);
+  // 1. Each member creates its segment (sparse: pages appear as slots are used) and names it.
+  static std::atomic<int> serial{0};
+  std::array<char, kNameBytes> name{};
+  std::snprintf(name.data(), name.size(), "/tori-%d-%d", int(getpid()), serial.fetch_add(1));
+  void* mine = MAP_FAILED;
+  const int created = shm_open(name.data(), O_CREAT | O_EXCL | O_RDWR, 0600);
+  if (const int fd = created; fd >= 0) {
+    if (ftruncate(fd, off_t(segment_bytes_)) == 0)
+      mine = mmap(nullptr, segment_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
   }
-  for (int ch = 0; ch < channels_; ++ch) std::memset(channel_base(ring_.coord.index, ch), 0, kHeader);
-  MPI_CHECK(MPI_Barrier(comm_));  // nobody writes into a segment before its owner zeroed it
+  // 2. Every member maps every other's; any failure anywhere and the ring keeps using MPI.
+  std::vector<char> names(size_t(n) * kNameBytes);
+  MPI_CHECK(MPI_Allgather(name.data(), kNameBytes, MPI_CHAR, names.data(), kNameBytes, MPI_CHAR, comm_));
+  segment_.assign(size_t(n), nullptr);
+  bool ok = mine != MAP_FAILED;
+  if (ok) segment_[size_t(ring_.coord.index)] = static_cast<std::byte*>(mine);
+  for (int m = 0; m < n && ok; ++m) {
+    if (m == ring_.coord.index) continue;
+    const int fd = shm_open(&names[size_t(m) * kNameBytes], O_RDWR, 0600);
+    void* p = fd >= 0 ? mmap(nullptr, segment_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+    if (fd >= 0) close(fd);
+    if (p == MAP_FAILED) ok = false;
+    else segment_[size_t(m)] = static_cast<std::byte*>(p);
+  }
+  if (ok)
+    for (int ch = 0; ch < channels_; ++ch) std::memset(channel_base(ring_.coord.index, ch), 0, kHeader);
+  int all_ok = ok ? 1 : 0;
+  // Nobody writes into a segment before its owner zeroed it, and all have opened every name.
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &all_ok, 1, MPI_INT, MPI_MIN, comm_));
+  if (created >= 0) shm_unlink(name.data());  // the mappings stay; no name is left behind
+  if (!all_ok) unmap();
+  mapped_ = all_ok == 1;
+}
+
+void ShmRing::unmap() {
+  for (std::byte*& p : segment_)
+    if (p) munmap(p, segment_bytes_), p = nullptr;
 }
 
 ShmRing::~ShmRing() {
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (finalized || abandoned_) return;
-  if (window_ != MPI_WIN_NULL) {
-    // No member may still be copying out of a slot when its segment goes.
-    MPI_Barrier(comm_);
-    MPI_Win_free(&window_);
-  }
+  if (finalized || abandoned_) return;  // the mappings go with the process
+  // No member may still be copying out of a slot when its segment goes.
+  if (mapped_) MPI_Barrier(comm_);
+  unmap();
   if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
 }
 
 bool ShmRing::serves(size_t bytes, int shift) const {
   const int n = ring_.coord.size;
-  return window_ != MPI_WIN_NULL && !abandoned_ && bytes > 0 && bytes <= slot_bytes_ && (shift == 1 || shift == n - 1);
+  return mapped_ && !abandoned_ && bytes > 0 && bytes <= slot_bytes_ && (shift == 1 || shift == n - 1);
 }
 
 std::byte* ShmRing::channel_base(int member, int ch) const {
