@@ -6,7 +6,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "collectives/collective_matmul.hpp"
 #include "collectives/request_wait.hpp"
+#include "collectives/shm_ring.hpp"
 #include "kernels/error.hpp"
 #include "launch/command.hpp"
 #include "launch/exit_guard.hpp"
@@ -74,6 +76,10 @@ int main(int argc, char** argv) {
         }
         throw tori::InputError(std::string(e.what()) + " (run with --help for usage)");
       }
+      // Global flags checked before any subcommand prints anything (every rank parses the same).
+      tori::collectives::parse_algorithm(global.collectives);
+      tori::collectives::parse_overlap(global.overlap, "--overlap");
+      tori::collectives::parse_ppermute_transport(global.ppermute, "--ppermute");
       tori::launch::setup_logging(global.rank, global.log_level);
       global.threads_applied = tori::runtime::apply_threads(global.threads, MPI_COMM_WORLD);
       for (auto& c : commands)
