@@ -113,6 +113,13 @@ class Collectives {
   size_t scratch_bytes() const { return scratch_.held_bytes(); }
   void release_scratch() { scratch_.release(); }
 
+  // ppermutes this rank has sent through shared memory (shm_ring.hpp), all axes (tests).
+  uint64_t shm_ppermutes() const {
+    uint64_t n = 0;
+    for (const auto& r : shm_)
+      if (r) n += r->sent();
+    return n;
+  }
   // The group a collective over `axes` runs in (tests, benchmarks).
   const Group& group(Axes axes) const { return groups_[axes.bits()]; }
 

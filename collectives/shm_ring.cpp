@@ -60,14 +60,16 @@ ShmRing::ShmRing(const RingLink& ring, size_t slot_bytes) : ring_(ring), slot_by
   slot_bytes_ = (slot_bytes_ + 63) / 64 * 64;  // slots on cache-line boundaries
   MPI_CHECK(MPI_Comm_dup(ring_.comm, &comm_));
   segment_bytes_ = size_t(channels_) * (kHeader + size_t(kSlots) * slot_bytes_);
-  // 1. Each member creates its segment (sparse: pages appear as slots are used) and names it.
+  // 1. Each member creates its segment and names it.
   static std::atomic<int> serial{0};
   std::array<char, kNameBytes> name{};
   std::snprintf(name.data(), name.size(), "/tori-%d-%d", int(getpid()), serial.fetch_add(1));
   void* mine = MAP_FAILED;
   const int created = shm_open(name.data(), O_CREAT | O_EXCL | O_RDWR, 0600);
   if (const int fd = created; fd >= 0) {
-    if (ftruncate(fd, off_t(segment_bytes_)) == 0)
+    // Reserved now (posix_fallocate, not a sparse ftruncate): a full /dev/shm then means MPI for
+    // this ring instead of a SIGBUS at the first transfer that touches a missing page.
+    if (posix_fallocate(fd, 0, off_t(segment_bytes_)) == 0)
       mine = mmap(nullptr, segment_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
   }

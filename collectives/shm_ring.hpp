@@ -28,9 +28,8 @@
 // ones still waiting (started ppermutes may be waited in any order).
 //
 // Segments are POSIX shared memory (shm_open, mapped by every member, the names unlinked as soon
-// as all have mapped them, so nothing is left behind by a crash), made once at construction with
-// collective calls on a duplicate of the ring's communicator; pages are touched only as slots are
-// used. Plain shared memory rather than an MPI window keeps Open MPI's one-sided machinery out of
+// as all have mapped them, so nothing is left behind by a crash), made and reserved once at
+// construction with collective calls on a duplicate of the ring's communicator. Plain shared memory rather than an MPI window keeps Open MPI's one-sided machinery out of
 // every other collective's progress loop. If any member cannot map (no /dev/shm), the ring uses
 // MPI. Transfers above slot_bytes (and rings spread over hosts) go through MPI
 // on the progress thread, unchanged. Traffic and the link model are booked by the caller exactly
@@ -55,9 +54,10 @@ class ShmRing {
  public:
   // Transfers in flight per ring direction (the looped einsums keep at most kEinsumPieces).
   static constexpr int kSlots = 8;
-  // Largest transfer served by default: a decode step's pieces are tens of KiB; prefill's larger
-  // ones gain little (their copy dwarfs the hand-off) and go through MPI.
-  static constexpr size_t kDefaultSlotBytes = size_t{256} << 10;
+  // Largest transfer served by default: a decode step's pieces are tens of KiB (bench overlap's
+  // ws2d decode, batch 8: 8–36 KiB); prefill's larger ones gain little (their copy dwarfs the
+  // hand-off) and go through MPI. Per ring and rank: 1 MiB per direction, reserved in /dev/shm.
+  static constexpr size_t kDefaultSlotBytes = size_t{128} << 10;
 
   // Collective over ring.comm: finds out whether all members share a host and, if so, maps the
   // members' segments (collectives over a duplicate of ring.comm; unmapped in the destructor).
@@ -89,6 +89,8 @@ class ShmRing {
   // the ticket must have arrived. Returns when its sender published it.
   std::chrono::steady_clock::time_point receive(const Ticket& t);
 
+  // Transfers this member has sent through shared memory (tests: that it was used at all).
+  uint64_t sent() const { return sent_[0] + sent_[1]; }
   // Skips the destructor's collective barrier (this rank failed; peers may never join).
   void abandon() { abandoned_ = true; }
 

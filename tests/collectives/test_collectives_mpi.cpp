@@ -416,6 +416,7 @@ TEST_CASE("ppermute through shared memory equals ppermute through MPI", "[mpi][s
           INFO("axis " << axis_name(axis) << " shift " << shift << " elements " << n);
           Tensor in = make_input({n}, DType::f32, torus.rank());
           Tensor want = plain.ppermute(in, axis, shift);
+          const uint64_t before = shm.shm_ppermutes();
           for (int rep = 0; rep < 3; ++rep) CHECK(same_bits(shm.ppermute(in, axis, shift), want));
           std::vector<Pending> started;
           for (int k = 0; k < 5; ++k) started.push_back(shm.start_ppermute(in, axis, shift));
@@ -425,6 +426,12 @@ TEST_CASE("ppermute through shared memory equals ppermute through MPI", "[mpi][s
           AxisTraffic traffic{};
           if (wrap(shift, torus.shape()[axis]) != 0) traffic[size_t(axis)] = {in.nbytes(), 1};
           check_traffic(shm.traffic(), Collective::ppermute, traffic);
+          // Every rank of this test shares one host: served by shared memory exactly when the
+          // ring has two or more ranks, the shift is ±1 round it and the tensor fits a slot.
+          const int g = torus.shape()[axis], s = wrap(shift, g);
+          const bool served = g > 1 && (s == 1 || s == g - 1) && size_t(in.nbytes()) <= ShmRing::kDefaultSlotBytes;
+          CHECK(shm.shm_ppermutes() - before == (served ? 9u : 0u));  // 3 + 5 + 1 above
+          CHECK(plain.shm_ppermutes() == 0);
         }
     // Interleaved with other collectives on the same axis communicators (shared progress thread).
     Tensor a = make_input({4 * 1031}, DType::f32, torus.rank());
