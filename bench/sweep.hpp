@@ -31,7 +31,8 @@ struct SweepOptions {
   std::vector<std::string> plans;  // empty: every plan valid at each point
   int prompt_len = 16;
   int repeats = 5;
-  int rounds = 3;  // bench overlap --rounds: every plan of a point timed in turn, 3 times
+  int rounds = 6;  // bench overlap --rounds: every plan of a point timed in turn, 6 times (README: 3 let
+                   // near-tie plans swap order by noise)
   std::string hardware = "local";
   std::string out;                 // prefix of <out>.jsonl and <out>.csv (empty: stdout only)
   std::string mpirun = "mpirun";

@@ -61,7 +61,7 @@ def main():
 
         prefix = os.path.join(tmp, "sweep")
         p = run([a.tori, "bench", "sweep", "--chips", "1,2", "--batches", "2", "--dtypes", "f32", "--prompt-len", "4",
-                 "--repeats", "2", "--out", prefix, "--mpirun", a.mpirun], env)
+                 "--repeats", "2", "--rounds", "2", "--out", prefix, "--mpirun", a.mpirun], env)
         rows = [json.loads(l) for l in open(prefix + ".jsonl")]
         sweep = [r for r in rows if r["bench"] == "sweep"]
         summ = [r for r in rows if r["bench"] == "sweep_summary"]
