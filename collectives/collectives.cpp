@@ -70,6 +70,9 @@ Tensor unchanged(const Tensor& t, Tensor out, const std::string& what) {
   return out;
 }
 
+// The link a ppermute travels: its shift's direction round the ring.
+LinkUse ppermute_link(int shift) { return shift < 0 ? LinkUse::backward : LinkUse::forward; }
+
 // The receiving half of a shared-memory ppermute, completed by the thread that waits for it.
 struct ShmReceive final : Pending::Direct {
   ShmRing* ring = nullptr;
@@ -322,8 +325,8 @@ Collectives::Prepared Collectives::prepare_ppermute(const Tensor& t, Axis axis, 
   if (n == 1 || s == 0) return {unchanged(t, out, what), {}};
   out = output_tensor(out, t.shape(), t.dtype(), t, what);
   const RingLink& ring = g.rings.front();
-  CallContext ctx = context(Collective::ppermute);
   const AlgorithmImpl& impl = algorithm_impl(options_.algorithm);
+  CallContext ctx = context(Collective::ppermute);
   return {{}, [t, s, out, &ring, &impl, ctx]() mutable {
             impl.ppermute(ring, static_cast<const std::byte*>(t.raw()),
                           static_cast<std::byte*>(out.raw()), t.nbytes(), s, ctx);
@@ -368,11 +371,10 @@ Pending Collectives::start_shm_ppermute(const Tensor& t, Axis axis, int shift, T
 }
 
 Tensor Collectives::ppermute(const Tensor& t, Axis axis, int shift, Tensor out) {
-  if (Pending p = start_shm_ppermute(t, axis, shift, out, shift < 0 ? LinkUse::backward : LinkUse::forward);
+  if (Pending p = start_shm_ppermute(t, axis, shift, out, ppermute_link(shift));
       p.valid())
     return p.wait();
-  return run(prepare_ppermute(t, axis, shift, std::move(out)), Collective::ppermute,
-             shift < 0 ? LinkUse::backward : LinkUse::forward);
+  return run(prepare_ppermute(t, axis, shift, std::move(out)), Collective::ppermute, ppermute_link(shift));
 }
 
 Pending Collectives::start_all_gather(const Tensor& t, int dim, Axes axes, Tensor out) {
@@ -388,11 +390,10 @@ Pending Collectives::start_all_to_all(const Tensor& t, int split_dim, int concat
   return start(prepare_all_to_all(t, split_dim, concat_dim, axes, std::move(out)), Collective::all_to_all);
 }
 Pending Collectives::start_ppermute(const Tensor& t, Axis axis, int shift, Tensor out) {
-  if (Pending p = start_shm_ppermute(t, axis, shift, out, shift < 0 ? LinkUse::backward : LinkUse::forward);
+  if (Pending p = start_shm_ppermute(t, axis, shift, out, ppermute_link(shift));
       p.valid())
     return p;
-  return start(prepare_ppermute(t, axis, shift, std::move(out)), Collective::ppermute,
-               shift < 0 ? LinkUse::backward : LinkUse::forward);
+  return start(prepare_ppermute(t, axis, shift, std::move(out)), Collective::ppermute, ppermute_link(shift));
 }
 
 }  // namespace tori::collectives

@@ -1,6 +1,7 @@
 #include "collectives/progress_engine.hpp"
 
 #include <chrono>
+#include <utility>
 
 #include "collectives/request_wait.hpp"
 
@@ -27,26 +28,23 @@ bool Pending::ready() const {
 kernels::Tensor Pending::wait() {
   if (!valid()) throw Error("Pending::wait() on an empty or already waited handle");
   const auto t0 = std::chrono::steady_clock::now();
+  kernels::Tensor out;
   if (direct_) {
     if (!direct_->poll()) {
       const UrgentWait blocked;  // the progress thread may spin meanwhile (request_wait.hpp)
       direct_->block();
     }
-  } else if (future_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-    const UrgentWait blocked;  // the progress thread may spin on it meanwhile (request_wait.hpp)
-    future_.wait();
-  }
-  if (direct_) {
-    // Taken before the hold, so the data is copied while the modelled transfer still runs.
-    auto op = std::move(direct_);
-    kernels::Tensor out = op->finish();
-    if (hold_) sleep_held_until(timeline_, *hold_);
-    if (timeline_) timeline_->add_exposed(t0, std::chrono::steady_clock::now());
-    return out;
+    out = std::exchange(direct_, nullptr)->finish();  // copied while the modelled transfer runs
+  } else {
+    if (future_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      const UrgentWait blocked;  // the progress thread may spin on it meanwhile (request_wait.hpp)
+      future_.wait();
+    }
+    out = future_.get();  // rethrows the collective's error
   }
   if (hold_) sleep_held_until(timeline_, *hold_);  // the link model's modelled transfer end
   if (timeline_) timeline_->add_exposed(t0, std::chrono::steady_clock::now());
-  return future_.get();
+  return out;
 }
 
 ProgressEngine::ProgressEngine(bool use_thread) {

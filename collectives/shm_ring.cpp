@@ -54,8 +54,7 @@ ShmRing::ShmRing(const RingLink& ring, size_t slot_bytes) : ring_(ring), slot_by
   int node_size = 0;
   MPI_CHECK(MPI_Comm_size(node, &node_size));
   MPI_CHECK(MPI_Comm_free(&node));
-  same_host_ = node_size == n;
-  if (!same_host_) return;
+  if (node_size != n) return;  // a ring spread over hosts: MPI
   channels_ = n > 2 ? 2 : 1;
   slot_bytes_ = (slot_bytes_ + 63) / 64 * 64;  // slots on cache-line boundaries
   MPI_CHECK(MPI_Comm_dup(ring_.comm, &comm_));

@@ -114,7 +114,6 @@ class ShmRing {
 
   RingLink ring_;
   size_t slot_bytes_ = 0;
-  bool same_host_ = false;
   bool abandoned_ = false;
   MPI_Comm comm_ = MPI_COMM_NULL;
   bool mapped_ = false;

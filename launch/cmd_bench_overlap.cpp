@@ -18,7 +18,7 @@
 //                   the same work can be faster there (more ranks than cores, README "Overlap").
 // --rounds R times every (plan, overlap) R times in turn, each time built afresh, and reports the
 // medians over all R·repeats steps: on a shared machine a slow spell then lands on every plan
-// alike instead of on whichever was being timed (tori bench sweep uses 3). --balance's own
+// alike instead of on whichever was being timed (tori bench sweep uses 6). --balance's own
 // measurement (below) runs once per plan, before the rounds.
 // --per-layer adds one record per layer (and "other": embedding, final norm, logits) with the
 // same figures inside that layer's section of the step.
@@ -32,8 +32,8 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <thread>
 #include <map>
+#include <thread>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
@@ -95,19 +95,26 @@ double process_cpu_s() {
   return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
+// The ranks sharing this rank's host (MPI_COMM_TYPE_SHARED), freed with the object.
+struct HostComm {
+  MPI_Comm comm = MPI_COMM_NULL;
+  HostComm() { MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &comm); }
+  ~HostComm() { MPI_Comm_free(&comm); }
+  HostComm(const HostComm&) = delete;
+  HostComm& operator=(const HostComm&) = delete;
+};
+
 // The CPU seconds of this host's ranks together / its cores, the largest over the hosts.
-double busiest_host_cores_s(double cpu_s) {
-  MPI_Comm host = MPI_COMM_NULL;
-  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &host);
+double busiest_host_cores_s(const HostComm& host, double cpu_s) {
   double sum = 0;
-  MPI_Allreduce(&cpu_s, &sum, 1, MPI_DOUBLE, MPI_SUM, host);
-  MPI_Comm_free(&host);
+  MPI_Allreduce(&cpu_s, &sum, 1, MPI_DOUBLE, MPI_SUM, host.comm);
   return max_over_ranks(sum / double(std::max(1u, std::thread::hardware_concurrency())));
 }
 
 void measure(runtime::ShardedModel& model, collectives::Collectives& coll, bool prefill,
              const std::vector<models::TokenIds>& prompts, int steps, Samples& out) {
   auto& tl = coll.timeline();
+  const HostComm host;
   for (int r = 0; r < steps + 1; ++r) {  // the first run is a warm-up
     if (prefill || r == 0) model.reset(), model.prefill(prompts);
     MPI_Barrier(MPI_COMM_WORLD);
@@ -127,7 +134,7 @@ void measure(runtime::ShardedModel& model, collectives::Collectives& coll, bool 
     const collectives::Traffic t1 = coll.traffic().total();
     if (r == 0) continue;
     out.step.push_back(max_over_ranks(dt));
-    out.cores_busy.push_back(busiest_host_cores_s(cpu));
+    out.cores_busy.push_back(busiest_host_cores_s(host, cpu));
     out.held.push_back(max_over_ranks(tl.held_s()));
     out.comm.push_back(max_over_ranks(tl.busy_s()));
     out.exposed.push_back(max_over_ranks(tl.exposed_s()));
