@@ -152,16 +152,27 @@ runtime::CpuCalibration calibrate_cpu_once(int threads, const CalibrationOptions
   c.cache_bytes = double(kCacheMib) * double(1 << 20);
 
   // Overheads: measured - predicted (without overheads) per layer.
+  // Every rank of `sync` runs the model at once, as the ranks of a sweep point do: price its reads
+  // as such a host's (their working sets together in the cache or not; each read at the speed it
+  // measured with the others reading too). Priced as one rank alone, two 1-thread ranks' 15 MB of
+  // palm-tiny each looked cache-resident, and the memory time they really spent (~0.7 ms a step)
+  // went into the per-layer overhead: 281 against 57 us at 2 threads on a Zen 4 box.
+  int ranks = 1;
+  MPI_Comm_size(opt.sync, &ranks);
+  runtime::CpuCalibration host = c;
+  host.threads = threads * ranks;
+  host.read_gbps = c.read_gbps * ranks;
   runtime::HardwareProfile hw;
   hw.name = "calibrating";
   hw.peak_flops = {1, 1, 1};
   hw.hbm_bandwidth = c.read_gbps * 1e9;
   hw.link_bandwidth = {1, 1, 1};
   hw.cpu = {c};
+  if (ranks > 1) hw.cpu.push_back(host);
   meet();
   const std::vector<Timed> t = time_model(opt, repeats);
   auto residual_per_layer = [&](const Timed& m) {
-    const runtime::StepTime p = runtime::step_time(m.cost, hw, WeightFormat::f32, 1, 1.0, {threads, 1});
+    const runtime::StepTime p = runtime::step_time(m.cost, hw, WeightFormat::f32, 1, 1.0, {threads, ranks});
     return (m.seconds - p.serial_s) / double(m.cost.layers);
   };
   // Per layer (step_time.hpp): decode r = a + b·M; prefill r = a + c + b·M (M: the step's rows).
