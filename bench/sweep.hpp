@@ -33,6 +33,11 @@ struct SweepOptions {
   int repeats = 5;
   int rounds = 6;  // bench overlap --rounds: every plan of a point timed in turn, 6 times (README: 3 let
                    // near-tie plans swap order by noise)
+  // Refinement: where the auto plan measured slower than its fastest rival by more than refine_above
+  // (1.0: whenever it was not the fastest), the two are timed again head to head, in one launch with
+  // refine_rounds rounds, and those measurements replace both (the first kept as first_measured_s).
+  int refine_rounds = 6;  // 0: no refinement
+  double refine_above = 1.0;
   std::string hardware = "local";
   std::string out;                 // prefix of <out>.jsonl and <out>.csv (empty: stdout only)
   std::string mpirun = "mpirun";
@@ -46,6 +51,8 @@ struct SweepSummary {
   size_t points = 0, records = 0;
   double median_abs_rel_err = 0;
   double auto_within_10pct = 0;  // fraction of (point, phase) where auto's measured <= 1.1 × fastest
+  double auto_within_10pct_first = 0;  // the same before refinement
+  size_t refined = 0;                  // (point, phase) timed again head to head
   double worst_auto_ratio = 0;
   nlohmann::json to_json() const;
 };

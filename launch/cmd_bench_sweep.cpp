@@ -24,6 +24,13 @@ void add_bench_sweep_command(CLI::App& bench, Commands& out) {
   app->add_option("--repeats", o->repeats, "timed steps per phase (median)")->capture_default_str();
   app->add_option("--rounds", o->rounds, "times each point's plans are timed in turn (median over all)")
       ->capture_default_str();
+  app->add_option("--refine-rounds", o->refine_rounds,
+                  "where the auto plan measured slower than its fastest rival, time the two again head to head "
+                  "with this many rounds (0: never)")
+      ->capture_default_str();
+  app->add_option("--refine-above", o->refine_above,
+                  "refine when auto's measured time exceeds its rival's by more than this factor")
+      ->capture_default_str();
   app->add_option("--hardware", o->hardware, "profile the predictions use")->capture_default_str();
   app->add_option("--out", o->out, "write <out>.jsonl and <out>.csv");
   app->add_option("--mpirun", o->mpirun, "mpirun to start the ranks with")->capture_default_str();

@@ -61,7 +61,8 @@ def main():
 
         prefix = os.path.join(tmp, "sweep")
         p = run([a.tori, "bench", "sweep", "--chips", "1,2", "--batches", "2", "--dtypes", "f32", "--prompt-len", "4",
-                 "--repeats", "2", "--rounds", "2", "--out", prefix, "--mpirun", a.mpirun], env)
+                 "--repeats", "2", "--rounds", "2", "--refine-rounds", "1", "--refine-above", "0", "--out", prefix,
+                 "--mpirun", a.mpirun], env)
         rows = [json.loads(l) for l in open(prefix + ".jsonl")]
         sweep = [r for r in rows if r["bench"] == "sweep"]
         summ = [r for r in rows if r["bench"] == "sweep_summary"]
@@ -74,6 +75,21 @@ def main():
                 pts = [r for r in sweep if r["chips"] == n and r["phase"] == ph]
                 check(sum(r["auto"] for r in pts) == 1 and sum(r["fastest"] for r in pts) == 1,
                       f"one auto and one fastest plan at {n} chip(s), {ph}")
+        # --refine-above 0: every (point, phase) with two or more plans times auto against its fastest
+        # rival again, head to head; their records keep the first measurement beside the new one.
+        for n in (1, 2):
+            for ph in ("prefill", "decode"):
+                pts = [r for r in sweep if r["chips"] == n and r["phase"] == ph]
+                refined = [r for r in pts if r["refined"]]
+                want = 2 if len(pts) >= 2 else 0
+                check(len(refined) == want and any(r["auto"] for r in refined) == (want > 0),
+                      f"{n} chip(s), {ph}: auto and its rival refined ({len(pts)} plans): {refined}")
+                check(all(r["first_measured_s"] > 0 for r in pts) and
+                      all(r["first_measured_s"] == r["measured_s"] for r in pts if not r["refined"]),
+                      "first_measured_s: the first measurement, equal to measured_s where not refined")
+        check(summ[0]["refined"] == sum(1 for n in (1, 2) for ph in ("prefill", "decode")
+                                        if len([r for r in sweep if r["chips"] == n and r["phase"] == ph]) >= 2)
+              and 0 <= summ[0]["auto_within_10pct_first"] <= 1, f"summary counts the refinements: {summ}")
         with open(prefix + ".csv") as f:
             table = list(csv.DictReader(f))
         check(len(table) == len(sweep) and "predicted_s" in table[0], "the CSV has a row per record")
