@@ -77,9 +77,24 @@ double attention_gflops(int repeats) {
   return flops / seconds * 1e-9;
 }
 
-// Typical seconds of decode steps at batch 1 and 4 and of prefill blocks of 32 tokens at batch 1,
-// 4 and 16 (M = 32, 128, 512) of the one-rank model, with the cost model's counts for the same steps.
-constexpr int64_t kDecodeBatches[] = {1, 4}, kPrefillBatches[] = {1, 4, 16};
+// Typical seconds of decode steps at batch 1 to 16 and of prefill blocks of 32 tokens at batch 1 to
+// 16 (M = 32 to 512) of the one-rank model, with the cost model's counts for the same steps. Five
+// points a line: the overheads are small differences of noisy times, and a line through two or
+// three points moved 2-4x between calibrations.
+constexpr int64_t kDecodeBatches[] = {1, 2, 4, 8, 16}, kPrefillBatches[] = {1, 2, 4, 8, 16};
+
+// Theil-Sen line through (x, y): the median of the pairwise slopes, then the median of y - slope·x;
+// one point moved by a slow spell moves neither (least squares through three points did).
+std::pair<double, double> robust_line(const std::vector<std::pair<double, double>>& pts) {
+  std::vector<double> slopes, cuts;
+  for (size_t i = 0; i < pts.size(); ++i)
+    for (size_t j = i + 1; j < pts.size(); ++j)
+      if (pts[j].first != pts[i].first)
+        slopes.push_back((pts[j].second - pts[i].second) / (pts[j].first - pts[i].first));
+  const double slope = slopes.empty() ? 0.0 : median(slopes);
+  for (const auto& [x, y] : pts) cuts.push_back(y - slope * x);
+  return {cuts.empty() ? 0.0 : median(cuts), slope};
+}
 struct Timed {
   double seconds = 0;
   runtime::StepCost cost;
@@ -175,22 +190,20 @@ runtime::CpuCalibration calibrate_cpu_once(int threads, const CalibrationOptions
     const runtime::StepTime p = runtime::step_time(m.cost, hw, WeightFormat::f32, 1, 1.0, {threads, ranks});
     return (m.seconds - p.serial_s) / double(m.cost.layers);
   };
-  // Per layer (step_time.hpp): decode r = a + b·M; prefill r = a + c + b·M (M: the step's rows).
-  // b and a + c: the least-squares line through the prefill residuals (b clamped at 0, then a + c
-  // their mean less b·M); a: the decode residuals' mean less b·M; every part clamped at 0.
+  // Per layer (step_time.hpp): decode r = a + b_d·M; prefill r = a + c + b·M (M: the step's rows:
+  // decode's are sequences, each with its own attention call and cache append; prefill's are
+  // tokens). (a, b_d): the decode residuals' line; (a + c, b): the prefill residuals'; every part
+  // clamped at 0.
   const size_t nd = std::size(kDecodeBatches);
-  std::vector<std::pair<double, double>> pre;  // (M, residual)
-  for (size_t i = nd; i < t.size(); ++i) pre.emplace_back(double(t[i].cost.rows), residual_per_layer(t[i]));
-  double mx = 0, my = 0;
-  for (const auto& [x, y] : pre) mx += x / double(pre.size()), my += y / double(pre.size());
-  double sxy = 0, sxx = 0;
-  for (const auto& [x, y] : pre) sxy += (x - mx) * (y - my), sxx += (x - mx) * (x - mx);
-  const double b = sxx > 0 ? std::max(0.0, sxy / sxx) : 0.0;
-  double a = 0;
-  for (size_t i = 0; i < nd; ++i) a += (residual_per_layer(t[i]) - b * double(t[i].cost.rows)) / double(nd);
+  std::vector<std::pair<double, double>> dec, pre;  // (M, residual)
+  for (size_t i = 0; i < t.size(); ++i)
+    (i < nd ? dec : pre).emplace_back(double(t[i].cost.rows), residual_per_layer(t[i]));
+  const auto [a, bd] = robust_line(dec);
+  const auto [ac, b] = robust_line(pre);
   c.layer_overhead_s = std::max(0.0, a);
-  c.row_overhead_s = b;
-  c.prefill_overhead_s = std::max(0.0, my - b * mx - c.layer_overhead_s);
+  c.decode_row_overhead_s = std::max(0.0, bd);
+  c.row_overhead_s = std::max(0.0, b);
+  c.prefill_overhead_s = std::max(0.0, ac - c.layer_overhead_s);
   return c;
 }
 
@@ -220,6 +233,7 @@ runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt
   c.layer_overhead_s = med([](const auto& x) { return x.layer_overhead_s; });
   c.prefill_overhead_s = med([](const auto& x) { return x.prefill_overhead_s; });
   c.row_overhead_s = med([](const auto& x) { return x.row_overhead_s; });
+  c.decode_row_overhead_s = med([](const auto& x) { return x.decode_row_overhead_s; });
   return c;
 }
 

@@ -50,8 +50,9 @@ CpuCalibration parse_cpu_entry(const YAML::Node& e, const std::string& where) {
     const std::string key = kv.first.as<std::string>();
     if (std::find(kCpuKeys.begin(), kCpuKeys.end(), key) == kCpuKeys.end() &&
         std::find(std::begin(kSmallNames), std::end(kSmallNames), key) == std::end(kSmallNames))
-      throw InputError(where + ": unknown key '" + key + "' (allowed: " + list +
-                       ", optional matmul_small_gflops_f32|bf16|int8)");
+      if (key != "decode_row_overhead_ns")
+        throw InputError(where + ": unknown key '" + key + "' (allowed: " + list +
+                         ", optional matmul_small_gflops_f32|bf16|int8, decode_row_overhead_ns)");
   }
   for (const auto& k : kCpuKeys)
     if (!e[k]) throw InputError(where + ": missing key '" + k + "'");
@@ -83,6 +84,10 @@ CpuCalibration parse_cpu_entry(const YAML::Node& e, const std::string& where) {
   c.layer_overhead_s = positive(e["layer_overhead_us"], where + ": key 'layer_overhead_us'") * kMicro;
   c.prefill_overhead_s = positive(e["prefill_overhead_us"], where + ": key 'prefill_overhead_us'") * kMicro;
   c.row_overhead_s = positive(e["row_overhead_ns"], where + ": key 'row_overhead_ns'") * kNano;
+  c.decode_row_overhead_s =
+      e["decode_row_overhead_ns"]
+          ? positive(e["decode_row_overhead_ns"], where + ": key 'decode_row_overhead_ns'") * kNano
+          : c.row_overhead_s;
   return c;
 }
 }  // namespace
@@ -195,6 +200,7 @@ std::string hardware_profile_yaml(const HardwareProfile& p, const std::string& c
       y << YAML::Key << "layer_overhead_us" << YAML::Value << c.layer_overhead_s / kMicro;
       y << YAML::Key << "prefill_overhead_us" << YAML::Value << c.prefill_overhead_s / kMicro;
       y << YAML::Key << "row_overhead_ns" << YAML::Value << c.row_overhead_s / kNano;
+      y << YAML::Key << "decode_row_overhead_ns" << YAML::Value << c.decode_row_overhead_s / kNano;
       y << YAML::EndMap;
     }
     y << YAML::EndSeq;

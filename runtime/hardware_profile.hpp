@@ -37,7 +37,9 @@
 //     cache_mib: 16
 //     layer_overhead_us: 35         # per layer and step: dispatch, norms, RoPE, softmax ... (fit)
 //     prefill_overhead_us: 200      # per layer, added in a prefill block (fit)
-//     row_overhead_ns: 120          # per layer, per row (B_local·L; decode B_local) on one chip (fit)
+//     row_overhead_ns: 120          # per layer, per prefill row (B_local·L) on one chip (fit)
+//     decode_row_overhead_ns: 300   # optional: per layer, per decode row (a sequence: its own
+//                                   # attention call and KV-cache append) (fit; default row_overhead_ns)
 //
 // `tori calibrate` writes the `local` profile to profile_dir()/local.yaml; load_hardware_profile
 // finds `<name>.yaml` there after the built-in names.
@@ -63,6 +65,7 @@ struct CpuCalibration {
   double layer_overhead_s = 0;
   double prefill_overhead_s = 0;
   double row_overhead_s = 0;
+  double decode_row_overhead_s = 0;
   // GFLOP/s of a matmul with M rows: log-log interpolation between the measured M, clamped.
   double matmul_rate(kernels::WeightFormat f, double M) const;
   // ... of [M, K] x [K, N]: with the K = N = 256 curve, interpolated log-log in sqrt(K·N) between

@@ -52,7 +52,7 @@ StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::Weight
     // for their rows).
     const double rows = double(c.rows) / double(std::max<int64_t>(1, c.row_split));
     t.overhead_s = double(c.layers) * (r.cpu->layer_overhead_s + (c.prefill ? r.cpu->prefill_overhead_s : 0.0) +
-                                       rows * r.cpu->row_overhead_s) +
+                                       rows * (c.prefill ? r.cpu->row_overhead_s : r.cpu->decode_row_overhead_s)) +
                    c.step.repack_bytes / rates_of(hw, weights, res, c.step.repack_block_bytes).bandwidth;
   } else {
     t.compute_s = c.step.flops / r.peak;

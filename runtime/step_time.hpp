@@ -23,7 +23,7 @@
 //   memory_s   = bytes / (the read bandwidth this rank gets: its threads' figure, or the host's
 //                figure for all ranks' threads shared evenly, whichever is lower; its threads'
 //                cache figure when every rank's bytes fit in the calibrated cache size together)
-//   overhead_s = layers · (layer_overhead + rows/split · row_overhead + in a prefill: prefill_overhead)
+//   overhead_s = layers · (layer_overhead + rows/split · (decode_)row_overhead + in a prefill: prefill_overhead)
 //                + repack bytes (weight-gathered layouts, cost_model.hpp) / the read bandwidth
 //                for two layers' gathered weights (cache speed when they fit, as memory_s)
 //                (dispatch, norms, RoPE, softmax, copies: what FLOPs and bytes do not explain; the

@@ -177,3 +177,28 @@ TEST_CASE("cost model: the per-shape matmuls and per-call traffic add up to the 
     }
   }
 }
+
+TEST_CASE("step_time: per-row overhead by phase, decode_row_overhead_ns optional (default: row_overhead_ns)") {
+  const auto with = [](const std::string& keys) {
+    std::string text = kProfile;
+    const std::string key = "    row_overhead_ns: 0\n";
+    return text.replace(text.find(key), key.size(), keys);
+  };
+  const HardwareProfile same = parse_hardware_profile(with("    row_overhead_ns: 1000\n"), "test.yaml");
+  CHECK(same.cpu.front().decode_row_overhead_s == Approx(1e-6));
+  const HardwareProfile hw =
+      parse_hardware_profile(with("    row_overhead_ns: 1000\n    decode_row_overhead_ns: 3000\n"), "test.yaml");
+  StepCost c;
+  c.layers = 2;
+  c.rows = 8;
+  c.row_split = 2;  // 4 rows per rank
+  c.prefill = true;
+  CHECK(step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 1}).overhead_s == Approx(2 * 4 * 1e-6));
+  c.prefill = false;
+  CHECK(step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 1}).overhead_s == Approx(2 * 4 * 3e-6));
+  // Written back and read again, the key survives.
+  const HardwareProfile again = parse_hardware_profile(hardware_profile_yaml(hw, "test"), "again.yaml");
+  CHECK(again.cpu.front().decode_row_overhead_s == Approx(3e-6));
+  CHECK_THROWS_WITH(parse_hardware_profile(with("    row_overhead_ns: 1\n    decode_row_overhead_ns: -1\n"), "t.yaml"),
+                    Catch::Contains("decode_row_overhead_ns") && Catch::Contains(">= 0"));
+}
