@@ -44,11 +44,14 @@ std::string run_capture(const std::string& cmd) {
   return out;
 }
 
-std::string mpirun_self(const std::string& mpirun, int ranks) {
+std::string self_exe() {
   std::error_code ec;
-  const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  return std::filesystem::read_symlink("/proc/self/exe", ec).string();
+}
+
+std::string mpirun_self(const std::string& mpirun, int ranks) {
   return mpirun + " -np " + std::to_string(ranks) + (ranks > runtime::cores_on_host() ? " --oversubscribe" : "") +
-         " --bind-to none " + exe;
+         " --bind-to none " + self_exe();
 }
 
 std::vector<nlohmann::json> json_records(const std::string& out, std::string_view bench) {

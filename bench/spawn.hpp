@@ -16,6 +16,9 @@ namespace tori::bench {
 // removed; returns everything it printed. Throws tori::Error if it cannot be started.
 std::string run_capture(const std::string& cmd);
 
+// The path of this tori binary (/proc/self/exe).
+std::string self_exe();
+
 // The start of a command line running this tori binary on `ranks` ranks of this host:
 // `MPIRUN -np N [--oversubscribe] --bind-to none /path/to/tori`. --oversubscribe when the ranks
 // exceed the cores; --bind-to none because mpirun's default for 1-2 ranks binds each to one core,

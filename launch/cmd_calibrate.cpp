@@ -186,6 +186,17 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
   }
   if (g.world_size != 1)
     throw InputError("calibrate: run it on one process, not under mpirun (it starts mpirun itself for the links)");
+  // Where it goes, checked before measuring: written to <path>.tmp, renamed when complete (an
+  // interrupted calibration leaves no half profile behind).
+  const std::string path = o.out.empty() ? runtime::profile_dir() + "/local.yaml" : o.out;
+  const std::string tmp = path + ".tmp";
+  {
+    const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+  }
+  std::ofstream f(tmp);
+  if (!f) throw InputError("calibrate: cannot write '" + path + "' (set --out or $TORI_PROFILE_DIR)");
   const double t0 = bench::now_s();
   runtime::HardwareProfile hw;
   hw.name = "local";
@@ -212,16 +223,13 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
   hw.link_model_wake = sleep_overshoot_us() * 1e-6;
   hw.collective_sync = measure_sync(o, hw);
 
-  const std::string path = o.out.empty() ? runtime::profile_dir() + "/local.yaml" : o.out;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path().empty()
-                                          ? std::filesystem::path(".")
-                                          : std::filesystem::path(path).parent_path());
-  std::ofstream f(path);
-  if (!f) throw InputError("calibrate: cannot write '" + path + "' (set --out or $TORI_PROFILE_DIR)");
   f << runtime::hardware_profile_yaml(
       hw, "Written by `tori calibrate` (" + std::string(o.bench.quick ? "--quick, " : "") + "overheads fitted on " +
               o.bench.model + "); see runtime/hardware_profile.hpp");
   f.close();
+  std::error_code ec;
+  if (!f || (std::filesystem::rename(tmp, path, ec), ec))
+    throw InputError("calibrate: cannot write '" + path + "' (set --out or $TORI_PROFILE_DIR)");
   const double took = bench::now_s() - t0;
   if (g.json) {
     nlohmann::json cpu = nlohmann::json::array();

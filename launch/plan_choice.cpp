@@ -2,8 +2,15 @@
 
 #include <mpi.h>
 
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
 #include <spdlog/spdlog.h>
 
+#include "bench/spawn.hpp"
 #include "kernels/error.hpp"
 #include "runtime/generator.hpp"
 #include "runtime/hardware_profile.hpp"
@@ -18,6 +25,61 @@ runtime::HardwareProfile local_profile(const GlobalOptions& g) {
   return runtime::with_link_model(runtime::load_hardware_profile("local"), g.link_gbps, g.link_latency_us);
 }
 
+void bcast_string(std::string& s) {
+  unsigned long long n = s.size();
+  MPI_Bcast(&n, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD);
+  s.resize(size_t(n));
+  if (n > 0) MPI_Bcast(s.data(), int(n), MPI_CHAR, 0, MPI_COMM_WORLD);
+}
+
+// The `local` profile for --plan auto, the same on every rank: rank 0 reads it, first running
+// `tori calibrate` (a process of its own, outside this job, ~40 s) when this machine has none,
+// while the other ranks wait asleep so as not to load the cores it measures; then sends its text
+// to all (ranks on other hosts need no profile of their own). Collective.
+runtime::HardwareProfile local_profile_calibrating(const GlobalOptions& g, const std::string& flag) {
+  const std::string path = (std::filesystem::path(runtime::profile_dir()) / "local.yaml").string();
+  std::string text, error;
+  if (g.rank == 0) {
+    if (!std::filesystem::is_regular_file(path)) {
+      // On every core: mpirun may have bound this rank to one, and a child inherits the binding
+      // (OpenMP sizes its idle spinning from it when it loads, before tori could widen it: the
+      // 2-thread figures then came out with 400-730 us per layer of overhead instead of ~40).
+      const std::string cmd = "taskset -c 0-" + std::to_string(runtime::cores_on_host() - 1) + " " +
+                              bench::self_exe() + " --matmul " + g.matmul + " --collectives " + g.collectives +
+                              " calibrate";
+      spdlog::info("{} auto: this machine has no local hardware profile ({}) yet: calibrating it once, about 40 s "
+                   "(`{}`)", flag, path, cmd);
+      const std::string out = bench::run_capture(cmd);
+      if (!std::filesystem::is_regular_file(path))
+        error = flag + " auto: no local hardware profile, and `" + cmd + "` did not write " + path +
+                " (set $TORI_PROFILE_DIR to a writable directory); its output:\n" + out;
+      else
+        spdlog::info("{} auto: wrote {}", flag, path);
+    }
+    if (error.empty()) {
+      std::ifstream f(path);
+      std::ostringstream all;
+      all << f.rdbuf();
+      text = all.str();
+    }
+  }
+  MPI_Request done;
+  MPI_Ibarrier(MPI_COMM_WORLD, &done);
+  for (int flag_done = 0;;) {
+    MPI_Test(&done, &flag_done, MPI_STATUS_IGNORE);
+    if (flag_done) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  bcast_string(error);
+  if (!error.empty()) throw InputError(error);
+  bcast_string(text);
+  try {
+    return runtime::with_link_model(runtime::parse_hardware_profile(text, path), g.link_gbps, g.link_latency_us);
+  } catch (const InputError& e) {
+    throw InputError(flag + " auto: " + e.what());
+  }
+}
+
 runtime::RankResources resources(const GlobalOptions& g) {
   return {g.threads_applied, runtime::ranks_on_host(MPI_COMM_WORLD)};
 }
@@ -28,14 +90,7 @@ runtime::Plan resolve_plan(const std::string& text, const std::string& flag, con
                            const GlobalOptions& g) {
   if (text == "default") return runtime::default_plan(ctx.config, ctx.shape, ctx.batch);
   if (text != "auto") return runtime::parse_plan(text, flag);
-  runtime::HardwareProfile hw;
-  try {
-    hw = local_profile(g);
-  } catch (const InputError& e) {
-    std::string why = e.what();
-    if (why.starts_with("--hardware: ")) why = why.substr(12);
-    throw InputError(flag + " auto: " + why);
-  }
+  const runtime::HardwareProfile hw = local_profile_calibrating(g, flag);
   runtime::PlannerQuery q;
   q.config = ctx.config;
   q.shape = ctx.shape;

@@ -2,6 +2,8 @@
 // The plan a command runs, from its --plan text: a plan string, `default` (runtime::default_plan:
 // the paper's advice) or `auto` (runtime/planner.hpp on the calibrated `local` profile, with the
 // link model's figures when --link-gbps is on; rank 0 logs the choice and the top 3 candidates).
+// A machine without a local profile is calibrated on first use: rank 0 runs `tori calibrate`
+// (~40 s) while the other ranks wait asleep, then sends the profile to all.
 // And the MFU/MBU of measured steps against the same profile (for the generate summary).
 #include <optional>
 #include <string>

@@ -7,7 +7,8 @@
    candidates, runs the chosen plan equal to the reference, and reports mfu/mbu in (0, 1];
 3. `tori bench sweep` over 1 and 2 chips at one batch writes JSON lines and CSV whose records
    carry a positive measurement and prediction for every (chips, phase, plan), plus a summary;
-4. without a local profile, --plan auto fails with one line saying to run `tori calibrate`.
+4. without a local profile, --plan auto calibrates the machine once (rank 0 runs `tori calibrate`)
+   and uses it; with a profile directory it cannot write, it fails with one error line.
 Prints PASSED at the end; any failed check exits non-zero with the reason.
 """
 import argparse
@@ -95,11 +96,29 @@ def main():
         check(len(table) == len(sweep) and "predicted_s" in table[0], "the CSV has a row per record")
         check("[sweep" in p.stderr, "progress on stderr")
 
-        env2 = dict(os.environ, TORI_PROFILE_DIR=os.path.join(tmp, "empty"))
-        p = run([a.tori, "generate", "--plan", "auto"], env2, ok=False)
-        lines = [l for l in p.stderr.splitlines() if "tori: error" in l]
-        check(p.returncode != 0 and len(lines) == 1 and "tori calibrate" in lines[0] and not p.stdout,
-              f"--plan auto without a profile: one error line naming tori calibrate\n{p.stderr}")
+        # First use: no local profile -> rank 0 calibrates this machine once (a full `tori calibrate`,
+        # ~40 s), the plan is chosen on it, and the next run reads it without calibrating again.
+        first = os.path.join(tmp, "first-use")
+        env2 = dict(os.environ, TORI_PROFILE_DIR=first)
+        gen = [a.mpirun, "-np", "2", "--oversubscribe", a.tori, "--json", "generate", "--plan", "auto",
+               "--prompt-tokens", "1,2,3;4,5", "--max-new-tokens", "2", "--check-reference"]
+        p = run(gen, env2)
+        check(p.stderr.count("calibrating it once") == 1 and os.path.isfile(os.path.join(first, "local.yaml")),
+              f"--plan auto without a profile calibrates once and writes it\n{p.stderr}")
+        summary = [json.loads(l) for l in p.stdout.splitlines() if '"prefill_s"' in l][0]
+        check(summary["reference_match"] is True and "plan auto:" in p.stderr,
+              "... then picks a plan on it and generates the reference's tokens")
+        p = run(gen, env2)
+        check("calibrating" not in p.stderr and "plan auto:" in p.stderr, "the next run reads it, no calibration")
+
+        # A profile directory that cannot be written: one error line from the job, every rank out.
+        blocker = os.path.join(tmp, "a-file")
+        open(blocker, "w").close()
+        env3 = dict(os.environ, TORI_PROFILE_DIR=os.path.join(blocker, "sub"))
+        p = run(gen, env3, ok=False)
+        lines = [l for l in p.stderr.splitlines() if l.startswith("tori: error: --plan auto")]
+        check(p.returncode != 0 and len(lines) == 1 and "TORI_PROFILE_DIR" in lines[0] and '"bench"' not in p.stdout,
+              f"--plan auto with an unwritable profile directory: one error line naming $TORI_PROFILE_DIR\n{p.stderr}")
     print("PASSED")
 
 
