@@ -13,9 +13,13 @@
 // (stdout, and <out>.jsonl) and CSV (<out>.csv), one record per (chips, batch, phase, plan):
 //   chips torus threads batch dtype prompt_len phase plan overlap link_gbps measured_s predicted_s
 //   rel_err pred_compute_s pred_memory_s pred_comm_s pred_overhead_s comm_s exposed_comm_s
-//   comm_share tokens_per_s mfu mbu auto fastest peak_gflops_per_chip gbps_per_chip
-// and a summary record: median |predicted - measured| / measured, and per point the auto plan's
-// measured time over the fastest measured plan's. Progress goes to stderr.
+//   comm_share tokens_per_s mfu mbu auto fastest refined first_measured_s peak_gflops_per_chip
+//   gbps_per_chip
+// Where the auto plan measured slower than its fastest rival (by more than refine_above), the two
+// are timed again head to head in one launch with refine_rounds rounds; those measurements replace
+// both records' (the first kept as first_measured_s). Then a summary record: median |predicted -
+// measured| / measured, and the share of (point, phase) where the auto plan's measured time is
+// within 10% of the fastest measured plan's, after and before refinement. Progress goes to stderr.
 #include <string>
 #include <vector>
 
