@@ -52,6 +52,14 @@ double matmul_gflops(WeightFormat f, int64_t M, int64_t KN, kernels::Backend bac
   return 2.0 * double(M) * double(KN) * double(KN) * inner / t * 1e-9;
 }
 
+// GB/s of f32 weights packed into format f (kernels::pack_weight of a K = N = 1024 matrix, as the
+// weight-gathered layouts pack each gathered weight every step).
+double pack_gbps(WeightFormat f, kernels::Backend backend, int repeats) {
+  const Tensor w = filled({kMatmulKN, kMatmulKN}, 0.03f);
+  const double t = typical(time_repeats([&] { kernels::pack_weight(w, f, backend); }, 1, repeats));
+  return 4.0 * double(w.numel()) / t * 1e-9;
+}
+
 double attention_gflops(int repeats) {
   constexpr int64_t B = 8, H = 8, D = 64, T = 256, Lp = 32;
   kernels::KvCache cache(B, 1, T + Lp + 1, D);
@@ -152,6 +160,10 @@ runtime::CpuCalibration calibrate_cpu_once(int threads, const CalibrationOptions
       c.matmul_gflops[size_t(f)].emplace_back(double(M), matmul_gflops(f, M, kMatmulKN, backend, repeats));
       c.matmul_small_gflops[size_t(f)].emplace_back(double(M), matmul_gflops(f, M, kMatmulSmallKN, backend, repeats));
     }
+  for (WeightFormat f : {WeightFormat::bf16, WeightFormat::int8}) {
+    meet();
+    c.pack_gbps[size_t(f)] = pack_gbps(f, backend, repeats);
+  }
   meet();
   c.attention_gflops = attention_gflops(repeats);
   meet();
@@ -234,6 +246,8 @@ runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt
   c.prefill_overhead_s = med([](const auto& x) { return x.prefill_overhead_s; });
   c.row_overhead_s = med([](const auto& x) { return x.row_overhead_s; });
   c.decode_row_overhead_s = med([](const auto& x) { return x.decode_row_overhead_s; });
+  for (size_t f = 0; f < c.pack_gbps.size(); ++f)
+    c.pack_gbps[f] = med([f](const auto& x) { return x.pack_gbps[f]; });
   return c;
 }
 

@@ -98,42 +98,46 @@ LinkFit measure_links(const CalibrateOptions& o, const GlobalOptions& g) {
 }
 
 // collective_sync: a 2-rank decode of the calibration model (`tori bench overlap`, ws1d/heads,
-// batch 4, nothing overlapped) takes longer than `hw` (its per-rank figures and collective curves)
+// nothing overlapped) takes longer than `hw` (its per-rank figures and collective curves)
 // predicts: its ranks arrive at each collective at different moments, and each call costs its
-// caller time to issue and hand over. The excess of the step over the prediction, per collective
-// call, clamped at 0. (Fitted on the exposed communication alone, it left those per-call costs out:
-// 2-chip decode steps measured 30-50% above their prediction on a Zen 4 box.)
+// caller time to issue and hand over. The excess of the step over the prediction per collective
+// call, at batch 1, 4 and 16 (a launch each), their median, clamped at 0. (Fitted on the exposed
+// communication alone, it left those per-call costs out: 2-chip decode steps measured 30-50% above
+// their prediction on a Zen 4 box; fitted at batch 4 alone, it moved 1-27 us between calibrations.)
 double measure_sync(const CalibrateOptions& o, const runtime::HardwareProfile& hw) {
-  constexpr int64_t kBatch = 4, kPrompt = 16;
+  constexpr int64_t kPrompt = 16;
   const int repeats = o.bench.quick ? 9 : 25;
   const int threads = std::max(1, runtime::cores_on_host() / 2);
-  const std::string cmd = bench::mpirun_self(o.mpirun, 2) + " --threads " + std::to_string(threads) +
-                          " --json --matmul " +
-                          o.bench.matmul + " bench overlap --model " + o.bench.model +
-                          " --plans ws1d/heads --phases decode --overlaps none --batch " + std::to_string(kBatch) +
-                          " --prompt-len " + std::to_string(kPrompt) + " --repeats " + std::to_string(repeats);
-  spdlog::info("calibrate: collective sync: {}", cmd);
-  const std::string out = bench::run_capture(cmd);
-  double step = -1;
-  for (const auto& j : bench::json_records(out, "overlap")) step = j["step_s"].get<double>();
-  if (step < 0)
-    throw Error("calibrate: `" + cmd + "` did not give its overlap record (is mpirun on PATH? give its path with "
-                "--mpirun); its output:\n" + out);
-  runtime::StepQuery q;
-  q.config = models::open_model(o.bench.model, 1234)->config();
-  q.shape = collectives::TorusShape{{2, 1, 1}};
-  q.plan = runtime::parse_plan("ws1d/heads", "calibrate").decode;
-  q.batch = kBatch;
-  q.tokens = 1;
-  q.cached = kPrompt + (repeats + 1) / 2;
-  const runtime::StepCost cost = runtime::predict_step(q);
   runtime::HardwareProfile plain = hw;
   plain.collective_sync = 0;
-  const double predicted =
-      runtime::step_time(cost, plain, kernels::WeightFormat::f32, 2, 1.0, {threads, 2}).serial_s;
-  double calls = 0;
-  for (const auto& c : cost.step.calls) calls += c.count;
-  return calls > 0 ? std::max(0.0, (step - predicted) / calls) : 0.0;
+  std::vector<double> per_call;
+  for (int64_t batch : {1, 4, 16}) {
+    const std::string cmd = bench::mpirun_self(o.mpirun, 2) + " --threads " + std::to_string(threads) +
+                            " --json --matmul " + o.bench.matmul + " bench overlap --model " + o.bench.model +
+                            " --plans ws1d/heads --phases decode --overlaps none --batch " + std::to_string(batch) +
+                            " --prompt-len " + std::to_string(kPrompt) + " --repeats " + std::to_string(repeats);
+    spdlog::info("calibrate: collective sync: {}", cmd);
+    const std::string out = bench::run_capture(cmd);
+    double step = -1;
+    for (const auto& j : bench::json_records(out, "overlap")) step = j["step_s"].get<double>();
+    if (step < 0)
+      throw Error("calibrate: `" + cmd + "` did not give its overlap record (is mpirun on PATH? give its path with "
+                  "--mpirun); its output:\n" + out);
+    runtime::StepQuery q;
+    q.config = models::open_model(o.bench.model, 1234)->config();
+    q.shape = collectives::TorusShape{{2, 1, 1}};
+    q.plan = runtime::parse_plan("ws1d/heads", "calibrate").decode;
+    q.batch = batch;
+    q.tokens = 1;
+    q.cached = kPrompt + (repeats + 1) / 2;
+    const runtime::StepCost cost = runtime::predict_step(q);
+    const double predicted =
+        runtime::step_time(cost, plain, kernels::WeightFormat::f32, 2, 1.0, {threads, 2}).serial_s;
+    double calls = 0;
+    for (const auto& c : cost.step.calls) calls += c.count;
+    if (calls > 0) per_call.push_back((step - predicted) / calls);
+  }
+  return per_call.empty() ? 0.0 : std::max(0.0, bench::median(per_call));
 }
 
 // How late a sleep of the link model's size wakes (collectives.cpp holds collectives with
@@ -238,6 +242,8 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
                      {"cache_read_gbps", c.cache_read_gbps}, {"layer_overhead_us", c.layer_overhead_s * 1e6},
                      {"prefill_overhead_us", c.prefill_overhead_s * 1e6}, {"row_overhead_ns", c.row_overhead_s * 1e9},
                      {"decode_row_overhead_ns", c.decode_row_overhead_s * 1e9},
+                     {"pack_gbps_bf16", c.pack_gbps[size_t(kernels::WeightFormat::bf16)]},
+                     {"pack_gbps_int8", c.pack_gbps[size_t(kernels::WeightFormat::int8)]},
                      {"matmul_gflops_f32", c.matmul_gflops[0]}});
     bench::emit({{"bench", "calibrate"}, {"profile", path}, {"seconds", took}, {"link_gbps", link.gbps},
                  {"link_latency_us", link.latency_us}, {"cpu", cpu}});
@@ -247,9 +253,11 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
       std::printf("  %d thread(s): matmul f32 GFLOP/s", c.threads);
       for (const auto& [M, gf] : c.matmul_gflops[0]) std::printf(" M=%g: %.1f", M, gf);
       std::printf("; attention %.1f GFLOP/s; read %.1f GB/s (in cache %.1f); overhead per layer %.1f us "
-                  "(+ %.1f us in prefill) + %.1f ns per prefill row, %.1f ns per decode row\n",
+                  "(+ %.1f us in prefill) + %.1f ns per prefill row, %.1f ns per decode row; packs f32 into "
+                  "bf16 at %.2f GB/s, int8 at %.2f\n",
                   c.attention_gflops, c.read_gbps, c.cache_read_gbps, c.layer_overhead_s * 1e6,
-                  c.prefill_overhead_s * 1e6, c.row_overhead_s * 1e9, c.decode_row_overhead_s * 1e9);
+                  c.prefill_overhead_s * 1e6, c.row_overhead_s * 1e9, c.decode_row_overhead_s * 1e9,
+                  c.pack_gbps[size_t(kernels::WeightFormat::bf16)], c.pack_gbps[size_t(kernels::WeightFormat::int8)]);
     }
     std::printf("  links (MPI %s, 2 ranks): %.2f GB/s, %.1f us per message; a link-model hold wakes %.1f us late\n",
                 g.collectives.c_str(), link.gbps, link.latency_us, hw.link_model_wake * 1e6);

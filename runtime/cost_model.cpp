@@ -21,15 +21,6 @@ namespace {
 
 constexpr size_t kF32 = 4;  // Tori's activations, partial sums and gathered weights are f32
 
-double dtype_bytes(kernels::WeightFormat f) {
-  switch (f) {
-    case kernels::WeightFormat::f32: return 4;
-    case kernels::WeightFormat::bf16: return 2;
-    case kernels::WeightFormat::int8: return 1;  // per-channel scales (N floats) neglected
-  }
-  return 4;
-}
-
 // The rings a collective over `axes` runs on (Collectives' Group::ring_coords: axes of size > 1).
 std::vector<RingCoord> rings_of(const TorusShape& s, const Coords& me, Axes axes) {
   std::vector<RingCoord> out;
@@ -115,6 +106,16 @@ bool any_handoff(const models::ModelConfig& c, const TorusShape& s, const PhaseP
 
 }  // namespace
 
+double dtype_bytes(kernels::WeightFormat f) {
+  switch (f) {
+    case kernels::WeightFormat::f32: return 4;
+    case kernels::WeightFormat::bf16: return 2;
+    case kernels::WeightFormat::int8: return 1;  // per-channel scales (N floats) neglected
+  }
+  return 4;
+}
+
+
 int64_t modelled_heads(const models::ModelConfig& c, int64_t /*n*/) { return c.n_heads; }
 
 Work& Work::operator+=(const Work& o) {
@@ -126,6 +127,7 @@ Work& Work::operator+=(const Work& o) {
   weight_bytes += o.weight_bytes;
   kv_bytes += o.kv_bytes;
   repack_bytes += o.repack_bytes;
+  pack_elements += o.pack_elements;
   repack_block_bytes = std::max(repack_block_bytes, o.repack_block_bytes);
   for (size_t k = 0; k < traffic.size(); ++k)
     for (size_t a = 0; a < 3; ++a) traffic[k][a] += o.traffic[k][a];
@@ -136,6 +138,7 @@ Work Work::scaled(int64_t k) const {
   Work w = *this;
   const double d = double(k);
   w.flops *= d, w.matmul_flops *= d, w.attn_flops *= d, w.weight_bytes *= d, w.kv_bytes *= d, w.repack_bytes *= d;
+  w.pack_elements *= d;
   for (auto& m : w.matmuls) m.count *= d;
   for (auto& c : w.calls) c.count *= d;
   for (auto& kind : w.traffic)
@@ -245,7 +248,10 @@ StepCost predict_step(const StepQuery& q) {
         // as it goes (read 4; kernels::pack_transient_weight).
         const double w_in = double(E) * units * ui, w_out = double(units) * uo * E;
         const double gathered = w_in + w_out + (p.with_kv ? double(E) * 2 * KD : 0.0);  // elements
-        w.repack_bytes += gathered * (f32 ? 4.0 : 4.0 + wb);
+        if (f32)
+          w.repack_bytes += gathered * 4.0;
+        else
+          w.pack_elements += gathered;
         // Cache-resident while two layers' gathered f32 weights fit (overlapped, layer i+1's arrive
         // while layer i's are used).
         w.repack_block_bytes += 2 * 4.0 * gathered;

@@ -32,7 +32,8 @@
 //   kv_bytes  KV cache read: B_a · K_local · (T + L) · D · 2 · kv element bytes.
 //   repack_bytes  weight-gathered layouts, every step: bf16/int8 place the gathered f32 weights
 //             in order (a copy, 8 bytes per element, unless the gather already left them in place:
-//             weight_prefetch.cpp) and pack them (read 4 + write bytes(dtype)); f32 multiplies each
+//             weight_prefetch.cpp) and pack them (pack_elements: priced at the calibrated pack rate
+//             when the profile has one, step_time.hpp, else as read 4 + write bytes(dtype)); f32 multiplies each
 //             gathered block where it lies (gathered_matmul: one matmul per block) with oneDNN's
 //             plain-layout kernel, which copies each block once more as it goes (read 4;
 //             kernels::pack_transient_weight; the default oneDNN backend is assumed). Priced at cache speed when two layers' gathered weights
@@ -88,6 +89,9 @@ struct CommCall {
   double count = 0;
 };
 
+// Bytes of one stored weight element (int8's per-channel scales neglected).
+double dtype_bytes(kernels::WeightFormat f);
+
 struct Work {
   double flops = 0;         // all local matmuls + attention
   double matmul_flops = 0;  // matmuls only (= Σ matmuls count·2·M·K·N)
@@ -95,7 +99,8 @@ struct Work {
   double attn_flops = 0;
   double weight_bytes = 0;
   double kv_bytes = 0;
-  double repack_bytes = 0;  // weight-gathered: bytes read and written rearranging/packing gathered weights
+  double repack_bytes = 0;  // weight-gathered: bytes read and written rearranging gathered weights
+  double pack_elements = 0;  // weight-gathered bf16/int8: gathered elements packed for the kernel
   double repack_block_bytes = 0;  // weight-gathered: gathered weights resident at once (two layers'
                                   // f32: one in use, the next arriving), just written by their gathers
   TrafficTable traffic{};

@@ -50,9 +50,10 @@ CpuCalibration parse_cpu_entry(const YAML::Node& e, const std::string& where) {
     const std::string key = kv.first.as<std::string>();
     if (std::find(kCpuKeys.begin(), kCpuKeys.end(), key) == kCpuKeys.end() &&
         std::find(std::begin(kSmallNames), std::end(kSmallNames), key) == std::end(kSmallNames))
-      if (key != "decode_row_overhead_ns")
+      if (key != "decode_row_overhead_ns" && key != "pack_gbps_bf16" && key != "pack_gbps_int8")
         throw InputError(where + ": unknown key '" + key + "' (allowed: " + list +
-                         ", optional matmul_small_gflops_f32|bf16|int8, decode_row_overhead_ns)");
+                         ", optional matmul_small_gflops_f32|bf16|int8, decode_row_overhead_ns, "
+                         "pack_gbps_bf16|int8)");
   }
   for (const auto& k : kCpuKeys)
     if (!e[k]) throw InputError(where + ": missing key '" + k + "'");
@@ -88,6 +89,9 @@ CpuCalibration parse_cpu_entry(const YAML::Node& e, const std::string& where) {
       e["decode_row_overhead_ns"]
           ? positive(e["decode_row_overhead_ns"], where + ": key 'decode_row_overhead_ns'") * kNano
           : c.row_overhead_s;
+  for (auto [f, key] : {std::pair{kernels::WeightFormat::bf16, "pack_gbps_bf16"},
+                        std::pair{kernels::WeightFormat::int8, "pack_gbps_int8"}})
+    if (e[key]) c.pack_gbps[size_t(f)] = positive(e[key], where + ": key '" + key + "'");
   return c;
 }
 }  // namespace
@@ -201,6 +205,10 @@ std::string hardware_profile_yaml(const HardwareProfile& p, const std::string& c
       y << YAML::Key << "prefill_overhead_us" << YAML::Value << c.prefill_overhead_s / kMicro;
       y << YAML::Key << "row_overhead_ns" << YAML::Value << c.row_overhead_s / kNano;
       y << YAML::Key << "decode_row_overhead_ns" << YAML::Value << c.decode_row_overhead_s / kNano;
+      if (c.pack_gbps[size_t(kernels::WeightFormat::bf16)] > 0)
+        y << YAML::Key << "pack_gbps_bf16" << YAML::Value << c.pack_gbps[size_t(kernels::WeightFormat::bf16)];
+      if (c.pack_gbps[size_t(kernels::WeightFormat::int8)] > 0)
+        y << YAML::Key << "pack_gbps_int8" << YAML::Value << c.pack_gbps[size_t(kernels::WeightFormat::int8)];
       y << YAML::EndMap;
     }
     y << YAML::EndSeq;

@@ -40,6 +40,9 @@
 //     row_overhead_ns: 120          # per layer, per prefill row (B_local·L) on one chip (fit)
 //     decode_row_overhead_ns: 300   # optional: per layer, per decode row (a sequence: its own
 //                                   # attention call and KV-cache append) (fit; default row_overhead_ns)
+//     pack_gbps_bf16: 3             # optional: GB/s of f32 weights packed for the bf16 / int8
+//     pack_gbps_int8: 2             # kernel (kernels::pack_weight; weight-gathered layouts pack
+//                                   # every step); without them a pack is priced as a copy
 //
 // `tori calibrate` writes the `local` profile to profile_dir()/local.yaml; load_hardware_profile
 // finds `<name>.yaml` there after the built-in names.
@@ -66,6 +69,7 @@ struct CpuCalibration {
   double prefill_overhead_s = 0;
   double row_overhead_s = 0;
   double decode_row_overhead_s = 0;
+  std::array<double, 3> pack_gbps{};  // by WeightFormat: f32 GB/s packed into it (0: not measured)
   // GFLOP/s of a matmul with M rows: log-log interpolation between the measured M, clamped.
   double matmul_rate(kernels::WeightFormat f, double M) const;
   // ... of [M, K] x [K, N]: with the K = N = 256 curve, interpolated log-log in sqrt(K·N) between

@@ -32,6 +32,18 @@ Rates rates_of(const HardwareProfile& hw, kernels::WeightFormat weights, RankRes
   return r;
 }
 
+// Readying weight-gathered weights for the kernel (cost_model.hpp): the rearranging copies at the
+// read bandwidth of two layers' gathered weights (the cache's when they fit), and the packing at the
+// calibrated pack rate (f32 bytes in per second: oneDNN's reorder into its blocked bf16/int8 layout,
+// which moves far fewer bytes per second than a copy), or as read 4 + write bytes(dtype) at that
+// bandwidth when the profile has none.
+double repack_s(const Work& w, const HardwareProfile& hw, kernels::WeightFormat weights, RankResources res) {
+  const Rates r = rates_of(hw, weights, res, w.repack_block_bytes);
+  const double pack = r.cpu ? r.cpu->pack_gbps[size_t(weights)] : 0.0;
+  return w.repack_bytes / r.bandwidth + (pack > 0 ? w.pack_elements * 4.0 / (pack * kGiga)
+                                                  : w.pack_elements * (4.0 + dtype_bytes(weights)) / r.bandwidth);
+}
+
 }  // namespace
 
 StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::WeightFormat weights, int chips,
@@ -53,7 +65,7 @@ StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::Weight
     const double rows = double(c.rows) / double(std::max<int64_t>(1, c.row_split));
     t.overhead_s = double(c.layers) * (r.cpu->layer_overhead_s + (c.prefill ? r.cpu->prefill_overhead_s : 0.0) +
                                        rows * (c.prefill ? r.cpu->row_overhead_s : r.cpu->decode_row_overhead_s)) +
-                   c.step.repack_bytes / rates_of(hw, weights, res, c.step.repack_block_bytes).bandwidth;
+                   repack_s(c.step, hw, weights, res);
   } else {
     t.compute_s = c.step.flops / r.peak;
   }

@@ -132,11 +132,28 @@ TEST_CASE("step_time prices weight-gathered repacking at cache speed when the ga
   const double E = double(cfg.d_model);
   const double w_out = (cfg.d_head * double(cfg.n_heads) + double(cfg.d_ff)) * E;  // x on its columns: placed
   REQUIRE(f32.step.repack_bytes > 0);
-  // f32: 4 bytes per gathered element, blocks multiplied where they lie; bf16: 6, plus placing
-  // W_out's blocks (x on its columns: 8 bytes per element).
-  CHECK(bf16.step.repack_bytes == Approx(6.0 * f32.step.repack_bytes / 4.0 + 8.0 * w_out * double(cfg.n_layers)));
+  // f32: 4 bytes per gathered element, blocks multiplied where they lie; bf16: every gathered
+  // element packed, plus placing W_out's blocks (x on its columns: 8 bytes per element).
+  CHECK(f32.step.pack_elements == 0);
+  CHECK(bf16.step.pack_elements == Approx(f32.step.repack_bytes / 4.0));
+  CHECK(bf16.step.repack_bytes == Approx(8.0 * w_out * double(cfg.n_layers)));
   CHECK(f32.step.repack_block_bytes > 0);
   CHECK(f32.step.repack_block_bytes == bf16.step.repack_block_bytes);
+
+  // Packing: at the calibrated pack rate (f32 bytes in per second) when the profile has one, else
+  // as a read of 4 and a write of 2 bytes per element at the bandwidth.
+  StepCost p;
+  p.layers = 1;
+  p.step.pack_elements = 1e7;
+  p.step.repack_block_bytes = 32 << 20;  // memory speed: 20 GB/s
+  CHECK(step_time(p, hw, WeightFormat::bf16, 2, 1.0, {1, 1}).overhead_s == Approx(1e7 * 6.0 / 20e9));
+  std::string text = kProfile;
+  text.replace(text.find("    row_overhead_ns: 0\n"), 23, "    row_overhead_ns: 0\n    pack_gbps_bf16: 2.5\n");
+  const HardwareProfile packs = parse_hardware_profile(text, "test.yaml");
+  CHECK(step_time(p, packs, WeightFormat::bf16, 2, 1.0, {1, 1}).overhead_s == Approx(1e7 * 4.0 / 2.5e9));
+  const HardwareProfile back = parse_hardware_profile(hardware_profile_yaml(packs, "round trip"), "back.yaml");
+  CHECK(back.cpu.front().pack_gbps[size_t(WeightFormat::bf16)] == Approx(2.5));
+  CHECK(back.cpu.front().pack_gbps[size_t(WeightFormat::int8)] == 0);
 }
 
 TEST_CASE("profile keys: collective_us and matmul_small_* are checked and round-trip") {
