@@ -1,5 +1,7 @@
 #include "bench/calibration.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -85,11 +87,11 @@ double attention_gflops(int repeats) {
   return flops / seconds * 1e-9;
 }
 
-// Typical seconds of decode steps at batch 1 to 16 and of prefill blocks of 32 tokens at batch 1 to
-// 16 (M = 32 to 512) of the one-rank model, with the cost model's counts for the same steps. Five
-// points a line: the overheads are small differences of noisy times, and a line through two or
-// three points moved 2-4x between calibrations.
-constexpr int64_t kDecodeBatches[] = {1, 2, 4, 8, 16}, kPrefillBatches[] = {1, 2, 4, 8, 16};
+// Typical seconds of decode steps at batch 1 to 64 and of prefill blocks of 32 tokens at batch 1 to
+// 32 (M = 32 to 1024) of the one-rank model, with the cost model's counts for the same steps. The
+// overheads are small differences of noisy times: a line through two or three points moved 2-4x
+// between calibrations, and one through batch 1-16 still 2x between rounds seconds apart.
+constexpr int64_t kDecodeBatches[] = {1, 2, 4, 8, 16, 32, 64}, kPrefillBatches[] = {1, 2, 4, 8, 16, 32};
 
 // Theil-Sen line through (x, y): the median of the pairwise slopes, then the median of y - slope·x;
 // one point moved by a slow spell moves neither (least squares through three points did).
@@ -227,7 +229,14 @@ runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt
   // machine (matmul rates 30% down for seconds) then moves one round, not the profile.
   const int rounds = opt.quick ? 1 : kRounds;
   std::vector<runtime::CpuCalibration> r;
-  for (int i = 0; i < rounds; ++i) r.push_back(calibrate_cpu_once(threads, opt));
+  for (int i = 0; i < rounds; ++i) {
+    r.push_back(calibrate_cpu_once(threads, opt));
+    const runtime::CpuCalibration& x = r.back();
+    spdlog::debug("calibrate: {} thread(s), round {}: overhead per layer {:.1f} us (+ {:.1f} in prefill), per prefill "
+                  "row {:.0f} ns, per decode row {:.0f} ns; f32 matmul at M=64 {:.1f} GFLOP/s",
+                  threads, i + 1, x.layer_overhead_s * 1e6, x.prefill_overhead_s * 1e6, x.row_overhead_s * 1e9,
+                  x.decode_row_overhead_s * 1e9, x.matmul_gflops[0][2].second);
+  }
   runtime::CpuCalibration c = r.front();
   auto med = [&](auto field) {
     std::vector<double> v;
