@@ -166,6 +166,7 @@ StepCost predict_step(const StepQuery& q) {
   out.tokens = q.batch * L;
   out.rows = M;
   out.row_split = n / s.group_size(pl.batch_axes);
+  out.sequences = pl.attn_batch_local;
   out.layers = c.n_layers;
   out.prefill = q.prefill;
   std::optional<Placement> dec;

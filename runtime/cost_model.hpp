@@ -118,6 +118,8 @@ struct StepCost {
   int64_t rows = 0;        // M = B_local·L: rows of this rank's layer matmuls
   int64_t row_split = 1;   // ranks one row's elementwise work (RoPE, softmax, SwiGLU) is split over:
                            // n / |batch axes| (its heads and F are split over the rest)
+  int64_t sequences = 0;   // B_a: sequences this rank attends (each an attention call and a KV-cache
+                           // append: decode's per-row work, which heads-sharded attention does not split)
   int64_t layers = 0;      // transformer layers in the step
   bool prefill = false;
   bool handoff = false;    // prefill hands its K/V to decode's placement

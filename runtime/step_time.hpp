@@ -23,12 +23,15 @@
 //   memory_s   = bytes / (the read bandwidth this rank gets: its threads' figure, or the host's
 //                figure for all ranks' threads shared evenly, whichever is lower; its threads'
 //                cache figure when every rank's bytes fit in the calibrated cache size together)
-//   overhead_s = layers · (layer_overhead + rows/split · (decode_)row_overhead + in a prefill: prefill_overhead)
+//   overhead_s = layers · (layer_overhead + in a prefill: prefill_overhead + rows/split · row_overhead;
+//                in decode: sequences attended · decode_row_overhead)
 //                + repack bytes (weight-gathered layouts, cost_model.hpp) / the read bandwidth
 //                for two layers' gathered weights (cache speed when they fit, as memory_s)
+//                + packed elements · 4 / the calibrated pack rate (bf16/int8 weight-gathered)
 //                (dispatch, norms, RoPE, softmax, copies: what FLOPs and bytes do not explain; the
-//                per-row part, fitted on one rank, is elementwise work over heads and F, which
-//                split over the n chips — an approximation)
+//                prefill per-row part, fitted on one rank, is elementwise work over heads and F,
+//                which splits over the ranks not splitting the batch — an approximation; decode's
+//                is per sequence attended: an attention call and a cache append each)
 //   peak       = the largest matmul rate measured at its thread count (MFU's yardstick)
 #include "runtime/cost_model.hpp"
 #include "runtime/hardware_profile.hpp"

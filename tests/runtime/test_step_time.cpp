@@ -196,6 +196,7 @@ TEST_CASE("cost model: the per-shape matmuls and per-call traffic add up to the 
 }
 
 TEST_CASE("step_time: per-row overhead by phase, decode_row_overhead_ns optional (default: row_overhead_ns)") {
+  // Prefill: per row, split over the ranks not splitting the batch (row_split).
   const auto with = [](const std::string& keys) {
     std::string text = kProfile;
     const std::string key = "    row_overhead_ns: 0\n";
@@ -211,8 +212,24 @@ TEST_CASE("step_time: per-row overhead by phase, decode_row_overhead_ns optional
   c.row_split = 2;  // 4 rows per rank
   c.prefill = true;
   CHECK(step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 1}).overhead_s == Approx(2 * 4 * 1e-6));
+  // Decode: per sequence attended (an attention call and a cache append each), however the heads
+  // are split: heads-sharded attention attends all 8 here, batch-sharded 4.
   c.prefill = false;
+  c.sequences = 8;
+  CHECK(step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 1}).overhead_s == Approx(2 * 8 * 3e-6));
+  c.sequences = 4;
   CHECK(step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 1}).overhead_s == Approx(2 * 4 * 3e-6));
+  // The cost model's count: palm-tiny decode of 4 sequences on 2 chips.
+  StepQuery q;
+  q.config = tori::models::load_model_config("palm-tiny");
+  q.shape = tori::collectives::TorusShape{{2, 1, 1}};
+  q.batch = 4;
+  q.tokens = 1;
+  q.cached = 8;
+  q.plan = parse_plan("ws1d/heads", "test").decode;
+  CHECK(predict_step(q).sequences == 4);
+  q.plan = parse_plan("ws1d/batch:xyz", "test").decode;
+  CHECK(predict_step(q).sequences == 2);
   // Written back and read again, the key survives.
   const HardwareProfile again = parse_hardware_profile(hardware_profile_yaml(hw, "test"), "again.yaml");
   CHECK(again.cpu.front().decode_row_overhead_s == Approx(3e-6));
