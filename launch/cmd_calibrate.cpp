@@ -1,7 +1,7 @@
 // `tori calibrate`: measures this machine and writes the `local` hardware profile
 // (runtime/hardware_profile.hpp) to profile_dir()/local.yaml ($TORI_PROFILE_DIR, else the repo's
 // .cache/), which `--hardware local`, `--plan auto` and `tori bench sweep` read. Run it on one
-// process (not under mpirun); about 40 s (--quick: one round instead of three, a few seconds, noisier).
+// process (not under mpirun); about a minute (--quick: one round instead of three, noisier).
 //   cpu entries   for 1 thread and for every core (bench/calibration.hpp): matmul GFLOP/s by rows
 //                 and dtype, attention GFLOP/s, read bandwidth, per-layer and per-row overheads;
 //                 fewer threads than cores are measured as cores/threads ranks under mpirun all

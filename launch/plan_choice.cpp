@@ -33,7 +33,7 @@ void bcast_string(std::string& s) {
 }
 
 // The `local` profile for --plan auto, the same on every rank: rank 0 reads it, first running
-// `tori calibrate` (a process of its own, outside this job, ~40 s) when this machine has none,
+// `tori calibrate` (a process of its own, outside this job, about a minute) when this machine has none,
 // while the other ranks wait asleep so as not to load the cores it measures; then sends its text
 // to all (ranks on other hosts need no profile of their own). Collective.
 runtime::HardwareProfile local_profile_calibrating(const GlobalOptions& g, const std::string& flag) {
@@ -47,7 +47,7 @@ runtime::HardwareProfile local_profile_calibrating(const GlobalOptions& g, const
       const std::string cmd = "taskset -c 0-" + std::to_string(runtime::cores_on_host() - 1) + " " +
                               bench::self_exe() + " --matmul " + g.matmul + " --collectives " + g.collectives +
                               " calibrate";
-      spdlog::info("{} auto: this machine has no local hardware profile ({}) yet: calibrating it once, about 40 s "
+      spdlog::info("{} auto: this machine has no local hardware profile ({}) yet: calibrating it once, about a minute "
                    "(`{}`)", flag, path, cmd);
       const std::string out = bench::run_capture(cmd);
       if (!std::filesystem::is_regular_file(path))

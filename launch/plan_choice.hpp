@@ -3,7 +3,7 @@
 // the paper's advice) or `auto` (runtime/planner.hpp on the calibrated `local` profile, with the
 // link model's figures when --link-gbps is on; rank 0 logs the choice and the top 3 candidates).
 // A machine without a local profile is calibrated on first use: rank 0 runs `tori calibrate`
-// (~40 s) while the other ranks wait asleep, then sends the profile to all.
+// (about a minute) while the other ranks wait asleep, then sends the profile to all.
 // And the MFU/MBU of measured steps against the same profile (for the generate summary).
 #include <optional>
 #include <string>

@@ -300,7 +300,7 @@ HardwareProfile load_hardware_profile(const std::string& name_or_path) {
     for (const auto& n : hardware_profile_names()) names += (names.empty() ? "" : ", ") + n;
     if (name_or_path == "local")
       throw InputError("--hardware: the 'local' profile (" + user +
-                       ") does not exist yet: run `tori calibrate` once to measure this machine (about 20 s; "
+                       ") does not exist yet: run `tori calibrate` once to measure this machine (about a minute; "
                        "$TORI_PROFILE_DIR chooses the directory)");
     throw InputError("--hardware: '" + name_or_path + "' is neither a built-in profile (" + names + "), a profile in " +
                      profile_dir() + ", nor a YAML file");
