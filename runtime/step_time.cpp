@@ -60,13 +60,16 @@ StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::Weight
     t.compute_s += c.step.attn_flops / (r.cpu->attention_gflops * kGiga);
     // Per-row work beyond the matmuls. Prefill's B·L rows (RoPE, softmax, SwiGLU) run over this
     // rank's share of the heads and F: they split over the ranks not splitting the batch (all n for
-    // weight-stationary layouts; weight-gathered ones hold whole F for their rows). Decode's rows
-    // are sequences, each an attention call and a KV-cache append on every rank attending it:
-    // heads-sharded attention does them all on each rank, batch-sharded attention B_a of them
-    // (priced by rows/n, 2-chip batch-64 decode put ws1d/heads 7-12% ahead of ws1d/batch:xyz,
-    // which measured 1.06-1.17x faster).
-    const double rows = c.prefill ? double(c.rows) / double(std::max<int64_t>(1, c.row_split))
-                                  : double(c.sequences > 0 ? c.sequences : c.rows);
+    // weight-stationary layouts; weight-gathered ones hold whole F for their rows). A decode row is
+    // a sequence: part of its work is per sequence attended (an attention call, the append of its
+    // one K/V head: heads-sharded attention does it for every sequence on every rank, batch-sharded
+    // for B_a), part per query head like prefill's. A one-rank calibration cannot tell the parts
+    // apart, so each is priced as half: priced wholly per head, 2-chip batch-64 decode put
+    // ws1d/heads 7-12% ahead of ws1d/batch:xyz, which measured 1.06-1.17x faster; wholly per
+    // sequence, batch 16 put batch:xyz ahead, 1.10-1.18x slower.
+    const double split_rows = double(c.rows) / double(std::max<int64_t>(1, c.row_split));
+    const double rows =
+        c.prefill ? split_rows : 0.5 * (double(c.sequences > 0 ? c.sequences : c.rows) + split_rows);
     t.overhead_s = double(c.layers) * (r.cpu->layer_overhead_s + (c.prefill ? r.cpu->prefill_overhead_s : 0.0) +
                                        rows * (c.prefill ? r.cpu->row_overhead_s : r.cpu->decode_row_overhead_s)) +
                    repack_s(c.step, hw, weights, res);

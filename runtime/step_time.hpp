@@ -24,14 +24,14 @@
 //                figure for all ranks' threads shared evenly, whichever is lower; its threads'
 //                cache figure when every rank's bytes fit in the calibrated cache size together)
 //   overhead_s = layers · (layer_overhead + in a prefill: prefill_overhead + rows/split · row_overhead;
-//                in decode: sequences attended · decode_row_overhead)
+//                in decode: (sequences attended + rows/split)/2 · decode_row_overhead)
 //                + repack bytes (weight-gathered layouts, cost_model.hpp) / the read bandwidth
 //                for two layers' gathered weights (cache speed when they fit, as memory_s)
 //                + packed elements · 4 / the calibrated pack rate (bf16/int8 weight-gathered)
 //                (dispatch, norms, RoPE, softmax, copies: what FLOPs and bytes do not explain; the
 //                prefill per-row part, fitted on one rank, is elementwise work over heads and F,
 //                which splits over the ranks not splitting the batch — an approximation; decode's
-//                is per sequence attended: an attention call and a cache append each)
+//                is half per sequence attended (an attention call, a cache append), half per head)
 //   peak       = the largest matmul rate measured at its thread count (MFU's yardstick)
 #include "runtime/cost_model.hpp"
 #include "runtime/hardware_profile.hpp"

@@ -212,11 +212,12 @@ TEST_CASE("step_time: per-row overhead by phase, decode_row_overhead_ns optional
   c.row_split = 2;  // 4 rows per rank
   c.prefill = true;
   CHECK(step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 1}).overhead_s == Approx(2 * 4 * 1e-6));
-  // Decode: per sequence attended (an attention call and a cache append each), however the heads
-  // are split: heads-sharded attention attends all 8 here, batch-sharded 4.
+  // Decode: half per sequence attended (an attention call and a cache append each, however the
+  // heads are split: heads-sharded attention attends all 8 here, batch-sharded 4), half per row
+  // split as prefill's (4).
   c.prefill = false;
   c.sequences = 8;
-  CHECK(step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 1}).overhead_s == Approx(2 * 8 * 3e-6));
+  CHECK(step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 1}).overhead_s == Approx(2 * 6 * 3e-6));
   c.sequences = 4;
   CHECK(step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 1}).overhead_s == Approx(2 * 4 * 3e-6));
   // The cost model's count: palm-tiny decode of 4 sequences on 2 chips.
