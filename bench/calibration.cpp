@@ -105,6 +105,7 @@ std::pair<double, double> robust_line(const std::vector<std::pair<double, double
   for (const auto& [x, y] : pts) cuts.push_back(y - slope * x);
   return {cuts.empty() ? 0.0 : median(cuts), slope};
 }
+
 struct Timed {
   double seconds = 0;
   runtime::StepCost cost;
@@ -235,7 +236,7 @@ runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt
     spdlog::debug("calibrate: {} thread(s), round {}: overhead per layer {:.1f} us (+ {:.1f} in prefill), per prefill "
                   "row {:.0f} ns, per decode row {:.0f} ns; f32 matmul at M=64 {:.1f} GFLOP/s",
                   threads, i + 1, x.layer_overhead_s * 1e6, x.prefill_overhead_s * 1e6, x.row_overhead_s * 1e9,
-                  x.decode_row_overhead_s * 1e9, x.matmul_gflops[0][2].second);
+                  x.decode_row_overhead_s * 1e9, x.matmul_rate(WeightFormat::f32, 64));
   }
   runtime::CpuCalibration c = r.front();
   auto med = [&](auto field) {

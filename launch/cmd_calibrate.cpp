@@ -110,6 +110,7 @@ double measure_sync(const CalibrateOptions& o, const runtime::HardwareProfile& h
   const int threads = std::max(1, runtime::cores_on_host() / 2);
   runtime::HardwareProfile plain = hw;
   plain.collective_sync = 0;
+  const models::ModelConfig config = models::open_model(o.bench.model, 1234)->config();
   std::vector<double> per_call;
   for (int64_t batch : {1, 4, 16}) {
     const std::string cmd = bench::mpirun_self(o.mpirun, 2) + " --threads " + std::to_string(threads) +
@@ -124,7 +125,7 @@ double measure_sync(const CalibrateOptions& o, const runtime::HardwareProfile& h
       throw Error("calibrate: `" + cmd + "` did not give its overlap record (is mpirun on PATH? give its path with "
                   "--mpirun); its output:\n" + out);
     runtime::StepQuery q;
-    q.config = models::open_model(o.bench.model, 1234)->config();
+    q.config = config;
     q.shape = collectives::TorusShape{{2, 1, 1}};
     q.plan = runtime::parse_plan("ws1d/heads", "calibrate").decode;
     q.batch = batch;
