@@ -60,11 +60,7 @@ nlohmann::json SweepSummary::to_json() const {
 }
 
 SweepSummary run_sweep(const SweepOptions& o) {
-  const auto source = models::open_model(o.model, 1234);
-  const models::ModelConfig cfg = source->config();
-  const runtime::HardwareProfile hw =
-      runtime::with_link_model(runtime::load_hardware_profile(o.hardware), o.link_gbps, o.link_latency_us);
-  const int cores = runtime::cores_on_host();
+  // The flags first: a bad value is reported as such, whatever else is missing (a profile, a model).
   if (o.repeats < 1) throw InputError("--repeats must be >= 1, got " + std::to_string(o.repeats));
   if (o.rounds < 1) throw InputError("--rounds must be >= 1, got " + std::to_string(o.rounds));
   if (o.refine_rounds < 0)
@@ -73,6 +69,11 @@ SweepSummary run_sweep(const SweepOptions& o) {
     throw InputError("--refine-above must be >= 0 (1: refine whenever auto is not the fastest), got " +
                      std::to_string(o.refine_above));
   if (o.prompt_len < 1) throw InputError("--prompt-len must be >= 1, got " + std::to_string(o.prompt_len));
+  const auto source = models::open_model(o.model, 1234);
+  const models::ModelConfig cfg = source->config();
+  const runtime::HardwareProfile hw =
+      runtime::with_link_model(runtime::load_hardware_profile(o.hardware), o.link_gbps, o.link_latency_us);
+  const int cores = runtime::cores_on_host();
 
   std::ofstream jsonl, csv;
   if (!o.out.empty()) {
