@@ -23,7 +23,7 @@ void add_run_flags(CLI::App& app, RunConfig& r) {
   app.add_option("--plan", r.plan,
                  "prefill=FFN/ATTN,decode=FFN/ATTN, one FFN/ATTN for both, 'default' (weight-gathered prefill, "
                  "2D weight-stationary decode, batch-sharded attention where the batch divides) or 'auto' (the "
-                 "cost model's fastest on the calibrated local profile: tori calibrate)")
+                 "cost model's fastest on the calibrated local profile; calibrates this machine on first use)")
       ->capture_default_str();
   app.add_option("--dtype", r.dtype, "weight format: f32|bf16|int8 (activations f32; bf16 matmuls, and int8 ones over 32 rows, round them to bf16)")->capture_default_str();
   app.add_option("--prompt-tokens", r.prompt_tokens, "prompts as token ids: \"1,2,3;4,5\"")->capture_default_str();
