@@ -193,7 +193,7 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
     throw InputError("calibrate: run it on one process, not under mpirun (it starts mpirun itself for the links)");
   // Where it goes, checked before measuring: written to <path>.tmp, renamed when complete (an
   // interrupted calibration leaves no half profile behind).
-  const std::string path = o.out.empty() ? runtime::profile_dir() + "/local.yaml" : o.out;
+  const std::string path = o.out.empty() ? runtime::local_profile_path() : o.out;
   const std::string tmp = path + ".tmp";
   {
     const std::filesystem::path dir = std::filesystem::path(path).parent_path();

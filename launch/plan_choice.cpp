@@ -4,8 +4,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -32,12 +30,12 @@ void bcast_string(std::string& s) {
   if (n > 0) MPI_Bcast(s.data(), int(n), MPI_CHAR, 0, MPI_COMM_WORLD);
 }
 
-// The `local` profile for --plan auto, the same on every rank: rank 0 reads it, first running
+// The `local` profile for --plan auto, the same on every rank: rank 0 loads it, first running
 // `tori calibrate` (a process of its own, outside this job, about a minute) when this machine has none,
-// while the other ranks wait asleep so as not to load the cores it measures; then sends its text
-// to all (ranks on other hosts need no profile of their own). Collective.
+// while the other ranks wait asleep so as not to load the cores it measures; then sends it to all
+// as YAML (ranks on other hosts need no profile of their own). Collective.
 runtime::HardwareProfile local_profile_calibrating(const GlobalOptions& g, const std::string& flag) {
-  const std::string path = (std::filesystem::path(runtime::profile_dir()) / "local.yaml").string();
+  const std::string path = runtime::local_profile_path();
   std::string text, error;
   if (g.rank == 0) {
     if (!std::filesystem::is_regular_file(path)) {
@@ -57,10 +55,13 @@ runtime::HardwareProfile local_profile_calibrating(const GlobalOptions& g, const
         spdlog::info("{} auto: wrote {}", flag, path);
     }
     if (error.empty()) {
-      std::ifstream f(path);
-      std::ostringstream all;
-      all << f.rdbuf();
-      text = all.str();
+      try {
+        text = runtime::hardware_profile_yaml(runtime::load_hardware_profile("local"), "rank 0's local profile");
+      } catch (const InputError& e) {
+        std::string why = e.what();
+        if (why.starts_with("--hardware: ")) why = why.substr(12);
+        error = flag + " auto: " + why;
+      }
     }
   }
   MPI_Request done;
@@ -73,11 +74,7 @@ runtime::HardwareProfile local_profile_calibrating(const GlobalOptions& g, const
   bcast_string(error);
   if (!error.empty()) throw InputError(error);
   bcast_string(text);
-  try {
-    return runtime::with_link_model(runtime::parse_hardware_profile(text, path), g.link_gbps, g.link_latency_us);
-  } catch (const InputError& e) {
-    throw InputError(flag + " auto: " + e.what());
-  }
+  return runtime::with_link_model(runtime::parse_hardware_profile(text, path), g.link_gbps, g.link_latency_us);
 }
 
 runtime::RankResources resources(const GlobalOptions& g) {

@@ -156,6 +156,8 @@ std::string profile_dir() {
   return (exe.parent_path().parent_path() / ".cache").string();
 }
 
+std::string local_profile_path() { return (std::filesystem::path(profile_dir()) / "local.yaml").string(); }
+
 std::string hardware_profile_yaml(const HardwareProfile& p, const std::string& comment) {
   YAML::Emitter y;
   y << YAML::Comment(comment) << YAML::BeginMap;

@@ -105,6 +105,8 @@ struct HardwareProfile {
 // Where `tori calibrate` writes and load_hardware_profile looks for user profiles:
 // $TORI_PROFILE_DIR, else <directory of the tori binary>/../.cache (the repo's .cache/ for build/tori).
 std::string profile_dir();
+// profile_dir()/local.yaml: the `local` profile `tori calibrate` writes.
+std::string local_profile_path();
 // Writes a profile as YAML (every key, the `cpu` list if any).
 std::string hardware_profile_yaml(const HardwareProfile& p, const std::string& comment);
 
