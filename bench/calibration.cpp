@@ -87,11 +87,13 @@ double attention_gflops(int repeats) {
   return flops / seconds * 1e-9;
 }
 
-// Typical seconds of decode steps at batch 1 to 64 and of prefill blocks of 32 tokens at batch 1 to
-// 32 (M = 32 to 1024) of the one-rank model, with the cost model's counts for the same steps. The
+// Typical seconds of decode steps at batch 1 to 64 and of prefill blocks of 16 tokens (the sweep's
+// prompt) at batch 1 to 64 (M = 16 to 1024) of the one-rank model, with the cost model's counts for
+// the same steps. (Blocks of 32 tokens put the smallest at M = 32, and the line's fixed part,
+// extrapolated below it, priced a 16-token prefill at batch 1 and 4 1.4-2x over.) The
 // overheads are small differences of noisy times: a line through two or three points moved 2-4x
 // between calibrations, and one through batch 1-16 still 2x between rounds seconds apart.
-constexpr int64_t kDecodeBatches[] = {1, 2, 4, 8, 16, 32, 64}, kPrefillBatches[] = {1, 2, 4, 8, 16, 32};
+constexpr int64_t kDecodeBatches[] = {1, 2, 4, 8, 16, 32, 64}, kPrefillBatches[] = {1, 2, 4, 8, 16, 32, 64};
 
 // Theil-Sen line through (x, y): the median of the pairwise slopes, then the median of y - slope·x;
 // one point moved by a slow spell moves neither (least squares through three points did).
@@ -106,13 +108,21 @@ std::pair<double, double> robust_line(const std::vector<std::pair<double, double
   return {cuts.empty() ? 0.0 : median(cuts), slope};
 }
 
+// The median over `rounds` of field(round).
+template <typename R, typename F>
+double med_of(const std::vector<R>& rounds, F field) {
+  std::vector<double> v;
+  for (const auto& x : rounds) v.push_back(field(x));
+  return median(v);
+}
+
 struct Timed {
   double seconds = 0;
   runtime::StepCost cost;
 };
 
 std::vector<Timed> time_model(const CalibrationOptions& opt, int repeats) {
-  constexpr int64_t kPromptLen = 32;
+  constexpr int64_t kPromptLen = 16;  // tori bench sweep's default --prompt-len
   auto source = models::open_model(opt.model, 1234);
   const auto& cfg = source->config();
   collectives::Torus torus(MPI_COMM_SELF, collectives::TorusShape{{1, 1, 1}});
@@ -151,7 +161,27 @@ std::vector<Timed> time_model(const CalibrationOptions& opt, int repeats) {
   return out;
 }
 
-runtime::CpuCalibration calibrate_cpu_once(int threads, const CalibrationOptions& opt) {
+// One round's figures and its overhead residuals per layer, (rows, seconds): decode's and prefill's.
+struct Round {
+  runtime::CpuCalibration c;
+  std::vector<std::pair<double, double>> dec, pre;
+};
+
+// Per layer (step_time.hpp): decode r = a + b_d·M; prefill r = a + c + b·M (M: the step's rows:
+// decode's are sequences, each with its own attention call and cache append; prefill's are
+// tokens). (a, b_d): the decode residuals' line; (a + c, b): the prefill residuals'; every part
+// clamped at 0.
+void fit_overheads(const std::vector<std::pair<double, double>>& dec, const std::vector<std::pair<double, double>>& pre,
+                   runtime::CpuCalibration& c) {
+  const auto [a, bd] = robust_line(dec);
+  const auto [ac, b] = robust_line(pre);
+  c.layer_overhead_s = std::max(0.0, a);
+  c.decode_row_overhead_s = std::max(0.0, bd);
+  c.row_overhead_s = std::max(0.0, b);
+  c.prefill_overhead_s = std::max(0.0, ac - c.layer_overhead_s);
+}
+
+Round calibrate_cpu_once(int threads, const CalibrationOptions& opt) {
   const int repeats = opt.quick ? 3 : 7;
   const kernels::Backend backend = kernels::parse_matmul_backend(opt.matmul);
   runtime::CpuCalibration c;
@@ -205,21 +235,11 @@ runtime::CpuCalibration calibrate_cpu_once(int threads, const CalibrationOptions
     const runtime::StepTime p = runtime::step_time(m.cost, hw, WeightFormat::f32, 1, 1.0, {threads, ranks});
     return (m.seconds - p.serial_s) / double(m.cost.layers);
   };
-  // Per layer (step_time.hpp): decode r = a + b_d·M; prefill r = a + c + b·M (M: the step's rows:
-  // decode's are sequences, each with its own attention call and cache append; prefill's are
-  // tokens). (a, b_d): the decode residuals' line; (a + c, b): the prefill residuals'; every part
-  // clamped at 0.
   const size_t nd = std::size(kDecodeBatches);
-  std::vector<std::pair<double, double>> dec, pre;  // (M, residual)
+  Round round{c, {}, {}};
   for (size_t i = 0; i < t.size(); ++i)
-    (i < nd ? dec : pre).emplace_back(double(t[i].cost.rows), residual_per_layer(t[i]));
-  const auto [a, bd] = robust_line(dec);
-  const auto [ac, b] = robust_line(pre);
-  c.layer_overhead_s = std::max(0.0, a);
-  c.decode_row_overhead_s = std::max(0.0, bd);
-  c.row_overhead_s = std::max(0.0, b);
-  c.prefill_overhead_s = std::max(0.0, ac - c.layer_overhead_s);
-  return c;
+    (i < nd ? round.dec : round.pre).emplace_back(double(t[i].cost.rows), residual_per_layer(t[i]));
+  return round;
 }
 
 }  // namespace
@@ -230,20 +250,19 @@ runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt
   // machine (matmul rates 30% down for seconds) then moves one round, not the profile.
   const int rounds = opt.quick ? 1 : kRounds;
   std::vector<runtime::CpuCalibration> r;
+  std::vector<Round> rs;
   for (int i = 0; i < rounds; ++i) {
-    r.push_back(calibrate_cpu_once(threads, opt));
-    const runtime::CpuCalibration& x = r.back();
+    rs.push_back(calibrate_cpu_once(threads, opt));
+    runtime::CpuCalibration x = rs.back().c;
+    fit_overheads(rs.back().dec, rs.back().pre, x);  // this round's own fit, for the log
+    r.push_back(x);
     spdlog::debug("calibrate: {} thread(s), round {}: overhead per layer {:.1f} us (+ {:.1f} in prefill), per prefill "
                   "row {:.0f} ns, per decode row {:.0f} ns; f32 matmul at M=64 {:.1f} GFLOP/s",
                   threads, i + 1, x.layer_overhead_s * 1e6, x.prefill_overhead_s * 1e6, x.row_overhead_s * 1e9,
                   x.decode_row_overhead_s * 1e9, x.matmul_rate(WeightFormat::f32, 64));
   }
   runtime::CpuCalibration c = r.front();
-  auto med = [&](auto field) {
-    std::vector<double> v;
-    for (const auto& x : r) v.push_back(field(x));
-    return median(v);
-  };
+  auto med = [&](auto field) { return med_of(r, field); };
   for (size_t f = 0; f < c.matmul_gflops.size(); ++f)
     for (size_t i = 0; i < c.matmul_gflops[f].size(); ++i) {
       c.matmul_gflops[f][i].second = med([&](const auto& x) { return x.matmul_gflops[f][i].second; });
@@ -252,10 +271,21 @@ runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt
   c.attention_gflops = med([](const auto& x) { return x.attention_gflops; });
   c.read_gbps = med([](const auto& x) { return x.read_gbps; });
   c.cache_read_gbps = med([](const auto& x) { return x.cache_read_gbps; });
-  c.layer_overhead_s = med([](const auto& x) { return x.layer_overhead_s; });
-  c.prefill_overhead_s = med([](const auto& x) { return x.prefill_overhead_s; });
-  c.row_overhead_s = med([](const auto& x) { return x.row_overhead_s; });
-  c.decode_row_overhead_s = med([](const auto& x) { return x.decode_row_overhead_s; });
+  // The overheads: each point's residual the median over the rounds, then one fit. (A slow spell
+  // lasting seconds moved a round's batch-8-to-64 decode residuals 2.5x; fitted per round, then the
+  // median taken per figure, the intercept and slope came from different rounds.)
+  std::vector<std::pair<double, double>> dec = rs.front().dec, pre = rs.front().pre;
+  for (size_t i = 0; i < dec.size(); ++i)
+    dec[i].second = med_of(rs, [i](const Round& x) { return x.dec[i].second; });
+  for (size_t i = 0; i < pre.size(); ++i)
+    pre[i].second = med_of(rs, [i](const Round& x) { return x.pre[i].second; });
+  for (const auto& [M, v] : dec)
+    spdlog::debug("calibrate: {} thread(s), decode of {} rows: {:.1f} us per layer beyond the prediction (median)",
+                  threads, M, v * 1e6);
+  for (const auto& [M, v] : pre)
+    spdlog::debug("calibrate: {} thread(s), prefill of {} rows: {:.1f} us per layer beyond the prediction (median)",
+                  threads, M, v * 1e6);
+  fit_overheads(dec, pre, c);
   for (size_t f = 0; f < c.pack_gbps.size(); ++f)
     c.pack_gbps[f] = med([f](const auto& x) { return x.pack_gbps[f]; });
   return c;
