@@ -13,8 +13,9 @@
 //                 bandwidth: all_gather's figures for the links (the ranks share one box, so y and
 //                 z get the x figures), each kind's bandwidth for collective_gbps
 //   link_model_wake_us  how late a 20 µs sleep wakes (the link model's holds are sleeps)
-//   collective_sync_us  per collective call of a step, the time of a 2-rank decode (`tori bench
-//                 overlap`) beyond what the rest of the profile predicts
+//   collective_sync_us, collective_step_gbps, rank_imbalance  what 2-rank prefill and decode
+//                 steps (`tori bench overlap`) take beyond what the rest of the profile predicts:
+//                 per call, per byte sent, per second of compute (fit_step_collectives)
 #include <unistd.h>
 
 #include <chrono>
@@ -97,48 +98,135 @@ LinkFit measure_links(const CalibrateOptions& o, const GlobalOptions& g) {
   return f;
 }
 
-// collective_sync: a 2-rank decode of the calibration model (`tori bench overlap`, ws1d/heads,
-// nothing overlapped) takes longer than `hw` (its per-rank figures and collective curves)
-// predicts: its ranks arrive at each collective at different moments, and each call costs its
-// caller time to issue and hand over. The excess of the step over the prediction per collective
-// call, at batch 1, 4 and 16 (a launch each), their median, clamped at 0. (Fitted on the exposed
-// communication alone, it left those per-call costs out: 2-chip decode steps measured 30-50% above
-// their prediction on a Zen 4 box; fitted at batch 4 alone, it moved 1-27 us between calibrations.)
-double measure_sync(const CalibrateOptions& o, const runtime::HardwareProfile& hw) {
-  constexpr int64_t kPrompt = 16;
-  const int repeats = o.bench.quick ? 9 : 25;
+// A 2-rank step of the calibration model against `hw`'s prediction of it (`tori bench overlap`,
+// nothing overlapped, the sweep's prompt length): the measured median step, and the prediction's
+// parts without the step figures being fitted (collective_sync, collective_step_gbps,
+// rank_imbalance).
+struct StepPoint {
+  double step = 0;   // measured, s
+  double chip = 0;   // predicted compute, memory and overheads
+  double curve = 0;  // predicted collectives from their collective_us curves
+  double calls = 0;  // collective calls per step
+  double bytes = 0;  // sent per step (all axes)
+};
+
+// Runs the plans at one batch and phase in one launch (`rounds` rounds in turn: they share the
+// launch's luck) and predicts each.
+std::vector<StepPoint> measure_steps(const CalibrateOptions& o, const runtime::HardwareProfile& hw,
+                                     const std::vector<std::string>& plans, bool prefill, int64_t batch, int repeats,
+                                     int rounds) {
+  constexpr int64_t kPrompt = 16;  // tori bench sweep's default --prompt-len
   const int threads = std::max(1, runtime::cores_on_host() / 2);
+  std::string plan_list;
+  for (const auto& p : plans) plan_list += (plan_list.empty() ? "" : ",") + p;
+  const std::string cmd = bench::mpirun_self(o.mpirun, 2) + " --threads " + std::to_string(threads) +
+                          " --json --matmul " + o.bench.matmul + " bench overlap --model " + o.bench.model +
+                          " --plans " + plan_list + " --phases " + (prefill ? "prefill" : "decode") +
+                          " --overlaps none --batch " + std::to_string(batch) + " --prompt-len " +
+                          std::to_string(kPrompt) + " --repeats " + std::to_string(repeats) + " --rounds " +
+                          std::to_string(rounds);
+  spdlog::info("calibrate: collectives in steps: {}", cmd);
+  const std::string out = bench::run_capture(cmd);
+  std::map<std::string, double> step;
+  for (const auto& j : bench::json_records(out, "overlap")) step[j["plan"].get<std::string>()] = j["step_s"].get<double>();
   runtime::HardwareProfile plain = hw;
   plain.collective_sync = 0;
+  plain.collective_step_bandwidth = 0;
+  plain.rank_imbalance = 0;
   const models::ModelConfig config = models::open_model(o.bench.model, 1234)->config();
-  std::vector<double> per_call;
-  for (int64_t batch : {1, 4, 16}) {
-    const std::string cmd = bench::mpirun_self(o.mpirun, 2) + " --threads " + std::to_string(threads) +
-                            " --json --matmul " + o.bench.matmul + " bench overlap --model " + o.bench.model +
-                            " --plans ws1d/heads --phases decode --overlaps none --batch " + std::to_string(batch) +
-                            " --prompt-len " + std::to_string(kPrompt) + " --repeats " + std::to_string(repeats);
-    spdlog::info("calibrate: collective sync: {}", cmd);
-    const std::string out = bench::run_capture(cmd);
-    double step = -1;
-    for (const auto& j : bench::json_records(out, "overlap")) step = j["step_s"].get<double>();
-    if (step < 0)
-      throw Error("calibrate: `" + cmd + "` did not give its overlap record (is mpirun on PATH? give its path with "
-                  "--mpirun); its output:\n" + out);
+  std::vector<StepPoint> pts;
+  for (const auto& text : plans) {
+    const runtime::Plan plan = runtime::parse_plan(text, "calibrate");
+    const auto it = step.find(plan.str());
+    if (it == step.end())
+      throw Error("calibrate: `" + cmd + "` did not give the record of " + text +
+                  " (is mpirun on PATH? give its path with --mpirun); its output:\n" + out);
     runtime::StepQuery q;
     q.config = config;
     q.shape = collectives::TorusShape{{2, 1, 1}};
-    q.plan = runtime::parse_plan("ws1d/heads", "calibrate").decode;
+    q.plan = prefill ? plan.prefill : plan.decode;
+    q.decode_plan = plan.decode;
+    q.prefill = prefill;
     q.batch = batch;
-    q.tokens = 1;
-    q.cached = kPrompt + (repeats + 1) / 2;
+    q.tokens = prefill ? kPrompt : 1;
+    q.cached = prefill ? 0 : kPrompt + (repeats + 1) / 2;
     const runtime::StepCost cost = runtime::predict_step(q);
-    const double predicted =
-        runtime::step_time(cost, plain, kernels::WeightFormat::f32, 2, 1.0, {threads, 2}).serial_s;
-    double calls = 0;
-    for (const auto& c : cost.step.calls) calls += c.count;
-    if (calls > 0) per_call.push_back((step - predicted) / calls);
+    const runtime::StepTime t = runtime::step_time(cost, plain, kernels::WeightFormat::f32, 2, 1.0, {threads, 2});
+    StepPoint p;
+    p.step = it->second;
+    p.curve = t.comm_s;
+    p.chip = t.serial_s - t.comm_s;
+    for (const auto& c : cost.step.calls) {
+      p.calls += c.count;
+      for (const auto& t : c.traffic) p.bytes += c.count * double(t.bytes);
+    }
+    pts.push_back(p);
   }
-  return per_call.empty() ? 0.0 : std::max(0.0, bench::median(per_call));
+  return pts;
+}
+
+// collective_sync, collective_step_gbps and rank_imbalance (hardware_profile.hpp): what 2-rank
+// steps of the calibration model (ws1d/heads, ws2d/heads; nothing overlapped) take beyond what the
+// rest of `hw` predicts, r = step - chip - curve:
+//   prefill at batch 16, ws1d/heads and ws2d/heads in turn in a launch, the median of three
+//   launches (the same compute; ws2d sends 4.6x the bytes):
+//     r = bytes / step_gbps + imbalance·chip + calls·sync, solved for the two
+//   decode at batch 1, 4 and 16 (ws1d/heads, a launch each: a dozen small calls a step):
+//     sync = median of (r - bytes / step_gbps - imbalance·chip) / calls
+// alternately, three times (sync is small in prefill, bytes and imbalance in decode). Each clamped
+// at 0 (a step_gbps that would be negative or above 1000: none).
+// Measured on a Zen 4 box before these were fitted: a 2-chip prefill's collectives took 2.2-2.4x
+// (ws2d) and 4-4.5x (ws1d) their curves' time in two sweeps a day apart, the sweeps' 2-chip
+// prefill points 19-21% under their prediction; the ranks' cores ran the same steps 7-30% apart.
+// Scaling the curves instead of adding per byte put 2-chip decode (small calls) 35% over.
+// (sync alone, fitted on the exposed time without the whole step, left each call's issue cost out:
+// 2-chip decode 30-50% over its prediction; fitted at batch 4 alone it moved 1-27 us.)
+void fit_step_collectives(const CalibrateOptions& o, runtime::HardwareProfile& hw) {
+  const int prefill_repeats = o.bench.quick ? 3 : 5, decode_repeats = o.bench.quick ? 9 : 25;
+  // The prefill pair: each plan's median step over three launches (a launch now and then runs
+  // every step 1.5x slower, which alone moved rank_imbalance from 5% to 68%).
+  std::vector<StepPoint> pre;
+  {
+    std::vector<std::vector<double>> steps(2);
+    for (int launch = 0; launch < (o.bench.quick ? 1 : 3); ++launch) {
+      pre = measure_steps(o, hw, {"ws1d/heads", "ws2d/heads"}, true, 16, prefill_repeats, o.bench.quick ? 1 : 2);
+      for (size_t i = 0; i < 2; ++i) steps[i].push_back(pre[i].step);
+    }
+    for (size_t i = 0; i < 2; ++i) pre[i].step = bench::median(steps[i]);
+  }
+  std::vector<StepPoint> dec;
+  for (int64_t batch : {1, 4, 16}) dec.push_back(measure_steps(o, hw, {"ws1d/heads"}, false, batch, decode_repeats, 1)[0]);
+  double sync = 0, per_byte = 0, imbalance = 0;
+  for (int round = 0; round < 3; ++round) {
+    // per_byte·bytes_i + imbalance·chip_i = r_i - calls_i·sync, i = ws1d, ws2d
+    const StepPoint &a = pre[0], &b = pre[1];
+    const double ra = a.step - a.chip - a.curve - a.calls * sync, rb = b.step - b.chip - b.curve - b.calls * sync;
+    const double det = a.bytes * b.chip - b.bytes * a.chip;
+    per_byte = det != 0 ? (ra * b.chip - rb * a.chip) / det : 0.0;
+    imbalance = det != 0 ? (a.bytes * rb - b.bytes * ra) / det : 0.0;
+    if (imbalance < 0) {  // no waiting: the bytes alone, least squares through both
+      imbalance = 0;
+      per_byte = (ra * a.bytes + rb * b.bytes) / std::max(1e-30, a.bytes * a.bytes + b.bytes * b.bytes);
+    }
+    if (per_byte < 1e-12) {  // no extra per byte (or above 1000 GB/s): the waiting alone
+      per_byte = 0;
+      imbalance = std::max(0.0, (ra * a.chip + rb * b.chip) / std::max(1e-30, a.chip * a.chip + b.chip * b.chip));
+    }
+    std::vector<double> per_call;
+    for (const StepPoint& d : dec)
+      if (d.calls > 0)
+        per_call.push_back((d.step - d.chip * (1 + imbalance) - d.curve - d.bytes * per_byte) / d.calls);
+    sync = per_call.empty() ? 0.0 : std::max(0.0, bench::median(per_call));
+  }
+  for (const StepPoint& p : pre)
+    spdlog::debug("calibrate: 2-rank prefill step {:.3f} ms: predicted compute {:.3f}, collectives {:.3f} ({} calls, "
+                  "{:.0f} KB)", p.step * 1e3, p.chip * 1e3, p.curve * 1e3, p.calls, p.bytes * 1e-3);
+  for (const StepPoint& p : dec)
+    spdlog::debug("calibrate: 2-rank decode step {:.3f} ms: predicted compute {:.3f}, collectives {:.3f} ({} calls, "
+                  "{:.0f} KB)", p.step * 1e3, p.chip * 1e3, p.curve * 1e3, p.calls, p.bytes * 1e-3);
+  hw.collective_sync = sync;
+  hw.collective_step_bandwidth = per_byte > 0 ? 1.0 / per_byte : 0.0;
+  hw.rank_imbalance = imbalance;
 }
 
 // How late a sleep of the link model's size wakes (collectives.cpp holds collectives with
@@ -226,7 +314,7 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
   hw.link_latency = link.latency_us * 1e-6;
   hw.collective_time = link.kind_time;
   hw.link_model_wake = sleep_overshoot_us() * 1e-6;
-  hw.collective_sync = measure_sync(o, hw);
+  fit_step_collectives(o, hw);
 
   f << runtime::hardware_profile_yaml(
       hw, "Written by `tori calibrate` (" + std::string(o.bench.quick ? "--quick, " : "") + "overheads fitted on " +
@@ -247,7 +335,9 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
                      {"pack_gbps_int8", c.pack_gbps[size_t(kernels::WeightFormat::int8)]},
                      {"matmul_gflops_f32", c.matmul_gflops[0]}});
     bench::emit({{"bench", "calibrate"}, {"profile", path}, {"seconds", took}, {"link_gbps", link.gbps},
-                 {"link_latency_us", link.latency_us}, {"cpu", cpu}});
+                 {"link_latency_us", link.latency_us}, {"collective_sync_us", hw.collective_sync * 1e6},
+                 {"collective_step_gbps", hw.collective_step_bandwidth * 1e-9}, {"rank_imbalance", hw.rank_imbalance},
+                 {"cpu", cpu}});
   } else {
     std::printf("wrote %s (%.1f s)\n", path.c_str(), took);
     for (const auto& c : hw.cpu) {
@@ -262,8 +352,9 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
     }
     std::printf("  links (MPI %s, 2 ranks): %.2f GB/s, %.1f us per message; a link-model hold wakes %.1f us late\n",
                 g.collectives.c_str(), link.gbps, link.latency_us, hw.link_model_wake * 1e6);
-    std::printf("  a collective call in a step costs %.1f us more than alone (ranks arriving apart)\n",
-                hw.collective_sync * 1e6);
+    std::printf("  in a step, a collective call costs its time alone + %.1f us (ranks arriving apart) + its bytes at "
+                "%.2f GB/s (0: nothing), and ranks wait for the slowest %.1f%% of their compute time\n",
+                hw.collective_sync * 1e6, hw.collective_step_bandwidth * 1e-9, hw.rank_imbalance * 100);
     for (collectives::Collective k : collectives::kCollectives) {
       std::printf("  %s, GB/s sent by bytes:", std::string(collectives::collective_name(k)).c_str());
       for (const auto& [b, t] : link.kind_time[size_t(k)]) std::printf(" %.0f: %.2f", b, b / t * 1e-9);

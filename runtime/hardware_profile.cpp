@@ -23,7 +23,8 @@ namespace {
 constexpr double kTera = 1e12, kGiga = 1e9, kGiB = 1073741824.0, kMicro = 1e-6;
 const std::vector<std::string> kKeys = {"name",          "peak_tflops_f32", "peak_tflops_bf16", "peak_tflops_int8",
                                         "hbm_gib",       "hbm_gbps",        "link_gbps_x",      "link_gbps_y",
-                                        "link_gbps_z",   "link_latency_us", "link_model_wake_us", "cpu", "collective_us", "collective_sync_us"};
+                                        "link_gbps_z",   "link_latency_us", "link_model_wake_us", "cpu", "collective_us", "collective_sync_us",
+                                        "collective_step_gbps", "rank_imbalance"};
 const std::vector<std::string> kCpuKeys = {"threads",          "matmul_gflops_f32", "matmul_gflops_bf16",
                                            "matmul_gflops_int8", "attention_gflops", "read_gbps",
                                            "cache_read_gbps",  "cache_mib",
@@ -173,6 +174,9 @@ std::string hardware_profile_yaml(const HardwareProfile& p, const std::string& c
   y << YAML::Key << "link_latency_us" << YAML::Value << p.link_latency / kMicro;
   if (p.link_model_wake > 0) y << YAML::Key << "link_model_wake_us" << YAML::Value << p.link_model_wake / kMicro;
   if (p.collective_sync > 0) y << YAML::Key << "collective_sync_us" << YAML::Value << p.collective_sync / kMicro;
+  if (p.collective_step_bandwidth > 0)
+    y << YAML::Key << "collective_step_gbps" << YAML::Value << p.collective_step_bandwidth / kGiga;
+  if (p.rank_imbalance > 0) y << YAML::Key << "rank_imbalance" << YAML::Value << p.rank_imbalance;
   if (std::any_of(p.collective_time.begin(), p.collective_time.end(), [](const auto& v) { return !v.empty(); })) {
     y << YAML::Key << "collective_us" << YAML::Value << YAML::BeginMap;
     for (collectives::Collective k : collectives::kCollectives) {
@@ -257,6 +261,9 @@ HardwareProfile parse_hardware_profile(const std::string& text, const std::strin
     p.link_model_wake = positive(root["link_model_wake_us"], source + ": key 'link_model_wake_us'") * kMicro;
   if (root["collective_sync_us"])
     p.collective_sync = positive(root["collective_sync_us"], source + ": key 'collective_sync_us'") * kMicro;
+  if (root["collective_step_gbps"])
+    p.collective_step_bandwidth = positive(root["collective_step_gbps"], source + ": key 'collective_step_gbps'") * kGiga;
+  if (root["rank_imbalance"]) p.rank_imbalance = positive(root["rank_imbalance"], source + ": key 'rank_imbalance'");
   if (const YAML::Node cu = root["collective_us"]) {
     const std::string w = source + ": key 'collective_us'";
     if (!cu.IsMap())

@@ -24,6 +24,13 @@
 // this host beyond its collective_us time: the ranks reach it at different moments (one was
 // descheduled, or finished its share later), fitted from a 2-rank decode.
 //
+// Optional keys `collective_step_gbps` and `rank_imbalance` (tori calibrate), fitted from 2-rank
+// prefill steps: a collective call inside a step takes its collective_us time plus its bytes at
+// collective_step_gbps (its buffers are packed into chunk order and come from and go to the
+// caches of a step, where the curve times one buffer called over and over), and ranks in lockstep
+// wait at their collectives for the slowest: rank_imbalance of a step's compute time (the same
+// work runs at different speeds on a host's cores: one takes the VM's interrupts, or shares it).
+//
 // Optional key `cpu` (what `tori calibrate` measures on this machine, launch/cmd_calibrate.cpp): a
 // list with one entry per thread count a rank may run with; with it the step time prices a CPU
 // rank by what it measured rather than by its peak (step_time.hpp):
@@ -88,6 +95,8 @@ struct HardwareProfile {
   // collective_us: per kind, (bytes sent, seconds) ascending; empty: priced by the link figures.
   std::array<std::vector<std::pair<double, double>>, collectives::kCollectives.size()> collective_time{};
   double collective_sync = 0;  // s per collective call (collective_sync_us)
+  double collective_step_bandwidth = 0;  // bytes/s of a call's extra time in a step (0: none)
+  double rank_imbalance = 0;          // waits for the slowest rank per second of a step's compute
   // Set by with_link_model (step_time.hpp): the emulated links a call cannot beat (0: none).
   double link_model_bandwidth = 0, link_model_latency = 0;
 

@@ -77,8 +77,9 @@ StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::Weight
     t.compute_s = c.step.flops / r.peak;
   }
   t.memory_s = (c.step.weight_bytes + c.step.kv_bytes) / r.bandwidth;
-  // Call by call and axis by axis: from the measured curve of its kind if the profile has one
-  // (no faster than the link model, if on), else latency per message + bytes / link bandwidth.
+  // Call by call and axis by axis: from the measured curve of its kind if the profile has one (plus
+  // its bytes at collective_step_gbps; no faster than the link model, if on), else latency per
+  // message + bytes / link bandwidth.
   for (const CommCall& call : c.step.calls) {
     t.comm_s += call.count * hw.collective_sync;  // the ranks meeting (profile: collective_sync_us)
     for (collectives::Axis a : collectives::kAxes) {
@@ -86,16 +87,22 @@ StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::Weight
       if (tr.bytes == 0 && tr.messages == 0) continue;
       const double bytes = double(tr.bytes) * act_scale, msgs = double(tr.messages);
       double s = hw.collective_seconds(call.kind, bytes);
-      if (s < 0)
+      if (s < 0) {
         s = msgs * hw.link_latency + bytes / hw.link_bandwidth[size_t(a)];
-      else if (hw.link_model_bandwidth > 0)
-        s = std::max(s, msgs * hw.link_model_latency + bytes / hw.link_model_bandwidth);
+      } else {
+        if (hw.collective_step_bandwidth > 0) s += bytes / hw.collective_step_bandwidth;
+        if (hw.link_model_bandwidth > 0)
+          s = std::max(s, msgs * hw.link_model_latency + bytes / hw.link_model_bandwidth);
+      }
       t.comm_s += call.count * s;
     }
   }
   const double chip = std::max(t.compute_s, t.memory_s) + t.overhead_s;
+  // Ranks in lockstep: at its collectives a rank waits for the slowest (profile: rank_imbalance).
+  if (!c.step.calls.empty()) t.wait_s = hw.rank_imbalance * chip;
+  t.comm_s += t.wait_s;
   t.serial_s = chip + t.comm_s;
-  t.overlap_s = std::max(chip, t.comm_s);
+  t.overlap_s = std::max(chip, t.comm_s - t.wait_s) + t.wait_s;
   const double n = chips, tok = double(std::max<int64_t>(1, c.tokens));
   auto mfu = [&](double s) { return s > 0 ? c.model_flops / (s * n * r.peak) : 0.0; };
   t.mfu_serial = mfu(t.serial_s);

@@ -7,13 +7,17 @@
 //                call's kind and bytes (at least the link model's time when one is on). The curves
 //                are measured on a 2-rank ring; a longer ring's extra steps are not added. Plus
 //                collective_sync per call (the profile's; ranks arriving at different moments).
+//                A curve's time gets bytes / collective_step_gbps more (a call inside a step against
+//                the same call timed alone), and a step with collectives adds
+//                wait_s = rank_imbalance · chip_s (ranks in lockstep wait for the slowest).
 //                — axes in sequence, as Tori's collectives run them axis by axis (ring_plan.hpp);
 //                act_scale = activation element bytes / 4 rescales Tori's f32 wire bytes to the
 //                activation dtype being modelled (bf16 on TPU: 0.5).
 //   chip_s     = max(compute_s, memory_s) + overhead_s: compute and memory overlap on a chip
 //                (roofline); overhead_s = 0 on an accelerator profile
-//   serial_s   = chip_s + comm_s            (no overlap of communication)
-//   overlap_s  = max(chip_s, comm_s)        (ideal overlap, e.g. looped CollectiveEinsum)
+//   serial_s   = chip_s + comm_s            (no overlap of communication; comm_s includes wait_s)
+//   overlap_s  = max(chip_s, comm_s - wait_s) + wait_s  (ideal overlap, e.g. looped
+//                CollectiveEinsum: transfers hide behind compute, waiting for the slowest does not)
 //   mfu        = model FLOPs / (time · n · peak)   (PAPER.md; model FLOPs exclude redundant K/V)
 //   cost       = n · time / tokens                 (chip-seconds per token)
 //
@@ -46,6 +50,7 @@ struct RankResources {
 
 struct StepTime {
   double compute_s = 0, memory_s = 0, comm_s = 0, overhead_s = 0;
+  double wait_s = 0;  // part of comm_s: waiting at collectives for the slowest rank
   double serial_s = 0, overlap_s = 0;
   double mfu_serial = 0, mfu_overlap = 0;
   double cost_serial = 0, cost_overlap = 0;  // chip-seconds per token

@@ -1,6 +1,7 @@
 // Pricing a step on a calibrated CPU profile (runtime/step_time.hpp, runtime/hardware_profile.hpp):
 // matmuls by shape (the K = N = 256 and 1024 curves), collectives call by call from the measured
 // collective_us curves (and never faster than the link model) plus collective_sync_us per call,
+// plus collective_step_gbps per byte, with rank_imbalance's waiting for the slowest rank,
 // the profile keys that carry them,
 // and the cost model's per-shape and per-call lists adding up to its totals.
 #include <catch2/catch.hpp>
@@ -96,6 +97,58 @@ TEST_CASE("step_time prices each matmul shape and each collective call") {
   const HardwareProfile slow = with_link_model(hw, 0.1, 20);
   const StepTime s = step_time(c, slow, WeightFormat::f32, 2, 1.0, {1, 1});
   CHECK(s.comm_s == Approx(3 * (20e-6 + 1000000 / 0.1e9) + (2 * 20e-6 + 5000000 / 0.1e9) + 4 * 2e-6));
+}
+
+TEST_CASE("step_time: collective_step_gbps adds to the curves per byte, rank_imbalance adds waiting for the slowest") {
+  std::string text = kProfile;
+  text.replace(text.find("collective_sync_us: 2\n"), 22,
+               "collective_sync_us: 2\ncollective_step_gbps: 10\nrank_imbalance: 0.1\n");
+  const HardwareProfile hw = parse_hardware_profile(text, "test.yaml");
+  StepCost c;
+  c.layers = 1;
+  c.rows = 100;
+  c.step.matmuls = {{100, 1024, 1024, 1.0}};
+  CommCall ag;
+  ag.kind = Collective::all_gather;
+  ag.traffic[0] = {1000000, 1};
+  ag.count = 3;
+  CommCall a2a;  // no curve: latency + bytes / link (the step's extra is measured against the curves)
+  a2a.kind = Collective::all_to_all;
+  a2a.traffic[1] = {5000000, 2};
+  a2a.count = 1;
+  c.step.calls = {ag, a2a};
+  const StepTime t = step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 1});
+  const double chip = 2.0 * 100 * 1024 * 1024 / 100e9;
+  CHECK(t.compute_s == Approx(chip));
+  CHECK(t.wait_s == Approx(0.1 * chip));
+  const double transfers = 3 * (110e-6 + 1000000 / 10e9) + (2 * 10e-6 + 5000000 / 5e9) + 4 * 2e-6;
+  CHECK(t.comm_s == Approx(transfers + 0.1 * chip));
+  CHECK(t.serial_s == Approx(chip * 1.1 + transfers));
+  // Overlapped: the transfers hide behind compute, the waiting for the slowest rank does not.
+  CHECK(t.overlap_s == Approx(std::max(chip, transfers) + 0.1 * chip));
+  // Under the link model a call still takes at least the modelled link's time.
+  const HardwareProfile slow = with_link_model(hw, 0.1, 20);
+  CHECK(step_time(c, slow, WeightFormat::f32, 2, 1.0, {1, 1}).comm_s ==
+        Approx(3 * (20e-6 + 1000000 / 0.1e9) + (2 * 20e-6 + 5000000 / 0.1e9) + 4 * 2e-6 + 0.1 * chip));
+  // One chip (no collectives): no waiting.
+  c.step.calls.clear();
+  CHECK(step_time(c, hw, WeightFormat::f32, 1, 1.0, {1, 1}).wait_s == 0);
+  CHECK(step_time(c, hw, WeightFormat::f32, 1, 1.0, {1, 1}).serial_s == Approx(chip));
+
+  // The keys round-trip, default to 1 and 0, and are checked.
+  const HardwareProfile back = parse_hardware_profile(hardware_profile_yaml(hw, "round trip"), "back.yaml");
+  CHECK(back.collective_step_bandwidth == Approx(10e9));
+  CHECK(back.rank_imbalance == Approx(0.1));
+  const HardwareProfile plain = parse_hardware_profile(kProfile, "test.yaml");
+  CHECK(plain.collective_step_bandwidth == 0);
+  CHECK(plain.rank_imbalance == 0);
+  std::string bad = text;
+  bad.replace(bad.find("collective_step_gbps: 10"), 24, "collective_step_gbps: fast");
+  CHECK_THROWS_WITH(parse_hardware_profile(bad, "bad.yaml"),
+                    Catch::Contains("bad.yaml") && Catch::Contains("collective_step_gbps"));
+  bad = text;
+  bad.replace(bad.find("rank_imbalance: 0.1"), 19, "rank_imbalance: -1");
+  CHECK_THROWS_WITH(parse_hardware_profile(bad, "bad.yaml"), Catch::Contains("bad.yaml") && Catch::Contains("rank_imbalance"));
 }
 
 TEST_CASE("step_time prices weight-gathered repacking at cache speed when the gathered weights fit") {
