@@ -87,12 +87,12 @@ double attention_gflops(int repeats) {
   return flops / seconds * 1e-9;
 }
 
-// Typical seconds of decode steps at batch 1 to 64 and of prefill blocks of 16 tokens (the sweep's
-// prompt) at batch 1 to 64 (M = 16 to 1024) of the one-rank model, with the cost model's counts for
-// the same steps. (Blocks of 32 tokens put the smallest at M = 32, and the line's fixed part,
-// extrapolated below it, priced a 16-token prefill at batch 1 and 4 1.4-2x over.) The
-// overheads are small differences of noisy times: a line through two or three points moved 2-4x
-// between calibrations, and one through batch 1-16 still 2x between rounds seconds apart.
+// Typical seconds of decode steps at batch 1 to 64 (14 a round) and of prefill blocks of 16 tokens
+// (the sweep's prompt; 7 a round) at batch 1 to 64 (M = 16 to 1024) of the one-rank model, with the
+// cost model's counts for the same steps. (Blocks of 32 tokens put the smallest at M = 32, and the
+// line's fixed part, extrapolated below it, priced a 16-token prefill at batch 1 and 4 1.4-2x
+// over.) The overheads are small differences of noisy times: a line through two or three points
+// moved 2-4x between calibrations, and one through batch 1-16 still 2x between rounds seconds apart.
 constexpr int64_t kDecodeBatches[] = {1, 2, 4, 8, 16, 32, 64}, kPrefillBatches[] = {1, 2, 4, 8, 16, 32, 64};
 
 // Theil-Sen line through (x, y): the median of the pairwise slopes, then the median of y - slope·x;
@@ -121,7 +121,7 @@ struct Timed {
   runtime::StepCost cost;
 };
 
-std::vector<Timed> time_model(const CalibrationOptions& opt, int repeats) {
+std::vector<Timed> time_model(const CalibrationOptions& opt, int repeats, WeightFormat weights) {
   constexpr int64_t kPromptLen = 16;  // tori bench sweep's default --prompt-len
   auto source = models::open_model(opt.model, 1234);
   const auto& cfg = source->config();
@@ -131,6 +131,8 @@ std::vector<Timed> time_model(const CalibrationOptions& opt, int repeats) {
   collectives::Collectives coll(torus, copt);
   runtime::ShardOptions sopt;
   sopt.backend = kernels::parse_matmul_backend(opt.matmul);
+  sopt.format = weights;
+  sopt.keep_plain = false;  // a weight-stationary plan: the packed shards only, as a run keeps
   const runtime::Plan plan = runtime::parse_plan("ws2d/heads", "calibrate");
   auto predict = [&](bool prefill, int64_t batch, int64_t L, int64_t T) {
     runtime::StepQuery q;
@@ -142,43 +144,59 @@ std::vector<Timed> time_model(const CalibrationOptions& opt, int repeats) {
     q.batch = batch;
     q.tokens = L;
     q.cached = T;
+    q.weights = weights;
     return runtime::predict_step(q);
   };
   std::vector<Timed> out;
   for (int64_t batch : kDecodeBatches) {
     runtime::ShardedModel m(*source, coll, plan, batch, sopt);
     m.prefill(std::vector<models::TokenIds>(size_t(batch), models::TokenIds(kPromptLen, 3)));
-    const int64_t steps = std::min<int64_t>(4 * repeats + 1, cfg.max_seq - kPromptLen - 1);
+    const int64_t steps = std::min<int64_t>(2 * repeats + 1, cfg.max_seq - kPromptLen - 1);
     out.push_back({typical(time_repeats([&] { m.decode(models::TokenIds(size_t(batch), 5)); }, 1, int(steps - 1))),
                    predict(false, batch, 1, kPromptLen + steps / 2)});
   }
   for (int64_t batch : kPrefillBatches) {
     runtime::ShardedModel m(*source, coll, plan, batch, sopt);
     std::vector<models::TokenIds> prompts(size_t(batch), models::TokenIds(kPromptLen, 3));
-    out.push_back({typical(time_repeats([&] { m.reset(); m.prefill(prompts); }, 1, 2 * repeats)),
+    out.push_back({typical(time_repeats([&] { m.reset(); m.prefill(prompts); }, 1, repeats)),
                    predict(true, batch, kPromptLen, 0)});
   }
   return out;
 }
 
-// One round's figures and its overhead residuals per layer, (rows, seconds): decode's and prefill's.
+// One round's figures and its overhead residuals per layer, (rows, seconds): decode's and
+// prefill's, by the model's weight format.
 struct Round {
   runtime::CpuCalibration c;
-  std::vector<std::pair<double, double>> dec, pre;
+  std::array<std::vector<std::pair<double, double>>, 3> dec, pre;
 };
 
 // Per layer (step_time.hpp): decode r = a + b_d·M; prefill r = a + c + b·M (M: the step's rows:
 // decode's are sequences, each with its own attention call and cache append; prefill's are
 // tokens). (a, b_d): the decode residuals' line; (a + c, b): the prefill residuals'; every part
 // clamped at 0.
-void fit_overheads(const std::vector<std::pair<double, double>>& dec, const std::vector<std::pair<double, double>>& pre,
-                   runtime::CpuCalibration& c) {
+runtime::Overheads fit_overheads(const std::vector<std::pair<double, double>>& dec,
+                                 const std::vector<std::pair<double, double>>& pre) {
   const auto [a, bd] = robust_line(dec);
   const auto [ac, b] = robust_line(pre);
-  c.layer_overhead_s = std::max(0.0, a);
-  c.decode_row_overhead_s = std::max(0.0, bd);
-  c.row_overhead_s = std::max(0.0, b);
-  c.prefill_overhead_s = std::max(0.0, ac - c.layer_overhead_s);
+  runtime::Overheads o;
+  o.layer_s = std::max(0.0, a);
+  o.decode_row_s = std::max(0.0, bd);
+  o.row_s = std::max(0.0, b);
+  o.prefill_s = std::max(0.0, ac - o.layer_s);
+  return o;
+}
+
+// A round's (or the medians') fits into c: f32's as the overheads, bf16's and int8's as theirs.
+void fit_all_overheads(const std::array<std::vector<std::pair<double, double>>, 3>& dec,
+                       const std::array<std::vector<std::pair<double, double>>, 3>& pre, runtime::CpuCalibration& c) {
+  for (WeightFormat f : kFormats) {
+    const runtime::Overheads o = fit_overheads(dec[size_t(f)], pre[size_t(f)]);
+    if (f == WeightFormat::f32)
+      c.overhead = o;
+    else
+      c.format_overhead[size_t(f)] = o;
+  }
 }
 
 Round calibrate_cpu_once(int threads, const CalibrationOptions& opt) {
@@ -229,16 +247,19 @@ Round calibrate_cpu_once(int threads, const CalibrationOptions& opt) {
   hw.link_bandwidth = {1, 1, 1};
   hw.cpu = {c};
   if (ranks > 1) hw.cpu.push_back(host);
-  meet();
-  const std::vector<Timed> t = time_model(opt, repeats);
-  auto residual_per_layer = [&](const Timed& m) {
-    const runtime::StepTime p = runtime::step_time(m.cost, hw, WeightFormat::f32, 1, 1.0, {threads, ranks});
-    return (m.seconds - p.serial_s) / double(m.cost.layers);
-  };
-  const size_t nd = std::size(kDecodeBatches);
+  // The model with each weight format: what FLOPs and bytes do not explain differs by format (on a
+  // Zen 4 box, f32's overheads priced bf16 1-chip decode 20-70% over).
   Round round{c, {}, {}};
-  for (size_t i = 0; i < t.size(); ++i)
-    (i < nd ? round.dec : round.pre).emplace_back(double(t[i].cost.rows), residual_per_layer(t[i]));
+  const size_t nd = std::size(kDecodeBatches);
+  for (WeightFormat f : kFormats) {
+    meet();
+    const std::vector<Timed> t = time_model(opt, repeats, f);
+    for (size_t i = 0; i < t.size(); ++i) {
+      const runtime::StepTime p = runtime::step_time(t[i].cost, hw, f, 1, 1.0, {threads, ranks});
+      (i < nd ? round.dec : round.pre)[size_t(f)].emplace_back(
+          double(t[i].cost.rows), (t[i].seconds - p.serial_s) / double(t[i].cost.layers));
+    }
+  }
   return round;
 }
 
@@ -254,12 +275,15 @@ runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt
   for (int i = 0; i < rounds; ++i) {
     rs.push_back(calibrate_cpu_once(threads, opt));
     runtime::CpuCalibration x = rs.back().c;
-    fit_overheads(rs.back().dec, rs.back().pre, x);  // this round's own fit, for the log
+    fit_all_overheads(rs.back().dec, rs.back().pre, x);  // this round's own fits, for the log
     r.push_back(x);
-    spdlog::debug("calibrate: {} thread(s), round {}: overhead per layer {:.1f} us (+ {:.1f} in prefill), per prefill "
-                  "row {:.0f} ns, per decode row {:.0f} ns; f32 matmul at M=64 {:.1f} GFLOP/s",
-                  threads, i + 1, x.layer_overhead_s * 1e6, x.prefill_overhead_s * 1e6, x.row_overhead_s * 1e9,
-                  x.decode_row_overhead_s * 1e9, x.matmul_rate(WeightFormat::f32, 64));
+    for (WeightFormat f : kFormats) {
+      const runtime::Overheads& o = x.overheads(f);
+      spdlog::debug("calibrate: {} thread(s), round {}, {}: overhead per layer {:.1f} us (+ {:.1f} in prefill), per "
+                    "prefill row {:.0f} ns, per decode row {:.0f} ns; matmul at M=64 {:.1f} GFLOP/s",
+                    threads, i + 1, kernels::weight_format_name(f), o.layer_s * 1e6, o.prefill_s * 1e6,
+                    o.row_s * 1e9, o.decode_row_s * 1e9, x.matmul_rate(f, 64));
+    }
   }
   runtime::CpuCalibration c = r.front();
   auto med = [&](auto field) { return med_of(r, field); };
@@ -274,18 +298,21 @@ runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt
   // The overheads: each point's residual the median over the rounds, then one fit. (A slow spell
   // lasting seconds moved a round's batch-8-to-64 decode residuals 2.5x; fitted per round, then the
   // median taken per figure, the intercept and slope came from different rounds.)
-  std::vector<std::pair<double, double>> dec = rs.front().dec, pre = rs.front().pre;
-  for (size_t i = 0; i < dec.size(); ++i)
-    dec[i].second = med_of(rs, [i](const Round& x) { return x.dec[i].second; });
-  for (size_t i = 0; i < pre.size(); ++i)
-    pre[i].second = med_of(rs, [i](const Round& x) { return x.pre[i].second; });
-  for (const auto& [M, v] : dec)
-    spdlog::debug("calibrate: {} thread(s), decode of {} rows: {:.1f} us per layer beyond the prediction (median)",
-                  threads, M, v * 1e6);
-  for (const auto& [M, v] : pre)
-    spdlog::debug("calibrate: {} thread(s), prefill of {} rows: {:.1f} us per layer beyond the prediction (median)",
-                  threads, M, v * 1e6);
-  fit_overheads(dec, pre, c);
+  auto dec = rs.front().dec, pre = rs.front().pre;
+  for (WeightFormat f : kFormats) {
+    const size_t k = size_t(f);
+    for (size_t i = 0; i < dec[k].size(); ++i)
+      dec[k][i].second = med_of(rs, [k, i](const Round& x) { return x.dec[k][i].second; });
+    for (size_t i = 0; i < pre[k].size(); ++i)
+      pre[k][i].second = med_of(rs, [k, i](const Round& x) { return x.pre[k][i].second; });
+    for (const auto& [M, v] : dec[k])
+      spdlog::debug("calibrate: {} thread(s), {} decode of {} rows: {:.1f} us per layer beyond the prediction (median)",
+                    threads, kernels::weight_format_name(f), M, v * 1e6);
+    for (const auto& [M, v] : pre[k])
+      spdlog::debug("calibrate: {} thread(s), {} prefill of {} rows: {:.1f} us per layer beyond the prediction "
+                    "(median)", threads, kernels::weight_format_name(f), M, v * 1e6);
+  }
+  fit_all_overheads(dec, pre, c);
   for (size_t f = 0; f < c.pack_gbps.size(); ++f)
     c.pack_gbps[f] = med([f](const auto& x) { return x.pack_gbps[f]; });
   return c;

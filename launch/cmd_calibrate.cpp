@@ -326,14 +326,20 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
   const double took = bench::now_s() - t0;
   if (g.json) {
     nlohmann::json cpu = nlohmann::json::array();
-    for (const auto& c : hw.cpu)
-      cpu.push_back({{"threads", c.threads}, {"attention_gflops", c.attention_gflops}, {"read_gbps", c.read_gbps},
-                     {"cache_read_gbps", c.cache_read_gbps}, {"layer_overhead_us", c.layer_overhead_s * 1e6},
-                     {"prefill_overhead_us", c.prefill_overhead_s * 1e6}, {"row_overhead_ns", c.row_overhead_s * 1e9},
-                     {"decode_row_overhead_ns", c.decode_row_overhead_s * 1e9},
-                     {"pack_gbps_bf16", c.pack_gbps[size_t(kernels::WeightFormat::bf16)]},
-                     {"pack_gbps_int8", c.pack_gbps[size_t(kernels::WeightFormat::int8)]},
-                     {"matmul_gflops_f32", c.matmul_gflops[0]}});
+    for (const auto& c : hw.cpu) {
+      nlohmann::json e = {{"threads", c.threads}, {"attention_gflops", c.attention_gflops}, {"read_gbps", c.read_gbps},
+                          {"cache_read_gbps", c.cache_read_gbps},
+                          {"pack_gbps_bf16", c.pack_gbps[size_t(kernels::WeightFormat::bf16)]},
+                          {"pack_gbps_int8", c.pack_gbps[size_t(kernels::WeightFormat::int8)]},
+                          {"matmul_gflops_f32", c.matmul_gflops[0]}};
+      for (kernels::WeightFormat f : {kernels::WeightFormat::f32, kernels::WeightFormat::bf16, kernels::WeightFormat::int8}) {
+        const runtime::Overheads& o = c.overheads(f);
+        e["overheads_" + std::string(kernels::weight_format_name(f))] = {
+            {"layer_us", o.layer_s * 1e6}, {"prefill_us", o.prefill_s * 1e6}, {"row_ns", o.row_s * 1e9},
+            {"decode_row_ns", o.decode_row_s * 1e9}};
+      }
+      cpu.push_back(e);
+    }
     bench::emit({{"bench", "calibrate"}, {"profile", path}, {"seconds", took}, {"link_gbps", link.gbps},
                  {"link_latency_us", link.latency_us}, {"collective_sync_us", hw.collective_sync * 1e6},
                  {"collective_step_gbps", hw.collective_step_bandwidth * 1e-9}, {"rank_imbalance", hw.rank_imbalance},
@@ -343,12 +349,17 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
     for (const auto& c : hw.cpu) {
       std::printf("  %d thread(s): matmul f32 GFLOP/s", c.threads);
       for (const auto& [M, gf] : c.matmul_gflops[0]) std::printf(" M=%g: %.1f", M, gf);
-      std::printf("; attention %.1f GFLOP/s; read %.1f GB/s (in cache %.1f); overhead per layer %.1f us "
-                  "(+ %.1f us in prefill) + %.1f ns per prefill row, %.1f ns per decode row; packs f32 into "
-                  "bf16 at %.2f GB/s, int8 at %.2f\n",
-                  c.attention_gflops, c.read_gbps, c.cache_read_gbps, c.layer_overhead_s * 1e6,
-                  c.prefill_overhead_s * 1e6, c.row_overhead_s * 1e9, c.decode_row_overhead_s * 1e9,
-                  c.pack_gbps[size_t(kernels::WeightFormat::bf16)], c.pack_gbps[size_t(kernels::WeightFormat::int8)]);
+      std::printf("; attention %.1f GFLOP/s; read %.1f GB/s (in cache %.1f); packs f32 into bf16 at %.2f GB/s, "
+                  "int8 at %.2f\n",
+                  c.attention_gflops, c.read_gbps, c.cache_read_gbps, c.pack_gbps[size_t(kernels::WeightFormat::bf16)],
+                  c.pack_gbps[size_t(kernels::WeightFormat::int8)]);
+      for (kernels::WeightFormat f : {kernels::WeightFormat::f32, kernels::WeightFormat::bf16, kernels::WeightFormat::int8}) {
+        const runtime::Overheads& o = c.overheads(f);
+        std::printf("    %s weights: overhead per layer %.1f us (+ %.1f us in prefill) + %.1f ns per prefill row, "
+                    "%.1f ns per decode row\n",
+                    std::string(kernels::weight_format_name(f)).c_str(), o.layer_s * 1e6, o.prefill_s * 1e6,
+                    o.row_s * 1e9, o.decode_row_s * 1e9);
+      }
     }
     std::printf("  links (MPI %s, 2 ranks): %.2f GB/s, %.1f us per message; a link-model hold wakes %.1f us late\n",
                 g.collectives.c_str(), link.gbps, link.latency_us, hw.link_model_wake * 1e6);

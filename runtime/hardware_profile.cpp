@@ -51,10 +51,11 @@ CpuCalibration parse_cpu_entry(const YAML::Node& e, const std::string& where) {
     const std::string key = kv.first.as<std::string>();
     if (std::find(kCpuKeys.begin(), kCpuKeys.end(), key) == kCpuKeys.end() &&
         std::find(std::begin(kSmallNames), std::end(kSmallNames), key) == std::end(kSmallNames))
-      if (key != "decode_row_overhead_ns" && key != "pack_gbps_bf16" && key != "pack_gbps_int8")
+      if (key != "decode_row_overhead_ns" && key != "pack_gbps_bf16" && key != "pack_gbps_int8" &&
+          key != "overheads_bf16" && key != "overheads_int8")
         throw InputError(where + ": unknown key '" + key + "' (allowed: " + list +
                          ", optional matmul_small_gflops_f32|bf16|int8, decode_row_overhead_ns, "
-                         "pack_gbps_bf16|int8)");
+                         "pack_gbps_bf16|int8, overheads_bf16|int8)");
   }
   for (const auto& k : kCpuKeys)
     if (!e[k]) throw InputError(where + ": missing key '" + k + "'");
@@ -83,16 +84,36 @@ CpuCalibration parse_cpu_entry(const YAML::Node& e, const std::string& where) {
   c.cache_bytes = positive(e["cache_mib"], where + ": key 'cache_mib'") * 1048576.0;
   if (c.attention_gflops <= 0 || c.read_gbps <= 0)
     throw InputError(where + ": attention_gflops and read_gbps must be positive");
-  c.layer_overhead_s = positive(e["layer_overhead_us"], where + ": key 'layer_overhead_us'") * kMicro;
-  c.prefill_overhead_s = positive(e["prefill_overhead_us"], where + ": key 'prefill_overhead_us'") * kMicro;
-  c.row_overhead_s = positive(e["row_overhead_ns"], where + ": key 'row_overhead_ns'") * kNano;
-  c.decode_row_overhead_s =
+  c.overhead.layer_s = positive(e["layer_overhead_us"], where + ": key 'layer_overhead_us'") * kMicro;
+  c.overhead.prefill_s = positive(e["prefill_overhead_us"], where + ": key 'prefill_overhead_us'") * kMicro;
+  c.overhead.row_s = positive(e["row_overhead_ns"], where + ": key 'row_overhead_ns'") * kNano;
+  c.overhead.decode_row_s =
       e["decode_row_overhead_ns"]
           ? positive(e["decode_row_overhead_ns"], where + ": key 'decode_row_overhead_ns'") * kNano
-          : c.row_overhead_s;
+          : c.overhead.row_s;
   for (auto [f, key] : {std::pair{kernels::WeightFormat::bf16, "pack_gbps_bf16"},
                         std::pair{kernels::WeightFormat::int8, "pack_gbps_int8"}})
     if (e[key]) c.pack_gbps[size_t(f)] = positive(e[key], where + ": key '" + key + "'");
+  for (auto [f, key] : {std::pair{kernels::WeightFormat::bf16, "overheads_bf16"},
+                        std::pair{kernels::WeightFormat::int8, "overheads_int8"}}) {
+    const YAML::Node m = e[key];
+    if (!m) continue;
+    const std::string w = where + ": key '" + key + "'";
+    const char* const parts[4] = {"layer_us", "prefill_us", "row_ns", "decode_row_ns"};
+    if (!m.IsMap()) throw InputError(w + " must map layer_us, prefill_us, row_ns and decode_row_ns to numbers");
+    for (const auto& kv : m)
+      if (std::find(std::begin(parts), std::end(parts), kv.first.as<std::string>()) == std::end(parts))
+        throw InputError(w + ": unknown key '" + kv.first.as<std::string>() +
+                         "' (allowed: layer_us, prefill_us, row_ns, decode_row_ns)");
+    for (const char* part : parts)
+      if (!m[part]) throw InputError(w + ": missing key '" + part + "'");
+    Overheads o;
+    o.layer_s = positive(m["layer_us"], w + " (layer_us)") * kMicro;
+    o.prefill_s = positive(m["prefill_us"], w + " (prefill_us)") * kMicro;
+    o.row_s = positive(m["row_ns"], w + " (row_ns)") * kNano;
+    o.decode_row_s = positive(m["decode_row_ns"], w + " (decode_row_ns)") * kNano;
+    c.format_overhead[size_t(f)] = o;
+  }
   return c;
 }
 }  // namespace
@@ -207,14 +228,25 @@ std::string hardware_profile_yaml(const HardwareProfile& p, const std::string& c
       y << YAML::Key << "read_gbps" << YAML::Value << c.read_gbps;
       y << YAML::Key << "cache_read_gbps" << YAML::Value << c.cache_read_gbps;
       y << YAML::Key << "cache_mib" << YAML::Value << c.cache_bytes / 1048576.0;
-      y << YAML::Key << "layer_overhead_us" << YAML::Value << c.layer_overhead_s / kMicro;
-      y << YAML::Key << "prefill_overhead_us" << YAML::Value << c.prefill_overhead_s / kMicro;
-      y << YAML::Key << "row_overhead_ns" << YAML::Value << c.row_overhead_s / kNano;
-      y << YAML::Key << "decode_row_overhead_ns" << YAML::Value << c.decode_row_overhead_s / kNano;
+      y << YAML::Key << "layer_overhead_us" << YAML::Value << c.overhead.layer_s / kMicro;
+      y << YAML::Key << "prefill_overhead_us" << YAML::Value << c.overhead.prefill_s / kMicro;
+      y << YAML::Key << "row_overhead_ns" << YAML::Value << c.overhead.row_s / kNano;
+      y << YAML::Key << "decode_row_overhead_ns" << YAML::Value << c.overhead.decode_row_s / kNano;
       if (c.pack_gbps[size_t(kernels::WeightFormat::bf16)] > 0)
         y << YAML::Key << "pack_gbps_bf16" << YAML::Value << c.pack_gbps[size_t(kernels::WeightFormat::bf16)];
       if (c.pack_gbps[size_t(kernels::WeightFormat::int8)] > 0)
         y << YAML::Key << "pack_gbps_int8" << YAML::Value << c.pack_gbps[size_t(kernels::WeightFormat::int8)];
+      for (auto [f, key] : {std::pair{kernels::WeightFormat::bf16, "overheads_bf16"},
+                            std::pair{kernels::WeightFormat::int8, "overheads_int8"}}) {
+        const auto& o = c.format_overhead[size_t(f)];
+        if (!o) continue;
+        y << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginMap;
+        y << YAML::Key << "layer_us" << YAML::Value << o->layer_s / kMicro;
+        y << YAML::Key << "prefill_us" << YAML::Value << o->prefill_s / kMicro;
+        y << YAML::Key << "row_ns" << YAML::Value << o->row_s / kNano;
+        y << YAML::Key << "decode_row_ns" << YAML::Value << o->decode_row_s / kNano;
+        y << YAML::EndMap;
+      }
       y << YAML::EndMap;
     }
     y << YAML::EndSeq;

@@ -50,10 +50,14 @@
 //     pack_gbps_bf16: 3             # optional: GB/s of f32 weights packed for the bf16 / int8
 //     pack_gbps_int8: 2             # kernel (kernels::pack_weight; weight-gathered layouts pack
 //                                   # every step); without them a pack is priced as a copy
+//     overheads_bf16: {layer_us: 20, prefill_us: 0, row_ns: 90, decode_row_ns: 150}
+//     overheads_int8: {...}         # optional: the four overheads above fitted on the model with
+//                                   # bf16 / int8 weights (without: the f32 ones above)
 //
 // `tori calibrate` writes the `local` profile to profile_dir()/local.yaml; load_hardware_profile
 // finds `<name>.yaml` there after the built-in names.
 #include <array>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,6 +66,14 @@
 #include "kernels/packed_weight.hpp"
 
 namespace tori::runtime {
+
+// What FLOPs and bytes do not explain of a step, per layer (fitted; see the `cpu` key above).
+struct Overheads {
+  double layer_s = 0;       // per layer and step
+  double prefill_s = 0;     // per layer, added in a prefill block
+  double row_s = 0;         // per layer and prefill row
+  double decode_row_s = 0;  // per layer and decode row
+};
 
 // One thread count's measured figures (see the `cpu` key above).
 struct CpuCalibration {
@@ -72,10 +84,12 @@ struct CpuCalibration {
   double read_gbps = 0;
   double cache_read_gbps = 0;
   double cache_bytes = 0;
-  double layer_overhead_s = 0;
-  double prefill_overhead_s = 0;
-  double row_overhead_s = 0;
-  double decode_row_overhead_s = 0;
+  Overheads overhead;  // fitted on the model with f32 weights (layer_overhead_us, ...)
+  std::array<std::optional<Overheads>, 3> format_overhead{};  // by WeightFormat: bf16's, int8's own
+  // The overheads of a model with `f` weights: its own if fitted, else the f32 ones.
+  const Overheads& overheads(kernels::WeightFormat f) const {
+    return format_overhead[size_t(f)] ? *format_overhead[size_t(f)] : overhead;
+  }
   std::array<double, 3> pack_gbps{};  // by WeightFormat: f32 GB/s packed into it (0: not measured)
   // GFLOP/s of a matmul with M rows: log-log interpolation between the measured M, clamped.
   double matmul_rate(kernels::WeightFormat f, double M) const;

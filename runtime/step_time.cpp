@@ -70,8 +70,9 @@ StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::Weight
     const double split_rows = double(c.rows) / double(std::max<int64_t>(1, c.row_split));
     const double rows =
         c.prefill ? split_rows : 0.5 * (double(c.sequences > 0 ? c.sequences : c.rows) + split_rows);
-    t.overhead_s = double(c.layers) * (r.cpu->layer_overhead_s + (c.prefill ? r.cpu->prefill_overhead_s : 0.0) +
-                                       rows * (c.prefill ? r.cpu->row_overhead_s : r.cpu->decode_row_overhead_s)) +
+    const Overheads& o = r.cpu->overheads(weights);
+    t.overhead_s = double(c.layers) * (o.layer_s + (c.prefill ? o.prefill_s : 0.0) +
+                                       rows * (c.prefill ? o.row_s : o.decode_row_s)) +
                    repack_s(c.step, hw, weights, res);
   } else {
     t.compute_s = c.step.flops / r.peak;

@@ -28,7 +28,9 @@
 //                figure for all ranks' threads shared evenly, whichever is lower; its threads'
 //                cache figure when every rank's bytes fit in the calibrated cache size together)
 //   overhead_s = layers · (layer_overhead + in a prefill: prefill_overhead + rows/split · row_overhead;
-//                in decode: (sequences attended + rows/split)/2 · decode_row_overhead)
+//                in decode: (sequences attended + rows/split)/2 · decode_row_overhead) — the
+//                overheads fitted with the step's weight dtype when the profile has them
+//                (overheads_bf16/int8), else the f32 ones
 //                + repack bytes (weight-gathered layouts, cost_model.hpp) / the read bandwidth
 //                for two layers' gathered weights (cache speed when they fit, as memory_s)
 //                + packed elements · 4 / the calibrated pack rate (bf16/int8 weight-gathered)

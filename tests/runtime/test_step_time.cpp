@@ -1,9 +1,9 @@
 // Pricing a step on a calibrated CPU profile (runtime/step_time.hpp, runtime/hardware_profile.hpp):
 // matmuls by shape (the K = N = 256 and 1024 curves), collectives call by call from the measured
 // collective_us curves (and never faster than the link model) plus collective_sync_us per call,
-// plus collective_step_gbps per byte, with rank_imbalance's waiting for the slowest rank,
-// the profile keys that carry them,
-// and the cost model's per-shape and per-call lists adding up to its totals.
+// plus collective_step_gbps per byte, with rank_imbalance's waiting for the slowest rank, the
+// overheads by phase and by weight format, the profile keys that carry them, and the cost model's
+// per-shape and per-call lists adding up to its totals.
 #include <catch2/catch.hpp>
 #include <cmath>
 
@@ -256,7 +256,7 @@ TEST_CASE("step_time: per-row overhead by phase, decode_row_overhead_ns optional
     return text.replace(text.find(key), key.size(), keys);
   };
   const HardwareProfile same = parse_hardware_profile(with("    row_overhead_ns: 1000\n"), "test.yaml");
-  CHECK(same.cpu.front().decode_row_overhead_s == Approx(1e-6));
+  CHECK(same.cpu.front().overhead.decode_row_s == Approx(1e-6));
   const HardwareProfile hw =
       parse_hardware_profile(with("    row_overhead_ns: 1000\n    decode_row_overhead_ns: 3000\n"), "test.yaml");
   StepCost c;
@@ -286,7 +286,51 @@ TEST_CASE("step_time: per-row overhead by phase, decode_row_overhead_ns optional
   CHECK(predict_step(q).sequences == 2);
   // Written back and read again, the key survives.
   const HardwareProfile again = parse_hardware_profile(hardware_profile_yaml(hw, "test"), "again.yaml");
-  CHECK(again.cpu.front().decode_row_overhead_s == Approx(3e-6));
+  CHECK(again.cpu.front().overhead.decode_row_s == Approx(3e-6));
   CHECK_THROWS_WITH(parse_hardware_profile(with("    row_overhead_ns: 1\n    decode_row_overhead_ns: -1\n"), "t.yaml"),
                     Catch::Contains("decode_row_overhead_ns") && Catch::Contains(">= 0"));
+}
+
+TEST_CASE("step_time: a weight format's own overheads (overheads_bf16|int8), else the f32 ones") {
+  const auto with = [](const std::string& keys) {
+    std::string text = kProfile;
+    const std::string key = "    row_overhead_ns: 0\n";
+    return text.replace(text.find(key), key.size(), keys);
+  };
+  const HardwareProfile hw = parse_hardware_profile(
+      with("    row_overhead_ns: 1000\n    overheads_bf16: {layer_us: 2, prefill_us: 3, row_ns: 400, "
+           "decode_row_ns: 500}\n"),
+      "test.yaml");
+  const CpuCalibration& cpu = hw.cpu.front();
+  REQUIRE(cpu.format_overhead[size_t(WeightFormat::bf16)].has_value());
+  CHECK_FALSE(cpu.format_overhead[size_t(WeightFormat::int8)].has_value());
+  CHECK(cpu.overheads(WeightFormat::bf16).layer_s == Approx(2e-6));
+  CHECK(cpu.overheads(WeightFormat::int8).row_s == Approx(1e-6));  // none of its own: f32's
+  StepCost c;
+  c.layers = 2;
+  c.rows = 8;
+  c.sequences = 8;
+  c.prefill = true;
+  CHECK(step_time(c, hw, WeightFormat::f32, 1, 1.0, {1, 1}).overhead_s == Approx(2 * 8 * 1e-6));
+  CHECK(step_time(c, hw, WeightFormat::bf16, 1, 1.0, {1, 1}).overhead_s == Approx(2 * (2e-6 + 3e-6 + 8 * 400e-9)));
+  CHECK(step_time(c, hw, WeightFormat::int8, 1, 1.0, {1, 1}).overhead_s == Approx(2 * 8 * 1e-6));
+  c.prefill = false;
+  CHECK(step_time(c, hw, WeightFormat::bf16, 1, 1.0, {1, 1}).overhead_s == Approx(2 * (2e-6 + 8 * 500e-9)));
+  // Written back and read again.
+  const HardwareProfile again = parse_hardware_profile(hardware_profile_yaml(hw, "test"), "again.yaml");
+  REQUIRE(again.cpu.front().format_overhead[size_t(WeightFormat::bf16)].has_value());
+  CHECK(again.cpu.front().overheads(WeightFormat::bf16).decode_row_s == Approx(500e-9));
+  CHECK_FALSE(again.cpu.front().format_overhead[size_t(WeightFormat::int8)].has_value());
+  // Checked: every part, nothing else.
+  CHECK_THROWS_WITH(
+      parse_hardware_profile(with("    row_overhead_ns: 0\n    overheads_int8: {layer_us: 2, row_ns: 1, "
+                                  "decode_row_ns: 1}\n"), "t.yaml"),
+      Catch::Contains("t.yaml") && Catch::Contains("overheads_int8") && Catch::Contains("prefill_us"));
+  CHECK_THROWS_WITH(
+      parse_hardware_profile(with("    row_overhead_ns: 0\n    overheads_int8: {layer_us: 2, prefill_us: 1, row_ns: 1, "
+                                  "decode_row_ns: 1, per_token: 3}\n"), "t.yaml"),
+      Catch::Contains("overheads_int8") && Catch::Contains("per_token"));
+  CHECK_THROWS_WITH(
+      parse_hardware_profile(with("    row_overhead_ns: 0\n    overheads_fp8: {layer_us: 2}\n"), "t.yaml"),
+      Catch::Contains("overheads_fp8"));
 }
