@@ -13,9 +13,10 @@
 //                 bandwidth: all_gather's figures for the links (the ranks share one box, so y and
 //                 z get the x figures), each kind's bandwidth for collective_gbps
 //   link_model_wake_us  how late a 20 µs sleep wakes (the link model's holds are sleeps)
-//   collective_sync_us, collective_step_gbps, rank_imbalance  what 2-rank prefill and decode
-//                 steps (`tori bench overlap`) take beyond what the rest of the profile predicts:
-//                 per call, per byte sent, per second of compute (fit_step_collectives)
+//   collective_sync_us, collective_step_gbps, rank_imbalance, decode_sequence_share  what 2-rank
+//                 prefill and decode steps (`tori bench overlap`) take beyond what the rest of the
+//                 profile predicts: per call, per byte sent, per second of compute, and the share
+//                 of a decode row's overhead per sequence attended (fit_step_collectives)
 #include <unistd.h>
 
 #include <chrono>
@@ -104,10 +105,12 @@ LinkFit measure_links(const CalibrateOptions& o, const GlobalOptions& g) {
 // rank_imbalance).
 struct StepPoint {
   double step = 0;   // measured, s
-  double chip = 0;   // predicted compute, memory and overheads
+  double chip0 = 0;  // predicted compute, memory and overheads with decode_sequence_share 0
+  double chip1 = 0;  // ... and with 1 (the prediction is linear in the share between)
   double curve = 0;  // predicted collectives from their collective_us curves
   double calls = 0;  // collective calls per step
   double bytes = 0;  // sent per step (all axes)
+  double chip(double share) const { return chip0 + share * (chip1 - chip0); }
 };
 
 // Runs the plans at one batch and phase in one launch (`rounds` rounds in turn: they share the
@@ -133,6 +136,9 @@ std::vector<StepPoint> measure_steps(const CalibrateOptions& o, const runtime::H
   plain.collective_sync = 0;
   plain.collective_step_bandwidth = 0;
   plain.rank_imbalance = 0;
+  runtime::HardwareProfile per_sequence = plain;
+  plain.decode_sequence_share = 0;
+  per_sequence.decode_sequence_share = 1;
   const models::ModelConfig config = models::open_model(o.bench.model, 1234)->config();
   std::vector<StepPoint> pts;
   for (const auto& text : plans) {
@@ -152,10 +158,13 @@ std::vector<StepPoint> measure_steps(const CalibrateOptions& o, const runtime::H
     q.cached = prefill ? 0 : kPrompt + (repeats + 1) / 2;
     const runtime::StepCost cost = runtime::predict_step(q);
     const runtime::StepTime t = runtime::step_time(cost, plain, kernels::WeightFormat::f32, 2, 1.0, {threads, 2});
+    const runtime::StepTime t1 =
+        runtime::step_time(cost, per_sequence, kernels::WeightFormat::f32, 2, 1.0, {threads, 2});
     StepPoint p;
     p.step = it->second;
     p.curve = t.comm_s;
-    p.chip = t.serial_s - t.comm_s;
+    p.chip0 = t.serial_s - t.comm_s;
+    p.chip1 = t1.serial_s - t1.comm_s;
     for (const auto& c : cost.step.calls) {
       p.calls += c.count;
       for (const auto& t : c.traffic) p.bytes += c.count * double(t.bytes);
@@ -165,22 +174,30 @@ std::vector<StepPoint> measure_steps(const CalibrateOptions& o, const runtime::H
   return pts;
 }
 
-// collective_sync, collective_step_gbps and rank_imbalance (hardware_profile.hpp): what 2-rank
-// steps of the calibration model (ws1d/heads, ws2d/heads; nothing overlapped) take beyond what the
-// rest of `hw` predicts, r = step - chip - curve:
+// collective_sync, collective_step_gbps, rank_imbalance and decode_sequence_share
+// (hardware_profile.hpp): what 2-rank steps of the calibration model (nothing overlapped) take
+// beyond what the rest of `hw` predicts, r = step - chip - curve:
 //   prefill at batch 16, ws1d/heads and ws2d/heads in turn in a launch, the median of three
 //   launches (the same compute; ws2d sends 4.6x the bytes):
 //     r = bytes / step_gbps + imbalance·chip + calls·sync, solved for the two
 //   decode at batch 1, 4 and 16 (ws1d/heads, a launch each: a dozen small calls a step):
 //     sync = median of (r - bytes / step_gbps - imbalance·chip) / calls
-// alternately, three times (sync is small in prefill, bytes and imbalance in decode). Each clamped
-// at 0 (a step_gbps that would be negative or above 1000: none).
+//   decode at batch 16 and 64, ws1d/heads and ws1d/batch:xyz in turn in a launch (heads attends
+//   every sequence on each rank, batch:xyz half; the rest of their per-row work splits alike):
+//     step_heads - step_batch = the rest's difference + share · the per-sequence part's,
+//     the share by least squares through the two batches (batch 64 weighs most), within [0, 1]
+// alternately, three times (sync is small in prefill, bytes and imbalance in decode; the share
+// moves the decode chip sync is fitted on). Each clamped at 0 (a step_gbps that would be negative
+// or above 1000: none).
 // Measured on a Zen 4 box before these were fitted: a 2-chip prefill's collectives took 2.2-2.4x
 // (ws2d) and 4-4.5x (ws1d) their curves' time in two sweeps a day apart, the sweeps' 2-chip
 // prefill points 19-21% under their prediction; the ranks' cores ran the same steps 7-30% apart.
 // Scaling the curves instead of adding per byte put 2-chip decode (small calls) 35% over.
 // (sync alone, fitted on the exposed time without the whole step, left each call's issue cost out:
-// 2-chip decode 30-50% over its prediction; fitted at batch 4 alone it moved 1-27 us.)
+// 2-chip decode 30-50% over its prediction; fitted at batch 4 alone it moved 1-27 us.) With the
+// share fixed at 0.5, the Sapphire Rapids box's 2-chip decode at batch 4-16 put ws1d/batch:xyz
+// ahead of ws1d/heads, which measured 1.06-1.14x faster (five sweeps: the share that fits each
+// was 0.05-0.2 at batch 64).
 void fit_step_collectives(const CalibrateOptions& o, runtime::HardwareProfile& hw) {
   const int prefill_repeats = o.bench.quick ? 3 : 5, decode_repeats = o.bench.quick ? 9 : 25;
   // The prefill pair: each plan's median step over three launches (a launch now and then runs
@@ -196,13 +213,19 @@ void fit_step_collectives(const CalibrateOptions& o, runtime::HardwareProfile& h
   }
   std::vector<StepPoint> dec;
   for (int64_t batch : {1, 4, 16}) dec.push_back(measure_steps(o, hw, {"ws1d/heads"}, false, batch, decode_repeats, 1)[0]);
-  double sync = 0, per_byte = 0, imbalance = 0;
+  // (heads, batch:xyz) decode pairs.
+  std::vector<std::vector<StepPoint>> pairs;
+  for (int64_t batch : {16, 64})
+    pairs.push_back(measure_steps(o, hw, {"ws1d/heads", "ws1d/batch:xyz"}, false, batch, o.bench.quick ? 5 : 9,
+                                  o.bench.quick ? 1 : 3));
+  double sync = 0, per_byte = 0, imbalance = 0, share = 0.5;
   for (int round = 0; round < 3; ++round) {
     // per_byte·bytes_i + imbalance·chip_i = r_i - calls_i·sync, i = ws1d, ws2d
     const StepPoint &a = pre[0], &b = pre[1];
-    const double ra = a.step - a.chip - a.curve - a.calls * sync, rb = b.step - b.chip - b.curve - b.calls * sync;
-    const double det = a.bytes * b.chip - b.bytes * a.chip;
-    per_byte = det != 0 ? (ra * b.chip - rb * a.chip) / det : 0.0;
+    const double ca = a.chip(share), cb = b.chip(share);
+    const double ra = a.step - ca - a.curve - a.calls * sync, rb = b.step - cb - b.curve - b.calls * sync;
+    const double det = a.bytes * cb - b.bytes * ca;
+    per_byte = det != 0 ? (ra * cb - rb * ca) / det : 0.0;
     imbalance = det != 0 ? (a.bytes * rb - b.bytes * ra) / det : 0.0;
     if (imbalance < 0) {  // no waiting: the bytes alone, least squares through both
       imbalance = 0;
@@ -210,23 +233,39 @@ void fit_step_collectives(const CalibrateOptions& o, runtime::HardwareProfile& h
     }
     if (per_byte < 1e-12) {  // no extra per byte (or above 1000 GB/s): the waiting alone
       per_byte = 0;
-      imbalance = std::max(0.0, (ra * a.chip + rb * b.chip) / std::max(1e-30, a.chip * a.chip + b.chip * b.chip));
+      imbalance = std::max(0.0, (ra * ca + rb * cb) / std::max(1e-30, ca * ca + cb * cb));
     }
     std::vector<double> per_call;
     for (const StepPoint& d : dec)
       if (d.calls > 0)
-        per_call.push_back((d.step - d.chip * (1 + imbalance) - d.curve - d.bytes * per_byte) / d.calls);
+        per_call.push_back((d.step - d.chip(share) * (1 + imbalance) - d.curve - d.bytes * per_byte) / d.calls);
     sync = per_call.empty() ? 0.0 : std::max(0.0, bench::median(per_call));
+    // The share: what the pair's measured difference leaves beyond the rest of the model's.
+    double num = 0, den = 0;
+    for (const auto& pr : pairs) {
+      const StepPoint &h = pr[0], &x = pr[1];
+      const double rest = (h.chip0 - x.chip0) * (1 + imbalance) + (h.curve - x.curve) +
+                          (h.bytes - x.bytes) * per_byte + (h.calls - x.calls) * sync;
+      const double g = ((h.chip1 - h.chip0) - (x.chip1 - x.chip0)) * (1 + imbalance);
+      num += g * ((h.step - x.step) - rest);
+      den += g * g;
+    }
+    if (den > 0) share = std::clamp(num / den, 0.0, 1.0);
   }
   for (const StepPoint& p : pre)
     spdlog::debug("calibrate: 2-rank prefill step {:.3f} ms: predicted compute {:.3f}, collectives {:.3f} ({} calls, "
-                  "{:.0f} KB)", p.step * 1e3, p.chip * 1e3, p.curve * 1e3, p.calls, p.bytes * 1e-3);
+                  "{:.0f} KB)", p.step * 1e3, p.chip(share) * 1e3, p.curve * 1e3, p.calls, p.bytes * 1e-3);
   for (const StepPoint& p : dec)
     spdlog::debug("calibrate: 2-rank decode step {:.3f} ms: predicted compute {:.3f}, collectives {:.3f} ({} calls, "
-                  "{:.0f} KB)", p.step * 1e3, p.chip * 1e3, p.curve * 1e3, p.calls, p.bytes * 1e-3);
+                  "{:.0f} KB)", p.step * 1e3, p.chip(share) * 1e3, p.curve * 1e3, p.calls, p.bytes * 1e-3);
+  for (const auto& pr : pairs)
+    spdlog::debug("calibrate: 2-rank decode ws1d/heads {:.3f} ms vs ws1d/batch:xyz {:.3f} ms: predicted compute "
+                  "{:.3f} vs {:.3f} at share 0, {:.3f} vs {:.3f} at 1", pr[0].step * 1e3, pr[1].step * 1e3,
+                  pr[0].chip0 * 1e3, pr[1].chip0 * 1e3, pr[0].chip1 * 1e3, pr[1].chip1 * 1e3);
   hw.collective_sync = sync;
   hw.collective_step_bandwidth = per_byte > 0 ? 1.0 / per_byte : 0.0;
   hw.rank_imbalance = imbalance;
+  hw.decode_sequence_share = share;
 }
 
 // How late a sleep of the link model's size wakes (collectives.cpp holds collectives with
@@ -343,7 +382,7 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
     bench::emit({{"bench", "calibrate"}, {"profile", path}, {"seconds", took}, {"link_gbps", link.gbps},
                  {"link_latency_us", link.latency_us}, {"collective_sync_us", hw.collective_sync * 1e6},
                  {"collective_step_gbps", hw.collective_step_bandwidth * 1e-9}, {"rank_imbalance", hw.rank_imbalance},
-                 {"cpu", cpu}});
+                 {"decode_sequence_share", hw.decode_sequence_share}, {"cpu", cpu}});
   } else {
     std::printf("wrote %s (%.1f s)\n", path.c_str(), took);
     for (const auto& c : hw.cpu) {
@@ -364,8 +403,10 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
     std::printf("  links (MPI %s, 2 ranks): %.2f GB/s, %.1f us per message; a link-model hold wakes %.1f us late\n",
                 g.collectives.c_str(), link.gbps, link.latency_us, hw.link_model_wake * 1e6);
     std::printf("  in a step, a collective call costs its time alone + %.1f us (ranks arriving apart) + its bytes at "
-                "%.2f GB/s (0: nothing), and ranks wait for the slowest %.1f%% of their compute time\n",
-                hw.collective_sync * 1e6, hw.collective_step_bandwidth * 1e-9, hw.rank_imbalance * 100);
+                "%.2f GB/s (0: nothing), and ranks wait for the slowest %.1f%% of their compute time; of a decode "
+                "row's overhead %.0f%% is per sequence attended\n",
+                hw.collective_sync * 1e6, hw.collective_step_bandwidth * 1e-9, hw.rank_imbalance * 100,
+                hw.decode_sequence_share * 100);
     for (collectives::Collective k : collectives::kCollectives) {
       std::printf("  %s, GB/s sent by bytes:", std::string(collectives::collective_name(k)).c_str());
       for (const auto& [b, t] : link.kind_time[size_t(k)]) std::printf(" %.0f: %.2f", b, b / t * 1e-9);

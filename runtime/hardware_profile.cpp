@@ -24,7 +24,7 @@ constexpr double kTera = 1e12, kGiga = 1e9, kGiB = 1073741824.0, kMicro = 1e-6;
 const std::vector<std::string> kKeys = {"name",          "peak_tflops_f32", "peak_tflops_bf16", "peak_tflops_int8",
                                         "hbm_gib",       "hbm_gbps",        "link_gbps_x",      "link_gbps_y",
                                         "link_gbps_z",   "link_latency_us", "link_model_wake_us", "cpu", "collective_us", "collective_sync_us",
-                                        "collective_step_gbps", "rank_imbalance"};
+                                        "collective_step_gbps", "rank_imbalance", "decode_sequence_share"};
 const std::vector<std::string> kCpuKeys = {"threads",          "matmul_gflops_f32", "matmul_gflops_bf16",
                                            "matmul_gflops_int8", "attention_gflops", "read_gbps",
                                            "cache_read_gbps",  "cache_mib",
@@ -198,6 +198,7 @@ std::string hardware_profile_yaml(const HardwareProfile& p, const std::string& c
   if (p.collective_step_bandwidth > 0)
     y << YAML::Key << "collective_step_gbps" << YAML::Value << p.collective_step_bandwidth / kGiga;
   if (p.rank_imbalance > 0) y << YAML::Key << "rank_imbalance" << YAML::Value << p.rank_imbalance;
+  y << YAML::Key << "decode_sequence_share" << YAML::Value << p.decode_sequence_share;
   if (std::any_of(p.collective_time.begin(), p.collective_time.end(), [](const auto& v) { return !v.empty(); })) {
     y << YAML::Key << "collective_us" << YAML::Value << YAML::BeginMap;
     for (collectives::Collective k : collectives::kCollectives) {
@@ -296,6 +297,12 @@ HardwareProfile parse_hardware_profile(const std::string& text, const std::strin
   if (root["collective_step_gbps"])
     p.collective_step_bandwidth = positive(root["collective_step_gbps"], source + ": key 'collective_step_gbps'") * kGiga;
   if (root["rank_imbalance"]) p.rank_imbalance = positive(root["rank_imbalance"], source + ": key 'rank_imbalance'");
+  if (root["decode_sequence_share"]) {
+    p.decode_sequence_share = positive(root["decode_sequence_share"], source + ": key 'decode_sequence_share'");
+    if (p.decode_sequence_share > 1)
+      throw InputError(source + ": key 'decode_sequence_share' must be between 0 and 1, got " +
+                       root["decode_sequence_share"].as<std::string>());
+  }
   if (const YAML::Node cu = root["collective_us"]) {
     const std::string w = source + ": key 'collective_us'";
     if (!cu.IsMap())

@@ -31,6 +31,11 @@
 // wait at their collectives for the slowest: rank_imbalance of a step's compute time (the same
 // work runs at different speeds on a host's cores: one takes the VM's interrupts, or shares it).
 //
+// Optional key `decode_sequence_share` (tori calibrate; 0 to 1, default 0.5): the share of a decode
+// row's overhead (decode_row_overhead_ns) that is per sequence a rank attends (its attention call,
+// its KV-cache append), the rest per head and F shard like a prefill row's (step_time.hpp); fitted
+// from 2-rank decode steps of ws1d/heads (every sequence on each rank) against ws1d/batch:xyz (half).
+//
 // Optional key `cpu` (what `tori calibrate` measures on this machine, launch/cmd_calibrate.cpp): a
 // list with one entry per thread count a rank may run with; with it the step time prices a CPU
 // rank by what it measured rather than by its peak (step_time.hpp):
@@ -111,6 +116,7 @@ struct HardwareProfile {
   double collective_sync = 0;  // s per collective call (collective_sync_us)
   double collective_step_bandwidth = 0;  // bytes/s of a call's extra time in a step (0: none)
   double rank_imbalance = 0;          // waits for the slowest rank per second of a step's compute
+  double decode_sequence_share = 0.5;  // of a decode row's overhead, the part per sequence attended
   // Set by with_link_model (step_time.hpp): the emulated links a call cannot beat (0: none).
   double link_model_bandwidth = 0, link_model_latency = 0;
 

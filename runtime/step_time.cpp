@@ -64,12 +64,14 @@ StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::Weight
     // a sequence: part of its work is per sequence attended (an attention call, the append of its
     // one K/V head: heads-sharded attention does it for every sequence on every rank, batch-sharded
     // for B_a), part per query head like prefill's. A one-rank calibration cannot tell the parts
-    // apart, so each is priced as half: priced wholly per head, 2-chip batch-64 decode put
-    // ws1d/heads 7-12% ahead of ws1d/batch:xyz, which measured 1.06-1.17x faster; wholly per
-    // sequence, batch 16 put batch:xyz ahead, 1.10-1.18x slower.
+    // apart: the profile's decode_sequence_share is fitted on 2-rank steps (tori calibrate; 0.5
+    // without it). Fixed at half, the Sapphire Rapids box's 2-chip decode at batch 4-16 put
+    // ws1d/batch:xyz ahead of ws1d/heads, 1.06-1.14x slower (fitted there: 0.05-0.2); wholly per
+    // head, the Zen 4 box's batch-64 decode put ws1d/heads ahead, 1.06-1.17x slower.
     const double split_rows = double(c.rows) / double(std::max<int64_t>(1, c.row_split));
+    const double phi = hw.decode_sequence_share;
     const double rows =
-        c.prefill ? split_rows : 0.5 * (double(c.sequences > 0 ? c.sequences : c.rows) + split_rows);
+        c.prefill ? split_rows : phi * double(c.sequences > 0 ? c.sequences : c.rows) + (1 - phi) * split_rows;
     const Overheads& o = r.cpu->overheads(weights);
     t.overhead_s = double(c.layers) * (o.layer_s + (c.prefill ? o.prefill_s : 0.0) +
                                        rows * (c.prefill ? o.row_s : o.decode_row_s)) +

@@ -28,7 +28,8 @@
 //                figure for all ranks' threads shared evenly, whichever is lower; its threads'
 //                cache figure when every rank's bytes fit in the calibrated cache size together)
 //   overhead_s = layers · (layer_overhead + in a prefill: prefill_overhead + rows/split · row_overhead;
-//                in decode: (sequences attended + rows/split)/2 · decode_row_overhead) — the
+//                in decode: (φ·sequences attended + (1-φ)·rows/split) · decode_row_overhead, φ the
+//                profile's decode_sequence_share, default 0.5) — the
 //                overheads fitted with the step's weight dtype when the profile has them
 //                (overheads_bf16/int8), else the f32 ones
 //                + repack bytes (weight-gathered layouts, cost_model.hpp) / the read bandwidth
@@ -37,7 +38,7 @@
 //                (dispatch, norms, RoPE, softmax, copies: what FLOPs and bytes do not explain; the
 //                prefill per-row part, fitted on one rank, is elementwise work over heads and F,
 //                which splits over the ranks not splitting the batch — an approximation; decode's
-//                is half per sequence attended (an attention call, a cache append), half per head)
+//                is φ per sequence attended (an attention call, a cache append), the rest per head)
 //   peak       = the largest matmul rate measured at its thread count (MFU's yardstick)
 #include "runtime/cost_model.hpp"
 #include "runtime/hardware_profile.hpp"

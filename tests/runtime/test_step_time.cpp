@@ -273,6 +273,25 @@ TEST_CASE("step_time: per-row overhead by phase, decode_row_overhead_ns optional
   CHECK(step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 1}).overhead_s == Approx(2 * 6 * 3e-6));
   c.sequences = 4;
   CHECK(step_time(c, hw, WeightFormat::f32, 2, 1.0, {1, 1}).overhead_s == Approx(2 * 4 * 3e-6));
+  // decode_sequence_share φ: rows = φ·sequences + (1 - φ)·rows/split.
+  CHECK(hw.decode_sequence_share == 0.5);  // without the key
+  HardwareProfile shared = hw;
+  shared.decode_sequence_share = 0.25;
+  c.sequences = 8;
+  CHECK(step_time(c, shared, WeightFormat::f32, 2, 1.0, {1, 1}).overhead_s == Approx(2 * (0.25 * 8 + 0.75 * 4) * 3e-6));
+  shared.decode_sequence_share = 0;  // wholly per head: the sequences attended do not matter
+  CHECK(step_time(c, shared, WeightFormat::f32, 2, 1.0, {1, 1}).overhead_s == Approx(2 * 4 * 3e-6));
+  c.prefill = true;  // prefill rows are not touched by it
+  CHECK(step_time(c, shared, WeightFormat::f32, 2, 1.0, {1, 1}).overhead_s == Approx(2 * 4 * 1e-6));
+  c.prefill = false;
+  const HardwareProfile share_back = parse_hardware_profile(hardware_profile_yaml(shared, "test"), "again.yaml");
+  CHECK(share_back.decode_sequence_share == 0);
+  CHECK(parse_hardware_profile(std::string(kProfile) + "decode_sequence_share: 0.2\n", "t.yaml").decode_sequence_share ==
+        Approx(0.2));
+  for (const char* bad : {"1.5", "-0.1", "half"})
+    CHECK_THROWS_WITH(
+        parse_hardware_profile(std::string(kProfile) + "decode_sequence_share: " + bad + "\n", "t.yaml"),
+        Catch::Contains("t.yaml") && Catch::Contains("decode_sequence_share"));
   // The cost model's count: palm-tiny decode of 4 sequences on 2 chips.
   StepQuery q;
   q.config = tori::models::load_model_config("palm-tiny");
