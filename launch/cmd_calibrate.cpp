@@ -182,7 +182,8 @@ std::vector<StepPoint> measure_steps(const CalibrateOptions& o, const runtime::H
 //     r = bytes / step_gbps + imbalance·chip + calls·sync, solved for the two
 //   decode at batch 1, 4 and 16 (ws1d/heads, a launch each: a dozen small calls a step):
 //     sync = median of (r - bytes / step_gbps - imbalance·chip) / calls
-//   decode at batch 16 and 64, ws1d/heads and ws1d/batch:xyz in turn in a launch (heads attends
+//   decode at batch 16 and 64, ws1d/heads and ws1d/batch:xyz in turn in a launch, the median of
+//   three launches (heads attends
 //   every sequence on each rank, batch:xyz half; the rest of their per-row work splits alike):
 //     step_heads - step_batch = the rest's difference + share · the per-sequence part's,
 //     the share by least squares through the two batches (batch 64 weighs most), within [0, 1]
@@ -213,11 +214,20 @@ void fit_step_collectives(const CalibrateOptions& o, runtime::HardwareProfile& h
   }
   std::vector<StepPoint> dec;
   for (int64_t batch : {1, 4, 16}) dec.push_back(measure_steps(o, hw, {"ws1d/heads"}, false, batch, decode_repeats, 1)[0]);
-  // (heads, batch:xyz) decode pairs.
+  // (heads, batch:xyz) decode pairs, each plan's median step over three launches (in one
+  // calibration a slow spell put a batch-64 heads step at 4.4 ms against 3.2 in the others, and
+  // a single launch's share at 0.49 against 0.06).
   std::vector<std::vector<StepPoint>> pairs;
-  for (int64_t batch : {16, 64})
-    pairs.push_back(measure_steps(o, hw, {"ws1d/heads", "ws1d/batch:xyz"}, false, batch, o.bench.quick ? 5 : 9,
-                                  o.bench.quick ? 1 : 3));
+  for (int64_t batch : {16, 64}) {
+    std::vector<std::vector<double>> steps(2);
+    std::vector<StepPoint> pr;
+    for (int launch = 0; launch < (o.bench.quick ? 1 : 3); ++launch) {
+      pr = measure_steps(o, hw, {"ws1d/heads", "ws1d/batch:xyz"}, false, batch, o.bench.quick ? 5 : 9, 2);
+      for (size_t i = 0; i < 2; ++i) steps[i].push_back(pr[i].step);
+    }
+    for (size_t i = 0; i < 2; ++i) pr[i].step = bench::median(steps[i]);
+    pairs.push_back(pr);
+  }
   double sync = 0, per_byte = 0, imbalance = 0, share = 0.5;
   for (int round = 0; round < 3; ++round) {
     // per_byte·bytes_i + imbalance·chip_i = r_i - calls_i·sync, i = ws1d, ws2d
