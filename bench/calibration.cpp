@@ -37,7 +37,6 @@ constexpr int64_t kRowsM[] = {1, 8, 64, 512};
 // was written on, leaving room for activations and code (the read sum touches one such array).
 constexpr int64_t kCacheMib = 16;
 constexpr int kRounds = 3;  // calibrate_cpu's whole rounds (1 with --quick)
-constexpr WeightFormat kFormats[] = {WeightFormat::f32, WeightFormat::bf16, WeightFormat::int8};
 
 Tensor filled(std::vector<int64_t> shape, float scale) {
   Tensor t(shape, DType::f32);
@@ -190,7 +189,7 @@ runtime::Overheads fit_overheads(const std::vector<std::pair<double, double>>& d
 // A round's (or the medians') fits into c: f32's as the overheads, bf16's and int8's as theirs.
 void fit_all_overheads(const std::array<std::vector<std::pair<double, double>>, 3>& dec,
                        const std::array<std::vector<std::pair<double, double>>, 3>& pre, runtime::CpuCalibration& c) {
-  for (WeightFormat f : kFormats) {
+  for (WeightFormat f : kernels::kWeightFormats) {
     const runtime::Overheads o = fit_overheads(dec[size_t(f)], pre[size_t(f)]);
     if (f == WeightFormat::f32)
       c.overhead = o;
@@ -205,7 +204,7 @@ Round calibrate_cpu_once(int threads, const CalibrationOptions& opt) {
   runtime::CpuCalibration c;
   c.threads = threads;
   auto meet = [&] { MPI_Barrier(opt.sync); };
-  for (WeightFormat f : kFormats)
+  for (WeightFormat f : kernels::kWeightFormats)
     for (int64_t M : kRowsM) {
       meet();
       c.matmul_gflops[size_t(f)].emplace_back(double(M), matmul_gflops(f, M, kMatmulKN, backend, repeats));
@@ -251,7 +250,7 @@ Round calibrate_cpu_once(int threads, const CalibrationOptions& opt) {
   // Zen 4 box, f32's overheads priced bf16 1-chip decode 20-70% over).
   Round round{c, {}, {}};
   const size_t nd = std::size(kDecodeBatches);
-  for (WeightFormat f : kFormats) {
+  for (WeightFormat f : kernels::kWeightFormats) {
     meet();
     const std::vector<Timed> t = time_model(opt, repeats, f);
     for (size_t i = 0; i < t.size(); ++i) {
@@ -277,7 +276,7 @@ runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt
     runtime::CpuCalibration x = rs.back().c;
     fit_all_overheads(rs.back().dec, rs.back().pre, x);  // this round's own fits, for the log
     r.push_back(x);
-    for (WeightFormat f : kFormats) {
+    for (WeightFormat f : kernels::kWeightFormats) {
       const runtime::Overheads& o = x.overheads(f);
       spdlog::debug("calibrate: {} thread(s), round {}, {}: overhead per layer {:.1f} us (+ {:.1f} in prefill), per "
                     "prefill row {:.0f} ns, per decode row {:.0f} ns; matmul at M=64 {:.1f} GFLOP/s",
@@ -299,7 +298,7 @@ runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt
   // lasting seconds moved a round's batch-8-to-64 decode residuals 2.5x; fitted per round, then the
   // median taken per figure, the intercept and slope came from different rounds.)
   auto dec = rs.front().dec, pre = rs.front().pre;
-  for (WeightFormat f : kFormats) {
+  for (WeightFormat f : kernels::kWeightFormats) {
     const size_t k = size_t(f);
     for (size_t i = 0; i < dec[k].size(); ++i)
       dec[k][i].second = med_of(rs, [k, i](const Round& x) { return x.dec[k][i].second; });

@@ -20,6 +20,7 @@
 namespace tori::kernels {
 
 enum class WeightFormat : uint8_t { f32, bf16, int8 };
+constexpr WeightFormat kWeightFormats[] = {WeightFormat::f32, WeightFormat::bf16, WeightFormat::int8};
 
 std::string_view weight_format_name(WeightFormat f);
 // Parses f32|bf16|int8; throws tori::InputError naming `flag` and the allowed values.

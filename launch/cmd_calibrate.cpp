@@ -174,6 +174,21 @@ std::vector<StepPoint> measure_steps(const CalibrateOptions& o, const runtime::H
   return pts;
 }
 
+// measure_steps over `launches` launches, each plan's step the median of its launches' (a launch
+// now and then runs every step 1.5x slower, or catches a slow spell on one plan).
+std::vector<StepPoint> median_steps(const CalibrateOptions& o, const runtime::HardwareProfile& hw,
+                                    const std::vector<std::string>& plans, bool prefill, int64_t batch, int repeats,
+                                    int rounds, int launches) {
+  std::vector<std::vector<double>> steps(plans.size());
+  std::vector<StepPoint> pts;
+  for (int launch = 0; launch < launches; ++launch) {
+    pts = measure_steps(o, hw, plans, prefill, batch, repeats, rounds);
+    for (size_t i = 0; i < pts.size(); ++i) steps[i].push_back(pts[i].step);
+  }
+  for (size_t i = 0; i < pts.size(); ++i) pts[i].step = bench::median(steps[i]);
+  return pts;
+}
+
 // collective_sync, collective_step_gbps, rank_imbalance and decode_sequence_share
 // (hardware_profile.hpp): what 2-rank steps of the calibration model (nothing overlapped) take
 // beyond what the rest of `hw` predicts, r = step - chip - curve:
@@ -183,8 +198,8 @@ std::vector<StepPoint> measure_steps(const CalibrateOptions& o, const runtime::H
 //   decode at batch 1, 4 and 16 (ws1d/heads, a launch each: a dozen small calls a step):
 //     sync = median of (r - bytes / step_gbps - imbalance·chip) / calls
 //   decode at batch 16 and 64, ws1d/heads and ws1d/batch:xyz in turn in a launch, the median of
-//   three launches (heads attends
-//   every sequence on each rank, batch:xyz half; the rest of their per-row work splits alike):
+//   three launches (heads attends every sequence on each rank, batch:xyz half; the rest of their
+//   per-row work splits alike):
 //     step_heads - step_batch = the rest's difference + share · the per-sequence part's,
 //     the share by least squares through the two batches (batch 64 weighs most), within [0, 1]
 // alternately, three times (sync is small in prefill, bytes and imbalance in decode; the share
@@ -197,37 +212,24 @@ std::vector<StepPoint> measure_steps(const CalibrateOptions& o, const runtime::H
 // (sync alone, fitted on the exposed time without the whole step, left each call's issue cost out:
 // 2-chip decode 30-50% over its prediction; fitted at batch 4 alone it moved 1-27 us.) With the
 // share fixed at 0.5, the Sapphire Rapids box's 2-chip decode at batch 4-16 put ws1d/batch:xyz
-// ahead of ws1d/heads, which measured 1.06-1.14x faster (five sweeps: the share that fits each
-// was 0.05-0.2 at batch 64).
+// ahead of ws1d/heads, which measured 1.05-1.14x faster (five sweeps: the share that fits each
+// was 0.06-0.18 at batch 64).
 void fit_step_collectives(const CalibrateOptions& o, runtime::HardwareProfile& hw) {
   const int prefill_repeats = o.bench.quick ? 3 : 5, decode_repeats = o.bench.quick ? 9 : 25;
-  // The prefill pair: each plan's median step over three launches (a launch now and then runs
-  // every step 1.5x slower, which alone moved rank_imbalance from 5% to 68%).
-  std::vector<StepPoint> pre;
-  {
-    std::vector<std::vector<double>> steps(2);
-    for (int launch = 0; launch < (o.bench.quick ? 1 : 3); ++launch) {
-      pre = measure_steps(o, hw, {"ws1d/heads", "ws2d/heads"}, true, 16, prefill_repeats, o.bench.quick ? 1 : 2);
-      for (size_t i = 0; i < 2; ++i) steps[i].push_back(pre[i].step);
-    }
-    for (size_t i = 0; i < 2; ++i) pre[i].step = bench::median(steps[i]);
-  }
+  const int launches = o.bench.quick ? 1 : 3;
+  // The prefill pair, over three launches (one launch's slow steps alone moved rank_imbalance from
+  // 5% to 68%).
+  const std::vector<StepPoint> pre = median_steps(o, hw, {"ws1d/heads", "ws2d/heads"}, true, 16, prefill_repeats,
+                                                  o.bench.quick ? 1 : 2, launches);
   std::vector<StepPoint> dec;
   for (int64_t batch : {1, 4, 16}) dec.push_back(measure_steps(o, hw, {"ws1d/heads"}, false, batch, decode_repeats, 1)[0]);
-  // (heads, batch:xyz) decode pairs, each plan's median step over three launches (in one
-  // calibration a slow spell put a batch-64 heads step at 4.4 ms against 3.2 in the others, and
-  // a single launch's share at 0.49 against 0.06).
+  // (heads, batch:xyz) decode pairs over three launches (from one launch, a slow spell put a
+  // batch-64 heads step at 4.4 ms against 3.2 in other calibrations, and the share at 0.49 against
+  // 0.06).
   std::vector<std::vector<StepPoint>> pairs;
-  for (int64_t batch : {16, 64}) {
-    std::vector<std::vector<double>> steps(2);
-    std::vector<StepPoint> pr;
-    for (int launch = 0; launch < (o.bench.quick ? 1 : 3); ++launch) {
-      pr = measure_steps(o, hw, {"ws1d/heads", "ws1d/batch:xyz"}, false, batch, o.bench.quick ? 5 : 9, 2);
-      for (size_t i = 0; i < 2; ++i) steps[i].push_back(pr[i].step);
-    }
-    for (size_t i = 0; i < 2; ++i) pr[i].step = bench::median(steps[i]);
-    pairs.push_back(pr);
-  }
+  for (int64_t batch : {16, 64})
+    pairs.push_back(median_steps(o, hw, {"ws1d/heads", "ws1d/batch:xyz"}, false, batch, o.bench.quick ? 5 : 9, 2,
+                                 launches));
   double sync = 0, per_byte = 0, imbalance = 0, share = 0.5;
   for (int round = 0; round < 3; ++round) {
     // per_byte·bytes_i + imbalance·chip_i = r_i - calls_i·sync, i = ws1d, ws2d
@@ -381,7 +383,7 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
                           {"pack_gbps_bf16", c.pack_gbps[size_t(kernels::WeightFormat::bf16)]},
                           {"pack_gbps_int8", c.pack_gbps[size_t(kernels::WeightFormat::int8)]},
                           {"matmul_gflops_f32", c.matmul_gflops[0]}};
-      for (kernels::WeightFormat f : {kernels::WeightFormat::f32, kernels::WeightFormat::bf16, kernels::WeightFormat::int8}) {
+      for (kernels::WeightFormat f : kernels::kWeightFormats) {
         const runtime::Overheads& o = c.overheads(f);
         e["overheads_" + std::string(kernels::weight_format_name(f))] = {
             {"layer_us", o.layer_s * 1e6}, {"prefill_us", o.prefill_s * 1e6}, {"row_ns", o.row_s * 1e9},
@@ -402,7 +404,7 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
                   "int8 at %.2f\n",
                   c.attention_gflops, c.read_gbps, c.cache_read_gbps, c.pack_gbps[size_t(kernels::WeightFormat::bf16)],
                   c.pack_gbps[size_t(kernels::WeightFormat::int8)]);
-      for (kernels::WeightFormat f : {kernels::WeightFormat::f32, kernels::WeightFormat::bf16, kernels::WeightFormat::int8}) {
+      for (kernels::WeightFormat f : kernels::kWeightFormats) {
         const runtime::Overheads& o = c.overheads(f);
         std::printf("    %s weights: overhead per layer %.1f us (+ %.1f us in prefill) + %.1f ns per prefill row, "
                     "%.1f ns per decode row\n",

@@ -31,6 +31,22 @@ const std::vector<std::string> kCpuKeys = {"threads",          "matmul_gflops_f3
                                            "layer_overhead_us", "prefill_overhead_us", "row_overhead_ns"};
 const char* const kSmallNames[3] = {"matmul_small_gflops_f32", "matmul_small_gflops_bf16", "matmul_small_gflops_int8"};
 constexpr double kNano = 1e-9;
+// A cpu entry's optional keys beside kCpuKeys and kSmallNames.
+const std::vector<std::string> kOptionalCpuKeys = {"decode_row_overhead_ns", "pack_gbps_bf16", "pack_gbps_int8",
+                                                   "overheads_bf16", "overheads_int8"};
+// The parts of an overheads_bf16|int8 map: key, Overheads field, seconds per unit of the key.
+struct OverheadPart {
+  const char* key;
+  double Overheads::*field;
+  double unit;
+};
+const OverheadPart kOverheadParts[] = {{"layer_us", &Overheads::layer_s, kMicro},
+                                       {"prefill_us", &Overheads::prefill_s, kMicro},
+                                       {"row_ns", &Overheads::row_s, kNano},
+                                       {"decode_row_ns", &Overheads::decode_row_s, kNano}};
+// The formats with overheads of their own (f32's are the entry's layer_overhead_us ...).
+constexpr kernels::WeightFormat kOwnOverheadFormats[] = {kernels::WeightFormat::bf16, kernels::WeightFormat::int8};
+std::string overheads_key(kernels::WeightFormat f) { return "overheads_" + std::string(kernels::weight_format_name(f)); }
 
 double positive(const YAML::Node& n, const std::string& where) {
   double v = 0;
@@ -50,9 +66,8 @@ CpuCalibration parse_cpu_entry(const YAML::Node& e, const std::string& where) {
   for (const auto& kv : e) {
     const std::string key = kv.first.as<std::string>();
     if (std::find(kCpuKeys.begin(), kCpuKeys.end(), key) == kCpuKeys.end() &&
-        std::find(std::begin(kSmallNames), std::end(kSmallNames), key) == std::end(kSmallNames))
-      if (key != "decode_row_overhead_ns" && key != "pack_gbps_bf16" && key != "pack_gbps_int8" &&
-          key != "overheads_bf16" && key != "overheads_int8")
+        std::find(std::begin(kSmallNames), std::end(kSmallNames), key) == std::end(kSmallNames) &&
+        std::find(kOptionalCpuKeys.begin(), kOptionalCpuKeys.end(), key) == kOptionalCpuKeys.end())
         throw InputError(where + ": unknown key '" + key + "' (allowed: " + list +
                          ", optional matmul_small_gflops_f32|bf16|int8, decode_row_overhead_ns, "
                          "pack_gbps_bf16|int8, overheads_bf16|int8)");
@@ -94,24 +109,23 @@ CpuCalibration parse_cpu_entry(const YAML::Node& e, const std::string& where) {
   for (auto [f, key] : {std::pair{kernels::WeightFormat::bf16, "pack_gbps_bf16"},
                         std::pair{kernels::WeightFormat::int8, "pack_gbps_int8"}})
     if (e[key]) c.pack_gbps[size_t(f)] = positive(e[key], where + ": key '" + key + "'");
-  for (auto [f, key] : {std::pair{kernels::WeightFormat::bf16, "overheads_bf16"},
-                        std::pair{kernels::WeightFormat::int8, "overheads_int8"}}) {
+  for (kernels::WeightFormat f : kOwnOverheadFormats) {
+    const std::string key = overheads_key(f);
     const YAML::Node m = e[key];
     if (!m) continue;
     const std::string w = where + ": key '" + key + "'";
-    const char* const parts[4] = {"layer_us", "prefill_us", "row_ns", "decode_row_ns"};
-    if (!m.IsMap()) throw InputError(w + " must map layer_us, prefill_us, row_ns and decode_row_ns to numbers");
-    for (const auto& kv : m)
-      if (std::find(std::begin(parts), std::end(parts), kv.first.as<std::string>()) == std::end(parts))
-        throw InputError(w + ": unknown key '" + kv.first.as<std::string>() +
-                         "' (allowed: layer_us, prefill_us, row_ns, decode_row_ns)");
-    for (const char* part : parts)
-      if (!m[part]) throw InputError(w + ": missing key '" + part + "'");
+    const std::string parts = "layer_us, prefill_us, row_ns, decode_row_ns";
+    if (!m.IsMap()) throw InputError(w + " must map " + parts + " to numbers");
+    for (const auto& kv : m) {
+      const std::string k = kv.first.as<std::string>();
+      if (std::none_of(std::begin(kOverheadParts), std::end(kOverheadParts), [&](const auto& p) { return k == p.key; }))
+        throw InputError(w + ": unknown key '" + k + "' (allowed: " + parts + ")");
+    }
     Overheads o;
-    o.layer_s = positive(m["layer_us"], w + " (layer_us)") * kMicro;
-    o.prefill_s = positive(m["prefill_us"], w + " (prefill_us)") * kMicro;
-    o.row_s = positive(m["row_ns"], w + " (row_ns)") * kNano;
-    o.decode_row_s = positive(m["decode_row_ns"], w + " (decode_row_ns)") * kNano;
+    for (const OverheadPart& part : kOverheadParts) {
+      if (!m[part.key]) throw InputError(w + ": missing key '" + part.key + "'");
+      o.*part.field = positive(m[part.key], w + " (" + part.key + ")") * part.unit;
+    }
     c.format_overhead[size_t(f)] = o;
   }
   return c;
@@ -237,15 +251,11 @@ std::string hardware_profile_yaml(const HardwareProfile& p, const std::string& c
         y << YAML::Key << "pack_gbps_bf16" << YAML::Value << c.pack_gbps[size_t(kernels::WeightFormat::bf16)];
       if (c.pack_gbps[size_t(kernels::WeightFormat::int8)] > 0)
         y << YAML::Key << "pack_gbps_int8" << YAML::Value << c.pack_gbps[size_t(kernels::WeightFormat::int8)];
-      for (auto [f, key] : {std::pair{kernels::WeightFormat::bf16, "overheads_bf16"},
-                            std::pair{kernels::WeightFormat::int8, "overheads_int8"}}) {
+      for (kernels::WeightFormat f : kOwnOverheadFormats) {
         const auto& o = c.format_overhead[size_t(f)];
         if (!o) continue;
-        y << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginMap;
-        y << YAML::Key << "layer_us" << YAML::Value << o->layer_s / kMicro;
-        y << YAML::Key << "prefill_us" << YAML::Value << o->prefill_s / kMicro;
-        y << YAML::Key << "row_ns" << YAML::Value << o->row_s / kNano;
-        y << YAML::Key << "decode_row_ns" << YAML::Value << o->decode_row_s / kNano;
+        y << YAML::Key << overheads_key(f) << YAML::Value << YAML::Flow << YAML::BeginMap;
+        for (const OverheadPart& part : kOverheadParts) y << YAML::Key << part.key << YAML::Value << (*o).*part.field / part.unit;
         y << YAML::EndMap;
       }
       y << YAML::EndMap;
