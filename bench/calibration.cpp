@@ -13,9 +13,9 @@
 #include "kernels/kv_cache.hpp"
 #include "kernels/matmul.hpp"
 #include "models/hf_checkpoint.hpp"
-#include "runtime/cost_model.hpp"
+#include "planning/cost_model.hpp"
 #include "runtime/sharded_model.hpp"
-#include "runtime/step_time.hpp"
+#include "planning/step_time.hpp"
 #include "runtime/threads.hpp"
 
 namespace tori::bench {
@@ -117,7 +117,7 @@ double med_of(const std::vector<R>& rounds, F field) {
 
 struct Timed {
   double seconds = 0;
-  runtime::StepCost cost;
+  planning::StepCost cost;
 };
 
 std::vector<Timed> time_model(const CalibrationOptions& opt, int repeats, WeightFormat weights) {
@@ -134,7 +134,7 @@ std::vector<Timed> time_model(const CalibrationOptions& opt, int repeats, Weight
   sopt.keep_plain = false;  // a weight-stationary plan: the packed shards only, as a run keeps
   const runtime::Plan plan = runtime::parse_plan("ws2d/heads", "calibrate");
   auto predict = [&](bool prefill, int64_t batch, int64_t L, int64_t T) {
-    runtime::StepQuery q;
+    planning::StepQuery q;
     q.config = cfg;
     q.shape = torus.shape();
     q.plan = plan.prefill;
@@ -144,7 +144,7 @@ std::vector<Timed> time_model(const CalibrationOptions& opt, int repeats, Weight
     q.tokens = L;
     q.cached = T;
     q.weights = weights;
-    return runtime::predict_step(q);
+    return planning::predict_step(q);
   };
   std::vector<Timed> out;
   for (int64_t batch : kDecodeBatches) {
@@ -166,7 +166,7 @@ std::vector<Timed> time_model(const CalibrationOptions& opt, int repeats, Weight
 // One round's figures and its overhead residuals per layer, (rows, seconds): decode's and
 // prefill's, by the model's weight format.
 struct Round {
-  runtime::CpuCalibration c;
+  planning::CpuCalibration c;
   std::array<std::vector<std::pair<double, double>>, 3> dec, pre;
 };
 
@@ -174,11 +174,11 @@ struct Round {
 // decode's are sequences, each with its own attention call and cache append; prefill's are
 // tokens). (a, b_d): the decode residuals' line; (a + c, b): the prefill residuals'; every part
 // clamped at 0.
-runtime::Overheads fit_overheads(const std::vector<std::pair<double, double>>& dec,
+planning::Overheads fit_overheads(const std::vector<std::pair<double, double>>& dec,
                                  const std::vector<std::pair<double, double>>& pre) {
   const auto [a, bd] = robust_line(dec);
   const auto [ac, b] = robust_line(pre);
-  runtime::Overheads o;
+  planning::Overheads o;
   o.layer_s = std::max(0.0, a);
   o.decode_row_s = std::max(0.0, bd);
   o.row_s = std::max(0.0, b);
@@ -188,9 +188,9 @@ runtime::Overheads fit_overheads(const std::vector<std::pair<double, double>>& d
 
 // A round's (or the medians') fits into c: f32's as the overheads, bf16's and int8's as theirs.
 void fit_all_overheads(const std::array<std::vector<std::pair<double, double>>, 3>& dec,
-                       const std::array<std::vector<std::pair<double, double>>, 3>& pre, runtime::CpuCalibration& c) {
+                       const std::array<std::vector<std::pair<double, double>>, 3>& pre, planning::CpuCalibration& c) {
   for (WeightFormat f : kernels::kWeightFormats) {
-    const runtime::Overheads o = fit_overheads(dec[size_t(f)], pre[size_t(f)]);
+    const planning::Overheads o = fit_overheads(dec[size_t(f)], pre[size_t(f)]);
     if (f == WeightFormat::f32)
       c.overhead = o;
     else
@@ -201,7 +201,7 @@ void fit_all_overheads(const std::array<std::vector<std::pair<double, double>>, 
 Round calibrate_cpu_once(int threads, const CalibrationOptions& opt) {
   const int repeats = opt.quick ? 3 : 7;
   const kernels::Backend backend = kernels::parse_matmul_backend(opt.matmul);
-  runtime::CpuCalibration c;
+  planning::CpuCalibration c;
   c.threads = threads;
   auto meet = [&] { MPI_Barrier(opt.sync); };
   for (WeightFormat f : kernels::kWeightFormats)
@@ -236,10 +236,10 @@ Round calibrate_cpu_once(int threads, const CalibrationOptions& opt) {
   // went into the per-layer overhead: 281 against 57 us at 2 threads on a Zen 4 box.
   int ranks = 1;
   MPI_Comm_size(opt.sync, &ranks);
-  runtime::CpuCalibration host = c;
+  planning::CpuCalibration host = c;
   host.threads = threads * ranks;
   host.read_gbps = c.read_gbps * ranks;
-  runtime::HardwareProfile hw;
+  planning::HardwareProfile hw;
   hw.name = "calibrating";
   hw.peak_flops = {1, 1, 1};
   hw.hbm_bandwidth = c.read_gbps * 1e9;
@@ -254,7 +254,7 @@ Round calibrate_cpu_once(int threads, const CalibrationOptions& opt) {
     meet();
     const std::vector<Timed> t = time_model(opt, repeats, f);
     for (size_t i = 0; i < t.size(); ++i) {
-      const runtime::StepTime p = runtime::step_time(t[i].cost, hw, f, 1, 1.0, {threads, ranks});
+      const planning::StepTime p = planning::step_time(t[i].cost, hw, f, 1, 1.0, {threads, ranks});
       (i < nd ? round.dec : round.pre)[size_t(f)].emplace_back(
           double(t[i].cost.rows), (t[i].seconds - p.serial_s) / double(t[i].cost.layers));
     }
@@ -264,27 +264,27 @@ Round calibrate_cpu_once(int threads, const CalibrationOptions& opt) {
 
 }  // namespace
 
-runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt) {
+planning::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt) {
   runtime::apply_threads(threads, MPI_COMM_SELF);
   // Whole rounds one after another, each figure the median over them: a slow spell of a shared
   // machine (matmul rates 30% down for seconds) then moves one round, not the profile.
   const int rounds = opt.quick ? 1 : kRounds;
-  std::vector<runtime::CpuCalibration> r;
+  std::vector<planning::CpuCalibration> r;
   std::vector<Round> rs;
   for (int i = 0; i < rounds; ++i) {
     rs.push_back(calibrate_cpu_once(threads, opt));
-    runtime::CpuCalibration x = rs.back().c;
+    planning::CpuCalibration x = rs.back().c;
     fit_all_overheads(rs.back().dec, rs.back().pre, x);  // this round's own fits, for the log
     r.push_back(x);
     for (WeightFormat f : kernels::kWeightFormats) {
-      const runtime::Overheads& o = x.overheads(f);
+      const planning::Overheads& o = x.overheads(f);
       spdlog::debug("calibrate: {} thread(s), round {}, {}: overhead per layer {:.1f} us (+ {:.1f} in prefill), per "
                     "prefill row {:.0f} ns, per decode row {:.0f} ns; matmul at M=64 {:.1f} GFLOP/s",
                     threads, i + 1, kernels::weight_format_name(f), o.layer_s * 1e6, o.prefill_s * 1e6,
                     o.row_s * 1e9, o.decode_row_s * 1e9, x.matmul_rate(f, 64));
     }
   }
-  runtime::CpuCalibration c = r.front();
+  planning::CpuCalibration c = r.front();
   auto med = [&](auto field) { return med_of(r, field); };
   for (size_t f = 0; f < c.matmul_gflops.size(); ++f)
     for (size_t i = 0; i < c.matmul_gflops[f].size(); ++i) {

@@ -1,7 +1,7 @@
 #pragma once
 // Calibration of the `local` hardware profile (`tori calibrate`, launch/cmd_calibrate.cpp): what
 // one rank of this CPU does with a given number of threads, in the terms the step time prices
-// (runtime/step_time.hpp, runtime/hardware_profile.hpp's `cpu` entries):
+// (planning/step_time.hpp, planning/hardware_profile.hpp's `cpu` entries):
 //   matmul_gflops  kernels::matmul on packed K = N = 1024 weights (4 MiB f32: the size of a tiny or
 //                  small model's shard) at M = 1, 8, 64, 512 rows, per weight dtype; and the same
 //                  at K = N = 256 (matmul_small_gflops: a small shard runs further below peak)
@@ -22,7 +22,7 @@
 
 #include <string>
 
-#include "runtime/hardware_profile.hpp"
+#include "planning/hardware_profile.hpp"
 
 namespace tori::bench {
 
@@ -38,6 +38,6 @@ struct CalibrationOptions {
 
 // Measures one thread count (sets the thread count of every backend to `threads`): three whole
 // rounds one after another (one with `quick`), each figure their median.
-runtime::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt);
+planning::CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt);
 
 }  // namespace tori::bench

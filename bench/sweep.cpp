@@ -18,7 +18,7 @@
 #include "kernels/error.hpp"
 #include "models/hf_checkpoint.hpp"
 #include "runtime/placement.hpp"
-#include "runtime/planner.hpp"
+#include "planning/planner.hpp"
 #include "runtime/threads.hpp"
 
 namespace tori::bench {
@@ -71,8 +71,8 @@ SweepSummary run_sweep(const SweepOptions& o) {
   if (o.prompt_len < 1) throw InputError("--prompt-len must be >= 1, got " + std::to_string(o.prompt_len));
   const auto source = models::open_model(o.model, 1234);
   const models::ModelConfig cfg = source->config();
-  const runtime::HardwareProfile hw =
-      runtime::with_link_model(runtime::load_hardware_profile(o.hardware), o.link_gbps, o.link_latency_us);
+  const planning::HardwareProfile hw =
+      planning::with_link_model(planning::load_hardware_profile(o.hardware), o.link_gbps, o.link_latency_us);
   const int cores = runtime::cores_on_host();
 
   std::ofstream jsonl, csv;
@@ -115,12 +115,12 @@ SweepSummary run_sweep(const SweepOptions& o) {
           for (const auto& p : plans) {
             std::vector<double> sig;
             for (bool prefill : {true, false}) {
-              runtime::StepQuery sq;
+              planning::StepQuery sq;
               sq.config = cfg, sq.shape = shape, sq.plan = p, sq.prefill = prefill, sq.batch = batch;
               if (prefill) sq.decode_plan = p;
               sq.tokens = prefill ? o.prompt_len : 1;
               sq.cached = prefill ? 0 : o.prompt_len;
-              const runtime::Work w = runtime::predict_step(sq).step;
+              const planning::Work w = planning::predict_step(sq).step;
               sig.insert(sig.end(), {w.flops, w.weight_bytes, w.kv_bytes});
               for (const auto& kind : w.traffic)
                 for (const auto& t : kind) sig.insert(sig.end(), {double(t.bytes), double(t.messages)});
@@ -163,7 +163,7 @@ SweepSummary run_sweep(const SweepOptions& o) {
         const auto got = measure(plans, "prefill,decode", o.rounds);
         ++sum.points;
 
-        runtime::PlannerQuery pq;
+        planning::PlannerQuery pq;
         pq.config = cfg;
         pq.shape = shape;
         pq.batch = batch;
@@ -175,12 +175,12 @@ SweepSummary run_sweep(const SweepOptions& o) {
           const std::string phase = prefill ? "prefill" : "decode";
           const int64_t cached = prefill ? 0 : o.prompt_len + (o.repeats + 1) / 2;
           std::vector<nlohmann::json> recs;
-          std::vector<runtime::StepCost> costs;
+          std::vector<planning::StepCost> costs;
           // The measured fields of record i from bench overlap's record m.
           const auto set_measured = [&](size_t i, const nlohmann::json& m) {
             nlohmann::json& r = recs[i];
             const double meas = m["step_s"].get<double>(), exposed = m["exposed_comm_s"].get<double>();
-            const runtime::Utilisation u = runtime::utilisation(costs[i], meas, hw, wf, n, pq.resources);
+            const planning::Utilisation u = planning::utilisation(costs[i], meas, hw, wf, n, pq.resources);
             r["measured_s"] = meas;
             r["rel_err"] = (r["predicted_s"].get<double>() - meas) / meas;
             r["comm_s"] = m["comm_s"].get<double>();
@@ -193,14 +193,14 @@ SweepSummary run_sweep(const SweepOptions& o) {
           const auto measured = [&](size_t i) { return recs[i]["measured_s"].get<double>(); };
           size_t best_pred = 0;
           for (size_t i = 0; i < plans.size(); ++i) {
-            const runtime::PlanCandidate c = runtime::price_phase(pq, hw, plans[i], prefill, nullptr, cached);
-            runtime::StepQuery sq;  // the same step, for MFU/MBU's model FLOPs and bytes
+            const planning::PlanCandidate c = planning::price_phase(pq, hw, plans[i], prefill, nullptr, cached);
+            planning::StepQuery sq;  // the same step, for MFU/MBU's model FLOPs and bytes
             sq.config = cfg, sq.shape = shape, sq.plan = plans[i], sq.prefill = prefill, sq.batch = batch;
             if (prefill) sq.decode_plan = plans[i];
             sq.tokens = prefill ? o.prompt_len : 1;
             sq.cached = cached;
             sq.weights = wf;
-            costs.push_back(runtime::predict_step(sq));
+            costs.push_back(planning::predict_step(sq));
             const auto it = got.find({runtime::Plan{plans[i], plans[i]}.str(), phase});
             if (it == got.end()) throw Error("bench sweep: no " + phase + " record for plan " + plans[i].str());
             recs.push_back({{"bench", "sweep"},

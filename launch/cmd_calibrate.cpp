@@ -1,5 +1,5 @@
 // `tori calibrate`: measures this machine and writes the `local` hardware profile
-// (runtime/hardware_profile.hpp) to profile_dir()/local.yaml ($TORI_PROFILE_DIR, else the repo's
+// (planning/hardware_profile.hpp) to profile_dir()/local.yaml ($TORI_PROFILE_DIR, else the repo's
 // .cache/), which `--hardware local`, `--plan auto` and `tori bench sweep` read. Run it on one
 // process (not under mpirun); about a minute (--quick: one round instead of three, noisier).
 //   cpu entries   for 1 thread and for every core (bench/calibration.hpp): matmul GFLOP/s by rows
@@ -38,8 +38,8 @@
 #include "kernels/error.hpp"
 #include "launch/command.hpp"
 #include "models/hf_checkpoint.hpp"
-#include "runtime/cost_model.hpp"
-#include "runtime/step_time.hpp"
+#include "planning/cost_model.hpp"
+#include "planning/step_time.hpp"
 #include "runtime/threads.hpp"
 
 namespace tori::launch {
@@ -115,7 +115,7 @@ struct StepPoint {
 
 // Runs the plans at one batch and phase in one launch (`rounds` rounds in turn: they share the
 // launch's luck) and predicts each.
-std::vector<StepPoint> measure_steps(const CalibrateOptions& o, const runtime::HardwareProfile& hw,
+std::vector<StepPoint> measure_steps(const CalibrateOptions& o, const planning::HardwareProfile& hw,
                                      const std::vector<std::string>& plans, bool prefill, int64_t batch, int repeats,
                                      int rounds) {
   constexpr int64_t kPrompt = 16;  // tori bench sweep's default --prompt-len
@@ -132,11 +132,11 @@ std::vector<StepPoint> measure_steps(const CalibrateOptions& o, const runtime::H
   const std::string out = bench::run_capture(cmd);
   std::map<std::string, double> step;
   for (const auto& j : bench::json_records(out, "overlap")) step[j["plan"].get<std::string>()] = j["step_s"].get<double>();
-  runtime::HardwareProfile plain = hw;
+  planning::HardwareProfile plain = hw;
   plain.collective_sync = 0;
   plain.collective_step_bandwidth = 0;
   plain.rank_imbalance = 0;
-  runtime::HardwareProfile per_sequence = plain;
+  planning::HardwareProfile per_sequence = plain;
   plain.decode_sequence_share = 0;
   per_sequence.decode_sequence_share = 1;
   const models::ModelConfig config = models::open_model(o.bench.model, 1234)->config();
@@ -147,7 +147,7 @@ std::vector<StepPoint> measure_steps(const CalibrateOptions& o, const runtime::H
     if (it == step.end())
       throw Error("calibrate: `" + cmd + "` did not give the record of " + text +
                   " (is mpirun on PATH? give its path with --mpirun); its output:\n" + out);
-    runtime::StepQuery q;
+    planning::StepQuery q;
     q.config = config;
     q.shape = collectives::TorusShape{{2, 1, 1}};
     q.plan = prefill ? plan.prefill : plan.decode;
@@ -156,10 +156,10 @@ std::vector<StepPoint> measure_steps(const CalibrateOptions& o, const runtime::H
     q.batch = batch;
     q.tokens = prefill ? kPrompt : 1;
     q.cached = prefill ? 0 : kPrompt + (repeats + 1) / 2;
-    const runtime::StepCost cost = runtime::predict_step(q);
-    const runtime::StepTime t = runtime::step_time(cost, plain, kernels::WeightFormat::f32, 2, 1.0, {threads, 2});
-    const runtime::StepTime t1 =
-        runtime::step_time(cost, per_sequence, kernels::WeightFormat::f32, 2, 1.0, {threads, 2});
+    const planning::StepCost cost = planning::predict_step(q);
+    const planning::StepTime t = planning::step_time(cost, plain, kernels::WeightFormat::f32, 2, 1.0, {threads, 2});
+    const planning::StepTime t1 =
+        planning::step_time(cost, per_sequence, kernels::WeightFormat::f32, 2, 1.0, {threads, 2});
     StepPoint p;
     p.step = it->second;
     p.curve = t.comm_s;
@@ -176,7 +176,7 @@ std::vector<StepPoint> measure_steps(const CalibrateOptions& o, const runtime::H
 
 // measure_steps over `launches` launches, each plan's step the median of its launches' (a launch
 // now and then runs every step 1.5x slower, or catches a slow spell on one plan).
-std::vector<StepPoint> median_steps(const CalibrateOptions& o, const runtime::HardwareProfile& hw,
+std::vector<StepPoint> median_steps(const CalibrateOptions& o, const planning::HardwareProfile& hw,
                                     const std::vector<std::string>& plans, bool prefill, int64_t batch, int repeats,
                                     int rounds, int launches) {
   std::vector<std::vector<double>> steps(plans.size());
@@ -214,7 +214,7 @@ std::vector<StepPoint> median_steps(const CalibrateOptions& o, const runtime::Ha
 // share fixed at 0.5, the Sapphire Rapids box's 2-chip decode at batch 4-16 put ws1d/batch:xyz
 // ahead of ws1d/heads, which measured 1.05-1.14x faster (five sweeps: the share that fits each
 // was 0.06-0.18 at batch 64).
-void fit_step_collectives(const CalibrateOptions& o, runtime::HardwareProfile& hw) {
+void fit_step_collectives(const CalibrateOptions& o, planning::HardwareProfile& hw) {
   const int prefill_repeats = o.bench.quick ? 3 : 5, decode_repeats = o.bench.quick ? 9 : 25;
   const int launches = o.bench.quick ? 1 : 3;
   // The prefill pair, over three launches (one launch's slow steps alone moved rank_imbalance from
@@ -294,8 +294,8 @@ double sleep_overshoot_us() {
 }
 
 // A profile holding only `c` (the worker's output; the other figures are placeholders).
-runtime::HardwareProfile cpu_only(const runtime::CpuCalibration& c) {
-  runtime::HardwareProfile p;
+planning::HardwareProfile cpu_only(const planning::CpuCalibration& c) {
+  planning::HardwareProfile p;
   p.name = "rank-figures";
   p.peak_flops = {1, 1, 1};
   p.hbm_bytes = p.hbm_bandwidth = p.link_latency = 1;
@@ -306,7 +306,7 @@ runtime::HardwareProfile cpu_only(const runtime::CpuCalibration& c) {
 
 // `threads` per rank with cores/threads ranks measuring at once (each rank's figures as it will
 // run: sharing the host), via `mpirun ... tori calibrate --rank-figures`; rank 0's figures.
-runtime::CpuCalibration calibrate_shared(int threads, int ranks, const CalibrateOptions& o) {
+planning::CpuCalibration calibrate_shared(int threads, int ranks, const CalibrateOptions& o) {
   const std::string cmd = bench::mpirun_self(o.mpirun, ranks) + " --threads " +
                           std::to_string(threads) + " --matmul " + o.bench.matmul + " calibrate --rank-figures --model " +
                           o.bench.model + (o.bench.quick ? " --quick" : "");
@@ -316,7 +316,7 @@ runtime::CpuCalibration calibrate_shared(int threads, int ranks, const Calibrate
   if (at == std::string::npos)
     throw Error("calibrate: `" + cmd + "` did not print its figures (is mpirun on PATH? give its path with --mpirun); "
                 "its output:\n" + out);
-  const runtime::HardwareProfile p = runtime::parse_hardware_profile(out.substr(at), "`" + cmd + "`");
+  const planning::HardwareProfile p = planning::parse_hardware_profile(out.substr(at), "`" + cmd + "`");
   return p.cpu.at(0);
 }
 
@@ -324,15 +324,15 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
   if (o.rank_figures) {
     CalibrateOptions w = o;
     w.bench.sync = MPI_COMM_WORLD;
-    const runtime::CpuCalibration c = bench::calibrate_cpu(g.threads_applied, w.bench);
-    if (g.rank == 0) std::printf("%s", runtime::hardware_profile_yaml(cpu_only(c), "rank 0's figures").c_str());
+    const planning::CpuCalibration c = bench::calibrate_cpu(g.threads_applied, w.bench);
+    if (g.rank == 0) std::printf("%s", planning::hardware_profile_yaml(cpu_only(c), "rank 0's figures").c_str());
     return 0;
   }
   if (g.world_size != 1)
     throw InputError("calibrate: run it on one process, not under mpirun (it starts mpirun itself for the links)");
   // Where it goes, checked before measuring: written to <path>.tmp, renamed when complete (an
   // interrupted calibration leaves no half profile behind).
-  const std::string path = o.out.empty() ? runtime::local_profile_path() : o.out;
+  const std::string path = o.out.empty() ? planning::local_profile_path() : o.out;
   const std::string tmp = path + ".tmp";
   {
     const std::filesystem::path dir = std::filesystem::path(path).parent_path();
@@ -342,7 +342,7 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
   std::ofstream f(tmp);
   if (!f) throw InputError("calibrate: cannot write '" + path + "' (set --out or $TORI_PROFILE_DIR)");
   const double t0 = bench::now_s();
-  runtime::HardwareProfile hw;
+  planning::HardwareProfile hw;
   hw.name = "local";
   const int cores = runtime::cores_on_host();
   for (int t : {1, cores}) {
@@ -352,7 +352,7 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
     // runtime/threads.hpp): measure it that way.
     hw.cpu.push_back(t < cores ? calibrate_shared(t, cores / t, o) : bench::calibrate_cpu(t, o.bench));
   }
-  const runtime::CpuCalibration& all = hw.cpu.back();
+  const planning::CpuCalibration& all = hw.cpu.back();
   for (size_t f = 0; f < 3; ++f) {
     double best = 0;
     for (const auto& [M, gf] : all.matmul_gflops[f]) best = std::max(best, gf);
@@ -367,9 +367,9 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
   hw.link_model_wake = sleep_overshoot_us() * 1e-6;
   fit_step_collectives(o, hw);
 
-  f << runtime::hardware_profile_yaml(
+  f << planning::hardware_profile_yaml(
       hw, "Written by `tori calibrate` (" + std::string(o.bench.quick ? "--quick, " : "") + "overheads fitted on " +
-              o.bench.model + "); see runtime/hardware_profile.hpp");
+              o.bench.model + "); see planning/hardware_profile.hpp");
   f.close();
   std::error_code ec;
   if (!f || (std::filesystem::rename(tmp, path, ec), ec))
@@ -384,7 +384,7 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
                           {"pack_gbps_int8", c.pack_gbps[size_t(kernels::WeightFormat::int8)]},
                           {"matmul_gflops_f32", c.matmul_gflops[0]}};
       for (kernels::WeightFormat f : kernels::kWeightFormats) {
-        const runtime::Overheads& o = c.overheads(f);
+        const planning::Overheads& o = c.overheads(f);
         e["overheads_" + std::string(kernels::weight_format_name(f))] = {
             {"layer_us", o.layer_s * 1e6}, {"prefill_us", o.prefill_s * 1e6}, {"row_ns", o.row_s * 1e9},
             {"decode_row_ns", o.decode_row_s * 1e9}};
@@ -405,7 +405,7 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
                   c.attention_gflops, c.read_gbps, c.cache_read_gbps, c.pack_gbps[size_t(kernels::WeightFormat::bf16)],
                   c.pack_gbps[size_t(kernels::WeightFormat::int8)]);
       for (kernels::WeightFormat f : kernels::kWeightFormats) {
-        const runtime::Overheads& o = c.overheads(f);
+        const planning::Overheads& o = c.overheads(f);
         std::printf("    %s weights: overhead per layer %.1f us (+ %.1f us in prefill) + %.1f ns per prefill row, "
                     "%.1f ns per decode row\n",
                     std::string(kernels::weight_format_name(f)).c_str(), o.layer_s * 1e6, o.prefill_s * 1e6,

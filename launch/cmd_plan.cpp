@@ -1,5 +1,5 @@
 // `tori plan`: ranks every valid phase plan for a model on N chips of a hardware profile by the
-// cost model's predicted step latency (runtime/cost_model.hpp, runtime/step_time.hpp). Pure
+// cost model's predicted step latency (planning/cost_model.hpp, planning/step_time.hpp). Pure
 // arithmetic: no MPI, no weights. Prefill: L = --prompt-len, T = 0. Decode: L = 1, T = prompt-len +
 // gen-len/2 (the mean context over the generated tokens). Memory per chip counts weights and the KV
 // cache at prompt-len + gen-len tokens. With a calibrated CPU profile (--hardware local, written by
@@ -16,10 +16,10 @@
 #include "kernels/error.hpp"
 #include "launch/command.hpp"
 #include "models/config.hpp"
-#include "runtime/cost_model.hpp"
-#include "runtime/hardware_profile.hpp"
+#include "planning/cost_model.hpp"
+#include "planning/hardware_profile.hpp"
 #include "runtime/placement.hpp"
-#include "runtime/step_time.hpp"
+#include "planning/step_time.hpp"
 #include "runtime/threads.hpp"
 
 namespace tori::launch {
@@ -41,7 +41,7 @@ constexpr double kGB = 1e9;
 int run_plan(const PlanOptions& o, const GlobalOptions& g) {
   if (g.rank != 0) return 0;
   const models::ModelConfig c = models::load_model_config(o.model);
-  const runtime::HardwareProfile hw = runtime::load_hardware_profile(o.hardware);
+  const planning::HardwareProfile hw = planning::load_hardware_profile(o.hardware);
   const kernels::WeightFormat wf = kernels::parse_weight_format(o.dtype, "--dtype");
   if (o.chips < 1) throw InputError("--chips must be >= 1, got " + std::to_string(o.chips));
   if (o.batch < 1) throw InputError("--batch must be >= 1, got " + std::to_string(o.batch));
@@ -60,9 +60,9 @@ int run_plan(const PlanOptions& o, const GlobalOptions& g) {
   const double act_scale = wf == kernels::WeightFormat::f32 ? 1.0 : 0.5;  // bf16 activations
   const int64_t kv_bytes = wf == kernels::WeightFormat::f32 ? 4 : 2;
   // A calibrated CPU profile (`local`) prices ranks of this host: --chips ranks sharing its cores.
-  const runtime::RankResources res =
-      hw.cpu.empty() ? runtime::RankResources{}
-                     : runtime::RankResources{std::max(1, runtime::cores_on_host() / o.chips), o.chips};
+  const planning::RankResources res =
+      hw.cpu.empty() ? planning::RankResources{}
+                     : planning::RankResources{std::max(1, runtime::cores_on_host() / o.chips), o.chips};
 
   if (o.max_context) {
     const double budget = o.kv_mem_frac * hw.hbm_bytes;
@@ -73,7 +73,7 @@ int run_plan(const PlanOptions& o, const GlobalOptions& g) {
       } catch (const InputError&) {
         continue;
       }
-      const int64_t ctx = runtime::max_context(c, shape, p, o.batch, budget, kv_bytes);
+      const int64_t ctx = planning::max_context(c, shape, p, o.batch, budget, kv_bytes);
       if (g.json)
         bench::emit({{"bench", "plan"}, {"attn", a}, {"batch", o.batch}, {"max_context", ctx}, {"chips", o.chips}});
       else
@@ -86,12 +86,12 @@ int run_plan(const PlanOptions& o, const GlobalOptions& g) {
   for (bool prefill : {true, false}) {
     struct Row {
       runtime::PhasePlan plan;
-      runtime::StepTime t;
-      runtime::MemoryCost mem;
+      planning::StepTime t;
+      planning::MemoryCost mem;
     };
     std::vector<Row> rows;
     for (const auto& p : plans) {
-      runtime::StepQuery q;
+      planning::StepQuery q;
       q.config = c;
       q.shape = shape;
       q.plan = p;
@@ -101,9 +101,9 @@ int run_plan(const PlanOptions& o, const GlobalOptions& g) {
       q.cached = prefill ? 0 : o.prompt_len + o.gen_len / 2;
       q.weights = wf;
       q.kv_elem_bytes = kv_bytes;
-      const runtime::StepCost cost = runtime::predict_step(q);
-      rows.push_back({p, runtime::step_time(cost, hw, wf, o.chips, act_scale, res),
-                      runtime::predict_memory(c, shape, p, p, o.batch, o.prompt_len + o.gen_len, wf, kv_bytes)});
+      const planning::StepCost cost = planning::predict_step(q);
+      rows.push_back({p, planning::step_time(cost, hw, wf, o.chips, act_scale, res),
+                      planning::predict_memory(c, shape, p, p, o.batch, o.prompt_len + o.gen_len, wf, kv_bytes)});
     }
     std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.t.overlap_s < b.t.overlap_s; });
     const char* phase = prefill ? "prefill" : "decode";

@@ -11,16 +11,16 @@
 #include "bench/spawn.hpp"
 #include "kernels/error.hpp"
 #include "runtime/generator.hpp"
-#include "runtime/hardware_profile.hpp"
-#include "runtime/planner.hpp"
+#include "planning/hardware_profile.hpp"
+#include "planning/planner.hpp"
 #include "runtime/threads.hpp"
 
 namespace tori::launch {
 
 namespace {
 
-runtime::HardwareProfile local_profile(const GlobalOptions& g) {
-  return runtime::with_link_model(runtime::load_hardware_profile("local"), g.link_gbps, g.link_latency_us);
+planning::HardwareProfile local_profile(const GlobalOptions& g) {
+  return planning::with_link_model(planning::load_hardware_profile("local"), g.link_gbps, g.link_latency_us);
 }
 
 void bcast_string(std::string& s) {
@@ -34,8 +34,8 @@ void bcast_string(std::string& s) {
 // `tori calibrate` (a process of its own, outside this job, about a minute) when this machine has none,
 // while the other ranks wait asleep so as not to load the cores it measures; then sends it to all
 // as YAML (ranks on other hosts need no profile of their own). Collective.
-runtime::HardwareProfile local_profile_calibrating(const GlobalOptions& g, const std::string& flag) {
-  const std::string path = runtime::local_profile_path();
+planning::HardwareProfile local_profile_calibrating(const GlobalOptions& g, const std::string& flag) {
+  const std::string path = planning::local_profile_path();
   std::string text, error;
   if (g.rank == 0) {
     if (!std::filesystem::is_regular_file(path)) {
@@ -56,7 +56,7 @@ runtime::HardwareProfile local_profile_calibrating(const GlobalOptions& g, const
     }
     if (error.empty()) {
       try {
-        text = runtime::hardware_profile_yaml(runtime::load_hardware_profile("local"), "rank 0's local profile");
+        text = planning::hardware_profile_yaml(planning::load_hardware_profile("local"), "rank 0's local profile");
       } catch (const InputError& e) {
         std::string why = e.what();
         if (why.starts_with("--hardware: ")) why = why.substr(12);
@@ -74,10 +74,10 @@ runtime::HardwareProfile local_profile_calibrating(const GlobalOptions& g, const
   bcast_string(error);
   if (!error.empty()) throw InputError(error);
   bcast_string(text);
-  return runtime::with_link_model(runtime::parse_hardware_profile(text, path), g.link_gbps, g.link_latency_us);
+  return planning::with_link_model(planning::parse_hardware_profile(text, path), g.link_gbps, g.link_latency_us);
 }
 
-runtime::RankResources resources(const GlobalOptions& g) {
+planning::RankResources resources(const GlobalOptions& g) {
   return {g.threads_applied, runtime::ranks_on_host(MPI_COMM_WORLD)};
 }
 
@@ -87,8 +87,8 @@ runtime::Plan resolve_plan(const std::string& text, const std::string& flag, con
                            const GlobalOptions& g) {
   if (text == "default") return runtime::default_plan(ctx.config, ctx.shape, ctx.batch);
   if (text != "auto") return runtime::parse_plan(text, flag);
-  const runtime::HardwareProfile hw = local_profile_calibrating(g, flag);
-  runtime::PlannerQuery q;
+  const planning::HardwareProfile hw = local_profile_calibrating(g, flag);
+  planning::PlannerQuery q;
   q.config = ctx.config;
   q.shape = ctx.shape;
   q.batch = ctx.batch;
@@ -97,22 +97,22 @@ runtime::Plan resolve_plan(const std::string& text, const std::string& flag, con
   q.weights = ctx.weights;
   q.resources = resources(g);
   q.overlapped = g.overlap != "none";
-  const runtime::PlannerChoice c = runtime::choose_plan(q, hw);
+  const planning::PlannerChoice c = planning::choose_plan(q, hw);
   spdlog::info("{} (profile {}, {} thread(s) per rank)", c.why(3), hw.name, q.resources.threads);
   return c.plan;
 }
 
-std::optional<runtime::Utilisation> measured_utilisation(const PlanContext& ctx, const runtime::Plan& plan,
+std::optional<planning::Utilisation> measured_utilisation(const PlanContext& ctx, const runtime::Plan& plan,
                                                          bool prefill, int64_t cached, double measured_s,
                                                          const GlobalOptions& g) {
-  const runtime::RankResources res = resources(g);
-  runtime::HardwareProfile hw;
+  const planning::RankResources res = resources(g);
+  planning::HardwareProfile hw;
   try {
     hw = local_profile(g);
   } catch (const InputError&) {
     return std::nullopt;
   }
-  runtime::StepQuery q;
+  planning::StepQuery q;
   q.config = ctx.config;
   q.shape = ctx.shape;
   q.plan = prefill ? plan.prefill : plan.decode;
@@ -122,7 +122,7 @@ std::optional<runtime::Utilisation> measured_utilisation(const PlanContext& ctx,
   q.tokens = prefill ? ctx.prompt_len : 1;
   q.cached = cached;
   q.weights = ctx.weights;
-  return runtime::utilisation(runtime::predict_step(q), measured_s, hw, ctx.weights, ctx.shape.ranks(), res);
+  return planning::utilisation(planning::predict_step(q), measured_s, hw, ctx.weights, ctx.shape.ranks(), res);
 }
 
 }  // namespace tori::launch

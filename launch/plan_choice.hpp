@@ -1,6 +1,6 @@
 #pragma once
 // The plan a command runs, from its --plan text: a plan string, `default` (runtime::default_plan:
-// the paper's advice) or `auto` (runtime/planner.hpp on the calibrated `local` profile, with the
+// the paper's advice) or `auto` (planning/planner.hpp on the calibrated `local` profile, with the
 // link model's figures when --link-gbps is on; rank 0 logs the choice and the top 3 candidates).
 // A machine without a local profile is calibrated on first use: rank 0 runs `tori calibrate`
 // (about a minute) while the other ranks wait asleep, then sends the profile to all.
@@ -13,7 +13,7 @@
 #include "launch/command.hpp"
 #include "models/config.hpp"
 #include "runtime/plan.hpp"
-#include "runtime/step_time.hpp"
+#include "planning/step_time.hpp"
 
 namespace tori::launch {
 
@@ -32,7 +32,7 @@ runtime::Plan resolve_plan(const std::string& text, const std::string& flag, con
 
 // MFU and MBU of a measured prefill block / decode step (cached = T before it) on the `local`
 // profile; nullopt when there is no local profile (run `tori calibrate`). Collective.
-std::optional<runtime::Utilisation> measured_utilisation(const PlanContext& ctx, const runtime::Plan& plan,
+std::optional<planning::Utilisation> measured_utilisation(const PlanContext& ctx, const runtime::Plan& plan,
                                                          bool prefill, int64_t cached, double measured_s,
                                                          const GlobalOptions& g);
 

@@ -1,5 +1,5 @@
 # Generates a .cpp holding every PRESET_DIR/*.yaml as a string in NAMESPACE::FUNCTION() (a map from
-# file name without .yaml to text). Used for models/presets (the defaults) and runtime/profiles.
+# file name without .yaml to text). Used for models/presets (the defaults) and planning/profiles.
 # Called at build time: cmake -DPRESET_DIR=... -DOUT=... [-DNAMESPACE=... -DFUNCTION=...] -P embed_presets.cmake
 if(NOT NAMESPACE)
   set(NAMESPACE tori::models)

@@ -1,6 +1,6 @@
 #pragma once
 // HardwareProfile: the per-chip figures the cost model turns counts into times with. Profiles are
-// YAML files: the built-in ones live in runtime/profiles/*.yaml and are embedded into the binary
+// YAML files: the built-in ones live in planning/profiles/*.yaml and are embedded into the binary
 // (models/embed_presets.cmake); any other path is read from disk. Every key is required:
 //   name                          string
 //   peak_tflops_f32|bf16|int8     matmul peak per chip for that weight dtype, 1e12 FLOP/s
@@ -70,7 +70,7 @@
 #include "collectives/traffic.hpp"
 #include "kernels/packed_weight.hpp"
 
-namespace tori::runtime {
+namespace tori::planning {
 
 // What FLOPs and bytes do not explain of a step, per layer (fitted; see the `cpu` key above).
 struct Overheads {
@@ -146,4 +146,4 @@ HardwareProfile parse_hardware_profile(const std::string& yaml_text, const std::
 HardwareProfile load_hardware_profile(const std::string& name_or_path);
 std::vector<std::string> hardware_profile_names();
 
-}  // namespace tori::runtime
+}  // namespace tori::planning

@@ -1,4 +1,4 @@
-#include "runtime/hardware_profile.hpp"
+#include "planning/hardware_profile.hpp"
 
 #include <unistd.h>
 
@@ -15,9 +15,9 @@
 
 #include "kernels/error.hpp"
 
-namespace tori::runtime {
+namespace tori::planning {
 
-const std::map<std::string, std::string>& embedded_profiles();  // generated (runtime/profiles/*.yaml)
+const std::map<std::string, std::string>& embedded_profiles();  // generated (planning/profiles/*.yaml)
 
 namespace {
 constexpr double kTera = 1e12, kGiga = 1e9, kGiB = 1073741824.0, kMicro = 1e-6;
@@ -369,4 +369,4 @@ HardwareProfile load_hardware_profile(const std::string& name_or_path) {
   return parse_hardware_profile(ss.str(), path);
 }
 
-}  // namespace tori::runtime
+}  // namespace tori::planning

@@ -1,4 +1,4 @@
-#include "runtime/planner.hpp"
+#include "planning/planner.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -6,7 +6,9 @@
 #include "kernels/error.hpp"
 #include "runtime/placement.hpp"
 
-namespace tori::runtime {
+namespace tori::planning {
+
+using namespace runtime;  // the layouts and placements priced here
 
 PlanCandidate price_phase(const PlannerQuery& q, const HardwareProfile& hw, const PhasePlan& plan, bool prefill,
                           const PhasePlan* decode_plan, int64_t cached) {
@@ -60,4 +62,4 @@ std::string PlannerChoice::why(size_t top) const {
   return s + ")";
 }
 
-}  // namespace tori::runtime
+}  // namespace tori::planning

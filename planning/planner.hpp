@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "runtime/plan.hpp"
-#include "runtime/step_time.hpp"
+#include "planning/step_time.hpp"
 
-namespace tori::runtime {
+namespace tori::planning {
 
 struct PlannerQuery {
   models::ModelConfig config;
@@ -47,4 +47,4 @@ PlannerChoice choose_plan(const PlannerQuery& q, const HardwareProfile& hw);
 PlanCandidate price_phase(const PlannerQuery& q, const HardwareProfile& hw, const PhasePlan& plan, bool prefill,
                           const PhasePlan* decode_plan = nullptr, int64_t cached = -1);
 
-}  // namespace tori::runtime
+}  // namespace tori::planning

@@ -1,4 +1,4 @@
-// Pricing a step on a calibrated CPU profile (runtime/step_time.hpp, runtime/hardware_profile.hpp):
+// Pricing a step on a calibrated CPU profile (planning/step_time.hpp, planning/hardware_profile.hpp):
 // matmuls by shape (the K = N = 256 and 1024 curves), collectives call by call from the measured
 // collective_us curves (and never faster than the link model) plus collective_sync_us per call,
 // plus collective_step_gbps per byte, with rank_imbalance's waiting for the slowest rank, the
@@ -9,10 +9,11 @@
 
 #include "kernels/error.hpp"
 #include "models/config.hpp"
-#include "runtime/cost_model.hpp"
-#include "runtime/step_time.hpp"
+#include "planning/cost_model.hpp"
+#include "planning/step_time.hpp"
 
 using namespace tori::runtime;
+using namespace tori::planning;
 using tori::collectives::Collective;
 using tori::kernels::WeightFormat;
 

@@ -1,8 +1,10 @@
-#include "runtime/step_time.hpp"
+#include "planning/step_time.hpp"
 
 #include <algorithm>
 
-namespace tori::runtime {
+namespace tori::planning {
+
+using namespace runtime;  // the layouts and placements priced here
 
 namespace {
 
@@ -138,4 +140,4 @@ HardwareProfile with_link_model(HardwareProfile hw, double gbps, double latency_
   return hw;
 }
 
-}  // namespace tori::runtime
+}  // namespace tori::planning

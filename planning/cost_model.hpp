@@ -52,7 +52,12 @@
 #include "models/config.hpp"
 #include "runtime/plan.hpp"
 
-namespace tori::runtime {
+namespace tori::planning {
+
+// The layouts and plans this library prices are runtime's (runtime/plan.hpp, placement.hpp).
+using runtime::FfnLayout;
+using runtime::Plan;
+using runtime::PhasePlan;
 
 // Per collective kind (collectives::kCollectives order), per axis — like ShardedModel::LayerTraffic.
 using TrafficTable = std::array<collectives::AxisTraffic, collectives::kCollectives.size()>;
@@ -146,4 +151,4 @@ MemoryCost predict_memory(const models::ModelConfig& c, const collectives::Torus
 int64_t max_context(const models::ModelConfig& c, const collectives::TorusShape& shape,
                     const PhasePlan& decode, int64_t batch, double budget_bytes, int64_t kv_elem_bytes);
 
-}  // namespace tori::runtime
+}  // namespace tori::planning

@@ -40,10 +40,10 @@
 //                which splits over the ranks not splitting the batch — an approximation; decode's
 //                is φ per sequence attended (an attention call, a cache append), the rest per head)
 //   peak       = the largest matmul rate measured at its thread count (MFU's yardstick)
-#include "runtime/cost_model.hpp"
-#include "runtime/hardware_profile.hpp"
+#include "planning/cost_model.hpp"
+#include "planning/hardware_profile.hpp"
 
-namespace tori::runtime {
+namespace tori::planning {
 
 // What one rank runs with on its host (only used with a calibrated CPU profile).
 struct RankResources {
@@ -80,4 +80,4 @@ Utilisation utilisation(const StepCost& cost, double measured_s, const HardwareP
 // link_model_wake, since the hold is a sleep).
 HardwareProfile with_link_model(HardwareProfile hw, double gbps, double latency_us);
 
-}  // namespace tori::runtime
+}  // namespace tori::planning

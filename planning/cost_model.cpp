@@ -1,4 +1,4 @@
-#include "runtime/cost_model.hpp"
+#include "planning/cost_model.hpp"
 
 #include <algorithm>
 
@@ -7,7 +7,9 @@
 #include "runtime/attention_layouts.hpp"
 #include "runtime/placement.hpp"
 
-namespace tori::runtime {
+namespace tori::planning {
+
+using namespace runtime;  // the layouts and placements priced here
 
 using collectives::Axes;
 using collectives::Axis;
@@ -350,4 +352,4 @@ int64_t max_context(const models::ModelConfig& c, const TorusShape& shape, const
   return per_token > 0 ? static_cast<int64_t>(budget_bytes / per_token) : 0;
 }
 
-}  // namespace tori::runtime
+}  // namespace tori::planning

@@ -12,13 +12,14 @@
 #include "collectives/torus.hpp"
 #include "kernels/flop_counter.hpp"
 #include "models/synthetic_weights.hpp"
-#include "runtime/cost_model.hpp"
+#include "planning/cost_model.hpp"
 #include "runtime/placement.hpp"
 #include "runtime/sharded_model.hpp"
 #include "runtime/threads.hpp"
 
 using namespace tori;
 using namespace tori::runtime;
+using namespace tori::planning;
 using collectives::Axis;
 
 namespace {
