@@ -1,7 +1,6 @@
 #include "collectives/collective_matmul.hpp"
 
 #include <algorithm>
-#include <cstring>
 
 #include "collectives/ring_schedule.hpp"
 #include "kernels/activations.hpp"
@@ -9,6 +8,7 @@
 #include "kernels/divide.hpp"
 #include "kernels/error.hpp"
 #include "kernels/matmul.hpp"
+#include "kernels/take.hpp"
 
 namespace tori::collectives {
 
@@ -181,10 +181,8 @@ EinsumResult collective_einsum(Collectives& coll, const Tensor& x, const EinsumW
   if (P > 1) {
     // the P column tiles side by side: [M, N/Gs]
     const int64_t M = y.size(0), nt = y.size(1);
-    y = Tensor({M, nt * P}, kernels::DType::f32);
-    for (int q = 0; q < P; ++q)
-      for (int64_t m = 0; m < M; ++m)
-        std::memcpy(y.data<float>() + (m * P + q) * nt, done[size_t(q)].data<float>() + m * nt, size_t(nt) * 4);
+    y = Tensor::empty({M, nt * P}, kernels::DType::f32);  // every tile is written below
+    for (int q = 0; q < P; ++q) kernels::put_block(y, 0, q * nt, done[size_t(q)]);
   }
   // [M, N/Gs]{partial inner} --reduce_scatter(inner scatter axes)--> [M, N/|scatter|]
   out.y = r.inner.empty() ? y : coll.reduce_scatter(y, -1, r.inner);

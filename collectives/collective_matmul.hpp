@@ -1,5 +1,5 @@
 #pragma once
-// Looped CollectiveEinsum (Wang et al., 2023; PAPER.md "Low-level techniques"): a matmul between an
+// Looped CollectiveEinsum (Wang et al., 2023; docs/paper.md "Low-level techniques"): a matmul between an
 // all-gather of its input and a reduce-scatter of its output,
 //     y [M, N/Gs] = reduce_scatter(all_gather(x, -1, gather) @ W, -1, scatter)      x: [M, K/Gg]
 // (either collective may be absent: gather or scatter = none), rewritten as loops over the rings

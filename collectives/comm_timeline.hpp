@@ -56,6 +56,18 @@ class CommTimeline {
   std::vector<std::pair<int, Clock::time_point>> marks_;  // (section id, entered at)
 };
 
+// Marks section `id` of `timeline` for its lifetime: entered when made, kOther again when gone.
+class TimelineSection {
+ public:
+  TimelineSection(CommTimeline& timeline, int id) : timeline_(timeline) { timeline_.enter(id); }
+  ~TimelineSection() { timeline_.enter(CommTimeline::kOther); }
+  TimelineSection(const TimelineSection&) = delete;
+  TimelineSection& operator=(const TimelineSection&) = delete;
+
+ private:
+  CommTimeline& timeline_;
+};
+
 // Sleeps until `until` (a link model's hold), recorded as held in `timeline` when given.
 void sleep_held_until(CommTimeline* timeline, CommTimeline::Clock::time_point until);
 

@@ -42,7 +42,7 @@ TorusShape TorusShape::parse(std::string_view s, std::string_view what) {
 TorusShape auto_torus_shape(int ranks) {
   if (ranks < 1)
     throw Error("cannot build a torus of " + std::to_string(ranks) + " ranks (allowed: >= 1)");
-  switch (ranks) {  // the paper's configurations (PAPER.md "Notation")
+  switch (ranks) {  // the paper's configurations (docs/paper.md "Notation")
     case 8: return TorusShape{{2, 2, 2}};
     case 16: return TorusShape{{2, 4, 2}};
     case 32: return TorusShape{{4, 2, 4}};

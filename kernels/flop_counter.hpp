@@ -1,6 +1,6 @@
 #pragma once
 // FlopCounter: the floating-point operations this process's kernels performed, by kind — the
-// kernels' side of "every kernel counts FLOPs" (ARCHITECTURE.md), which the cost model predicts
+// kernels' side of "every kernel counts FLOPs" (docs/architecture.md), which the cost model predicts
 // (planning/cost_model.hpp) and tests hold equal (tests/runtime/test_cost_model_mpi.cpp).
 //   matmul     2·M·K·N per kernels::matmul call (every backend and weight format, incl. unembed and
 //              the blocks of looped collective einsums), M = rows of x as given (padding included)

@@ -5,6 +5,8 @@
 #include "collectives/ring_plan.hpp"
 #include "kernels/error.hpp"
 #include "runtime/attention_layouts.hpp"
+#include "runtime/layout_dataflow.hpp"
+#include "runtime/memory_estimate.hpp"
 #include "runtime/placement.hpp"
 
 namespace tori::planning {
@@ -91,7 +93,7 @@ struct ProjectionShape {
 };
 
 std::vector<ProjectionShape> projections(const models::ModelConfig& c, int64_t n) {
-  const int64_t hd = modelled_heads(c, n) * c.d_head / n, f = c.d_ff / n;
+  const int64_t hd = modelled_heads(c) * c.d_head / n, f = c.d_ff / n;
   const int64_t ffn_in = (c.mlp == models::Mlp::swiglu ? 2 : 1) * f;
   if (c.block == models::Block::parallel) return {{true, true, hd + ffn_in, hd + f}};
   return {{true, true, hd, hd}, {false, false, ffn_in, f}};
@@ -108,17 +110,7 @@ bool any_handoff(const models::ModelConfig& c, const TorusShape& s, const PhaseP
 
 }  // namespace
 
-double dtype_bytes(kernels::WeightFormat f) {
-  switch (f) {
-    case kernels::WeightFormat::f32: return 4;
-    case kernels::WeightFormat::bf16: return 2;
-    case kernels::WeightFormat::int8: return 1;  // per-channel scales (N floats) neglected
-  }
-  return 4;
-}
-
-
-int64_t modelled_heads(const models::ModelConfig& c, int64_t /*n*/) { return c.n_heads; }
+int64_t modelled_heads(const models::ModelConfig& c) { return c.n_heads; }
 
 Work& Work::operator+=(const Work& o) {
   flops += o.flops;
@@ -148,12 +140,6 @@ Work Work::scaled(int64_t k) const {
   return w;
 }
 
-collectives::Traffic Work::traffic_on(Axis a) const {
-  collectives::Traffic t;
-  for (const auto& kind : traffic) t += kind[size_t(a)];
-  return t;
-}
-
 StepCost predict_step(const StepQuery& q) {
   // What runs is the padded model (padding.hpp); useful (model) FLOPs count the real one.
   const models::ModelConfig& real = q.config;
@@ -161,9 +147,9 @@ StepCost predict_step(const StepQuery& q) {
   const TorusShape& s = q.shape;
   const Placement pl = make_placement(c, s, q.coords, q.plan, q.batch);
   const int64_t n = s.ranks(), L = q.tokens, T = q.cached, E = c.d_model, D = c.d_head;
-  const int64_t KD = c.n_kv_heads * D, X = s[Axis::x];
+  const int64_t KD = c.n_kv_heads * D;
   const int64_t M = pl.batch_local * L, El = pl.e_local;
-  const double wb = dtype_bytes(q.weights);
+  const double wb = runtime::weight_element_bytes(q.weights);
   StepCost out;
   out.tokens = q.batch * L;
   out.rows = M;
@@ -191,81 +177,70 @@ StepCost predict_step(const StepQuery& q) {
   Booker book{s, q.coords, w};
   const int norms_per_block =  // all_reduces per norm call
       c.norm == models::Norm::layernorm ? 2 : 1;
-  const Axes A = pl.batch_axes, R = pl.e_axes, Ayz = A & Axes::yz;
   auto matmul = [&](int64_t m, int64_t k, int64_t nn, double weight_elems) {
     w.matmul_flops += mm(double(m), double(k), double(nn));
     add_matmul(w.matmuls, {m, k, nn, 1.0});
     w.weight_bytes += weight_elems * wb;
   };
+  // Each projection pair as the layout's dataflow says it runs (runtime/layout_dataflow.hpp).
+  const runtime::LayoutDataflow flow = runtime::layout_dataflow(pl);
+  const runtime::ProjectionDataflow& f = flow.projection;
+  const bool gathered = !f.weight_gather.empty();
   for (const ProjectionShape& p : projections(c, n)) {
-    for (int k = 0; k < norms_per_block; ++k) book.all_reduce(M, R);  // sharded_norm: [M, 1]
-    const int64_t ui = p.unit_in, uo = p.unit_out;
-    switch (q.plan.ffn) {
-      case FfnLayout::ws1d:
-        book.all_gather(M * El, Axes::xyz);
-        matmul(M, E, ui, double(E) * ui);
-        if (p.with_kv) matmul(M, E, 2 * KD, double(E) * 2 * KD);
-        matmul(M, uo, E, double(uo) * E);
-        book.reduce_scatter(M * E, Axes::xyz);
-        break;
-      case FfnLayout::ws2d:
-        book.all_gather(M * El, Axes::yz);
-        matmul(M, E / X, X * ui, double(E / X) * X * ui);
-        book.reduce_scatter(M * X * ui, Axes::x);
-        if (p.with_kv) {
-          matmul(M, E / X, 2 * KD, double(E / X) * 2 * KD);
-          book.all_reduce(M * 2 * KD, Axes::x);
-        }
-        book.all_gather(M * uo, Axes::x);
-        matmul(M, X * uo, E / X, double(X * uo) * (E / X));
-        book.reduce_scatter(M * (E / X), Axes::yz);
-        break;
-      default: {  // weight-gathered over A, 1D inside R
-        const int64_t G = s.group_size(Ayz), units = G * X;
-        // weight_prefetch.hpp: each stored weight gathered over A in one collective
-        book.all_gather((E / X) * X * ui, A);        // W_in [E_x, X units]
-        book.all_gather(X * uo * (E / X), A);        // W_out [X units_out, E_x]
-        book.all_gather(M * El, R);
-        // f32 (on the default oneDNN backend; the cost model assumes it) multiplies each gathered
-        // member block where it lies (gathered_matmul): W_in in G column blocks of X row blocks
-        // each, W_out in X column blocks of G, one matmul per block (one in all when the blocks
-        // are already in place). bf16 and int8 place the blocks (place_blocks: a copy, 8 bytes per
-        // element, for W_in when G > 1 and W_out when X > 1) and pack the whole weight.
-        // (With --overlap looped over an R ring of more than one rank f32 is placed too: not
-        // modelled.)
-        const bool f32 = q.weights == kernels::WeightFormat::f32;
-        auto blocks = [&](int64_t k, int64_t nn, int64_t row_blocks, int64_t col_blocks) {
-          if (!f32 || col_blocks == 1) return matmul(M, k, nn, double(k) * nn);
-          for (int64_t b = 0; b < row_blocks * col_blocks; ++b)
-            matmul(M, k / row_blocks, nn / col_blocks, double(k / row_blocks) * (nn / col_blocks));
-        };
-        blocks(E, units * ui, X, G);
-        if (p.with_kv) {
-          book.all_gather((E / X) * 2 * KD, Axes::x);
-          matmul(M, E, 2 * KD, double(E) * 2 * KD);
-        }
-        blocks(units * uo, E, G, X);
-        book.reduce_scatter(M * E, R);
-        // Readied for the kernel every step: bf16 and int8 packed (read 4, write wb); f32 read
-        // where it lies by oneDNN's plain-layout kernel, which copies each block of it once more
-        // as it goes (read 4; kernels::pack_transient_weight).
-        const double w_in = double(E) * units * ui, w_out = double(units) * uo * E;
-        const double gathered = w_in + w_out + (p.with_kv ? double(E) * 2 * KD : 0.0);  // elements
-        if (f32)
-          w.repack_bytes += gathered * 4.0;
-        else
-          w.pack_elements += gathered;
-        // Cache-resident while two layers' gathered f32 weights fit (overlapped, layer i+1's arrive
-        // while layer i's are used).
-        w.repack_block_bytes += 2 * 4.0 * gathered;
-        if (!f32 && G > 1) w.repack_bytes += 8.0 * w_in;
-        if (!f32 && X > 1) w.repack_bytes += 8.0 * w_out;
-      }
+    for (int k = 0; k < norms_per_block; ++k) book.all_reduce(M, flow.step.norm);  // sharded_norm: [M, 1]
+    const runtime::WeightShapes ws = runtime::multiplied_weights(pl, f, p.unit_in, p.unit_out);
+    if (gathered) {  // weight_prefetch.hpp: each stored weight gathered in one collective
+      const runtime::WeightShapes st = runtime::stored_weights(pl, p.unit_in, p.unit_out);
+      book.all_gather(st.in_rows * st.in_cols, f.weight_gather);
+      book.all_gather(st.out_rows * st.out_cols, f.weight_gather);
+      if (p.with_kv) book.all_gather(st.kv_rows * 2 * KD, f.kv_weight_gather);
+    }
+    // A chain: x [M, K/|gather|] --AG(gather)--> @ W [K, N] --RS(scatter)--> [M, N/|scatter|].
+    // Gathered f32 weights (on the default oneDNN backend; the cost model assumes it) are
+    // multiplied block by block where they lie (gathered_matmul: one matmul per member block when
+    // the blocks are not already in place); the rest is one matmul. (With --overlap looped over an
+    // R ring of more than one rank f32 is placed too: not modelled.)
+    const bool f32 = q.weights == kernels::WeightFormat::f32;
+    const int members = int(s.group_size(f.weight_gather)), nx = int(s[Axis::x]);
+    auto chain_matmul = [&](int64_t k, int64_t nn, bool x_on_rows) {
+      const runtime::BlockGrid g = gathered ? runtime::gathered_grid(members, nx, x_on_rows) : runtime::BlockGrid{};
+      if (!f32 || g.col_blocks == 1) return matmul(M, k, nn, double(k) * nn);
+      for (int b = 0; b < g.row_blocks * g.col_blocks; ++b)
+        matmul(M, k / g.row_blocks, nn / g.col_blocks, double(k / g.row_blocks) * (nn / g.col_blocks));
+    };
+    auto chain = [&](const runtime::MatmulChain& ch, int64_t k, int64_t nn, bool x_on_rows) {
+      book.all_gather(M * (k / s.group_size(ch.gather)), ch.gather);
+      chain_matmul(k, nn, x_on_rows);
+      book.reduce_scatter(M * nn, ch.scatter);
+    };
+    chain(f.in, ws.in_rows, ws.in_cols, true);
+    if (p.with_kv) {  // x @ W_kv [K, 2KD] {partial kv_reduce} --AR(kv_reduce)-->
+      matmul(M, ws.kv_rows, 2 * KD, double(ws.kv_rows) * 2 * KD);
+      book.all_reduce(M * 2 * KD, f.kv_reduce);
+    }
+    chain(f.out, ws.out_rows, ws.out_cols, false);
+    if (gathered) {
+      // Readied for the kernel every step: bf16 and int8 packed (read 4, write wb); f32 read
+      // where it lies by oneDNN's plain-layout kernel, which copies each block of it once more
+      // as it goes (read 4; kernels::pack_transient_weight).
+      const double w_in = double(ws.in_rows) * ws.in_cols, w_out = double(ws.out_rows) * ws.out_cols;
+      const double gathered_elems = w_in + w_out + (p.with_kv ? double(ws.kv_rows) * 2 * KD : 0.0);
+      if (f32)
+        w.repack_bytes += gathered_elems * 4.0;
+      else
+        w.pack_elements += gathered_elems;
+      // Cache-resident while two layers' gathered f32 weights fit (overlapped, layer i+1's arrive
+      // while layer i's are used).
+      w.repack_block_bytes += 2 * 4.0 * gathered_elems;
+      // bf16 and int8 place the member blocks first (place_blocks: a copy, 8 bytes per element)
+      // unless they arrived in place (one column block).
+      if (!f32 && runtime::gathered_grid(members, nx, true).col_blocks > 1) w.repack_bytes += 8.0 * w_in;
+      if (!f32 && runtime::gathered_grid(members, nx, false).col_blocks > 1) w.repack_bytes += 8.0 * w_out;
     }
     if (p.with_q) {
-      const int64_t Hl = static_cast<int64_t>(pl.units.size()) * (modelled_heads(c, n) / n);
+      const int64_t Hl = static_cast<int64_t>(pl.units.size()) * (modelled_heads(c) / n);
       const int64_t Ba = pl.attn_batch_local, Ha = static_cast<int64_t>(pl.heads.size());
-      book.all_to_all(pl.batch_local * L * Hl * D, pl.a2a_axes);  // heads -> batch
+      book.all_to_all(pl.batch_local * L * Hl * D, flow.attention.to_batch);  // heads -> batch
       // Causal attention of B_a sequences x H_a heads: 4·H_a·D·(l·t + l(l+1)/2) each (l new, t cached).
       const int64_t kv_local = static_cast<int64_t>(pl.kv_heads.size());
       for (int64_t b = pl.attn_batch_offset; b < pl.attn_batch_offset + Ba; ++b) {
@@ -276,11 +251,11 @@ StepCost predict_step(const StepQuery& q) {
       }
       if (dec) {  // K and V: AG(S') of [B_a·L, KD], then AG(A) of [B_l·L, KD]
         for (int k = 0; k < 2; ++k) {
-          book.all_gather(Ba * L * KD, pl.a2a_axes);
-          book.all_gather(pl.batch_local * L * KD, pl.batch_axes);
+          book.all_gather(Ba * L * KD, flow.attention.handoff_rows);
+          book.all_gather(pl.batch_local * L * KD, flow.attention.handoff_batch);
         }
       }
-      book.all_to_all(Ba * L * Ha * D, pl.a2a_axes);  // batch -> heads
+      book.all_to_all(Ba * L * Ha * D, flow.attention.to_batch);  // batch -> heads
     }
   }
   w.flops = w.matmul_flops + w.attn_flops;
@@ -289,14 +264,15 @@ StepCost predict_step(const StepQuery& q) {
   // Whole step: the layer loop, then what sharded_model.cpp does around it.
   Work step = w.scaled(c.n_layers);
   Booker sb{s, q.coords, step};
-  sb.reduce_scatter(q.batch * L * E, A);                                   // embedding: my rows,
-  sb.reduce_scatter(M * E, R);                                              //   my columns
+  const runtime::StepDataflow& sf = flow.step;
+  sb.reduce_scatter(q.batch * L * E, sf.embed_rows);                       // embedding: my rows,
+  sb.reduce_scatter(M * E, sf.embed_cols);                                  //   my columns
   const int64_t Mf = pl.batch_local;                                        // each sequence's last row on
-  for (int k = 0; k < norms_per_block; ++k) sb.all_reduce(Mf, R);          // final norm
-  sb.all_gather(Mf * El, R);                                                // hidden: E
-  sb.all_gather(Mf * E, A);                                                 // hidden: batch
+  for (int k = 0; k < norms_per_block; ++k) sb.all_reduce(Mf, sf.norm);    // final norm
+  sb.all_gather(Mf * El, sf.hidden_cols);                                   // hidden: E
+  sb.all_gather(Mf * E, sf.hidden_rows);                                    // hidden: batch
   const int64_t rows = q.batch;                                             // last position / token
-  sb.all_gather(rows * (c.vocab / n), Axes::xyz);                           // logits
+  sb.all_gather(rows * (c.vocab / n), sf.logits);                           // logits
   const double unembed = mm(rows, E, c.vocab / n);
   step.matmul_flops += unembed;
   add_matmul(step.matmuls, {rows, E, c.vocab / n, 1.0});
@@ -322,34 +298,18 @@ MemoryCost predict_memory(const models::ModelConfig& real, const TorusShape& sha
                           const PhasePlan& decode, int64_t batch, int64_t context, kernels::WeightFormat weights,
                           int64_t kv_elem_bytes) {
   const models::ModelConfig c = padded_config(real, shape.ranks());  // padded shards (padding.hpp)
-  // ShardedModel::estimate_memory's accounting (rank 0; every rank holds the same amount), with the
-  // packed shards at bytes(dtype) and the plain copies weight-gathered layouts keep at f32.
-  const Placement pre = make_placement(c, shape, Coords{}, prefill, batch);
-  const Placement dec = make_placement(c, shape, Coords{}, decode, batch);
-  const int64_t n = shape.ranks(), KD = c.n_kv_heads * c.d_head;
-  const int64_t per_layer =
-      (c.n_params() - c.vocab * c.d_model * (c.tied_embeddings ? 1 : 2)) / c.n_layers - 2 * c.d_model * KD;
-  auto storage_elems = [&](const Placement& p) {
-    return double(c.n_layers) * double(per_layer / n + p.stored_e_rows * 2 * KD);
-  };
-  const bool gathered = !pre.batch_axes.empty() || !dec.batch_axes.empty();
-  const bool two = storage_for(pre.plan.ffn) != storage_for(dec.plan.ffn);
-  const double elems = storage_elems(dec) + (two ? storage_elems(pre) : 0);
-  MemoryCost m;
-  m.weight_bytes = elems * dtype_bytes(weights) + (gathered ? elems * 4.0 : 0.0) +
-                   4.0 * double(c.vocab) * double(c.d_model) * (c.tied_embeddings ? 1 : 2) / double(n) +
-                   4.0 * double(c.max_seq) * double(c.d_head);  // RoPE table
-  m.kv_bytes = double(c.n_layers) * double(dec.attn_batch_local) * double(dec.kv_heads.size()) * double(context) *
-               double(c.d_head) * 2.0 * double(kv_elem_bytes);
-  return m;
+  // Rank 0's placements; every rank holds the same amount.
+  const runtime::MemoryEstimate m =
+      runtime::estimate_memory(c, make_placement(c, shape, Coords{}, prefill, batch),
+                               make_placement(c, shape, Coords{}, decode, batch), weights, kv_elem_bytes, context);
+  return {m.weight_bytes, m.kv_bytes};
 }
 
 int64_t max_context(const models::ModelConfig& c, const TorusShape& shape, const PhasePlan& decode, int64_t batch,
                     double budget_bytes, int64_t kv_elem_bytes) {
-  const Placement dec = make_placement(c, shape, Coords{}, decode, batch);
-  const double per_token = double(c.n_layers) * double(dec.attn_batch_local) * double(dec.kv_heads.size()) *
-                           double(c.d_head) * 2.0 * double(kv_elem_bytes);
-  return per_token > 0 ? static_cast<int64_t>(budget_bytes / per_token) : 0;
+  const double per_position =
+      runtime::kv_bytes_per_position(c, make_placement(c, shape, Coords{}, decode, batch), kv_elem_bytes);
+  return per_position > 0 ? static_cast<int64_t>(budget_bytes / per_position) : 0;
 }
 
 }  // namespace tori::planning

@@ -1,7 +1,7 @@
 #pragma once
 // CostModel: what one forward step (a prefill block or a decode step) of the sharded model costs on
 // one rank, predicted from the model config, the torus, the phase plan and the step's shape — no
-// MPI, no weights. Notation as PAPER.md: B batch, L tokens this step (prompt length padded to the
+// MPI, no weights. Notation as docs/paper.md: B batch, L tokens this step (prompt length padded to the
 // longest in prefill, 1 in decode), T tokens cached before the step, E, F, H, K, D, V, n = X·Y·Z.
 //
 // Counts (exact, per rank, for Tori's runtime as it runs the layouts):
@@ -94,9 +94,6 @@ struct CommCall {
   double count = 0;
 };
 
-// Bytes of one stored weight element (int8's per-channel scales neglected).
-double dtype_bytes(kernels::WeightFormat f);
-
 struct Work {
   double flops = 0;         // all local matmuls + attention
   double matmul_flops = 0;  // matmuls only (= Σ matmuls count·2·M·K·N)
@@ -112,7 +109,6 @@ struct Work {
   std::vector<CommCall> calls;  // the same traffic, call by call
   Work& operator+=(const Work& o);
   Work scaled(int64_t k) const;  // k copies (the layer loop)
-  collectives::Traffic traffic_on(collectives::Axis a) const;
 };
 
 struct StepCost {
@@ -134,7 +130,7 @@ StepCost predict_step(const StepQuery& q);
 
 // Query heads the cost model splits over the n chips (the one place the model's head count is read:
 // padded heads, when placement pads them, are counted here).
-int64_t modelled_heads(const models::ModelConfig& c, int64_t n);
+int64_t modelled_heads(const models::ModelConfig& c);
 
 // Per-rank memory: weights (estimate_memory's accounting; bytes(dtype) for packed shards) and the KV
 // cache of the decode placement at `context` tokens per sequence.

@@ -1,5 +1,7 @@
 #include "planning/step_time.hpp"
 
+#include "runtime/memory_estimate.hpp"
+
 #include <algorithm>
 
 namespace tori::planning {
@@ -43,7 +45,7 @@ double repack_s(const Work& w, const HardwareProfile& hw, kernels::WeightFormat 
   const Rates r = rates_of(hw, weights, res, w.repack_block_bytes);
   const double pack = r.cpu ? r.cpu->pack_gbps[size_t(weights)] : 0.0;
   return w.repack_bytes / r.bandwidth + (pack > 0 ? w.pack_elements * 4.0 / (pack * kGiga)
-                                                  : w.pack_elements * (4.0 + dtype_bytes(weights)) / r.bandwidth);
+                                                  : w.pack_elements * (4.0 + runtime::weight_element_bytes(weights)) / r.bandwidth);
 }
 
 }  // namespace
@@ -67,9 +69,8 @@ StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::Weight
     // one K/V head: heads-sharded attention does it for every sequence on every rank, batch-sharded
     // for B_a), part per query head like prefill's. A one-rank calibration cannot tell the parts
     // apart: the profile's decode_sequence_share is fitted on 2-rank steps (tori calibrate; 0.5
-    // without it). Fixed at half, the Sapphire Rapids box's 2-chip decode at batch 4-16 put
-    // ws1d/batch:xyz ahead of ws1d/heads, 1.06-1.14x slower (fitted there: 0.05-0.2); wholly per
-    // head, the Zen 4 box's batch-64 decode put ws1d/heads ahead, 1.06-1.17x slower.
+    // without it). Either fixed extreme mis-ranked near-tie decode plans on our 2-core machines
+    // (docs/cost_model.md).
     const double split_rows = double(c.rows) / double(std::max<int64_t>(1, c.row_split));
     const double phi = hw.decode_sequence_share;
     const double rows =
@@ -135,7 +136,7 @@ HardwareProfile with_link_model(HardwareProfile hw, double gbps, double latency_
   hw.link_model_bandwidth = gbps * kGiga;
   hw.link_model_latency = latency_us * 1e-6 + hw.link_model_wake;
   // Each hold is a sleep that wakes link_model_wake late (one hold per collective call: per message
-  // on the 2-rank rings of this box, an approximation on longer rings).
+  // on a 2-rank ring, an approximation on longer rings).
   hw.link_latency = std::max(hw.link_latency, latency_us * 1e-6 + hw.link_model_wake);
   return hw;
 }

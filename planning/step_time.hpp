@@ -18,7 +18,7 @@
 //   serial_s   = chip_s + comm_s            (no overlap of communication; comm_s includes wait_s)
 //   overlap_s  = max(chip_s, comm_s - wait_s) + wait_s  (ideal overlap, e.g. looped
 //                CollectiveEinsum: transfers hide behind compute, waiting for the slowest does not)
-//   mfu        = model FLOPs / (time · n · peak)   (PAPER.md; model FLOPs exclude redundant K/V)
+//   mfu        = model FLOPs / (time · n · peak)   (docs/paper.md; model FLOPs exclude redundant K/V)
 //   cost       = n · time / tokens                 (chip-seconds per token)
 //
 // A CPU rank (a profile with a `cpu` calibration, hardware_profile.hpp, and RankResources given)

@@ -1,10 +1,10 @@
 #include "runtime/attention_layouts.hpp"
 
 #include <algorithm>
-#include <cstring>
 
 #include "kernels/attention.hpp"
 #include "kernels/columns.hpp"
+#include "kernels/take.hpp"
 
 namespace tori::runtime {
 
@@ -13,15 +13,11 @@ using kernels::Tensor;
 
 namespace {
 
-// Copies heads `pick` (indices into the H axis) of x [R, H, D] into [R, |pick|, D].
+// Heads `pick` (indices into the H axis) of x [R, H·D] (or [.., H, D]), side by side: [R, |pick|·D].
 Tensor select_heads(const Tensor& x, int64_t H, int64_t D, const std::vector<int64_t>& pick) {
-  const int64_t R = x.numel() / (H * D), P = static_cast<int64_t>(pick.size());
-  Tensor out({R, P * D}, kernels::DType::f32);
-  for (int64_t r = 0; r < R; ++r)
-    for (int64_t k = 0; k < P; ++k)
-      std::memcpy(out.data<float>() + (r * P + k) * D, x.data<float>() + (r * H + pick[size_t(k)]) * D,
-                  size_t(D) * sizeof(float));
-  return out;
+  std::vector<int64_t> starts;
+  for (int64_t h : pick) starts.push_back(h * D);
+  return kernels::take_columns(x.reshape({x.numel() / (H * D), H * D}), starts, D);
 }
 
 // For each head of `want`, its index in `have` (both list the same heads).
@@ -68,7 +64,8 @@ Tensor sharded_attention(StepContext& s, int64_t layer, const Tensor& q_in, cons
   kernels::rope(k_all, pos, s.rope);
 
   // Heads -> batch: [B_l, L, H_l, D] --all_to_all(split B, concat H, S')--> [B_l/|S'|, L, H_l·|S'|, D]
-  const Axes S = pl.a2a_axes;
+  const AttentionDataflow& f = s.flow.attention;
+  const Axes S = f.to_batch;
   const int64_t Ba = pl.attn_batch_local, Ha = static_cast<int64_t>(pl.heads.size());
   Tensor qa = coll.all_to_all(q.reshape({Bl, L, Hl, D}), 0, 2, S);
   if (!S.empty()) qa = select_heads(qa, Ha, D, positions_in(pl.heads, pl.a2a_heads)).reshape({Ba, L, Ha, D});
@@ -96,8 +93,8 @@ Tensor sharded_attention(StepContext& s, int64_t layer, const Tensor& q_in, cons
 
   if (handoff) {
     // K/V of my attention sequences, every KV head --all_gather(S') then (A) over B--> [B·L, K·D]
-    Tensor k_full = coll.all_gather(coll.all_gather(k_mine.clone(), 0, S), 0, pl.batch_axes);
-    Tensor v_full = coll.all_gather(coll.all_gather(v_mine.clone(), 0, S), 0, pl.batch_axes);
+    Tensor k_full = coll.all_gather(coll.all_gather(k_mine.clone(), 0, f.handoff_rows), 0, f.handoff_batch);
+    Tensor v_full = coll.all_gather(coll.all_gather(v_mine.clone(), 0, f.handoff_rows), 0, f.handoff_batch);
     const Placement& d = s.decode_pl;
     Tensor kd = select_heads(k_full.narrow0(d.attn_batch_offset * L, d.attn_batch_local * L), K, D, d.kv_heads);
     Tensor vd = select_heads(v_full.narrow0(d.attn_batch_offset * L, d.attn_batch_local * L), K, D, d.kv_heads);

@@ -1,5 +1,5 @@
 #pragma once
-// Attention layouts (PAPER.md "Attention layouts"):
+// Attention layouts (docs/paper.md "Attention layouts"):
 //   heads       query heads stay split as the FFN layout left them; the KV cache keeps every
 //               sequence of the phase's local batch and the KV heads those query heads read (for
 //               multiquery: the one K/V head, replicated — the paper's baseline).

@@ -1,11 +1,11 @@
 #include "runtime/layer_shards.hpp"
 
 #include <algorithm>
-#include <cstring>
 
 #include "kernels/columns.hpp"
 #include "kernels/divide.hpp"
 #include "kernels/error.hpp"
+#include "kernels/take.hpp"
 #include "models/weight_names.hpp"
 
 namespace tori::runtime {
@@ -52,17 +52,6 @@ int64_t LayerShard::bytes() const {
 }
 
 namespace {
-
-// Copies src [R, C] into dst columns [col, col + C) (dst [R, *]).
-void paste_cols(Tensor& dst, int64_t col, const Tensor& src) {
-  const int64_t R = src.size(0), C = src.size(1), ld = dst.size(1);
-  for (int64_t r = 0; r < R; ++r)
-    std::memcpy(dst.data<float>() + r * ld + col, src.data<float>() + r * C, size_t(C) * sizeof(float));
-}
-// Copies src [R, C] into dst rows [row, row + R) (dst [*, C]).
-void paste_rows(Tensor& dst, int64_t row, const Tensor& src) {
-  std::memcpy(dst.data<float>() + row * dst.size(1), src.data<float>(), src.nbytes());
-}
 
 const char* tensor_of(Segment s) {
   switch (s) {
@@ -111,14 +100,14 @@ Projection load_projection(const models::WeightSource& src, int64_t layer, const
     for (Segment s : p.in_segments) {
       const int64_t w = segment_width(c, n, s);
       // W [E, cols]: rows held x block b of the segment's columns.
-      paste_cols(p.w_in, col, src.read(models::layer_tensor(layer, tensor_of(s)), Box{{r0, b * w}, {rows, w}}));
+      kernels::put_block(p.w_in, 0, col, src.read(models::layer_tensor(layer, tensor_of(s)), Box{{r0, b * w}, {rows, w}}));
       col += w;
     }
     int64_t row = u * p.unit_out;
     for (Segment s : p.out_segments) {
       const int64_t w = segment_width(c, n, s);
       // W [rows, E]: block b of the segment's rows x the E columns held.
-      paste_rows(p.w_out, row, src.read(models::layer_tensor(layer, tensor_of(s)), Box{{b * w, r0}, {w, rows}}));
+      kernels::put_block(p.w_out, row, 0, src.read(models::layer_tensor(layer, tensor_of(s)), Box{{b * w, r0}, {w, rows}}));
       row += w;
     }
   }
@@ -170,8 +159,8 @@ LayerShard load_layer_shard(const models::WeightSource& src, int64_t layer, cons
   }
   const int64_t KD = c.n_kv_heads * c.d_head, rows = pl.stored_e_rows, r0 = pl.stored_e_offset;
   s.w_kv = Tensor({rows, 2 * KD}, kernels::DType::f32);
-  paste_cols(s.w_kv, 0, src.read(models::layer_tensor(layer, "wk"), Box{{r0, 0}, {rows, KD}}));
-  paste_cols(s.w_kv, KD, src.read(models::layer_tensor(layer, "wv"), Box{{r0, 0}, {rows, KD}}));
+  kernels::put_block(s.w_kv, 0, 0, src.read(models::layer_tensor(layer, "wk"), Box{{r0, 0}, {rows, KD}}));
+  kernels::put_block(s.w_kv, 0, KD, src.read(models::layer_tensor(layer, "wv"), Box{{r0, 0}, {rows, KD}}));
   if (opt.format == kernels::WeightFormat::int8) {
     // W_k | W_v [E, 2KD]: every column over all E rows.
     Tensor amax({2 * KD}, kernels::DType::f32);
@@ -181,9 +170,9 @@ LayerShard load_layer_shard(const models::WeightSource& src, int64_t layer, cons
     s.w_kv_scales = kernels::int8_scales(amax);
   }
   if (opt.pack) s.w_kv_packed = kernels::pack_weight(s.w_kv, opt.format, opt.backend, s.w_kv_scales);
-  if (opt.overlap != collectives::Overlap::none && !opt.block_axes.empty())
+  if (opt.tiles_for)
     for (size_t k = 0; k < s.projections.size(); ++k)
-      build_overlap_blocks(s.projections[k], k == 0 ? &s.w_kv : nullptr, s.w_kv_scales, pl.shape, opt.block_axes, opt);
+      build_overlap_blocks(s.projections[k], k == 0 ? &s.w_kv : nullptr, s.w_kv_scales, pl.shape, *opt.tiles_for, opt);
   if (!opt.keep_plain) {
     s.w_kv = Tensor();
     for (auto& p : s.projections) p.w_in = p.w_out = Tensor();
@@ -198,16 +187,15 @@ LayerShard load_layer_shard(const models::WeightSource& src, int64_t layer, cons
 }
 
 void build_overlap_blocks(Projection& p, const Tensor* w_kv, const Tensor& w_kv_scales,
-                          const collectives::TorusShape& shape, collectives::Axes axes, const ShardOptions& opt) {
-  const collectives::Axes rest = axes.complement();
+                          const collectives::TorusShape& shape, const ProjectionDataflow& f, const ShardOptions& opt) {
   // int8: every tile quantises with its columns' whole-K scales (undefined for f32/bf16).
-  // [BL, E_xyz] --gather(axes) @ W_in, scatter(rest)--> [BL, unit g], side W_kv all-reduced over rest
-  p.in_tiles = collectives::cut_einsum_weights(shape, axes, rest, p.w_in, w_kv ? *w_kv : Tensor(), opt.format,
-                                               opt.backend, collectives::kEinsumPieces, p.w_in_scales,
+  // [BL, E_xyz] --gather(in) @ W_in, scatter(in)--> [BL, unit g], side W_kv all-reduced over in.scatter
+  p.in_tiles = collectives::cut_einsum_weights(shape, f.in.gather, f.in.scatter, p.w_in, w_kv ? *w_kv : Tensor(),
+                                               opt.format, opt.backend, collectives::kEinsumPieces, p.w_in_scales,
                                                w_kv ? w_kv_scales : Tensor());
-  // [BL, unit_out g] --gather(rest) @ W_out, scatter(axes)--> [BL, E_xyz]
-  p.out_tiles = collectives::cut_einsum_weights(shape, rest, axes, p.w_out, Tensor(), opt.format, opt.backend,
-                                                collectives::kEinsumPieces, p.w_out_scales);
+  // [BL, unit_out g] --gather(out) @ W_out, scatter(out)--> [BL, E_xyz]
+  p.out_tiles = collectives::cut_einsum_weights(shape, f.out.gather, f.out.scatter, p.w_out, Tensor(), opt.format,
+                                                opt.backend, collectives::kEinsumPieces, p.w_out_scales);
 }
 
 }  // namespace tori::runtime

@@ -13,12 +13,14 @@
 // whatever the rank count, torus or plan. The output projection's W_o and W_out rows are one
 // matmul with one scale per output column, so in the parallel block that column's scale is the
 // max over both tensors' columns (models/rounded_weights.hpp rounds the reference alike).
+#include <optional>
 #include <vector>
 
 #include "collectives/collective_matmul.hpp"
 #include "kernels/packed_weight.hpp"
 #include "kernels/tensor.hpp"
 #include "models/weight_source.hpp"
+#include "runtime/layout_dataflow.hpp"
 #include "runtime/placement.hpp"
 
 namespace tori::runtime {
@@ -43,6 +45,12 @@ struct Projection {
   int64_t offset(Segment s) const;
 };
 
+// Which projection of which layer a step is running (run_layer passes it down explicitly).
+struct LayerRef {
+  int64_t layer = 0;
+  int proj = 0;  // parallel block: 0; serial block: 0 attention, 1 FFN
+};
+
 struct LayerShard {
   std::vector<Projection> projections;  // parallel: {fused}; serial: {attention, ffn}
   kernels::Tensor w_kv;
@@ -58,16 +66,15 @@ struct ShardOptions {
   bool pack = true;         // pack for direct use (weight-stationary)
   bool keep_plain = true;   // keep the plain f32 copies (weight-gathered layouts gather them)
   collectives::Overlap overlap = collectives::Overlap::none;
-  // Axes of the weight-stationary layout's input all-gather (= output reduce-scatter) that the
-  // tiles are cut for: yz for ws2d, xyz for ws1d; none = no tiles. The other axes are the input's
-  // reduce-scatter (= output's all-gather): x for ws2d, none for ws1d.
-  collectives::Axes block_axes;
+  // Weight-stationary layouts under --overlap looped|looped-bidir: the projection dataflow
+  // (layout_dataflow.hpp) whose chains the tiles are cut for at load; none = no tiles.
+  std::optional<ProjectionDataflow> tiles_for;
 };
 
-// The looped einsums' tiles (see Projection): input gather `axes`, scatter the rest; output the
-// other way round. w_kv_scales: the int8 scales of w_kv's columns (undefined for f32/bf16).
+// The looped einsums' tiles (see Projection) for the chains of `f`, W_kv the input chain's side
+// weight. w_kv_scales: the int8 scales of w_kv's columns (undefined for f32/bf16).
 void build_overlap_blocks(Projection& p, const kernels::Tensor* w_kv, const kernels::Tensor& w_kv_scales,
-                          const collectives::TorusShape& shape, collectives::Axes axes, const ShardOptions& opt);
+                          const collectives::TorusShape& shape, const ProjectionDataflow& f, const ShardOptions& opt);
 
 // Reads layer `layer`'s shards for placement `pl` (its stored units and rows) from `source`.
 LayerShard load_layer_shard(const models::WeightSource& source, int64_t layer, const Placement& pl,

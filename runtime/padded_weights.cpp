@@ -1,9 +1,9 @@
 #include "runtime/padded_weights.hpp"
 
-#include <cstring>
 #include <functional>
 
 #include "kernels/error.hpp"
+#include "kernels/take.hpp"
 #include "models/weight_names.hpp"
 
 namespace tori::runtime {
@@ -42,13 +42,6 @@ PaddedDim padded_dim(const std::string& name, const Padding& p, int64_t D) {
   return {};
 }
 
-// Copies src [r, c] into dst at (row, col).
-void paste(Tensor& dst, int64_t row, int64_t col, const Tensor& src) {
-  const int64_t r = src.size(0), c = src.size(1), ld = dst.size(1);
-  for (int64_t i = 0; i < r; ++i)
-    std::memcpy(dst.data<float>() + (row + i) * ld + col, src.data<float>() + i * c, size_t(c) * sizeof(float));
-}
-
 }  // namespace
 
 PaddedWeights::PaddedWeights(const models::WeightSource& real, int64_t shards)
@@ -79,7 +72,7 @@ Tensor PaddedWeights::read(const std::string& name, const Box& box) const {
       Box part = box;
       part.start[size_t(d)] = r0;
       part.size[size_t(d)] = run;
-      paste(out, d == 0 ? k : 0, d == 0 ? 0 : k, real_.read(name, part));
+      kernels::put_block(out, d == 0 ? k : 0, d == 0 ? 0 : k, real_.read(name, part));
     }
     k += run;
   }

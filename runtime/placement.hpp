@@ -1,6 +1,6 @@
 #pragma once
 // Placement: where one phase's layout puts everything on this rank — the pure index maths of the
-// paper's layouts (no MPI; unit-tested alone). Notation as PAPER.md; n = X·Y·Z ranks; the shard
+// paper's layouts (no MPI; unit-tested alone). Notation as docs/paper.md; n = X·Y·Z ranks; the shard
 // index along an axis set follows collectives/torus_shape.hpp (x most significant).
 //
 // Weight units. Q (H·D columns) and the FFN hidden dim F (of W_in, W_gate) are cut into n blocks;

@@ -1,15 +1,17 @@
 #include "runtime/sharded_model.hpp"
 
 #include <cstdio>
-#include <cstring>
 
 #include <spdlog/spdlog.h>
 
 #include "kernels/columns.hpp"
 #include "kernels/embedding.hpp"
 #include "kernels/matmul.hpp"
+#include "kernels/take.hpp"
 #include "models/weight_names.hpp"
 #include "runtime/attention_layouts.hpp"
+#include "runtime/chain_strategy.hpp"
+#include "runtime/memory_estimate.hpp"
 #include "runtime/padded_weights.hpp"
 #include "runtime/sharded_norm.hpp"
 #include "runtime/step_context.hpp"
@@ -23,6 +25,7 @@ using kernels::Tensor;
 using models::Box;
 
 namespace {
+
 // MemAvailable from /proc/meminfo (0 if unknown).
 int64_t available_memory_bytes() {
   std::FILE* f = std::fopen("/proc/meminfo", "r");
@@ -35,6 +38,31 @@ int64_t available_memory_bytes() {
   std::fclose(f);
   return out;
 }
+
+// Refuses, before allocating, a model whose share will not fit in what this host has free for
+// each of its ranks (memory_estimate.hpp).
+void require_memory(const models::ModelConfig& c, const models::ModelConfig& padded, const Plan& plan,
+                    const Placement& pre, const Placement& dec, const ShardOptions& opt) {
+  const int64_t positions = (c.max_seq + kernels::kKvBlock - 1) / kernels::kKvBlock * kernels::kKvBlock;  // T_pad
+  const MemoryEstimate m = estimate_memory(padded, pre, dec, opt.format, 4, positions);
+  const int64_t avail = available_memory_bytes(), ranks = std::max(1, ranks_on_host(MPI_COMM_WORLD));
+  auto gib = [](double b) { return std::to_string(b / double(int64_t(1) << 30)).substr(0, 6) + " GiB"; };
+  if (avail > 0 && m.total() > double(avail / ranks))
+    throw InputError("model '" + c.name + "' with plan " + plan.str() + " needs " + gib(m.total()) +
+                     " per rank (weights and tables " + gib(m.weight_bytes) + " + KV cache " + gib(m.kv_bytes) +
+                     " for " + std::to_string(dec.attn_batch_local) + " sequences x max_seq " +
+                     std::to_string(c.max_seq) + ") but this host has " + gib(double(avail)) + " available for its " +
+                     std::to_string(ranks) + " rank(s): use more ranks, a smaller batch or a smaller max_seq");
+}
+
+// Whether prefill must hand its K/V to decode's placement, agreed by every rank (any rank's
+// placements differing is enough: the handoff's collectives involve them all).
+bool agree_cache_handoff(collectives::Collectives& coll, const Placement& pre, const Placement& dec) {
+  Tensor differs({1}, kernels::DType::f32);
+  differs.set(0, needs_cache_handoff(pre, dec) ? 1.f : 0.f);
+  return coll.all_reduce(differs, Axes::xyz).get(0) > 0;
+}
+
 }  // namespace
 
 ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collectives& coll, const Plan& plan,
@@ -50,50 +78,51 @@ ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collect
   validate_phase(config_, t.shape(), plan.decode, batch, "decode");
   prefill_pl_ = make_placement(config_, t.shape(), t.coords(), plan.prefill, batch);
   decode_pl_ = make_placement(config_, t.shape(), t.coords(), plan.decode, batch);
-  // Refuse before allocating if this rank's share will not fit in what the host has free.
-  {
-    MemoryEstimate m = estimate_memory(shard_config_, prefill_pl_, decode_pl_);
-    const int64_t avail = available_memory_bytes(), per_rank = avail / std::max(1, ranks_on_host(MPI_COMM_WORLD));
-    auto gib = [](int64_t b) { return std::to_string(double(b) / double(int64_t(1) << 30)).substr(0, 6) + " GiB"; };
-    if (avail > 0 && m.weight_bytes + m.cache_bytes > per_rank)
-      throw InputError("model '" + config_.name + "' with plan " + plan.str() + " needs " +
-                       gib(m.weight_bytes + m.cache_bytes) + " per rank (weights and tables " + gib(m.weight_bytes) +
-                       " + KV cache " + gib(m.cache_bytes) + " for " + std::to_string(decode_pl_.attn_batch_local) +
-                       " sequences x max_seq " + std::to_string(config_.max_seq) + ") but this host has " +
-                       gib(avail) + " available for its " + std::to_string(ranks_on_host(MPI_COMM_WORLD)) +
-                       " rank(s): use more ranks, a smaller batch or a smaller max_seq");
-  }
+  prefill_flow_ = layout_dataflow(prefill_pl_);
+  decode_flow_ = layout_dataflow(decode_pl_);
+  require_memory(config_, shard_config_, plan, prefill_pl_, decode_pl_, opt_);
   if (decode_pl_.padding.any()) {
     // Once per padding, not once per model (verify builds one per plan).
     static std::string logged;
     if (logged != decode_pl_.padding.describe()) spdlog::info("{}", logged = decode_pl_.padding.describe());
   }
   rope_.emplace(config_.max_seq, config_.d_head, config_.rope_theta);
-  // Whether prefill must hand its K/V to another placement, agreed by every rank.
-  Tensor differs({1}, kernels::DType::f32);
-  differs.set(0, needs_cache_handoff(prefill_pl_, decode_pl_) ? 1.f : 0.f);
-  handoff_ = coll.all_reduce(differs, Axes::xyz).get(0) > 0;
-
+  handoff_ = agree_cache_handoff(coll, prefill_pl_, decode_pl_);
   // Each shard is cut from the padded model: zero weights in the padding, read box by box.
   const PaddedWeights padded(src, t.ranks());
+  load_layers(padded);
+  load_embedding(padded);
+  reset();
+  spdlog::debug("prefill {}; decode {}", prefill_pl_.describe(), decode_pl_.describe());
+}
+
+void ShardedModel::load_layers(const models::WeightSource& padded) {
   // Weight shards, for each storage a phase uses ("E_x F_yz" or "E F_xyz"); the plain copies are
   // kept only for weight-gathered layouts, which all-gather them every step.
-  auto gathered = [](const Placement& p) { return !p.batch_axes.empty(); };
-  opt_.keep_plain = gathered(prefill_pl_) || gathered(decode_pl_);
-  for (const Placement* pl : {&prefill_pl_, &decode_pl_}) {
-    const bool s2d = storage_for(pl->plan.ffn) == Storage::s2d;
-    auto& layers = s2d ? layers_2d_ : layers_1d_;
+  const std::pair<const Placement*, const LayoutDataflow*> phases[] = {{&prefill_pl_, &prefill_flow_},
+                                                                        {&decode_pl_, &decode_flow_}};
+  opt_.keep_plain = false;
+  for (const auto& [pl, flow] : phases) opt_.keep_plain |= !flow->projection.weight_gather.empty();
+  for (const auto& [pl, flow] : phases) {
+    auto& layers = storage_for(pl->plan.ffn) == Storage::s2d ? layers_2d_ : layers_1d_;
     if (!layers.empty()) continue;
-    // Looped einsums of weight-stationary layouts multiply pre-cut blocks: over yz for ws2d,
-    // over xyz for ws1d (weight-gathered layouts cut what they gather, every step).
+    // A weight-stationary layout on this storage multiplies the stored shards: packed whole for
+    // plain chains, cut into tiles at load for looped ones (weight-gathered layouts cut what they
+    // gather, every step).
     ShardOptions o = opt_;
-    const bool ws2d_used = prefill_pl_.plan.ffn == FfnLayout::ws2d || decode_pl_.plan.ffn == FfnLayout::ws2d;
-    o.block_axes = !s2d ? Axes::xyz : ws2d_used ? Axes::yz : Axes::none;
-    // Whole packed copies serve the plain weight-stationary path only.
-    o.pack = o.overlap == collectives::Overlap::none && !o.block_axes.empty();
+    const ProjectionDataflow* stationary = nullptr;
+    for (const auto& [other, other_flow] : phases)
+      if (storage_for(other->plan.ffn) == storage_for(pl->plan.ffn) && other_flow->projection.weight_gather.empty())
+        stationary = &other_flow->projection;
+    o.pack = stationary && o.overlap == collectives::Overlap::none;
+    if (stationary && o.overlap != collectives::Overlap::none) o.tiles_for = *stationary;
     for (int64_t l = 0; l < config_.n_layers; ++l) layers.push_back(load_layer_shard(padded, l, *pl, o));
   }
+}
+
+void ShardedModel::load_embedding(const models::WeightSource& padded) {
   // Embedding: vocab block g of [V', E]; unembedding [E, V'/n] (embed^T when tied).
+  const auto& t = coll_.torus();
   const int64_t n = t.ranks(), g = t.shard_index(Axes::xyz), Vn = shard_config_.vocab / n, E = config_.d_model;
   embed_ = padded.read("embed", Box{{g * Vn, 0}, {Vn, E}});
   unembed_ = config_.tied_embeddings
@@ -101,8 +130,6 @@ ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collect
                  : kernels::pack_weight(padded.read("unembed", Box{{0, g * Vn}, {E, Vn}}), opt_.format, opt_.backend);
   final_norm_w_ = padded.read_full("final_norm.weight");
   if (config_.norm == models::Norm::layernorm) final_norm_b_ = padded.read_full("final_norm.bias");
-  reset();
-  spdlog::debug("prefill {}; decode {}", prefill_pl_.describe(), decode_pl_.describe());
 }
 
 void ShardedModel::reset() {
@@ -111,28 +138,6 @@ void ShardedModel::reset() {
     caches_.emplace_back(decode_pl_.attn_batch_local, static_cast<int64_t>(decode_pl_.kv_heads.size()),
                          config_.max_seq, config_.d_head);
   lengths_.assign(static_cast<size_t>(batch_), 0);
-}
-
-ShardedModel::MemoryEstimate ShardedModel::estimate_memory(const models::ModelConfig& c, const Placement& pre,
-                                                          const Placement& dec) {
-  MemoryEstimate m;
-  const int64_t n = pre.shape.ranks();
-  // f32 shards of every weight (K/V whole along its columns), once per storage the phases use,
-  // twice (plain + packed) when a weight-gathered layout keeps the plain copy.
-  const int64_t KD = c.n_kv_heads * c.d_head;
-  const int64_t per_layer = (c.n_params() - c.vocab * c.d_model * (c.tied_embeddings ? 1 : 2)) / c.n_layers -
-                            2 * c.d_model * KD;
-  auto storage_bytes = [&](const Placement& p) {
-    return 4 * c.n_layers * (per_layer / n + p.stored_e_rows * 2 * KD);
-  };
-  const bool gathered = !pre.batch_axes.empty() || !dec.batch_axes.empty();
-  const bool two = storage_for(pre.plan.ffn) != storage_for(dec.plan.ffn);
-  m.weight_bytes = (storage_bytes(dec) + (two ? storage_bytes(pre) : 0)) * (gathered ? 2 : 1) +
-                   4 * c.vocab * c.d_model * (c.tied_embeddings ? 1 : 2) / n;
-  const int64_t t_pad = (c.max_seq + 63) / 64 * 64;
-  m.weight_bytes += 4 * c.max_seq * c.d_head;  // RoPE cos/sin table
-  m.cache_bytes = c.n_layers * dec.attn_batch_local * static_cast<int64_t>(dec.kv_heads.size()) * t_pad * c.d_head * 2 * 4;
-  return m;
 }
 
 int64_t ShardedModel::weight_bytes() const {
@@ -159,16 +164,19 @@ Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& id
   // rank, of which each keeps just its residual slice (half an all-reduce's traffic, or less).
   Tensor emb;
   kernels::embedding_gather(embed_, ids, emb, t.shard_index(Axes::xyz) * Vn, true);
-  Tensor resid = coll_.reduce_scatter(coll_.reduce_scatter(emb, 0, pl.batch_axes), 1, pl.e_axes);
+  const bool prefill = &pl == &prefill_pl_;
+  const LayoutDataflow& flow = prefill ? prefill_flow_ : decode_flow_;
+  Tensor resid = coll_.reduce_scatter(coll_.reduce_scatter(emb, 0, flow.step.embed_rows), 1, flow.step.embed_cols);
 
   const auto& layers = storage_for(pl.plan.ffn) == Storage::s2d ? layers_2d_ : layers_1d_;
+  const bool overlap = opt_.overlap != collectives::Overlap::none;
   std::unique_ptr<WeightPrefetch> prefetch = carried_pl_ == &pl ? std::move(carried_) : nullptr;
   carried_.reset();
   carried_pl_ = nullptr;
-  if (!prefetch) prefetch = std::make_unique<WeightPrefetch>(coll_, pl, layers);
-  const bool carry = opt_.overlap != collectives::Overlap::none && !pl.batch_axes.empty() && config_.n_layers > 1;
-  StepContext s{shard_config_, pl, decode_pl_, coll_, *rope_, opt_, &pl == &prefill_pl_, L, lengths_, n_new, &caches_,
-                prefetch.get()};
+  if (!prefetch) prefetch = std::make_unique<WeightPrefetch>(coll_, pl, layers, overlap);
+  const bool carry = overlap && !flow.projection.weight_gather.empty() && config_.n_layers > 1;
+  StepContext s{shard_config_, pl, flow, chain_strategy(opt_.overlap, pl, flow.projection), decode_pl_, coll_, *rope_,
+                opt_, prefill, L, lengths_, n_new, &caches_, prefetch.get()};
   auto snapshot = [&] {
     LayerTraffic t{};
     for (size_t k = 0; k < collectives::kCollectives.size(); ++k)
@@ -180,7 +188,7 @@ Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& id
   for (int64_t l = 0; l < config_.n_layers; ++l) {
     if (carry && l == config_.n_layers - 1) {  // the next step's layer 0, behind this layer's own gathers
       prefetch->start_layer(l);
-      carried_ = std::make_unique<WeightPrefetch>(coll_, pl, layers);
+      carried_ = std::make_unique<WeightPrefetch>(coll_, pl, layers, overlap);
       carried_pl_ = &pl;
       carried_->start_layer(0);
     }
@@ -197,17 +205,14 @@ Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& id
 
   // last_only: just each sequence's last position goes on (row n_new[b] - 1 of its L): [B_l, E_l].
   if (last_only && L > 1) {
-    Tensor last({pl.batch_local, pl.e_local}, kernels::DType::f32);
-    for (int64_t b = 0; b < pl.batch_local; ++b)
-      std::memcpy(last.data<float>() + b * pl.e_local,
-                  resid.data<float>() + (b * L + n_new[size_t(pl.batch_offset + b)] - 1) * pl.e_local,
-                  size_t(pl.e_local) * sizeof(float));
-    resid = last;
+    std::vector<int64_t> last;
+    for (int64_t b = 0; b < pl.batch_local; ++b) last.push_back(b * L + n_new[size_t(pl.batch_offset + b)] - 1);
+    resid = kernels::take_rows(resid, last);
   }
   // Final norm on my slice --all_gather(E axes), all_gather(batch axes)--> [B·L, E] (or [B, E])
-  Tensor h = sharded_norm(coll_, pl.e_axes, config_, resid, pl.e_offset, final_norm_w_, final_norm_b_);
-  h = coll_.all_gather(h, -1, pl.e_axes);
-  h = coll_.all_gather(h, 0, pl.batch_axes);
+  Tensor h = sharded_norm(coll_, flow.step.norm, config_, resid, pl.e_offset, final_norm_w_, final_norm_b_);
+  h = coll_.all_gather(h, -1, flow.step.hidden_cols);
+  h = coll_.all_gather(h, 0, flow.step.hidden_rows);
   return h;
 }
 
@@ -215,7 +220,7 @@ Tensor ShardedModel::logits(const Tensor& hidden) {
   // [R, E] @ unembed [E, V'/n] -> [R, V'/n] --all_gather(xyz)--> [R, V'] -> the real V columns
   Tensor part;
   kernels::unembed(hidden, unembed_, part);
-  Tensor all = coll_.all_gather(part, -1, Axes::xyz);
+  Tensor all = coll_.all_gather(part, -1, decode_flow_.step.logits);
   return shard_config_.vocab == config_.vocab ? all : kernels::slice_columns(all, 0, config_.vocab);
 }
 
@@ -247,15 +252,13 @@ std::vector<Tensor> ShardedModel::prefill(const std::vector<models::TokenIds>& p
   // Only the rows sampling needs (each prompt's last, or all) go through the unembedding; without
   // all_positions forward() keeps just the last ones from the final norm on.
   Tensor h = forward(prefill_pl_, ids, L, n_new, !all_positions);
-  const int64_t E = config_.d_model, V = config_.vocab;
+  const int64_t V = config_.vocab;
   Tensor picked = h;
   if (all_positions) {
     std::vector<int64_t> rows;
     for (int64_t b = 0; b < batch_; ++b)
       for (int64_t l = 0; l < n_new[size_t(b)]; ++l) rows.push_back(b * L + l);
-    picked = Tensor({static_cast<int64_t>(rows.size()), E}, kernels::DType::f32);
-    for (size_t r = 0; r < rows.size(); ++r)
-      std::memcpy(picked.data<float>() + int64_t(r) * E, h.data<float>() + rows[r] * E, size_t(E) * sizeof(float));
+    picked = kernels::take_rows(h, rows);
   }
   Tensor lg = logits(picked);
   std::vector<Tensor> out;

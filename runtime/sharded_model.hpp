@@ -16,6 +16,7 @@
 #include "models/reference_model.hpp"
 #include "models/weight_source.hpp"
 #include "runtime/layer_shards.hpp"
+#include "runtime/layout_dataflow.hpp"
 #include "runtime/placement.hpp"
 #include "runtime/weight_prefetch.hpp"
 #include "runtime/plan.hpp"
@@ -47,13 +48,6 @@ class ShardedModel {
   using LayerTraffic = std::array<collectives::AxisTraffic, collectives::kCollectives.size()>;
   const LayerTraffic& layer_traffic(bool prefill) const { return prefill ? prefill_traffic_ : decode_traffic_; }
 
-  // Bytes a rank will hold for this model (padded: padded_config), plan and batch, computed
-  // before allocating anything.
-  struct MemoryEstimate {
-    int64_t weight_bytes = 0, cache_bytes = 0;
-  };
-  static MemoryEstimate estimate_memory(const models::ModelConfig& c, const Placement& prefill, const Placement& decode);
-
   int64_t weight_bytes() const;  // this rank's stored weights
   int64_t cache_bytes() const;   // this rank's KV cache (allocated)
 
@@ -64,6 +58,8 @@ class ShardedModel {
   kernels::Tensor forward(const Placement& pl, const std::vector<int32_t>& ids, int64_t L,
                           const std::vector<int64_t>& n_new, bool last_only);
   kernels::Tensor logits(const kernels::Tensor& hidden);  // [R, E] -> [R, V]
+  void load_layers(const models::WeightSource& padded);     // each storage the phases use
+  void load_embedding(const models::WeightSource& padded);  // embedding, unembedding, final norm
 
   models::ModelConfig config_, shard_config_;
   collectives::Collectives& coll_;
@@ -71,6 +67,7 @@ class ShardedModel {
   int64_t batch_;
   ShardOptions opt_;
   Placement prefill_pl_, decode_pl_;
+  LayoutDataflow prefill_flow_, decode_flow_;
   bool handoff_ = false;
   std::vector<LayerShard> layers_2d_, layers_1d_;  // by storage, loaded as the plan needs
   kernels::Tensor embed_;                          // [V'/n, E]: (padded) vocab block g

@@ -1,14 +1,18 @@
 #pragma once
 // StepContext: what every layer of one forward step (a prefill block or a decode step) needs to
-// know — the phase's placement, the decode placement (where the KV cache lives), the collectives,
-// and per global sequence its cached length before the step and how many new tokens it brings.
+// know — the phase's placement and its dataflow, the chain strategy, the decode placement (where
+// the KV cache lives), the collectives, and per global sequence its cached length before the step
+// and how many new tokens it brings. Which layer and projection is running is passed explicitly
+// (LayerRef), never kept here.
 #include <vector>
 
 #include "collectives/collectives.hpp"
 #include "kernels/kv_cache.hpp"
 #include "kernels/rope.hpp"
 #include "models/config.hpp"
+#include "runtime/chain_strategy.hpp"
 #include "runtime/layer_shards.hpp"
+#include "runtime/layout_dataflow.hpp"
 #include "runtime/placement.hpp"
 #include "runtime/weight_prefetch.hpp"
 
@@ -17,6 +21,8 @@ namespace tori::runtime {
 struct StepContext {
   const models::ModelConfig& config;
   const Placement& pl;         // this phase's layout
+  const LayoutDataflow& flow;  // its dataflow (layout_dataflow.hpp)
+  const ChainStrategy& chains; // plain or looped chains (chain_strategy.hpp)
   const Placement& decode_pl;  // where the KV cache lives
   collectives::Collectives& coll;
   const kernels::RopeTable& rope;
@@ -26,9 +32,7 @@ struct StepContext {
   std::vector<int64_t> start;   // per global sequence: tokens cached before this step
   std::vector<int64_t> n_new;   // per global sequence: new tokens this step (<= L)
   std::vector<kernels::KvCache>* caches = nullptr;  // per layer, decode placement
-  WeightPrefetch* prefetch = nullptr;  // weight-gathered layouts: early weight all-gathers
-  int64_t layer = 0;                   // the projection running now (set by run_layer)
-  int proj = 0;
+  WeightPrefetch* prefetch = nullptr;  // weight-gathered layouts: this step's weight all-gathers
 };
 
 }  // namespace tori::runtime

@@ -1,8 +1,7 @@
 #include "runtime/weight_prefetch.hpp"
 
-#include <cstring>
-
 #include "kernels/matmul.hpp"
+#include "kernels/take.hpp"
 
 namespace tori::runtime {
 
@@ -12,20 +11,17 @@ using kernels::Tensor;
 namespace {
 
 // g: the |A| members' [r, c] tensors stacked along rows (member-major). Places member m =
-// (x_m, j_m) at row block `row_of(m)` and column block `col_of(m)` of a [rows·r, cols·c] result.
+// (x_m, j_m) at row block x_m and column block j_m of the result (x_on_rows), or the transpose.
 Tensor place_blocks(const Tensor& g, int members, int nx, bool x_on_rows) {
+  const BlockGrid grid = gathered_grid(members, nx, x_on_rows);
+  // One column block (wg_x's W_in, wg_xy's W_out on a 1-long x...): already in place.
+  if (grid.col_blocks == 1) return g;
   const int nj = members / nx;
   const int64_t r = g.size(0) / members, c = g.size(1);
-  // One block per row band (wg_x's W_in, wg_xy's W_out on a 1-long x...): already in place.
-  if ((x_on_rows ? nj : nx) == 1) return g;
-  const int64_t R = (x_on_rows ? nx : nj) * r, C = (x_on_rows ? nj : nx) * c;
-  Tensor out = Tensor::empty({R, C}, kernels::DType::f32);  // every element is written below
+  Tensor out = Tensor::empty({grid.row_blocks * r, grid.col_blocks * c}, kernels::DType::f32);  // all written below
   for (int m = 0; m < members; ++m) {
     const int xm = m / nj, jm = m % nj;
-    const int64_t rb = x_on_rows ? xm : jm, cb = x_on_rows ? jm : xm;
-    for (int64_t i = 0; i < r; ++i)
-      std::memcpy(out.data<float>() + (rb * r + i) * C + cb * c, g.data<float>() + (m * r + i) * c,
-                  size_t(c) * sizeof(float));
+    kernels::put_block(out, (x_on_rows ? xm : jm) * r, (x_on_rows ? jm : xm) * c, g.narrow0(m * r, r));
   }
   return out;
 }
@@ -35,7 +31,7 @@ Tensor place_blocks(const Tensor& g, int members, int nx, bool x_on_rows) {
 Tensor gathered_matmul(const Tensor& x, const Tensor& g, int members, int nx, bool x_on_rows) {
   const int nj = members / nx;
   const int64_t r = g.size(0) / members, c = g.size(1);
-  const int row_blocks = x_on_rows ? nx : nj, col_blocks = x_on_rows ? nj : nx;
+  const auto [row_blocks, col_blocks] = gathered_grid(members, nx, x_on_rows);
   const int64_t K = row_blocks * r, N = col_blocks * c;
   if (x.rank() != 2 || x.size(1) != K || x.dtype() != kernels::DType::f32)
     throw Error("gathered_matmul: x must be f32 [M, " + std::to_string(K) + "], got " + kernels::shape_str(x.shape()));
@@ -77,9 +73,13 @@ void WeightPrefetch::start(int64_t layer, int proj) {
   started_.emplace(std::make_pair(layer, proj), std::move(s));
 }
 
-GatheredBlocks WeightPrefetch::take_blocks(int64_t layer, int proj) {
-  start(layer, proj);
-  auto it = started_.find({layer, proj});
+GatheredBlocks WeightPrefetch::take_blocks(LayerRef at) {
+  if (ahead_ && at.proj == 0) {
+    start_layer(at.layer);
+    start_layer(at.layer + 1);
+  }
+  start(at.layer, at.proj);
+  auto it = started_.find({at.layer, at.proj});
   Started s = std::move(it->second);
   started_.erase(it);
   GatheredBlocks b;
@@ -91,8 +91,8 @@ GatheredBlocks WeightPrefetch::take_blocks(int64_t layer, int proj) {
   return b;
 }
 
-GatheredWeights WeightPrefetch::take(int64_t layer, int proj) {
-  const GatheredBlocks b = take_blocks(layer, proj);
+GatheredWeights WeightPrefetch::take(LayerRef at) {
+  const GatheredBlocks b = take_blocks(at);
   const int members = b.members, nx = b.nx;
   GatheredWeights w;
   w.w_in = place_blocks(b.w_in, members, nx, true);     // [E, units]: x on rows
@@ -105,7 +105,7 @@ GatheredWeights WeightPrefetch::take(int64_t layer, int proj) {
     Tensor out = place_blocks(b.w_out_scales, members, nx, false);
     w.w_in_scales = in.narrow0(0, 1).clone().reshape({in.size(1)});
     w.w_out_scales = out.narrow0(0, 1).clone().reshape({out.size(1)});
-    if (w.w_kv.defined()) w.w_kv_scales = layers_[size_t(layer)].w_kv_scales;
+    if (w.w_kv.defined()) w.w_kv_scales = layers_[size_t(at.layer)].w_kv_scales;
   }
   return w;
 }

@@ -1,6 +1,6 @@
 #pragma once
 // WeightPrefetch: the weight all-gathers of the weight-gathered layouts (wg_x, wg_xy, wg_xyz),
-// started early so they travel while earlier layers compute (PAPER.md: "collectives started early
+// started early so they travel while earlier layers compute (docs/paper.md: "collectives started early
 // where data allows"): with overlap the layout starts layer i+1's gathers when layer i starts.
 // Each stored tensor is all-gathered over the layout's batch axes A in ONE collective
 // (start_all_gather on the progress thread) and rearranged locally:
@@ -46,16 +46,20 @@ kernels::Tensor gathered_matmul(const kernels::Tensor& x, const kernels::Tensor&
 
 class WeightPrefetch {
  public:
-  WeightPrefetch(collectives::Collectives& coll, const Placement& pl, const std::vector<LayerShard>& layers)
-      : coll_(coll), pl_(pl), layers_(layers) {}
+  // ahead (--overlap looped|looped-bidir): taking a layer's first projection starts that layer's
+  // gathers and the next layer's, so layer i+1's weights travel while layer i computes; otherwise
+  // each projection gathers its own weights when it needs them (the serial baseline).
+  WeightPrefetch(collectives::Collectives& coll, const Placement& pl, const std::vector<LayerShard>& layers,
+                 bool ahead)
+      : coll_(coll), pl_(pl), layers_(layers), ahead_(ahead) {}
   // Starts the gathers of projection `proj` of `layer` (no-op if started or out of range).
   void start(int64_t layer, int proj);
   // Starts every projection of `layer`, in order (no-op for those started, or out of range).
   void start_layer(int64_t layer);
   // Waits for (starting first if needed) that projection's weights, as they arrived.
-  GatheredBlocks take_blocks(int64_t layer, int proj);
+  GatheredBlocks take_blocks(LayerRef at);
   // The same, rearranged (take_blocks, then placed).
-  GatheredWeights take(int64_t layer, int proj);
+  GatheredWeights take(LayerRef at);
 
  private:
   struct Started {
@@ -64,6 +68,7 @@ class WeightPrefetch {
   collectives::Collectives& coll_;
   const Placement& pl_;
   const std::vector<LayerShard>& layers_;
+  bool ahead_;
   std::map<std::pair<int64_t, int>, Started> started_;
 };
 
