@@ -6,12 +6,12 @@
 #include <cmath>
 
 #include "bench/machine_limits.hpp"
-#include "bench/record.hpp"
 #include "collectives/collectives.hpp"
 #include "kernels/attention.hpp"
 #include "kernels/backend.hpp"
 #include "kernels/kv_cache.hpp"
 #include "kernels/matmul.hpp"
+#include "kernels/record.hpp"
 #include "models/hf_checkpoint.hpp"
 #include "planning/cost_model.hpp"
 #include "runtime/sharded_model.hpp"
@@ -31,7 +31,7 @@ constexpr int64_t kMatmulKN = 1024, kMatmulSmallKN = 256;  // hardware_profile.c
 // The median of the repeats, as `tori bench sweep` and `bench overlap` report what they measure:
 // the profile prices the steps those commands time (best-of figures under-predicted every sweep
 // point by ~20-30% on this shared host).
-double typical(const std::vector<double>& t) { return median(t); }
+double typical(const std::vector<double>& t) { return kernels::median(t); }
 constexpr int64_t kRowsM[] = {1, 8, 64, 512};
 // Working sets up to this size are read at cache speed: half of the 32 MiB L3 of the machine this
 // was written on, leaving room for activations and code (the read sum touches one such array).
@@ -49,7 +49,8 @@ double matmul_gflops(WeightFormat f, int64_t M, int64_t KN, kernels::Backend bac
   Tensor x = filled({M, KN}, 1.f), y({M, KN}, DType::f32);
   // Enough calls per timing that each lasts ~1 ms or more (a 1-row call takes microseconds).
   const int inner = int(std::clamp<int64_t>(512 / M * (kMatmulKN / KN) * (kMatmulKN / KN), 1, 4096));
-  const double t = typical(time_repeats([&] { for (int i = 0; i < inner; ++i) kernels::matmul(x, w, y); }, 2, repeats));
+  const double t =
+      typical(kernels::time_repeats([&] { for (int i = 0; i < inner; ++i) kernels::matmul(x, w, y); }, 2, repeats));
   return 2.0 * double(M) * double(KN) * double(KN) * inner / t * 1e-9;
 }
 
@@ -57,7 +58,7 @@ double matmul_gflops(WeightFormat f, int64_t M, int64_t KN, kernels::Backend bac
 // weight-gathered layouts pack each gathered weight every step).
 double pack_gbps(WeightFormat f, kernels::Backend backend, int repeats) {
   const Tensor w = filled({kMatmulKN, kMatmulKN}, 0.03f);
-  const double t = typical(time_repeats([&] { kernels::pack_weight(w, f, backend); }, 1, repeats));
+  const double t = typical(kernels::time_repeats([&] { kernels::pack_weight(w, f, backend); }, 1, repeats));
   return 4.0 * double(w.numel()) / t * 1e-9;
 }
 
@@ -75,9 +76,9 @@ double attention_gflops(int repeats) {
     std::vector<double> ts;
     for (int r = 0; r < repeats + 1; ++r) {
       for (int64_t b = 0; b < B; ++b) cache.clear(b), cache.append(b, kv, kv), cache.append(b, rows, rows);
-      const double t0 = now_s();
+      const double t0 = kernels::now_s();
       kernels::attention(q, cache, {}, out);
-      if (r) ts.push_back(now_s() - t0);
+      if (r) ts.push_back(kernels::now_s() - t0);
     }
     const double visible = double(L) * double(T) + double(L) * double(L + 1) / 2.0;
     flops += double(B) * 4.0 * H * D * visible;
@@ -102,9 +103,9 @@ std::pair<double, double> robust_line(const std::vector<std::pair<double, double
     for (size_t j = i + 1; j < pts.size(); ++j)
       if (pts[j].first != pts[i].first)
         slopes.push_back((pts[j].second - pts[i].second) / (pts[j].first - pts[i].first));
-  const double slope = slopes.empty() ? 0.0 : median(slopes);
+  const double slope = slopes.empty() ? 0.0 : kernels::median(slopes);
   for (const auto& [x, y] : pts) cuts.push_back(y - slope * x);
-  return {cuts.empty() ? 0.0 : median(cuts), slope};
+  return {cuts.empty() ? 0.0 : kernels::median(cuts), slope};
 }
 
 // The median over `rounds` of field(round).
@@ -112,7 +113,7 @@ template <typename R, typename F>
 double med_of(const std::vector<R>& rounds, F field) {
   std::vector<double> v;
   for (const auto& x : rounds) v.push_back(field(x));
-  return median(v);
+  return kernels::median(v);
 }
 
 struct Timed {
@@ -151,13 +152,14 @@ std::vector<Timed> time_model(const CalibrationOptions& opt, int repeats, Weight
     runtime::ShardedModel m(*source, coll, plan, batch, sopt);
     m.prefill(std::vector<models::TokenIds>(size_t(batch), models::TokenIds(kPromptLen, 3)));
     const int64_t steps = std::min<int64_t>(2 * repeats + 1, cfg.max_seq - kPromptLen - 1);
-    out.push_back({typical(time_repeats([&] { m.decode(models::TokenIds(size_t(batch), 5)); }, 1, int(steps - 1))),
-                   predict(false, batch, 1, kPromptLen + steps / 2)});
+    out.push_back(
+        {typical(kernels::time_repeats([&] { m.decode(models::TokenIds(size_t(batch), 5)); }, 1, int(steps - 1))),
+         predict(false, batch, 1, kPromptLen + steps / 2)});
   }
   for (int64_t batch : kPrefillBatches) {
     runtime::ShardedModel m(*source, coll, plan, batch, sopt);
     std::vector<models::TokenIds> prompts(size_t(batch), models::TokenIds(kPromptLen, 3));
-    out.push_back({typical(time_repeats([&] { m.reset(); m.prefill(prompts); }, 1, repeats)),
+    out.push_back({typical(kernels::time_repeats([&] { m.reset(); m.prefill(prompts); }, 1, repeats)),
                    predict(true, batch, kPromptLen, 0)});
   }
   return out;

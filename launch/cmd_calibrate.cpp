@@ -32,10 +32,10 @@
 #include <spdlog/spdlog.h>
 
 #include "bench/calibration.hpp"
-#include "bench/record.hpp"
 #include "bench/spawn.hpp"
 #include "collectives/traffic.hpp"
 #include "kernels/error.hpp"
+#include "kernels/record.hpp"
 #include "launch/command.hpp"
 #include "models/hf_checkpoint.hpp"
 #include "planning/cost_model.hpp"
@@ -185,7 +185,7 @@ std::vector<StepPoint> median_steps(const CalibrateOptions& o, const planning::H
     pts = measure_steps(o, hw, plans, prefill, batch, repeats, rounds);
     for (size_t i = 0; i < pts.size(); ++i) steps[i].push_back(pts[i].step);
   }
-  for (size_t i = 0; i < pts.size(); ++i) pts[i].step = bench::median(steps[i]);
+  for (size_t i = 0; i < pts.size(); ++i) pts[i].step = kernels::median(steps[i]);
   return pts;
 }
 
@@ -251,7 +251,7 @@ void fit_step_collectives(const CalibrateOptions& o, planning::HardwareProfile& 
     for (const StepPoint& d : dec)
       if (d.calls > 0)
         per_call.push_back((d.step - d.chip(share) * (1 + imbalance) - d.curve - d.bytes * per_byte) / d.calls);
-    sync = per_call.empty() ? 0.0 : std::max(0.0, bench::median(per_call));
+    sync = per_call.empty() ? 0.0 : std::max(0.0, kernels::median(per_call));
     // The share: what the pair's measured difference leaves beyond the rest of the model's.
     double num = 0, den = 0;
     for (const auto& pr : pairs) {
@@ -290,7 +290,7 @@ double sleep_overshoot_us() {
     std::this_thread::sleep_until(want);
     late.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - want).count());
   }
-  return std::max(0.0, bench::median(late));
+  return std::max(0.0, kernels::median(late));
 }
 
 // A profile holding only `c` (the worker's output; the other figures are placeholders).
@@ -341,7 +341,7 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
   }
   std::ofstream f(tmp);
   if (!f) throw InputError("calibrate: cannot write '" + path + "' (set --out or $TORI_PROFILE_DIR)");
-  const double t0 = bench::now_s();
+  const double t0 = kernels::now_s();
   planning::HardwareProfile hw;
   hw.name = "local";
   const int cores = runtime::cores_on_host();
@@ -374,7 +374,7 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
   std::error_code ec;
   if (!f || (std::filesystem::rename(tmp, path, ec), ec))
     throw InputError("calibrate: cannot write '" + path + "' (set --out or $TORI_PROFILE_DIR)");
-  const double took = bench::now_s() - t0;
+  const double took = kernels::now_s() - t0;
   if (g.json) {
     nlohmann::json cpu = nlohmann::json::array();
     for (const auto& c : hw.cpu) {
@@ -391,7 +391,7 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
       }
       cpu.push_back(e);
     }
-    bench::emit({{"bench", "calibrate"}, {"profile", path}, {"seconds", took}, {"link_gbps", link.gbps},
+    kernels::emit({{"bench", "calibrate"}, {"profile", path}, {"seconds", took}, {"link_gbps", link.gbps},
                  {"link_latency_us", link.latency_us}, {"collective_sync_us", hw.collective_sync * 1e6},
                  {"collective_step_gbps", hw.collective_step_bandwidth * 1e-9}, {"rank_imbalance", hw.rank_imbalance},
                  {"decode_sequence_share", hw.decode_sequence_share}, {"cpu", cpu}});

@@ -22,10 +22,10 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "bench/record.hpp"
 #include "collectives/collectives.hpp"
 #include "kernels/backend.hpp"
 #include "kernels/packed_weight.hpp"
+#include "kernels/record.hpp"
 #include "launch/command.hpp"
 #include "launch/plan_choice.hpp"
 #include "launch/run_config.hpp"
@@ -268,7 +268,7 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
           rec["text"] = models::utf8_repaired(texts[size_t(b)].text());
           rec["finish"] = finish_reason(b);
         }
-        bench::emit(rec);
+        kernels::emit(rec);
       }
       nlohmann::json summary = {{"bench", "generate"},
                                 {"model", cfg.name},
@@ -288,7 +288,7 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
                                 {"peak_rss_mb", rss_mb}};
       if (matches >= 0) summary["reference_match"] = matches == B;
       if (util) summary["mfu"] = util->mfu, summary["mbu"] = util->mbu;  // decode, on the local profile
-      bench::emit(summary);
+      kernels::emit(summary);
     } else {
       std::printf("%s on %d ranks (torus %s), plan %s, %s weights, batch %lld, %s\n", cfg.name.c_str(), torus.ranks(),
                   torus.shape().str().c_str(), plan.str().c_str(), r.dtype.c_str(), (long long)B,
