@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <functional>
 
-#include "bench/machine_limits.hpp"
 #include "kernels/activations.hpp"
 #include "kernels/attention.hpp"
 #include "kernels/cpu_features.hpp"
@@ -17,6 +16,7 @@
 #include "kernels/record.hpp"
 #include "kernels/rope.hpp"
 #include "kernels/softmax.hpp"
+#include "planning/machine_limits.hpp"
 
 namespace tori::bench {
 
@@ -44,7 +44,7 @@ Tensor bench_tensor(Shape s, uint64_t seed) {
 
 class Reporter {
  public:
-  Reporter(const MachineLimits& lim, bool json) : lim_(lim), json_(json) {}
+  Reporter(const planning::MachineLimits& lim, bool json) : lim_(lim), json_(json) {}
 
   // One record: time t for `flops` of arithmetic in `peak_dtype` and `bytes` of memory traffic.
   void kernel(nlohmann::json rec, double t, double flops, double bytes, const std::string& peak_dtype) {
@@ -80,7 +80,7 @@ class Reporter {
   }
 
  private:
-  const MachineLimits& lim_;
+  const planning::MachineLimits& lim_;
   bool json_;
   bool header_ = false;
 };
@@ -241,13 +241,13 @@ int run_kernels_bench(const KernelsBenchOptions& opt) {
                        "' (allowed: onednn, openblas; the reference backend is too slow to bench)");
   if (opt.repeats < 1) throw InputError("--repeats must be >= 1, got " + std::to_string(opt.repeats));
 
-  MachineLimitsOptions lo;
+  planning::MachineLimitsOptions lo;
   lo.repeats = opt.repeats;
   if (opt.quick) {
     lo.gemm_size = 2048;
     lo.stream_mib = 128;
   }
-  const MachineLimits lim = measure_machine_limits(lo);
+  const planning::MachineLimits lim = planning::measure_machine_limits(lo);
   if (opt.json) {
     kernels::emit(lim.to_json());
   } else {

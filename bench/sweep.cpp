@@ -13,12 +13,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include "bench/spawn.hpp"
 #include "kernels/error.hpp"
 #include "kernels/record.hpp"
 #include "models/hf_checkpoint.hpp"
 #include "runtime/placement.hpp"
 #include "planning/planner.hpp"
+#include "planning/spawn.hpp"
 #include "runtime/threads.hpp"
 
 namespace tori::bench {
@@ -141,16 +141,16 @@ SweepSummary run_sweep(const SweepOptions& o) {
           std::vector<std::string> plan_texts;
           for (const auto& p : which) plan_texts.push_back(p.str());
           std::ostringstream cmd;
-          cmd << mpirun_self(o.mpirun, n) << " --threads " << threads << " --json --collectives " << o.collectives
-              << " --overlap " << o.overlap << " --matmul " << o.matmul;
+          cmd << planning::mpirun_self(o.mpirun, n) << " --threads " << threads << " --json --collectives "
+              << o.collectives << " --overlap " << o.overlap << " --matmul " << o.matmul;
           if (o.link_gbps > 0) cmd << " --link-gbps " << o.link_gbps << " --link-latency-us " << o.link_latency_us;
           cmd << " bench overlap --model " << o.model << " --torus " << shape.str() << " --plans "
               << join(plan_texts, ',') << " --overlaps " << o.overlap << " --phases " << phases << " --batch "
               << batch << " --dtype " << dtype << " --prompt-len " << o.prompt_len << " --repeats " << o.repeats
               << " --rounds " << rounds;
-          const std::string out = run_capture(cmd.str());
+          const std::string out = planning::run_capture(cmd.str());
           std::map<std::pair<std::string, std::string>, nlohmann::json> got;
-          for (const auto& j : json_records(out, "overlap"))
+          for (const auto& j : planning::json_records(out, "overlap"))
             got[{j["plan"].get<std::string>(), j["phase"].get<std::string>()}] = j;
           const size_t want = which.size() * (phases == "prefill,decode" ? 2 : 1);
           if (got.size() != want)

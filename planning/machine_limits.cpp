@@ -1,4 +1,4 @@
-#include "bench/machine_limits.hpp"
+#include "planning/machine_limits.hpp"
 
 #include <omp.h>
 
@@ -11,7 +11,7 @@
 #include "kernels/record.hpp"
 #include "kernels/tensor.hpp"
 
-namespace tori::bench {
+namespace tori::planning {
 
 namespace {
 
@@ -109,4 +109,4 @@ MachineLimits measure_machine_limits(const MachineLimitsOptions& opt) {
   return m;
 }
 
-}  // namespace tori::bench
+}  // namespace tori::planning
