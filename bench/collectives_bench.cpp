@@ -6,10 +6,10 @@
 #include <cstring>
 #include <memory>
 
-#include "bench/record.hpp"
 #include "collectives/collectives.hpp"
 #include "collectives/mpi_check.hpp"
 #include "kernels/error.hpp"
+#include "kernels/record.hpp"
 
 namespace tori::bench {
 
@@ -34,8 +34,8 @@ double memcpy_gbps(size_t bytes, MPI_Comm world) {
     auto a = std::make_unique<std::byte[]>(bytes), b = std::make_unique<std::byte[]>(bytes);
     std::memset(a.get(), 1, bytes);
     std::memset(b.get(), 2, bytes);
-    auto t = time_repeats([&] { std::memcpy(b.get(), a.get(), bytes); }, 1, 5);
-    gbps = static_cast<double>(bytes) / median(t) / 1e9;
+    auto t = kernels::time_repeats([&] { std::memcpy(b.get(), a.get(), bytes); }, 1, 5);
+    gbps = static_cast<double>(bytes) / kernels::median(t) / 1e9;
   }
   MPI_CHECK(MPI_Bcast(&gbps, 1, MPI_DOUBLE, 0, world));
   return gbps;
@@ -148,14 +148,14 @@ std::vector<double> time_case(collectives::Collectives& coll, const Case& c,
     for (size_t k = 0; k < algos.size(); ++k) {
       coll.set_algorithm(algos[k]);
       MPI_CHECK(MPI_Barrier(world));
-      double t0 = now_s();
+      double t0 = kernels::now_s();
       run_once(coll, c);
-      double t = now_s() - t0, slowest = 0;
+      double t = kernels::now_s() - t0, slowest = 0;
       MPI_CHECK(MPI_Allreduce(&t, &slowest, 1, MPI_DOUBLE, MPI_MAX, world));
       times[k].push_back(slowest);
     }
   std::vector<double> out;
-  for (auto& t : times) out.push_back(median(t));
+  for (auto& t : times) out.push_back(kernels::median(t));
   return out;
 }
 
@@ -213,7 +213,7 @@ int run_collectives_bench(const CollectivesBenchOptions& opt, MPI_Comm world) {
           const Algorithm algo = algos[k];
           const double t = medians[k], gbps = static_cast<double>(c.bytes) / t / 1e9;
           if (opt.json) {
-            emit({{"bench", "collective"}, {"op", collectives::collective_name(op)},
+            kernels::emit({{"bench", "collective"}, {"op", collectives::collective_name(op)},
                   {"algo", collectives::algorithm_name(algo)}, {"axes", a.str()}, {"group", G},
                   {"dtype", opt.dtype}, {"bytes", c.bytes}, {"ranks", torus.ranks()},
                   {"torus", torus.shape().str()}, {"repeats", repeats}, {"median_s", t},

@@ -7,16 +7,16 @@
 #include <cstdio>
 #include <functional>
 
-#include "bench/machine_limits.hpp"
-#include "bench/record.hpp"
 #include "kernels/activations.hpp"
 #include "kernels/attention.hpp"
 #include "kernels/cpu_features.hpp"
 #include "kernels/gemm_s8_f32.hpp"
 #include "kernels/matmul.hpp"
 #include "kernels/norms.hpp"
+#include "kernels/record.hpp"
 #include "kernels/rope.hpp"
 #include "kernels/softmax.hpp"
+#include "planning/machine_limits.hpp"
 
 namespace tori::bench {
 
@@ -44,7 +44,7 @@ Tensor bench_tensor(Shape s, uint64_t seed) {
 
 class Reporter {
  public:
-  Reporter(const MachineLimits& lim, bool json) : lim_(lim), json_(json) {}
+  Reporter(const planning::MachineLimits& lim, bool json) : lim_(lim), json_(json) {}
 
   // One record: time t for `flops` of arithmetic in `peak_dtype` and `bytes` of memory traffic.
   void kernel(nlohmann::json rec, double t, double flops, double bytes, const std::string& peak_dtype) {
@@ -62,7 +62,7 @@ class Reporter {
     rec["frac_peak"] = std::max(t_compute, t_memory) / t;
     rec["threads"] = lim_.threads;
     if (json_) {
-      emit(rec);
+      kernels::emit(rec);
       return;
     }
     if (!header_) {
@@ -80,7 +80,7 @@ class Reporter {
   }
 
  private:
-  const MachineLimits& lim_;
+  const planning::MachineLimits& lim_;
   bool json_;
   bool header_ = false;
 };
@@ -139,8 +139,8 @@ void bench_matmul(const KernelsBenchOptions& opt, Reporter& rep) {
         for (int64_t M : s.ms) {
           Tensor x = bench_tensor({M, s.k}, 11);
           Tensor y({M, s.n}, DType::f32);
-          const std::vector<double> ts = time_repeats([&] { matmul(x, pw, y); }, 1, opt.repeats);
-          const double t = median(ts);
+          const std::vector<double> ts = kernels::time_repeats([&] { matmul(x, pw, y); }, 1, opt.repeats);
+          const double t = kernels::median(ts);
           const KernelCost c = matmul_cost(M, pw);
           nlohmann::json rec = {{"kernel", "matmul"}, {"backend", be_name}, {"dtype", fmt_name},
                                 {"path", matmul_path(pw, M)}, {"m", M}, {"n", s.n}, {"k", s.k},
@@ -184,7 +184,7 @@ void bench_attention(const KernelsBenchOptions& opt, Reporter& rep) {
       Tensor q = bench_tensor({c.B, c.L, c.H, c.D}, 5);
       std::vector<int64_t> n_new(size_t(c.B), c.L);
       Tensor out;
-      const double t = median(time_repeats([&] { attention(q, cache, n_new, out); }, 1, opt.repeats));
+      const double t = kernels::median(kernels::time_repeats([&] { attention(q, cache, n_new, out); }, 1, opt.repeats));
       const KernelCost cost = attention_cost(q, cache, n_new);
       nlohmann::json rec = {{"kernel", "attention"}, {"backend", "tori"}, {"dtype", dt_name},
                             {"path", c.name}, {"m", c.B * c.L}, {"n", c.T + c.L}, {"k", c.D},
@@ -219,7 +219,7 @@ void bench_ops(const KernelsBenchOptions& opt, Reporter& rep) {
       {"rope", 2, 3, [&] { rope(y, pos, table); }},
   };
   for (const Op& op : ops) {
-    const double t = median(time_repeats(op.fn, 1, opt.repeats));
+    const double t = kernels::median(kernels::time_repeats(op.fn, 1, opt.repeats));
     nlohmann::json rec = {{"kernel", op.name}, {"backend", "tori"}, {"dtype", "f32"},
                           {"path", "simd_clones"}, {"m", M}, {"n", E}, {"k", 0}};
     rep.kernel(rec, t, op.flops_per_elt * elt, op.tensors_moved * 4.0 * elt, "f32");
@@ -241,15 +241,15 @@ int run_kernels_bench(const KernelsBenchOptions& opt) {
                        "' (allowed: onednn, openblas; the reference backend is too slow to bench)");
   if (opt.repeats < 1) throw InputError("--repeats must be >= 1, got " + std::to_string(opt.repeats));
 
-  MachineLimitsOptions lo;
+  planning::MachineLimitsOptions lo;
   lo.repeats = opt.repeats;
   if (opt.quick) {
     lo.gemm_size = 2048;
     lo.stream_mib = 128;
   }
-  const MachineLimits lim = measure_machine_limits(lo);
+  const planning::MachineLimits lim = planning::measure_machine_limits(lo);
   if (opt.json) {
-    emit(lim.to_json());
+    kernels::emit(lim.to_json());
   } else {
     std::printf("machine limits (%d threads, %s): f32 %.1f GFLOP/s, bf16 %.1f GFLOP/s, int8 %.1f "
                 "GOP/s (oneDNN %lld^3 GEMM); memory triad %.1f GB/s, read %.1f GB/s\n",

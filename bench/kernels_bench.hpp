@@ -1,6 +1,6 @@
 #pragma once
-// `tori bench kernels`: measures this machine's limits (machine_limits.hpp), then each kernel x
-// backend x dtype over prefill-like and decode-like shapes, and reports every figure beside the
+// `tori bench kernels`: measures this machine's limits (planning/machine_limits.hpp), then each kernel
+// x backend x dtype over prefill-like and decode-like shapes, and reports every figure beside the
 // limit it should be compared with (JSON lines with --json, a table otherwise):
 //   {"bench":"kernel","kernel","backend","dtype","path","m","n","k","median_s","gflops","gbps",
 //    "peak_gflops","peak_gbps","bound","frac_peak","threads",...}

@@ -13,12 +13,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include "bench/record.hpp"
-#include "bench/spawn.hpp"
 #include "kernels/error.hpp"
+#include "kernels/record.hpp"
 #include "models/hf_checkpoint.hpp"
 #include "runtime/placement.hpp"
 #include "planning/planner.hpp"
+#include "planning/spawn.hpp"
 #include "runtime/threads.hpp"
 
 namespace tori::bench {
@@ -85,7 +85,7 @@ SweepSummary run_sweep(const SweepOptions& o) {
   std::vector<double> abs_err;
   SweepSummary sum;
   size_t auto_ok = 0, auto_ok_first = 0, auto_n = 0;
-  const double t_start = now_s();
+  const double t_start = kernels::now_s();
   for (int n : o.chips) {
     if (n < 1) throw InputError("--chips: " + std::to_string(n) + " (allowed: 1 or more)");
     const collectives::TorusShape shape = collectives::auto_torus_shape(n);
@@ -141,16 +141,16 @@ SweepSummary run_sweep(const SweepOptions& o) {
           std::vector<std::string> plan_texts;
           for (const auto& p : which) plan_texts.push_back(p.str());
           std::ostringstream cmd;
-          cmd << mpirun_self(o.mpirun, n) << " --threads " << threads << " --json --collectives " << o.collectives
-              << " --overlap " << o.overlap << " --matmul " << o.matmul;
+          cmd << planning::mpirun_self(o.mpirun, n) << " --threads " << threads << " --json --collectives "
+              << o.collectives << " --overlap " << o.overlap << " --matmul " << o.matmul;
           if (o.link_gbps > 0) cmd << " --link-gbps " << o.link_gbps << " --link-latency-us " << o.link_latency_us;
           cmd << " bench overlap --model " << o.model << " --torus " << shape.str() << " --plans "
               << join(plan_texts, ',') << " --overlaps " << o.overlap << " --phases " << phases << " --batch "
               << batch << " --dtype " << dtype << " --prompt-len " << o.prompt_len << " --repeats " << o.repeats
               << " --rounds " << rounds;
-          const std::string out = run_capture(cmd.str());
+          const std::string out = planning::run_capture(cmd.str());
           std::map<std::pair<std::string, std::string>, nlohmann::json> got;
-          for (const auto& j : json_records(out, "overlap"))
+          for (const auto& j : planning::json_records(out, "overlap"))
             got[{j["plan"].get<std::string>(), j["phase"].get<std::string>()}] = j;
           const size_t want = which.size() * (phases == "prefill,decode" ? 2 : 1);
           if (got.size() != want)
@@ -158,8 +158,8 @@ SweepSummary run_sweep(const SweepOptions& o) {
                         std::to_string(want) + " records; its output:\n" + out);
           return got;
         };
-        std::fprintf(stderr, "[sweep %.0fs] %d chip(s), batch %d, %s: %zu plan(s) ...\n", now_s() - t_start, n, batch,
-                     dtype.c_str(), plans.size());
+        std::fprintf(stderr, "[sweep %.0fs] %d chip(s), batch %d, %s: %zu plan(s) ...\n", kernels::now_s() - t_start, n,
+                     batch, dtype.c_str(), plans.size());
         const auto got = measure(plans, "prefill,decode", o.rounds);
         ++sum.points;
 
@@ -243,8 +243,8 @@ SweepSummary run_sweep(const SweepOptions& o) {
           const size_t rival = fastest_but(best_pred);
           if (o.refine_rounds > 0 && rival < plans.size() && measured(best_pred) > o.refine_above * measured(rival)) {
             std::fprintf(stderr, "[sweep %.0fs]   %s: auto %s %.3f ms against %s %.3f ms: refining (%d rounds) ...\n",
-                         now_s() - t_start, phase.c_str(), plans[best_pred].str().c_str(), measured(best_pred) * 1e3,
-                         plans[rival].str().c_str(), measured(rival) * 1e3, o.refine_rounds);
+                         kernels::now_s() - t_start, phase.c_str(), plans[best_pred].str().c_str(),
+                         measured(best_pred) * 1e3, plans[rival].str().c_str(), measured(rival) * 1e3, o.refine_rounds);
             const auto again = measure({plans[best_pred], plans[rival]}, phase, o.refine_rounds);
             for (size_t i : {best_pred, rival}) {
               recs[i]["refined"] = true;
@@ -262,12 +262,12 @@ SweepSummary run_sweep(const SweepOptions& o) {
           auto_ok += ratio <= 1.10;
           auto_ok_first += first_ratio <= 1.10;
           ++auto_n;
-          std::fprintf(stderr, "[sweep %.0fs]   %s: auto %s %.3f ms, fastest %s %.3f ms (x%.2f)\n", now_s() - t_start,
-                       phase.c_str(), plans[best_pred].str().c_str(), measured(best_pred) * 1e3,
-                       plans[best_meas].str().c_str(), measured(best_meas) * 1e3, ratio);
+          std::fprintf(stderr, "[sweep %.0fs]   %s: auto %s %.3f ms, fastest %s %.3f ms (x%.2f)\n",
+                       kernels::now_s() - t_start, phase.c_str(), plans[best_pred].str().c_str(),
+                       measured(best_pred) * 1e3, plans[best_meas].str().c_str(), measured(best_meas) * 1e3, ratio);
           for (const auto& r : recs) {
             ++sum.records;
-            if (o.json) emit(r);
+            if (o.json) kernels::emit(r);
             if (jsonl) jsonl << r.dump() << "\n";
             if (csv) {
               std::vector<std::string> cells;
@@ -279,16 +279,16 @@ SweepSummary run_sweep(const SweepOptions& o) {
       }
     }
   }
-  sum.median_abs_rel_err = abs_err.empty() ? 0 : median(abs_err);
+  sum.median_abs_rel_err = abs_err.empty() ? 0 : kernels::median(abs_err);
   sum.auto_within_10pct = auto_n ? double(auto_ok) / double(auto_n) : 0;
   sum.auto_within_10pct_first = auto_n ? double(auto_ok_first) / double(auto_n) : 0;
-  if (o.json) emit(sum.to_json());
+  if (o.json) kernels::emit(sum.to_json());
   if (jsonl) jsonl << sum.to_json().dump() << "\n";
   std::fprintf(stderr,
                "[sweep %.0fs] %zu points, %zu records: median |predicted - measured|/measured = %.1f%%; auto within "
                "10%% of the fastest at %.0f%% of (point, phase) (%.0f%% before %zu refinement(s)), worst x%.2f\n",
-               now_s() - t_start, sum.points, sum.records, 100 * sum.median_abs_rel_err, 100 * sum.auto_within_10pct,
-               100 * sum.auto_within_10pct_first, sum.refined, sum.worst_auto_ratio);
+               kernels::now_s() - t_start, sum.points, sum.records, 100 * sum.median_abs_rel_err,
+               100 * sum.auto_within_10pct, 100 * sum.auto_within_10pct_first, sum.refined, sum.worst_auto_ratio);
   return sum;
 }
 

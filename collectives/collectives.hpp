@@ -109,10 +109,6 @@ class Collectives {
                            kernels::Tensor out = {});
   Pending start_ppermute(const kernels::Tensor& t, Axis axis, int shift, kernels::Tensor out = {});
 
-  // Temporaries kept between calls (bytes), and dropping them (only with nothing in flight).
-  size_t scratch_bytes() const { return scratch_.held_bytes(); }
-  void release_scratch() { scratch_.release(); }
-
   // ppermutes this rank has sent through shared memory (shm_ring.hpp), all axes (tests).
   uint64_t shm_ppermutes() const {
     uint64_t n = 0;

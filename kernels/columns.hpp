@@ -1,7 +1,7 @@
 #pragma once
 // Column blocks of a row-major f32 matrix: slice_columns copies columns [c0, c0 + n) of x [M, C]
-// into a new [M, n] tensor; concat_columns puts a [M, ca] and b [M, cb] side by side. Used where
-// fused projections are split (Q | K | V, W_in | W_kv) and weight blocks are cut.
+// into a new [M, n] tensor. Used where fused projections are split (Q | K | V, W_in | W_kv) and
+// weight blocks are cut.
 #include <cstring>
 
 #include "kernels/tensor.hpp"
@@ -13,16 +13,6 @@ inline Tensor slice_columns(const Tensor& x, int64_t c0, int64_t n) {
   Tensor out({M, n}, DType::f32);
   for (int64_t m = 0; m < M; ++m)
     std::memcpy(out.data<float>() + m * n, x.data<float>() + m * C + c0, size_t(n) * sizeof(float));
-  return out;
-}
-
-inline Tensor concat_columns(const Tensor& a, const Tensor& b) {
-  const int64_t M = a.size(0), ca = a.size(1), cb = b.size(1);
-  Tensor out({M, ca + cb}, DType::f32);
-  for (int64_t m = 0; m < M; ++m) {
-    std::memcpy(out.data<float>() + m * (ca + cb), a.data<float>() + m * ca, size_t(ca) * sizeof(float));
-    std::memcpy(out.data<float>() + m * (ca + cb) + ca, b.data<float>() + m * cb, size_t(cb) * sizeof(float));
-  }
   return out;
 }
 

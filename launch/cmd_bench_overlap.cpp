@@ -39,11 +39,11 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "bench/record.hpp"
 #include "collectives/collective_matmul.hpp"
 #include "collectives/request_wait.hpp"
 #include "collectives/torus_shape.hpp"
 #include "kernels/error.hpp"
+#include "kernels/record.hpp"
 #include "launch/command.hpp"
 #include "launch/plan_choice.hpp"
 #include "launch/sharded_run.hpp"
@@ -121,14 +121,14 @@ void measure(runtime::ShardedModel& model, collectives::Collectives& coll, bool 
     const collectives::Traffic t0 = coll.traffic().total();
     tl.reset();
     const double cpu0 = process_cpu_s();
-    const double start = bench::now_s();
+    const double start = kernels::now_s();
     if (prefill) {
       model.reset();
       model.prefill(prompts);
     } else {
       model.decode(models::TokenIds(prompts.size(), 1));
     }
-    const double dt = bench::now_s() - start;
+    const double dt = kernels::now_s() - start;
     const double cpu = process_cpu_s() - cpu0;
     const auto sections = tl.sections();
     const collectives::Traffic t1 = coll.traffic().total();
@@ -149,15 +149,15 @@ void measure(runtime::ShardedModel& model, collectives::Collectives& coll, bool 
 }
 
 Measured summarize(const Samples& v) {
-  Measured m{bench::median(v.step),       bench::median(v.comm),  bench::median(v.exposed),
-             bench::median(v.cores_busy), bench::median(v.held),  bench::median(v.bytes),
-             bench::median(v.messages),   {}};
+  Measured m{kernels::median(v.step),       kernels::median(v.comm),  kernels::median(v.exposed),
+             kernels::median(v.cores_busy), kernels::median(v.held),  kernels::median(v.bytes),
+             kernels::median(v.messages),   {}};
   for (const auto& [id, secs] : v.per_section) {
     CommTimeline::Section s;
     s.id = id;
     std::vector<double> w, c, e;
     for (const auto& x : secs) w.push_back(x.wall_s), c.push_back(x.comm_s), e.push_back(x.exposed_s);
-    s.wall_s = bench::median(w), s.comm_s = bench::median(c), s.exposed_s = bench::median(e);
+    s.wall_s = kernels::median(w), s.comm_s = kernels::median(c), s.exposed_s = kernels::median(e);
     m.sections[id] = s;
   }
   return m;
@@ -264,7 +264,7 @@ int run_overlap(const OverlapOptions& o, const GlobalOptions& g) {
                             {"repeats", o.steps}, {"rounds", o.rounds}};
       if (speedup > 0) rec["speedup_vs_none"] = speedup;
       if (g.json)
-        bench::emit(rec);
+        kernels::emit(rec);
       else
         std::printf("%-24s %-8s %-13s %9.4f %10.3f %10.3f %10.3f %10.3f %6.0f%% %7.2fx\n", plan.str().c_str(), phase,
                     ov.c_str(), gbps[prefill], m.step * 1e3, (m.step - m.exposed) * 1e3, m.comm * 1e3,
@@ -273,7 +273,7 @@ int run_overlap(const OverlapOptions& o, const GlobalOptions& g) {
       for (const auto& [id, s] : m.sections) {
         const std::string layer = id == CommTimeline::kOther ? "other" : std::to_string(id);
         if (g.json)
-          bench::emit({{"bench", "overlap_layer"}, {"model", cfg.name}, {"plan", plan.str()}, {"phase", phase},
+          kernels::emit({{"bench", "overlap_layer"}, {"model", cfg.name}, {"plan", plan.str()}, {"phase", phase},
                        {"overlap", ov}, {"ranks", ranks}, {"layer", layer},
                        {"link_gbps", gbps[prefill]}, {"wall_s", s.wall_s}, {"compute_s", s.compute_s()},
                        {"comm_s", s.comm_s}, {"exposed_comm_s", s.exposed_s},

@@ -11,9 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bench/record.hpp"
 #include "collectives/torus_shape.hpp"
 #include "kernels/error.hpp"
+#include "kernels/record.hpp"
 #include "launch/command.hpp"
 #include "models/config.hpp"
 #include "planning/cost_model.hpp"
@@ -75,7 +75,7 @@ int run_plan(const PlanOptions& o, const GlobalOptions& g) {
       }
       const int64_t ctx = planning::max_context(c, shape, p, o.batch, budget, kv_bytes);
       if (g.json)
-        bench::emit({{"bench", "plan"}, {"attn", a}, {"batch", o.batch}, {"max_context", ctx}, {"chips", o.chips}});
+        kernels::emit({{"bench", "plan"}, {"attn", a}, {"batch", o.batch}, {"max_context", ctx}, {"chips", o.chips}});
       else
         std::printf("attention %-10s batch %lld: max context %lld tokens (KV cache in %.0f%% of %.1f GiB)\n", a,
                     (long long)o.batch, (long long)ctx, o.kv_mem_frac * 100, hw.hbm_bytes / 1073741824.0);
@@ -118,7 +118,7 @@ int run_plan(const PlanOptions& o, const GlobalOptions& g) {
       const double mem_gb = r.mem.total() / kGB;
       const bool fits = r.mem.total() <= hw.hbm_bytes;
       if (g.json)
-        bench::emit({{"bench", "plan"}, {"phase", phase}, {"plan", r.plan.str()}, {"chips", o.chips},
+        kernels::emit({{"bench", "plan"}, {"phase", phase}, {"plan", r.plan.str()}, {"chips", o.chips},
                      {"torus", shape.str()}, {"batch", o.batch}, {"latency_s", r.t.overlap_s},
                      {"serial_s", r.t.serial_s}, {"compute_s", r.t.compute_s}, {"memory_s", r.t.memory_s},
                      {"comm_s", r.t.comm_s}, {"mfu", r.t.mfu_overlap}, {"cost_chip_s_per_token", r.t.cost_overlap},

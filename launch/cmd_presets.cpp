@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bench/record.hpp"
+#include "kernels/record.hpp"
 #include "launch/command.hpp"
 #include "models/config.hpp"
 
@@ -22,7 +22,7 @@ void add_presets_command(CLI::App& parent, Commands& out) {
                    for (auto& n : models::preset_names()) {
                      models::ModelConfig c = models::load_model_config(n);
                      if (g.json)
-                       bench::emit({{"preset", n}, {"n_layers", c.n_layers}, {"d_model", c.d_model},
+                       kernels::emit({{"preset", n}, {"n_layers", c.n_layers}, {"d_model", c.d_model},
                                     {"n_heads", c.n_heads}, {"n_kv_heads", c.n_kv_heads}, {"d_ff", c.d_ff},
                                     {"vocab", c.vocab}, {"block", models::to_string(c.block)},
                                     {"params", c.n_params()}});

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "bench/record.hpp"
+#include "kernels/record.hpp"
 #include "launch/command.hpp"
 #include "launch/defaults.hpp"
 #include "models/prompts.hpp"
@@ -54,18 +54,18 @@ int run_reference(const ReferenceOptions& o, const GlobalOptions& g) {
       nlohmann::json rec = {{"bench", "reference"}, {"phase", "prefill"}, {"step", 0},
                             {"sequence", b},         {"tokens", {r.generated[b][0]}}};
       rec.update(checksum(r.prefill_logits[b]));
-      bench::emit(rec);
+      kernels::emit(rec);
     }
     for (size_t s = 0; s < r.decode_logits.size(); ++s) {
       nlohmann::json toks = nlohmann::json::array();
       for (auto& gen : r.generated) toks.push_back(gen[s + 1]);
       nlohmann::json rec = {{"bench", "reference"}, {"phase", "decode"}, {"step", s + 1}, {"tokens", toks}};
       rec.update(checksum(r.decode_logits[s]));
-      bench::emit(rec);
+      kernels::emit(rec);
     }
     for (size_t b = 0; b < prompts.size(); ++b)
-      bench::emit({{"bench", "reference"}, {"sequence", b}, {"prompt", prompts[b]}, {"generated", r.generated[b]}});
-    bench::emit({{"bench", "reference"}, {"model", cfg.name}, {"seed", o.seed}, {"batch", prompts.size()},
+      kernels::emit({{"bench", "reference"}, {"sequence", b}, {"prompt", prompts[b]}, {"generated", r.generated[b]}});
+    kernels::emit({{"bench", "reference"}, {"model", cfg.name}, {"seed", o.seed}, {"batch", prompts.size()},
                  {"prompt_tokens", prompt_tokens}, {"new_tokens", o.max_new}, {"prefill_s", r.prefill_s},
                  {"decode_s_per_token", decode_per_token}});
   } else {

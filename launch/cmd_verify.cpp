@@ -12,9 +12,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "bench/record.hpp"
 #include "collectives/collectives.hpp"
 #include "kernels/backend.hpp"
+#include "kernels/record.hpp"
 #include "launch/command.hpp"
 #include "launch/defaults.hpp"
 #include "launch/plan_choice.hpp"
@@ -162,7 +162,7 @@ int run_verify(const VerifyOptions& opts, const GlobalOptions& g) {
       failures += !pass;
       if (g.rank != 0) continue;
       if (g.json) {
-        bench::emit({{"bench", "verify"},
+        kernels::emit({{"bench", "verify"},
                      {"plan", plan.str()},
                      {"block", models::to_string(block)},
                      {"attn", plan.decode.str().substr(plan.decode.str().find('/') + 1)},

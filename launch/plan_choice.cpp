@@ -8,11 +8,11 @@
 
 #include <spdlog/spdlog.h>
 
-#include "bench/spawn.hpp"
 #include "kernels/error.hpp"
 #include "runtime/generator.hpp"
 #include "planning/hardware_profile.hpp"
 #include "planning/planner.hpp"
+#include "planning/spawn.hpp"
 #include "runtime/threads.hpp"
 
 namespace tori::launch {
@@ -43,11 +43,11 @@ planning::HardwareProfile local_profile_calibrating(const GlobalOptions& g, cons
       // (OpenMP sizes its idle spinning from it when it loads, before tori could widen it: the
       // 2-thread figures then came out with 400-730 us per layer of overhead instead of ~40).
       const std::string cmd = "taskset -c 0-" + std::to_string(runtime::cores_on_host() - 1) + " " +
-                              bench::self_exe() + " --matmul " + g.matmul + " --collectives " + g.collectives +
+                              planning::self_exe() + " --matmul " + g.matmul + " --collectives " + g.collectives +
                               " calibrate";
       spdlog::info("{} auto: this machine has no local hardware profile ({}) yet: calibrating it once, about a minute "
                    "(`{}`)", flag, path, cmd);
-      const std::string out = bench::run_capture(cmd);
+      const std::string out = planning::run_capture(cmd);
       if (!std::filesystem::is_regular_file(path))
         error = flag + " auto: no local hardware profile, and `" + cmd + "` did not write " + path +
                 " (set $TORI_PROFILE_DIR to a writable directory); its output:\n" + out;

@@ -7,14 +7,15 @@
 //     triad a = b + s*c (STREAM convention: 3 x 4 bytes per element, write-allocate not counted)
 //     and read-only sum (what weight/KV-cache streaming does), in GB/s (1e9 bytes).
 // Both use the current OpenMP thread count (runtime::apply_threads set it from --threads).
-// Reusable by every benchmark: measure once, put the figures beside each record.
+// Used by calibration (calibration.hpp: the read bandwidths) and by `tori bench kernels`
+// (bench/kernels_bench.hpp), which puts the figures beside each record.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace tori::bench {
+namespace tori::planning {
 
 struct MachineLimitsOptions {
   int64_t gemm_size = 4096;     // M = N = K of the peak GEMM
@@ -37,4 +38,4 @@ struct MachineLimits {
 
 MachineLimits measure_machine_limits(const MachineLimitsOptions& opt = {});
 
-}  // namespace tori::bench
+}  // namespace tori::planning

@@ -1,9 +1,9 @@
-#include "bench/record.hpp"
+#include "kernels/record.hpp"
 
 #include <algorithm>
 #include <cstdio>
 
-namespace tori::bench {
+namespace tori::kernels {
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0.0;
@@ -31,4 +31,4 @@ void emit(const nlohmann::json& record) {
   std::fflush(stdout);
 }
 
-}  // namespace tori::bench
+}  // namespace tori::kernels

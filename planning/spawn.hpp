@@ -1,16 +1,16 @@
 #pragma once
-// Starting `mpirun` from inside a tori process (`tori calibrate`, `tori bench sweep`). tori itself is
-// an MPI process (a singleton when not under mpirun), and Open MPI/PMIx leave variables in its
-// environment (OMPI_*, PMIX_*, ...) that would make a child mpirun think it is part of this job;
-// the child runs with them removed (OMPI_ALLOW_RUN_AS_ROOT* and the user's OMPI_MCA_* settings
-// are kept; the ess/orte/pmix ones MPI_Init set are not).
+// Starting `mpirun` from inside a tori process (calibration, `tori bench sweep`, --plan auto's
+// first calibration). tori itself is an MPI process (a singleton when not under mpirun), and Open
+// MPI/PMIx leave variables in its environment (OMPI_*, PMIX_*, ...) that would make a child mpirun
+// think it is part of this job; the child runs with them removed (OMPI_ALLOW_RUN_AS_ROOT* and the
+// user's OMPI_MCA_* settings are kept; the ess/orte/pmix ones MPI_Init set are not).
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-namespace tori::bench {
+namespace tori::planning {
 
 // Runs `cmd` through the shell with stderr merged into stdout and the inherited MPI job variables
 // removed; returns everything it printed. Throws tori::Error if it cannot be started.
@@ -28,4 +28,4 @@ std::string mpirun_self(const std::string& mpirun, int ranks);
 // The JSON-line records in `out` whose "bench" is `bench` (other lines are skipped).
 std::vector<nlohmann::json> json_records(const std::string& out, std::string_view bench);
 
-}  // namespace tori::bench
+}  // namespace tori::planning

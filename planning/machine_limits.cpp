@@ -1,4 +1,4 @@
-#include "bench/machine_limits.hpp"
+#include "planning/machine_limits.hpp"
 
 #include <omp.h>
 
@@ -6,12 +6,12 @@
 #include <memory>
 #include <vector>
 
-#include "bench/record.hpp"
 #include "kernels/cpu_features.hpp"
 #include "kernels/onednn_matmul.hpp"
+#include "kernels/record.hpp"
 #include "kernels/tensor.hpp"
 
-namespace tori::bench {
+namespace tori::planning {
 
 namespace {
 
@@ -33,7 +33,7 @@ double gemm_peak(int64_t n, DType wdt, int repeats) {
   auto run = [&] {
     kernels::detail::onednn_matmul_packed(x.raw(), n, *packed, y.data<float>(), 1.f, false);
   };
-  const double t = best(time_repeats(run, 1, repeats));
+  const double t = best(kernels::time_repeats(run, 1, repeats));
   return 2.0 * double(n) * double(n) * double(n) / t * 1e-9;
 }
 
@@ -103,10 +103,10 @@ MachineLimits measure_machine_limits(const MachineLimitsOptions& opt) {
     }
     sink = total;
   };
-  m.triad_gbps = 3.0 * 4.0 * double(n) / best(time_repeats(triad, 1, opt.repeats)) * 1e-9;
-  m.read_gbps = 4.0 * double(n) / best(time_repeats(read, 1, opt.repeats)) * 1e-9;
+  m.triad_gbps = 3.0 * 4.0 * double(n) / best(kernels::time_repeats(triad, 1, opt.repeats)) * 1e-9;
+  m.read_gbps = 4.0 * double(n) / best(kernels::time_repeats(read, 1, opt.repeats)) * 1e-9;
   (void)sink;
   return m;
 }
 
-}  // namespace tori::bench
+}  // namespace tori::planning

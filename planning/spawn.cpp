@@ -1,4 +1,4 @@
-#include "bench/spawn.hpp"
+#include "planning/spawn.hpp"
 
 #include <cstdio>
 #include <filesystem>
@@ -11,7 +11,7 @@
 
 extern char** environ;
 
-namespace tori::bench {
+namespace tori::planning {
 
 namespace {
 
@@ -65,4 +65,4 @@ std::vector<nlohmann::json> json_records(const std::string& out, std::string_vie
   return v;
 }
 
-}  // namespace tori::bench
+}  // namespace tori::planning
