@@ -48,7 +48,7 @@ Overlap parse_overlap(const std::string& s, const std::string& flag = "--overlap
 
 // Pieces per ring step (at most; fewer when the dimension cut does not divide). Four keeps each
 // matmul tile large enough for the GEMM to run near its rate at the model sizes we bench
-// (README "Overlap") while exposing at most about one piece's transfer per loop.
+// (docs/measurements/overlap.md) while exposing at most about one piece's transfer per loop.
 inline constexpr int kEinsumPieces = 4;
 
 // How a collective over several axes is looped: the outermost axis (x, y, z order) with more than

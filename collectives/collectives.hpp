@@ -43,7 +43,7 @@ namespace tori::collectives {
 // Ring reductions receive and sum partial sums in pieces of this size: 256 KiB keeps the
 // kReduceWindow pieces in flight inside a 1 MiB L2 cache, where the add finds them; at 2 ranks
 // this makes ring reduce-scatter several times faster than unchunked (measured with
-// `tori bench collectives --chunk-bytes`, see README).
+// `tori bench collectives --chunk-bytes`, docs/measurements/collectives.md).
 inline constexpr size_t kDefaultChunkBytes = size_t{256} << 10;
 // Ring data movement (all_gather, all_to_all, ppermute and all_reduce's gather half) sends each
 // transfer as one message: splitting it costs a rendezvous per piece (about 5% at 2 ranks with

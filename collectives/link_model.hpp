@@ -17,7 +17,7 @@
 // sleeps, so a progress-thread collective overlaps compute as a DMA engine would, and the progress
 // thread stays free for the next transfer.
 //
-// Choosing G: see `tori bench overlap --balance` and the README ("Overlap"): TPU v4's 275 TFLOPS
+// Choosing G: see `tori bench overlap --balance` and docs/overlap.md ("Choosing the link speed"): TPU v4's 275 TFLOPS
 // against 270 GB/s of ICI is ~1000 FLOP per byte of link; a rank computing P GFLOPS here has the
 // same balance with G ≈ P / 1000 GB/s. Off (G = 0, U = 0) by default.
 #include <array>

@@ -19,7 +19,7 @@
 // thread is runnable (another rank's compute, or the peer this transfer waits for) and returns
 // at once when none is, whereas a sleeping poller saw each protocol step of a transfer (Open MPI
 // advances shared-memory transfers only inside MPI calls, on both sides) up to kMaxPoll late, plus
-// a wake-up. Measured (README "Overlap"): 4 ranks on 2 cores, ws2d decode without a link model,
+// a wake-up. Measured (docs/measurements/overlap.md): 4 ranks on 2 cores, ws2d decode without a link model,
 // 84-92 -> 59-77 ms per step with --overlap none and 117-134 -> 86-115 ms with looped. The cap
 // (per request completion) keeps a rank that waits long (a peer running the single-process
 // reference) from taking turns for seconds.

@@ -9,7 +9,7 @@
 // einsum's ring step therefore needed the progress threads of both ranks to be scheduled, and with
 // more ranks than cores each wake-up of a progress thread on a busy core could wait for a
 // scheduler slice: 4 ranks on 2 cores, ws2d decode, the loops spent 2× the plain collectives' time
-// communicating (README "Overlap"). Here a transfer is one memcpy by the sender at start and one
+// communicating (docs/measurements/overlap.md). Here a transfer is one memcpy by the sender at start and one
 // by the receiver at wait, each on a thread that is running anyway. Measured against MPI (4 ranks
 // on 2 cores, ws2d decode under a link model, runs alternated): looped 0.90–0.97× and looped-bidir
 // 0.91–1.03× the step time — within the box's noise; the cores, not the hand-offs, bound that step.

@@ -67,7 +67,7 @@ inline bool reads_in_place(WeightFormat fmt, Backend backend) { return fmt == We
 // A weight used for ONE step (the weight-gathered layouts gather theirs every step): columns
 // [c0, c0 + n) of w [K, C] (n = -1: to the end). f32 on oneDNN is read where it lies — a strided
 // view that keeps w alive, multiplied by oneDNN's plain-layout matmul — because reordering into the
-// packed layout costs more than the packed matmul then saves (README "Weight-gathered weights").
+// packed layout costs more than the packed matmul then saves (docs/measurements/kernels.md "Weight-gathered weights").
 // Every other format and backend packs a copy of those columns (pack_weight_columns; bf16 and
 // int8 convert anyway).
 PackedWeight pack_transient_weight(const Tensor& w, WeightFormat fmt, Backend backend, const Tensor& scales,

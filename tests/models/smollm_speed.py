@@ -2,7 +2,7 @@
 """Speed of `tori generate` on SmolLM2-135M-Instruct (Q4_1 GGUF) next to this machine's limits.
 
 Not a ctest (it takes minutes and its figures depend on the machine): it prints the table of the
-README's GGUF section. For each rank count and weight format it runs
+docs/measurements/smollm2.md. For each rank count and weight format it runs
 `mpirun -np N tori --json generate` three times on one 124-token chat prompt with 32 greedy new
 tokens and takes the median of
   prefill tokens/s    = prompt tokens / prefill time,
