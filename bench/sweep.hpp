@@ -35,8 +35,8 @@ struct SweepOptions {
   std::vector<std::string> plans;  // empty: every plan valid at each point
   int prompt_len = 16;
   int repeats = 5;
-  int rounds = 6;  // bench overlap --rounds: every plan of a point timed in turn, 6 times (README: 3 let
-                   // near-tie plans swap order by noise)
+  int rounds = 6;  // bench overlap --rounds: every plan of a point timed in turn, 6 times (fewer let
+                   // near-tie plans swap order by noise: docs/cost_model.md "tori bench sweep")
   // Refinement: where the auto plan measured slower than its fastest rival by more than refine_above
   // (1.0: whenever it was not the fastest), the two are timed again head to head, in one launch with
   // refine_rounds rounds, and those measurements replace both (the first kept as first_measured_s).

@@ -26,15 +26,4 @@ std::byte* Scratch::get(Slot slot, size_t bytes) {
   return buf_[s].get();
 }
 
-size_t Scratch::held_bytes() const {
-  size_t n = 0;
-  for (size_t s : size_) n += s;
-  return n;
-}
-
-void Scratch::release() {
-  for (auto& b : buf_) b.reset();
-  size_.fill(0);
-}
-
 }  // namespace tori::collectives

@@ -27,8 +27,6 @@ class Scratch {
   template <typename T> T* get_as(Slot slot, size_t count) {
     return reinterpret_cast<T*>(get(slot, count * sizeof(T)));
   }
-  size_t held_bytes() const;
-  void release();
 
  private:
   struct Free {

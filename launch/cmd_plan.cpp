@@ -18,6 +18,7 @@
 #include "models/config.hpp"
 #include "planning/cost_model.hpp"
 #include "planning/hardware_profile.hpp"
+#include "planning/planner.hpp"
 #include "runtime/placement.hpp"
 #include "planning/step_time.hpp"
 #include "runtime/threads.hpp"
@@ -83,6 +84,11 @@ int run_plan(const PlanOptions& o, const GlobalOptions& g) {
     return 0;
   }
 
+  // Each phase plan priced as the planner prices it (a prefill keeps its cache in place), ranked by
+  // the overlapped latency.
+  const planning::PlannerQuery q{.config = c, .shape = shape, .batch = o.batch, .prompt_len = o.prompt_len,
+                                 .gen_len = o.gen_len, .weights = wf, .kv_elem_bytes = kv_bytes,
+                                 .act_scale = act_scale, .resources = res, .overlapped = true};
   for (bool prefill : {true, false}) {
     struct Row {
       runtime::PhasePlan plan;
@@ -90,21 +96,9 @@ int run_plan(const PlanOptions& o, const GlobalOptions& g) {
       planning::MemoryCost mem;
     };
     std::vector<Row> rows;
-    for (const auto& p : plans) {
-      planning::StepQuery q;
-      q.config = c;
-      q.shape = shape;
-      q.plan = p;
-      q.prefill = prefill;
-      q.batch = o.batch;
-      q.tokens = prefill ? o.prompt_len : 1;
-      q.cached = prefill ? 0 : o.prompt_len + o.gen_len / 2;
-      q.weights = wf;
-      q.kv_elem_bytes = kv_bytes;
-      const planning::StepCost cost = planning::predict_step(q);
-      rows.push_back({p, planning::step_time(cost, hw, wf, o.chips, act_scale, res),
+    for (const auto& p : plans)
+      rows.push_back({p, planning::price_phase(q, hw, p, prefill).time,
                       planning::predict_memory(c, shape, p, p, o.batch, o.prompt_len + o.gen_len, wf, kv_bytes)});
-    }
     std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.t.overlap_s < b.t.overlap_s; });
     const char* phase = prefill ? "prefill" : "decode";
     if (!g.json)

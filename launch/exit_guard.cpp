@@ -13,7 +13,7 @@ namespace tori::launch {
 namespace {
 // How long a failing rank waits for the others to report the same failure before it aborts the
 // job. Identical input checks on all ranks finish within milliseconds of each other; 2 s is long
-// enough for a loaded, oversubscribed box and short enough to count as "promptly".
+// enough for a loaded, oversubscribed machine and short enough to count as "promptly".
 constexpr auto kAgreementGrace = std::chrono::milliseconds(2000);
 }  // namespace
 

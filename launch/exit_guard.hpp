@@ -1,5 +1,5 @@
 #pragma once
-// How a failing rank ends the job (ARCHITECTURE.md "Errors").
+// How a failing rank ends the job (docs/architecture.md "Conventions").
 //
 // Every rank runs the command body inside run_guarded(). When a rank catches an exception it joins
 // a non-blocking agreement (MPI_Iallreduce on a communicator reserved for this at start-up):

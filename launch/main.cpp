@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
       app.add_option("--collectives", global.collectives, "collective algorithm: mpi|ring|bidir")
           ->capture_default_str();
       app.add_option("--link-gbps", global.link_gbps,
-                     "emulate interconnect links of this many GB/s per axis direction (0 = off; see README)")
+                     "emulate interconnect links of this many GB/s per axis direction (0 = off; see docs/overlap.md)")
           ->check(CLI::NonNegativeNumber);
       app.add_option("--link-latency-us", global.link_latency_us, "emulated link latency per message (µs)")
           ->check(CLI::NonNegativeNumber);

@@ -41,7 +41,7 @@ planning::HardwareProfile local_profile_calibrating(const GlobalOptions& g, cons
     if (!std::filesystem::is_regular_file(path)) {
       // On every core: mpirun may have bound this rank to one, and a child inherits the binding
       // (OpenMP sizes its idle spinning from it when it loads, before tori could widen it: the
-      // 2-thread figures then came out with 400-730 us per layer of overhead instead of ~40).
+      // threads would then share one core, and their contention would be fitted as overhead).
       const std::string cmd = "taskset -c 0-" + std::to_string(runtime::cores_on_host() - 1) + " " +
                               planning::self_exe() + " --matmul " + g.matmul + " --collectives " + g.collectives +
                               " calibrate";

@@ -5,15 +5,25 @@
 
 namespace tori::launch {
 
-ShardedRun::ShardedRun(const std::string& torus_flag, const GlobalOptions& g) : torus(MPI_COMM_WORLD, torus_flag) {
+collectives::CollectivesOptions collectives_options(const GlobalOptions& g) {
   collectives::CollectivesOptions copt;
   copt.algorithm = collectives::parse_algorithm(g.collectives);
   copt.link = {g.link_gbps, g.link_latency_us};
   copt.shm_ppermute = collectives::parse_ppermute_transport(g.ppermute, "--ppermute");
-  coll = std::make_unique<collectives::Collectives>(torus, copt);
+  return copt;
+}
+
+runtime::ShardOptions shard_options(const GlobalOptions& g) {
+  runtime::ShardOptions shard;
   shard.backend = kernels::parse_matmul_backend(g.matmul);
   shard.overlap = collectives::parse_overlap(g.overlap, "--overlap");
+  return shard;
 }
+
+ShardedRun::ShardedRun(const std::string& torus_flag, const GlobalOptions& g)
+    : torus(MPI_COMM_WORLD, torus_flag),
+      coll(std::make_unique<collectives::Collectives>(torus, collectives_options(g))),
+      shard(shard_options(g)) {}
 
 double max_over_ranks(double v) {
   double out = v;

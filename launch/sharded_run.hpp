@@ -18,6 +18,13 @@ struct ShardedRun {
   ShardedRun(const std::string& torus_flag, const GlobalOptions& g);
 };
 
+// The collectives' options from the global flags: --collectives, --link-gbps / --link-latency-us,
+// --ppermute.
+collectives::CollectivesOptions collectives_options(const GlobalOptions& g);
+
+// The shards' options from the global flags: --matmul, --overlap.
+runtime::ShardOptions shard_options(const GlobalOptions& g);
+
 // The largest value of v over all ranks (timings of the slowest rank, memory of the fullest).
 double max_over_ranks(double v);
 

@@ -36,12 +36,12 @@ using kernels::WeightFormat;
 constexpr int64_t kMatmulKN = 1024, kMatmulSmallKN = 256;  // hardware_profile.cpp's two sizes
 
 // The median of the repeats, as `tori bench sweep` and `bench overlap` report what they measure:
-// the profile prices the steps those commands time (best-of figures under-predicted every sweep
-// point by ~20-30% on this shared host).
+// the profile prices the steps those commands time (a best-of figure describes a machine nothing
+// else disturbs, and under-prices the steps a shared one runs).
 double typical(const std::vector<double>& t) { return kernels::median(t); }
 constexpr int64_t kRowsM[] = {1, 8, 64, 512};
-// Working sets up to this size are read at cache speed: half of the 32 MiB L3 of the machine this
-// was written on, leaving room for activations and code (the read sum touches one such array).
+// Working sets up to this size are read at cache speed: half of a 32 MiB last-level cache, leaving
+// room for activations and code (the read sum touches one such array).
 constexpr int64_t kCacheMib = 16;
 constexpr int kRounds = 3;  // calibrate_cpu's whole rounds (1 with --quick)
 constexpr int64_t kPromptLen = 16;  // the prompt of the timed steps: tori bench sweep's default --prompt-len
@@ -97,14 +97,14 @@ double attention_gflops(int repeats) {
 
 // Typical seconds of decode steps at batch 1 to 64 (14 a round) and of prefill blocks of 16 tokens
 // (the sweep's prompt; 7 a round) at batch 1 to 64 (M = 16 to 1024) of the one-rank model, with the
-// cost model's counts for the same steps. (Blocks of 32 tokens put the smallest at M = 32, and the
-// line's fixed part, extrapolated below it, priced a 16-token prefill at batch 1 and 4 1.4-2x
-// over.) The overheads are small differences of noisy times: a line through two or three points
-// moved 2-4x between calibrations, and one through batch 1-16 still 2x between rounds seconds apart.
+// cost model's counts for the same steps. Blocks of the sweep's length, so that its smallest
+// prefill (M = 16) is measured rather than extrapolated below the line's points. The overheads are
+// small differences of noisy times, so each line goes through seven batches: a line through a few
+// small batches moves with every slow spell.
 constexpr int64_t kDecodeBatches[] = {1, 2, 4, 8, 16, 32, 64}, kPrefillBatches[] = {1, 2, 4, 8, 16, 32, 64};
 
 // Theil-Sen line through (x, y): the median of the pairwise slopes, then the median of y - slope·x;
-// one point moved by a slow spell moves neither (least squares through three points did).
+// one point moved by a slow spell moves neither (it would pull a least-squares line).
 std::pair<double, double> robust_line(const std::vector<std::pair<double, double>>& pts) {
   std::vector<double> slopes, cuts;
   for (size_t i = 0; i < pts.size(); ++i)
@@ -240,9 +240,9 @@ Round calibrate_cpu_once(int threads, const CalibrationOptions& opt) {
   // Overheads: measured - predicted (without overheads) per layer.
   // Every rank of `sync` runs the model at once, as the ranks of a sweep point do: price its reads
   // as such a host's (their working sets together in the cache or not; each read at the speed it
-  // measured with the others reading too). Priced as one rank alone, two 1-thread ranks' 15 MB of
-  // palm-tiny each looked cache-resident, and the memory time they really spent (~0.7 ms a step)
-  // went into the per-layer overhead: 281 against 57 us at 2 threads on a Zen 4 box.
+  // measured with the others reading too). Priced as one rank alone, each rank's working set
+  // would look cache-resident where together they are not, and the memory time the ranks spend
+  // would be fitted as per-layer overhead.
   int ranks = 1;
   MPI_Comm_size(opt.sync, &ranks);
   CpuCalibration host = c;
@@ -255,8 +255,8 @@ Round calibrate_cpu_once(int threads, const CalibrationOptions& opt) {
   hw.link_bandwidth = {1, 1, 1};
   hw.cpu = {c};
   if (ranks > 1) hw.cpu.push_back(host);
-  // The model with each weight format: what FLOPs and bytes do not explain differs by format (on a
-  // Zen 4 box, f32's overheads priced bf16 1-chip decode 20-70% over).
+  // The model with each weight format: what FLOPs and bytes do not explain differs by format (one
+  // format's overheads misprice another's steps).
   Round round{c, {}, {}};
   const size_t nd = std::size(kDecodeBatches);
   for (WeightFormat f : kernels::kWeightFormats) {
@@ -276,7 +276,7 @@ Round calibrate_cpu_once(int threads, const CalibrationOptions& opt) {
 CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt) {
   runtime::apply_threads(threads, MPI_COMM_SELF);
   // Whole rounds one after another, each figure the median over them: a slow spell of a shared
-  // machine (matmul rates 30% down for seconds) then moves one round, not the profile.
+  // machine, lasting seconds, then moves one round, not the profile.
   const int rounds = opt.quick ? 1 : kRounds;
   std::vector<CpuCalibration> r;
   std::vector<Round> rs;
@@ -304,8 +304,8 @@ CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt) {
   c.read_gbps = med([](const auto& x) { return x.read_gbps; });
   c.cache_read_gbps = med([](const auto& x) { return x.cache_read_gbps; });
   // The overheads: each point's residual the median over the rounds, then one fit. (A slow spell
-  // lasting seconds moved a round's batch-8-to-64 decode residuals 2.5x; fitted per round, then the
-  // median taken per figure, the intercept and slope came from different rounds.)
+  // moves many of one round's residuals together; fitted per round, then the median taken per
+  // figure, the intercept and the slope could come from different rounds.)
   auto dec = rs.front().dec, pre = rs.front().pre;
   for (WeightFormat f : kernels::kWeightFormats) {
     const size_t k = size_t(f);
@@ -328,8 +328,8 @@ CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt) {
 
 namespace {
 
-// Runs `mpirun -np 2 tori bench collectives` three times (the best median of each point: a launch
-// sometimes lands in a mode where every transfer is ~4x slower) and keeps, per collective kind, the
+// Runs `mpirun -np 2 tori bench collectives` three times (the best median of each point: a whole
+// launch can land in a mode where every transfer is slower) and keeps, per collective kind, the
 // time of one call by the bytes it sends (as traffic.hpp counts them: bus_gbps · t) at buffers of
 // 4 KiB, 256 KiB, 4 MiB and 16 MiB; the links get all_gather's latency (4 KiB) and its bandwidth
 // between 256 KiB and 4 MiB.
@@ -443,8 +443,8 @@ std::vector<StepPoint> measure_steps(const CalibrationOptions& o, const Hardware
   return pts;
 }
 
-// measure_steps over `launches` launches, each plan's step the median of its launches' (a launch
-// now and then runs every step 1.5x slower, or catches a slow spell on one plan).
+// measure_steps over `launches` launches, each plan's step the median of its launches' (a whole
+// launch can run every step slower, or catch a slow spell on one plan).
 std::vector<StepPoint> median_steps(const CalibrationOptions& o, const HardwareProfile& hw,
                                     const std::vector<std::string>& plans, bool prefill, int64_t batch, int repeats,
                                     int rounds, int launches) {
@@ -474,28 +474,27 @@ std::vector<StepPoint> median_steps(const CalibrationOptions& o, const HardwareP
 // alternately, three times (sync is small in prefill, bytes and imbalance in decode; the share
 // moves the decode chip sync is fitted on). Each clamped at 0 (a step_gbps that would be negative
 // or above 1000: none).
-// Measured on a Zen 4 box before these were fitted: a 2-chip prefill's collectives took 2.2-2.4x
-// (ws2d) and 4-4.5x (ws1d) their curves' time in two sweeps a day apart, the sweeps' 2-chip
-// prefill points 19-21% under their prediction; the ranks' cores ran the same steps 7-30% apart.
-// Scaling the curves instead of adding per byte put 2-chip decode (small calls) 35% over.
-// (sync alone, fitted on the exposed time without the whole step, left each call's issue cost out:
-// 2-chip decode 30-50% over its prediction; fitted at batch 4 alone it moved 1-27 us.) With the
-// share fixed at 0.5, the Sapphire Rapids box's 2-chip decode at batch 4-16 put ws1d/batch:xyz
-// ahead of ws1d/heads, which measured 1.05-1.14x faster (five sweeps: the share that fits each
-// was 0.06-0.18 at batch 64).
+// Why these figures: a step's collectives cost more than their curves say (in a step, buffers are
+// packed and come from and go to the step's caches; a curve times one buffer called over and over),
+// and ranks in lockstep wait for the slowest (the same work runs at different speeds on a host's
+// cores). The extra is a cost per byte, not a factor on the curves, which would over-price steps
+// of many small calls. sync is fitted on the whole step, not on the exposed communication alone,
+// which leaves each call's issue cost out, and over three batches, as one batch alone moves with
+// noise. The share is fitted, not fixed: it decides between heads- and batch-sharded decode
+// attention, whose steps differ by little. (docs/measurements/cost_model.md has the misses each
+// figure answers.)
 void fit_step_collectives(const CalibrationOptions& o, HardwareProfile& hw) {
   const int prefill_repeats = o.quick ? 3 : 5, decode_repeats = o.quick ? 9 : 25;
   const int launches = o.quick ? 1 : 3;
-  // The prefill pair, over three launches (one launch's slow steps alone moved rank_imbalance from
-  // 5% to 68%).
+  // The prefill pair, over three launches (one launch's slow steps alone would move
+  // rank_imbalance many times over).
   const std::vector<StepPoint> pre = median_steps(o, hw, {"ws1d/heads", "ws2d/heads"}, true, 16, prefill_repeats,
                                                   o.quick ? 1 : 2, launches);
   std::vector<StepPoint> dec;
   for (int64_t batch : {1, 4, 16})
     dec.push_back(measure_steps(o, hw, {"ws1d/heads"}, false, batch, decode_repeats, 1)[0]);
-  // (heads, batch:xyz) decode pairs over three launches (from one launch, a slow spell put a
-  // batch-64 heads step at 4.4 ms against 3.2 in other calibrations, and the share at 0.49 against
-  // 0.06).
+  // (heads, batch:xyz) decode pairs over three launches (a slow spell in one launch moves one
+  // plan of a pair, and the share with it).
   std::vector<std::vector<StepPoint>> pairs;
   for (int64_t batch : {16, 64})
     pairs.push_back(median_steps(o, hw, {"ws1d/heads", "ws1d/batch:xyz"}, false, batch, o.quick ? 5 : 9, 2,

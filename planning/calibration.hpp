@@ -36,7 +36,7 @@
 //                        algorithm, 4 KiB, 256 KiB, 4 MiB and 16 MiB per rank, each point the best of
 //                        3 launches): per collective kind the time of one call by the bytes it sends;
 //                        the links get all_gather's latency (4 KiB) and its bandwidth between 256 KiB
-//                        and 4 MiB (the ranks share one box, so y and z get the x figures)
+//                        and 4 MiB (the ranks share one host, so y and z get the x figures)
 //   link_model_wake_us   how late a 20 µs sleep wakes (the link model's holds are sleeps)
 //   collective_sync_us, collective_step_gbps, rank_imbalance, decode_sequence_share   what 2-rank
 //                        prefill and decode steps (`tori bench overlap`, nothing overlapped) take

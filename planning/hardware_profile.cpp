@@ -155,7 +155,7 @@ double CpuCalibration::matmul_rate(kernels::WeightFormat f, double M, double K, 
   const double big = matmul_rate(f, M);
   const auto& small_pts = matmul_small_gflops[size_t(f)];
   if (small_pts.empty()) return big;
-  constexpr double kSmall = 256, kBig = 1024;  // bench/calibration.cpp's two sizes
+  constexpr double kSmall = 256, kBig = 1024;  // planning/calibration.cpp's two sizes
   const double size = std::sqrt(std::max(1.0, K * N));
   if (size >= kBig) return big;
   const double small = rate_on(small_pts, M);

@@ -36,7 +36,7 @@
 // its KV-cache append), the rest per head and F shard like a prefill row's (step_time.hpp); fitted
 // from 2-rank decode steps of ws1d/heads (every sequence on each rank) against ws1d/batch:xyz (half).
 //
-// Optional key `cpu` (what `tori calibrate` measures on this machine, launch/cmd_calibrate.cpp): a
+// Optional key `cpu` (what `tori calibrate` measures on this machine, planning/calibration.hpp): a
 // list with one entry per thread count a rank may run with; with it the step time prices a CPU
 // rank by what it measured rather than by its peak (step_time.hpp):
 //   - threads: 1
