@@ -34,7 +34,7 @@ CLUSTER = os.path.join(ROOT, "launch", "cluster")
 TORI_MPIRUN = os.path.join(ROOT, "launch", "tori-mpirun")
 # What `launch/cluster env` sets: removed for the run on one host.
 CLUSTER_ENV = ("OMPI_MCA_plm_rsh_agent", "OMPI_MCA_pml", "OMPI_MCA_btl", "OMPI_MCA_btl_tcp_if_include",
-               "OMPI_MCA_oob_tcp_if_include", "MPIRUN_EXTRA")
+               "OMPI_MCA_oob_tcp_if_include", "OMPI_MCA_mpi_yield_when_idle", "MPIRUN_EXTRA")
 
 
 def tbf_bytes():
