@@ -192,13 +192,17 @@ int run_collectives_bench(const CollectivesBenchOptions& opt, MPI_Comm world) {
   collectives::CollectivesOptions copt;
   if (opt.chunk_bytes) copt.chunk_bytes = opt.chunk_bytes;
   if (opt.message_bytes >= 0) copt.message_bytes = static_cast<size_t>(opt.message_bytes);
+  copt.link = opt.link;
   collectives::Collectives coll(torus, copt);
   const bool root = torus.rank() == 0;
   const double limit = memcpy_gbps(*std::max_element(sizes.begin(), sizes.end()), world);
-  if (root && !opt.json)
-    std::printf("torus %s (%d ranks), %s, memcpy %.2f GB/s\n%-15s %-6s %-5s %5s %12s %6s %12s %9s %9s\n",
-                torus.shape().str().c_str(), torus.ranks(), opt.dtype.c_str(), limit, "op", "algo",
-                "axes", "group", "bytes", "reps", "median_ms", "GB/s", "bus_GB/s");
+  if (root && !opt.json) {
+    char link[64] = "off";
+    if (opt.link.enabled()) std::snprintf(link, sizeof link, "%g GB/s, %g us", opt.link.gbps, opt.link.latency_us);
+    std::printf("torus %s (%d ranks), %s, memcpy %.2f GB/s, link model %s\n%-15s %-6s %-5s %5s %12s %6s %12s %9s %9s\n",
+                torus.shape().str().c_str(), torus.ranks(), opt.dtype.c_str(), limit, link, "op", "algo", "axes",
+                "group", "bytes", "reps", "median_ms", "GB/s", "bus_GB/s");
+  }
   for (size_t bytes : sizes)
     for (Collective op : ops)
       for (Axes a : axes) {
@@ -220,7 +224,8 @@ int run_collectives_bench(const CollectivesBenchOptions& opt, MPI_Comm world) {
                   {"gbps", gbps}, {"bus_gbps", gbps * bus_factor(op, G)}, {"unit", "GB/s"},
                   {"chunk_bytes", coll.options().chunk_bytes},
                   {"message_bytes", coll.options().message_bytes}, {"threads", opt.threads},
-                  {"memcpy_gbps", limit}});
+                  {"memcpy_gbps", limit}, {"link_gbps", opt.link.gbps},
+                  {"link_latency_us", opt.link.latency_us}});
           } else {
             std::printf("%-15s %-6s %-5s %5d %12zu %6d %12.4f %9.3f %9.3f\n",
                         std::string(collectives::collective_name(op)).c_str(),

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "collectives/link_model.hpp"
+
 namespace tori::bench {
 
 struct CollectivesBenchOptions {
@@ -34,6 +36,7 @@ struct CollectivesBenchOptions {
   int warmup = 2;
   size_t chunk_bytes = 0;            // reduction pieces; 0: CollectivesOptions default
   long long message_bytes = -1;      // data movement messages; -1: default, 0: whole transfers
+  collectives::LinkModel link{};     // --link-gbps / --link-latency-us: emulated links (off by default)
   bool json = false;
   int threads = 1;                   // recorded in each record
 };

@@ -36,6 +36,7 @@ void add_bench_collectives_command(CLI::App& bench, Commands& out) {
   out.push_back({app, [opt](const GlobalOptions& g) {
                    opt->json = g.json;
                    opt->threads = g.threads_applied;
+                   opt->link = {g.link_gbps, g.link_latency_us};
                    return bench::run_collectives_bench(*opt, MPI_COMM_WORLD);
                  }});
 }
