@@ -117,6 +117,9 @@ void apply_run_yaml(const CLI::App& app, RunConfig& r) {
     allowed += k;
   }
   for (const auto& kv : root) {
+    if (!kv.first.IsScalar())  // e.g. "[1]: 2": as<std::string>() would throw yaml-cpp's BadConversion
+      throw InputError(r.config + ": line " + std::to_string(kv.first.Mark().line + 1) +
+                       ": a key must be a plain string (allowed: " + allowed + ")");
     const std::string k = kv.first.as<std::string>();
     auto it = keys.find(k);
     if (it == keys.end()) throw InputError(r.config + ": key '" + k + "': unknown key (allowed: " + allowed + ")");

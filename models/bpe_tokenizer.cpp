@@ -141,12 +141,18 @@ BpeTokenizer BpeTokenizer::from_tokenizer_json(const std::string& path) {
       if (size_t(id) >= tokens.size()) tokens.resize(size_t(id) + 1);
       tokens[size_t(id)] = s;
     };
-    for (auto& [s, id] : m.at("vocab").items()) put(s, id.get<int64_t>());
+    // Integer ids only: converting a JSON float outside int64's range (1e83) is undefined behaviour.
+    auto id_of = [&](const nlohmann::json& v) {
+      if (!v.is_number_integer()) throw InputError(path + ": token id " + v.dump().substr(0, 40) + " is not an integer");
+      return v.get<int64_t>();
+    };
+    for (auto& [s, id] : m.at("vocab").items()) put(s, id_of(id));
     std::vector<int32_t> specials;
     if (j.contains("added_tokens"))
       for (auto& a : j["added_tokens"]) {
-        put(a.at("content").get<std::string>(), a.at("id").get<int64_t>());
-        specials.push_back(a.at("id").get<int32_t>());
+        const int64_t id = id_of(a.at("id"));
+        put(a.at("content").get<std::string>(), id);
+        specials.push_back(int32_t(id));
       }
     std::vector<std::string> merges;
     for (auto& mg : m.at("merges"))

@@ -88,6 +88,9 @@ ModelConfig parse_model_config(const std::string& yaml_text, const std::string& 
   if (!root.IsMap()) throw InputError(source + ": expected a mapping of model keys");
   std::set<std::string> known(kKeys.begin(), kKeys.end());
   for (const auto& kv : root) {
+    if (!kv.first.IsScalar())  // e.g. "? [a]": as<std::string>() would throw yaml-cpp's BadConversion
+      throw InputError(source + ": line " + std::to_string(kv.first.Mark().line + 1) +
+                       ": a key must be a plain string (allowed: " + join(kKeys) + ")");
     std::string k = kv.first.as<std::string>();
     if (!known.count(k)) fail(source, k, "unknown key (allowed: " + join(kKeys) + ")");
   }

@@ -1,6 +1,7 @@
 #include "models/safetensors_reader.hpp"
 
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -49,19 +50,28 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), file_(p
       else if (dt == "F16") info.dtype = StDtype::f16;
       else if (dt == "BF16") info.dtype = StDtype::bf16;
       else bad(path, "tensor '" + name + "' has dtype " + dt + " (allowed: F32, F16, BF16)");
-      info.shape = v.at("shape").get<std::vector<int64_t>>();
-      auto off = v.at("data_offsets").get<std::vector<uint64_t>>();
+      // Integers only: converting a JSON float outside int64's range (1e43) is undefined behaviour.
+      const nlohmann::json &shape = v.at("shape"), &offsets = v.at("data_offsets");
+      auto integers = [](const nlohmann::json& a) {
+        return a.is_array() && std::all_of(a.begin(), a.end(), [](const nlohmann::json& x) { return x.is_number_integer(); });
+      };
+      if (!integers(shape)) bad(path, "tensor '" + name + "' has a shape that is not a list of integers");
+      if (!integers(offsets)) bad(path, "tensor '" + name + "' has malformed data_offsets");
+      info.shape = shape.get<std::vector<int64_t>>();
+      auto off = offsets.get<std::vector<uint64_t>>();
       if (off.size() != 2 || off[0] > off[1]) bad(path, "tensor '" + name + "' has malformed data_offsets");
       info.begin = off[0];
       info.end = off[1];
-      uint64_t numel = 1;
+      uint64_t nbytes = dtype_bytes(info.dtype);
       for (int64_t d : info.shape) {
         if (d < 0) bad(path, "tensor '" + name + "' has a negative dimension");
-        numel *= uint64_t(d);
+        // A product that wraps around 2^64 could match the offsets (shape [2^62, 4] needs "0" bytes).
+        if (__builtin_mul_overflow(nbytes, uint64_t(d), &nbytes))
+          bad(path, "tensor '" + name + "': its shape needs more than 2^64 bytes");
       }
-      if (numel * dtype_bytes(info.dtype) != info.end - info.begin)
-        bad(path, "tensor '" + name + "': shape needs " + std::to_string(numel * dtype_bytes(info.dtype)) +
-                      " bytes but data_offsets span " + std::to_string(info.end - info.begin));
+      if (nbytes != info.end - info.begin)
+        bad(path, "tensor '" + name + "': shape needs " + std::to_string(nbytes) + " bytes but data_offsets span " +
+                      std::to_string(info.end - info.begin));
       if (info.end > data_size)
         bad(path, "tensor '" + name + "': data_offsets end at " + std::to_string(info.end) +
                       ", past the end of the data (" + std::to_string(data_size) + " bytes)");

@@ -9,6 +9,7 @@
 #include "kernels/error.hpp"
 #include "models/bpe_tokenizer.hpp"
 #include "models/gguf_writer.hpp"
+#include "tests/support/temp_files.hpp"
 
 using namespace tori::models;
 using Catch::Contains;
@@ -69,4 +70,20 @@ TEST_CASE("BPE pre-tokenisation follows the GPT-2 regex", "[bpe]") {
   BpeTokenizer d({}, {}, {}, true, "test");
   CHECK(d.pre_tokenize("a 123x") == V{"a", " ", "1", "2", "3", "x"});
   CHECK_THROWS_AS(t.decode({5}), tori::InputError);
+}
+
+TEST_CASE("tokenizer.json: token ids that are not integers are clear errors", "[bpe]") {
+  // Found by the tokenizer_json fuzz target: an id past int64 (JSON reads 1e83 as a float) was
+  // converted with undefined behaviour.
+  const fs::path p = tori::test::temp_dir("bpe_ids") / "tokenizer.json";
+  auto load = [&](const std::string& vocab, const std::string& added) {
+    tori::test::spit(p, R"({"added_tokens": [)" + added + R"(], "model": {"type": "BPE", "vocab": {)" + vocab +
+                            R"(}, "merges": []}})");
+    return BpeTokenizer::from_tokenizer_json(p.string());
+  };
+  CHECK(load(R"("a": 0, "b": 1)", R"({"id": 2, "content": "<s>"})").vocab_size() == 3);
+  CHECK_THROWS_AS(load(R"("a": 3.88889e+83)", ""), tori::InputError);
+  CHECK_THROWS_WITH(load(R"("a": 0, "b": 1.5)", ""), Contains("tokenizer.json: token id 1.5 is not an integer"));
+  CHECK_THROWS_WITH(load(R"("a": 0)", R"({"id": 1e30, "content": "<s>"})"), Contains("is not an integer"));
+  CHECK_THROWS_WITH(load(R"("a": 0)", R"({"id": "1", "content": "<s>"})"), Contains("token id \"1\" is not an integer"));
 }

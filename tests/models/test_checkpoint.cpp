@@ -115,3 +115,28 @@ TEST_CASE("malformed checkpoints are clear errors, never crashes", "[checkpoint]
   }
   (void)header;
 }
+
+TEST_CASE("safetensors headers with float or wrapping shapes are clear errors", "[checkpoint]") {
+  // Found by the safetensors fuzz target: a shape entry past int64 (JSON reads it as a float) was
+  // converted with undefined behaviour, and a shape whose byte count wraps around 2^64 matched
+  // empty data_offsets and was accepted.
+  auto file_with = [](const std::string& header) {
+    const fs::path p = temp_dir("st_header") / "model.safetensors";
+    std::string bytes(8, '\0');
+    const uint64_t n = header.size();
+    std::memcpy(bytes.data(), &n, 8);
+    spit(p, bytes + header);
+    return p.string();
+  };
+  CHECK_THROWS_WITH(
+      SafetensorsFile(file_with(R"({"w":{"dtype":"F32","shape":[3,11111111111111111111111111111111114],"data_offsets":[0,48]}})")),
+      Contains("tensor 'w' has a shape that is not a list of integers"));
+  CHECK_THROWS_WITH(SafetensorsFile(file_with(R"({"w":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}})")),
+                    Contains("not a list of integers"));
+  CHECK_THROWS_WITH(SafetensorsFile(file_with(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8.0]}})")),
+                    Contains("malformed data_offsets"));
+  CHECK_THROWS_WITH(
+      SafetensorsFile(file_with(R"({"w":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}})")),
+      Contains("tensor 'w': its shape needs more than 2^64 bytes"));
+  CHECK_NOTHROW(SafetensorsFile(file_with(R"({"w":{"dtype":"F16","shape":[0,4611686018427387904],"data_offsets":[0,0]}})")));
+}

@@ -64,6 +64,10 @@ TEST_CASE("bad configs name the file, the key and what is allowed", "[config]") 
   missing.erase(missing.find("vocab:"), std::string("vocab: 1\n").size());
   CHECK_THROWS_WITH(parse_model_config(missing, "m.yaml"), Contains("'vocab'") && Contains("missing"));
   CHECK_THROWS_WITH(parse_model_config("[1, 2", "m.yaml"), Contains("m.yaml") && Contains("YAML"));
+  // Found by the model_yaml fuzz target: a key that is not a scalar was yaml-cpp's BadConversion.
+  CHECK_THROWS_AS(parse_model_config("? [a]\n: 1\n", "m.yaml"), tori::InputError);
+  CHECK_THROWS_WITH(parse_model_config(to_yaml(load_model_config("palm-tiny")) + "{x: 1}: 2\n", "m.yaml"),
+                    Contains("m.yaml: line 16") && Contains("a key must be a plain string") && Contains("n_layers"));
   CHECK_THROWS_WITH(load_model_config("no-such-model"), Contains("palm-tiny") && Contains("presets"));
   CHECK_THROWS_WITH(load_model_config("/nonexistent/m.yaml"), Contains("does not exist"));
   CHECK_THROWS_AS(load_model_config("no-such-model"), tori::InputError);
