@@ -29,7 +29,7 @@
 // collective_step_gbps (its buffers are packed into chunk order and come from and go to the
 // caches of a step, where the curve times one buffer called over and over), and ranks in lockstep
 // wait at their collectives for the slowest: rank_imbalance of a step's compute time (the same
-// work runs at different speeds on a host's cores: one takes the VM's interrupts, or shares it).
+// work runs at different speeds on a host's cores: one also serves interrupts, or is shared).
 //
 // Optional key `decode_sequence_share` (tori calibrate; 0 to 1, default 0.5): the share of a decode
 // row's overhead (decode_row_overhead_ns) that is per sequence a rank attends (its attention call,
