@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "collectives/max_over_ranks.hpp"
+
 #include "collectives/collective_matmul.hpp"
 #include "collectives/request_wait.hpp"
 #include "kernels/error.hpp"
@@ -40,13 +42,6 @@ struct Samples {
   std::map<int, std::vector<CommTimeline::Section>> per_section;
 };
 
-// The largest value of v over all ranks (the slowest rank's figure).
-double max_over_ranks(double v) {
-  double out = v;
-  MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-  return out;
-}
-
 // CPU seconds this process (all its threads) has used.
 double process_cpu_s() {
   rusage u{};
@@ -67,7 +62,7 @@ struct HostComm {
 double busiest_host_cores_s(const HostComm& host, double cpu_s) {
   double sum = 0;
   MPI_Allreduce(&cpu_s, &sum, 1, MPI_DOUBLE, MPI_SUM, host.comm);
-  return max_over_ranks(sum / double(std::max(1u, std::thread::hardware_concurrency())));
+  return collectives::max_over_ranks(sum / double(std::max(1u, std::thread::hardware_concurrency())));
 }
 
 void measure(runtime::ShardedModel& model, collectives::Collectives& coll, bool prefill,
@@ -92,16 +87,16 @@ void measure(runtime::ShardedModel& model, collectives::Collectives& coll, bool 
     const auto sections = tl.sections();
     const collectives::Traffic t1 = coll.traffic().total();
     if (r == 0) continue;
-    out.step.push_back(max_over_ranks(dt));
+    out.step.push_back(collectives::max_over_ranks(dt));
     out.cores_busy.push_back(busiest_host_cores_s(host, cpu));
-    out.held.push_back(max_over_ranks(tl.held_s()));
-    out.comm.push_back(max_over_ranks(tl.busy_s()));
-    out.exposed.push_back(max_over_ranks(tl.exposed_s()));
-    out.bytes.push_back(max_over_ranks(double(t1.bytes - t0.bytes)));
-    out.messages.push_back(max_over_ranks(double(t1.messages - t0.messages)));
+    out.held.push_back(collectives::max_over_ranks(tl.held_s()));
+    out.comm.push_back(collectives::max_over_ranks(tl.busy_s()));
+    out.exposed.push_back(collectives::max_over_ranks(tl.exposed_s()));
+    out.bytes.push_back(collectives::max_over_ranks(double(t1.bytes - t0.bytes)));
+    out.messages.push_back(collectives::max_over_ranks(double(t1.messages - t0.messages)));
     for (CommTimeline::Section s : sections) {  // every rank has the same sections
-      s.wall_s = max_over_ranks(s.wall_s), s.comm_s = max_over_ranks(s.comm_s);
-      s.exposed_s = max_over_ranks(s.exposed_s);
+      s.wall_s = collectives::max_over_ranks(s.wall_s), s.comm_s = collectives::max_over_ranks(s.comm_s);
+      s.exposed_s = collectives::max_over_ranks(s.exposed_s);
       out.per_section[s.id].push_back(s);
     }
   }

@@ -25,10 +25,4 @@ ShardedRun::ShardedRun(const std::string& torus_flag, const GlobalOptions& g)
       coll(std::make_unique<collectives::Collectives>(torus, collectives_options(g))),
       shard(shard_options(g)) {}
 
-double max_over_ranks(double v) {
-  double out = v;
-  MPI_Allreduce(&v, &out, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-  return out;
-}
-
 }  // namespace tori::launch

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "collectives/collectives.hpp"
+#include "collectives/max_over_ranks.hpp"
 #include "launch/command.hpp"
 #include "runtime/layer_shards.hpp"
 
@@ -25,7 +26,6 @@ collectives::CollectivesOptions collectives_options(const GlobalOptions& g);
 // The shards' options from the global flags: --matmul, --overlap.
 runtime::ShardOptions shard_options(const GlobalOptions& g);
 
-// The largest value of v over all ranks (timings of the slowest rank, memory of the fullest).
-double max_over_ranks(double v);
+using collectives::max_over_ranks;  // collectives/max_over_ranks.hpp
 
 }  // namespace tori::launch

@@ -299,10 +299,8 @@ MemoryCost predict_memory(const models::ModelConfig& real, const TorusShape& sha
                           int64_t kv_elem_bytes) {
   const models::ModelConfig c = padded_config(real, shape.ranks());  // padded shards (padding.hpp)
   // Rank 0's placements; every rank holds the same amount.
-  const runtime::MemoryEstimate m =
-      runtime::estimate_memory(c, make_placement(c, shape, Coords{}, prefill, batch),
-                               make_placement(c, shape, Coords{}, decode, batch), weights, kv_elem_bytes, context);
-  return {m.weight_bytes, m.kv_bytes};
+  return runtime::estimate_memory(c, make_placement(c, shape, Coords{}, prefill, batch),
+                                  make_placement(c, shape, Coords{}, decode, batch), weights, kv_elem_bytes, context);
 }
 
 int64_t max_context(const models::ModelConfig& c, const TorusShape& shape, const PhasePlan& decode, int64_t batch,

@@ -50,6 +50,7 @@
 #include "collectives/traffic.hpp"
 #include "kernels/packed_weight.hpp"
 #include "models/config.hpp"
+#include "runtime/memory_estimate.hpp"
 #include "runtime/plan.hpp"
 
 namespace tori::planning {
@@ -132,12 +133,9 @@ StepCost predict_step(const StepQuery& q);
 // padded heads, when placement pads them, are counted here).
 int64_t modelled_heads(const models::ModelConfig& c);
 
-// Per-rank memory: weights (estimate_memory's accounting; bytes(dtype) for packed shards) and the KV
-// cache of the decode placement at `context` tokens per sequence.
-struct MemoryCost {
-  double weight_bytes = 0, kv_bytes = 0;
-  double total() const { return weight_bytes + kv_bytes; }
-};
+// Per-rank memory: runtime/memory_estimate.hpp's formula (the one ShardedModel refuses a run with)
+// for rank 0's placements, the KV cache of the decode placement at `context` tokens per sequence.
+using MemoryCost = runtime::MemoryEstimate;
 MemoryCost predict_memory(const models::ModelConfig& c, const collectives::TorusShape& shape,
                           const PhasePlan& prefill, const PhasePlan& decode, int64_t batch,
                           int64_t context, kernels::WeightFormat weights, int64_t kv_elem_bytes);

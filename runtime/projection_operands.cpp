@@ -55,16 +55,14 @@ ProjectionOperands gathered_operands(WeightPrefetch& prefetch, LayerRef at, cons
   }
   auto g = std::make_shared<const GatheredWeights>(prefetch.take(at));
   if (looped) {
-    // Tiles over the chains' axes; the views keep the gathered tensors alive through `g`.
+    // Tiles over the chains' axes; the views read the gathered tensors, which `keep` holds.
     auto cut = [&](const MatmulChain& c, const Tensor& t, const Tensor& side, const Tensor& scales,
                    const Tensor& side_scales) {
-      auto tiles = std::make_shared<const collectives::EinsumWeights>(collectives::cut_einsum_weights(
+      return std::make_shared<const collectives::EinsumWeights>(collectives::cut_einsum_weights(
           shape, c.gather, c.scatter, t, side, opt.format, opt.backend, collectives::kEinsumPieces, scales,
           side_scales, /*transient=*/true));
-      return std::shared_ptr<const collectives::EinsumWeights>(
-          std::shared_ptr<const void>(std::make_shared<std::pair<decltype(g), decltype(tiles)>>(g, tiles)),
-          tiles.get());
     };
+    w.keep = g;
     w.in_tiles_ = cut(f.in, g->w_in, with_kv ? g->w_kv : Tensor(), g->w_in_scales,
                       with_kv ? g->w_kv_scales : Tensor());
     w.out_tiles_ = cut(f.out, g->w_out, Tensor(), g->w_out_scales, Tensor());

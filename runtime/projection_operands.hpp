@@ -26,6 +26,7 @@ struct ProjectionOperands {
   bool with_kv = false;
   Multiply in, out, kv;  // plain: x @ W_in, x @ W_out, x @ W_kv (kv empty without W_kv)
   std::shared_ptr<const collectives::EinsumWeights> in_tiles_, out_tiles_;  // looped
+  std::shared_ptr<const void> keep;  // what the tiles' views read (this step's gathered weights)
   const collectives::EinsumWeights& in_tiles() const { return *in_tiles_; }
   const collectives::EinsumWeights& out_tiles() const { return *out_tiles_; }
 };
