@@ -1,7 +1,8 @@
 // `tori export`: writes a model's weights as a Hugging Face checkpoint (config.json +
 // model.safetensors, or sharded with an index), so the whole checkpoint pipeline can be exercised
 // without downloads. Llama-family (serial, RMSNorm, SwiGLU) and Falcon-7B-family (parallel,
-// LayerNorm, GELU, multiquery) models only.
+// LayerNorm, GELU, multiquery) models only. Or, with --format gguf, as a llama.cpp GGUF (Llama
+// family) carrying the source's tokenizer, or a placeholder vocabulary for synthetic weights.
 #include <spdlog/spdlog.h>
 
 #include "launch/command.hpp"
@@ -30,7 +31,7 @@ void add_export_command(CLI::App& parent, Commands& out) {
   app->add_option("--model", o->model, "preset name, model YAML file or checkpoint directory")->capture_default_str();
   app->add_option("--seed", o->seed, "seed of the synthetic weights")->capture_default_str();
   app->add_option("--out", o->out_dir, "output directory (hf) or .gguf file (gguf)")->required();
-  app->add_option("--format", o->format, "hf (config.json + safetensors) | gguf (llama.cpp, Llama family)")
+  app->add_option("--format", o->format, "hf (config.json + safetensors) | gguf (llama.cpp, Llama family, with the source's tokenizer or a placeholder vocabulary)")
       ->capture_default_str();
   app->add_option("--dtype", o->dtype, "hf: f32|f16|bf16; gguf: f32|f16|bf16|q8_0|q4_0|q4_1")->capture_default_str();
   app->add_option("--max-shard-mb", o->max_shard_mb, "split into files of at most this many MiB, with an index");
@@ -48,7 +49,8 @@ void add_export_command(CLI::App& parent, Commands& out) {
                      auto it = types.find(o->dtype);
                      if (it == types.end())
                        throw InputError("--dtype: '" + o->dtype + "' (allowed with --format gguf: f32, f16, bf16, q8_0, q4_0, q4_1)");
-                     models::export_llama_gguf(*src, o->out_dir, it->second);
+                     models::export_llama_gguf(*src, o->out_dir, it->second,
+                                              models::gguf_tokenizer_metadata(o->model, src->config().vocab));
                    } else {
                      models::export_hf_checkpoint(*src, o->out_dir, o->dtype,
                                                   static_cast<int64_t>(o->max_shard_mb * (1 << 20)));

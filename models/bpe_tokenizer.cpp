@@ -8,6 +8,7 @@
 #include "kernels/error.hpp"
 #include "models/json_file.hpp"
 #include "models/gguf_file.hpp"
+#include "models/gguf_vocabulary.hpp"
 
 namespace tori::models {
 
@@ -300,6 +301,20 @@ std::string BpeTokenizer::decode(const std::vector<int32_t>& ids) const {
     }
   }
   return out;
+}
+
+GgufVocabulary BpeTokenizer::gguf_vocabulary() const {
+  GgufVocabulary v;
+  v.model = "gpt2";
+  v.pre = individual_digits_ ? "smollm" : "gpt-2";
+  v.tokens = tokens_;
+  v.types.assign(tokens_.size(), 1);
+  for (int32_t id : specials_) v.types[size_t(id)] = 3;
+  std::vector<std::pair<int32_t, std::string>> by_rank;  // ranks keep their order (a repeated merge has none)
+  for (const auto& [pair, rank] : ranks_) by_rank.emplace_back(rank, pair.first + " " + pair.second);
+  std::sort(by_rank.begin(), by_rank.end());
+  for (auto& [rank, merge] : by_rank) v.merges.push_back(std::move(merge));
+  return v;
 }
 
 }  // namespace tori::models

@@ -41,6 +41,8 @@ class BpeTokenizer final : public Tokenizer {
   int64_t vocab_size() const override { return int64_t(tokens_.size()); }
   int32_t find_token(const std::string& text) const override;
   const std::string& source() const override { return source_; }
+  // "gpt2": tokens, merges by rank, specials as control (3), pre "smollm" when digits are split.
+  GgufVocabulary gguf_vocabulary() const override;
   const std::string& token(int32_t id) const;
 
   // The GPT-2 pre-tokenisation of `text` into pieces (exposed for tests).

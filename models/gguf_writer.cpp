@@ -141,7 +141,7 @@ void GgufWriter::write(const std::string& path, uint32_t version, uint32_t align
   if (!f) throw Error("error writing '" + path + "'");
 }
 
-void export_llama_gguf(const WeightSource& src, const std::string& path, GgmlType type) {
+void export_llama_gguf(const WeightSource& src, const std::string& path, GgmlType type, const GgufMetadata& tokenizer) {
   const ModelConfig& c = src.config();
   if (c.block != Block::serial || c.norm != Norm::rmsnorm || c.mlp != Mlp::swiglu)
     throw InputError("model '" + c.name + "' (" + to_string(c.block) + ", " + to_string(c.norm) + ", " +
@@ -161,6 +161,7 @@ void export_llama_gguf(const WeightSource& src, const std::string& path, GgmlTyp
   w.add_f32("llama.rope.freq_base", float(c.rope_theta));
   w.add_f32("llama.attention.layer_norm_rms_epsilon", float(c.norm_eps));
   w.add_u32("llama.vocab_size", uint32_t(c.vocab));
+  for (const auto& [key, value] : tokenizer) w.add(key, value);
   for (const TensorSpec& s : model_tensors(c)) {
     const GgufLocation at = gguf_locate(c, s.name);
     kernels::Tensor t = src.read_full(s.name);

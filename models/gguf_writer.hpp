@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "models/gguf_file.hpp"
+#include "models/gguf_vocabulary.hpp"
 #include "models/weight_source.hpp"
 
 namespace tori::models {
@@ -40,7 +41,8 @@ class GgufWriter {
 };
 
 // Writes a Llama-family model (serial, rmsnorm, swiglu) as a llama.cpp GGUF: matrices as
-// `type`, norms as F32, Q/K rows permuted. Throws InputError for other families.
-void export_llama_gguf(const WeightSource& src, const std::string& path, GgmlType type);
+// `type`, norms as F32, Q/K rows permuted, and the `tokenizer` metadata (gguf_vocabulary.hpp;
+// llama.cpp refuses a file without it). Throws InputError for other families.
+void export_llama_gguf(const WeightSource& src, const std::string& path, GgmlType type, const GgufMetadata& tokenizer);
 
 }  // namespace tori::models

@@ -7,6 +7,7 @@
 
 #include "kernels/error.hpp"
 #include "models/gguf_file.hpp"
+#include "models/gguf_vocabulary.hpp"
 
 namespace tori::models {
 
@@ -31,6 +32,54 @@ void put_float(std::string& out, int field, float f) {
   char b[4];
   std::memcpy(b, &f, 4);  // little-endian, as protobuf's fixed32
   out.append(b, 4);
+}
+
+uint64_t get_varint(const std::string& in, size_t& at) {
+  uint64_t v = 0;
+  for (int shift = 0; at < in.size() && shift < 64; shift += 7) {
+    const auto b = uint8_t(in[at++]);
+    v |= uint64_t(b & 0x7F) << shift;
+    if (!(b & 0x80)) return v;
+  }
+  throw Error("SentencePiece model proto: truncated varint");
+}
+
+// Calls f(field, wire, value, bytes) for each field of a protobuf message: varints in value,
+// length-delimited fields in bytes; fixed32/64 are skipped.
+template <typename F>
+void for_each_field(const std::string& msg, F f) {
+  size_t at = 0;
+  while (at < msg.size()) {
+    const uint64_t tag = get_varint(msg, at);
+    const int field = int(tag >> 3), wire = int(tag & 7);
+    if (wire == 0) {
+      f(field, wire, get_varint(msg, at), std::string());
+    } else if (wire == 2) {
+      const uint64_t n = get_varint(msg, at);
+      if (n > msg.size() - at) throw Error("SentencePiece model proto: field runs past the end");
+      f(field, wire, 0, msg.substr(at, n));
+      at += n;
+    } else if (wire == 1 || wire == 5) {
+      at += wire == 1 ? 8 : 4;
+    } else {
+      throw Error("SentencePiece model proto: unsupported wire type " + std::to_string(wire));
+    }
+  }
+}
+
+// The type of every piece of a serialized ModelProto (SentencePiece.type, default NORMAL = 1):
+// the processor's API tells control, unknown, unused and byte pieces, but not user-defined ones.
+std::vector<int32_t> piece_types(const std::string& proto) {
+  std::vector<int32_t> types;
+  for_each_field(proto, [&](int field, int wire, uint64_t, const std::string& piece) {
+    if (field != 1 || wire != 2) return;
+    int32_t type = 1;
+    for_each_field(piece, [&](int f, int w, uint64_t v, const std::string&) {
+      if (f == 3 && w == 0) type = int32_t(v);
+    });
+    types.push_back(type);
+  });
+  return types;
 }
 
 std::string status_text(const sentencepiece::util::Status& s) { return s.ToString(); }
@@ -189,4 +238,20 @@ std::string SentencePieceTokenizer::decode(const std::vector<int32_t>& ids) cons
   return out;
 }
 
+GgufVocabulary SentencePieceTokenizer::gguf_vocabulary() const {
+  GgufVocabulary v;
+  v.model = "llama";
+  v.add_space_prefix = dummy_prefix_;
+  for (int i = 0; i < sp_->GetPieceSize(); ++i) {
+    v.tokens.push_back(sp_->IdToPiece(i));
+    v.scores.push_back(sp_->GetScore(i));
+  }
+  v.types = piece_types(sp_->serialized_model_proto());
+  if (v.types.size() != v.tokens.size())
+    throw Error(source_ + ": the SentencePiece model proto lists " + std::to_string(v.types.size()) + " pieces, not " +
+                std::to_string(v.tokens.size()));
+  return v;
+}
+
 }  // namespace tori::models
+

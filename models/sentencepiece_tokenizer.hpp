@@ -41,6 +41,8 @@ class SentencePieceTokenizer final : public Tokenizer {
   int64_t vocab_size() const override;
   int32_t find_token(const std::string& text) const override;
   const std::string& source() const override { return source_; }
+  // "llama": pieces, scores, types (read from the serialized model proto) and add_space_prefix.
+  GgufVocabulary gguf_vocabulary() const override;
 
  private:
   SentencePieceTokenizer(std::unique_ptr<sentencepiece::SentencePieceProcessor> sp, std::string source);

@@ -81,6 +81,9 @@ std::unique_ptr<Tokenizer> open_tokenizer(const std::string& model) {
   if (is_gguf_path(model)) {
     GgufFile f(model);
     if (!f.find("tokenizer.ggml.model")) return nullptr;
+    // A placeholder vocabulary (gguf_vocabulary.hpp: synthetic weights exported for llama.cpp)
+    // carries no text: prompts stay token ids, as for the synthetic source.
+    if (f.get_string("tori.vocabulary", "").rfind("placeholder", 0) == 0) return nullptr;
     const std::string kind = f.get_string("tokenizer.ggml.model");
     if (kind == "gpt2") return std::make_unique<BpeTokenizer>(BpeTokenizer::from_gguf(f));
     if (kind == "llama") return SentencePieceTokenizer::from_gguf(f);

@@ -8,7 +8,8 @@
 //   Hugging Face directory -> tokenizer.model (SentencePiece) if present, else tokenizer.json (BPE);
 //                             tokenizer_config.json adds bos/eos tokens, add_bos_token and the
 //                             chat template
-//   .gguf file             -> its tokenizer.ggml.* metadata and tokenizer.chat_template
+//   .gguf file             -> its tokenizer.ggml.* metadata and tokenizer.chat_template; none
+//                             when it has none or its tori.vocabulary says "placeholder"
 //   preset / model YAML    -> none (synthetic weights have no vocabulary of text)
 #include <cstdint>
 #include <memory>
@@ -18,6 +19,7 @@
 namespace tori::models {
 
 class GgufFile;
+struct GgufVocabulary;
 
 class Tokenizer {
  public:
@@ -32,6 +34,8 @@ class Tokenizer {
   virtual int32_t find_token(const std::string& text) const = 0;
   // Where it came from (a path), for messages.
   virtual const std::string& source() const = 0;
+  // The vocabulary as llama.cpp's GGUF metadata holds it (gguf_vocabulary.hpp), for export.
+  virtual GgufVocabulary gguf_vocabulary() const = 0;
 
   // The ids of a prompt: BOS first when the model's metadata asks for it (add_bos).
   std::vector<int32_t> encode_prompt(const std::string& text) const;

@@ -208,7 +208,7 @@ TEST_CASE("llama GGUF: config mapping and exact reads, box by box", "[gguf]") {
   for (bool tied : {false, true}) {
     SyntheticWeights src(small_llama(tied), 5);
     const fs::path p = d / (tied ? "tied.gguf" : "untied.gguf");
-    export_llama_gguf(src, p.string(), GgmlType::f32);
+    export_llama_gguf(src, p.string(), GgmlType::f32, {});
     auto opened = open_model(p.string(), 0);  // open_model() dispatches on .gguf
     const GgufCheckpoint& ck = dynamic_cast<const GgufCheckpoint&>(*opened);
     const ModelConfig& c = ck.config(), &want = src.config();
@@ -312,7 +312,7 @@ TEST_CASE("llama GGUF: every weight type decodes within its step; boxes equal th
   fs::path d = temp_dir("types");
   for (GgmlType t : kAllTypes) {
     const fs::path p = d / (ggml_type_name(uint32_t(t)) + ".gguf");
-    export_llama_gguf(src, p.string(), t);
+    export_llama_gguf(src, p.string(), t, {});
     GgufCheckpoint ck(p.string());
     for (const TensorSpec& s : model_tensors(src.config())) {
       if (s.shape.size() != 2) continue;
@@ -341,7 +341,7 @@ TEST_CASE("llama GGUF: every weight type decodes within its step; boxes equal th
 TEST_CASE("malformed GGUF files are clear errors", "[gguf]") {
   fs::path d = temp_dir("bad");
   SyntheticWeights src(small_llama(), 3);
-  export_llama_gguf(src, (d / "good.gguf").string(), GgmlType::q8_0);
+  export_llama_gguf(src, (d / "good.gguf").string(), GgmlType::q8_0, {});
   const std::string good = slurp(d / "good.gguf");
   auto open_variant = [&](const std::string& bytes) {
     spit(d / "v.gguf", bytes);
@@ -393,7 +393,7 @@ TEST_CASE("fuzz: corrupted GGUF headers only ever throw tori::Error", "[gguf]") 
   c.n_layers = 1;
   c.vocab = 32;
   SyntheticWeights src(c, 3);
-  export_llama_gguf(src, (d / "good.gguf").string(), GgmlType::q4_1);
+  export_llama_gguf(src, (d / "good.gguf").string(), GgmlType::q4_1, {});
   const std::string good = slurp(d / "good.gguf");
   // The header ends where the first tensor's data begins; flip bytes there mostly.
   const size_t header = std::min<size_t>(good.size(), GgufFile((d / "good.gguf").string()).tensors().size() * 64 + 900);
