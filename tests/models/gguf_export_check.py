@@ -31,7 +31,7 @@ def default_model():
 
 
 def run(cmd):
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    res = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
     if res.returncode != 0:
         print(f"FAILED: {' '.join(cmd)} exited {res.returncode}:\n{res.stderr[-3000:]}")
         sys.exit(1)
