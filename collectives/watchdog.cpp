@@ -32,6 +32,7 @@ std::atomic<bool> g_started{false};
 std::atomic<int> g_waiting{0};                  // threads inside a Wait
 std::atomic<Clock::rep> g_last_wait_start{0};   // when the most recent Wait began
 std::atomic<bool> g_signalled{false};          // a SIGTERM arrived while waiting
+std::atomic<bool> g_peer_aborted{false};       // a peer announced its own error (announce_abort)
 std::atomic<int> g_request{-1};                 // a Cause a wait or the SIGTERM handler asks for
 std::atomic<int64_t> g_fixed_ms{0};             // --timeout; 0 = automatic
 std::atomic<Clock::rep> g_slowest_step{0};
@@ -88,6 +89,10 @@ void take_notices() {
   while (recv(g_socket, &n, sizeof n, MSG_DONTWAIT) == ssize_t(sizeof n)) {
     if (n.job != g_job || n.rank < 0 || n.rank >= g_size) continue;
     g_heard[size_t(n.rank)] = true;
+    if (n.cause == int32_t(Cause::aborted)) {
+      g_peer_aborted = true;
+      continue;
+    }
     if (g_first_cause < 0) g_first_cause = n.cause;
   }
 }
@@ -216,7 +221,7 @@ void watch_loop() {
     const Clock::time_point last_start{Clock::duration(g_last_wait_start.load())};
     const auto limit = timeout();
     const bool stalled_itself = Cause(cause) == Cause::terminated && limit.count() > 0 && now - last_start > limit;
-    deliver(Cause(cause), frozen || stalled_itself);
+    deliver(Cause(cause), frozen || stalled_itself || g_peer_aborted.load());
   }
 }
 
@@ -278,6 +283,15 @@ void stop() {
   if (g_event >= 0) close(g_event);
   g_socket = g_event = -1;
   g_reporter = nullptr;
+}
+
+void announce_abort() {
+  if (!g_started.load()) return;
+  {
+    std::lock_guard lock(g_state);
+    if (g_socket >= 0) send_notices(Cause::aborted);
+  }
+  stop();
 }
 
 bool started() { return g_started.load(std::memory_order_acquire); }

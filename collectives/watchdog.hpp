@@ -60,6 +60,7 @@ inline constexpr int kStepMultiple = 10;
 enum class Cause {
   stalled,     // a wait outlived the timeout
   terminated,  // SIGTERM while waiting (mpirun ends the job: a process or a host died; or ^C)
+  aborted,     // (notice only) the sender reported its own error and aborts the job: stay silent
 };
 
 // What the reporting rank prints.
@@ -81,6 +82,9 @@ void start(MPI_Comm world, Reporter reporter);
 // Cancels the notice receives and frees the communicator (before MPI_Finalize). Not collective.
 void stop();
 bool started();
+// This rank printed its own error and is about to MPI_Abort: tells the others' watchdogs to stay
+// silent when mpirun terminates them (one line, the aborting rank's), then stop()s.
+void announce_abort();
 // Fixed timeout (--timeout); zero or negative: automatic.
 void set_timeout(std::chrono::milliseconds t);
 // The timeout in force now.

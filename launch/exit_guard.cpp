@@ -76,7 +76,7 @@ int ExitGuard::fail(const char* message, int code) {
   // Not every rank failed: tell which rank saw what, then take the whole job down.
   std::fprintf(stderr, "tori: error on rank %d: %s\n", rank_, message);
   std::fflush(stderr);
-  collectives::watchdog::stop();  // this rank's own error: not a lost peer for the others' watchdog
+  collectives::watchdog::announce_abort();  // the others' watchdogs stay silent: this line is the one
   MPI_Abort(world_, code);
   return code;
 }
