@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "collectives/mpi_check.hpp"
+#include "collectives/watchdog.hpp"
 
 namespace tori::collectives {
 
@@ -38,11 +39,13 @@ UrgentWait::~UrgentWait() { g_blocked.fetch_sub(1); }
 void poll_until(const std::function<bool()>& done) {
   using clock = std::chrono::steady_clock;
   const auto start = clock::now();
+  const watchdog::Wait wait(start);  // a peer that never answers ends the run (watchdog.hpp)
   auto pause = std::chrono::microseconds(5);
   std::optional<clock::time_point> urgent_since;  // when this poll loop first saw an urgent wait
   for (;;) {
     if (done()) return;
     const auto now = clock::now();
+    wait.check(now);
     if (spin_now() || now - start < kSpinPoll) continue;
     // Oversubscribed: while urgent (for at most kYieldPoll of urgency), hand the core over and
     // poll again at once.

@@ -15,6 +15,7 @@
 #include "collectives/mpi_check.hpp"
 #include "collectives/request_wait.hpp"
 #include "collectives/ring_schedule.hpp"
+#include "collectives/watchdog.hpp"
 #include "kernels/error.hpp"
 
 namespace tori::collectives {
@@ -158,7 +159,9 @@ void ShmRing::wait_arrival(const Ticket& t) {
   if (arrived(t)) return;
   if (spin_allowed()) return poll_until([&] { return arrived(t); });
   std::byte* mine = channel_base(ring_.coord.index, t.channel);
+  const watchdog::Wait wait;  // a peer that never answers ends the run (watchdog.hpp)
   while (!arrived(t)) {
+    wait.check(Clock::now());
     // Announce the sleep, read the word, re-check, sleep only if the word is unchanged: a sender
     // that publishes after the re-check changes the word (futex_wait returns at once) and, seeing
     // a sleeper, wakes it.

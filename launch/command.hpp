@@ -21,6 +21,7 @@ struct GlobalOptions {
   double link_gbps = 0;              // --link-gbps: ICI link emulation, GB/s per axis direction (0 = off)
   double link_latency_us = 0;        // --link-latency-us
   std::string ppermute = "shm";      // --ppermute: shm (shared memory between same-host neighbours) | mpi
+  double timeout_s = 0;              // --timeout: a collective wait longer than this = a lost peer (0 = automatic)
   int rank = 0;
   int world_size = 1;
   int threads_applied = 1;  // what apply_threads() settled on

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "kernels/error.hpp"
+#include "kernels/record.hpp"
 
 namespace tori::launch {
 
@@ -44,6 +45,19 @@ int ExitGuard::run(const std::function<int()>& body) {
   }
 }
 
+void report_verdict(const collectives::watchdog::Verdict& v, bool json) {
+  const std::string line = v.line();
+  std::fprintf(stderr, "tori: error: %s\n", line.c_str());
+  std::fflush(stderr);
+  if (json)
+    kernels::emit({{"aborted", true},
+                   {"reason", v.reason()},
+                   {"lost_ranks", v.missing},
+                   {"lost_hosts", v.missing_hosts()},
+                   {"timeout_s", v.timeout_s},
+                   {"message", line}});
+}
+
 int ExitGuard::fail(const char* message, int code) {
   int mine = code, worst = 0;
   MPI_Request req;
@@ -62,6 +76,7 @@ int ExitGuard::fail(const char* message, int code) {
   // Not every rank failed: tell which rank saw what, then take the whole job down.
   std::fprintf(stderr, "tori: error on rank %d: %s\n", rank_, message);
   std::fflush(stderr);
+  collectives::watchdog::announce_abort();  // the others' watchdogs stay silent: this line is the one
   MPI_Abort(world_, code);
   return code;
 }

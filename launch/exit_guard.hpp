@@ -9,14 +9,26 @@
 //  - if some rank does not join (a failure only it sees: a missing file on one host, an I/O error),
 //    the failing rank prints its message with its rank and calls MPI_Abort, so nobody is left
 //    waiting in a collective.
+//
+// A failure the rank does not see as an exception (a peer that died, stopped or became unreachable
+// while this rank waits for it in a collective) is the watchdog's (collectives/watchdog.hpp): it
+// ends the rank with kExitPeerLost after report_verdict() printed the one line on one rank.
 #include <mpi.h>
 
 #include <functional>
+
+#include "collectives/watchdog.hpp"
 
 namespace tori::launch {
 
 constexpr int kExitInputError = 2;  // bad flag, key, file or value
 constexpr int kExitFailure = 1;     // anything else that went wrong
+constexpr int kExitPeerLost = collectives::watchdog::kExitPeerLost;  // a peer was lost or stalled (3)
+
+// The watchdog's reporter: "tori: error: <line>" on stderr and, with --json, a record on stdout
+// ({"aborted": true, "reason", "lost_ranks", "lost_hosts", "timeout_s", "message"}) so a reader of
+// the records sees that the run did not complete and why.
+void report_verdict(const collectives::watchdog::Verdict& v, bool json);
 
 class ExitGuard {
  public:

@@ -9,6 +9,7 @@
 #include "collectives/collective_matmul.hpp"
 #include "collectives/request_wait.hpp"
 #include "collectives/shm_ring.hpp"
+#include "collectives/watchdog.hpp"
 #include "kernels/error.hpp"
 #include "launch/command.hpp"
 #include "launch/exit_guard.hpp"
@@ -31,6 +32,10 @@ int main(int argc, char** argv) {
     MPI_Comm_rank(MPI_COMM_WORLD, &global.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &global.world_size);
     tori::launch::ExitGuard guard(MPI_COMM_WORLD);
+    // Hostnames gathered now, so a lost peer is named with its host (collectives/watchdog.hpp).
+    tori::collectives::watchdog::start(MPI_COMM_WORLD, [&global](const tori::collectives::watchdog::Verdict& v) {
+      tori::launch::report_verdict(v, global.json);
+    });
     code = guard.run([&]() -> int {
       CLI::App app{"tori: sharded transformer inference on an MPI torus of CPU ranks"};
       app.require_subcommand(1);
@@ -55,6 +60,10 @@ int main(int argc, char** argv) {
       app.add_option("--overlap", global.overlap,
                      "layouts' collectives: none (plain) | looped | looped-bidir (looped collective einsum)")
           ->capture_default_str();
+      app.add_option("--timeout", global.timeout_s,
+                     "seconds a collective may wait for a peer before the run is aborted naming the peer and its "
+                     "host (0 = automatic: the larger of 30 s and 10 x the slowest generation step so far)")
+          ->check(CLI::NonNegativeNumber);
 
       tori::launch::Commands commands;
       tori::launch::add_reference_command(app, commands);
@@ -81,11 +90,14 @@ int main(int argc, char** argv) {
       tori::collectives::parse_overlap(global.overlap, "--overlap");
       tori::collectives::parse_ppermute_transport(global.ppermute, "--ppermute");
       tori::launch::setup_logging(global.rank, global.log_level);
+      tori::collectives::watchdog::set_timeout(
+          std::chrono::milliseconds(static_cast<int64_t>(global.timeout_s * 1000.0 + 0.5)));
       global.threads_applied = tori::runtime::apply_threads(global.threads, MPI_COMM_WORLD);
       for (auto& c : commands)
         if (c.app->parsed() && c.run) return c.run(global);
       throw tori::InputError("no subcommand given (run with --help for the list)");
     });
+    tori::collectives::watchdog::stop();
   }
   MPI_Finalize();
   return code;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 
+#include "collectives/watchdog.hpp"
 #include "kernels/error.hpp"
 
 namespace tori::runtime {
@@ -56,11 +57,14 @@ Generation run_generation(const models::ModelConfig& c, const std::vector<models
   auto t0 = std::chrono::steady_clock::now();
   kernels::Tensor first = prefill();
   g.prefill_s = seconds_since(t0);
+  collectives::watchdog::note_step(std::chrono::steady_clock::now() - t0);  // the automatic --timeout
   if (opt.keep_logits) g.logits.push_back(first);
   bool live = pick(first.data<float>(), 0);
   auto t1 = std::chrono::steady_clock::now();
   for (int64_t step = 1; live && step < opt.max_new; ++step) {
+    const auto ts = std::chrono::steady_clock::now();
     kernels::Tensor lg = decode(next);  // finished sequences decode their last token; ignored
+    collectives::watchdog::note_step(std::chrono::steady_clock::now() - ts);
     ++g.decode_steps;
     if (opt.keep_logits) g.logits.push_back(lg);
     live = pick(lg.data<float>(), step);

@@ -1,0 +1,118 @@
+#pragma once
+// The watchdog on collective waits: what a rank does when a peer stops answering.
+//
+// Open MPI does not time out a peer that stops answering: a rank blocked in a collective with a
+// stopped (SIGSTOP), unreachable (link down) or hung peer waits forever. And when a process or a
+// whole host dies, mpirun ends the job with SIGTERM, but names the lost rank only for a process
+// that died alone (a lost host shows as "ORTE was unable to reliably start one or more daemons").
+// So every blocking wait of the collectives (poll_until in request_wait.hpp, the shared-memory
+// ring's futex sleep) runs under a Wait, which knows when the wait began, and every rank runs a
+// watchdog thread that sleeps in poll() on a UDP socket of its own:
+//
+//  - Hot path: each poll of a wait compares the wait's age with kLongWait (the poll loop reads the
+//    clock anyway): no system call, no MPI call, no shared write. Entering and leaving a Wait is
+//    one relaxed atomic add each.
+//  - A wait older than the timeout, or a SIGTERM while a thread waits (mpirun ends the job after
+//    a process or host died), asks the watchdog thread for a verdict (an eventfd write).
+//  - Verdict: the thread sends a notice to every other rank's socket (addresses gathered at
+//    start(); UDP, not MPI, because Open MPI ends a process that talks to a dead peer) and collects
+//    theirs for kVerdictGrace. Every watchdog thread answers a notice at once by joining the
+//    verdict, even while its rank computes or is stuck inside MPI. Ranks that did not answer are
+//    the lost or stalled ones. The lowest answering rank prints ONE line naming them and their
+//    hosts (hostnames gathered at start()) through the Reporter (text on stderr, a JSON record
+//    with --json); every rank in the verdict then leaves at once with kExitPeerLost (_exit: no
+//    destructor may wait on the dead peer, and no partial result is printed as if complete).
+//  - A rank that Open MPI itself ends because a peer hung up (it exits without MPI_Finalize)
+//    sends a notice on its way out (atexit), so it is not counted as lost.
+//  - A SIGTERM while no thread of the process waits in a collective terminates it as before
+//    (the default action): a rank outside collectives (loading, a single-process command) stays
+//    killable.
+//  - A rank that was itself stopped (its watchdog thread saw a gap, or its last wait began longer
+//    than the timeout before it was terminated) stays silent: it cannot tell who is missing.
+//
+// Timeout: --timeout S (fixed), or automatic: max(kTimeoutFloor, kStepMultiple × the slowest
+// generation step so far, note_step()). Measured figures: docs/measurements/cluster.md.
+#include <mpi.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace tori::collectives::watchdog {
+
+using Clock = std::chrono::steady_clock;
+
+// Exit status of every rank that leaves through a verdict (1: failure, 2: bad input).
+constexpr int kExitPeerLost = 3;
+// Waits shorter than this never leave the hot path.
+inline constexpr std::chrono::milliseconds kLongWait{1000};
+// How long a verdict collects answers. Below Open MPI's 1 s between its SIGTERM and SIGKILL
+// (odls_base_sigkill_timeout), so a rank terminated by mpirun still reports before it is killed.
+inline constexpr std::chrono::milliseconds kVerdictGrace{600};
+// Automatic timeout: max(floor, multiple × slowest step). The floor covers what comes before the
+// first step (prefill, a rank still loading its shards while the others wait in the first
+// collective); the multiple, a step that is slow because the machine is busy.
+inline constexpr std::chrono::seconds kTimeoutFloor{30};
+inline constexpr int kStepMultiple = 10;
+
+enum class Cause {
+  stalled,     // a wait outlived the timeout
+  terminated,  // SIGTERM while waiting (mpirun ends the job: a process or a host died; or ^C)
+  aborted,     // (notice only) the sender reported its own error and aborts the job: stay silent
+};
+
+// What the reporting rank prints.
+struct Verdict {
+  Cause cause = Cause::stalled;
+  std::vector<int> missing;         // ranks that did not answer, ascending
+  std::vector<std::string> hosts;   // hostname of every rank (index = rank)
+  double timeout_s = 0;
+  std::string line() const;         // the one line (without the "tori: error: " prefix)
+  std::string reason() const;       // peer_stalled | peer_lost | timeout_no_peer_missing | terminated
+  std::vector<std::string> missing_hosts() const;  // their hosts, each once, ascending
+};
+
+using Reporter = std::function<void(const Verdict&)>;
+
+// Collective over world: gathers every rank's hostname, duplicates world for the notices, posts
+// their receives and installs the SIGTERM handler. The reporter runs on the reporting rank only.
+void start(MPI_Comm world, Reporter reporter);
+// Cancels the notice receives and frees the communicator (before MPI_Finalize). Not collective.
+void stop();
+bool started();
+// This rank printed its own error and is about to MPI_Abort: tells the others' watchdogs to stay
+// silent when mpirun terminates them (one line, the aborting rank's), then stop()s.
+void announce_abort();
+// Fixed timeout (--timeout); zero or negative: automatic.
+void set_timeout(std::chrono::milliseconds t);
+// The timeout in force now.
+std::chrono::milliseconds timeout();
+// A generation step took this long (feeds the automatic timeout).
+void note_step(Clock::duration step);
+// The hostname of a rank of world (start() gathered them); "?" before start().
+const std::string& host_of(int rank);
+
+namespace detail {
+void long_wait(Clock::time_point since, Clock::time_point now);
+void enter(Clock::time_point since);
+void leave();
+}  // namespace detail
+
+// One blocking wait. check(now) on every poll.
+class Wait {
+ public:
+  explicit Wait(Clock::time_point since = Clock::now()) : since_(since) { detail::enter(since); }
+  ~Wait() { detail::leave(); }
+  Wait(const Wait&) = delete;
+  Wait& operator=(const Wait&) = delete;
+  void check(Clock::time_point now) const {
+    if (now - since_ >= kLongWait) [[unlikely]] detail::long_wait(since_, now);
+  }
+
+ private:
+  Clock::time_point since_;
+};
+
+}  // namespace tori::collectives::watchdog
