@@ -6,11 +6,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <tuple>
 #include <sstream>
 
 #include "kernels/error.hpp"
 #include "kernels/flop_counter.hpp"
-#include "kernels/openblas_matmul.hpp"
 
 namespace tori::kernels {
 
@@ -271,24 +272,15 @@ TsvdWeight pack_tsvd(const TsvdFactors& f, WeightFormat fmt, Backend backend) {
   const size_t nt = size_t(nK * nN);
   w.u_col.resize(nt);
   w.v_row.resize(nt);
-  w.z_col.resize(nt);
-  w.zt_col.resize(nt);
   std::vector<int64_t> R(size_t(nK), 0), Rt(size_t(nN), 0);
   for (int64_t i = 0; i < nK; ++i)
     for (int64_t j = 0; j < nN; ++j) {
       const size_t t = size_t(i * nN + j);
       w.u_col[t] = R[size_t(i)];
       w.v_row[t] = Rt[size_t(j)];
-      w.z_col[t] = w.total_rank;
       R[size_t(i)] += f.ranks[t];
       Rt[size_t(j)] += f.ranks[t];
       w.total_rank += f.ranks[t];
-    }
-  int64_t off = 0;
-  for (int64_t j = 0; j < nN; ++j)
-    for (int64_t i = 0; i < nK; ++i) {
-      w.zt_col[size_t(i * nN + j)] = off;
-      off += f.ranks[size_t(i * nN + j)];
     }
   for (int64_t i = 0; i < nK; ++i) {  // Û_i = [U_i0 | U_i1 | ...]
     Tensor u({Tk, R[size_t(i)]}, DType::f32);
@@ -315,36 +307,15 @@ TsvdWeight pack_tsvd(const TsvdFactors& f, WeightFormat fmt, Backend backend) {
 
 namespace {
 
-// y[M, w.n] (row stride ldy) (=|+=) scale · x[M, w.k] (row stride ldx) @ w, on whatever w is packed
-// for: in place where the backend reads strided operands (oneDNN f32, OpenBLAS f32), else through
-// contiguous copies.
-void block_matmul(const float* x, int64_t ldx, int64_t M, const PackedWeight& w, float* y, int64_t ldy,
-                  Epilogue ep) {
-  if (reads_in_place(w.format, w.backend)) {
-    matmul_strided(x, ldx, M, w, y, ldy, ep);
-    return;
-  }
-  if (w.format == WeightFormat::f32 && w.backend == Backend::openblas) {
-    count_matmul_flops(2 * uint64_t(M) * uint64_t(w.k) * uint64_t(w.n));
-    detail::openblas_sgemm(x, ldx, M, w.k, w.plain.data<float>(), w.n, w.n, y, ldy, ep.scale, ep.accumulate);
-    return;
-  }
-  Tensor xb = Tensor::empty({M, w.k}, DType::f32);
-  float* X = xb.data<float>();
-  for (int64_t m = 0; m < M; ++m) std::memcpy(X + m * w.k, x + m * ldx, size_t(w.k) * 4);
-  Tensor yb;
-  matmul(xb, w, yb, {ep.scale, false});
-  const float* Y = yb.data<float>();
-  for (int64_t m = 0; m < M; ++m) {
-    float* dst = y + m * ldy;
-    if (ep.accumulate)
-      for (int64_t c = 0; c < w.n; ++c) dst[c] += Y[m * w.n + c];
-    else
-      std::memcpy(dst, Y + m * w.n, size_t(w.n) * 4);
-  }
+// A [M, cols] f32 view of per-thread scratch that only grows, one buffer per (role, index, cols):
+// steady-state decode allocates nothing, and weights of equal shapes share buffers.
+enum Role { kXBlock, kZ, kZt, kYBlock };
+Tensor scratch_rows(Role role, int64_t index, int64_t M, int64_t cols) {
+  thread_local std::map<std::tuple<int, int64_t, int64_t>, Tensor> pool;
+  Tensor& t = pool[{int(role), index, cols}];
+  if (!t.defined() || t.size(0) < M) t = Tensor::empty({M, cols}, DType::f32);
+  return t.narrow0(0, M);
 }
-
-bool regroups(const TsvdWeight& w) { return w.tiles_k() > 1 && w.tiles_n() > 1; }
 
 int64_t rows_of(const Tensor& x, int64_t K, Tensor& y, int64_t N, const Epilogue& ep, const char* what) {
   if (x.rank() < 1 || x.size(-1) != K || x.dtype() == DType::s8)
@@ -369,29 +340,45 @@ void tsvd_matmul(const Tensor& x, const TsvdWeight& w, Tensor& y, Epilogue ep) {
   if (!w.defined()) throw Error("tsvd_matmul: weight is not packed");
   const int64_t M = rows_of(x, w.k, y, w.n, ep, "tsvd_matmul");
   if (M == 0) return;
-  const Tensor xf = x.to(DType::f32);
-  const float* X = xf.data<float>();
-  float* Y = y.data<float>();
-  const int64_t nK = w.tiles_k(), nN = w.tiles_n(), Tk = w.tile.rows, Tn = w.tile.cols, R = w.total_rank;
-  thread_local std::vector<float> z, zt;
-  if (int64_t(z.size()) < M * R) z.resize(size_t(M * R));
-  // Z_i [M, R_i] = x[:, block i] · Û_i, at Z's columns z_col[i·nN] (row-block order).
-  for (int64_t i = 0; i < nK; ++i) block_matmul(X + i * Tk, w.k, M, w.u_rows[size_t(i)], z.data() + w.z_col[size_t(i * nN)], R, {});
-  const float* Zt = z.data();
-  if (regroups(w)) {  // column-block order: tile (i, j)'s r columns from z_col to zt_col
-    if (int64_t(zt.size()) < M * R) zt.resize(size_t(M * R));
-    const float* src = z.data();  // the calling thread's buffers (thread_local) for every OpenMP thread
-    float* dst = zt.data();
-#pragma omp parallel for schedule(static) if (M * R > (1 << 15))
-    for (int64_t m = 0; m < M; ++m)
-      for (size_t t = 0; t < w.ranks.size(); ++t)
-        std::memcpy(dst + m * R + w.zt_col[t], src + m * R + w.z_col[t], size_t(w.ranks[t]) * 4);
-    Zt = dst;
+  // Every GEMM runs on contiguous operands (oneDNN 2.6 falls back to its reference matmul for
+  // row-strided ones): x's column blocks, Z and y's column blocks are copied where they lie apart.
+  const int64_t nK = w.tiles_k(), nN = w.tiles_n(), Tk = w.tile.rows, Tn = w.tile.cols;
+  const Tensor x2 = x.to(DType::f32).reshape({M, w.k});
+  std::vector<Tensor> z(static_cast<size_t>(nK));
+  for (int64_t i = 0; i < nK; ++i) {  // Z_i [M, R_i] = x[:, block i] · Û_i
+    Tensor xi = x2;
+    if (nK > 1) {
+      xi = scratch_rows(kXBlock, i, M, Tk);
+      const float* src = x2.data<float>() + i * Tk;
+      float* dst = xi.data<float>();
+      for (int64_t m = 0; m < M; ++m) std::memcpy(dst + m * Tk, src + m * w.k, size_t(Tk) * 4);
+    }
+    z[size_t(i)] = scratch_rows(kZ, i, M, w.u_rows[size_t(i)].n);
+    matmul(xi, w.u_rows[size_t(i)], z[size_t(i)]);
   }
-  // y[:, block j] (=|+=) scale · Z_j [M, R'_j] · V̂_j, Z_j at zt_col[j] (= z_col[j] when not regrouped).
-  for (int64_t j = 0; j < nN; ++j) {
-    const int64_t c0 = regroups(w) ? w.zt_col[size_t(j)] : w.z_col[size_t(j)];
-    block_matmul(Zt + c0, R, M, w.v_cols[size_t(j)], Y + j * Tn, w.n, ep);
+  Tensor y2 = y.reshape({M, w.n});
+  for (int64_t j = 0; j < nN; ++j) {  // y[:, block j] (=|+=) scale · [Z_0j | Z_1j | ...] · V̂_j
+    const int64_t Rj = w.v_cols[size_t(j)].k;
+    Tensor zj = z[0];
+    if (nK > 1 || nN > 1) {
+      zj = scratch_rows(kZt, j, M, Rj);
+      float* dst = zj.data<float>();
+      for (int64_t i = 0; i < nK; ++i) {
+        const size_t t = size_t(i * nN + j);
+        const int64_t r = w.ranks[t], Ri = w.u_rows[size_t(i)].n;
+        const float* src = z[size_t(i)].data<float>() + w.u_col[t];
+        for (int64_t m = 0; m < M; ++m) std::memcpy(dst + m * Rj + w.v_row[t], src + m * Ri, size_t(r) * 4);
+      }
+    }
+    if (nN == 1) {
+      matmul(zj, w.v_cols[0], y2, ep);
+      continue;
+    }
+    Tensor yj = scratch_rows(kYBlock, j, M, Tn);
+    if (ep.accumulate)
+      for (int64_t m = 0; m < M; ++m) std::memcpy(yj.data<float>() + m * Tn, y2.data<float>() + m * w.n + j * Tn, size_t(Tn) * 4);
+    matmul(zj, w.v_cols[size_t(j)], yj, ep);
+    for (int64_t m = 0; m < M; ++m) std::memcpy(y2.data<float>() + m * w.n + j * Tn, yj.data<float>() + m * Tn, size_t(Tn) * 4);
   }
 }
 
@@ -428,8 +415,13 @@ KernelCost tsvd_matmul_cost(int64_t M, const TsvdWeight& w) {
   KernelCost c;
   for (int64_t r : w.ranks) c.flops += 2.0 * double(M) * double(r) * double(w.tile.rows + w.tile.cols);
   c.weight_bytes = double(w.weight_bytes());
+  // x, y and Z once each, plus the copies that make the GEMMs' operands contiguous: x's blocks
+  // (nK > 1), Z regrouped (nK > 1 or nN > 1), y's blocks (nN > 1; read too when accumulating).
+  const double x = 4.0 * double(M) * double(w.k), y = 4.0 * double(M) * double(w.n);
   const double z = 4.0 * double(M) * double(w.total_rank);
-  c.bytes = c.weight_bytes + 4.0 * double(M) * double(w.k + w.n) + 2 * z + (regroups(w) ? 2 * z : 0);
+  const int64_t nK = w.tiles_k(), nN = w.tiles_n();
+  c.bytes = c.weight_bytes + x + y + 2 * z + (nK > 1 ? 2 * x : 0) + (nK > 1 || nN > 1 ? 2 * z : 0) +
+            (nN > 1 ? 2 * y : 0);
   return c;
 }
 

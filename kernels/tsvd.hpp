@@ -15,10 +15,12 @@
 //                  and the V's of column block j stacked, V̂_j [R'_j, T_n] (R'_j = Σ_i r_ij), each a
 //                  PackedWeight (f32 | bf16 | int8 with per-column scales; oneDNN | OpenBLAS | reference).
 //   matmul         tsvd_matmul: Z_i [M, R_i] = x[:, block i] · Û_i (one GEMM per row block), the
-//                  columns of Z regrouped by column block (a copy of M·ΣR floats, skipped when there
-//                  is one row or one column block), y[:, block j] = Z_j [M, R'_j] · V̂_j (one GEMM per
-//                  column block, the sum over row blocks inside it). nK + nN GEMMs, whatever the
-//                  number of tiles: the thin products stay GEMM-sized.
+//                  columns of Z regrouped by column block, y[:, block j] = Z_j [M, R'_j] · V̂_j (one
+//                  GEMM per column block, the sum over row blocks inside it). nK + nN GEMMs, whatever
+//                  the number of tiles: the thin products stay GEMM-sized. Every GEMM runs on
+//                  contiguous operands through kernels::matmul (x's column blocks, Z and y's column
+//                  blocks copied, M·(K + ΣR + N) floats: oneDNN 2.6 runs row-strided operands on its
+//                  slow reference matmul), on per-thread scratch that only grows.
 //   yardstick      tsvd_matmul_ref: per tile (x_i·U_ij)·V_ij in f64 loops, from the unpacked factors.
 // FLOPs: Σ_tiles 2·M·r·(T_k + T_n) (= dense / ratio), counted by the matmul counter as they run.
 #include <cstdint>
@@ -100,8 +102,6 @@ struct TsvdWeight {
   std::vector<PackedWeight> u_rows;    // nK: Û_i [T_k, R_i], tile (i, j)'s columns at u_col[i·nN + j]
   std::vector<PackedWeight> v_cols;    // nN: V̂_j [R'_j, T_n], tile (i, j)'s rows at v_row[i·nN + j]
   std::vector<int64_t> u_col, v_row;   // offsets inside Û_i / V̂_j
-  std::vector<int64_t> z_col;          // where tile (i, j)'s columns lie in Z (row-block order)
-  std::vector<int64_t> zt_col;         // ... and in Z regrouped (column-block order)
   int64_t total_rank = 0;              // Σ r_ij: the columns of Z
   int64_t tiles_k() const { return tile.rows ? k / tile.rows : 0; }
   int64_t tiles_n() const { return tile.cols ? n / tile.cols : 0; }
