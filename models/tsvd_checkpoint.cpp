@@ -245,18 +245,24 @@ Tensor TsvdWeights::read(const std::string& name, const Box& box) const {
   return out;
 }
 
-std::unique_ptr<WeightSource> open_tsvd_checkpoint(const std::string& dir) {
+namespace {
+std::pair<std::string, uint64_t> source_of(const std::string& dir) {
   const std::string meta_path = (fs::path(dir) / kMetaFile).string();
   const nlohmann::json meta = read_json_file(meta_path);
-  std::string source;
-  uint64_t seed = 0;
   try {
-    source = meta.at("source_model").get<std::string>();
-    seed = meta.at("seed").get<uint64_t>();
+    const std::string source = meta.at("source_model").get<std::string>();
+    if (is_tsvd_checkpoint(source)) throw InputError(meta_path + ": source_model '" + source + "' is itself compressed");
+    return {source, meta.at("seed").get<uint64_t>()};
   } catch (const nlohmann::json::exception& e) {
     throw InputError(meta_path + ": " + e.what());
   }
-  if (is_tsvd_checkpoint(source)) throw InputError(meta_path + ": source_model '" + source + "' is itself compressed");
+}
+}  // namespace
+
+std::string tsvd_source_model(const std::string& dir) { return source_of(dir).first; }
+
+std::unique_ptr<WeightSource> open_tsvd_checkpoint(const std::string& dir) {
+  const auto [source, seed] = source_of(dir);
   return std::make_unique<TsvdWeights>(open_model(source, seed), dir);
 }
 

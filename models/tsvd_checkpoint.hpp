@@ -81,6 +81,8 @@ class TsvdWeights final : public WeightSource {
   const Matrix* find(const std::string& name) const;
 };
 
+// The source model a TSVD checkpoint directory names (its tokenizer is the checkpoint's).
+std::string tsvd_source_model(const std::string& dir);
 // open_model's reading of a TSVD checkpoint directory: the source model named in tsvd.json,
 // wrapped.
 std::unique_ptr<WeightSource> open_tsvd_checkpoint(const std::string& dir);
