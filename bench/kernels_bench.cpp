@@ -112,6 +112,22 @@ std::string compute_dtype(const PackedWeight& w, int64_t M) {
   return "f32";
 }
 
+// Calls fn(backend name, backend, format name, format) for every backend x weight format the options
+// want and the backend offers (OpenBLAS has no bf16).
+void for_each_backend_format(const KernelsBenchOptions& opt,
+                             const std::function<void(const char*, Backend, const char*, WeightFormat)>& fn) {
+  for (const char* be_name : {"onednn", "openblas"}) {
+    if (!wanted(opt.backends, be_name)) continue;
+    const Backend be = parse_matmul_backend(be_name);
+    for (const char* fmt_name : {"f32", "bf16", "int8"}) {
+      if (!wanted(opt.dtypes, fmt_name)) continue;
+      const WeightFormat fmt = parse_weight_format(fmt_name);
+      if (be == Backend::openblas && fmt == WeightFormat::bf16) continue;  // not offered
+      fn(be_name, be, fmt_name, fmt);
+    }
+  }
+}
+
 void bench_matmul(const KernelsBenchOptions& opt, Reporter& rep) {
   struct KN {
     int64_t k, n;
@@ -133,13 +149,7 @@ void bench_matmul(const KernelsBenchOptions& opt, Reporter& rep) {
   }
   for (const KN& s : shapes) {
     Tensor w = bench_tensor({s.k, s.n}, 7);
-    for (const char* be_name : {"onednn", "openblas"}) {
-      if (!wanted(opt.backends, be_name)) continue;
-      const Backend be = parse_matmul_backend(be_name);
-      for (const char* fmt_name : {"f32", "bf16", "int8"}) {
-        if (!wanted(opt.dtypes, fmt_name)) continue;
-        const WeightFormat fmt = parse_weight_format(fmt_name);
-        if (be == Backend::openblas && fmt == WeightFormat::bf16) continue;  // not offered
+    for_each_backend_format(opt, [&](const char* be_name, Backend be, const char* fmt_name, WeightFormat fmt) {
         PackedWeight pw = pack_weight(w, fmt, be);
         for (int64_t M : s.ms) {
           Tensor x = bench_tensor({M, s.k}, 11);
@@ -157,8 +167,7 @@ void bench_matmul(const KernelsBenchOptions& opt, Reporter& rep) {
           }
           rep.kernel(rec, t, c.flops, c.bytes, compute_dtype(pw, M));
         }
-      }
-    }
+    });
   }
 }
 
@@ -187,13 +196,7 @@ void bench_tsvd(const KernelsBenchOptions& opt, Reporter& rep) {
     const TileShape tile{t, t};
     std::vector<std::pair<double, TsvdFactors>> factors;
     for (double r : ratios) factors.emplace_back(r, tsvd_decompose(w, tile, {rank_for_ratio(tile, r)}));
-    for (const char* be_name : {"onednn", "openblas"}) {
-      if (!wanted(opt.backends, be_name)) continue;
-      const Backend be = parse_matmul_backend(be_name);
-      for (const char* fmt_name : {"f32", "bf16", "int8"}) {
-        if (!wanted(opt.dtypes, fmt_name)) continue;
-        const WeightFormat fmt = parse_weight_format(fmt_name);
-        if (be == Backend::openblas && fmt == WeightFormat::bf16) continue;
+    for_each_backend_format(opt, [&](const char* be_name, Backend be, const char* fmt_name, WeightFormat fmt) {
         const PackedWeight dense = pack_weight(w, fmt, be);
         std::vector<std::pair<double, TsvdWeight>> packed;
         for (const auto& [r, f] : factors) packed.emplace_back(r, pack_tsvd(f, fmt, be));
@@ -215,8 +218,7 @@ void bench_tsvd(const KernelsBenchOptions& opt, Reporter& rep) {
             rep.kernel(rec, tm, c.flops, c.bytes, compute_dtype(pw.u_rows[0], M));
           }
         }
-      }
-    }
+    });
   }
 }
 
