@@ -103,8 +103,11 @@ std::vector<TsvdMatrixReport> compress_tsvd(const WeightSource& src, const std::
   std::vector<TsvdMatrixReport> reports;
   for (const auto& name : names) {
     const Tensor w = src.read_full(name);
-    const kernels::TileSpectrum spec = kernels::tsvd_spectrum(w, tile, {}, name);
-    const std::vector<int64_t> ranks = kernels::tsvd_ranks(spec, opt.rule);
+    // Only the energy rule needs every tile's singular values before choosing (one more SVD per tile).
+    const std::vector<int64_t> ranks =
+        opt.rule.energy > 0 ? kernels::tsvd_ranks(kernels::tsvd_spectrum(w, tile, {}, name), opt.rule)
+        : opt.rule.rank > 0 ? std::vector<int64_t>{opt.rule.rank}
+                            : std::vector<int64_t>{kernels::rank_for_ratio(tile, opt.rule.ratio)};
     kernels::TsvdFactors f = kernels::tsvd_decompose(w, tile, ranks, {}, name);
     if (opt.factor_dtype == "bf16") {  // what the file holds, so the error below is the stored one
       for (auto& u : f.u) u = u.to(DType::bf16).to(DType::f32);
@@ -114,8 +117,8 @@ std::vector<TsvdMatrixReport> compress_tsvd(const WeightSource& src, const std::
     r.name = name;
     r.k = f.k;
     r.n = f.n;
-    r.rank_min = *std::min_element(ranks.begin(), ranks.end());
-    r.rank_max = *std::max_element(ranks.begin(), ranks.end());
+    r.rank_min = *std::min_element(f.ranks.begin(), f.ranks.end());
+    r.rank_max = *std::max_element(f.ranks.begin(), f.ranks.end());
     r.params = f.parameters();
     Tensor diff = f.reconstruct();
     for (int64_t i = 0; i < diff.numel(); ++i) diff.data<float>()[i] -= w.data<float>()[i];
@@ -136,7 +139,7 @@ std::vector<TsvdMatrixReport> compress_tsvd(const WeightSource& src, const std::
         out.emplace_back(factor_name(name, 'u', i, j), f.u[t].to(dt));
         out.emplace_back(factor_name(name, 'v', i, j), f.v[t].to(dt));
       }
-    meta["matrices"][name] = {{"shape", {f.k, f.n}}, {"ranks", ranks}};
+    meta["matrices"][name] = {{"shape", {f.k, f.n}}, {"ranks", f.ranks}};
   }
   std::error_code ec;
   fs::create_directories(out_dir, ec);
