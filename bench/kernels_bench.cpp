@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <numeric>
 
 #include "kernels/activations.hpp"
 #include "kernels/attention.hpp"
@@ -16,6 +17,7 @@
 #include "kernels/record.hpp"
 #include "kernels/rope.hpp"
 #include "kernels/softmax.hpp"
+#include "kernels/tsvd.hpp"
 #include "planning/machine_limits.hpp"
 
 namespace tori::bench {
@@ -70,12 +72,15 @@ class Reporter {
                   "dtype", "path", "m", "n", "k", "median_ms", "GFLOP/s", "GB/s", "bound", "frac");
       header_ = true;
     }
-    std::printf("%-10s %-9s %-5s %-26s %6lld %6lld %6lld %10.3f %9.1f %8.2f %-7s %6.2f\n",
+    std::printf("%-10s %-9s %-5s %-26s %6lld %6lld %6lld %10.3f %9.1f %8.2f %-7s %6.2f",
                 rec["kernel"].get<std::string>().c_str(), rec["backend"].get<std::string>().c_str(),
                 rec["dtype"].get<std::string>().c_str(), rec.value("path", "").c_str(),
                 (long long)rec.value("m", 0), (long long)rec.value("n", 0),
                 (long long)rec.value("k", 0), t * 1e3, flops / t * 1e-9, bytes / t * 1e-9,
                 compute ? "compute" : "memory", std::max(t_compute, t_memory) / t);
+    if (rec.contains("speedup"))  // tsvd: the ratio and the speedup over dense of the same shape
+      std::printf("  ratio %g: %.2fx dense", rec["ratio"].get<double>(), rec["speedup"].get<double>());
+    std::printf("\n");
     std::fflush(stdout);
   }
 
@@ -107,6 +112,22 @@ std::string compute_dtype(const PackedWeight& w, int64_t M) {
   return "f32";
 }
 
+// Calls fn(backend name, backend, format name, format) for every backend x weight format the options
+// want and the backend offers (OpenBLAS has no bf16).
+void for_each_backend_format(const KernelsBenchOptions& opt,
+                             const std::function<void(const char*, Backend, const char*, WeightFormat)>& fn) {
+  for (const char* be_name : {"onednn", "openblas"}) {
+    if (!wanted(opt.backends, be_name)) continue;
+    const Backend be = parse_matmul_backend(be_name);
+    for (const char* fmt_name : {"f32", "bf16", "int8"}) {
+      if (!wanted(opt.dtypes, fmt_name)) continue;
+      const WeightFormat fmt = parse_weight_format(fmt_name);
+      if (be == Backend::openblas && fmt == WeightFormat::bf16) continue;  // not offered
+      fn(be_name, be, fmt_name, fmt);
+    }
+  }
+}
+
 void bench_matmul(const KernelsBenchOptions& opt, Reporter& rep) {
   struct KN {
     int64_t k, n;
@@ -128,13 +149,7 @@ void bench_matmul(const KernelsBenchOptions& opt, Reporter& rep) {
   }
   for (const KN& s : shapes) {
     Tensor w = bench_tensor({s.k, s.n}, 7);
-    for (const char* be_name : {"onednn", "openblas"}) {
-      if (!wanted(opt.backends, be_name)) continue;
-      const Backend be = parse_matmul_backend(be_name);
-      for (const char* fmt_name : {"f32", "bf16", "int8"}) {
-        if (!wanted(opt.dtypes, fmt_name)) continue;
-        const WeightFormat fmt = parse_weight_format(fmt_name);
-        if (be == Backend::openblas && fmt == WeightFormat::bf16) continue;  // not offered
+    for_each_backend_format(opt, [&](const char* be_name, Backend be, const char* fmt_name, WeightFormat fmt) {
         PackedWeight pw = pack_weight(w, fmt, be);
         for (int64_t M : s.ms) {
           Tensor x = bench_tensor({M, s.k}, 11);
@@ -152,8 +167,58 @@ void bench_matmul(const KernelsBenchOptions& opt, Reporter& rep) {
           }
           rep.kernel(rec, t, c.flops, c.bytes, compute_dtype(pw, M));
         }
-      }
-    }
+    });
+  }
+}
+
+// The largest of 256, 192, 128, 64 dividing both K and N (tile boundaries on every shard boundary
+// of the real models' shapes: SmolLM2 576 x 1536 -> 192, llama-1b 2048 x 5632 -> 256).
+int64_t bench_tile(int64_t K, int64_t N) {
+  for (int64_t t : {256, 192, 128, 64})
+    if (K % t == 0 && N % t == 0) return t;
+  return std::gcd(K, N);
+}
+
+// TSVD against dense on the real models' projection shapes, each ratio right after the dense
+// figure of the same shape, M, backend and dtype (one run, same load): speedup = dense / TSVD.
+void bench_tsvd(const KernelsBenchOptions& opt, Reporter& rep) {
+  struct KN {
+    int64_t k, n;
+  };
+  const std::vector<KN> shapes = opt.quick ? std::vector<KN>{{576, 1536}, {2048, 5632}}
+                                           : std::vector<KN>{{576, 1536}, {1536, 576}, {2048, 5632}, {5632, 2048}};
+  const std::vector<int64_t> ms = !opt.ms.empty() ? opt.ms : opt.quick ? std::vector<int64_t>{1, 512}
+                                                                      : std::vector<int64_t>{1, 16, 128, 512};
+  const std::vector<double> ratios = !opt.ratios.empty() ? opt.ratios : std::vector<double>{2, 4, 8};
+  for (const KN& s : shapes) {
+    const Tensor w = bench_tensor({s.k, s.n}, 7);
+    const int64_t t = opt.tile > 0 ? opt.tile : bench_tile(s.k, s.n);
+    const TileShape tile{t, t};
+    std::vector<std::pair<double, TsvdFactors>> factors;
+    for (double r : ratios) factors.emplace_back(r, tsvd_decompose(w, tile, {rank_for_ratio(tile, r)}));
+    for_each_backend_format(opt, [&](const char* be_name, Backend be, const char* fmt_name, WeightFormat fmt) {
+        const PackedWeight dense = pack_weight(w, fmt, be);
+        std::vector<std::pair<double, TsvdWeight>> packed;
+        for (const auto& [r, f] : factors) packed.emplace_back(r, pack_tsvd(f, fmt, be));
+        for (int64_t M : ms) {
+          Tensor x = bench_tensor({M, s.k}, 11);
+          Tensor y({M, s.n}, DType::f32);
+          const double t_dense = kernels::median(kernels::time_repeats([&] { matmul(x, dense, y); }, 1, opt.repeats));
+          for (const auto& [r, pw] : packed) {
+            const std::vector<double> ts = kernels::time_repeats([&] { tsvd_matmul(x, pw, y); }, 1, opt.repeats);
+            const double tm = kernels::median(ts);
+            const KernelCost c = tsvd_matmul_cost(M, pw);
+            nlohmann::json rec = {{"kernel", "tsvd"}, {"backend", be_name}, {"dtype", fmt_name},
+                                  {"path", "r" + std::to_string(pw.ranks[0]) + "/" + matmul_path(pw.u_rows[0], M)},
+                                  {"m", M}, {"n", s.n}, {"k", s.k}, {"ratio", r}, {"tile", t},
+                                  {"rank", pw.ranks[0]}, {"weight_bytes", c.weight_bytes},
+                                  {"dense_weight_bytes", dense.weight_bytes()}, {"dense_median_s", t_dense},
+                                  {"speedup", t_dense / tm},
+                                  {"min_s", *std::min_element(ts.begin(), ts.end())}};
+            rep.kernel(rec, tm, c.flops, c.bytes, compute_dtype(pw.u_rows[0], M));
+          }
+        }
+    });
   }
 }
 
@@ -230,8 +295,8 @@ void bench_ops(const KernelsBenchOptions& opt, Reporter& rep) {
 
 int run_kernels_bench(const KernelsBenchOptions& opt) {
   for (const auto& k : opt.kernels)
-    if (k != "matmul" && k != "attention" && k != "ops")
-      throw InputError("--kernels: unknown kernel '" + k + "' (allowed: matmul, attention, ops)");
+    if (k != "matmul" && k != "tsvd" && k != "attention" && k != "ops")
+      throw InputError("--kernels: unknown kernel '" + k + "' (allowed: matmul, tsvd, attention, ops)");
   for (const auto& d : opt.dtypes)
     if (d != "f32" && d != "bf16" && d != "int8")
       throw InputError("--dtypes: unknown dtype '" + d + "' (allowed: f32, bf16, int8)");
@@ -239,6 +304,8 @@ int run_kernels_bench(const KernelsBenchOptions& opt) {
     if (b != "onednn" && b != "openblas")
       throw InputError("--backends: unknown backend '" + b +
                        "' (allowed: onednn, openblas; the reference backend is too slow to bench)");
+  for (double r : opt.ratios)
+    if (!(r >= 1)) throw InputError("--ratios: compression ratio " + std::to_string(r) + " (allowed: numbers >= 1)");
   if (opt.repeats < 1) throw InputError("--repeats must be >= 1, got " + std::to_string(opt.repeats));
 
   planning::MachineLimitsOptions lo;
@@ -258,6 +325,7 @@ int run_kernels_bench(const KernelsBenchOptions& opt) {
   }
   Reporter rep(lim, opt.json);
   if (wanted(opt.kernels, "matmul")) bench_matmul(opt, rep);
+  if (wanted(opt.kernels, "tsvd")) bench_tsvd(opt, rep);
   if (wanted(opt.kernels, "attention")) bench_attention(opt, rep);
   if (wanted(opt.kernels, "ops")) bench_ops(opt, rep);
   return 0;

@@ -7,6 +7,9 @@
 // bound/frac_peak follow the roofline: the kernel's time at peak compute (FLOPs / peak GFLOP/s of
 // the dtype its arithmetic runs in) vs at peak bandwidth (bytes moved / measured GB/s); whichever
 // is longer is the bound, and frac_peak = that ideal time / measured time.
+// tsvd records (kernel "tsvd": the tiled-SVD matmul, kernels/tsvd.hpp) add ratio, tile, rank,
+// dense_median_s (dense matmul of the same shape, M, backend and dtype, timed just before) and
+// speedup = dense_median_s / median_s.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -15,10 +18,12 @@ namespace tori::bench {
 
 struct KernelsBenchOptions {
   bool quick = false;                 // a few shapes per kernel (about a minute)
-  std::vector<std::string> kernels;   // matmul, attention, ops; empty = all
+  std::vector<std::string> kernels;   // matmul, tsvd, attention, ops; empty = all
   std::vector<std::string> dtypes;    // f32, bf16, int8; empty = all
   std::vector<std::string> backends;  // onednn, openblas; empty = both
   std::vector<int64_t> ms;            // matmul M values; empty = default list
+  std::vector<double> ratios;         // tsvd compression ratios; empty = 2, 4, 8
+  int64_t tile = 0;                   // tsvd tile size; 0 = the largest of 256, 192, 128, 64 dividing K and N
   int repeats = 5;
   bool json = false;
 };

@@ -1,4 +1,5 @@
 #include "models/hf_checkpoint.hpp"
+#include "models/tsvd_checkpoint.hpp"
 
 #include <cmath>
 #include <cstring>
@@ -272,6 +273,7 @@ bool is_checkpoint_dir(const std::string& path) {
 }
 
 std::unique_ptr<WeightSource> open_model(const std::string& model, uint64_t seed) {
+  if (is_tsvd_checkpoint(model)) return open_tsvd_checkpoint(model);
   if (is_checkpoint_dir(model)) return std::make_unique<HfCheckpoint>(model);
   if (is_gguf_path(model)) return std::make_unique<GgufCheckpoint>(model);
   return std::make_unique<SyntheticWeights>(load_model_config(model), seed);

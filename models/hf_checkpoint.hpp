@@ -41,8 +41,9 @@ void export_hf_checkpoint(const WeightSource& src, const std::string& dir, const
 
 // True if `path` is a directory holding config.json (a checkpoint rather than a preset or YAML).
 bool is_checkpoint_dir(const std::string& path);
-// A preset name, a model YAML (synthetic weights from `seed`), a checkpoint directory or a
-// llama.cpp .gguf file (GgufCheckpoint).
+// A preset name, a model YAML (synthetic weights from `seed`), a checkpoint directory, a
+// llama.cpp .gguf file (GgufCheckpoint) or a TSVD checkpoint directory of `tori compress`
+// (tsvd_checkpoint.hpp: its source model with the compressed matrices factored).
 std::unique_ptr<WeightSource> open_model(const std::string& model, uint64_t seed);
 
 }  // namespace tori::models

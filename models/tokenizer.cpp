@@ -1,4 +1,5 @@
 #include "models/tokenizer.hpp"
+#include "models/tsvd_checkpoint.hpp"
 
 #include <filesystem>
 
@@ -78,6 +79,7 @@ std::unique_ptr<Tokenizer> open_hf_tokenizer(const fs::path& dir) {
 }  // namespace
 
 std::unique_ptr<Tokenizer> open_tokenizer(const std::string& model) {
+  if (is_tsvd_checkpoint(model)) return open_tokenizer(tsvd_source_model(model));
   if (is_gguf_path(model)) {
     GgufFile f(model);
     if (!f.find("tokenizer.ggml.model")) return nullptr;

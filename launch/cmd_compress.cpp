@@ -1,0 +1,99 @@
+// `tori compress`: factors a model's decoder matrices by tiled SVD once and writes a TSVD
+// checkpoint (models/tsvd_checkpoint.hpp) that --model DIR then runs; prints, per matrix, the
+// ranks and the relative Frobenius error (and, with --compare-svd, that of one whole-matrix SVD
+// at the same parameter count).
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "kernels/error.hpp"
+#include "kernels/record.hpp"
+#include "launch/command.hpp"
+#include "launch/defaults.hpp"
+#include "models/hf_checkpoint.hpp"
+#include "models/tsvd_checkpoint.hpp"
+
+namespace tori::launch {
+
+namespace {
+struct CompressOptions {
+  std::string model;
+  unsigned long long seed = kDefaultSeed;
+  double ratio = 0;
+  double energy = 0;
+  int64_t rank = 0;
+  int64_t tile = 0;
+  std::string matrices = "all";
+  std::string factor_dtype = "f32";
+  std::string method = "plain";
+  bool compare_svd = false;
+  std::string out_dir;
+};
+}  // namespace
+
+void add_compress_command(CLI::App& parent, Commands& out) {
+  auto o = std::make_shared<CompressOptions>();
+  CLI::App* app = parent.add_subcommand(
+      "compress", "factor a model's decoder matrices by tiled SVD into a checkpoint that --model DIR runs");
+  app->add_option("--model", o->model, "preset, model YAML, checkpoint directory or .gguf")->required();
+  app->add_option("--seed", o->seed, "seed of synthetic weights")->capture_default_str();
+  app->add_option("--ratio", o->ratio, "compression ratio per tile, >= 1: rank = T·T / (ratio·2T)");
+  app->add_option("--energy", o->energy, "instead of --ratio: per tile the fewest singular values keeping this share of Σ s²");
+  app->add_option("--rank", o->rank, "instead of --ratio: this rank in every tile (1 .. tile - 1)");
+  app->add_option("--tile", o->tile, "square tile size (default: the largest of 256, 192, 128, 96, 64, 48, 32 dividing every matrix)");
+  app->add_option("--matrices", o->matrices, "all (wq, wk, wv, wo, w_in, w_gate, w_out) | ffn (w_in, w_gate, w_out)")
+      ->capture_default_str();
+  app->add_option("--factor-dtype", o->factor_dtype, "f32 | bf16: how U and V are stored")->capture_default_str();
+  app->add_option("--method", o->method, "plain (the only method so far)")->capture_default_str();
+  app->add_flag("--compare-svd", o->compare_svd, "also report one whole-matrix SVD's error at the same parameter count");
+  app->add_option("--out", o->out_dir, "output directory (tsvd.safetensors, tsvd.json)")->required();
+  out.push_back({app, [o](const GlobalOptions& g) {
+                   if (o->method != "plain")
+                     throw InputError("--method: '" + o->method + "' (allowed: plain)");
+                   if ((o->ratio != 0) + (o->energy != 0) + (o->rank != 0) != 1)
+                     throw InputError("compress: give exactly one of --ratio, --energy, --rank");
+                   if (o->ratio != 0 && !(o->ratio >= 1))
+                     throw InputError("--ratio: " + std::to_string(o->ratio) + " (allowed: a number >= 1; 1 = dense)");
+                   if (o->energy != 0 && !(o->energy > 0 && o->energy <= 1))
+                     throw InputError("--energy: " + std::to_string(o->energy) + " (allowed: a share in (0, 1])");
+                   if (o->tile < 0) throw InputError("--tile: " + std::to_string(o->tile) + " (allowed: >= 1)");
+                   models::TsvdCompressOptions c;
+                   c.tile = {o->tile, o->tile};
+                   c.rule = {o->ratio, o->energy, o->rank};
+                   c.matrices = o->matrices;
+                   c.factor_dtype = o->factor_dtype;
+                   c.compare_svd = o->compare_svd;
+                   // A path is recorded absolute, so --model DIR works from anywhere.
+                   std::error_code ec;
+                   const std::string source = std::filesystem::exists(o->model, ec)
+                                                  ? std::filesystem::absolute(o->model).string()
+                                                  : o->model;
+                   auto src = models::open_model(o->model, o->seed);
+                   if (g.rank != 0) return 0;
+                   const auto reports = models::compress_tsvd(*src, source, o->seed, c, o->out_dir);
+                   int64_t params = 0, dense = 0;
+                   for (const auto& r : reports) {
+                     params += r.params;
+                     dense += r.k * r.n;
+                     if (g.json) {
+                       nlohmann::json rec = {{"bench", "compress"}, {"matrix", r.name}, {"k", r.k}, {"n", r.n},
+                                             {"rank_min", r.rank_min}, {"rank_max", r.rank_max},
+                                             {"params", r.params}, {"rel_error", r.rel_error}};
+                       if (r.svd_rel_error >= 0) rec["svd_rel_error"] = r.svd_rel_error;
+                       kernels::emit(rec);
+                     } else {
+                       std::printf("%-22s [%5lld, %5lld] rank %lld..%lld  %6.2fx  rel. Frobenius error %.4f", r.name.c_str(),
+                                   (long long)r.k, (long long)r.n, (long long)r.rank_min, (long long)r.rank_max,
+                                   double(r.k * r.n) / double(r.params), r.rel_error);
+                       if (r.svd_rel_error >= 0) std::printf("  (whole-matrix SVD %.4f)", r.svd_rel_error);
+                       std::printf("\n");
+                     }
+                   }
+                   spdlog::info("compressed {} matrices of {}: {} of {} parameters ({:.2f}x); wrote {}", reports.size(),
+                                src->config().name, params, dense, double(dense) / double(params), o->out_dir);
+                   return 0;
+                 }});
+}
+
+}  // namespace tori::launch
