@@ -50,7 +50,9 @@ StepChannel::~StepChannel() {
 void StepChannel::send(const Step& s) {
   std::vector<int32_t> w = encode(s);
   int32_t n = int32_t(w.size());
-  MPI_Bcast(&n, 1, MPI_INT32_T, 0, comm_);
+  MPI_Request req;  // non-blocking like receive()'s: blocking and non-blocking collectives do not match
+  MPI_Ibcast(&n, 1, MPI_INT32_T, 0, comm_, &req);
+  MPI_Wait(&req, MPI_STATUS_IGNORE);
   MPI_Bcast(w.data(), n, MPI_INT32_T, 0, comm_);
 }
 
