@@ -53,7 +53,7 @@ def free_port():
 
 class Server:
     def __init__(self, args, ranks, *extra):
-        self.port = free_port()
+        self.port, self.ranks = free_port(), ranks
         cmd = [args.tori, "--threads", "1", "serve", "--model", args.model, "--port", str(self.port),
                "--max-batch", "16", "--context", str(CONTEXT), "--log-level", "warn", *extra]
         if ranks > 1:
@@ -85,8 +85,20 @@ class Server:
     def metrics(self):
         return urllib.request.urlopen(self.url + "/metrics").read().decode()
 
+    def rank0(self):
+        """The pid of rank 0: the server itself, or under mpirun the child whose rank is 0."""
+        if self.ranks == 1:
+            return self.proc.pid
+        for pid in subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split():
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if b"OMPI_COMM_WORLD_RANK=0\0" in f.read():
+                    return int(pid)
+        fail("no rank 0 under mpirun")
+
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
+        # SIGTERM to rank 0 (under mpirun, signalling mpirun forwards it to every rank but makes
+        # mpirun itself exit 1): rank 0 drains and stops the others.
+        os.kill(self.rank0(), signal.SIGTERM)
         try:
             self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
