@@ -72,7 +72,9 @@ class Server:
                 pass
             check(time.time() < deadline, "server not up within 120 s")
             time.sleep(0.3)
-        self.model = json.load(urllib.request.urlopen(self.url + "/v1/models"))["data"][0]["id"]
+        key = extra[extra.index("--api-key") + 1] if "--api-key" in extra else "none"
+        req = urllib.request.Request(self.url + "/v1/models", headers={"Authorization": f"Bearer {key}"})
+        self.model = json.load(urllib.request.urlopen(req))["data"][0]["id"]
 
     def output(self):
         self.log.seek(0)
@@ -82,7 +84,7 @@ class Server:
         import openai
         return openai.OpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0, timeout=120)
 
-    def metrics(self):
+    def metrics(self):  # (servers with an API key: not used)
         return urllib.request.urlopen(self.url + "/metrics").read().decode()
 
     def rank0(self):
