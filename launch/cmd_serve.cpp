@@ -22,9 +22,9 @@ namespace tori::launch {
 namespace {
 
 struct ServeFlags {
-  std::string model = kDefaultModel;
+  std::string model;
   std::string name;  // the model id clients send; default: the model's name
-  unsigned long long seed = kDefaultSeed;
+  unsigned long long seed = kDefaultSeed;  // (checkpoints ignore it)
   std::string torus, plan = "default", dtype = "f32";
   serve::HttpOptions http;
   int64_t max_batch = 16, context = 2048, max_tokens = 256;
@@ -97,7 +97,7 @@ void add_serve_command(CLI::App& parent, Commands& out) {
   CLI::App* app = parent.add_subcommand(
       "serve", "OpenAI-compatible HTTP server with continuous batching (run under mpirun; rank 0 serves HTTP)");
   app->add_option("--model", f->model, "a .gguf file or Hugging Face checkpoint directory (with its tokenizer)")
-      ->capture_default_str();
+      ->required();
   app->add_option("--served-model-name", f->name, "the model id clients send as \"model\" (default: the model's name)");
   app->add_option("--torus", f->torus, "XxYxZ (default: auto from the rank count)");
   app->add_option("--plan", f->plan, "layouts per phase, or default, or auto (see tori generate --help)")->capture_default_str();
