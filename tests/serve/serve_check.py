@@ -191,7 +191,7 @@ def part_batch(args):
     # 16 prompts of 1..31 words, max_tokens 3..10, all greedy, different arrival order than solo.
     prompts = [(" ".join(BATCH_WORDS[: 1 + (i * 7) % 31]), 3 + (i * 5) % 8) for i in range(16)]
     solo = None
-    for ranks in (1, 2):
+    for ranks in [1] + [r for r in args.ranks if r != 1]:  # solo answers on 1 rank first
         srv = Server(args, ranks)
         client = srv.client()
         run = lambda pm: ask(client, srv.model, False, pm[0], pm[1], 0.0, 0, 0)[0]
@@ -284,6 +284,8 @@ def main():
     ap.add_argument("--mpirun", default="mpirun")
     ap.add_argument("--model", default=GGUF)
     ap.add_argument("--workdir", default=".", help="where the servers' logs go")
+    ap.add_argument("--ranks", default="1,2", type=lambda t: [int(x) for x in t.split(",")],
+                    help="--part batch: rank counts (default 1,2; the solo answers come from 1 rank)")
     ap.add_argument("--part", choices=["api", "batch", "errors"], required=True)
     args = ap.parse_args()
     if not os.path.isfile(args.model):
