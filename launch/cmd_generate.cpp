@@ -82,17 +82,13 @@ std::vector<models::TokenIds> prompt_ids(const CLI::App& app, const RunConfig& r
       stop.push_back(eot);
     }
   }
-  const std::string bos = tok->bos_id >= 0 ? tok->decode({tok->bos_id}) : "";
-  const std::string eos = tok->eos_id >= 0 ? tok->decode({tok->eos_id}) : "";
   std::vector<models::TokenIds> out;
   for (size_t b = 0; b < r.prompts.size(); ++b) {
     if (models::utf8_repaired(r.prompts[b]) != r.prompts[b])
       throw InputError("--prompt: prompt " + std::to_string(b) + " is not valid UTF-8 text");
     models::TokenIds ids;
     if (chat) {
-      // The template writes BOS itself where its family does; add it otherwise when the metadata asks.
-      ids = tok->encode(chat->render(r.prompts[b], r.system, bos, eos));
-      if (tok->add_bos && tok->bos_id >= 0 && (ids.empty() || ids[0] != tok->bos_id)) ids.insert(ids.begin(), tok->bos_id);
+      ids = models::encode_chat(*tok, *chat, r.prompts[b], r.system);
     } else {
       ids = tok->encode_prompt(r.prompts[b]);
     }

@@ -41,6 +41,7 @@ void add_presets_command(CLI::App& parent, Commands& out);
 void add_plan_command(CLI::App& parent, Commands& out);
 void add_verify_command(CLI::App& parent, Commands& out);
 void add_generate_command(CLI::App& parent, Commands& out);
+void add_serve_command(CLI::App& parent, Commands& out);
 void add_export_command(CLI::App& parent, Commands& out);
 void add_compress_command(CLI::App& parent, Commands& out);
 void add_bench_commands(CLI::App& parent, Commands& out);       // the `bench` group

@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
       tori::launch::add_plan_command(app, commands);
       tori::launch::add_calibrate_command(app, commands);
       tori::launch::add_generate_command(app, commands);
+      tori::launch::add_serve_command(app, commands);
       tori::launch::add_verify_command(app, commands);
       tori::launch::add_export_command(app, commands);
       tori::launch::add_compress_command(app, commands);

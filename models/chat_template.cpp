@@ -1,6 +1,7 @@
 #include "models/chat_template.hpp"
 
 #include "kernels/error.hpp"
+#include "models/tokenizer.hpp"
 
 namespace tori::models {
 
@@ -84,6 +85,15 @@ std::string ChatTemplate::render(const std::string& user, const std::string& sys
       return s + "<|user|>\n" + user + eos + "\n<|assistant|>\n";
   }
   return s;
+}
+
+std::vector<int32_t> encode_chat(const Tokenizer& tok, const ChatTemplate& chat, const std::string& user,
+                                 const std::string& system) {
+  const std::string bos = tok.bos_id >= 0 ? tok.decode({tok.bos_id}) : "";
+  const std::string eos = tok.eos_id >= 0 ? tok.decode({tok.eos_id}) : "";
+  std::vector<int32_t> ids = tok.encode(chat.render(user, system, bos, eos));
+  if (tok.add_bos && tok.bos_id >= 0 && (ids.empty() || ids[0] != tok.bos_id)) ids.insert(ids.begin(), tok.bos_id);
+  return ids;
 }
 
 }  // namespace tori::models

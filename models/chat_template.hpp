@@ -10,7 +10,9 @@
 // A ChatML template that writes a fixed system turn when none is given (SmolLM2's "You are a
 // helpful AI assistant named SmolLM, ...") keeps doing so: that default is read from the template.
 // Any other template is refused with InputError quoting its first line.
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tori::models {
 
@@ -37,5 +39,12 @@ class ChatTemplate {
   std::string end_of_turn_, default_system_;
   bool llama2_sys_block_ = true;
 };
+
+class Tokenizer;
+
+// One user turn's prompt ids: rendered with `chat` and encoded by `tok`, with BOS first where the
+// template does not write it but the tokenizer's metadata asks for it (add_bos).
+std::vector<int32_t> encode_chat(const Tokenizer& tok, const ChatTemplate& chat, const std::string& user,
+                                 const std::string& system);
 
 }  // namespace tori::models

@@ -54,10 +54,14 @@ Tensor sharded_attention(StepContext& s, int64_t layer, const Tensor& q_in, cons
                 KD = K * D;
   auto& coll = s.coll;
 
-  // RoPE at each row's position: sequence b's row l sits at start[b] + l.
+  // RoPE at each row's position: sequence b's row l sits at start[b] + l. Padded rows (l >= n_new,
+  // never cached or read) take the last position in the table, which an idle sequence's could pass.
   std::vector<int64_t> pos;
   for (int64_t b = 0; b < Bl; ++b)
-    for (int64_t l = 0; l < L; ++l) pos.push_back(s.start[size_t(pl.batch_offset + b)] + l);
+    for (int64_t l = 0; l < L; ++l) {
+      const size_t gb = size_t(pl.batch_offset + b);
+      pos.push_back(l < s.n_new[gb] ? s.start[gb] + l : std::min(s.start[gb], c.max_seq - 1));
+    }
   Tensor q = q_in.clone().reshape({Bl * L, Hl * D});
   kernels::rope(q, pos, s.rope);
   Tensor k_all = kernels::slice_columns(kv, 0, KD), v_all = kernels::slice_columns(kv, KD, KD);  // [B_l·L, K·D]
@@ -82,8 +86,8 @@ Tensor sharded_attention(StepContext& s, int64_t layer, const Tensor& q_in, cons
     temp = kernels::KvCache(Ba, static_cast<int64_t>(pl.kv_heads.size()), c.max_seq, D);
     cache = &temp;
     cache_first = pl.attn_batch_offset;
-    for (int64_t b = 0; b < Ba; ++b)  // the temporary cache starts where the real one is
-      if (s.start[size_t(pl.attn_batch_offset + b)] != 0)
+    for (int64_t b = 0; b < Ba; ++b)  // the temporary cache starts where the real one is (idle: unread)
+      if (s.start[size_t(pl.attn_batch_offset + b)] != 0 && s.n_new[size_t(pl.attn_batch_offset + b)] > 0)
         throw Error("prefill in a placement other than decode's needs empty caches");
   }
   append_rows(*cache, cache_first, pl.attn_batch_offset, Ba, L, s.n_new, k_sel, v_sel);

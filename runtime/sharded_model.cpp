@@ -1,5 +1,6 @@
 #include "runtime/sharded_model.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 #include <spdlog/spdlog.h>
@@ -140,6 +141,15 @@ void ShardedModel::reset() {
   lengths_.assign(static_cast<size_t>(batch_), 0);
 }
 
+void ShardedModel::reset(int64_t b) {
+  if (b < 0 || b >= batch_) throw Error("reset: sequence " + std::to_string(b) + " outside batch " + std::to_string(batch_));
+  // The cache lives in the decode placement: this rank holds sequences [offset, offset + local).
+  const int64_t local = b - decode_pl_.attn_batch_offset;
+  if (local >= 0 && local < decode_pl_.attn_batch_local)
+    for (auto& c : caches_) c.clear(local);
+  lengths_[size_t(b)] = 0;
+}
+
 int64_t ShardedModel::weight_bytes() const {
   int64_t b = static_cast<int64_t>(embed_.nbytes() + final_norm_w_.nbytes() + final_norm_b_.nbytes());
   if (!config_.tied_embeddings) b += unembed_.weight_bytes();
@@ -205,8 +215,9 @@ Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& id
 
   // last_only: just each sequence's last position goes on (row n_new[b] - 1 of its L): [B_l, E_l].
   if (last_only && L > 1) {
-    std::vector<int64_t> last;
-    for (int64_t b = 0; b < pl.batch_local; ++b) last.push_back(b * L + n_new[size_t(pl.batch_offset + b)] - 1);
+    std::vector<int64_t> last;  // an idle sequence's (n_new 0) row 0: padding, never read
+    for (int64_t b = 0; b < pl.batch_local; ++b)
+      last.push_back(b * L + std::max<int64_t>(n_new[size_t(pl.batch_offset + b)] - 1, 0));
     resid = kernels::take_rows(resid, last);
   }
   // Final norm on my slice --all_gather(E axes), all_gather(batch axes)--> [B·L, E] (or [B, E])
@@ -230,7 +241,6 @@ std::vector<Tensor> ShardedModel::prefill(const std::vector<models::TokenIds>& p
                      std::to_string(batch_));
   int64_t L = 0;
   for (size_t b = 0; b < prompts.size(); ++b) {
-    if (prompts[b].empty()) throw InputError("prompt " + std::to_string(b) + " is empty");
     L = std::max<int64_t>(L, static_cast<int64_t>(prompts[b].size()));
     if (lengths_[b] + static_cast<int64_t>(prompts[b].size()) > config_.max_seq)
       throw InputError("sequence " + std::to_string(b) + " would reach " +
@@ -242,6 +252,7 @@ std::vector<Tensor> ShardedModel::prefill(const std::vector<models::TokenIds>& p
         throw InputError("token id " + std::to_string(id) + " is outside the vocabulary [0, " +
                          std::to_string(config_.vocab) + ") of model '" + config_.name + "'");
   }
+  if (L == 0) throw InputError("prefill: every prompt is empty");
   // Pad every prompt to the longest; padded rows are computed but never cached or read.
   std::vector<int32_t> ids(static_cast<size_t>(batch_ * L), 0);
   std::vector<int64_t> n_new(static_cast<size_t>(batch_));
@@ -264,9 +275,9 @@ std::vector<Tensor> ShardedModel::prefill(const std::vector<models::TokenIds>& p
   std::vector<Tensor> out;
   int64_t r = 0;
   for (int64_t b = 0; b < batch_; ++b) {
-    const int64_t nb = all_positions ? n_new[size_t(b)] : 1;
-    out.push_back(lg.narrow0(r, nb).clone().reshape({nb, V}));
-    r += nb;
+    const int64_t rows = all_positions ? n_new[size_t(b)] : 1, nb = n_new[size_t(b)] > 0 ? rows : 0;
+    out.push_back(nb > 0 ? lg.narrow0(r, nb).clone().reshape({nb, V}) : Tensor({0, V}, kernels::DType::f32));
+    r += rows;
   }
   return out;
 }
@@ -274,11 +285,21 @@ std::vector<Tensor> ShardedModel::prefill(const std::vector<models::TokenIds>& p
 Tensor ShardedModel::decode(const models::TokenIds& tokens) {
   if (static_cast<int64_t>(tokens.size()) != batch_)
     throw InputError("decode: " + std::to_string(tokens.size()) + " tokens for batch " + std::to_string(batch_));
-  for (int64_t b = 0; b < batch_; ++b)
+  std::vector<int32_t> ids(tokens.begin(), tokens.end());
+  std::vector<int64_t> n_new(static_cast<size_t>(batch_), 1);
+  for (int64_t b = 0; b < batch_; ++b) {
+    if (tokens[size_t(b)] == kIdle) {
+      ids[size_t(b)] = 0, n_new[size_t(b)] = 0;  // a row of padding: computed, never cached or read
+      continue;
+    }
+    if (tokens[size_t(b)] < 0 || tokens[size_t(b)] >= config_.vocab)
+      throw InputError("decode: token id " + std::to_string(tokens[size_t(b)]) + " is outside the vocabulary [0, " +
+                       std::to_string(config_.vocab) + ")");
     if (lengths_[size_t(b)] + 1 > config_.max_seq)
       throw InputError("sequence " + std::to_string(b) + " would exceed max_seq = " + std::to_string(config_.max_seq));
-  std::vector<int32_t> ids(tokens.begin(), tokens.end());
-  Tensor h = forward(decode_pl_, ids, 1, std::vector<int64_t>(static_cast<size_t>(batch_), 1), false);
+  }
+  if (std::count(n_new.begin(), n_new.end(), 0) == batch_) throw InputError("decode: every sequence is idle");
+  Tensor h = forward(decode_pl_, ids, 1, n_new, false);
   return logits(h);
 }
 

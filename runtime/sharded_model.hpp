@@ -37,10 +37,20 @@ class ShardedModel {
 
   // Empties every sequence's KV cache.
   void reset();
+  // Empties sequence b's KV cache (a slot freed for the next request: serve/); the others keep theirs.
+  void reset(int64_t b);
+  int64_t length(int64_t b) const { return lengths_.at(size_t(b)); }  // tokens cached for sequence b
   // Appends prompts[b] (one per sequence of the batch) to each sequence; returns per sequence the
-  // logits of its last position [1, V], or of every position [L_b, V] when all_positions.
+  // logits of its last position [1, V], or of every position [L_b, V] when all_positions. A
+  // sequence given no tokens (empty prompts[b], not all empty) is idle: nothing is appended to its
+  // cache, nothing it holds is read, and its entry is [0, V]. Called again with the next pieces of
+  // the prompts, it continues them (chunked prefill), unless the plan hands prefill's K/V over to
+  // decode's placement (prefill_continues() false: prefill then needs empty caches).
   std::vector<kernels::Tensor> prefill(const std::vector<models::TokenIds>& prompts, bool all_positions = false);
-  // One token per sequence; returns logits [B, V].
+  bool prefill_continues() const { return !handoff_; }
+  // One token per sequence; returns logits [B, V]. tokens[b] = kIdle: sequence b is skipped
+  // (nothing appended, its row of the logits is meaningless); not all may be idle.
+  static constexpr int32_t kIdle = -1;
   kernels::Tensor decode(const models::TokenIds& tokens);
 
   // Traffic this rank sent per transformer layer (the layer loop's total / n_layers) in the last
