@@ -79,11 +79,13 @@ MINI = "{v}/smol-mini.gguf"
 GEN = "generate --max-new-tokens 2"
 
 # -- flags --
+row("flag_threads_negative", "--threads -2 " + GEN, r"--threads: must be a number >= 0, got -2")
 row("flag_threads_text", "--threads many " + GEN, r"--threads.*many")
 row("flag_matmul", "--matmul gpu " + GEN, r"--matmul.*'gpu'.*onednn.*openblas")
 row("flag_collectives", "--collectives tree " + GEN, r"--collectives.*'tree'.*mpi.*ring.*bidir")
 row("flag_overlap", "--overlap sometimes " + GEN, r"--overlap.*'sometimes'.*none.*looped")
 row("flag_ppermute", "--ppermute rdma " + GEN, r"--ppermute.*'rdma'.*shm.*mpi")
+row("flag_link_gbps_negative", "--link-gbps -1 " + GEN, r"--link-gbps: must be a number >= 0, got -1")
 row("flag_torus_two_dims", GEN + " --torus 2x1", r"--torus.*'2x1'.*three sizes")
 row("flag_torus_zero", GEN + " --torus 0x1x2", r"--torus.*'0x1x2'.*at least 1")
 row("flag_dtype", GEN + " --dtype fp8", r"--dtype.*'fp8'.*f32.*bf16.*int8")
@@ -98,6 +100,7 @@ row("flag_prompt_and_tokens", GEN + " --model {smol} --prompt Hi --prompt-tokens
     r"--prompt and --prompt-tokens", smol=True)
 row("flag_stop_tokens_text", GEN + " --stop-tokens 1,x", r"--stop-tokens.*'x'.*not a token id")
 row("flag_verify_block", "verify --block diagonal", r"--block.*'diagonal'.*model.*parallel.*serial.*all")
+row("flag_verify_tolerance", "verify --tolerance -1", r"--tolerance: must be a number >= 0, got -1")
 row("flag_export_format", "export --model llama-tiny --format onnx --out {d}/x", r"--format.*'onnx'.*hf.*gguf", np=1)
 row("flag_export_gguf_dtype", "export --model llama-tiny --format gguf --dtype q5_k --out {d}/x.gguf",
     r"--dtype.*'q5_k'.*q4_1", np=1)
