@@ -99,6 +99,7 @@ row("flag_chat_without_text", GEN + " --model {smol} --chat", r"--chat: needs te
 row("flag_prompt_and_tokens", GEN + " --model {smol} --prompt Hi --prompt-tokens 1,2",
     r"--prompt and --prompt-tokens", smol=True)
 row("flag_stop_tokens_text", GEN + " --stop-tokens 1,x", r"--stop-tokens.*'x'.*not a token id")
+row("flag_logits_out_dir", GEN + " --logits-out /nonexistent/dir/logits.bin", r"--logits-out.*/nonexistent/dir")
 row("flag_verify_block", "verify --block diagonal", r"--block.*'diagonal'.*model.*parallel.*serial.*all")
 row("flag_verify_tolerance", "verify --tolerance -1", r"--tolerance: must be a number >= 0, got -1")
 row("flag_export_format", "export --model llama-tiny --format onnx --out {d}/x", r"--format.*'onnx'.*hf.*gguf", np=1)
