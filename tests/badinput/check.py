@@ -118,10 +118,14 @@ row("plan_duplicate_phase", GEN + " --plan prefill=ws2d/heads,prefill=ws1d/heads
 row("plan_unknown_phase", GEN + " --plan prefill=ws2d/heads,middle=ws1d/heads", r"--plan.*'middle=ws1d/heads'")
 
 # -- run YAML (--config) --
+row("run_yaml_max_new_text", GEN + " --config {d}/run.yaml", r"run.yaml: key 'max_new_tokens': wrong type",
+    make=text_file("run.yaml", "max_new_tokens: many\n"))
 row("run_yaml_prompts_scalar", "generate --config {d}/run.yaml", r"run.yaml: key 'prompts'.*non-empty list",
     make=text_file("run.yaml", "prompts: 5\n"))
 row("run_yaml_prompt_token_text", "generate --config {d}/run.yaml", r"run.yaml: key 'prompts': wrong type",
     make=text_file("run.yaml", "prompts: [[1, two, 3]]\n"))
+row("run_yaml_stop_tokens_scalar", GEN + " --config {d}/run.yaml", r"run.yaml: key 'stop_tokens': wrong type or value \(a list of token ids\)",
+    make=text_file("run.yaml", "stop_tokens: 5\n"))
 row("run_yaml_syntax", GEN + " --config {d}/run.yaml", r"run.yaml: not valid YAML",
     make=text_file("run.yaml", "model: [llama-tiny\nplan: default\n"))
 row("run_yaml_empty", GEN + " --config {d}/run.yaml", r"run.yaml: expected a mapping of run settings",
