@@ -160,6 +160,10 @@ row("model_rope_theta_text", GEN + " --model {d}/m.yaml", r"m.yaml.*'rope_theta'
     make=model_yaml("rope_theta: 10000", "rope_theta: big"))
 row("model_layers_fraction", GEN + " --model {d}/m.yaml", r"m.yaml.*'n_layers'.*(integer|2.5)",
     make=model_yaml("n_layers: 2", "n_layers: 2.5"))
+row("model_duplicate_key", GEN + " --model {d}/m.yaml", r"m.yaml: key 'vocab': given twice \(line 9\)",
+    make=model_yaml("vocab: 128", "vocab: 128\nvocab: 256"))
+row("model_norm_eps_negative", GEN + " --model {d}/m.yaml", r"m.yaml: key 'norm_eps': -1 must be in \(0, 0.1\]",
+    make=model_yaml("norm_eps: 1.0e-5", "norm_eps: -1"))
 row("model_max_seq_overflow", GEN + " --model {d}/m.yaml", r"m.yaml.*'max_seq'",
     make=model_yaml("max_seq: 64", "max_seq: 100000000000000000000000"))
 row("model_bool_text", GEN + " --model {d}/m.yaml", r"m.yaml.*'tied_embeddings'.*(true|bool)",
@@ -237,11 +241,27 @@ def set_field(field, fn):
 
 
 CK = GEN + " --model {d}/ckpt"
+row("hf_no_config", CK, r"--model: '.*ckpt' is a directory without config.json \(allowed: a Hugging Face", make=hf(lambda c: os.remove(os.path.join(c, "config.json"))))
 row("hf_config_not_json", CK, r"config.json: not valid JSON",
     make=hf(lambda c: replace(os.path.join(c, "config.json"), "{\"hidden_size\": 256,")))
 row("hf_config_missing_key", CK, r"config.json: missing key 'hidden_size'", make=hf(edit_config(hidden_size=None)))
+row("hf_config_wrong_type", CK, r"config.json: key 'num_attention_heads' has the wrong type.*expected an integer",
+    make=hf(edit_config(num_attention_heads="8")))
+row("hf_config_layers_fraction", CK, r"config.json: key 'num_hidden_layers' has the wrong type.*expected an integer",
+    make=hf(edit_config(num_hidden_layers=2.5)))
+row("hf_config_layers_huge_float", CK, r"config.json: key 'num_hidden_layers' has the wrong type.*expected an integer",
+    make=hf(edit_config(num_hidden_layers=1e30)))
+row("hf_config_not_object", CK, r"config.json: expected a JSON object",
+    make=hf(lambda c: replace(os.path.join(c, "config.json"), "[1, 2]")))
 row("hf_config_architecture", CK, r"config.json: architecture 'BertModel'.*allowed: LlamaForCausalLM, FalconForCausalLM",
     make=hf(edit_config(architectures=["BertModel"], model_type="bert")))
+row("hf_config_architecture_number", CK, r"config.json: key 'architectures' has the wrong type.*list of strings",
+    make=hf(edit_config(architectures=[7], model_type="bert")))
+row("hf_config_model_type_number", CK, r"config.json: key 'model_type' has the wrong type.*expected a string",
+    make=hf(edit_config(architectures=[], model_type=3)))
+row("hf_config_heads_not_divisor", CK, r"config.json: key 'num_key_value_heads': n_heads = 8 is not divisible by n_kv_heads = 3",
+    make=hf(edit_config(num_key_value_heads=3)))
+row("hf_config_negative_layers", CK, r"config.json: key 'num_hidden_layers': -2 must be a positive integer", make=hf(edit_config(num_hidden_layers=-2)))
 row("hf_config_more_layers", CK, r"missing tensor 'model.layers.2.", make=hf(edit_config(num_hidden_layers=3)))
 row("hf_config_vocab_mismatch", CK, r"tensor 'model.embed_tokens.weight' has shape.*config.json implies",
     make=hf(edit_config(vocab_size=300)))
@@ -370,6 +390,8 @@ row("gguf_missing_key", GG, r"GGUF file '.*'.*llama.embedding_length",
     make=gguf("tiny.gguf", lambda g: g.remove("llama.embedding_length")))
 row("gguf_key_wrong_type", GG, r"GGUF file '.*'.*llama.attention.head_count",
     make=gguf("tiny.gguf", lambda g: g.set("llama.attention.head_count", STRING, "eight")))
+row("gguf_heads_not_divisor", GG, r"x.gguf: key 'llama.attention.head_count_kv': n_heads = 8 is not divisible by n_kv_heads = 3",
+    make=gguf("tiny.gguf", lambda g: g.set("llama.attention.head_count_kv", U32, 3)))
 row("gguf_duplicate_key", GG, r"GGUF file '.*': duplicate metadata key 'llama.block_count'",
     make=gguf("tiny.gguf", lambda g: g.kv.append(["llama.block_count", U32, 4])))
 # The tokenizer in the metadata (smol-mini: SmolLM2's tokenizer).
