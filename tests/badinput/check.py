@@ -183,8 +183,14 @@ row("hw_missing_key", "plan --hardware {d}/hw.yaml", r"hw.yaml: missing key 'hbm
     make=profile("hbm_gbps: 1200\n", ""), np=1)
 row("hw_number_text", "plan --hardware {d}/hw.yaml", r"hw.yaml: key 'hbm_gib' must be a number, got 'lots'",
     make=profile("hbm_gib: 32", "hbm_gib: lots"), np=1)
+row("hw_number_list", "plan --hardware {d}/hw.yaml", r"hw.yaml: key 'hbm_gib' must be a number",
+    make=profile("hbm_gib: 32", "hbm_gib: [32, 64]"), np=1)
 row("hw_negative", "plan --hardware {d}/hw.yaml", r"hw.yaml: key 'link_gbps_x' must be positive, got -45",
     make=profile("link_gbps_x: 45", "link_gbps_x: -45"), np=1)
+row("hw_name_list", "plan --hardware {d}/hw.yaml", r"hw.yaml: key 'name' must be a string",
+    make=profile("name: tpu-v4", "name: [tpu, v4]"), np=1)
+row("hw_key_not_string", "plan --hardware {d}/hw.yaml", r"hw.yaml: .*key must be a plain string",
+    make=profile("name: tpu-v4", "name: tpu-v4\n[a, b]: 1"), np=1)
 row("hw_not_yaml", "plan --hardware {d}/hw.yaml", r"hw.yaml: not valid YAML", make=text_file("hw.yaml", "a: [b\n"),
     np=1)
 
