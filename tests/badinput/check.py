@@ -335,6 +335,12 @@ row("hf_tokenizer_model_garbage", CK + " --prompt Hello", r"tokenizer.model: not
     make=hf(lambda c: replace(os.path.join(c, "tokenizer.model"), b"\x0a\x03abc garbage")))
 row("hf_tokenizer_config_not_json", CK + " --prompt Hello", r"tokenizer_config.json: not valid JSON",
     make=hf(lambda c: replace(os.path.join(c, "tokenizer_config.json"), "{\"bos_token\": ")))
+row("hf_tokenizer_config_content_number", CK + " --prompt Hello",
+    r"tokenizer_config.json: key 'bos_token': .* is not a token \(allowed: a token's text",
+    make=hf(lambda c: replace(os.path.join(c, "tokenizer_config.json"), "{\"bos_token\": {\"content\": 5}}")))
+row("hf_tokenizer_config_id_past_vocab", CK + " --prompt Hello",
+    r"tokenizer_config.json: key 'eos_token': token id 4096 is outside the vocabulary \[0, 3\d\d\)",
+    make=hf(lambda c: replace(os.path.join(c, "tokenizer_config.json"), "{\"eos_token\": 4096}")))
 row("hf_chat_template_unknown", CK + " --chat --prompt Hello", r"--chat: the chat template of .* is not one Tori knows",
     make=hf(lambda c: replace(os.path.join(c, "tokenizer_config.json"),
                                "{\"chat_template\": \"{% for m in messages %}<<{{ m['content'] }}>>{% endfor %}\"}")))
@@ -412,6 +418,8 @@ row("gguf_tokenizer_tokens_numbers", MG, r"x.gguf.*tokenizer.ggml.tokens",
     make=gguf("smol-mini.gguf", lambda g: g.set("tokenizer.ggml.tokens", ARRAY, (I32, list(range(49152))))), smol=True)
 row("gguf_tokenizer_bad_merge", MG, r"x.gguf: merge 0 'xyz' is not two tokens separated by a space",
     make=gguf("smol-mini.gguf", lambda g: g.get("tokenizer.ggml.merges")[1].__setitem__(0, "xyz")), smol=True)
+row("gguf_tokenizer_eos_out_of_vocab", MG, r"x.gguf: tokenizer.ggml.eos_token_id = 99999 is outside the vocabulary \[0, 49152\)",
+    make=gguf("smol-mini.gguf", lambda g: g.set("tokenizer.ggml.eos_token_id", U32, 99999)), smol=True)
 row("gguf_chat_template_unknown", GEN + " --model {d}/x.gguf --chat --prompt Hello",
     r"--chat: the chat template of .*x.gguf.* is not one Tori knows",
     make=gguf("smol-mini.gguf", lambda g: g.set("tokenizer.chat_template", STRING, "{{ messages }}")), smol=True)
