@@ -384,6 +384,8 @@ row("gguf_tensor_type_unknown", GG, r"GGUF file '.*': tensor 'blk.0.attn_q.weigh
     make=gguf("tiny.gguf", tensor_edit("blk.0.attn_q.weight", type=99)))
 row("gguf_tensor_type_unsupported", GG, r"GGUF file '.*': tensor 'blk.0.attn_q.weight' has type Q5_K.*supported: ",
     make=gguf("tiny.gguf", tensor_edit("blk.0.attn_q.weight", type=13)))
+row("gguf_tensor_type_wrong_size", GG, r"GGUF file '.*': tensor 'blk.0.attn_q.weight' \(F32, data .*\)\) overlaps tensor",
+    make=gguf("tiny.gguf", tensor_edit("blk.0.attn_q.weight", type=0)))
 row("gguf_missing_tensor", GG, r"GGUF file '.*': missing tensor 'blk.1.ffn_down.weight'",
     make=gguf("tiny.gguf", tensor_edit("blk.1.ffn_down.weight", name="blk.1.ffn_dawn.weight")))
 row("gguf_tensor_dims", GG, r"GGUF file '.*': tensor 'blk.0.ffn_up.weight' has dims",
