@@ -12,9 +12,9 @@ must do with it:
     Open MPI's "Process received signal" backtrace or "exited on signal";
   - finish within TIME_BOUND seconds.
 
-The bad inputs are made from valid ones by --make (a ctest fixture): a llama-tiny Hugging Face
-checkpoint exported by `tori export` (bf16, sharded with an index, with the tiny BPE
-tokenizer.json), a llama-tiny GGUF (Q4_1), and "smol-mini", a one-layer GGUF with SmolLM2's real
+The bad inputs are made from valid ones by --make (a ctest fixture): a two-layer llama-tiny-shaped
+Hugging Face checkpoint exported by `tori export` (bf16, sharded with an index, with the tiny BPE
+tokenizer.json and its 379-token vocabulary), a llama-tiny GGUF (Q4_1), and "smol-mini", a one-layer GGUF with SmolLM2's real
 tokenizer and chat template (its metadata copied from SmolLM2-135M-Instruct's GGUF, from
 launch/fetch-model); the valid inputs are checked to run before anything is derived from them.
 Rows on SmolLM2 itself (prompts) and on smol-mini are skipped (exit 77) without the GGUF.
