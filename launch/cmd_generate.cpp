@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -182,8 +183,6 @@ class StreamDisplay {
                 const std::vector<int32_t>& stop_tokens, bool text)
       : r_(r), prompts_(prompts), texts_(texts), stop_tokens_(stop_tokens), text_(text), B_(prompts.size()),
         count_(B_, 0), finished_(B_, false), headed_(B_, false) {
-    if (mode != "auto" && mode != "on" && mode != "off")
-      throw InputError("--stream: '" + mode + "' (allowed: auto, on, off)");
     const bool under_mpirun = std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr;
     auto watching = [&](int fd) { return mode == "on" || (mode == "auto" && !under_mpirun && isatty(fd)); };
     stream_ = g.rank == 0 && !g.json && watching(STDOUT_FILENO);
@@ -385,8 +384,26 @@ void print_text(const Report& rep, bool streamed_text) {
 
 // ---- The run -----------------------------------------------------------------------------------
 
+// The output flags, checked before anything is loaded (a bad one found after generation would
+// waste the run). --logits-out: rank 0 writes it, so rank 0 checks that its directory is
+// writable and every rank learns the answer. Collective.
+void check_output_flags(const GenerateFlags& f, const GlobalOptions& g) {
+  if (f.stream != "auto" && f.stream != "on" && f.stream != "off")
+    throw InputError("--stream: '" + f.stream + "' (allowed: auto, on, off)");
+  if (f.logits_out.empty()) return;
+  int writable = 1;
+  if (g.rank == 0) {
+    const std::filesystem::path dir = std::filesystem::absolute(f.logits_out).parent_path();
+    writable = access(dir.c_str(), W_OK) == 0 && std::filesystem::is_directory(dir);
+  }
+  MPI_Bcast(&writable, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  if (!writable)
+    throw InputError("--logits-out: cannot write '" + f.logits_out + "' (its directory does not exist or is not writable)");
+}
+
 int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) {
   RunConfig& r = f.run;
+  check_output_flags(f, g);
   if (app.count("--stop") > 0)
     for (std::string& stop : r.stop_strings) stop = unescape(stop);
   apply_run_yaml(app, r);

@@ -224,7 +224,8 @@ void add_verify_command(CLI::App& parent, Commands& out) {
                   "weight format f32|bf16|int8; the reference runs on the weights rounded the same way")
       ->capture_default_str();
   app->add_option("--tolerance", o->tolerance,
-                  "largest allowed relative logits error (default: 1e-4 for f32, 5e-2 for bf16 and int8)");
+                  "largest allowed relative logits error (default: 1e-4 for f32, 5e-2 for bf16 and int8)")
+      ->check(non_negative());
   out.push_back({app, [o](const GlobalOptions& g) { return run_verify(*o, g); }});
 }
 

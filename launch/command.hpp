@@ -13,7 +13,7 @@ namespace tori::launch {
 // Options every subcommand accepts (given before or after the subcommand name).
 struct GlobalOptions {
   std::string log_level;  // empty: rank 0 info, others warn
-  int threads = 0;        // <= 0: cores on host / ranks on host
+  int threads = 0;        // 0: cores on host / ranks on host
   bool json = false;      // JSON lines on stdout instead of human text
   std::string matmul = "auto";       // --matmul: onednn|openblas|reference|auto (kernels parse it)
   std::string collectives = "mpi";   // --collectives: mpi|ring|bidir (collectives parse it)
@@ -26,6 +26,16 @@ struct GlobalOptions {
   int world_size = 1;
   int threads_applied = 1;  // what apply_threads() settled on
 };
+
+// A CLI11 check that a number is >= 0 (CLI::NonNegativeNumber's message prints DBL_MAX in full).
+inline CLI::Validator non_negative() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        double v = 0;
+        return CLI::detail::lexical_cast(s, v) && v >= 0 ? "" : "must be a number >= 0, got " + s;
+      },
+      "NUMBER >= 0", "non_negative");
+}
 
 struct Command {
   CLI::App* app = nullptr;

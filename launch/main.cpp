@@ -43,7 +43,8 @@ int main(int argc, char** argv) {
       app.add_option("--log-level", global.log_level,
                      "trace|debug|info|warn|error|off (default: info on rank 0, warn elsewhere)");
       app.add_option("--threads", global.threads,
-                     "compute threads per rank (default: cores on host / ranks on host)");
+                     "compute threads per rank (default, or 0: cores on host / ranks on host)")
+          ->check(tori::launch::non_negative());
       app.add_flag("--json", global.json, "print JSON lines on stdout instead of text");
       app.add_option("--matmul", global.matmul, "matmul backend: onednn|openblas|reference|auto")
           ->capture_default_str();
@@ -51,9 +52,9 @@ int main(int argc, char** argv) {
           ->capture_default_str();
       app.add_option("--link-gbps", global.link_gbps,
                      "emulate interconnect links of this many GB/s per axis direction (0 = off; see docs/overlap.md)")
-          ->check(CLI::NonNegativeNumber);
+          ->check(tori::launch::non_negative());
       app.add_option("--link-latency-us", global.link_latency_us, "emulated link latency per message (µs)")
-          ->check(CLI::NonNegativeNumber);
+          ->check(tori::launch::non_negative());
       app.add_option("--ppermute", global.ppermute,
                      "ring neighbour transfers (the looped einsums'): shm (shared memory on one host) | mpi")
           ->capture_default_str();

@@ -50,6 +50,7 @@ void add_run_flags(CLI::App& app, RunConfig& r) {
 namespace {
 
 std::string join_ints(const YAML::Node& n) {
+  if (!n.IsSequence()) throw YAML::Exception(YAML::Mark::null_mark(), "a list of token ids");
   std::string s;
   for (size_t i = 0; i < n.size(); ++i) {
     if (i) s += ',';
@@ -72,15 +73,15 @@ void apply_run_yaml(const CLI::App& app, RunConfig& r) {
   }
   if (!root.IsMap()) throw InputError(r.config + ": expected a mapping of run settings");
   // key -> how to apply its YAML value
-  using Setter = std::function<void(const YAML::Node&)>;
+  using Setter = std::function<void(RunConfig&, const YAML::Node&)>;
   const std::map<std::string, Setter> keys = {
-      {"model", [&](const YAML::Node& n) { r.model = n.as<std::string>(); }},
-      {"seed", [&](const YAML::Node& n) { r.seed = n.as<unsigned long long>(); }},
-      {"torus", [&](const YAML::Node& n) { r.torus = n.as<std::string>(); }},
-      {"plan", [&](const YAML::Node& n) { r.plan = n.as<std::string>(); }},
-      {"dtype", [&](const YAML::Node& n) { r.dtype = n.as<std::string>(); }},
+      {"model", [](RunConfig& r, const YAML::Node& n) { r.model = n.as<std::string>(); }},
+      {"seed", [](RunConfig& r, const YAML::Node& n) { r.seed = n.as<unsigned long long>(); }},
+      {"torus", [](RunConfig& r, const YAML::Node& n) { r.torus = n.as<std::string>(); }},
+      {"plan", [](RunConfig& r, const YAML::Node& n) { r.plan = n.as<std::string>(); }},
+      {"dtype", [](RunConfig& r, const YAML::Node& n) { r.dtype = n.as<std::string>(); }},
       {"prompts",
-       [&](const YAML::Node& n) {
+       [](RunConfig& r, const YAML::Node& n) {
          if (!n.IsSequence() || n.size() == 0) throw YAML::Exception(YAML::Mark::null_mark(), "a non-empty list");
          if (n[0].IsSequence()) {
            std::string s;
@@ -93,15 +94,15 @@ void apply_run_yaml(const CLI::App& app, RunConfig& r) {
            r.prompts = n.as<std::vector<std::string>>();
          }
        }},
-      {"max_new_tokens", [&](const YAML::Node& n) { r.max_new_tokens = n.as<int>(); }},
-      {"stop_tokens", [&](const YAML::Node& n) { r.stop_tokens = join_ints(n); }},
-      {"stop_strings", [&](const YAML::Node& n) { r.stop_strings = n.as<std::vector<std::string>>(); }},
-      {"chat", [&](const YAML::Node& n) { r.chat = n.as<bool>(); }},
-      {"system", [&](const YAML::Node& n) { r.system = n.as<std::string>(); }},
-      {"temperature", [&](const YAML::Node& n) { r.temperature = n.as<double>(); }},
-      {"top_k", [&](const YAML::Node& n) { r.top_k = n.as<long long>(); }},
-      {"top_p", [&](const YAML::Node& n) { r.top_p = n.as<double>(); }},
-      {"sample_seed", [&](const YAML::Node& n) { r.sample_seed = n.as<unsigned long long>(); }},
+      {"max_new_tokens", [](RunConfig& r, const YAML::Node& n) { r.max_new_tokens = n.as<int>(); }},
+      {"stop_tokens", [](RunConfig& r, const YAML::Node& n) { r.stop_tokens = join_ints(n); }},
+      {"stop_strings", [](RunConfig& r, const YAML::Node& n) { r.stop_strings = n.as<std::vector<std::string>>(); }},
+      {"chat", [](RunConfig& r, const YAML::Node& n) { r.chat = n.as<bool>(); }},
+      {"system", [](RunConfig& r, const YAML::Node& n) { r.system = n.as<std::string>(); }},
+      {"temperature", [](RunConfig& r, const YAML::Node& n) { r.temperature = n.as<double>(); }},
+      {"top_k", [](RunConfig& r, const YAML::Node& n) { r.top_k = n.as<long long>(); }},
+      {"top_p", [](RunConfig& r, const YAML::Node& n) { r.top_p = n.as<double>(); }},
+      {"sample_seed", [](RunConfig& r, const YAML::Node& n) { r.sample_seed = n.as<unsigned long long>(); }},
   };
   // The flag each key is overridden by.
   auto flag_of = [](std::string k) {
@@ -124,10 +125,11 @@ void apply_run_yaml(const CLI::App& app, RunConfig& r) {
     auto it = keys.find(k);
     if (it == keys.end()) throw InputError(r.config + ": key '" + k + "': unknown key (allowed: " + allowed + ")");
     const std::string flag = flag_of(k);
+    // The command line wins; the file's value is still checked (into a scratch copy).
     const bool given = app.count(flag) > 0 || (k == "prompts" && app.count("--prompt") > 0);
-    if (given) continue;  // the command line wins
+    RunConfig scratch = r;
     try {
-      it->second(kv.second);
+      it->second(given ? scratch : r, kv.second);
     } catch (const YAML::Exception& e) {
       throw InputError(r.config + ": key '" + k + "': wrong type or value (" + e.msg + ")");
     }

@@ -86,13 +86,16 @@ ModelConfig parse_model_config(const std::string& yaml_text, const std::string& 
     throw InputError(source + ": not valid YAML: " + e.what());
   }
   if (!root.IsMap()) throw InputError(source + ": expected a mapping of model keys");
-  std::set<std::string> known(kKeys.begin(), kKeys.end());
+  std::set<std::string> known(kKeys.begin(), kKeys.end()), seen;
   for (const auto& kv : root) {
     if (!kv.first.IsScalar())  // e.g. "? [a]": as<std::string>() would throw yaml-cpp's BadConversion
       throw InputError(source + ": line " + std::to_string(kv.first.Mark().line + 1) +
                        ": a key must be a plain string (allowed: " + join(kKeys) + ")");
     std::string k = kv.first.as<std::string>();
     if (!known.count(k)) fail(source, k, "unknown key (allowed: " + join(kKeys) + ")");
+    // yaml-cpp keeps both entries of a repeated key and root[k] reads the first: refuse it.
+    if (!seen.insert(k).second)
+      fail(source, k, "given twice (line " + std::to_string(kv.first.Mark().line + 1) + ")");
   }
   ModelConfig c;
   c.name = get<std::string>(root, source, "name", "a string");
@@ -114,9 +117,13 @@ ModelConfig parse_model_config(const std::string& yaml_text, const std::string& 
   return c;
 }
 
-void validate(const ModelConfig& c, const std::string& source) {
+void validate(const ModelConfig& c, const std::string& source, const std::map<std::string, std::string>& file_keys) {
+  auto fail = [&](const std::string& key, const std::string& msg) {
+    auto it = file_keys.find(key);
+    models::fail(source, it == file_keys.end() ? key : it->second, msg);
+  };
   auto positive = [&](const char* key, int64_t v) {
-    if (v <= 0) fail(source, key, std::to_string(v) + " must be a positive integer");
+    if (v <= 0) fail(key, std::to_string(v) + " must be a positive integer");
   };
   positive("n_layers", c.n_layers);
   positive("d_model", c.d_model);
@@ -127,18 +134,23 @@ void validate(const ModelConfig& c, const std::string& source) {
   positive("vocab", c.vocab);
   positive("max_seq", c.max_seq);
   if (c.n_heads % c.n_kv_heads != 0)
-    fail(source, "n_kv_heads",
+    fail("n_kv_heads",
          "n_heads = " + std::to_string(c.n_heads) + " is not divisible by n_kv_heads = " +
              std::to_string(c.n_kv_heads) + " (allowed: a divisor of n_heads; 1 = multiquery)");
   if (c.d_model % c.n_heads != 0)
-    fail(source, "d_model",
+    fail("d_model",
          "d_model = " + std::to_string(c.d_model) + " is not divisible by n_heads = " +
              std::to_string(c.n_heads));
   if (c.d_head % 2 != 0)
-    fail(source, "d_head", std::to_string(c.d_head) + " must be even (RoPE rotates pairs)");
-  if (!(c.rope_theta > 0)) fail(source, "rope_theta", "must be > 0");
-  if (!(c.norm_eps > 0) || c.norm_eps > 1e-1) fail(source, "norm_eps", "must be in (0, 0.1]");
-  if (c.vocab > (int64_t(1) << 31)) fail(source, "vocab", "must be < 2^31");
+    fail("d_head", std::to_string(c.d_head) + " must be even (RoPE rotates pairs)");
+  auto number = [](double v) {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+  };
+  if (!(c.rope_theta > 0)) fail("rope_theta", number(c.rope_theta) + " must be > 0");
+  if (!(c.norm_eps > 0) || c.norm_eps > 1e-1) fail("norm_eps", number(c.norm_eps) + " must be in (0, 0.1]");
+  if (c.vocab > (int64_t(1) << 31)) fail("vocab", "must be < 2^31");
 }
 
 std::string to_yaml(const ModelConfig& c) {
@@ -187,6 +199,10 @@ ModelConfig load_model_config(const std::string& name_or_path) {
     if (looks_like_path) throw InputError("--model: file '" + name_or_path + "' does not exist");
     preset_yaml(name_or_path);  // throws with the list of presets
   }
+  if (fs::is_directory(name_or_path))
+    throw InputError("--model: '" + name_or_path +
+                     "' is a directory without config.json (allowed: a Hugging Face checkpoint directory, a .gguf "
+                     "file, a model YAML file or a preset)");
   std::ifstream in(name_or_path);
   if (!in) throw InputError("--model: cannot read '" + name_or_path + "'");
   std::stringstream ss;

@@ -4,6 +4,7 @@
 // required, unknown keys are refused, and inconsistent values are errors naming file, key and the
 // allowed values.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -43,8 +44,11 @@ std::string to_string(Norm n);
 ModelConfig parse_model_config(const std::string& yaml_text, const std::string& source);
 // `name_or_path`: a preset name (see preset_names()) or a path to a YAML file.
 ModelConfig load_model_config(const std::string& name_or_path);
-// Checks ranges and consistency; throws InputError naming `source` and the key.
-void validate(const ModelConfig& c, const std::string& source);
+// Throws InputError naming `source` and the key when the config is inconsistent. `file_keys` maps
+// a ModelConfig key (n_kv_heads) to the name the file gives it (config.json's num_key_value_heads,
+// a GGUF's llama.attention.head_count_kv), so the message names the key the user can change.
+void validate(const ModelConfig& c, const std::string& source,
+              const std::map<std::string, std::string>& file_keys = {});
 // YAML text that parses back to the same config (used by dumps and logs).
 std::string to_yaml(const ModelConfig& c);
 

@@ -68,7 +68,11 @@ ModelConfig gguf_llama_config(const GgufFile& f) {
     c.vocab = f.info("token_embd.weight").dims[1];
   c.vocab = f.get_int("llama.vocab_size", c.vocab);
   c.tied_embeddings = !f.has("output.weight");
-  validate(c, path);
+  validate(c, path, {{"n_layers", "llama.block_count"}, {"d_model", "llama.embedding_length"},
+                     {"n_heads", "llama.attention.head_count"}, {"n_kv_heads", "llama.attention.head_count_kv"},
+                     {"d_head", "llama.attention.key_length"}, {"d_ff", "llama.feed_forward_length"},
+                     {"vocab", "tokenizer.ggml.tokens"}, {"max_seq", "llama.context_length"},
+                     {"rope_theta", "llama.rope.freq_base"}, {"norm_eps", "llama.attention.layer_norm_rms_epsilon"}});
   // Each layer has 9 tensors: a block_count the file cannot hold is an error here, before anything
   // enumerates the layers.
   if (c.n_layers > int64_t(f.tensors().size() / 9))

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <set>
 
 #include "kernels/error.hpp"
 
@@ -202,12 +203,27 @@ GgufFile::GgufFile(const std::string& path) : path_(path), file_(path) {
     bad(path, "data section would start at byte " + std::to_string(data_offset_) + ", past the end of the file (" +
                   std::to_string(file_size) + " bytes)");
   const uint64_t data_size = file_size - data_offset_;
+  std::set<std::string> names;
   for (auto& ti : infos) {
     if (ti.offset > data_size || ti.nbytes > data_size - ti.offset)
       bad(path, "tensor '" + ti.name + "': data [" + std::to_string(ti.offset) + ", " +
                     std::to_string(ti.offset + ti.nbytes) + ") runs past the end of the data section (" +
                     std::to_string(data_size) + " bytes)");
-    if (tensors_.count(ti.name)) bad(path, "duplicate tensor '" + ti.name + "'");
+    if (!names.insert(ti.name).second) bad(path, "duplicate tensor '" + ti.name + "'");
+  }
+  // Tensors may not share bytes: a wrong type or dims that make one tensor longer than it is would
+  // otherwise read its neighbour's data as its own (llama.cpp requires them packed in order).
+  std::vector<const GgufTensorInfo*> by_offset;
+  for (const auto& ti : infos) by_offset.push_back(&ti);
+  std::sort(by_offset.begin(), by_offset.end(), [](auto* a, auto* b) { return a->offset < b->offset; });
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    const GgufTensorInfo &a = *by_offset[i - 1], &b = *by_offset[i];
+    if (a.nbytes > 0 && b.offset < a.offset + a.nbytes)
+      bad(path, "tensor '" + a.name + "' (" + ggml_type_name(uint32_t(a.type)) + ", data [" + std::to_string(a.offset) +
+                    ", " + std::to_string(a.offset + a.nbytes) + ")) overlaps tensor '" + b.name + "' (from " +
+                    std::to_string(b.offset) + "): wrong type or dims");
+  }
+  for (auto& ti : infos) {
     std::string name = ti.name;
     tensors_.emplace(std::move(name), std::move(ti));
   }

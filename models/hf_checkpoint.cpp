@@ -1,10 +1,12 @@
 #include "models/hf_checkpoint.hpp"
 #include "models/tsvd_checkpoint.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <type_traits>
 #include <nlohmann/json.hpp>
 
 #include "kernels/bf16.hpp"
@@ -71,11 +73,17 @@ template <typename T>
 T key(const nlohmann::json& j, std::initializer_list<const char*> names, const std::string& path, const T* dflt = nullptr) {
   for (const char* n : names)
     if (j.contains(n) && !j[n].is_null()) {
-      try {
-        return j[n].get<T>();
-      } catch (const std::exception&) {
-        throw InputError(path + ": key '" + n + "' has the wrong type");
-      }
+      const nlohmann::json& v = j[n];
+      // JSON's type must be the key's: nlohmann converts 2.5 to an integer 2, and 1e30 with
+      // undefined behaviour.
+      const char* want = std::is_same_v<T, bool> ? "true or false"
+                         : std::is_same_v<T, std::string> ? "a string"
+                         : std::is_integral_v<T> ? "an integer" : "a number";
+      const bool ok = std::is_same_v<T, bool> ? v.is_boolean()
+                      : std::is_same_v<T, std::string> ? v.is_string()
+                      : std::is_integral_v<T> ? v.is_number_integer() : v.is_number();
+      if (!ok) throw InputError(path + ": key '" + n + "' has the wrong type (" + v.dump().substr(0, 40) + "; expected " + want + ")");
+      return v.get<T>();
     }
   if (dflt) return *dflt;
   throw InputError(path + ": missing key '" + *names.begin() + "'");
@@ -83,10 +91,17 @@ T key(const nlohmann::json& j, std::initializer_list<const char*> names, const s
 
 ModelConfig parse_hf_config(const std::string& path, HfFamily& family) {
   nlohmann::json j = read_json_file(path);
+  if (!j.is_object()) throw InputError(path + ": expected a JSON object");
   std::string arch;
-  if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty())
-    arch = j["architectures"][0].get<std::string>();
-  const std::string type = j.value("model_type", "");
+  if (j.contains("architectures") && !j["architectures"].is_null()) {
+    const nlohmann::json& a = j["architectures"];
+    if (!a.is_array() || !std::all_of(a.begin(), a.end(), [](const nlohmann::json& x) { return x.is_string(); }))
+      throw InputError(path + ": key 'architectures' has the wrong type (" + a.dump().substr(0, 40) +
+                       "; expected a list of strings)");
+    if (!a.empty()) arch = a[0].get<std::string>();
+  }
+  const std::string dflt;
+  const std::string type = key<std::string>(j, {"model_type"}, path, &dflt);
   ModelConfig c;
   c.name = fs::path(path).parent_path().filename().string();
   if (arch == "LlamaForCausalLM" || type == "llama") {
@@ -136,7 +151,11 @@ ModelConfig parse_hf_config(const std::string& path, HfFamily& family) {
   c.d_head = key<int64_t>(j, {"head_dim"}, path, &hd);
   const double theta = 10000.0;
   c.rope_theta = key<double>(j, {"rope_theta"}, path, &theta);
-  validate(c, path);
+  const bool llama = family == HfFamily::llama;
+  validate(c, path, {{"n_layers", "num_hidden_layers"}, {"d_model", "hidden_size"}, {"n_heads", "num_attention_heads"},
+                     {"n_kv_heads", "num_key_value_heads"}, {"d_head", "head_dim"},
+                     {"d_ff", llama ? "intermediate_size" : "ffn_hidden_size"}, {"vocab", "vocab_size"},
+                     {"max_seq", "max_position_embeddings"}, {"norm_eps", llama ? "rms_norm_eps" : "layer_norm_epsilon"}});
   return c;
 }
 

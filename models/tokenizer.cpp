@@ -33,6 +33,10 @@ void read_gguf_specials(const GgufFile& f, Tokenizer& t) {
   t.bos_id = int32_t(f.get_int("tokenizer.ggml.bos_token_id", t.bos_id));
   t.eos_id = int32_t(f.get_int("tokenizer.ggml.eos_token_id", t.eos_id));
   t.eot_id = int32_t(f.get_int("tokenizer.ggml.eot_token_id", t.eot_id));
+  for (const char* key : {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"})
+    if (f.find(key) && (f.get_int(key) < 0 || f.get_int(key) >= t.vocab_size()))
+      throw InputError(f.path() + ": " + key + " = " + std::to_string(f.get_int(key)) +
+                       " is outside the vocabulary [0, " + std::to_string(t.vocab_size()) + ")");
   const bool spm = f.get_string("tokenizer.ggml.model", "") == "llama";
   t.add_bos = f.get_int("tokenizer.ggml.add_bos_token", spm) != 0;
   t.chat_template = f.get_string("tokenizer.chat_template", "");
@@ -40,13 +44,23 @@ void read_gguf_specials(const GgufFile& f, Tokenizer& t) {
 
 namespace {
 
-// tokenizer_config.json / config.json token fields: a string, {"content": string}, or an id.
-int32_t token_of(const Tokenizer& t, const nlohmann::json& v) {
-  if (v.is_number_integer()) return v.get<int32_t>();
-  if (v.is_array() && !v.empty()) return token_of(t, v[0]);  // eos_token_id: [a, b]: the first
-  if (v.is_object() && v.contains("content")) return t.find_token(v["content"].get<std::string>());
+// tokenizer_config.json / config.json token fields: a string, {"content": string}, or an id (in
+// the vocabulary). `where`: the file and key, for the error.
+int32_t token_of(const Tokenizer& t, const nlohmann::json& v, const std::string& where) {
+  if (v.is_number_integer()) {
+    const int64_t id = v.get<int64_t>();
+    if (id < 0 || id >= t.vocab_size())
+      throw InputError(where + ": token id " + std::to_string(id) + " is outside the vocabulary [0, " +
+                       std::to_string(t.vocab_size()) + ")");
+    return int32_t(id);
+  }
+  if (v.is_array() && !v.empty()) return token_of(t, v[0], where);  // eos_token_id: [a, b]: the first
+  if (v.is_object() && v.contains("content") && v["content"].is_string())
+    return t.find_token(v["content"].get<std::string>());
   if (v.is_string()) return t.find_token(v.get<std::string>());
-  return -1;
+  if (v.is_null()) return -1;
+  throw InputError(where + ": " + v.dump().substr(0, 40) +
+                   " is not a token (allowed: a token's text, {\"content\": text} or a token id)");
 }
 
 // A Hugging Face directory: tokenizer.model, else tokenizer.json; then the special tokens, add_bos
@@ -64,8 +78,9 @@ std::unique_ptr<Tokenizer> open_hf_tokenizer(const fs::path& dir) {
   nlohmann::json model = fs::exists(model_cfg) ? read_json_file(model_cfg.string()) : nlohmann::json::object();
   if (!cfg.is_object()) throw InputError(cfg_path.string() + ": expected a JSON object");
   auto pick = [&](const char* token_key, const char* id_key, int32_t& out) {
-    int32_t id = cfg.contains(token_key) ? token_of(*t, cfg[token_key]) : -1;
-    if (id < 0 && model.is_object() && model.contains(id_key)) id = token_of(*t, model[id_key]);
+    int32_t id = cfg.contains(token_key) ? token_of(*t, cfg[token_key], cfg_path.string() + ": key '" + token_key + "'") : -1;
+    if (id < 0 && model.is_object() && model.contains(id_key))
+      id = token_of(*t, model[id_key], model_cfg.string() + ": key '" + id_key + "'");
     if (id >= 0) out = id;
   };
   pick("bos_token", "bos_token_id", t->bos_id);

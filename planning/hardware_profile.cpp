@@ -48,14 +48,28 @@ const OverheadPart kOverheadParts[] = {{"layer_us", &Overheads::layer_s, kMicro}
 constexpr kernels::WeightFormat kOwnOverheadFormats[] = {kernels::WeightFormat::bf16, kernels::WeightFormat::int8};
 std::string overheads_key(kernels::WeightFormat f) { return "overheads_" + std::string(kernels::weight_format_name(f)); }
 
+// A value as a message shows it: the scalar's text, or what it is instead (as<std::string>() of a
+// list or mapping throws yaml-cpp's BadConversion, which names neither the file nor the key).
+std::string shown(const YAML::Node& n) {
+  if (n.IsScalar()) return n.Scalar();
+  return n.IsSequence() ? "a list" : n.IsMap() ? "a mapping" : "nothing";
+}
+
+// A mapping's key, which must be a plain string ("[a, b]: 1" is a list as a key).
+std::string key_text(const YAML::Node& k, const std::string& where) {
+  if (!k.IsScalar())
+    throw InputError(where + ": line " + std::to_string(k.Mark().line + 1) + ": a key must be a plain string");
+  return k.Scalar();
+}
+
 double positive(const YAML::Node& n, const std::string& where) {
   double v = 0;
   try {
     v = n.as<double>();
   } catch (const YAML::Exception&) {
-    throw InputError(where + " must be a number, got '" + n.as<std::string>() + "'");
+    throw InputError(where + " must be a number, got '" + shown(n) + "'");
   }
-  if (!(v >= 0) || !std::isfinite(v)) throw InputError(where + " must be >= 0, got " + n.as<std::string>());
+  if (!(v >= 0) || !std::isfinite(v)) throw InputError(where + " must be >= 0, got " + shown(n));
   return v;
 }
 
@@ -64,7 +78,7 @@ CpuCalibration parse_cpu_entry(const YAML::Node& e, const std::string& where) {
   std::string list;
   for (const auto& k : kCpuKeys) list += (list.empty() ? "" : ", ") + k;
   for (const auto& kv : e) {
-    const std::string key = kv.first.as<std::string>();
+    const std::string key = key_text(kv.first, where);
     if (std::find(kCpuKeys.begin(), kCpuKeys.end(), key) == kCpuKeys.end() &&
         std::find(std::begin(kSmallNames), std::end(kSmallNames), key) == std::end(kSmallNames) &&
         std::find(kOptionalCpuKeys.begin(), kOptionalCpuKeys.end(), key) == kOptionalCpuKeys.end())
@@ -117,7 +131,7 @@ CpuCalibration parse_cpu_entry(const YAML::Node& e, const std::string& where) {
     const std::string parts = "layer_us, prefill_us, row_ns, decode_row_ns";
     if (!m.IsMap()) throw InputError(w + " must map " + parts + " to numbers");
     for (const auto& kv : m) {
-      const std::string k = kv.first.as<std::string>();
+      const std::string k = key_text(kv.first, w);
       if (std::none_of(std::begin(kOverheadParts), std::end(kOverheadParts), [&](const auto& p) { return k == p.key; }))
         throw InputError(w + ": unknown key '" + k + "' (allowed: " + parts + ")");
     }
@@ -278,7 +292,7 @@ HardwareProfile parse_hardware_profile(const std::string& text, const std::strin
   std::string list;
   for (const auto& k : kKeys) list += (list.empty() ? "" : ", ") + k;
   for (const auto& kv : root) {
-    const std::string key = kv.first.as<std::string>();
+    const std::string key = key_text(kv.first, source);
     if (!allowed.count(key)) throw InputError(source + ": unknown key '" + key + "' (allowed: " + list + ")");
   }
   auto num = [&](const std::string& key) {
@@ -287,14 +301,15 @@ HardwareProfile parse_hardware_profile(const std::string& text, const std::strin
     try {
       v = root[key].as<double>();
     } catch (const YAML::Exception&) {
-      throw InputError(source + ": key '" + key + "' must be a number, got '" + root[key].as<std::string>() + "'");
+      throw InputError(source + ": key '" + key + "' must be a number, got '" + shown(root[key]) + "'");
     }
-    if (!(v > 0)) throw InputError(source + ": key '" + key + "' must be positive, got " + root[key].as<std::string>());
+    if (!(v > 0)) throw InputError(source + ": key '" + key + "' must be positive, got " + shown(root[key]));
     return v;
   };
   HardwareProfile p;
   if (!root["name"]) throw InputError(source + ": missing key 'name'");
-  p.name = root["name"].as<std::string>();
+  if (!root["name"].IsScalar()) throw InputError(source + ": key 'name' must be a string, got " + shown(root["name"]));
+  p.name = root["name"].Scalar();
   p.peak_flops = {num("peak_tflops_f32") * kTera, num("peak_tflops_bf16") * kTera, num("peak_tflops_int8") * kTera};
   p.hbm_bytes = num("hbm_gib") * kGiB;
   p.hbm_bandwidth = num("hbm_gbps") * kGiga;
@@ -311,14 +326,14 @@ HardwareProfile parse_hardware_profile(const std::string& text, const std::strin
     p.decode_sequence_share = positive(root["decode_sequence_share"], source + ": key 'decode_sequence_share'");
     if (p.decode_sequence_share > 1)
       throw InputError(source + ": key 'decode_sequence_share' must be between 0 and 1, got " +
-                       root["decode_sequence_share"].as<std::string>());
+                       shown(root["decode_sequence_share"]));
   }
   if (const YAML::Node cu = root["collective_us"]) {
     const std::string w = source + ": key 'collective_us'";
     if (!cu.IsMap())
       throw InputError(w + " must map collective names to {bytes: microseconds}, e.g. {all_gather: {4096: 3, 1048576: 90}}");
     for (const auto& kv : cu) {
-      const std::string name = kv.first.as<std::string>();
+      const std::string name = key_text(kv.first, w);
       const collectives::Collective k = collectives::parse_collective(name, w);
       const std::string wk = w + " (" + name + ")";
       if (!kv.second.IsMap() || kv.second.size() == 0) throw InputError(wk + " must map bytes to microseconds");

@@ -22,7 +22,10 @@ nlohmann::json load_json(const fs::path& p) {
   return nlohmann::json::parse(in);
 }
 void check_known_answers(const BpeTokenizer& t) {
-  for (auto& a : load_json(kData / "bpe_known_answers.json")["answers"]) {
+  // The document must outlive the loop: a range-for over load_json(...)["answers"] iterates a
+  // temporary that is destroyed before the first iteration (AddressSanitizer: heap-use-after-free).
+  const nlohmann::json known = load_json(kData / "bpe_known_answers.json");
+  for (auto& a : known["answers"]) {
     const std::string text = a["text"];
     INFO(text);
     CHECK(t.encode(text) == a["ids"].get<std::vector<int32_t>>());
