@@ -38,8 +38,12 @@ class ShardedModel {
   // Empties every sequence's KV cache.
   void reset();
   // Appends prompts[b] (one per sequence of the batch) to each sequence; returns per sequence the
-  // logits of its last position [1, V], or of every position [L_b, V] when all_positions.
+  // logits of its last position [1, V], or of every position [L_b, V] when all_positions. Runs in
+  // chunks of chunk_tokens() tokens per sequence (ShardOptions::prefill_chunk), the KV cache
+  // filling chunk by chunk: the same logits as one step, activations bounded by the chunk.
   std::vector<kernels::Tensor> prefill(const std::vector<models::TokenIds>& prompts, bool all_positions = false);
+  // Tokens per sequence of one prefill step for prompts padded to L (ShardOptions::prefill_chunk).
+  int64_t chunk_tokens(int64_t L) const;
   // One token per sequence; returns logits [B, V].
   kernels::Tensor decode(const models::TokenIds& tokens);
 
@@ -75,6 +79,7 @@ class ShardedModel {
   kernels::Tensor final_norm_w_, final_norm_b_;
   std::optional<kernels::RopeTable> rope_;  // built after the memory check (max_seq x D/2 entries)
   std::vector<kernels::KvCache> caches_;  // per layer, decode placement
+  std::vector<kernels::KvCache> handoff_caches_;  // per layer, during a prefill with a handoff
   std::vector<int64_t> lengths_;          // per global sequence
   LayerTraffic prefill_traffic_{}, decode_traffic_{};
   // Overlapped weight-gathered steps start the next step's layer-0 gathers during their last layer
