@@ -284,11 +284,15 @@ StepCost predict_step(const StepQuery& q) {
 
 MemoryCost predict_memory(const models::ModelConfig& real, const TorusShape& shape, const PhasePlan& prefill,
                           const PhasePlan& decode, int64_t batch, int64_t context, kernels::WeightFormat weights,
-                          int64_t kv_elem_bytes) {
+                          int64_t kv_elem_bytes, runtime::StepShape prefill_step, runtime::StepShape decode_step,
+                          double plain_bytes) {
   const models::ModelConfig c = padded_config(real, shape.ranks());  // padded shards (padding.hpp)
   // Rank 0's placements; every rank holds the same amount.
-  return runtime::estimate_memory(c, make_placement(c, shape, Coords{}, prefill, batch),
-                                  make_placement(c, shape, Coords{}, decode, batch), weights, kv_elem_bytes, context);
+  const Placement pre = make_placement(c, shape, Coords{}, prefill, batch);
+  const Placement dec = make_placement(c, shape, Coords{}, decode, batch);
+  if (needs_cache_handoff(pre, dec)) prefill_step.handoff = &dec;
+  return runtime::estimate_memory(c, pre, dec, weights, kv_elem_bytes, context, prefill_step, decode_step,
+                                  plain_bytes);
 }
 
 int64_t max_context(const models::ModelConfig& c, const TorusShape& shape, const PhasePlan& decode, int64_t batch,

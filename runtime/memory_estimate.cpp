@@ -104,7 +104,7 @@ double activation_bytes(const models::ModelConfig& c, const Placement& pl, const
   // Gathered weights (all-gather outputs): one projection's at a time (the largest), every
   // projection of two layers with overlap; placed once more (a copy) when not f32.
   const double gathered_bytes =
-      (s.overlap ? 2 * gathered : gathered_one) * s.gathered_bytes * (s.gathered_bytes < 4 ? 2 : 1);
+      (s.overlap ? 2 * gathered : gathered_one) * s.gathered_bytes * (s.placed_copy && s.gathered_bytes < 4 ? 2 : 1);
   // A prefill handing its cache over keeps its own placement's K and V of the whole prompt, every
   // layer (f32, in KV-cache blocks of kKvBlock positions).
   double handoff_cache = 0;
@@ -117,7 +117,7 @@ double activation_bytes(const models::ModelConfig& c, const Placement& pl, const
 
 MemoryEstimate estimate_memory(const models::ModelConfig& c, const Placement& pre, const Placement& dec,
                                kernels::WeightFormat weights, int64_t kv_elem_bytes, int64_t context,
-                               const StepShape& prefill_step, const StepShape& decode_step) {
+                               const StepShape& prefill_step, const StepShape& decode_step, double plain_bytes) {
   const int64_t n = pre.shape.ranks(), KD = c.n_kv_heads * c.d_head;
   // Projection weights of one layer (all but W_kv, which every rank holds whole along its columns).
   const int64_t per_layer =
@@ -129,7 +129,7 @@ MemoryEstimate estimate_memory(const models::ModelConfig& c, const Placement& pr
   const bool two = storage_for(pre.plan.ffn) != storage_for(dec.plan.ffn);
   const double elems = storage_elems(dec) + (two ? storage_elems(pre) : 0);
   MemoryEstimate m;
-  m.weight_bytes = elems * weight_element_bytes(weights) + (gathered ? elems * 4.0 : 0.0) +
+  m.weight_bytes = elems * weight_element_bytes(weights) + (gathered ? elems * plain_bytes : 0.0) +
                    4.0 * double(c.vocab) * double(c.d_model) * (c.tied_embeddings ? 1 : 2) / double(n) +
                    4.0 * double(c.max_seq) * double(c.d_head);  // RoPE cos/sin table
   m.kv_bytes = kv_bytes_per_position(c, dec, kv_elem_bytes) * double(context);

@@ -4,8 +4,8 @@
 // the cost model and `tori plan` (planning/cost_model.hpp) report it.
 //   weights   per storage the phases use ("E_x F_yz" and/or "E F_xyz", placement.hpp): every layer's
 //             projection shards and W_kv [E rows held, 2KD] at the weight format's element bytes
-//             (int8's per-column scales neglected), plus the f32 plain copies the weight-gathered
-//             layouts keep to all-gather; the embedding block [V/n, E] (and the unembedding when
+//             (int8's per-column scales neglected), plus the plain copies the weight-gathered
+//             layouts keep to all-gather (Tori: f32); the embedding block [V/n, E] (and the unembedding when
 //             untied) and the RoPE table [max_seq, D], f32
 //   KV cache  layers · B_a · K_local · context · D · 2 (K and V) · KV element bytes, in the decode
 //             placement (B_a sequences attended here, K_local KV heads kept)
@@ -39,6 +39,7 @@ struct StepShape {
   double act_bytes = 4;          // bytes of an activation element (Tori: f32)
   double gathered_bytes = 4;     // bytes of a gathered weight element (Tori: f32)
   bool overlap = false;          // --overlap looped*: the next layer's weights gathered ahead
+  bool placed_copy = true;       // gathered bf16/int8 weights placed in a copy (Tori: weight_prefetch.cpp)
   const Placement* handoff = nullptr;  // prefill handing its K/V to this (decode) placement
 };
 
@@ -59,9 +60,12 @@ struct MemoryEstimate {
 
 // c: the padded config (padding.hpp) the placements were made for; context: KV positions per sequence.
 // prefill / decode: the steps' shapes (prefill: tokens = the chunk; empty batch (0) = no activations).
+// plain_bytes: element bytes of the plain copies weight-gathered layouts keep to all-gather (Tori: f32,
+// 4; an accelerator gathering its stored weights: 0).
 MemoryEstimate estimate_memory(const models::ModelConfig& c, const Placement& prefill, const Placement& decode,
                                kernels::WeightFormat weights, int64_t kv_elem_bytes, int64_t context,
-                               const StepShape& prefill_step = {0}, const StepShape& decode_step = {0});
+                               const StepShape& prefill_step = {0}, const StepShape& decode_step = {0},
+                               double plain_bytes = 4.0);
 
 // KV-cache bytes one rank holds per position of every sequence, in the decode placement.
 double kv_bytes_per_position(const models::ModelConfig& c, const Placement& decode, int64_t kv_elem_bytes);
