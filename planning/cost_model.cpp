@@ -259,12 +259,13 @@ StepCost predict_step(const StepQuery& q) {
   for (int k = 0; k < norms_per_block; ++k) sb.all_reduce(Mf, sf.norm);    // final norm
   sb.all_gather(Mf * El, sf.hidden_cols);                                   // hidden: E
   sb.all_gather(Mf * E, sf.hidden_rows);                                    // hidden: batch
-  const int64_t rows = q.batch;                                             // last position / token
-  sb.all_gather(rows * (c.vocab / n), sf.logits);                           // logits
-  const double unembed = mm(rows, E, c.vocab / n);
-  step.matmul_flops += unembed;
-  add_matmul(step.matmuls, {rows, E, c.vocab / n, 1.0});
-  step.weight_bytes += double(E) * double(c.vocab / n) * wb;
+  const int64_t rows = q.logits ? q.batch : 0;                             // last position / token
+  if (q.logits) {
+    sb.all_gather(rows * (c.vocab / n), sf.logits);                         // logits
+    step.matmul_flops += mm(rows, E, c.vocab / n);
+    add_matmul(step.matmuls, {rows, E, c.vocab / n, 1.0});
+    step.weight_bytes += double(E) * double(c.vocab / n) * wb;
+  }
   step.flops = step.matmul_flops + step.attn_flops;
   out.step = step;
 

@@ -77,6 +77,7 @@ struct StepQuery {
   // padded to L but attention skips the padding) and cached tokens. Empty: L and T for all.
   std::vector<int64_t> seq_tokens, seq_cached;
   kernels::WeightFormat weights = kernels::WeightFormat::f32;
+  bool logits = true;  // the step ends with the logits (a chunked prefill: its last chunk only)
   int64_t kv_elem_bytes = 4;       // KV cache element bytes (Tori: f32)
   collectives::Coords coords{};    // the rank predicted (traffic can differ by a message per rank)
 };

@@ -45,6 +45,7 @@ PlanCandidate price_phase(const PlannerQuery& q, const HardwareProfile& hw, cons
   auto price = [&](int64_t L, int64_t T) {
     s.tokens = L;
     s.cached = T;
+    s.logits = !prefill || T + L >= T0 + q.prompt_len;  // a chunked prefill's last chunk
     return step_time(predict_step(s), hw, q.weights, q.shape.ranks(), q.act_scale, q.resources);
   };
   if (!prefill) {
@@ -53,8 +54,9 @@ PlanCandidate price_phase(const PlannerQuery& q, const HardwareProfile& hw, cons
     // Chunk by chunk; each chunk's cost per token is over the whole batch's tokens (B·L), so that
     // the chunks' costs add up to the prefill's. The full chunks differ only in the tokens cached
     // before them, which attention's FLOPs and KV bytes grow linearly with: the first and the last
-    // full chunk are priced and the ones between interpolated (their mean times their count); a
-    // shorter last chunk is priced alone.
+    // full chunk are priced and the ones between interpolated (their mean times their count; the
+    // logits, computed after the last chunk only, thereby counted full/2 times); a shorter last
+    // chunk is priced alone.
     const int64_t Lc = chunk_tokens(q.prefill_chunk, q.batch, q.prompt_len);
     const int64_t full = q.prompt_len / Lc, rest = q.prompt_len % Lc;
     auto priced = [&](int64_t L, int64_t T, double count) {
