@@ -109,6 +109,7 @@ int run_verify(const VerifyOptions& opts, const GlobalOptions& g) {
 
   ShardedRun env(o.torus, g);
   env.shard.format = format;
+  check_prefill_chunk(o.prefill_chunk);
   env.shard.prefill_chunk = o.prefill_chunk;
   const collectives::Torus& torus = env.torus;
 

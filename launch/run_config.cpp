@@ -55,8 +55,13 @@ void add_prefill_chunk_flag(CLI::App& app, long long& chunk) {
   app.add_option("--prefill-chunk", chunk,
                  "tokens per prefill step over the batch (max(1, N/batch) per sequence; bounds activation "
                  "memory; 0 = the whole prompts in one step)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->capture_default_str();
+}
+
+void check_prefill_chunk(long long chunk) {
+  if (chunk < 0)
+    throw InputError("--prefill-chunk (run YAML key prefill_chunk): " + std::to_string(chunk) +
+                     " (allowed: tokens per prefill step over the batch >= 0; 0 = the whole prompts)");
 }
 
 namespace {

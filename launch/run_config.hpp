@@ -49,6 +49,8 @@ struct RunConfig {
 
 // --prefill-chunk N (generate and verify; runtime::ShardOptions::prefill_chunk).
 void add_prefill_chunk_flag(CLI::App& app, long long& chunk);
+// Throws InputError naming the flag and key unless chunk >= 0.
+void check_prefill_chunk(long long chunk);
 // Registers every setting as a flag of `app`.
 void add_run_flags(CLI::App& app, RunConfig& r);
 // Loads r.config (if set) into every setting whose flag was not given on the command line.
