@@ -16,6 +16,7 @@
 #include "kernels/error.hpp"
 #include "kernels/record.hpp"
 #include "models/hf_checkpoint.hpp"
+#include "runtime/layer_shards.hpp"
 #include "runtime/placement.hpp"
 #include "planning/planner.hpp"
 #include "planning/spawn.hpp"
@@ -168,6 +169,7 @@ SweepSummary run_sweep(const SweepOptions& o) {
         pq.shape = shape;
         pq.batch = batch;
         pq.prompt_len = o.prompt_len;
+        pq.prefill_chunk = runtime::ShardOptions::kDefaultPrefillChunk;  // as the runtime runs it
         pq.weights = wf;
         pq.resources = {threads, n};
         pq.overlapped = o.overlap != "none";

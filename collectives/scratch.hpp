@@ -11,6 +11,10 @@ namespace tori::collectives {
 
 class Scratch {
  public:
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch();  // un-books its buffers (kernels/allocation_counter.hpp)
   enum Slot : int {
     pack,     // input rearranged chunk-major
     unpack,   // output before rearranging back / bf16 sums before rounding

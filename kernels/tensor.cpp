@@ -1,13 +1,25 @@
 #include "kernels/tensor.hpp"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+
+#include "kernels/allocation_counter.hpp"
 
 namespace tori::kernels {
 
 namespace {
 constexpr size_t kAlign = 64;  // cache line; AVX-512 register width
+
+std::atomic<int64_t> g_live{0}, g_peak{0};  // allocation_counter.hpp
+
+void count_allocation(int64_t bytes) {
+  const int64_t now = g_live.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  int64_t peak = g_peak.load(std::memory_order_relaxed);
+  while (now > peak && !g_peak.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  }
+}
 
 std::shared_ptr<std::byte[]> allocate(size_t bytes, bool zero) {
   size_t rounded = ((bytes + kAlign - 1) / kAlign) * kAlign;
@@ -15,9 +27,23 @@ std::shared_ptr<std::byte[]> allocate(size_t bytes, bool zero) {
   void* p = std::aligned_alloc(kAlign, rounded);
   if (!p) throw Error("out of memory allocating a tensor of " + std::to_string(bytes) + " bytes");
   if (zero) std::memset(p, 0, rounded);
-  return std::shared_ptr<std::byte[]>(static_cast<std::byte*>(p), [](std::byte* q) { std::free(q); });
+  count_allocation(int64_t(rounded));
+  return std::shared_ptr<std::byte[]>(static_cast<std::byte*>(p), [rounded](std::byte* q) {
+    g_live.fetch_sub(int64_t(rounded), std::memory_order_relaxed);
+    std::free(q);
+  });
 }
 }  // namespace
+
+int64_t tensor_bytes_live() { return g_live.load(std::memory_order_relaxed); }
+int64_t tensor_bytes_peak() { return g_peak.load(std::memory_order_relaxed); }
+void count_tensor_bytes(int64_t bytes) {
+  if (bytes >= 0)
+    count_allocation(bytes);
+  else
+    g_live.fetch_add(bytes, std::memory_order_relaxed);
+}
+void reset_tensor_bytes_peak() { g_peak.store(g_live.load(std::memory_order_relaxed), std::memory_order_relaxed); }
 
 std::string_view dtype_name(DType t) {
   switch (t) {

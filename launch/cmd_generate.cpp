@@ -426,6 +426,8 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
   const collectives::Torus& torus = env.torus;
   runtime::ShardOptions sopt = env.shard;
   sopt.format = kernels::parse_weight_format(r.dtype, "--dtype");
+  check_prefill_chunk(r.prefill_chunk);
+  sopt.prefill_chunk = r.prefill_chunk;
   int64_t longest = 0;
   for (const auto& p : prompts) longest = std::max<int64_t>(longest, int64_t(p.size()));
   const PlanContext pctx{cfg, torus.shape(), B, longest, r.max_new_tokens, sopt.format};

@@ -4,6 +4,8 @@
 // gen-len/2 (the mean context over the generated tokens). Memory per chip counts weights and the KV
 // cache at prompt-len + gen-len tokens. With a calibrated CPU profile (--hardware local, written by
 // `tori calibrate`) each chip is a rank of this host with cores/chips threads (step_time.hpp).
+// Prefill in chunks (--prefill-chunk; auto: per plan the longest whose memory fits): memory counts
+// the chunk's activations (runtime::activation_bytes), time the sum of the chunks' steps.
 // --max-context: per attention layout (decode FFN ws2d when valid), the longest context whose KV
 // cache fits in --kv-mem-frac of the profile's memory.
 #include <algorithm>
@@ -35,7 +37,20 @@ struct PlanOptions {
   std::string dtype = "bf16";
   bool max_context = false;
   double kv_mem_frac = 0.3;
+  std::string prefill_chunk = "auto";  // tokens per prefill step over the batch, 0 = none, auto
 };
+
+// A prefill chunk (tokens over the batch) from --prefill-chunk: -1 for auto.
+int64_t parse_chunk(const std::string& v) {
+  if (v == "auto") return -1;
+  try {
+    size_t used = 0;
+    const long long n = std::stoll(v, &used);
+    if (used == v.size() && n >= 0) return n;
+  } catch (const std::exception&) {
+  }
+  throw InputError("--prefill-chunk: '" + v + "' (allowed: auto, or tokens per prefill step over the batch >= 0; 0 = none)");
+}
 
 constexpr double kGB = 1e9;
 
@@ -85,29 +100,52 @@ int run_plan(const PlanOptions& o, const GlobalOptions& g) {
   }
 
   // Each phase plan priced as the planner prices it (a prefill keeps its cache in place), ranked by
-  // the overlapped latency.
-  const planning::PlannerQuery q{.config = c, .shape = shape, .batch = o.batch, .prompt_len = o.prompt_len,
-                                 .gen_len = o.gen_len, .weights = wf, .kv_elem_bytes = kv_bytes,
-                                 .act_scale = act_scale, .resources = res, .overlapped = true};
+  // the overlapped latency. Memory in the run's formats: on an accelerator activations at the
+  // modelled activation bytes and weights gathered as stored (no plain copies); on the calibrated
+  // CPU profile as Tori runs (f32 activations, f32 plain copies gathered).
+  const int64_t chunk_flag = parse_chunk(o.prefill_chunk);
+  const bool accel = hw.cpu.empty();
+  const double act_b = accel ? 4.0 * act_scale : 4.0;
+  const double gathered_b = accel ? runtime::weight_element_bytes(wf) : 4.0, plain_b = accel ? 0.0 : 4.0;
+  const int64_t context = o.prompt_len + o.gen_len;
+  planning::PlannerQuery q{.config = c, .shape = shape, .batch = o.batch, .prompt_len = o.prompt_len,
+                           .gen_len = o.gen_len, .weights = wf, .kv_elem_bytes = kv_bytes,
+                           .act_scale = act_scale, .resources = res, .overlapped = true};
+  auto memory = [&](const runtime::PhasePlan& p, bool prefill, int64_t Lc) {
+    const runtime::StepShape step{.batch = o.batch, .tokens = prefill ? Lc : 1, .prompt = o.prompt_len,
+                                  .act_bytes = act_b, .gathered_bytes = gathered_b, .placed_copy = !accel};
+    return planning::predict_memory(c, shape, p, p, o.batch, context, wf, kv_bytes, prefill ? step : runtime::StepShape{0},
+                                    prefill ? runtime::StepShape{0} : step, plain_b);
+  };
+  // auto: the longest chunk (whole prompts, then halving the tokens per sequence) that fits.
+  auto chunk_for = [&](const runtime::PhasePlan& p) -> int64_t {
+    if (chunk_flag >= 0) return planning::chunk_tokens(chunk_flag, o.batch, o.prompt_len);
+    int64_t Lc = o.prompt_len;
+    while (Lc > 1 && memory(p, true, Lc).total() > hw.hbm_bytes) Lc = (Lc + 1) / 2;
+    return Lc;
+  };
   for (bool prefill : {true, false}) {
     struct Row {
       runtime::PhasePlan plan;
       planning::StepTime t;
       planning::MemoryCost mem;
+      int64_t chunk = 0;  // tokens per sequence of a prefill step
     };
     std::vector<Row> rows;
-    for (const auto& p : plans)
-      rows.push_back({p, planning::price_phase(q, hw, p, prefill).time,
-                      planning::predict_memory(c, shape, p, p, o.batch, o.prompt_len + o.gen_len, wf, kv_bytes)});
+    for (const auto& p : plans) {
+      const int64_t Lc = prefill ? chunk_for(p) : 1;
+      q.prefill_chunk = Lc * o.batch;
+      rows.push_back({p, planning::price_phase(q, hw, p, prefill).time, memory(p, prefill, Lc), Lc});
+    }
     std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.t.overlap_s < b.t.overlap_s; });
     const char* phase = prefill ? "prefill" : "decode";
     if (!g.json)
-      std::printf("%s on %d x %s (torus %s), %s, batch %lld, %s:\n%-16s %11s %11s %9s %9s %9s %7s %12s %8s %5s\n",
+      std::printf("%s on %d x %s (torus %s), %s, batch %lld, %s:\n%-16s %11s %11s %9s %9s %9s %7s %12s %8s %5s %6s\n",
                   phase, o.chips, hw.name.c_str(), shape.str().c_str(), c.name.c_str(), (long long)o.batch,
                   prefill ? ("prompt " + std::to_string(o.prompt_len)).c_str()
                           : ("context " + std::to_string(o.prompt_len + o.gen_len / 2)).c_str(),
                   "plan", "latency_s", "serial_s", "compute_s", "memory_s", "comm_s", "MFU", "chip-s/token",
-                  "mem_GB", "fits");
+                  "mem_GB", "fits", "chunk");
     for (const Row& r : rows) {
       const double mem_gb = r.mem.total() / kGB;
       const bool fits = r.mem.total() <= hw.hbm_bytes;
@@ -116,11 +154,13 @@ int run_plan(const PlanOptions& o, const GlobalOptions& g) {
                      {"torus", shape.str()}, {"batch", o.batch}, {"latency_s", r.t.overlap_s},
                      {"serial_s", r.t.serial_s}, {"compute_s", r.t.compute_s}, {"memory_s", r.t.memory_s},
                      {"comm_s", r.t.comm_s}, {"mfu", r.t.mfu_overlap}, {"cost_chip_s_per_token", r.t.cost_overlap},
-                     {"fits", fits}, {"mem_per_chip_gb", mem_gb}});
+                     {"fits", fits}, {"mem_per_chip_gb", mem_gb}, {"weights_gb", r.mem.weight_bytes / kGB},
+                     {"kv_gb", r.mem.kv_bytes / kGB}, {"activations_gb", r.mem.activation_bytes / kGB},
+                     {"chunk_tokens_per_seq", r.chunk}});
       else
-        std::printf("%-16s %11.4g %11.4g %9.3g %9.3g %9.3g %6.1f%% %12.4g %8.2f %5s\n", r.plan.str().c_str(),
+        std::printf("%-16s %11.4g %11.4g %9.3g %9.3g %9.3g %6.1f%% %12.4g %8.2f %5s %6lld\n", r.plan.str().c_str(),
                     r.t.overlap_s, r.t.serial_s, r.t.compute_s, r.t.memory_s, r.t.comm_s, 100 * r.t.mfu_overlap,
-                    r.t.cost_overlap, mem_gb, fits ? "yes" : "NO");
+                    r.t.cost_overlap, mem_gb, fits ? "yes" : "NO", (long long)r.chunk);
     }
     if (!g.json) std::printf("\n");
   }
@@ -140,6 +180,10 @@ void add_plan_command(CLI::App& parent, Commands& out) {
   app->add_option("--gen-len", o->gen_len, "generated tokens per sequence")->capture_default_str();
   app->add_option("--dtype", o->dtype, "weight dtype: f32|bf16|int8")->capture_default_str();
   app->add_flag("--max-context", o->max_context, "per attention layout, the longest context whose KV cache fits");
+  app->add_option("--prefill-chunk", o->prefill_chunk,
+                  "tokens per prefill step over the batch (0 = whole prompts; auto = per plan the longest "
+                  "chunk whose memory fits)")
+      ->capture_default_str();
   app->add_option("--kv-mem-frac", o->kv_mem_frac, "fraction of chip memory for the KV cache (--max-context)")
       ->capture_default_str();
   out.push_back({app, [o](const GlobalOptions& g) { return run_plan(*o, g); }});

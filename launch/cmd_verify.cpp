@@ -16,6 +16,7 @@
 #include "kernels/backend.hpp"
 #include "kernels/record.hpp"
 #include "launch/command.hpp"
+#include "launch/run_config.hpp"
 #include "launch/defaults.hpp"
 #include "launch/plan_choice.hpp"
 #include "launch/sharded_run.hpp"
@@ -59,6 +60,7 @@ struct VerifyOptions {
   int max_new = 4;
   std::string dtype = "f32";
   double tolerance = -1;  // < 0: the dtype's default
+  long long prefill_chunk = runtime::ShardOptions::kDefaultPrefillChunk;
 };
 
 struct Errors {
@@ -109,6 +111,8 @@ int run_verify(const VerifyOptions& opts, const GlobalOptions& g) {
 
   ShardedRun env(o.torus, g);
   env.shard.format = format;
+  check_prefill_chunk(o.prefill_chunk);
+  env.shard.prefill_chunk = o.prefill_chunk;
   const collectives::Torus& torus = env.torus;
 
   std::vector<runtime::Plan> plans;
@@ -173,6 +177,7 @@ int run_verify(const VerifyOptions& opts, const GlobalOptions& g) {
                      {"torus", torus.shape().str()},
                      {"dtype", o.dtype},
                      {"overlap", g.overlap},
+                     {"prefill_chunk", o.prefill_chunk},
                      {"batch", B},
                      {"new_tokens", o.max_new},
                      {"max_abs_err", err.abs},
@@ -223,6 +228,7 @@ void add_verify_command(CLI::App& parent, Commands& out) {
   app->add_option("--dtype", o->dtype,
                   "weight format f32|bf16|int8; the reference runs on the weights rounded the same way")
       ->capture_default_str();
+  add_prefill_chunk_flag(*app, o->prefill_chunk);
   app->add_option("--tolerance", o->tolerance,
                   "largest allowed relative logits error (default: 1e-4 for f32, 5e-2 for bf16 and int8)")
       ->check(non_negative());

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "kernels/error.hpp"
+#include "runtime/layer_shards.hpp"
 #include "runtime/generator.hpp"
 #include "planning/hardware_profile.hpp"
 #include "planning/planner.hpp"
@@ -94,6 +95,7 @@ runtime::Plan resolve_plan(const std::string& text, const std::string& flag, con
   q.batch = ctx.batch;
   q.prompt_len = ctx.prompt_len;
   q.gen_len = ctx.gen_len;
+  q.prefill_chunk = runtime::ShardOptions::kDefaultPrefillChunk;  // as the runtime runs it
   q.weights = ctx.weights;
   q.resources = resources(g);
   q.overlapped = g.overlap != "none";

@@ -7,6 +7,7 @@
 
 #include "kernels/error.hpp"
 #include "launch/defaults.hpp"
+#include "runtime/layer_shards.hpp"
 
 namespace tori::launch {
 
@@ -45,6 +46,22 @@ void add_run_flags(CLI::App& app, RunConfig& r) {
   app.add_option("--top-p", r.top_p, "sample within the smallest set of probability >= p")->capture_default_str();
   app.add_option("--sample-seed", r.sample_seed, "seed of the sampler (same seed, same tokens on any rank count)")
       ->capture_default_str();
+  add_prefill_chunk_flag(app, r.prefill_chunk);
+}
+
+static_assert(RunConfig{}.prefill_chunk == runtime::ShardOptions::kDefaultPrefillChunk);
+
+void add_prefill_chunk_flag(CLI::App& app, long long& chunk) {
+  app.add_option("--prefill-chunk", chunk,
+                 "tokens per prefill step over the batch (max(1, N/batch) per sequence; bounds activation "
+                 "memory; 0 = the whole prompts in one step)")
+      ->capture_default_str();
+}
+
+void check_prefill_chunk(long long chunk) {
+  if (chunk < 0)
+    throw InputError("--prefill-chunk (run YAML key prefill_chunk): " + std::to_string(chunk) +
+                     " (allowed: tokens per prefill step over the batch >= 0; 0 = the whole prompts)");
 }
 
 namespace {
@@ -103,6 +120,7 @@ void apply_run_yaml(const CLI::App& app, RunConfig& r) {
       {"top_k", [](RunConfig& r, const YAML::Node& n) { r.top_k = n.as<long long>(); }},
       {"top_p", [](RunConfig& r, const YAML::Node& n) { r.top_p = n.as<double>(); }},
       {"sample_seed", [](RunConfig& r, const YAML::Node& n) { r.sample_seed = n.as<unsigned long long>(); }},
+      {"prefill_chunk", [](RunConfig& r, const YAML::Node& n) { r.prefill_chunk = n.as<long long>(); }},
   };
   // The flag each key is overridden by.
   auto flag_of = [](std::string k) {

@@ -18,6 +18,7 @@
 //   top_k: 40
 //   top_p: 0.95
 //   sample_seed: 7
+//   prefill_chunk: 2048          # tokens per prefill step over the batch (0 = the whole prompts)
 #include <CLI/CLI.hpp>
 
 #include <string>
@@ -43,8 +44,13 @@ struct RunConfig {
   long long top_k = 0;
   double top_p = 1.0;
   unsigned long long sample_seed = 0;
+  long long prefill_chunk = 2048;  // runtime::ShardOptions::kDefaultPrefillChunk (run_config.cpp)
 };
 
+// --prefill-chunk N (generate and verify; runtime::ShardOptions::prefill_chunk).
+void add_prefill_chunk_flag(CLI::App& app, long long& chunk);
+// Throws InputError naming the flag and key unless chunk >= 0.
+void check_prefill_chunk(long long chunk);
 // Registers every setting as a flag of `app`.
 void add_run_flags(CLI::App& app, RunConfig& r);
 // Loads r.config (if set) into every setting whose flag was not given on the command line.

@@ -87,18 +87,6 @@ struct Booker {
 
 double mm(double M, double K, double N) { return 2.0 * M * K * N; }
 
-struct ProjectionShape {
-  bool with_q = false, with_kv = false;
-  int64_t unit_in = 0, unit_out = 0;  // layer_shards.cpp: segment widths summed
-};
-
-std::vector<ProjectionShape> projections(const models::ModelConfig& c, int64_t n) {
-  const int64_t hd = modelled_heads(c) * c.d_head / n, f = c.d_ff / n;
-  const int64_t ffn_in = (c.mlp == models::Mlp::swiglu ? 2 : 1) * f;
-  if (c.block == models::Block::parallel) return {{true, true, hd + ffn_in, hd + f}};
-  return {{true, true, hd, hd}, {false, false, ffn_in, f}};
-}
-
 bool any_handoff(const models::ModelConfig& c, const TorusShape& s, const PhasePlan& pre, const PhasePlan& dec,
                  int64_t batch) {
   for (int r = 0; r < s.ranks(); ++r) {
@@ -186,7 +174,7 @@ StepCost predict_step(const StepQuery& q) {
   const runtime::LayoutDataflow flow = runtime::layout_dataflow(pl);
   const runtime::ProjectionDataflow& f = flow.projection;
   const bool gathered = !f.weight_gather.empty();
-  for (const ProjectionShape& p : projections(c, n)) {
+  for (const ProjectionUnits& p : projection_units(c, n)) {
     for (int k = 0; k < norms_per_block; ++k) book.all_reduce(M, flow.step.norm);  // sharded_norm: [M, 1]
     const runtime::WeightShapes ws = runtime::multiplied_weights(pl, f, p.unit_in, p.unit_out);
     if (gathered) {  // weight_prefetch.hpp: each stored weight gathered in one collective
@@ -271,19 +259,20 @@ StepCost predict_step(const StepQuery& q) {
   for (int k = 0; k < norms_per_block; ++k) sb.all_reduce(Mf, sf.norm);    // final norm
   sb.all_gather(Mf * El, sf.hidden_cols);                                   // hidden: E
   sb.all_gather(Mf * E, sf.hidden_rows);                                    // hidden: batch
-  const int64_t rows = q.batch;                                             // last position / token
-  sb.all_gather(rows * (c.vocab / n), sf.logits);                           // logits
-  const double unembed = mm(rows, E, c.vocab / n);
-  step.matmul_flops += unembed;
-  add_matmul(step.matmuls, {rows, E, c.vocab / n, 1.0});
-  step.weight_bytes += double(E) * double(c.vocab / n) * wb;
+  const int64_t rows = q.logits ? q.batch : 0;                             // last position / token
+  if (q.logits) {
+    sb.all_gather(rows * (c.vocab / n), sf.logits);                         // logits
+    step.matmul_flops += mm(rows, E, c.vocab / n);
+    add_matmul(step.matmuls, {rows, E, c.vocab / n, 1.0});
+    step.weight_bytes += double(E) * double(c.vocab / n) * wb;
+  }
   step.flops = step.matmul_flops + step.attn_flops;
   out.step = step;
 
   // Useful FLOPs over all chips: each matmul weight once per token, attention once per head.
   const double tok = double(q.batch) * double(L);
   double layer_params = 0;
-  for (const ProjectionShape& p : projections(real, 1)) layer_params += double(E) * double(p.unit_in + p.unit_out);
+  for (const ProjectionUnits& p : projection_units(real, 1)) layer_params += double(E) * double(p.unit_in + p.unit_out);
   layer_params += double(E) * 2.0 * double(real.n_kv_heads * D);
   double attn_all = 0;
   for (int64_t b = 0; b < q.batch; ++b) {
@@ -296,11 +285,15 @@ StepCost predict_step(const StepQuery& q) {
 
 MemoryCost predict_memory(const models::ModelConfig& real, const TorusShape& shape, const PhasePlan& prefill,
                           const PhasePlan& decode, int64_t batch, int64_t context, kernels::WeightFormat weights,
-                          int64_t kv_elem_bytes) {
+                          int64_t kv_elem_bytes, runtime::StepShape prefill_step, runtime::StepShape decode_step,
+                          double plain_bytes) {
   const models::ModelConfig c = padded_config(real, shape.ranks());  // padded shards (padding.hpp)
   // Rank 0's placements; every rank holds the same amount.
-  return runtime::estimate_memory(c, make_placement(c, shape, Coords{}, prefill, batch),
-                                  make_placement(c, shape, Coords{}, decode, batch), weights, kv_elem_bytes, context);
+  const Placement pre = make_placement(c, shape, Coords{}, prefill, batch);
+  const Placement dec = make_placement(c, shape, Coords{}, decode, batch);
+  if (needs_cache_handoff(pre, dec)) prefill_step.handoff = &dec;
+  return runtime::estimate_memory(c, pre, dec, weights, kv_elem_bytes, context, prefill_step, decode_step,
+                                  plain_bytes);
 }
 
 int64_t max_context(const models::ModelConfig& c, const TorusShape& shape, const PhasePlan& decode, int64_t batch,

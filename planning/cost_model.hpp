@@ -40,7 +40,8 @@
 //             fit in the cache (their gathers have just written them there: repack_block_bytes),
 //             else at memory speed.
 //   memory    per chip: weights as ShardedModel::estimate_memory counts them (f32 plain copies kept
-//             for weight-gathered layouts; packed copies at the weight dtype), KV cache at a context.
+//             for weight-gathered layouts; packed copies at the weight dtype), KV cache at a context,
+//             activations of the largest step (runtime::activation_bytes: a prefill chunk's).
 #include <array>
 #include <optional>
 #include <string>
@@ -76,6 +77,7 @@ struct StepQuery {
   // padded to L but attention skips the padding) and cached tokens. Empty: L and T for all.
   std::vector<int64_t> seq_tokens, seq_cached;
   kernels::WeightFormat weights = kernels::WeightFormat::f32;
+  bool logits = true;  // the step ends with the logits (a chunked prefill: its last chunk only)
   int64_t kv_elem_bytes = 4;       // KV cache element bytes (Tori: f32)
   collectives::Coords coords{};    // the rank predicted (traffic can differ by a message per rank)
 };
@@ -136,9 +138,13 @@ int64_t modelled_heads(const models::ModelConfig& c);
 // Per-rank memory: runtime/memory_estimate.hpp's formula (the one ShardedModel refuses a run with)
 // for rank 0's placements, the KV cache of the decode placement at `context` tokens per sequence.
 using MemoryCost = runtime::MemoryEstimate;
+// prefill_step / decode_step: the steps' shapes for their activations (batch 0: none; a handoff is
+// filled in here); plain_bytes as estimate_memory's.
 MemoryCost predict_memory(const models::ModelConfig& c, const collectives::TorusShape& shape,
                           const PhasePlan& prefill, const PhasePlan& decode, int64_t batch,
-                          int64_t context, kernels::WeightFormat weights, int64_t kv_elem_bytes);
+                          int64_t context, kernels::WeightFormat weights, int64_t kv_elem_bytes,
+                          runtime::StepShape prefill_step = {0}, runtime::StepShape decode_step = {0},
+                          double plain_bytes = 4.0);
 
 // Largest context (tokens per sequence) whose KV cache fits in `budget_bytes` per chip for the
 // decode layout `decode` (0 if not even one token fits).

@@ -78,16 +78,14 @@ Tensor sharded_attention(StepContext& s, int64_t layer, const Tensor& q_in, cons
   Tensor k_mine = k_all.narrow0(row0, Ba * L), v_mine = v_all.narrow0(row0, Ba * L);
   Tensor k_sel = select_heads(k_mine, K, D, pl.kv_heads), v_sel = select_heads(v_mine, K, D, pl.kv_heads);
 
-  // Attend against the decode cache, or (prefill in another placement) a temporary one.
-  kernels::KvCache temp;
+  // Attend against the decode cache, or (prefill in another placement) the prefill's own one.
   kernels::KvCache* cache = &(*s.caches)[size_t(layer)];
   int64_t cache_first = s.decode_pl.attn_batch_offset;
   if (handoff) {
-    temp = kernels::KvCache(Ba, static_cast<int64_t>(pl.kv_heads.size()), c.max_seq, D);
-    cache = &temp;
+    cache = &s.handoff_caches->at(size_t(layer));
     cache_first = pl.attn_batch_offset;
-    for (int64_t b = 0; b < Ba; ++b)  // the temporary cache starts where the real one is (idle: unread)
-      if (s.start[size_t(pl.attn_batch_offset + b)] != 0 && s.n_new[size_t(pl.attn_batch_offset + b)] > 0)
+    for (int64_t b = 0; b < Ba; ++b)  // it holds this prefill's chunks so far (an idle sequence: unread)
+      if (s.n_new[size_t(pl.attn_batch_offset + b)] > 0 && s.start[size_t(pl.attn_batch_offset + b)] != cache->length(b))
         throw Error("prefill in a placement other than decode's needs empty caches");
   }
   append_rows(*cache, cache_first, pl.attn_batch_offset, Ba, L, s.n_new, k_sel, v_sel);

@@ -8,8 +8,9 @@
 //               against its own slice of the KV cache, and a second all-to-all moves the output
 //               back. Per-rank KV memory and load time shrink by |S|.
 // The KV cache lives in the decode placement. A prefill whose placement differs attends against a
-// temporary cache in its own placement and then hands decode its K/V: all-gathered to the whole
-// batch and every KV head, then sliced into the decode placement.
+// cache in its own placement (StepContext::handoff_caches, kept for the chunks of one prefill) and
+// then hands decode its K/V: all-gathered to the whole batch and every KV head, then sliced into
+// the decode placement.
 #include "kernels/tensor.hpp"
 #include "runtime/step_context.hpp"
 

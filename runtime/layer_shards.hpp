@@ -69,6 +69,11 @@ struct ShardOptions {
   // Weight-stationary layouts under --overlap looped|looped-bidir: the projection dataflow
   // (layout_dataflow.hpp) whose chains the tiles are cut for at load; none = no tiles.
   std::optional<ProjectionDataflow> tiles_for;
+  // Chunked prefill (--prefill-chunk): each prefill step carries at most this many tokens over the
+  // batch (max(1, N / B) per sequence), so its activations are bounded by the chunk; 0 = the whole
+  // prompt batch in one step.
+  int64_t prefill_chunk = kDefaultPrefillChunk;
+  static constexpr int64_t kDefaultPrefillChunk = 2048;
 };
 
 // The looped einsums' tiles (see Projection) for the chains of `f`, W_kv the input chain's side

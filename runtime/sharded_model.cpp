@@ -43,17 +43,23 @@ int64_t available_memory_bytes() {
 // Refuses, before allocating, a model whose share will not fit in what this host has free for
 // each of its ranks (memory_estimate.hpp).
 void require_memory(const models::ModelConfig& c, const models::ModelConfig& padded, const Plan& plan,
-                    const Placement& pre, const Placement& dec, const ShardOptions& opt) {
+                    const Placement& pre, const Placement& dec, int64_t batch, const ShardOptions& opt) {
   const int64_t positions = (c.max_seq + kernels::kKvBlock - 1) / kernels::kKvBlock * kernels::kKvBlock;  // T_pad
-  const MemoryEstimate m = estimate_memory(padded, pre, dec, opt.format, 4, positions);
+  // The largest prefill step: a chunk of prompts of max_seq tokens (the handoff cache, if any, of
+  // max_seq), and a decode step; f32 activations and gathered weights.
+  const int64_t chunk = opt.prefill_chunk > 0 ? std::clamp<int64_t>(opt.prefill_chunk / batch, 1, c.max_seq) : c.max_seq;
+  StepShape ps{.batch = batch, .tokens = chunk, .prompt = c.max_seq, .overlap = opt.overlap != collectives::Overlap::none};
+  if (needs_cache_handoff(pre, dec)) ps.handoff = &dec;
+  const MemoryEstimate m = estimate_memory(padded, pre, dec, opt.format, 4, positions, ps,
+                                           StepShape{.batch = batch, .tokens = 1, .overlap = ps.overlap});
   const int64_t avail = available_memory_bytes(), ranks = std::max(1, ranks_on_host(MPI_COMM_WORLD));
   auto gib = [](double b) { return std::to_string(b / double(int64_t(1) << 30)).substr(0, 6) + " GiB"; };
   if (avail > 0 && m.total() > double(avail / ranks))
     throw InputError("model '" + c.name + "' with plan " + plan.str() + " needs " + gib(m.total()) +
                      " per rank (weights and tables " + gib(m.weight_bytes) + " + KV cache " + gib(m.kv_bytes) +
                      " for " + std::to_string(dec.attn_batch_local) + " sequences x max_seq " +
-                     std::to_string(c.max_seq) + ") but this host has " + gib(double(avail)) + " available for its " +
-                     std::to_string(ranks) + " rank(s): use more ranks, a smaller batch or a smaller max_seq");
+                     std::to_string(c.max_seq) + " + activations " + gib(m.activation_bytes) + ") but this host has " + gib(double(avail)) + " available for its " +
+                     std::to_string(ranks) + " rank(s): use more ranks, a smaller batch, a smaller max_seq or a smaller --prefill-chunk");
 }
 
 // Whether prefill must hand its K/V to decode's placement, agreed by every rank (any rank's
@@ -81,7 +87,7 @@ ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collect
   decode_pl_ = make_placement(config_, t.shape(), t.coords(), plan.decode, batch);
   prefill_flow_ = layout_dataflow(prefill_pl_);
   decode_flow_ = layout_dataflow(decode_pl_);
-  require_memory(config_, shard_config_, plan, prefill_pl_, decode_pl_, opt_);
+  require_memory(config_, shard_config_, plan, prefill_pl_, decode_pl_, batch, opt_);
   if (decode_pl_.padding.any()) {
     // Once per padding, not once per model (verify builds one per plan).
     static std::string logged;
@@ -172,11 +178,14 @@ Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& id
   //   --reduce_scatter(batch axes) rows--> [B_l·L, E]{partial E axes} --reduce_scatter(E axes) columns--> [B_l·L, E_l]
   // The batch and E axes are disjoint and cover xyz (placement.hpp), so this is the sum over every
   // rank, of which each keeps just its residual slice (half an all-reduce's traffic, or less).
-  Tensor emb;
-  kernels::embedding_gather(embed_, ids, emb, t.shard_index(Axes::xyz) * Vn, true);
   const bool prefill = &pl == &prefill_pl_;
   const LayoutDataflow& flow = prefill ? prefill_flow_ : decode_flow_;
-  Tensor resid = coll_.reduce_scatter(coll_.reduce_scatter(emb, 0, flow.step.embed_rows), 1, flow.step.embed_cols);
+  Tensor resid;
+  {  // the [B·L, E] partial sums are released before the layers
+    Tensor emb;
+    kernels::embedding_gather(embed_, ids, emb, t.shard_index(Axes::xyz) * Vn, true);
+    resid = coll_.reduce_scatter(coll_.reduce_scatter(emb, 0, flow.step.embed_rows), 1, flow.step.embed_cols);
+  }
 
   const auto& layers = storage_for(pl.plan.ffn) == Storage::s2d ? layers_2d_ : layers_1d_;
   const bool overlap = opt_.overlap != collectives::Overlap::none;
@@ -186,7 +195,7 @@ Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& id
   if (!prefetch) prefetch = std::make_unique<WeightPrefetch>(coll_, pl, layers, overlap);
   const bool carry = overlap && !flow.projection.weight_gather.empty() && config_.n_layers > 1;
   StepContext s{shard_config_, pl, flow, chain_strategy(opt_.overlap, pl, flow.projection), decode_pl_, coll_, *rope_,
-                opt_, prefill, L, lengths_, n_new, &caches_, prefetch.get()};
+                opt_, prefill, L, lengths_, n_new, &caches_, &handoff_caches_, prefetch.get()};
   auto snapshot = [&] {
     LayerTraffic t{};
     for (size_t k = 0; k < collectives::kCollectives.size(); ++k)
@@ -253,33 +262,62 @@ std::vector<Tensor> ShardedModel::prefill(const std::vector<models::TokenIds>& p
                          std::to_string(config_.vocab) + ") of model '" + config_.name + "'");
   }
   if (L == 0) throw InputError("prefill: every prompt is empty");
-  // Pad every prompt to the longest; padded rows are computed but never cached or read.
-  std::vector<int32_t> ids(static_cast<size_t>(batch_ * L), 0);
-  std::vector<int64_t> n_new(static_cast<size_t>(batch_));
-  for (int64_t b = 0; b < batch_; ++b) {
-    std::copy(prompts[size_t(b)].begin(), prompts[size_t(b)].end(), ids.begin() + b * L);
-    n_new[size_t(b)] = static_cast<int64_t>(prompts[size_t(b)].size());
+  // Chunk by chunk: tokens [c0, c0 + Lc) of every prompt, padded to Lc; a padded row is computed
+  // but never cached or read, and a sequence whose prompt has ended brings no new tokens.
+  const int64_t Lc = chunk_tokens(L), E = config_.d_model, V = config_.vocab;
+  handoff_caches_.clear();
+  if (handoff_)  // the prefill placement's own cache of the chunks so far (attention_layouts.hpp)
+    for (int64_t l = 0; l < config_.n_layers; ++l)
+      handoff_caches_.emplace_back(prefill_pl_.attn_batch_local, static_cast<int64_t>(prefill_pl_.kv_heads.size()),
+                                   L, config_.d_head);
+  std::vector<std::vector<Tensor>> rows(static_cast<size_t>(batch_));  // per sequence, its hidden rows
+  for (int64_t c0 = 0; c0 < L; c0 += Lc) {
+    const int64_t Lk = std::min(Lc, L - c0);
+    std::vector<int32_t> ids(static_cast<size_t>(batch_ * Lk), 0);
+    std::vector<int64_t> n_new(static_cast<size_t>(batch_));
+    for (int64_t b = 0; b < batch_; ++b) {
+      const auto& p = prompts[size_t(b)];
+      const int64_t nb = std::clamp<int64_t>(static_cast<int64_t>(p.size()) - c0, 0, Lk);
+      std::copy(p.begin() + c0, p.begin() + c0 + nb, ids.begin() + b * Lk);
+      n_new[size_t(b)] = nb;
+    }
+    // Only the rows sampling needs (each prompt's last, or all) go on to the unembedding; without
+    // all_positions forward() keeps just the last ones from the final norm on.
+    const Tensor h = forward(prefill_pl_, ids, Lk, n_new, !all_positions);  // [B·Lk, E] or [B, E]
+    for (int64_t b = 0; b < batch_; ++b) {
+      const int64_t nb = n_new[size_t(b)];
+      if (all_positions && nb > 0) rows[size_t(b)].push_back(h.narrow0(b * Lk, nb));
+      if (!all_positions && nb > 0 && c0 + nb == static_cast<int64_t>(prompts[size_t(b)].size()))
+        rows[size_t(b)].push_back(h.narrow0(b, 1));
+    }
   }
-  // Only the rows sampling needs (each prompt's last, or all) go through the unembedding; without
-  // all_positions forward() keeps just the last ones from the final norm on.
-  Tensor h = forward(prefill_pl_, ids, L, n_new, !all_positions);
-  const int64_t V = config_.vocab;
-  Tensor picked = h;
-  if (all_positions) {
-    std::vector<int64_t> rows;
-    for (int64_t b = 0; b < batch_; ++b)
-      for (int64_t l = 0; l < n_new[size_t(b)]; ++l) rows.push_back(b * L + l);
-    picked = kernels::take_rows(h, rows);
-  }
+  handoff_caches_.clear();
+  // Every sequence's rows, in order: [R, E] -> logits [R, V].
+  int64_t R = 0;
+  for (const auto& r : rows)
+    for (const Tensor& t : r) R += t.size(0);
+  Tensor picked = Tensor::empty({R, E}, kernels::DType::f32);
+  int64_t at = 0;
+  for (const auto& r : rows)
+    for (const Tensor& t : r) {
+      std::copy_n(t.data<float>(), t.numel(), picked.data<float>() + at * E);
+      at += t.size(0);
+    }
   Tensor lg = logits(picked);
   std::vector<Tensor> out;
   int64_t r = 0;
   for (int64_t b = 0; b < batch_; ++b) {
-    const int64_t rows = all_positions ? n_new[size_t(b)] : 1, nb = n_new[size_t(b)] > 0 ? rows : 0;
+    // An idle sequence (no tokens given) gets [0, V]; otherwise its last row, or all its rows.
+    const int64_t n = static_cast<int64_t>(prompts[size_t(b)].size()), nb = all_positions ? n : (n > 0 ? 1 : 0);
     out.push_back(nb > 0 ? lg.narrow0(r, nb).clone().reshape({nb, V}) : Tensor({0, V}, kernels::DType::f32));
-    r += rows;
+    r += nb;
   }
   return out;
+}
+
+int64_t ShardedModel::chunk_tokens(int64_t L) const {
+  if (opt_.prefill_chunk <= 0) return L;
+  return std::clamp<int64_t>(opt_.prefill_chunk / batch_, 1, L);
 }
 
 Tensor ShardedModel::decode(const models::TokenIds& tokens) {

@@ -41,13 +41,17 @@ class ShardedModel {
   void reset(int64_t b);
   int64_t length(int64_t b) const { return lengths_.at(size_t(b)); }  // tokens cached for sequence b
   // Appends prompts[b] (one per sequence of the batch) to each sequence; returns per sequence the
-  // logits of its last position [1, V], or of every position [L_b, V] when all_positions. A
+  // logits of its last position [1, V], or of every position [L_b, V] when all_positions. Runs in
+  // chunks of chunk_tokens() tokens per sequence (ShardOptions::prefill_chunk), the KV cache
+  // filling chunk by chunk: the same logits as one step, activations bounded by the chunk. A
   // sequence given no tokens (empty prompts[b], not all empty) is idle: nothing is appended to its
   // cache, nothing it holds is read, and its entry is [0, V]. Called again with the next pieces of
-  // the prompts, it continues them (chunked prefill), unless the plan hands prefill's K/V over to
-  // decode's placement (prefill_continues() false: prefill then needs empty caches).
+  // the prompts, it continues them (serve/'s chunked prefill), unless the plan hands prefill's K/V
+  // over to decode's placement (prefill_continues() false: prefill then needs empty caches).
   std::vector<kernels::Tensor> prefill(const std::vector<models::TokenIds>& prompts, bool all_positions = false);
   bool prefill_continues() const { return !handoff_; }
+  // Tokens per sequence of one prefill step for prompts padded to L (ShardOptions::prefill_chunk).
+  int64_t chunk_tokens(int64_t L) const;
   // One token per sequence; returns logits [B, V]. tokens[b] = kIdle: sequence b is skipped
   // (nothing appended, its row of the logits is meaningless); not all may be idle.
   static constexpr int32_t kIdle = -1;
@@ -85,6 +89,7 @@ class ShardedModel {
   kernels::Tensor final_norm_w_, final_norm_b_;
   std::optional<kernels::RopeTable> rope_;  // built after the memory check (max_seq x D/2 entries)
   std::vector<kernels::KvCache> caches_;  // per layer, decode placement
+  std::vector<kernels::KvCache> handoff_caches_;  // per layer, during a prefill with a handoff
   std::vector<int64_t> lengths_;          // per global sequence
   LayerTraffic prefill_traffic_{}, decode_traffic_{};
   // Overlapped weight-gathered steps start the next step's layer-0 gathers during their last layer

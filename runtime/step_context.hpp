@@ -32,6 +32,9 @@ struct StepContext {
   std::vector<int64_t> start;   // per global sequence: tokens cached before this step
   std::vector<int64_t> n_new;   // per global sequence: new tokens this step (<= L)
   std::vector<kernels::KvCache>* caches = nullptr;  // per layer, decode placement
+  // A prefill in another placement than decode's: per layer, its own placement's cache of this
+  // prefill's earlier chunks (attention_layouts.hpp), empty at the prefill's start.
+  std::vector<kernels::KvCache>* handoff_caches = nullptr;
   WeightPrefetch* prefetch = nullptr;  // weight-gathered layouts: this step's weight all-gathers
 };
 

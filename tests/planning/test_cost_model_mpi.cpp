@@ -155,3 +155,60 @@ TEST_CASE("predicted traffic and FLOPs == counted, gpt-tiny", "[cost_model]") {
 TEST_CASE("predicted traffic == counted traffic, smollm-tiny (heads padded on 2+ ranks)", "[cost_model]") {
   check_model("smollm-tiny", collectives::Algorithm::mpi);
 }
+
+// Chunked prefill (ShardOptions::prefill_chunk): the whole prefill's counted traffic and FLOPs ==
+// the sum of the predicted chunks' (chunk k: L = its tokens, T = tokens before it, each sequence's
+// real new tokens in it), with and without a handoff.
+TEST_CASE("chunked prefill: predicted traffic and FLOPs == counted, palm-tiny", "[cost_model]") {
+  const int n = world_size();
+  collectives::Torus torus(MPI_COMM_WORLD, collectives::auto_torus_shape(n));
+  collectives::CollectivesOptions opt;
+  opt.progress_thread = false;
+  apply_threads(1, MPI_COMM_WORLD);
+  collectives::Collectives coll(torus, opt);
+  const models::ModelConfig cfg = models::load_model_config("palm-tiny");
+  const int64_t B = std::max(2, n);
+  const auto plans = valid_phase_plans(cfg, torus.shape(), B);
+  std::vector<models::TokenIds> prompts;
+  for (int64_t b = 0; b < B; ++b) prompts.push_back(models::TokenIds(size_t(3 + 2 * (b % 3)), int32_t(b + 1)));
+  int64_t L = 0;
+  for (const auto& p : prompts) L = std::max<int64_t>(L, int64_t(p.size()));
+  for (size_t i = 0; i < plans.size(); ++i) {
+    const Plan plan{plans[i], plans[(i + 1) % plans.size()]};
+    models::SyntheticWeights src(cfg, 7);
+    ShardOptions so;
+    so.prefill_chunk = 2 * B;  // 2 tokens per sequence and chunk
+    ShardedModel model(src, coll, plan, B, so);
+    coll.traffic().reset();
+    kernels::reset_flop_count();
+    model.prefill(prompts);
+    const int64_t Lc = model.chunk_tokens(L);
+    REQUIRE(Lc == 2);
+    StepQuery q;
+    q.config = cfg;
+    q.shape = torus.shape();
+    q.coords = torus.coords();
+    q.batch = B;
+    q.plan = plan.prefill;
+    q.decode_plan = plan.decode;
+    q.prefill = true;
+    Work sum;
+    for (int64_t c0 = 0; c0 < L; c0 += Lc) {
+      q.tokens = std::min(Lc, L - c0);
+      q.logits = c0 + q.tokens == L;  // the logits after the last chunk only
+      q.seq_tokens.clear(), q.seq_cached.clear();
+      for (const auto& p : prompts) {
+        const int64_t len = int64_t(p.size());
+        q.seq_tokens.push_back(std::clamp<int64_t>(len - c0, 0, q.tokens));
+        q.seq_cached.push_back(std::min(len, c0));
+      }
+      sum += predict_step(q).step;
+    }
+    const kernels::FlopCount got = kernels::flop_count();
+    INFO("torus " << torus.shape().str() << " rank " << torus.rank() << " plan " << plan.str() << ": predicted "
+                  << table_str(sum.traffic) << " counted " << table_str(counted_total(coll)));
+    CHECK(sum.traffic == counted_total(coll));
+    CHECK(sum.matmul_flops == double(got.matmul));
+    CHECK(sum.attn_flops == double(got.attention));
+  }
+}
