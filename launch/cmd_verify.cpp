@@ -95,8 +95,8 @@ int run_verify(const VerifyOptions& opts, const GlobalOptions& g) {
                                                           : kF32RelTol;
   auto source = models::open_model(o.model, o.seed);
   const models::ModelConfig base = source->config();
-  // Weights of their own (not synthetic from the config): an HF checkpoint or a TSVD checkpoint.
-  const bool checkpoint = models::is_checkpoint_dir(o.model) || models::is_tsvd_checkpoint(o.model);
+  // Weights of their own (not synthetic from the config): an HF, GGUF or TSVD checkpoint.
+  const bool checkpoint = dynamic_cast<const models::SyntheticWeights*>(source.get()) == nullptr;
   auto prompts = models::parse_prompt_tokens(o.prompts, base.vocab, "--prompt-tokens");
   const int64_t B = static_cast<int64_t>(prompts.size());
   if (o.max_new < 1) throw InputError("--max-new-tokens must be >= 1, got " + std::to_string(o.max_new));
