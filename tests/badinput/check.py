@@ -375,7 +375,7 @@ row("gguf_bad_magic", GG, r"GGUF file '.*x.gguf': bad magic.*expected \"GGUF\"",
 row("gguf_version", GG, r"GGUF file '.*': version 99 is not supported \(allowed: 2, 3\)",
     make=raw_gguf("tiny.gguf", lambda b: b[:4] + (99).to_bytes(4, "little") + b[8:]))
 row("gguf_empty", GG, r"GGUF file '.*': only 0 bytes", make=raw_gguf("tiny.gguf", lambda b: b""))
-row("gguf_truncated_header", GG, r"GGUF file '.*': metadata count 14 cannot fit in the file \(200 bytes\)", make=raw_gguf("tiny.gguf", lambda b: b[:200]))
+row("gguf_truncated_header", GG, r"GGUF file '.*': metadata count [0-9]+ cannot fit in the file \(200 bytes\)", make=raw_gguf("tiny.gguf", lambda b: b[:200]))
 row("gguf_truncated_data", GG, r"GGUF file '.*': tensor '.*'.*(past the end|beyond|outside)",
     make=raw_gguf("tiny.gguf", lambda b: b[:len(b) * 3 // 4]))
 row("gguf_kv_count_huge", GG, r"GGUF file '.*': metadata count .* cannot fit",
@@ -484,6 +484,8 @@ def make_valid(v, tori, smol):
         run_ok([tori, "export", "--model", os.path.join(v, "smol-mini.yaml"), "--format", "gguf", "--dtype", "q8_0",
                 "--out", mini])
         g, s = Gguf(mini), Gguf(smol)
+        # The export's placeholder vocabulary (and its tori.vocabulary mark) gives way to SmolLM2's.
+        g.kv = [e for e in g.kv if not e[0].startswith(("tokenizer.", "tori."))]
         for k, t, val in s.kv:
             if k.startswith("tokenizer."):
                 g.set(k, t, val)
