@@ -427,6 +427,7 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
   runtime::ShardOptions sopt = env.shard;
   sopt.format = kernels::parse_weight_format(r.dtype, "--dtype");
   check_prefill_chunk(r.prefill_chunk);
+  static_assert(RunConfig{}.prefill_chunk == runtime::ShardOptions::kDefaultPrefillChunk);
   sopt.prefill_chunk = r.prefill_chunk;
   int64_t longest = 0;
   for (const auto& p : prompts) longest = std::max<int64_t>(longest, int64_t(p.size()));

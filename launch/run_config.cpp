@@ -7,7 +7,6 @@
 
 #include "kernels/error.hpp"
 #include "launch/defaults.hpp"
-#include "runtime/layer_shards.hpp"
 
 namespace tori::launch {
 
@@ -48,8 +47,6 @@ void add_run_flags(CLI::App& app, RunConfig& r) {
       ->capture_default_str();
   add_prefill_chunk_flag(app, r.prefill_chunk);
 }
-
-static_assert(RunConfig{}.prefill_chunk == runtime::ShardOptions::kDefaultPrefillChunk);
 
 void add_prefill_chunk_flag(CLI::App& app, long long& chunk) {
   app.add_option("--prefill-chunk", chunk,

@@ -44,7 +44,7 @@ struct RunConfig {
   long long top_k = 0;
   double top_p = 1.0;
   unsigned long long sample_seed = 0;
-  long long prefill_chunk = 2048;  // runtime::ShardOptions::kDefaultPrefillChunk (run_config.cpp)
+  long long prefill_chunk = 2048;  // runtime::ShardOptions::kDefaultPrefillChunk (asserted in cmd_generate.cpp; this file stays free of MPI for the fuzz targets)
 };
 
 // --prefill-chunk N (generate and verify; runtime::ShardOptions::prefill_chunk).

@@ -54,8 +54,8 @@ TEST_CASE("GGUF vocabulary: tokenizer.json exported as gpt2 metadata keeps its i
   CHECK(f.get_string("tokenizer.ggml.model") == "gpt2");
   CHECK(f.get_string("tokenizer.ggml.pre") == "gpt-2");
   const auto& types = f.get_array("tokenizer.ggml.token_type", GgufType::i32).ints;
-  for (auto& a : nlohmann::json::parse(std::ifstream(kData / "bpe_tiny_tokenizer.json"))["added_tokens"])
-    CHECK(types[a["id"].get<size_t>()] == 3);  // specials are control tokens, matched literally
+  const nlohmann::json j = nlohmann::json::parse(std::ifstream(kData / "bpe_tiny_tokenizer.json"));
+  for (auto& a : j["added_tokens"]) CHECK(types[a["id"].get<size_t>()] == 3);  // specials: control tokens
 
   SECTION("padded to a larger embedding with unused [PAD] tokens, which encode() never produces") {
     auto p = through_gguf(gguf_tokenizer_metadata(src, src.vocab_size() + 5), d / "padded.gguf");

@@ -149,7 +149,7 @@ def ask(client, model, chat, prompt, max_tokens, temperature, seed, top_k, strea
 
 def part_api(args):
     want = [generate(args, p, chat, n, t, s, k) for chat, p, n, t, s, k in CASES]
-    for ranks in (1, 2):
+    for ranks in args.ranks:
         srv = Server(args, ranks)
         client = srv.client()
         for (chat, p, n, t, s, k), (text, finish) in zip(CASES, want):
