@@ -99,6 +99,9 @@ ModelConfig parse_model_config(const std::string& yaml_text, const std::string& 
   }
   ModelConfig c;
   c.name = get<std::string>(root, source, "name", "a string");
+  // An empty name (`name:`, or a tag with no text such as `name: !x`) would be written back by
+  // to_yaml() as a null: refuse it here, naming the key.
+  if (c.name.empty()) fail(source, "name", "is empty (a model needs a name, e.g. name: my-model)");
   c.n_layers = get_int(root, source, "n_layers");
   c.d_model = get_int(root, source, "d_model");
   c.n_heads = get_int(root, source, "n_heads");
