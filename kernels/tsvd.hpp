@@ -1,5 +1,5 @@
 #pragma once
-// Tiled SVD (TSVD) weights (the thesis in ../shared/PAPER.md, "Second source"): a weight W [K, N]
+// Tiled SVD (TSVD) weights (the thesis summarised in docs/paper.md and docs/tsvd.md): a weight W [K, N]
 // cut into tiles of T_k × T_n, each tile replaced by a rank-r product U [T_k, r] · V [r, T_n], and
 // x·W computed as two thin products per tile.
 //
