@@ -27,6 +27,15 @@ constexpr auto kFrozenGap = std::chrono::seconds(2);
 // A verdict repeats its notices this often (datagrams may be dropped by a full link).
 constexpr auto kResend = std::chrono::milliseconds(100);
 constexpr int kMaxAddresses = 4;
+// Probing while a wait is long: a ping to every rank of the other hosts this often; a wait counts
+// as long for this long after its last poll reported it.
+constexpr auto kPingEvery = std::chrono::milliseconds(250);
+constexpr auto kProbeWhile = std::chrono::milliseconds(300);
+constexpr auto kProbeTick = std::chrono::milliseconds(50);
+// Datagram kinds other than a verdict's Cause.
+constexpr int32_t kPing = 100;  // "answer me": sent while this rank waits long
+constexpr int32_t kPong = 101;  // the answer, sent by the watchdog thread at once
+constexpr int32_t kBye = 102;   // this rank leaves normally (stop()): no answers from it any more
 
 std::atomic<bool> g_started{false};
 std::atomic<int> g_waiting{0};                  // threads inside a Wait
@@ -36,6 +45,10 @@ std::atomic<bool> g_peer_aborted{false};       // a peer announced its own error
 std::atomic<int> g_request{-1};                 // a Cause a wait or the SIGTERM handler asks for
 std::atomic<int64_t> g_fixed_ms{0};             // --timeout; 0 = automatic
 std::atomic<Clock::rep> g_slowest_step{0};
+std::atomic<Clock::rep> g_long_wait_at{0};      // when a wait last reported being long
+std::atomic<bool> g_judges{false};             // a watchdog thread runs and there are peers to judge
+std::atomic<bool> g_was_frozen{false};         // this process was stopped: it cannot judge others
+pid_t g_parent = 0;                             // the daemon that started this rank (getppid at start)
 
 // Where a rank hears notices: a UDP port on each of its host's IPv4 addresses. Notices travel
 // outside MPI on purpose: Open MPI ends a process that sends to (or reconnects to) a dead peer.
@@ -60,6 +73,8 @@ int g_rank = 0, g_size = 1;
 std::vector<std::string> g_hosts;
 std::vector<Endpoint> g_endpoints;
 std::vector<bool> g_heard;
+std::vector<Clock::time_point> g_answered;  // last datagram of any kind from each rank (probing)
+std::vector<bool> g_departed;               // ranks that said bye
 int g_first_cause = -1;  // the cause of the first notice received
 Reporter g_reporter;
 
@@ -74,8 +89,11 @@ void request(Cause cause) {
 }
 
 void on_sigterm(int sig) {
-  // Outside collective waits (or a second SIGTERM): the default action, as without a watchdog.
-  if (g_waiting.load() == 0 || g_signalled.exchange(true)) {
+  // A second SIGTERM, or no watchdog thread to deliver a verdict: the default action. Otherwise a
+  // verdict, wherever this rank is (in a collective, computing, or blocked in MPI outside the
+  // collectives): mpirun's SIGTERM means a process or host of the job is gone, and the one line
+  // must name it.
+  if (!g_judges.load() || g_signalled.exchange(true)) {
     std::signal(sig, SIG_DFL);
     std::raise(sig);
     return;
@@ -84,10 +102,22 @@ void on_sigterm(int sig) {
 }
 
 // Records the notices that arrived; caller holds g_state.
+void send_to(int p, int32_t kind);
+
 void take_notices() {
   Notice n;
   while (recv(g_socket, &n, sizeof n, MSG_DONTWAIT) == ssize_t(sizeof n)) {
     if (n.job != g_job || n.rank < 0 || n.rank >= g_size) continue;
+    g_answered[size_t(n.rank)] = Clock::now();
+    if (n.cause == kPing) {
+      send_to(n.rank, kPong);
+      continue;
+    }
+    if (n.cause == kPong) continue;
+    if (n.cause == kBye) {
+      g_departed[size_t(n.rank)] = true;
+      continue;
+    }
     g_heard[size_t(n.rank)] = true;
     if (n.cause == int32_t(Cause::aborted)) {
       g_peer_aborted = true;
@@ -97,20 +127,25 @@ void take_notices() {
   }
 }
 
-void send_notices(Cause cause) {
-  const Notice n{g_job, g_rank, int32_t(cause)};
-  for (int p = 0; p < g_size; ++p) {
-    if (p == g_rank) continue;
-    const Endpoint& e = g_endpoints[size_t(p)];
-    for (int a = 0; a < e.n; ++a) {
-      sockaddr_in to{};
-      to.sin_family = AF_INET;
-      to.sin_port = e.port;
-      to.sin_addr.s_addr = e.addr[a];
-      sendto(g_socket, &n, sizeof n, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&to), sizeof to);
-    }
+// One datagram to every address of rank p; caller holds g_state (or runs at exit).
+void send_to(int p, int32_t kind) {
+  const Notice n{g_job, g_rank, kind};
+  const Endpoint& e = g_endpoints[size_t(p)];
+  for (int a = 0; a < e.n; ++a) {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = e.port;
+    to.sin_addr.s_addr = e.addr[a];
+    sendto(g_socket, &n, sizeof n, MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&to), sizeof to);
   }
 }
+
+void send_notices(int32_t kind) {
+  for (int p = 0; p < g_size; ++p)
+    if (p != g_rank) send_to(p, kind);
+}
+
+void send_notices(Cause cause) { send_notices(int32_t(cause)); }
 
 // This host's IPv4 addresses, loopback last (it reaches a peer only on the same host).
 Endpoint my_endpoint(uint16_t port) {
@@ -172,6 +207,9 @@ std::string rank_list(const std::vector<int>& ranks) {
 // notice counts as an answer) and that a peer is gone (they start their verdict now).
 void on_exit_notice() {
   if (!g_started.load()) return;
+  // The daemon that started this rank is gone (its host died, or the daemon did): this rank goes
+  // down with its host and stays silent, so the others count it as lost.
+  if (getppid() != g_parent) return;
   std::unique_lock lock(g_state, std::try_to_lock);
   if (lock.owns_lock() && g_socket >= 0) send_notices(Cause::terminated);
 }
@@ -187,22 +225,47 @@ void detail::leave() { g_waiting.fetch_sub(1, std::memory_order_relaxed); }
 
 void detail::long_wait(Clock::time_point since, Clock::time_point now) {
   if (!g_started.load(std::memory_order_acquire)) return;
+  // The watchdog thread probes while waits report being long; the first report wakes it.
+  const Clock::rep before = g_long_wait_at.exchange(now.time_since_epoch().count(), std::memory_order_relaxed);
+  if (now - Clock::time_point(Clock::duration(before)) >= kProbeWhile) wake();
   const auto limit = timeout();
   if (limit.count() > 0 && now - since >= limit) request(Cause::stalled);  // the watchdog thread ends the process
 }
 
 namespace {
 
+// Hosts (other than this rank's) whose every rank, not departed, sent nothing for kNoAnswer while
+// this rank probed; caller holds g_state.
+std::vector<std::string> unreachable_hosts(Clock::time_point now) {
+  std::vector<std::string> out;
+  for (const std::string& h : g_hosts) {
+    if (h == g_hosts[size_t(g_rank)] || std::find(out.begin(), out.end(), h) != out.end()) continue;
+    bool silent = false;
+    for (int p = 0; p < g_size; ++p) {
+      if (g_hosts[size_t(p)] != h || g_departed[size_t(p)]) continue;
+      if (now - g_answered[size_t(p)] < kNoAnswer) {
+        silent = false;
+        break;
+      }
+      silent = true;
+    }
+    if (silent) out.push_back(h);
+  }
+  return out;
+}
+
 // The watchdog thread: sleeps in poll() on the notice socket and the eventfd, so that it answers
 // a peer's notice (joining its verdict) even while this rank computes or is stuck inside MPI, and
 // delivers the verdict a wait or the SIGTERM handler requested.
 void watch_loop() {
   auto last_tick = Clock::now();
+  bool probing = false;
+  auto next_ping = last_tick;
   for (;;) {
     pollfd fds[2] = {{g_socket, POLLIN, 0}, {g_event, POLLIN, 0}};
-    poll(fds, 2, int(kTick.count()));
+    poll(fds, 2, int((probing ? kProbeTick : kTick).count()));
     const auto now = Clock::now();
-    const bool frozen = now - last_tick > kFrozenGap;  // this process was stopped meanwhile
+    if (now - last_tick > kFrozenGap) g_was_frozen = true;  // this process was stopped meanwhile
     last_tick = now;
     if (!g_started.load()) return;
     if (fds[1].revents & POLLIN) {
@@ -214,14 +277,28 @@ void watch_loop() {
       std::lock_guard lock(g_state);
       take_notices();
       cause = g_first_cause;  // a peer started a verdict: join it
+      // Probing: while a wait of this rank is long, ping the ranks of the other hosts; a host
+      // none of whose ranks answered for kNoAnswer is unreachable (dead, cut off, or every
+      // process on it stopped). A single silent rank on a host that answers is a hung peer:
+      // that is --timeout's to judge.
+      const bool long_wait = now - Clock::time_point(Clock::duration(g_long_wait_at.load())) < kProbeWhile;
+      if (long_wait && !g_was_frozen) {
+        if (!probing) {
+          std::fill(g_answered.begin(), g_answered.end(), now);
+          next_ping = now;
+        }
+        if (now >= next_ping) {
+          for (int p = 0; p < g_size; ++p)
+            if (g_hosts[size_t(p)] != g_hosts[size_t(g_rank)] && !g_departed[size_t(p)]) send_to(p, kPing);
+          next_ping = now + kPingEvery;
+        }
+        if (cause < 0 && probing && !unreachable_hosts(now).empty()) request(Cause::unreachable);
+      }
+      probing = long_wait;
+      if (cause < 0) cause = g_request.load();
     }
     if (cause < 0) continue;
-    // A rank whose last wait began longer than the timeout ago and that is now terminated was
-    // itself the stalled one (stopped, resumed and terminated by mpirun): it stays silent.
-    const Clock::time_point last_start{Clock::duration(g_last_wait_start.load())};
-    const auto limit = timeout();
-    const bool stalled_itself = Cause(cause) == Cause::terminated && limit.count() > 0 && now - last_start > limit;
-    deliver(Cause(cause), frozen || stalled_itself || g_peer_aborted.load());
+    deliver(Cause(cause), g_was_frozen.load() || g_peer_aborted.load());
   }
 }
 
@@ -257,6 +334,9 @@ void start(MPI_Comm world, Reporter reporter) {
   g_job = (uint64_t(std::random_device{}()) << 32) ^ uint64_t(Clock::now().time_since_epoch().count());
   MPI_Bcast(&g_job, 1, MPI_UINT64_T, 0, world);
   g_heard.assign(size_t(g_size), false);
+  g_answered.assign(size_t(g_size), Clock::now());
+  g_departed.assign(size_t(g_size), false);
+  g_parent = getppid();
   g_first_cause = -1;
   g_reporter = std::move(reporter);
   g_request = -1;
@@ -269,10 +349,16 @@ void start(MPI_Comm world, Reporter reporter) {
   sigaction(SIGTERM, &sa, nullptr);
   g_started.store(true, std::memory_order_release);
   if (g_socket >= 0 && g_event >= 0) g_thread = std::thread(watch_loop);
+  g_judges = g_thread.joinable() && g_size > 1;
 }
 
 void stop() {
+  if (g_started.load()) {
+    std::lock_guard lock(g_state);
+    if (g_socket >= 0) send_notices(kBye);  // no probe waits for this rank's answers any more
+  }
   if (!g_started.exchange(false)) return;
+  g_judges = false;
   if (g_thread.joinable()) {
     wake();
     if (std::this_thread::get_id() != g_thread.get_id()) g_thread.join();
@@ -326,6 +412,7 @@ std::vector<std::string> Verdict::missing_hosts() const {
 
 std::string Verdict::reason() const {
   if (cause == Cause::terminated) return missing.empty() ? "terminated" : "peer_lost";
+  if (cause == Cause::unreachable) return missing.empty() ? "unreachable_no_peer_missing" : "host_unreachable";
   return missing.empty() ? "timeout_no_peer_missing" : "peer_stalled";
 }
 
@@ -351,6 +438,9 @@ std::string Verdict::line() const {
   }
   if (cause == Cause::stalled)
     return "lost " + who + ": no answer for " + secs + " (--timeout; a stopped, hung or unreachable peer); run aborted";
+  if (cause == Cause::unreachable)
+    return "lost " + who + ": no answer to the watchdog for " + std::to_string(kNoAnswer.count()) +
+           " s (the host died, its link is down, or every process on it is stopped); run aborted";
   return "lost " + who + ": no answer while mpirun ends the job (the process died, or its host died or became unreachable); run aborted";
 }
 

@@ -12,8 +12,15 @@
 //  - Hot path: each poll of a wait compares the wait's age with kLongWait (the poll loop reads the
 //    clock anyway): no system call, no MPI call, no shared write. Entering and leaving a Wait is
 //    one relaxed atomic add each.
-//  - A wait older than the timeout, or a SIGTERM while a thread waits (mpirun ends the job after
-//    a process or host died), asks the watchdog thread for a verdict (an eventfd write).
+//  - A wait older than the timeout, or a SIGTERM (mpirun ends the job after a process or host
+//    died; wherever the rank is: in a collective, computing, or blocked in MPI outside the
+//    collectives), asks the watchdog thread for a verdict (an eventfd write).
+//  - Probing: while a wait is longer than kLongWait, the watchdog thread pings every rank of the
+//    other hosts (UDP, every 250 ms), and every watchdog thread answers a ping at once. A host none
+//    of whose ranks answered for kNoAnswer is unreachable (powered off, link down, every process on
+//    it stopped): a verdict at once, without waiting for the timeout or for mpirun, which notices
+//    a silent host only through its own TCP keepalive, after 4 to 30 s or never. A single silent
+//    rank on a host that answers is a hung peer: the timeout judges it.
 //  - Verdict: the thread sends a notice to every other rank's socket (addresses gathered at
 //    start(); UDP, not MPI, because Open MPI ends a process that talks to a dead peer) and collects
 //    theirs for kVerdictGrace. Every watchdog thread answers a notice at once by joining the
@@ -23,12 +30,12 @@
 //    with --json); every rank in the verdict then leaves at once with kExitPeerLost (_exit: no
 //    destructor may wait on the dead peer, and no partial result is printed as if complete).
 //  - A rank that Open MPI itself ends because a peer hung up (it exits without MPI_Finalize)
-//    sends a notice on its way out (atexit), so it is not counted as lost.
-//  - A SIGTERM while no thread of the process waits in a collective terminates it as before
-//    (the default action): a rank outside collectives (loading, a single-process command) stays
-//    killable.
-//  - A rank that was itself stopped (its watchdog thread saw a gap, or its last wait began longer
-//    than the timeout before it was terminated) stays silent: it cannot tell who is missing.
+//    sends a notice on its way out (atexit), so it is not counted as lost; unless the daemon that
+//    started it is gone (its parent changed): then it went down with its host and stays silent.
+//  - A second SIGTERM, or a SIGTERM to a single-rank run, takes the default action.
+//  - A rank that was itself stopped (its watchdog thread saw a gap in its own ticks) stays silent
+//    from then on: it cannot tell who is missing.
+//  - stop() says bye to every rank, so nobody probes a rank that finished normally.
 //
 // Timeout: --timeout S (fixed), or automatic: max(kTimeoutFloor, kStepMultiple × the slowest
 // generation step so far, note_step()). Measured figures: docs/measurements/cluster.md.
@@ -56,11 +63,15 @@ inline constexpr std::chrono::milliseconds kVerdictGrace{600};
 // collective); the multiple, a step that is slow because the machine is busy.
 inline constexpr std::chrono::seconds kTimeoutFloor{30};
 inline constexpr int kStepMultiple = 10;
+// Probing: a host whose ranks all stay silent this long is unreachable. Far above any scheduling
+// delay of a watchdog thread (it only sleeps in poll()), far below the 10 s a failure may take.
+inline constexpr std::chrono::seconds kNoAnswer{4};
 
 enum class Cause {
   stalled,     // a wait outlived the timeout
   terminated,  // SIGTERM while waiting (mpirun ends the job: a process or a host died; or ^C)
   aborted,     // (notice only) the sender reported its own error and aborts the job: stay silent
+  unreachable, // probing: every rank of another host stopped answering for kNoAnswer
 };
 
 // What the reporting rank prints.
@@ -70,7 +81,7 @@ struct Verdict {
   std::vector<std::string> hosts;   // hostname of every rank (index = rank)
   double timeout_s = 0;
   std::string line() const;         // the one line (without the "tori: error: " prefix)
-  std::string reason() const;       // peer_stalled | peer_lost | timeout_no_peer_missing | terminated
+  std::string reason() const;       // peer_stalled | peer_lost | host_unreachable | timeout_no_peer_missing | terminated
   std::vector<std::string> missing_hosts() const;  // their hosts, each once, ascending
 };
 

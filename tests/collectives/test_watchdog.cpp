@@ -32,6 +32,13 @@ TEST_CASE("watchdog verdict: a whole host, and a host's only rank", "[watchdog]"
   CHECK(v.missing_hosts() == std::vector<std::string>{"h1", "h2"});
 }
 
+TEST_CASE("watchdog verdict: an unreachable host", "[watchdog]") {
+  const Verdict v = verdict(Cause::unreachable, {2, 3});
+  CHECK(v.line() == "lost host h1 (ranks 2, 3): no answer to the watchdog for 4 s (the host died, its link is down, "
+                    "or every process on it is stopped); run aborted");
+  CHECK(v.reason() == "host_unreachable");
+}
+
 TEST_CASE("watchdog verdict: nobody missing", "[watchdog]") {
   CHECK(verdict(Cause::stalled, {}).reason() == "timeout_no_peer_missing");
   CHECK(verdict(Cause::stalled, {}).line().find("every rank answers") != std::string::npos);

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """failure_check.py: makes a rank or a host fail in the middle of a run and checks how the run ends.
 
-    failure_check.py --kind kill|host|stop|link --rank R --bound S --expect REGEX [--json] -- CMD...
+    failure_check.py --kind kill|host|freeze|stop|link --rank R --bound S --expect REGEX [--json] -- CMD...
 
 Runs CMD (mpirun or launch/tori-mpirun running `tori generate`), waits until its output matches
 --when (default: the generate log line that follows loading) and --after seconds more (decode is
 under way), then fails rank R's process or host:
   kill  SIGKILL to rank R
   host  SIGKILL to every process in rank R's network namespace (a namespace host of launch/cluster)
+  freeze  SIGSTOP to every process in that namespace (a host that hangs: its kernel still answers
+        TCP, so mpirun's keepalive never fires; only Tori's watchdog probes can tell)
   stop  SIGSTOP to rank R (a hung peer)
   link  `ip link set eth0 down` in rank R's network namespace
 and checks: every other rank's process exits within --bound seconds of the failure, and so does
@@ -95,13 +97,15 @@ def netns_name(pid):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--kind", required=True, choices=["kill", "host", "stop", "link"])
+    ap.add_argument("--kind", required=True, choices=["kill", "host", "freeze", "stop", "link"])
     ap.add_argument("--rank", type=int, required=True)
     ap.add_argument("--bound", type=float, required=True, help="seconds from the failure to the last exit")
     ap.add_argument("--expect", required=True, help="regex the one 'tori: error:' line must match")
     ap.add_argument("--when", default=r"generate: model", help="regex of the output line after which to fail")
     ap.add_argument("--after", type=float, default=2.0, help="seconds after --when")
     ap.add_argument("--json", action="store_true", help="CMD runs tori --json: check the aborted record")
+    ap.add_argument("--cmd-may-wait", action="store_true",
+                    help="CMD (mpirun) may still run once every surviving rank exited: it waits for a frozen daemon")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.cmd[1:] if a.cmd and a.cmd[0] == "--" else a.cmd
@@ -112,10 +116,13 @@ def main():
     out_lines, err_lines, seen = [], [], threading.Event()
     when = re.compile(a.when)
 
+    stamps = {}  # id(list) -> [(monotonic time, line)]: the tail is printed with offsets from the failure
+
     def pump(stream, lines):
         for raw in stream:
             line = raw.decode("utf-8", "replace").rstrip("\n")
             lines.append(line)
+            stamps.setdefault(id(lines), []).append((time.monotonic(), line))
             if when.search(line):
                 seen.set()
 
@@ -124,7 +131,7 @@ def main():
     for t in pumps:
         t.start()
 
-    victim, stopped, link_ns, failed_at = None, None, None, None
+    victim, stopped, link_ns, failed_at = None, [], None, None
     result = 1
     try:
         start = time.monotonic()
@@ -150,19 +157,24 @@ def main():
             os.kill(victim, signal.SIGKILL)
         elif a.kind == "stop":
             os.kill(victim, signal.SIGSTOP)
-            stopped = victim
-        elif a.kind == "host":
+            stopped = [victim]
+        elif a.kind in ("host", "freeze"):
             ns = netns(victim)
             everything = [p for p in map(int, filter(str.isdigit, os.listdir("/proc"))) if netns(p) == ns]
             if ns == netns(os.getpid()):
                 print("FAILED: --kind host needs the ranks in network namespaces of their own (launch/cluster)")
                 return 1
-            for p in everything:
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except OSError:
-                    pass
+            # A host dies at once: nothing on it may run (an exit handler, a last datagram) after
+            # the first of its processes is gone. Stop them all, then kill them all.
+            for sig in (signal.SIGSTOP, signal.SIGKILL) if a.kind == "host" else (signal.SIGSTOP,):
+                for p in everything:
+                    try:
+                        os.kill(p, sig)
+                    except OSError:
+                        pass
             gone = {p for p in ranks.values() if netns(p) == ns} | {victim}
+            if a.kind == "freeze":
+                stopped = everything
         else:  # link
             link_ns = netns_name(victim)
             if not link_ns:
@@ -172,7 +184,8 @@ def main():
         survivors = {r: p for r, p in ranks.items() if p not in gone}
         exited = {}
         deadline = failed_at + a.bound + 20
-        while time.monotonic() < deadline and (proc.poll() is None or any(alive(p) for p in survivors.values())):
+        while time.monotonic() < deadline and ((proc.poll() is None and not (a.cmd_may_wait and exited.keys() == survivors.keys()))
+                                               or any(alive(p) for p in survivors.values())):
             now = time.monotonic()
             for r, p in survivors.items():
                 if r not in exited and not alive(p):
@@ -183,11 +196,12 @@ def main():
             if r not in exited and not alive(p):
                 exited[r] = time.monotonic() - failed_at
         for t in pumps:
-            t.join(5)
+            t.join(5 if proc.poll() is not None else 1)  # a waiting mpirun keeps its pipes open
         tori_lines = [l for l in err_lines + out_lines if l.startswith("tori: error")]
         last = max(exited.values()) if len(exited) == len(survivors) and exited else None
         line = tori_lines[0] if tori_lines else "(none)"
-        print("\n".join(err_lines[-40:]))
+        tail = sorted(stamps.get(id(err_lines), []))[-40:]
+        print("\n".join(f"[{t - failed_at:+7.2f} s] {l}" for t, l in tail))
         print(f"| {a.kind} | rank {a.rank} | {last if last is None else round(last, 2)} s | "
               f"{cmd_exit if cmd_exit is None else round(cmd_exit, 2)} s | {line} |")
         problems = []
@@ -196,8 +210,10 @@ def main():
                             f"{sorted(set(survivors) - set(exited))}")
         elif last > a.bound:
             problems.append(f"the last rank exited {last:.2f} s after the failure (bound {a.bound} s)")
-        if cmd_exit is None:
+        if cmd_exit is None and not a.cmd_may_wait:
             problems.append("the command did not exit")
+        elif cmd_exit is None:
+            pass  # mpirun waits for the frozen host's daemon; the ranks' exits are what is checked
         elif cmd_exit > a.bound:
             problems.append(f"the command exited {cmd_exit:.2f} s after the failure (bound {a.bound} s)")
         elif proc.returncode == 0:
@@ -225,10 +241,10 @@ def main():
             result = 0
         return result
     finally:
-        if stopped:
-            for s in (signal.SIGCONT, signal.SIGKILL):
+        for p in stopped:
+            for s in (signal.SIGKILL, signal.SIGCONT):
                 try:
-                    os.kill(stopped, s)
+                    os.kill(p, s)
                 except OSError:
                     pass
         if link_ns:
