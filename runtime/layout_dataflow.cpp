@@ -17,8 +17,13 @@ LayoutDataflow layout_dataflow(const Placement& pl) {
       p.out = {Axes::x, Axes::yz};
       break;
     default:  // wg_A: weights AG(A); B_A LE_R --AG(R)--> @ W_in ... @ W_out {R} --RS(R)--> B_A LE_R
-      p.weight_gather = A;
-      p.kv_weight_gather = Axes::x;
+      // Gathers over a one-rank group (A and x of size 1 on this torus: one rank, or wg_x on a
+      // 1-long x) would hand each rank its own shard: none at all, so the stored shards are packed
+      // once at load and multiplied as a weight-stationary layout's are, with no per-step re-pack.
+      if (pl.shape.group_size(A | Axes::x) > 1) {
+        p.weight_gather = A;
+        p.kv_weight_gather = Axes::x;
+      }
       p.in = {R, Axes::none};
       p.out = {Axes::none, R};
       break;

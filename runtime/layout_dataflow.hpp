@@ -15,6 +15,8 @@
 //   ws1d     -               xyz | -                 -           - | xyz
 //   ws2d     -               yz  | x                 x           x | yz
 //   wg_A     A (W_kv: x)     R   | -                 -           - | R
+//   (wg_A where A and x are one-rank groups gathers nothing: weight_gather and kv_weight_gather
+//   are none, and the stored shards are the multiplied weights)
 //
 // Attention (attention_layouts.hpp): heads -> batch is an all-to-all over S' (the attention's batch
 // axes minus A) there and back; a prefill in another placement than decode's hands its K/V over

@@ -54,8 +54,11 @@ TEST_CASE("every valid plan's chains connect its placement's shapes", "[dataflow
           // z [M, units · u_out] --AG(out.gather)--> @ W_out [K, N] --RS(out.scatter)--> [M, E_local]
           CHECK(units * uo * shape.group_size(f.out.gather) == w.out_rows);
           CHECK(w.out_cols / shape.group_size(f.out.scatter) == pl.e_local);
-          // Weights gathered only by the weight-gathered layouts, over their batch axes.
-          CHECK(f.weight_gather == pl.batch_axes);
+          // Weights gathered only by the weight-gathered layouts, over their batch axes, and not
+          // at all where those and x are one-rank groups (the stored shard is the whole gather).
+          const bool trivial = shape.group_size(pl.batch_axes | Axes::x) == 1;
+          CHECK(f.weight_gather == (trivial ? Axes::none : pl.batch_axes));
+          CHECK(f.kv_weight_gather == (trivial || pl.batch_axes.empty() ? Axes::none : Axes::x));
           // Around the layers: rows over A, columns over R, and they cover the torus.
           CHECK(d.step.embed_rows == pl.batch_axes);
           CHECK(d.step.embed_cols == pl.e_axes);
