@@ -58,6 +58,40 @@ void dequantize_scaled_min(const unsigned char* src, int64_t n_blocks, float* ds
 
 }  // namespace
 
+void dequantize_q2_k(const unsigned char* src, int64_t n_blocks, float* dst) {
+  for (int64_t b = 0; b < n_blocks; ++b, src += kQ2KBytes, dst += kQK_K) {
+    const unsigned char* sc = src;                     // 16 bytes
+    const unsigned char* qs = src + kQK_K / 16;        // 64 bytes
+    const float d = load_half(src + kQK_K / 16 + kQK_K / 4), dmin = load_half(src + kQK_K / 16 + kQK_K / 4 + 2);
+    for (int s = 0; s < 16; ++s) {  // sub-block s: elements 16s .. 16s + 15
+      const int h = s / 8, k = (s % 8) / 2;  // half, 2-bit field
+      const float dl = d * float(sc[s] & 0x0f), ml = dmin * float(sc[s] >> 4);
+      const unsigned char* q = qs + 32 * h + 16 * (s % 2);
+      for (int i = 0; i < 16; ++i) dst[16 * s + i] = dl * float((q[i] >> (2 * k)) & 3) - ml;
+    }
+  }
+}
+
+void dequantize_q3_k(const unsigned char* src, int64_t n_blocks, float* dst) {
+  for (int64_t b = 0; b < n_blocks; ++b, src += kQ3KBytes, dst += kQK_K) {
+    const unsigned char* hmask = src;                  // 32 bytes
+    const unsigned char* qs = src + kQK_K / 8;         // 64 bytes
+    const unsigned char* sc = src + kQK_K / 8 + kQK_K / 4;  // 12 bytes
+    const float d = load_half(src + kQK_K / 8 + kQK_K / 4 + 12);
+    for (int s = 0; s < 16; ++s) {
+      const int lo = s < 8 ? sc[s] & 0x0f : sc[s - 8] >> 4, hi = (sc[8 + s % 4] >> (2 * (s / 4))) & 3;
+      const float dl = d * float((lo | hi << 4) - 32);
+      const int h = s / 8, k = (s % 8) / 2, e0 = 16 * s;
+      const unsigned char* q = qs + 32 * h + 16 * (s % 2);
+      const unsigned char* m = hmask + e0 % 32;
+      for (int i = 0; i < 16; ++i) {
+        const int v = ((q[i] >> (2 * k)) & 3) - (((m[i] >> (e0 / 32)) & 1) ? 0 : 4);
+        dst[e0 + i] = dl * float(v);
+      }
+    }
+  }
+}
+
 void dequantize_q4_k(const unsigned char* src, int64_t n_blocks, float* dst) {
   dequantize_scaled_min<false>(src, n_blocks, dst);
 }

@@ -37,6 +37,8 @@ bool ggml_type_supported(uint32_t t) {
     case GgmlType::q4_1:
     case GgmlType::q5_0:
     case GgmlType::q5_1:
+    case GgmlType::q2_k:
+    case GgmlType::q3_k:
     case GgmlType::q4_k:
     case GgmlType::q5_k:
     case GgmlType::q6_k: return true;
@@ -53,13 +55,15 @@ std::string ggml_type_name(uint32_t t) {
   return "type " + std::to_string(t);
 }
 
-const char* ggml_supported_types() { return "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K"; }
+const char* ggml_supported_types() { return "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K"; }
 
 int64_t ggml_block_elems(GgmlType t) {
   switch (t) {
     case GgmlType::f32:
     case GgmlType::f16:
     case GgmlType::bf16: return 1;
+    case GgmlType::q2_k:
+    case GgmlType::q3_k:
     case GgmlType::q4_k:
     case GgmlType::q5_k:
     case GgmlType::q6_k: return kQK_K;
@@ -77,6 +81,8 @@ int64_t ggml_block_bytes(GgmlType t) {
     case GgmlType::q4_1: return 4 + kQK / 2;
     case GgmlType::q5_0: return 2 + 4 + kQK / 2;
     case GgmlType::q5_1: return 4 + 4 + kQK / 2;
+    case GgmlType::q2_k: return kQ2KBytes;
+    case GgmlType::q3_k: return kQ3KBytes;
     case GgmlType::q4_k: return kQ4KBytes;
     case GgmlType::q5_k: return kQ5KBytes;
     case GgmlType::q6_k: return kQ6KBytes;
@@ -141,6 +147,8 @@ void ggml_dequantize(GgmlType t, const unsigned char* src, int64_t n_blocks, flo
         }
       }
       return;
+    case GgmlType::q2_k: dequantize_q2_k(src, n_blocks, dst); return;
+    case GgmlType::q3_k: dequantize_q3_k(src, n_blocks, dst); return;
     case GgmlType::q4_k: dequantize_q4_k(src, n_blocks, dst); return;
     case GgmlType::q5_k: dequantize_q5_k(src, n_blocks, dst); return;
     case GgmlType::q6_k: dequantize_q6_k(src, n_blocks, dst); return;

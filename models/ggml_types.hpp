@@ -8,7 +8,7 @@
 //   Q5_1: 32 elements = f16 d + f16 m + u32 qh + 16 bytes value = q * d + m
 // (nibbles: byte j holds element j in its low half and element j + 16 in its high half; the Q5
 // types take element j's fifth bit from bit j of the little-endian u32 qh), and the 256-element
-// k-quants Q4_K, Q5_K, Q6_K (models/ggml_kquants.hpp).
+// k-quants Q2_K, Q3_K, Q4_K, Q5_K, Q6_K (models/ggml_kquants.hpp).
 // dequantize() decodes a run of whole blocks to f32, bit-identical to ggml's dequantize_row_* (the
 // operations in the format's order, compiled without FMA contraction); quantize() is the llama.cpp
 // reference quantiser (quantize_row_*_ref) for F32/F16/BF16/Q8_0/Q4_0/Q4_1, used by the GGUF writer
@@ -19,7 +19,7 @@
 namespace tori::models {
 
 enum class GgmlType : uint32_t {
-  f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q4_k = 12, q5_k = 13, q6_k = 14, bf16 = 30,
+  f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q2_k = 10, q3_k = 11, q4_k = 12, q5_k = 13, q6_k = 14, bf16 = 30,
 };
 
 // True for the types above (those we can decode).

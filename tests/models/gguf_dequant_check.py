@@ -2,7 +2,7 @@
 """Known-answer test of Tori's GGML block decoders against llama.cpp's own `gguf` package.
 
 1. Random blocks: for every tensor type Tori reads (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1,
-   Q4_K, Q5_K, Q6_K) a tensor of random but valid blocks (random bytes for every quant, scale and
+   Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) a tensor of random but valid blocks (random bytes for every quant, scale and
    high-bit field; every f16 scale a random finite half: half of them any finite bit pattern,
    subnormals and zeros included, half of them of a weight's usual size) is written with gguf's
    GGUFWriter and read back by Tori's loader (gguf_dequant_dump: GgufFile::read_rows, whole tensors
@@ -25,9 +25,9 @@ import tempfile
 
 SKIP = 77
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-TYPES = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"]
+TYPES = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"]
 # Byte offsets of the f16 fields inside one block (d, and dmin or m where the type has one).
-HALF_FIELDS = {"Q8_0": [0], "Q4_0": [0], "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2], "Q4_K": [0, 2],
+HALF_FIELDS = {"Q8_0": [0], "Q4_0": [0], "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2], "Q2_K": [80, 82], "Q3_K": [108], "Q4_K": [0, 2],
                "Q5_K": [0, 2], "Q6_K": [208]}
 ROWS, COLS = 64, 1024  # per random tensor: 256 k-quant super-blocks, 2048 blocks of 32
 WINDOWS = 8            # column windows per random tensor

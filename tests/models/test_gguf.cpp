@@ -216,10 +216,48 @@ TEST_CASE("GGML Q5 and k-quant blocks decode as the format specifies", "[gguf]")
       CHECK(out[size_t(e)] == 0.125f * scale[e / 16] * (q[size_t(e)] - 32));
     }
   }
+  SECTION("Q2_K and Q3_K: 16 sub-blocks of 16, 2-bit fields (Q3_K: a high bit, signed 6-bit scales)") {
+    for (GgmlType t : {GgmlType::q2_k, GgmlType::q3_k}) {
+      const bool three = t == GgmlType::q3_k;
+      std::vector<unsigned char> b(size_t(ggml_block_bytes(t)), 0);
+      REQUIRE(b.size() == (three ? 110u : 84u));
+      int scale[16], min[16];
+      for (int s = 0; s < 16; ++s) scale[s] = three ? (s * 37 + 5) % 64 : (s * 7 + 3) % 16, min[s] = (s * 5 + 1) % 16;
+      unsigned char* qs = b.data() + (three ? 32 : 16);
+      if (three) {
+        put_half(b.data() + 108, 0.5f);
+        for (int s = 0; s < 16; ++s) {
+          b[size_t(96 + s % 8)] |= static_cast<unsigned char>((scale[s] & 15) << (s < 8 ? 0 : 4));
+          b[size_t(104 + s % 4)] |= static_cast<unsigned char>((scale[s] >> 4) << (2 * (s / 4)));
+        }
+      } else {
+        put_half(b.data() + 80, 0.5f);
+        put_half(b.data() + 82, 0.25f);
+        for (int s = 0; s < 16; ++s) b[size_t(s)] = static_cast<unsigned char>(scale[s] | min[s] << 4);
+      }
+      std::vector<int> q(256), high(256);
+      for (int e = 0; e < 256; ++e) {
+        const int f = e % 128;
+        q[size_t(e)] = (e * 3 + e / 16) % 4;
+        high[size_t(e)] = (e * 5 + e / 64) % 3 == 0;
+        qs[32 * (e / 128) + f % 32] |= static_cast<unsigned char>(q[size_t(e)] << (2 * (f / 32)));
+        if (three) b[size_t(e % 32)] |= static_cast<unsigned char>(high[size_t(e)] << (e / 32));
+      }
+      std::vector<float> out(256);
+      ggml_dequantize(t, b.data(), 1, out.data());
+      for (int e = 0; e < 256; ++e) {
+        INFO(ggml_type_name(uint32_t(t)) << " element " << e);
+        const int s = e / 16;
+        CHECK(out[size_t(e)] == (three ? 0.5f * (scale[s] - 32) * (q[size_t(e)] - (high[size_t(e)] ? 0 : 4))
+                                       : 0.5f * scale[s] * q[size_t(e)] - 0.25f * min[s]));
+      }
+    }
+  }
   SECTION("the read-only types are refused by the quantiser") {
     std::vector<float> x(256, 1.f);
     std::vector<unsigned char> buf(256);
-    for (GgmlType t : {GgmlType::q5_0, GgmlType::q5_1, GgmlType::q4_k, GgmlType::q5_k, GgmlType::q6_k})
+    for (GgmlType t : {GgmlType::q5_0, GgmlType::q5_1, GgmlType::q2_k, GgmlType::q3_k, GgmlType::q4_k, GgmlType::q5_k,
+                       GgmlType::q6_k})
       CHECK_THROWS_WITH(ggml_quantize(t, x.data(), 256, buf.data()), Contains("cannot encode GGML type"));
   }
 }
@@ -467,7 +505,7 @@ TEST_CASE("malformed GGUF files are clear errors", "[gguf]") {
     const uint32_t iq2xxs = 16;
     std::memcpy(s.data() + type_at, &iq2xxs, 4);
     CHECK_THROWS_WITH(open_variant(s), Contains("tensor 'a' has type IQ2_XXS (supported: F32, F16, BF16, Q8_0, Q4_0, "
-                                                "Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)"));
+                                                "Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)"));
     s = w.bytes();
     const uint64_t off = 4;
     std::memcpy(s.data() + type_at + 4, &off, 8);
