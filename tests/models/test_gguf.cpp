@@ -1,7 +1,8 @@
 // GGUF: the container (every metadata type, versions 2 and 3, alignment), the block codecs
-// (F32/F16/BF16/Q8_0/Q4_0/Q4_1), the llama mapping to ModelConfig and our tensor names, the Q/K
-// un-permutation against an independent implementation of convert_hf_to_gguf.py's permute(), box
-// reads, and malformed files (specific errors and a fuzz of byte flips and truncations).
+// (F32/F16/BF16/Q8_0/Q4_0/Q4_1 round trips; Q5_0/Q5_1 and the k-quants by hand-packed blocks), the
+// llama mapping to ModelConfig and our tensor names, the Q/K un-permutation against an independent
+// implementation of convert_hf_to_gguf.py's permute(), box reads, and malformed files (specific
+// errors and a fuzz of byte flips and truncations).
 #include <catch2/catch.hpp>
 
 #include "tests/support/temp_files.hpp"
