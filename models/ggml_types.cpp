@@ -7,6 +7,7 @@
 #include "kernels/bf16.hpp"
 #include "kernels/error.hpp"
 #include "models/f16.hpp"
+#include "models/ggml_kquants.hpp"
 
 namespace tori::models {
 
@@ -18,10 +19,32 @@ uint16_t load16(const unsigned char* p) {
   std::memcpy(&v, p, 2);
   return v;
 }
+uint32_t load32(const unsigned char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
 void store16(unsigned char* p, uint16_t v) { std::memcpy(p, &v, 2); }
 }  // namespace
 
-bool ggml_type_supported(uint32_t t) { return t == 0 || t == 1 || t == 2 || t == 3 || t == 8 || t == 30; }
+bool ggml_type_supported(uint32_t t) {
+  switch (GgmlType(t)) {
+    case GgmlType::f32:
+    case GgmlType::f16:
+    case GgmlType::bf16:
+    case GgmlType::q8_0:
+    case GgmlType::q4_0:
+    case GgmlType::q4_1:
+    case GgmlType::q5_0:
+    case GgmlType::q5_1:
+    case GgmlType::q2_k:
+    case GgmlType::q3_k:
+    case GgmlType::q4_k:
+    case GgmlType::q5_k:
+    case GgmlType::q6_k: return true;
+  }
+  return false;
+}
 
 std::string ggml_type_name(uint32_t t) {
   static const char* names[] = {"F32",  "F16",  "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0",    "Q5_1",   "Q8_0",
@@ -32,13 +55,18 @@ std::string ggml_type_name(uint32_t t) {
   return "type " + std::to_string(t);
 }
 
-const char* ggml_supported_types() { return "F32, F16, BF16, Q8_0, Q4_0, Q4_1"; }
+const char* ggml_supported_types() { return "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K"; }
 
 int64_t ggml_block_elems(GgmlType t) {
   switch (t) {
     case GgmlType::f32:
     case GgmlType::f16:
     case GgmlType::bf16: return 1;
+    case GgmlType::q2_k:
+    case GgmlType::q3_k:
+    case GgmlType::q4_k:
+    case GgmlType::q5_k:
+    case GgmlType::q6_k: return kQK_K;
     default: return kQK;
   }
 }
@@ -51,6 +79,13 @@ int64_t ggml_block_bytes(GgmlType t) {
     case GgmlType::q8_0: return 2 + kQK;
     case GgmlType::q4_0: return 2 + kQK / 2;
     case GgmlType::q4_1: return 4 + kQK / 2;
+    case GgmlType::q5_0: return 2 + 4 + kQK / 2;
+    case GgmlType::q5_1: return 4 + 4 + kQK / 2;
+    case GgmlType::q2_k: return kQ2KBytes;
+    case GgmlType::q3_k: return kQ3KBytes;
+    case GgmlType::q4_k: return kQ4KBytes;
+    case GgmlType::q5_k: return kQ5KBytes;
+    case GgmlType::q6_k: return kQ6KBytes;
   }
   throw Error("GGML type " + std::to_string(uint32_t(t)) + " has no block size");
 }
@@ -88,6 +123,35 @@ void ggml_dequantize(GgmlType t, const unsigned char* src, int64_t n_blocks, flo
         }
       }
       return;
+    case GgmlType::q5_0:
+      for (int64_t b = 0; b < n_blocks; ++b, src += 6 + kQK / 2, dst += kQK) {
+        const float d = half_to_float(load16(src));
+        const uint32_t qh = load32(src + 2);
+        for (int j = 0; j < kQK / 2; ++j) {
+          const int q0 = (src[6 + j] & 0x0f) | int((qh >> j) & 1) << 4;
+          const int q1 = (src[6 + j] >> 4) | int((qh >> (j + kQK / 2)) & 1) << 4;
+          dst[j] = float(q0 - 16) * d;
+          dst[j + kQK / 2] = float(q1 - 16) * d;
+        }
+      }
+      return;
+    case GgmlType::q5_1:
+      for (int64_t b = 0; b < n_blocks; ++b, src += 8 + kQK / 2, dst += kQK) {
+        const float d = half_to_float(load16(src)), m = half_to_float(load16(src + 2));
+        const uint32_t qh = load32(src + 4);
+        for (int j = 0; j < kQK / 2; ++j) {
+          const int q0 = (src[8 + j] & 0x0f) | int((qh >> j) & 1) << 4;
+          const int q1 = (src[8 + j] >> 4) | int((qh >> (j + kQK / 2)) & 1) << 4;
+          dst[j] = float(q0) * d + m;
+          dst[j + kQK / 2] = float(q1) * d + m;
+        }
+      }
+      return;
+    case GgmlType::q2_k: dequantize_q2_k(src, n_blocks, dst); return;
+    case GgmlType::q3_k: dequantize_q3_k(src, n_blocks, dst); return;
+    case GgmlType::q4_k: dequantize_q4_k(src, n_blocks, dst); return;
+    case GgmlType::q5_k: dequantize_q5_k(src, n_blocks, dst); return;
+    case GgmlType::q6_k: dequantize_q6_k(src, n_blocks, dst); return;
   }
   throw Error("cannot decode GGML type " + ggml_type_name(uint32_t(t)));
 }
@@ -142,8 +206,9 @@ void ggml_quantize(GgmlType t, const float* src, int64_t n, unsigned char* dst) 
         }
       }
       return;
+    default: break;  // the Q5 and k-quant types are read, never written
   }
-  throw Error("cannot encode GGML type " + ggml_type_name(uint32_t(t)));
+  throw Error("cannot encode GGML type " + ggml_type_name(uint32_t(t)) + " (Tori writes F32, F16, BF16, Q8_0, Q4_0, Q4_1)");
 }
 
 }  // namespace tori::models

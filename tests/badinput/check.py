@@ -382,8 +382,9 @@ row("gguf_kv_count_huge", GG, r"GGUF file '.*': metadata count .* cannot fit",
     make=raw_gguf("tiny.gguf", lambda b: b[:16] + (1 << 40).to_bytes(8, "little") + b[24:]))
 row("gguf_tensor_type_unknown", GG, r"GGUF file '.*': tensor 'blk.0.attn_q.weight' has type .*99.* \(supported: ",
     make=gguf("tiny.gguf", tensor_edit("blk.0.attn_q.weight", type=99)))
-row("gguf_tensor_type_unsupported", GG, r"GGUF file '.*': tensor 'blk.0.attn_q.weight' has type Q5_K.*supported: ",
-    make=gguf("tiny.gguf", tensor_edit("blk.0.attn_q.weight", type=13)))
+row("gguf_tensor_type_unsupported", GG, r"GGUF file '.*': tensor 'blk.0.attn_q.weight' has type IQ2_XXS \(supported: "
+    r"F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K\)",
+    make=gguf("tiny.gguf", tensor_edit("blk.0.attn_q.weight", type=16)))
 row("gguf_tensor_type_wrong_size", GG, r"GGUF file '.*': tensor 'blk.0.attn_q.weight' \(F32, data .*\)\) overlaps tensor",
     make=gguf("tiny.gguf", tensor_edit("blk.0.attn_q.weight", type=0)))
 row("gguf_missing_tensor", GG, r"GGUF file '.*': missing tensor 'blk.1.ffn_down.weight'",

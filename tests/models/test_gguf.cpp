@@ -1,7 +1,8 @@
 // GGUF: the container (every metadata type, versions 2 and 3, alignment), the block codecs
-// (F32/F16/BF16/Q8_0/Q4_0/Q4_1), the llama mapping to ModelConfig and our tensor names, the Q/K
-// un-permutation against an independent implementation of convert_hf_to_gguf.py's permute(), box
-// reads, and malformed files (specific errors and a fuzz of byte flips and truncations).
+// (F32/F16/BF16/Q8_0/Q4_0/Q4_1 round trips; Q5_0/Q5_1 and the k-quants by hand-packed blocks), the
+// llama mapping to ModelConfig and our tensor names, the Q/K un-permutation against an independent
+// implementation of convert_hf_to_gguf.py's permute(), box reads, and malformed files (specific
+// errors and a fuzz of byte flips and truncations).
 #include <catch2/catch.hpp>
 
 #include "tests/support/temp_files.hpp"
@@ -68,6 +69,7 @@ double step_of(GgmlType t, double amax) {
     case GgmlType::q8_0: return amax / 127;
     case GgmlType::q4_0: return amax / 8 * 1.01;
     case GgmlType::q4_1: return 2 * amax / 15 * 1.01;
+    default: break;  // read-only types: tested bit for bit, not by round trips
   }
   return 0;
 }
@@ -127,6 +129,137 @@ TEST_CASE("GGML block codecs: known bytes and quantise/dequantise round trips", 
         REQUIRE(std::fabs(y[j] - x[j]) <= tol + 1e-7);
       }
     }
+  }
+}
+
+// The read-only types (Q5_0, Q5_1 and the k-quants), one hand-packed block each, following the
+// format's description (models/ggml_types.hpp, models/ggml_kquants.hpp) with integers and scales
+// chosen so every expected value is exact; scales and mins above 15 and 31 exercise the high bits
+// of the 6-bit packing, negative Q6_K scales the int8 sign. (Random blocks of every type are
+// compared bit for bit with the `gguf` package by models:gguf_dequant_check.)
+TEST_CASE("GGML Q5 and k-quant blocks decode as the format specifies", "[gguf]") {
+  auto put_half = [](unsigned char* p, float v) {
+    const uint16_t h = float_to_half(v);
+    std::memcpy(p, &h, 2);
+  };
+  SECTION("Q5_0 and Q5_1: fifth bit of element j is bit j of qh") {
+    for (GgmlType t : {GgmlType::q5_0, GgmlType::q5_1}) {
+      const bool asym = t == GgmlType::q5_1;
+      unsigned char b[24] = {};
+      REQUIRE(ggml_block_bytes(t) == (asym ? 24 : 22));
+      put_half(b, 0.5f);
+      if (asym) put_half(b + 2, -3.f);
+      unsigned char* qh = b + (asym ? 4 : 2);
+      unsigned char* qs = qh + 4;
+      int q[32];
+      for (int j = 0; j < 32; ++j) {
+        q[j] = (j * 11 + 5) % 32;
+        qs[j % 16] |= static_cast<unsigned char>((q[j] & 15) << (j < 16 ? 0 : 4));
+        qh[j / 8] |= static_cast<unsigned char>((q[j] >> 4) << (j % 8));
+      }
+      float out[32];
+      ggml_dequantize(t, b, 1, out);
+      for (int j = 0; j < 32; ++j) {
+        INFO(ggml_type_name(uint32_t(t)) << " element " << j);
+        CHECK(out[j] == (asym ? q[j] * 0.5f - 3.f : (q[j] - 16) * 0.5f));
+      }
+    }
+  }
+  SECTION("Q4_K and Q5_K: 8 sub-blocks of 32 with 6-bit scales and mins") {
+    for (GgmlType t : {GgmlType::q4_k, GgmlType::q5_k}) {
+      const bool five = t == GgmlType::q5_k;
+      std::vector<unsigned char> b(size_t(ggml_block_bytes(t)), 0);
+      REQUIRE(ggml_block_elems(t) == 256);
+      REQUIRE(b.size() == (five ? 176u : 144u));
+      put_half(b.data(), 0.25f);
+      put_half(b.data() + 2, 0.5f);
+      int scale[8], min[8];
+      for (int s = 0; s < 8; ++s) scale[s] = s < 4 ? s + 1 : 33 + 7 * (s - 4), min[s] = s < 4 ? 60 - s : 17 + 5 * s;
+      unsigned char* sc = b.data() + 4;
+      for (int s = 0; s < 4; ++s) {
+        sc[s] = static_cast<unsigned char>(scale[s] | (scale[s + 4] >> 4) << 6);
+        sc[s + 4] = static_cast<unsigned char>(min[s] | (min[s + 4] >> 4) << 6);
+        sc[s + 8] = static_cast<unsigned char>((scale[s + 4] & 15) | (min[s + 4] & 15) << 4);
+      }
+      unsigned char* qh = b.data() + 16;
+      unsigned char* qs = b.data() + 16 + (five ? 32 : 0);
+      std::vector<int> q(256);
+      for (int e = 0; e < 256; ++e) {
+        q[size_t(e)] = (e * 7 + e / 32) % (five ? 32 : 16);
+        qs[32 * (e / 64) + e % 32] |= static_cast<unsigned char>((q[size_t(e)] & 15) << (e % 64 < 32 ? 0 : 4));
+        if (five) qh[e % 32] |= static_cast<unsigned char>((q[size_t(e)] >> 4) << (e / 32));
+      }
+      std::vector<float> out(256);
+      ggml_dequantize(t, b.data(), 1, out.data());
+      for (int e = 0; e < 256; ++e) {
+        INFO(ggml_type_name(uint32_t(t)) << " element " << e);
+        CHECK(out[size_t(e)] == 0.25f * scale[e / 32] * q[size_t(e)] - 0.5f * min[e / 32]);
+      }
+    }
+  }
+  SECTION("Q6_K: 16 sub-blocks of 16 with int8 scales, 4 + 2 bits per value") {
+    std::vector<unsigned char> b(210, 0);
+    REQUIRE(ggml_block_bytes(GgmlType::q6_k) == 210);
+    put_half(b.data() + 208, 0.125f);
+    int scale[16];
+    for (int s = 0; s < 16; ++s) scale[s] = s % 2 ? -3 * s : 2 * s + 1, b[size_t(192 + s)] = static_cast<unsigned char>(int8_t(scale[s]));
+    std::vector<int> q(256);
+    for (int e = 0; e < 256; ++e) {
+      const int h = e / 128, f = e % 128;
+      q[size_t(e)] = (e * 5 + e / 64) % 64;
+      b[size_t(64 * h + f % 64)] |= static_cast<unsigned char>((q[size_t(e)] & 15) << (f < 64 ? 0 : 4));
+      b[size_t(128 + 32 * h + f % 32)] |= static_cast<unsigned char>((q[size_t(e)] >> 4) << (2 * (f / 32)));
+    }
+    std::vector<float> out(256);
+    ggml_dequantize(GgmlType::q6_k, b.data(), 1, out.data());
+    for (int e = 0; e < 256; ++e) {
+      INFO("Q6_K element " << e);
+      CHECK(out[size_t(e)] == 0.125f * scale[e / 16] * (q[size_t(e)] - 32));
+    }
+  }
+  SECTION("Q2_K and Q3_K: 16 sub-blocks of 16, 2-bit fields (Q3_K: a high bit, signed 6-bit scales)") {
+    for (GgmlType t : {GgmlType::q2_k, GgmlType::q3_k}) {
+      const bool three = t == GgmlType::q3_k;
+      std::vector<unsigned char> b(size_t(ggml_block_bytes(t)), 0);
+      REQUIRE(b.size() == (three ? 110u : 84u));
+      int scale[16], min[16];
+      for (int s = 0; s < 16; ++s) scale[s] = three ? (s * 37 + 5) % 64 : (s * 7 + 3) % 16, min[s] = (s * 5 + 1) % 16;
+      unsigned char* qs = b.data() + (three ? 32 : 16);
+      if (three) {
+        put_half(b.data() + 108, 0.5f);
+        for (int s = 0; s < 16; ++s) {
+          b[size_t(96 + s % 8)] |= static_cast<unsigned char>((scale[s] & 15) << (s < 8 ? 0 : 4));
+          b[size_t(104 + s % 4)] |= static_cast<unsigned char>((scale[s] >> 4) << (2 * (s / 4)));
+        }
+      } else {
+        put_half(b.data() + 80, 0.5f);
+        put_half(b.data() + 82, 0.25f);
+        for (int s = 0; s < 16; ++s) b[size_t(s)] = static_cast<unsigned char>(scale[s] | min[s] << 4);
+      }
+      std::vector<int> q(256), high(256);
+      for (int e = 0; e < 256; ++e) {
+        const int f = e % 128;
+        q[size_t(e)] = (e * 3 + e / 16) % 4;
+        high[size_t(e)] = (e * 5 + e / 64) % 3 == 0;
+        qs[32 * (e / 128) + f % 32] |= static_cast<unsigned char>(q[size_t(e)] << (2 * (f / 32)));
+        if (three) b[size_t(e % 32)] |= static_cast<unsigned char>(high[size_t(e)] << (e / 32));
+      }
+      std::vector<float> out(256);
+      ggml_dequantize(t, b.data(), 1, out.data());
+      for (int e = 0; e < 256; ++e) {
+        INFO(ggml_type_name(uint32_t(t)) << " element " << e);
+        const int s = e / 16;
+        CHECK(out[size_t(e)] == (three ? 0.5f * (scale[s] - 32) * (q[size_t(e)] - (high[size_t(e)] ? 0 : 4))
+                                       : 0.5f * scale[s] * q[size_t(e)] - 0.25f * min[s]));
+      }
+    }
+  }
+  SECTION("the read-only types are refused by the quantiser") {
+    std::vector<float> x(256, 1.f);
+    std::vector<unsigned char> buf(256);
+    for (GgmlType t : {GgmlType::q5_0, GgmlType::q5_1, GgmlType::q2_k, GgmlType::q3_k, GgmlType::q4_k, GgmlType::q5_k,
+                       GgmlType::q6_k})
+      CHECK_THROWS_WITH(ggml_quantize(t, x.data(), 256, buf.data()), Contains("cannot encode GGML type"));
   }
 }
 
@@ -370,9 +503,10 @@ TEST_CASE("malformed GGUF files are clear errors", "[gguf]") {
     w.add_tensor("a", {32}, GgmlType::f32, std::vector<float>(32, 0.f));
     std::string s = w.bytes();
     const size_t type_at = s.find('a') + 1 + 4 + 8;  // name, n_dims, dims[0]
-    const uint32_t q4k = 12;
-    std::memcpy(s.data() + type_at, &q4k, 4);
-    CHECK_THROWS_WITH(open_variant(s), Contains("tensor 'a' has type Q4_K (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)"));
+    const uint32_t iq2xxs = 16;
+    std::memcpy(s.data() + type_at, &iq2xxs, 4);
+    CHECK_THROWS_WITH(open_variant(s), Contains("tensor 'a' has type IQ2_XXS (supported: F32, F16, BF16, Q8_0, Q4_0, "
+                                                "Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)"));
     s = w.bytes();
     const uint64_t off = 4;
     std::memcpy(s.data() + type_at + 4, &off, 8);
