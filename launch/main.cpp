@@ -1,7 +1,6 @@
 // tori: the command-line entry point. Starts MPI (MPI_THREAD_MULTIPLE), parses the subcommand,
 // sets up logging and threads, and runs the command under the ExitGuard so that a failure prints
 // one clear line (rank 0) and every rank exits non-zero promptly.
-#include <malloc.h>
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
@@ -11,6 +10,7 @@
 #include "collectives/shm_ring.hpp"
 #include "collectives/watchdog.hpp"
 #include "kernels/error.hpp"
+#include "kernels/heap_policy.hpp"
 #include "launch/command.hpp"
 #include "launch/exit_guard.hpp"
 #include "launch/logging.hpp"
@@ -18,11 +18,7 @@
 
 int main(int argc, char** argv) {
   tori::collectives::tighten_timer_slack();  // before any thread starts: they inherit it
-  // Keep freed memory for reuse: a step allocates and frees the same large tensors (gathered
-  // weights, activations) every time, and glibc would otherwise mmap and unmap each one, so every
-  // step paid page faults and page clearing on all of them.
-  mallopt(M_MMAP_MAX, 0);
-  mallopt(M_TRIM_THRESHOLD, -1);
+  tori::kernels::use_step_heap();  // freed memory kept for reuse by the next step (heap_policy.hpp)
   int provided = 0;
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);

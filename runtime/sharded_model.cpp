@@ -7,6 +7,7 @@
 
 #include "kernels/columns.hpp"
 #include "kernels/embedding.hpp"
+#include "kernels/heap_policy.hpp"
 #include "kernels/matmul.hpp"
 #include "kernels/take.hpp"
 #include "models/weight_names.hpp"
@@ -93,6 +94,8 @@ ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collect
     static std::string logged;
     if (logged != decode_pl_.padding.describe()) spdlog::info("{}", logged = decode_pl_.padding.describe());
   }
+  // Transient load-time copies are mapped and returned when freed (kernels/heap_policy.hpp).
+  const kernels::LoadingHeap loading;
   rope_.emplace(config_.max_seq, config_.d_head, config_.rope_theta);
   handoff_ = agree_cache_handoff(coll, prefill_pl_, decode_pl_);
   // Each shard is cut from the padded model: zero weights in the padding, read box by box.
