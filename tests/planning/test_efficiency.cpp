@@ -124,7 +124,7 @@ TEST_CASE("tori plan: PaLM 540B prefill on 64 TPU v4 chips (batch 512 x 2048) ha
 
 TEST_CASE("explain: the exposed parts of every plan's step sum to its step time") {
   const HardwareProfile hw = load_hardware_profile("tpu-v4");
-  for (int64_t batch : {1, 512})
+  for (int64_t batch : {1, 64, 512})
     for (bool prefill : {true, false})
       for (const PlanRow& r : rank_phase_plans(palm540b_64(batch), hw, prefill)) {
         INFO(r.plan.str() << (prefill ? " prefill" : " decode") << " batch " << batch);
