@@ -8,6 +8,9 @@
 // the chunk's activations (runtime::activation_bytes), time the sum of the chunks' steps.
 // --max-context: per attention layout (decode FFN ws2d when valid), the longest context whose KV
 // cache fits in --kv-mem-frac of the profile's memory.
+// --explain PLAN|top: per phase, where the step time goes for the chosen plan beside PLAN
+// (planning/explain.hpp). --pareto: the latency-cost frontier over --chips x --batches
+// (planning/pareto.hpp), written as OUT.json and OUT.csv; bench/plot-frontier draws OUT.png.
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
