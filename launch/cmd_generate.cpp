@@ -431,7 +431,7 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
   sopt.prefill_chunk = r.prefill_chunk;
   int64_t longest = 0;
   for (const auto& p : prompts) longest = std::max<int64_t>(longest, int64_t(p.size()));
-  const PlanContext pctx{cfg, torus.shape(), B, longest, r.max_new_tokens, sopt.format};
+  const PlanContext pctx{cfg, torus.shape(), B, longest, r.max_new_tokens, sopt.format, sopt.prefill_chunk};
   runtime::Plan plan = resolve_plan(r.plan, "--plan", pctx, g);
   runtime::ShardedModel model(*source, *env.coll, plan, B, sopt);
   spdlog::info("generate: model {} on {} ranks (torus {}), plan {}, {} weights, batch {}, sampling {}", cfg.name,

@@ -130,7 +130,8 @@ int run_verify(const VerifyOptions& opts, const GlobalOptions& g) {
   } else {
     int64_t longest = 0;
     for (const auto& p : prompts) longest = std::max<int64_t>(longest, int64_t(p.size()));
-    plans.push_back(resolve_plan(o.plan, "--plan", {base, torus.shape(), B, longest, o.max_new}, g));
+    plans.push_back(resolve_plan(o.plan, "--plan",
+                                 {base, torus.shape(), B, longest, o.max_new, format, o.prefill_chunk}, g));
   }
   spdlog::info("verify: model {}, torus {}, batch {}, {} plan(s) x {} block(s)", base.name, torus.shape().str(), B,
                plans.size(), blocks.size());

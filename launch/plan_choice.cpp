@@ -95,12 +95,14 @@ runtime::Plan resolve_plan(const std::string& text, const std::string& flag, con
   q.batch = ctx.batch;
   q.prompt_len = ctx.prompt_len;
   q.gen_len = ctx.gen_len;
-  q.prefill_chunk = runtime::ShardOptions::kDefaultPrefillChunk;  // as the runtime runs it
+  static_assert(PlanContext{}.prefill_chunk == runtime::ShardOptions::kDefaultPrefillChunk);
+  q.prefill_chunk = ctx.prefill_chunk;  // as this run chunks its prefill
   q.weights = ctx.weights;
   q.resources = resources(g);
   q.overlapped = g.overlap != "none";
   const planning::PlannerChoice c = planning::choose_plan(q, hw);
-  spdlog::info("{} (profile {}, {} thread(s) per rank)", c.why(3), hw.name, q.resources.threads);
+  spdlog::info("{} (profile {}, {} thread(s) per rank, prefill chunk {} tokens over the batch)", c.why(3), hw.name,
+               q.resources.threads, q.prefill_chunk);
   return c.plan;
 }
 

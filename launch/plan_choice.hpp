@@ -24,6 +24,9 @@ struct PlanContext {
   int64_t prompt_len = 1;  // the longest prompt (prefill L)
   int64_t gen_len = 1;
   kernels::WeightFormat weights = kernels::WeightFormat::f32;
+  // Tokens per prefill step over the batch, as the run chunks its prefill (--prefill-chunk; 0: the
+  // whole prompts): the planner prices the prefill chunk by chunk (planning/planner.hpp).
+  int64_t prefill_chunk = 2048;  // runtime::ShardOptions::kDefaultPrefillChunk (asserted in plan_choice.cpp)
 };
 
 // Collective over MPI_COMM_WORLD (every rank calls it). `flag` names the option in errors.

@@ -146,7 +146,9 @@ StepCost predict_step(const StepQuery& q) {
   out.layers = c.n_layers;
   out.prefill = q.prefill;
   std::optional<Placement> dec;
-  if (q.prefill && q.decode_plan && any_handoff(c, s, q.plan, *q.decode_plan, q.batch)) {
+  // (A phase plan paired with itself places the cache alike on every rank: no handoff, no need to
+  // build 2n placements.)
+  if (q.prefill && q.decode_plan && !(*q.decode_plan == q.plan) && any_handoff(c, s, q.plan, *q.decode_plan, q.batch)) {
     out.handoff = true;
     dec = make_placement(c, s, q.coords, *q.decode_plan, q.batch);
   }

@@ -24,7 +24,8 @@ constexpr double kTera = 1e12, kGiga = 1e9, kGiB = 1073741824.0, kMicro = 1e-6;
 const std::vector<std::string> kKeys = {"name",          "peak_tflops_f32", "peak_tflops_bf16", "peak_tflops_int8",
                                         "hbm_gib",       "hbm_gbps",        "link_gbps_x",      "link_gbps_y",
                                         "link_gbps_z",   "link_latency_us", "link_model_wake_us", "cpu", "collective_us", "collective_sync_us",
-                                        "collective_step_gbps", "rank_imbalance", "decode_sequence_share"};
+                                        "collective_step_gbps", "rank_imbalance", "decode_sequence_share",
+                                        "matmul_efficiency", "link_efficiency"};
 const std::vector<std::string> kCpuKeys = {"threads",          "matmul_gflops_f32", "matmul_gflops_bf16",
                                            "matmul_gflops_int8", "attention_gflops", "read_gbps",
                                            "cache_read_gbps",  "cache_mib",
@@ -46,6 +47,12 @@ const OverheadPart kOverheadParts[] = {{"layer_us", &Overheads::layer_s, kMicro}
                                        {"decode_row_ns", &Overheads::decode_row_s, kNano}};
 // The formats with overheads of their own (f32's are the entry's layer_overhead_us ...).
 constexpr kernels::WeightFormat kOwnOverheadFormats[] = {kernels::WeightFormat::bf16, kernels::WeightFormat::int8};
+// matmul_efficiency's whole-number keys beside `sustained`.
+const std::pair<const char*, int64_t MatmulEfficiency::*> kEfficiencyTiles[] = {
+    {"row_multiple", &MatmulEfficiency::row_multiple},
+    {"contraction_multiple", &MatmulEfficiency::contraction_multiple},
+    {"output_multiple", &MatmulEfficiency::output_multiple},
+    {"fill_rows", &MatmulEfficiency::fill_rows}};
 std::string overheads_key(kernels::WeightFormat f) { return "overheads_" + std::string(kernels::weight_format_name(f)); }
 
 // A value as a message shows it: the scalar's text, or what it is instead (as<std::string>() of a
@@ -163,6 +170,13 @@ double rate_on(const std::vector<std::pair<double, double>>& pts, double M) {
 }
 }  // namespace
 
+double MatmulEfficiency::of(double M, double K, double N) const {
+  auto up = [](double x, int64_t m) { return std::ceil(std::max(1.0, x) / double(m)) * double(m); };
+  M = std::max(1.0, M), K = std::max(1.0, K), N = std::max(1.0, N);
+  return sustained * M / std::max(up(M, row_multiple), double(fill_rows)) * K / up(K, contraction_multiple) * N /
+         up(N, output_multiple);
+}
+
 double CpuCalibration::matmul_rate(kernels::WeightFormat f, double M) const { return rate_on(matmul_gflops[size_t(f)], M); }
 
 double CpuCalibration::matmul_rate(kernels::WeightFormat f, double M, double K, double N) const {
@@ -227,6 +241,15 @@ std::string hardware_profile_yaml(const HardwareProfile& p, const std::string& c
     y << YAML::Key << "collective_step_gbps" << YAML::Value << p.collective_step_bandwidth / kGiga;
   if (p.rank_imbalance > 0) y << YAML::Key << "rank_imbalance" << YAML::Value << p.rank_imbalance;
   y << YAML::Key << "decode_sequence_share" << YAML::Value << p.decode_sequence_share;
+  const MatmulEfficiency& me = p.matmul_efficiency;
+  if (me.sustained != 1 || me.row_multiple != 1 || me.contraction_multiple != 1 || me.output_multiple != 1 ||
+      me.fill_rows != 1) {
+    y << YAML::Key << "matmul_efficiency" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    y << YAML::Key << "sustained" << YAML::Value << me.sustained;
+    for (const auto& [key, field] : kEfficiencyTiles) y << YAML::Key << key << YAML::Value << me.*field;
+    y << YAML::EndMap;
+  }
+  if (p.link_efficiency != 1) y << YAML::Key << "link_efficiency" << YAML::Value << p.link_efficiency;
   if (std::any_of(p.collective_time.begin(), p.collective_time.end(), [](const auto& v) { return !v.empty(); })) {
     y << YAML::Key << "collective_us" << YAML::Value << YAML::BeginMap;
     for (collectives::Collective k : collectives::kCollectives) {
@@ -327,6 +350,33 @@ HardwareProfile parse_hardware_profile(const std::string& text, const std::strin
     if (p.decode_sequence_share > 1)
       throw InputError(source + ": key 'decode_sequence_share' must be between 0 and 1, got " +
                        shown(root["decode_sequence_share"]));
+  }
+  // A fraction in (0, 1] (efficiencies).
+  auto fraction = [&](const YAML::Node& n, const std::string& where) {
+    const double v = positive(n, where);
+    if (!(v > 0 && v <= 1)) throw InputError(where + " must be in (0, 1], got " + shown(n));
+    return v;
+  };
+  if (root["link_efficiency"]) p.link_efficiency = fraction(root["link_efficiency"], source + ": key 'link_efficiency'");
+  if (const YAML::Node me = root["matmul_efficiency"]) {
+    const std::string w = source + ": key 'matmul_efficiency'";
+    const std::string keys = "sustained, row_multiple, contraction_multiple, output_multiple, fill_rows";
+    if (!me.IsMap()) throw InputError(w + " must map " + keys + " to numbers");
+    for (const auto& kv : me) {
+      const std::string k = key_text(kv.first, w);
+      if (k != "sustained" && std::none_of(std::begin(kEfficiencyTiles), std::end(kEfficiencyTiles),
+                                           [&](const auto& t) { return k == t.first; }))
+        throw InputError(w + ": unknown key '" + k + "' (allowed: " + keys + ")");
+    }
+    if (!me["sustained"]) throw InputError(w + ": missing key 'sustained'");
+    p.matmul_efficiency.sustained = fraction(me["sustained"], w + " (sustained)");
+    for (const auto& [key, field] : kEfficiencyTiles) {
+      if (!me[key]) continue;  // default 1: no padding
+      const double v = positive(me[key], w + " (" + key + ")");
+      if (v < 1 || v != std::floor(v) || v > 1e6)
+        throw InputError(w + " (" + key + ") must be a whole number >= 1, got " + shown(me[key]));
+      p.matmul_efficiency.*field = int64_t(v);
+    }
   }
   if (const YAML::Node cu = root["collective_us"]) {
     const std::string w = source + ": key 'collective_us'";

@@ -59,6 +59,20 @@
 //     overheads_int8: {...}         # optional: the four overheads above fitted on the model with
 //                                   # bf16 / int8 weights (without: the f32 ones above)
 //
+// Optional key `matmul_efficiency` (accelerator profiles; without it every matmul runs at peak): the
+// fraction of peak a local matmul [M, K] x [K, N] runs at, by its shape on one chip:
+//   matmul_efficiency: {sustained: 0.85, row_multiple: 8, contraction_multiple: 128,
+//                       output_multiple: 128, fill_rows: 128}
+//   efficiency(M, K, N) = sustained · M / max(⌈M⌉_row, fill_rows) · K / ⌈K⌉_contraction · N / ⌈N⌉_output
+// where ⌈x⌉_m rounds x up to a multiple of m: a systolic matrix unit works on whole tiles (K and N
+// padded to the array's side, M to the vector registers' rows), and a weight tile takes fill_rows
+// rows' time to load into the array, which only as many streamed rows hide (double-buffered), so
+// fewer rows take as long. Attention's FLOPs (and any FLOPs not listed by shape) run at `sustained`.
+// A CPU profile's `cpu` calibration prices matmuls by its measured rates instead (rows, and K·N).
+//
+// Optional key `link_efficiency` (0 to 1, default 1): the fraction of link_gbps a collective achieves
+// when priced by the link figures (not by collective_us curves, which are measured).
+//
 // `tori calibrate` writes the `local` profile to profile_dir()/local.yaml; load_hardware_profile
 // finds `<name>.yaml` there after the built-in names.
 #include <array>
@@ -103,6 +117,14 @@ struct CpuCalibration {
   double matmul_rate(kernels::WeightFormat f, double M, double K, double N) const;
 };
 
+// The matmul_efficiency key (above); the default runs every shape at peak.
+struct MatmulEfficiency {
+  double sustained = 1;
+  int64_t row_multiple = 1, contraction_multiple = 1, output_multiple = 1, fill_rows = 1;
+  // Fraction of peak for [M, K] x [K, N] (M, K, N >= 1).
+  double of(double M, double K, double N) const;
+};
+
 struct HardwareProfile {
   std::string name;
   std::array<double, 3> peak_flops{};  // FLOP/s, by kernels::WeightFormat (f32, bf16, int8)
@@ -117,6 +139,8 @@ struct HardwareProfile {
   double collective_step_bandwidth = 0;  // bytes/s of a call's extra time in a step (0: none)
   double rank_imbalance = 0;          // waits for the slowest rank per second of a step's compute
   double decode_sequence_share = 0.5;  // of a decode row's overhead, the part per sequence attended
+  MatmulEfficiency matmul_efficiency;  // accelerator matmuls by shape (default: peak)
+  double link_efficiency = 1;          // achieved fraction of link_gbps (priced by link figures)
   // Set by with_link_model (step_time.hpp): the emulated links a call cannot beat (0: none).
   double link_model_bandwidth = 0, link_model_latency = 0;
 

@@ -19,6 +19,10 @@ StepTime add_steps(const StepTime& a, const StepTime& b) {
   StepTime t = a;
   t.compute_s += b.compute_s, t.memory_s += b.memory_s, t.comm_s += b.comm_s, t.overhead_s += b.overhead_s;
   t.wait_s += b.wait_s, t.serial_s += b.serial_s, t.overlap_s += b.overlap_s;
+  t.weights_s += b.weights_s, t.kv_s += b.kv_s, t.sync_s += b.sync_s, t.matmul_flops_s += b.matmul_flops_s;
+  for (size_t k = 0; k < t.comm_axis_s.size(); ++k)
+    for (size_t a = 0; a < 3; ++a) t.comm_axis_s[k][a] += b.comm_axis_s[k][a];
+  for (size_t i = 0; i < kTimeParts; ++i) t.exposed_serial[i] += b.exposed_serial[i], t.exposed_overlap[i] += b.exposed_overlap[i];
   // MFU and cost are ratios to the time: weighted by each part's time they add up to the whole's.
   auto mix = [](double x, double sx, double y, double sy) { return sx + sy > 0 ? (x * sx + y * sy) / (sx + sy) : 0.0; };
   t.mfu_serial = mix(a.mfu_serial, a.serial_s, b.mfu_serial, b.serial_s);
@@ -60,12 +64,9 @@ PlanCandidate price_phase(const PlannerQuery& q, const HardwareProfile& hw, cons
     const int64_t Lc = chunk_tokens(q.prefill_chunk, q.batch, q.prompt_len);
     const int64_t full = q.prompt_len / Lc, rest = q.prompt_len % Lc;
     auto priced = [&](int64_t L, int64_t T, double count) {
-      StepTime t = price(L, T);
+      StepTime t = scaled_times(price(L, T), count);
       const double sh = double(L) / double(q.prompt_len);
-      t.cost_serial *= sh, t.cost_overlap *= sh;
-      for (double* x : {&t.compute_s, &t.memory_s, &t.comm_s, &t.overhead_s, &t.wait_s, &t.serial_s, &t.overlap_s,
-                        &t.cost_serial, &t.cost_overlap})
-        *x *= count;
+      t.cost_serial *= sh * count, t.cost_overlap *= sh * count;
       return t;
     };
     if (full == 1) {

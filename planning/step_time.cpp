@@ -79,42 +79,89 @@ StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::Weight
     t.overhead_s = double(c.layers) * (o.layer_s + (c.prefill ? o.prefill_s : 0.0) +
                                        rows * (c.prefill ? o.row_s : o.decode_row_s)) +
                    repack_s(c.step, hw, weights, res);
+    t.matmul_flops_s = t.compute_s - c.step.attn_flops / (r.cpu->attention_gflops * kGiga);
   } else {
-    t.compute_s = c.step.flops / r.peak;
+    // Each matmul shape at the profile's efficiency for it; the FLOPs not listed by shape
+    // (attention's) at the sustained rate of a large matmul.
+    const MatmulEfficiency& e = hw.matmul_efficiency;
+    double listed = 0;
+    for (const MatmulShape& m : c.step.matmuls) {
+      const double f = m.count * 2.0 * double(m.M) * double(m.K) * double(m.N);
+      listed += f;
+      t.matmul_flops_s += f / (r.peak * e.of(double(m.M), double(m.K), double(m.N)));
+    }
+    t.compute_s = t.matmul_flops_s + std::max(0.0, c.step.flops - listed) / (r.peak * e.sustained);
   }
-  t.memory_s = (c.step.weight_bytes + c.step.kv_bytes) / r.bandwidth;
+  t.weights_s = c.step.weight_bytes / r.bandwidth;
+  t.kv_s = c.step.kv_bytes / r.bandwidth;
+  t.memory_s = t.weights_s + t.kv_s;
   // Call by call and axis by axis: from the measured curve of its kind if the profile has one (plus
   // its bytes at collective_step_gbps; no faster than the link model, if on), else latency per
   // message + bytes / link bandwidth.
   for (const CommCall& call : c.step.calls) {
-    t.comm_s += call.count * hw.collective_sync;  // the ranks meeting (profile: collective_sync_us)
+    t.sync_s += call.count * hw.collective_sync;  // the ranks meeting (profile: collective_sync_us)
     for (collectives::Axis a : collectives::kAxes) {
       const collectives::Traffic& tr = call.traffic[size_t(a)];
       if (tr.bytes == 0 && tr.messages == 0) continue;
       const double bytes = double(tr.bytes) * act_scale, msgs = double(tr.messages);
       double s = hw.collective_seconds(call.kind, bytes);
       if (s < 0) {
-        s = msgs * hw.link_latency + bytes / hw.link_bandwidth[size_t(a)];
+        s = msgs * hw.link_latency + bytes / (hw.link_bandwidth[size_t(a)] * hw.link_efficiency);
       } else {
         if (hw.collective_step_bandwidth > 0) s += bytes / hw.collective_step_bandwidth;
         if (hw.link_model_bandwidth > 0)
           s = std::max(s, msgs * hw.link_model_latency + bytes / hw.link_model_bandwidth);
       }
-      t.comm_s += call.count * s;
+      t.comm_axis_s[size_t(call.kind)][size_t(a)] += call.count * s;
     }
   }
+  t.comm_s = t.sync_s;
+  for (const auto& kind : t.comm_axis_s)
+    for (double s : kind) t.comm_s += s;
   const double chip = std::max(t.compute_s, t.memory_s) + t.overhead_s;
   // Ranks in lockstep: at its collectives a rank waits for the slowest (profile: rank_imbalance).
   if (!c.step.calls.empty()) t.wait_s = hw.rank_imbalance * chip;
   t.comm_s += t.wait_s;
   t.serial_s = chip + t.comm_s;
   t.overlap_s = std::max(chip, t.comm_s - t.wait_s) + t.wait_s;
+  // The critical path: of the chip's time the larger of compute and memory (weights + KV), and the
+  // overhead; serially every collective after it, overlapped the longer of the chip's and the
+  // collectives' own times; waiting for the slowest rank always.
+  const std::array<double, kTimeParts> alone = t.alone();
+  const bool compute_bound = t.compute_s >= t.memory_s;
+  const bool chip_longer = chip >= t.comm_s - t.wait_s;
+  for (size_t i = 0; i < kTimeParts; ++i) {
+    const bool chip_part = i <= kPartOverhead;
+    const bool on_chip_path = i == kPartOverhead || (i == kPartCompute) == compute_bound;
+    t.exposed_serial[i] = (chip_part ? on_chip_path : true) ? alone[i] : 0.0;
+    t.exposed_overlap[i] =
+        (i == kPartWait || (chip_part ? chip_longer && on_chip_path : !chip_longer)) ? alone[i] : 0.0;
+  }
   const double n = chips, tok = double(std::max<int64_t>(1, c.tokens));
   auto mfu = [&](double s) { return s > 0 ? c.model_flops / (s * n * r.peak) : 0.0; };
   t.mfu_serial = mfu(t.serial_s);
   t.mfu_overlap = mfu(t.overlap_s);
   t.cost_serial = n * t.serial_s / tok;
   t.cost_overlap = n * t.overlap_s / tok;
+  return t;
+}
+
+std::array<double, kTimeParts> StepTime::alone() const {
+  std::array<double, kTimeParts> a{};
+  a[kPartCompute] = compute_s, a[kPartWeights] = weights_s, a[kPartKv] = kv_s, a[kPartOverhead] = overhead_s;
+  a[kPartSync] = sync_s, a[kPartWait] = wait_s;
+  for (collectives::Collective k : collectives::kCollectives)
+    for (collectives::Axis x : collectives::kAxes) a[comm_part(k, x)] = comm_axis_s[size_t(k)][size_t(x)];
+  return a;
+}
+
+StepTime scaled_times(StepTime t, double k) {
+  for (size_t i = 0; i < kTimeParts; ++i) t.exposed_serial[i] *= k, t.exposed_overlap[i] *= k;
+  for (double* x : {&t.compute_s, &t.memory_s, &t.comm_s, &t.overhead_s, &t.wait_s, &t.serial_s, &t.overlap_s,
+                    &t.weights_s, &t.kv_s, &t.sync_s, &t.matmul_flops_s})
+    *x *= k;
+  for (auto& kind : t.comm_axis_s)
+    for (double& s : kind) s *= k;
   return t;
 }
 

@@ -1,8 +1,11 @@
 #pragma once
 // StepTime: a StepCost (cost_model.hpp) priced on a HardwareProfile, per chip.
-//   compute_s  = step FLOPs / peak(weight dtype)
-//   memory_s   = (weight bytes + KV-cache bytes) / HBM bandwidth
-//   comm_s     = Σ_calls Σ_axis (messages · latency + bytes · act_scale / link_bandwidth_axis), or
+//   compute_s  = Σ matmul shapes 2·M·K·N / (peak(weight dtype) · efficiency(M, K, N)) + attention
+//                FLOPs / (peak · sustained): the profile's matmul_efficiency (hardware_profile.hpp;
+//                tpu-v4: MXU tiles of 128, rows in 8s, weight-tile fill; default: peak)
+//   memory_s   = (weight bytes + KV-cache bytes) / HBM bandwidth  (= weights_s + kv_s)
+//   comm_s     = Σ_calls Σ_axis (messages · latency + bytes · act_scale / (link_bandwidth_axis ·
+//                link_efficiency)), or
 //                with the profile's collective_us curves (tori calibrate) the curve's time for the
 //                call's kind and bytes (at least the link model's time when one is on). The curves
 //                are measured on a 2-rank ring; a longer ring's extra steps are not added. Plus
@@ -51,15 +54,36 @@ struct RankResources {
   int ranks_on_host = 1;  // ranks sharing the host's memory bandwidth
 };
 
+// The parts of a step's time: the chip's, then each collective kind on each axis.
+enum TimePartIndex : size_t { kPartCompute, kPartWeights, kPartKv, kPartOverhead, kPartSync, kPartWait, kPartComm };
+inline constexpr size_t kTimeParts = kPartComm + collectives::kCollectives.size() * 3;
+inline constexpr size_t comm_part(collectives::Collective k, collectives::Axis a) {
+  return kPartComm + size_t(k) * 3 + size_t(a);
+}
+
 struct StepTime {
   double compute_s = 0, memory_s = 0, comm_s = 0, overhead_s = 0;
   double wait_s = 0;  // part of comm_s: waiting at collectives for the slowest rank
+  // Where the time goes (tori plan --explain): memory_s = weights_s + kv_s; comm_s = sync_s +
+  // wait_s + Σ comm_axis_s (each collective kind on each axis).
+  double weights_s = 0, kv_s = 0, sync_s = 0;
+  std::array<std::array<double, 3>, collectives::kCollectives.size()> comm_axis_s{};
+  double matmul_flops_s = 0;  // part of compute_s: the listed matmul shapes (the rest: attention)
+  // Each part's share of serial_s and of overlap_s on the critical path (explain.hpp), indexed by
+  // TimePartIndex; summed over a chunked prefill's steps like the times (each step has its own
+  // critical path), so each adds up to the whole's serial_s and overlap_s.
+  std::array<double, kTimeParts> exposed_serial{}, exposed_overlap{};
+  // Each part's own time in the same order.
+  std::array<double, kTimeParts> alone() const;
   double serial_s = 0, overlap_s = 0;
   double mfu_serial = 0, mfu_overlap = 0;
   double cost_serial = 0, cost_overlap = 0;  // chip-seconds per token
   double peak_flops = 0;                     // per chip, the MFU yardstick used
   double bandwidth = 0;                      // per chip, bytes/s used for memory_s (MBU's yardstick)
 };
+
+// Every time of `t` (not its MFU or cost) times k: k equal steps.
+StepTime scaled_times(StepTime t, double k);
 
 StepTime step_time(const StepCost& cost, const HardwareProfile& hw, kernels::WeightFormat weights, int chips,
                    double act_scale = 1.0, RankResources res = {});

@@ -4,7 +4,8 @@
 1. `tori calibrate --quick` writes the local profile into a fresh $TORI_PROFILE_DIR, and
    `tori plan --hardware local` reads it back;
 2. `mpirun -np 2 tori --json generate --plan auto` logs the planner's choice with its top
-   candidates, runs the chosen plan equal to the reference, and reports mfu/mbu in (0, 1];
+   candidates, runs the chosen plan equal to the reference, and reports mfu/mbu in (0, 1]; the
+   planner priced the run's own --prefill-chunk (the default 2048, or the flag's);
 3. `tori bench sweep` over 1 and 2 chips at one batch writes JSON lines and CSV whose records
    carry a positive measurement and prediction for every (chips, phase, plan), plus a summary;
 4. without a local profile, --plan auto calibrates the machine once (rank 0 runs `tori calibrate`)
@@ -59,6 +60,10 @@ def main():
         check(summary["reference_match"] is True, "the auto plan generates the reference's tokens")
         check(summary["plan"] in p.stderr, "the plan logged is the plan run")
         check(0 < summary["mfu"] <= 1 and 0 < summary["mbu"], f"mfu/mbu reported: {summary}")
+        check("prefill chunk 2048 tokens" in p.stderr, "--plan auto prices the default prefill chunk")
+        p = run([a.mpirun, "-np", "2", "--oversubscribe", a.tori, "--json", "generate", "--plan", "auto",
+                 "--prefill-chunk", "4", "--prompt-tokens", "1,2,3;4,5;6;7,8,9,10", "--max-new-tokens", "2"], env)
+        check("prefill chunk 4 tokens" in p.stderr, f"--plan auto prices the run's own --prefill-chunk\n{p.stderr}")
 
         prefix = os.path.join(tmp, "sweep")
         p = run([a.tori, "bench", "sweep", "--chips", "1,2", "--batches", "2", "--dtypes", "f32", "--prompt-len", "4",
