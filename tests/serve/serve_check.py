@@ -4,9 +4,10 @@ tests/support/make-venv) and curl, against SmolLM2-135M-Instruct (launch/fetch-m
 
   --part api   on 1 and on 2 ranks: chat and completions, plain and streamed, greedy and seeded
                sampling, each answer equal to `tori generate`'s for the same prompt and settings
-               (1 rank); multi-turn chat (a system message, earlier assistant turns) equal to
-               `tori generate` on the conversation as the GGUF's own Jinja template renders it
-               (jinja2 as transformers' apply_chat_template sets it up); raw SSE framing through
+               (1 rank); multi-turn chat (a system message, earlier assistant turns) equal, in answer
+               and prompt length, to a completion of the conversation as the GGUF's own Jinja
+               template renders it (jinja2 as transformers' apply_chat_template sets it up; the
+               completions themselves equal `tori generate`'s above); raw SSE framing through
                curl; /v1/models, /health, /metrics.
   --part batch 16 clients at once, different prompt lengths and max_tokens, greedy and (every third)
                seeded sampled: every answer equals its solo answer (1 rank), on 1 and on 2 ranks;
@@ -113,26 +114,26 @@ class Server:
         check(self.proc.returncode == 0, f"server exit code {self.proc.returncode}: {self.output()}")
 
 
-def generate(args, prompt, chat, max_tokens, temperature=0.0, seed=0, top_k=0, record=False):
-    """`tori generate`'s text for one prompt (1 rank); record: its whole JSON record."""
+def generate(args, prompt, chat, max_tokens, temperature=0.0, seed=0, top_k=0):
+    """`tori generate`'s text for one prompt (1 rank)."""
     cmd = [args.tori, "--json", "--threads", "1", "generate", "--model", args.model, "--prompt", prompt,
            "--max-new-tokens", str(max_tokens), "--temperature", str(temperature), "--sample-seed", str(seed),
            "--top-k", str(top_k)] + (["--chat"] if chat else [])
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     check(out.returncode == 0, f"generate failed: {out.stderr}")
     recs = [json.loads(l) for l in out.stdout.splitlines() if '"sequence"' in l]
-    return recs[0] if record else (recs[0]["text"], recs[0]["finish"])
+    return recs[0]["text"], recs[0]["finish"]
 
 
-def rendered_chat(model, messages):
-    """The conversation as the GGUF's own chat template renders it, with the Jinja environment
+def rendered_chats(model, conversations):
+    """Each conversation as the GGUF's own chat template renders it, with the Jinja environment
     transformers' apply_chat_template uses (sandboxed, trim_blocks, lstrip_blocks)."""
     import gguf
     from jinja2.sandbox import ImmutableSandboxedEnvironment
     field = gguf.GGUFReader(model).fields["tokenizer.chat_template"]
-    template = bytes(field.parts[field.data[0]]).decode()
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-    return env.from_string(template).render(messages=messages, add_generation_prompt=True)
+    template = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).from_string(
+        bytes(field.parts[field.data[0]]).decode())
+    return [template.render(messages=m, add_generation_prompt=True) for m in conversations]
 
 
 CONVERSATIONS = [  # (messages, max_tokens, streamed too): earlier assistant turns, with and without a system message
@@ -175,9 +176,7 @@ def ask(client, model, chat, prompt, max_tokens, temperature, seed, top_k, strea
 
 def part_api(args):
     want = [generate(args, p, chat, n, t, s, k) for chat, p, n, t, s, k in CASES]
-    # Multi-turn: `tori generate` on the rendered text (a plain prompt: its special tokens are read
-    # as such) is what the server's chat answer must equal, with the same prompt length.
-    convs = [(m, n, st, generate(args, rendered_chat(args.model, m), False, n, record=True)) for m, n, st in CONVERSATIONS]
+    rendered = rendered_chats(args.model, [m for m, _, _ in CONVERSATIONS])
     for ranks in args.ranks:
         srv = Server(args, ranks)
         client = srv.client()
@@ -190,7 +189,10 @@ def part_api(args):
                 if not stream:
                     check(usage.completion_tokens <= n and usage.prompt_tokens > 0, f"{what}: usage {usage}")
             print(f"ok: {ranks} rank(s) {'chat' if chat else 'completion'} {p!r} == generate: {text!r}", flush=True)
-        for messages, n, streamed, rec in convs:
+        # Multi-turn: a completion of the rendered text (its special tokens are read as such) is what
+        # the chat answer must equal, with the same prompt length.
+        for (messages, n, streamed), text in zip(CONVERSATIONS, rendered):
+            expect, _, expect_usage = ask(client, srv.model, False, text, n, 0.0, 0, 0)
             for stream in (False, True) if streamed else (False,):
                 r = client.chat.completions.create(model=srv.model, messages=messages, max_tokens=n, temperature=0,
                                                    stream=stream, **({"stream_options": {"include_usage": True}} if stream else {}))
@@ -201,10 +203,11 @@ def part_api(args):
                 else:
                     got, usage = r.choices[0].message.content, r.usage
                 what = f"{ranks} rank(s), {len(messages)}-message chat stream={stream}"
-                check(got == rec["text"], f"{what}: {got!r} != generate's {rec['text']!r} on the rendered conversation")
-                check(usage.prompt_tokens == len(rec["prompt"]), f"{what}: prompt_tokens {usage.prompt_tokens} != {len(rec['prompt'])}")
-            print(f"ok: {ranks} rank(s) {len(messages)}-message chat == generate on the template's rendering "
-                  f"({len(rec['prompt'])} prompt tokens): {rec['text']!r}", flush=True)
+                check(got == expect, f"{what}: {got!r} != {expect!r}, the completion of the rendered conversation")
+                check(usage.prompt_tokens == expect_usage.prompt_tokens,
+                      f"{what}: prompt_tokens {usage.prompt_tokens} != {expect_usage.prompt_tokens} of the rendered text")
+            print(f"ok: {ranks} rank(s) {len(messages)}-message chat == completion of the template's rendering "
+                  f"({expect_usage.prompt_tokens} prompt tokens): {expect!r}", flush=True)
         # Raw SSE: curl sees data: events separated by blank lines, ending in data: [DONE].
         body = json.dumps({"model": srv.model, "prompt": "The capital of France is", "max_tokens": 4,
                            "temperature": 0, "stream": True, "stream_options": {"include_usage": True}})
