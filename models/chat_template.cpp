@@ -64,34 +64,73 @@ std::string ChatTemplate::name() const {
 
 std::string ChatTemplate::render(const std::string& user, const std::string& system, const std::string& bos,
                                  const std::string& eos) const {
-  const std::string sys = system.empty() ? default_system_ : system;
+  std::vector<ChatMessage> m;
+  if (!system.empty()) m.push_back({"system", system});
+  m.push_back({"user", user});
+  return render(m, bos, eos);
+}
+
+std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, const std::string& bos,
+                                 const std::string& eos) const {
+  auto where = [](size_t i) { return "messages[" + std::to_string(i) + "]"; };
+  if (messages.empty()) throw InputError("messages: a conversation needs at least one user message");
+  const bool has_system = messages[0].role == "system";
+  const std::string sys = has_system ? messages[0].content : default_system_;
+  for (size_t i = has_system ? 1 : 0; i < messages.size(); ++i) {
+    const std::string& role = messages[i].role;
+    if (role != "user" && role != "assistant")
+      throw InputError(where(i) + ": role '" + role + "' here (allowed: a system message first, then user and assistant)");
+    if (family_ == ChatFamily::llama2 && (role == "user") != ((i - (has_system ? 1 : 0)) % 2 == 0))
+      throw InputError(where(i) + ": the " + name() + " template needs user and assistant messages to alternate, "
+                       "starting with user");
+  }
+  if (messages.back().role != "user")
+    throw InputError(where(messages.size() - 1) + ": the last message must be the user's (got " + messages.back().role + ")");
   std::string s;
+  const size_t first = has_system ? 1 : 0;
   switch (family_) {
     case ChatFamily::chatml:
       if (!sys.empty()) s += "<|im_start|>system\n" + sys + "<|im_end|>\n";
-      return s + "<|im_start|>user\n" + user + "<|im_end|>\n<|im_start|>assistant\n";
+      for (size_t i = first; i < messages.size(); ++i)
+        s += "<|im_start|>" + messages[i].role + "\n" + messages[i].content + "<|im_end|>\n";
+      return s + "<|im_start|>assistant\n";
     case ChatFamily::llama3:
       s = bos;
       if (!sys.empty()) s += "<|start_header_id|>system<|end_header_id|>\n\n" + sys + "<|eot_id|>";
-      return s + "<|start_header_id|>user<|end_header_id|>\n\n" + user +
-             "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
-    case ChatFamily::llama2: {
-      std::string content = user;
-      if (!sys.empty()) content = (llama2_sys_block_ ? "<<SYS>>\n" + sys + "\n<</SYS>>\n\n" : sys + "\n\n") + user;
-      return bos + "[INST] " + content + " [/INST]";
-    }
+      for (size_t i = first; i < messages.size(); ++i)
+        s += "<|start_header_id|>" + messages[i].role + "<|end_header_id|>\n\n" + messages[i].content + "<|eot_id|>";
+      return s + "<|start_header_id|>assistant<|end_header_id|>\n\n";
+    case ChatFamily::llama2:
+      if (!llama2_sys_block_) s = bos;  // Mistral: BOS once
+      for (size_t i = first; i < messages.size(); ++i) {
+        std::string content = messages[i].content;
+        if (i == first && !sys.empty()) content = (llama2_sys_block_ ? "<<SYS>>\n" + sys + "\n<</SYS>>\n\n" : sys + "\n\n") + content;
+        if (messages[i].role == "user")
+          s += (llama2_sys_block_ ? bos : "") + "[INST] " + content + " [/INST]";
+        else
+          s += (llama2_sys_block_ ? " " + content + " " : content) + eos;
+      }
+      return s;
     case ChatFamily::zephyr:
       if (!sys.empty()) s += "<|system|>\n" + sys + eos + "\n";
-      return s + "<|user|>\n" + user + eos + "\n<|assistant|>\n";
+      for (size_t i = first; i < messages.size(); ++i) s += "<|" + messages[i].role + "|>\n" + messages[i].content + eos + "\n";
+      return s + "<|assistant|>\n";
   }
   return s;
 }
 
 std::vector<int32_t> encode_chat(const Tokenizer& tok, const ChatTemplate& chat, const std::string& user,
                                  const std::string& system) {
+  std::vector<ChatMessage> m;
+  if (!system.empty()) m.push_back({"system", system});
+  m.push_back({"user", user});
+  return encode_chat(tok, chat, m);
+}
+
+std::vector<int32_t> encode_chat(const Tokenizer& tok, const ChatTemplate& chat, const std::vector<ChatMessage>& messages) {
   const std::string bos = tok.bos_id >= 0 ? tok.decode({tok.bos_id}) : "";
   const std::string eos = tok.eos_id >= 0 ? tok.decode({tok.eos_id}) : "";
-  std::vector<int32_t> ids = tok.encode(chat.render(user, system, bos, eos));
+  std::vector<int32_t> ids = tok.encode(chat.render(messages, bos, eos));
   if (tok.add_bos && tok.bos_id >= 0 && (ids.empty() || ids[0] != tok.bos_id)) ids.insert(ids.begin(), tok.bos_id);
   return ids;
 }

@@ -27,17 +27,48 @@ std::vector<int64_t> positions_in(const std::vector<int64_t>& want, const std::v
   return p;
 }
 
-// Appends the new rows of every sequence in [first, first + count) (global indices) to `cache`,
-// whose sequence 0 is global `cache_first`. k, v: [count·L, K_c·D] rows of those sequences.
+// Appends the new rows of every sequence in [first, first + count) (global indices of the step) to
+// `cache`, whose sequence 0 is global `cache_first`; step sequence gb is cache sequence
+// sequence[gb] (identity when `sequence` is empty). k, v: [count·L, K_c·D] rows of those sequences.
 void append_rows(kernels::KvCache& cache, int64_t cache_first, int64_t first, int64_t count, int64_t L,
-                 const std::vector<int64_t>& n_new, const Tensor& k, const Tensor& v) {
+                 const std::vector<int64_t>& n_new, const std::vector<int64_t>& sequence, const Tensor& k,
+                 const Tensor& v) {
   const int64_t ld = k.size(1);
   for (int64_t b = 0; b < count; ++b) {
     const int64_t gb = first + b;
     if (n_new[size_t(gb)] > 0)
-      cache.append(gb - cache_first, k.data<float>() + b * L * ld, v.data<float>() + b * L * ld,
-                   n_new[size_t(gb)], ld);
+      cache.append((sequence.empty() ? gb : sequence[size_t(gb)]) - cache_first, k.data<float>() + b * L * ld,
+                   v.data<float>() + b * L * ld, n_new[size_t(gb)], ld);
   }
+}
+
+// Attention of the step's sequences [first, first + B_a) against `cache` (sequence 0 = global
+// cache_first). When the step runs only some sequences (StepContext::sequence), their query rows
+// are placed at their cache sequences in a [B_c, L, H_a, D] block, the others idle (the kernel
+// skips them: no FLOPs, no cache reads), and taken back: o [B_a, L, H_a, D], padding rows zero.
+Tensor attend(const Tensor& q, const kernels::KvCache& cache, int64_t cache_first, int64_t first,
+              const std::vector<int64_t>& n_new_all, const std::vector<int64_t>& sequence) {
+  const int64_t Ba = q.size(0), row = q.numel() / std::max<int64_t>(Ba, 1);
+  std::vector<int64_t> n_new(n_new_all.begin() + first, n_new_all.begin() + first + Ba);
+  Tensor o;
+  if (sequence.empty()) {
+    kernels::attention(q, cache, n_new, o);
+    return o;
+  }
+  const int64_t Bc = cache.batch();
+  Tensor qc({Bc, q.size(1), q.size(2), q.size(3)}, kernels::DType::f32), oc;
+  std::vector<int64_t> n_cache(static_cast<size_t>(Bc), 0), at(static_cast<size_t>(Ba), -1);
+  for (int64_t b = 0; b < Ba; ++b) {
+    if (n_new[size_t(b)] == 0) continue;  // padding, or (never in decode) a sequence without tokens
+    at[size_t(b)] = sequence[size_t(first + b)] - cache_first;
+    n_cache[size_t(at[size_t(b)])] = n_new[size_t(b)];
+    std::copy_n(q.data<float>() + b * row, row, qc.data<float>() + at[size_t(b)] * row);
+  }
+  kernels::attention(qc, cache, n_cache, oc);
+  o = Tensor({Ba, q.size(1), q.size(2), q.size(3)}, kernels::DType::f32);
+  for (int64_t b = 0; b < Ba; ++b)
+    if (at[size_t(b)] >= 0) std::copy_n(oc.data<float>() + at[size_t(b)] * row, row, o.data<float>() + b * row);
+  return o;
 }
 
 }  // namespace
@@ -88,10 +119,8 @@ Tensor sharded_attention(StepContext& s, int64_t layer, const Tensor& q_in, cons
       if (s.n_new[size_t(pl.attn_batch_offset + b)] > 0 && s.start[size_t(pl.attn_batch_offset + b)] != cache->length(b))
         throw Error("prefill in a placement other than decode's needs empty caches");
   }
-  append_rows(*cache, cache_first, pl.attn_batch_offset, Ba, L, s.n_new, k_sel, v_sel);
-  std::vector<int64_t> n_new(s.n_new.begin() + pl.attn_batch_offset, s.n_new.begin() + pl.attn_batch_offset + Ba);
-  Tensor o;
-  kernels::attention(qa.reshape({Ba, L, Ha, D}), *cache, n_new, o);
+  append_rows(*cache, cache_first, pl.attn_batch_offset, Ba, L, s.n_new, s.sequence, k_sel, v_sel);
+  Tensor o = attend(qa.reshape({Ba, L, Ha, D}), *cache, cache_first, pl.attn_batch_offset, s.n_new, s.sequence);
 
   if (handoff) {
     // K/V of my attention sequences, every KV head --all_gather(S') then (A) over B--> [B·L, K·D]
@@ -101,7 +130,7 @@ Tensor sharded_attention(StepContext& s, int64_t layer, const Tensor& q_in, cons
     Tensor kd = select_heads(k_full.narrow0(d.attn_batch_offset * L, d.attn_batch_local * L), K, D, d.kv_heads);
     Tensor vd = select_heads(v_full.narrow0(d.attn_batch_offset * L, d.attn_batch_local * L), K, D, d.kv_heads);
     append_rows((*s.caches)[size_t(layer)], d.attn_batch_offset, d.attn_batch_offset, d.attn_batch_local, L,
-                s.n_new, kd, vd);
+                s.n_new, {}, kd, vd);
   }
 
   // Batch -> heads: [B_l/|S'|, L, H_l·|S'|, D] --all_to_all(split H, concat B, S')--> [B_l, L, H_l, D]

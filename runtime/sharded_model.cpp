@@ -11,6 +11,7 @@
 #include "kernels/matmul.hpp"
 #include "kernels/take.hpp"
 #include "models/weight_names.hpp"
+#include "runtime/active_batch.hpp"
 #include "runtime/attention_layouts.hpp"
 #include "runtime/chain_strategy.hpp"
 #include "runtime/memory_estimate.hpp"
@@ -173,8 +174,9 @@ int64_t ShardedModel::cache_bytes() const {
   return b;
 }
 
-Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& ids, int64_t L,
-                             const std::vector<int64_t>& n_new, bool last_only) {
+Tensor ShardedModel::forward(const Placement& pl, const LayoutDataflow& flow, const std::vector<int32_t>& ids,
+                             int64_t L, const std::vector<int64_t>& n_new, bool last_only,
+                             const std::vector<int64_t>& sequence) {
   const auto& t = coll_.torus();
   const int64_t Vn = shard_config_.vocab / t.ranks();
   // [B·L] ids --gather my vocab block, zeros elsewhere--> [B·L, E]{partial xyz}
@@ -182,7 +184,9 @@ Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& id
   // The batch and E axes are disjoint and cover xyz (placement.hpp), so this is the sum over every
   // rank, of which each keeps just its residual slice (half an all-reduce's traffic, or less).
   const bool prefill = &pl == &prefill_pl_;
-  const LayoutDataflow& flow = prefill ? prefill_flow_ : decode_flow_;
+  // The phase's own placement: a decode step on the active sequences runs in a smaller batch's
+  // placement, with the same weights (their gathers do not depend on the batch).
+  const Placement& phase_pl = prefill ? prefill_pl_ : decode_pl_;
   Tensor resid;
   {  // the [B·L, E] partial sums are released before the layers
     Tensor emb;
@@ -192,13 +196,19 @@ Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& id
 
   const auto& layers = storage_for(pl.plan.ffn) == Storage::s2d ? layers_2d_ : layers_1d_;
   const bool overlap = opt_.overlap != collectives::Overlap::none;
-  std::unique_ptr<WeightPrefetch> prefetch = carried_pl_ == &pl ? std::move(carried_) : nullptr;
+  std::unique_ptr<WeightPrefetch> prefetch = carried_pl_ == &phase_pl ? std::move(carried_) : nullptr;
   carried_.reset();
   carried_pl_ = nullptr;
-  if (!prefetch) prefetch = std::make_unique<WeightPrefetch>(coll_, pl, layers, overlap);
+  if (!prefetch) prefetch = std::make_unique<WeightPrefetch>(coll_, phase_pl, layers, overlap);
   const bool carry = overlap && !flow.projection.weight_gather.empty() && config_.n_layers > 1;
+  std::vector<int64_t> start = lengths_;  // per sequence of the step
+  if (!sequence.empty()) {
+    start.assign(sequence.size(), 0);
+    for (size_t r = 0; r < sequence.size(); ++r)
+      if (sequence[r] >= 0) start[r] = lengths_[size_t(sequence[r])];
+  }
   StepContext s{shard_config_, pl, flow, chain_strategy(opt_.overlap, pl, flow.projection), decode_pl_, coll_, *rope_,
-                opt_, prefill, L, lengths_, n_new, &caches_, &handoff_caches_, prefetch.get()};
+                opt_, prefill, L, std::move(start), n_new, sequence, &caches_, &handoff_caches_, prefetch.get()};
   auto snapshot = [&] {
     LayerTraffic t{};
     for (size_t k = 0; k < collectives::kCollectives.size(); ++k)
@@ -210,8 +220,8 @@ Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& id
   for (int64_t l = 0; l < config_.n_layers; ++l) {
     if (carry && l == config_.n_layers - 1) {  // the next step's layer 0, behind this layer's own gathers
       prefetch->start_layer(l);
-      carried_ = std::make_unique<WeightPrefetch>(coll_, pl, layers, overlap);
-      carried_pl_ = &pl;
+      carried_ = std::make_unique<WeightPrefetch>(coll_, phase_pl, layers, overlap);
+      carried_pl_ = &phase_pl;
       carried_->start_layer(0);
     }
     run_layer(s, l, layers[size_t(l)], resid, s.prefill && handoff_);
@@ -223,7 +233,8 @@ Tensor ShardedModel::forward(const Placement& pl, const std::vector<int32_t>& id
     for (size_t a = 0; a < 3; ++a)
       per_layer[k][a] = {(after[k][a].bytes - before[k][a].bytes) / nl,
                          (after[k][a].messages - before[k][a].messages) / nl};
-  for (size_t b = 0; b < lengths_.size(); ++b) lengths_[b] += n_new[b];
+  for (size_t b = 0; b < n_new.size(); ++b)
+    if (n_new[b] > 0) lengths_[sequence.empty() ? b : size_t(sequence[b])] += n_new[b];
 
   // last_only: just each sequence's last position goes on (row n_new[b] - 1 of its L): [B_l, E_l].
   if (last_only && L > 1) {
@@ -286,7 +297,7 @@ std::vector<Tensor> ShardedModel::prefill(const std::vector<models::TokenIds>& p
     }
     // Only the rows sampling needs (each prompt's last, or all) go on to the unembedding; without
     // all_positions forward() keeps just the last ones from the final norm on.
-    const Tensor h = forward(prefill_pl_, ids, Lk, n_new, !all_positions);  // [B·Lk, E] or [B, E]
+    const Tensor h = forward(prefill_pl_, prefill_flow_, ids, Lk, n_new, !all_positions);  // [B·Lk, E] or [B, E]
     for (int64_t b = 0; b < batch_; ++b) {
       const int64_t nb = n_new[size_t(b)];
       if (all_positions && nb > 0) rows[size_t(b)].push_back(h.narrow0(b * Lk, nb));
@@ -340,8 +351,35 @@ Tensor ShardedModel::decode(const models::TokenIds& tokens) {
       throw InputError("sequence " + std::to_string(b) + " would exceed max_seq = " + std::to_string(config_.max_seq));
   }
   if (std::count(n_new.begin(), n_new.end(), 0) == batch_) throw InputError("decode: every sequence is idle");
-  Tensor h = forward(decode_pl_, ids, 1, n_new, false);
-  return logits(h);
+  // Only the active sequences' rows are computed (active_batch.hpp), their caches where they are.
+  std::vector<bool> active(static_cast<size_t>(batch_));
+  for (int64_t b = 0; b < batch_; ++b) active[size_t(b)] = n_new[size_t(b)] > 0;
+  const ActiveBatch a = active_batch(batch_, batch_ / decode_pl_.attn_batch_local, active);
+  if (a.rows == batch_) {  // no row to save (every shard as full as the fullest): the whole batch
+    Tensor lg = logits(forward(decode_pl_, decode_flow_, ids, 1, n_new, false));
+    for (int64_t b = 0; b < batch_; ++b)
+      if (n_new[size_t(b)] == 0) std::fill_n(lg.data<float>() + b * lg.size(1), lg.size(1), 0.f);
+    return lg;
+  }
+  auto it = active_phases_.find(a.rows);
+  if (it == active_phases_.end()) {
+    const auto& t = coll_.torus();
+    Placement pl = make_placement(config_, t.shape(), t.coords(), plan_.decode, a.rows);
+    LayoutDataflow flow = layout_dataflow(pl);
+    it = active_phases_.emplace(a.rows, std::make_pair(std::move(pl), std::move(flow))).first;
+  }
+  std::vector<int32_t> rows_ids(static_cast<size_t>(a.rows), 0);
+  std::vector<int64_t> rows_new(static_cast<size_t>(a.rows), 0);
+  for (int64_t r = 0; r < a.rows; ++r)
+    if (const int64_t b = a.sequence[size_t(r)]; b >= 0) rows_ids[size_t(r)] = ids[size_t(b)], rows_new[size_t(r)] = 1;
+  const Tensor lg = logits(forward(it->second.first, it->second.second, rows_ids, 1, rows_new, false, a.sequence));
+  // [B_a, V] -> [B, V]: each active sequence's row; an idle sequence's row is zero.
+  const int64_t V = lg.size(1);
+  Tensor out({batch_, V}, kernels::DType::f32);
+  for (int64_t r = 0; r < a.rows; ++r)
+    if (const int64_t b = a.sequence[size_t(r)]; b >= 0)
+      std::copy_n(lg.data<float>() + r * V, V, out.data<float>() + b * V);
+  return out;
 }
 
 }  // namespace tori::runtime

@@ -6,6 +6,7 @@
 // A model whose heads, d_ff or vocab do not divide by the rank count runs padded with zero weights
 // (padding.hpp, padded_weights.hpp): same logits, padded FLOPs; the padding is logged once.
 // The interface mirrors models::ReferenceModel so the two can be compared step by step.
+#include <map>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -53,7 +54,9 @@ class ShardedModel {
   // Tokens per sequence of one prefill step for prompts padded to L (ShardOptions::prefill_chunk).
   int64_t chunk_tokens(int64_t L) const;
   // One token per sequence; returns logits [B, V]. tokens[b] = kIdle: sequence b is skipped
-  // (nothing appended, its row of the logits is meaningless); not all may be idle.
+  // (nothing appended, its row of the logits is zero); not all may be idle. Only the active
+  // sequences' rows are computed (active_batch.hpp: per attention batch shard, padded to the
+  // fullest shard), in the decode layout on that smaller batch, against the caches where they are.
   static constexpr int32_t kIdle = -1;
   kernels::Tensor decode(const models::TokenIds& tokens);
 
@@ -69,8 +72,11 @@ class ShardedModel {
   // Runs ids [B·L] (row b·L + l = sequence b's token l, padded) through the model in placement
   // `pl`; returns the final-normed hidden state of every row, gathered [B·L, E], or with last_only
   // of each sequence's last real row (n_new[b] - 1), [B, E].
-  kernels::Tensor forward(const Placement& pl, const std::vector<int32_t>& ids, int64_t L,
-                          const std::vector<int64_t>& n_new, bool last_only);
+  // sequence: per row-sequence of the step, the sequence (slot) it is (a decode step on the active
+  // sequences, in a smaller batch's placement `pl`); empty = the whole batch in order.
+  kernels::Tensor forward(const Placement& pl, const LayoutDataflow& flow, const std::vector<int32_t>& ids,
+                          int64_t L, const std::vector<int64_t>& n_new, bool last_only,
+                          const std::vector<int64_t>& sequence = {});
   kernels::Tensor logits(const kernels::Tensor& hidden);  // [R, E] -> [R, V]
   void load_layers(const models::WeightSource& padded);     // each storage the phases use
   void load_embedding(const models::WeightSource& padded);  // embedding, unembedding, final norm
@@ -82,6 +88,8 @@ class ShardedModel {
   ShardOptions opt_;
   Placement prefill_pl_, decode_pl_;
   LayoutDataflow prefill_flow_, decode_flow_;
+  // Decode's layout on B_a rows (ActiveBatch::rows < B), built on first use: B_a -> (placement, dataflow).
+  std::map<int64_t, std::pair<Placement, LayoutDataflow>> active_phases_;
   bool handoff_ = false;
   std::vector<LayerShard> layers_2d_, layers_1d_;  // by storage, loaded as the plan needs
   kernels::Tensor embed_;                          // [V'/n, E]: (padded) vocab block g

@@ -1,8 +1,9 @@
 #pragma once
 // StepContext: what every layer of one forward step (a prefill block or a decode step) needs to
 // know — the phase's placement and its dataflow, the chain strategy, the decode placement (where
-// the KV cache lives), the collectives, and per global sequence its cached length before the step
-// and how many new tokens it brings. Which layer and projection is running is passed explicitly
+// the KV cache lives), the collectives, and per global sequence of the step its cached length
+// before the step and how many new tokens it brings. A decode step on the active sequences only
+// (active_batch.hpp) runs on a smaller batch whose sequence r is KV-cache sequence `sequence[r]`. Which layer and projection is running is passed explicitly
 // (LayerRef), never kept here.
 #include <vector>
 
@@ -31,6 +32,9 @@ struct StepContext {
   int64_t L = 1;                // rows per sequence this step (prompts padded to the longest)
   std::vector<int64_t> start;   // per global sequence: tokens cached before this step
   std::vector<int64_t> n_new;   // per global sequence: new tokens this step (<= L)
+  // Per global sequence of the step: the sequence of the decode placement's batch (where its KV
+  // cache is) it is, -1 for padding; empty = the same index (the step runs the whole batch).
+  std::vector<int64_t> sequence;
   std::vector<kernels::KvCache>* caches = nullptr;  // per layer, decode placement
   // A prefill in another placement than decode's: per layer, its own placement's cache of this
   // prefill's earlier chunks (attention_layouts.hpp), empty at the prefill's start.

@@ -7,12 +7,16 @@
 
 #include "kernels/error.hpp"
 #include "serve/api_error.hpp"
+#include "serve/client_socket.hpp"
 
 namespace tori::serve {
 
 using nlohmann::json;
 
 namespace {
+
+// How often a handler waiting for a complete (not streamed) answer looks at its client's connection.
+constexpr std::chrono::milliseconds kClientCheck{50};
 
 void send_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
@@ -135,12 +139,28 @@ void HttpApi::routes() {
                             {"model", info_.id}};
                queue_.push(job);
                if (!job->req.stream) {
+                 // Nothing is written until the answer is complete, so a client that goes away is
+                 // noticed by looking at its connection while waiting (client_socket.hpp).
+                 const ClientSocket client(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
+                 if (!client.found()) spdlog::debug("serve: no socket for {}:{}; its disconnect goes unnoticed", req.remote_addr, req.remote_port);
                  std::string text;
                  Job::Update u;
                  do {
-                   u = job->wait_update();
+                   auto got = job->wait_update_for(kClientCheck);
+                   if (!got) {
+                     if (!job->cancelled && client.gone()) {
+                       job->cancelled = true;  // the scheduler frees its slot (or drops it from the queue)
+                       spdlog::info("serve: {} {}:{} disconnected; request cancelled", req.path, req.remote_addr, req.remote_port);
+                     }
+                     continue;
+                   }
+                   u = std::move(*got);
                    text += u.text;
                  } while (!u.finished);
+                 if (job->cancelled) {  // nobody to answer; counted as nginx does (499: client closed request)
+                   metrics_.request(req.path, 499);
+                   return;
+                 }
                  if (u.reason == "abort") throw ApiError(503, "The server shut down before the request finished", "", "server_error");
                  json body = head;
                  body["choices"] = json::array({choice(*job, text, reason_json(u.reason), false, false)});

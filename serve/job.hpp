@@ -2,7 +2,9 @@
 // Job: one accepted request between the HTTP thread that waits for it and the scheduler (rank 0's
 // main thread) that runs it. The scheduler appends final text (models/text_stream.hpp) and marks
 // it finished; the HTTP side takes text as it comes (streaming) or once finished, and sets
-// `cancelled` when its client goes away, which frees the slot at the scheduler's next step.
+// `cancelled` when its client goes away (a failed streaming write, or for a response not streamed
+// the connection found closed while waiting: client_socket.hpp), which frees the slot at the
+// scheduler's next step (or drops the job from the queue).
 // JobQueue: the jobs not yet in a slot, first come first served.
 #include <atomic>
 #include <chrono>
@@ -10,6 +12,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "serve/request.hpp"
@@ -52,13 +55,23 @@ struct Job {
   };
   Update wait_update() {
     std::unique_lock lock(m_);
-    cv_.wait(lock, [&] { return finished_ || taken_ < text_.size(); });
+    cv_.wait(lock, [&] { return ready(); });
+    return take();
+  }
+  // The same, waiting at most `timeout`: nothing when there is no new text and it is not finished.
+  std::optional<Update> wait_update_for(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(m_);
+    if (!cv_.wait_for(lock, timeout, [&] { return ready(); })) return std::nullopt;
+    return take();
+  }
+
+ private:
+  bool ready() const { return finished_ || taken_ < text_.size(); }
+  Update take() {  // under m_
     Update u{text_.substr(taken_), finished_, reason_, tokens_};
     taken_ = text_.size();
     return u;
   }
-
- private:
   std::mutex m_;
   std::condition_variable cv_;
   std::string text_, reason_;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "kernels/error.hpp"
 #include "models/text_stream.hpp"
 #include "serve/api_error.hpp"
 
@@ -70,33 +71,35 @@ std::string content(const json& v, const std::string& param) {
   return out;
 }
 
-// messages: an optional system (or developer) message, then one user message.
+// messages: an optional system (or developer) message, then user and assistant turns ending with a
+// user turn, rendered with the model's chat template (models/chat_template.hpp).
 models::TokenIds chat_prompt(const json& body, const ModelInfo& m) {
   if (!m.chat) throw ApiError(400, "model '" + m.id + "' has no chat template: use /v1/completions", "messages");
   const json* msgs = field(body, "messages");
   if (!msgs) bad("messages", "is required");
   if (!msgs->is_array() || msgs->empty()) bad("messages", "must be a non-empty array of messages");
-  std::string system, user;
+  std::vector<models::ChatMessage> conversation;
   for (size_t i = 0; i < msgs->size(); ++i) {
     const json& msg = (*msgs)[i];
     const std::string p = "messages[" + std::to_string(i) + "]";
     if (!msg.is_object()) bad(p, "must be an object with role and content, got " + type_name(msg));
     if (!msg.contains("role")) bad(p + ".role", "is required");
-    const std::string role = text(msg["role"], p + ".role");
-    if (!msg.contains("content")) bad(p + ".content", "is required");
-    const std::string c = content(msg["content"], p + ".content");
-    const bool last = i + 1 == msgs->size();
-    if ((role == "system" || role == "developer") && i == 0 && !last)
-      system = c;
-    else if (role == "user" && last)
-      user = c;
-    else if (role != "system" && role != "developer" && role != "user" && role != "assistant" && role != "tool")
-      bad(p + ".role", "'" + role + "' (allowed: system, developer, user, assistant, tool)");
-    else
-      bad(p, "a " + role + " message here: this server renders one user turn, after an optional system message "
-             "(multi-turn conversations are not supported)");
+    std::string role = text(msg["role"], p + ".role");
+    if (role != "system" && role != "developer" && role != "user" && role != "assistant")
+      bad(p + ".role", role == "tool" || role == "function"
+                           ? "'" + role + "' messages are not supported (this server does not call tools)"
+                           : "'" + role + "' (allowed: system, developer, user, assistant)");
+    if (role == "developer") role = "system";
+    if (role == "system" && i > 0) bad(p, "a system message is allowed only first");
+    if (!msg.contains("content") || msg["content"].is_null()) bad(p + ".content", "is required");
+    conversation.push_back({role, content(msg["content"], p + ".content")});
   }
-  return models::encode_chat(*m.tokenizer, *m.chat, user, system);
+  try {
+    return models::encode_chat(*m.tokenizer, *m.chat, conversation);
+  } catch (const InputError& e) {  // the template's rules (chat_template.hpp): the message named first
+    const std::string what = e.what();
+    throw ApiError(400, what, what.substr(0, what.find(':')));
+  }
 }
 
 // prompt: a string, an array holding one string, or an array of token ids.

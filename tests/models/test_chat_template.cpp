@@ -66,6 +66,38 @@ TEST_CASE("Llama-3, Llama-2, Mistral and Zephyr templates", "[chat]") {
   CHECK(z.render("Hi?", "S", "<s>", "</s>") == "<|system|>\nS</s>\n<|user|>\nHi?</s>\n<|assistant|>\n");
 }
 
+// Conversations: each expected text is what the family's Jinja template (SmolLM2's above; Meta's
+// Llama-2 and Llama-3, Mistral-7B-Instruct-v0.2, TinyLlama's Zephyr) renders for these messages
+// with add_generation_prompt (checked with jinja2 when written).
+TEST_CASE("Conversations with earlier assistant turns, each family", "[chat]") {
+  const std::vector<ChatMessage> conv{{"system", "S"}, {"user", "U1"}, {"assistant", "A1"}, {"user", "U2"}};
+  const std::vector<ChatMessage> no_system(conv.begin() + 1, conv.end());
+  const ChatTemplate smol = ChatTemplate::recognise(kSmolLM2, "smollm2");
+  CHECK(smol.render(conv, "", "") ==
+        "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU1<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n"
+        "<|im_start|>user\nU2<|im_end|>\n<|im_start|>assistant\n");
+  CHECK(smol.render(no_system, "", "") ==
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+        "<|im_start|>user\nU1<|im_end|>\n<|im_start|>assistant\nA1<|im_end|>\n<|im_start|>user\nU2<|im_end|>\n"
+        "<|im_start|>assistant\n");
+  CHECK(ChatTemplate::recognise(kLlama3, "l3").render(conv, "<|begin_of_text|>", "") ==
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|><|start_header_id|>user<|end_header_id|>"
+        "\n\nU1<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nA1<|eot_id|><|start_header_id|>user"
+        "<|end_header_id|>\n\nU2<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+  CHECK(ChatTemplate::recognise(kLlama2, "l2").render(conv, "<s>", "</s>") ==
+        "<s>[INST] <<SYS>>\nS\n<</SYS>>\n\nU1 [/INST] A1 </s><s>[INST] U2 [/INST]");
+  CHECK(ChatTemplate::recognise(kMistral, "m").render(no_system, "<s>", "</s>") == "<s>[INST] U1 [/INST]A1</s>[INST] U2 [/INST]");
+  CHECK(ChatTemplate::recognise(kZephyr, "z").render(conv, "<s>", "</s>") ==
+        "<|system|>\nS</s>\n<|user|>\nU1</s>\n<|assistant|>\nA1</s>\n<|user|>\nU2</s>\n<|assistant|>\n");
+  // What no template renders: the message is named.
+  CHECK_THROWS_WITH(smol.render({{"user", "U"}, {"assistant", "A"}}, "", ""), Contains("messages[1]: the last message must be the user's"));
+  CHECK_THROWS_WITH(smol.render({{"user", "U"}, {"system", "S"}, {"user", "U"}}, "", ""), Contains("messages[1]: role 'system'"));
+  CHECK_THROWS_WITH(smol.render({}, "", ""), Contains("at least one user message"));
+  CHECK(smol.render({{"user", "U1"}, {"user", "U2"}}, "", "").find("U1<|im_end|>\n<|im_start|>user\nU2") != std::string::npos);
+  CHECK_THROWS_WITH(ChatTemplate::recognise(kLlama2, "l2").render({{"user", "U1"}, {"user", "U2"}}, "<s>", "</s>"),
+                    Contains("messages[1]: the llama-2 template needs user and assistant messages to alternate"));
+}
+
 TEST_CASE("Unknown or missing chat templates are refused", "[chat]") {
   CHECK_THROWS_WITH(ChatTemplate::recognise("{% for m in messages %}<start_of_turn>{{ m }}\nmore", "gemma.gguf"),
                     Contains("gemma.gguf is not one Tori knows (first line: '{% for m in messages %}<start_of_turn>{{ m }}'"));

@@ -1,7 +1,8 @@
 // Predicted == counted: for every valid phase plan on the tiny presets, the cost model's traffic
 // (per collective kind, per axis, bytes and messages) equals what this rank's Collectives counted,
 // per layer (ShardedModel::layer_traffic) and for the whole prefill and decode step — with and
-// without a KV-cache handoff between phases, for the mpi and ring algorithms — and its matmul and
+// without a KV-cache handoff between phases, for the mpi and ring algorithms, and for a decode step
+// of one sequence alone (only its rows computed) — and its matmul and
 // attention FLOPs equal what this rank's kernels counted (kernels/flop_counter.hpp), exactly (FLOPs
 // are whole numbers far below 2^53, so the model's doubles hold them exactly).
 #include <mpi.h>
@@ -13,6 +14,7 @@
 #include "kernels/flop_counter.hpp"
 #include "models/synthetic_weights.hpp"
 #include "planning/cost_model.hpp"
+#include "runtime/active_batch.hpp"
 #include "runtime/placement.hpp"
 #include "runtime/sharded_model.hpp"
 #include "runtime/threads.hpp"
@@ -117,6 +119,30 @@ void check_plan(const models::ModelConfig& cfg, collectives::Collectives& coll, 
     CHECK(dec.step.traffic == got);
   }
   check_flops("decode", dec);
+
+  // A decode step of sequence 0 alone computes only its rows (runtime/active_batch.hpp): priced as
+  // a decode of the B_a rows, the padding rows bringing no token.
+  coll.traffic().reset();
+  kernels::reset_flop_count();
+  models::TokenIds one(size_t(B), ShardedModel::kIdle);
+  one[0] = 1;
+  model.decode(one);
+  std::vector<bool> active(size_t(B), false);
+  active[0] = true;
+  const ActiveBatch a = active_batch(B, B / model.placement(false).attn_batch_local, active);
+  q.batch = a.rows;
+  q.seq_tokens.assign(size_t(a.rows), 0);
+  q.seq_cached.assign(size_t(a.rows), 0);
+  for (int64_t r = 0; r < a.rows; ++r)
+    if (const int64_t b = a.sequence[size_t(r)]; b >= 0) q.seq_tokens[size_t(r)] = 1, q.seq_cached[size_t(r)] = lengths[size_t(b)] + 1;
+  StepCost part = predict_step(q);
+  {
+    INFO("decode of sequence 0 alone (" << a.rows << " rows): layer predicted " << table_str(part.layer.traffic)
+                                        << " counted " << table_str(model.layer_traffic(false)));
+    CHECK(part.layer.traffic == model.layer_traffic(false));
+    CHECK(part.step.traffic == counted_total(coll));
+  }
+  check_flops("decode of sequence 0 alone", part);
 }
 
 void check_model(const std::string& name, collectives::Algorithm algo) {

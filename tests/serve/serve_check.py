@@ -4,13 +4,18 @@ tests/support/make-venv) and curl, against SmolLM2-135M-Instruct (launch/fetch-m
 
   --part api   on 1 and on 2 ranks: chat and completions, plain and streamed, greedy and seeded
                sampling, each answer equal to `tori generate`'s for the same prompt and settings
-               (1 rank); raw SSE framing through curl; /v1/models, /health, /metrics.
-  --part batch 16 clients at once, different prompt lengths and max_tokens, all greedy: every answer
-               equals its solo answer (1 rank), on 1 and on 2 ranks; the metrics show a decode step
-               that held more than one sequence.
+               (1 rank); multi-turn chat (a system message, earlier assistant turns) equal, in answer
+               and prompt length, to a completion of the conversation as the GGUF's own Jinja
+               template renders it (jinja2 as transformers' apply_chat_template sets it up; the
+               completions themselves equal `tori generate`'s above); raw SSE framing through
+               curl; /v1/models, /health, /metrics.
+  --part batch 16 clients at once, different prompt lengths and max_tokens, greedy and (every third)
+               seeded sampled: every answer equals its solo answer (1 rank), on 1 and on 2 ranks;
+               the metrics show a decode step that held more than one sequence.
   --part errors  the bad-request table (status, OpenAI error shape, the field named), each followed
-               by a good request that succeeds; then SIGTERM drain (running request finishes, new
-               ones get 503, exit 0).
+               by a good request that succeeds; a non-streaming client that disconnects frees its
+               slot (499 in the metrics); then SIGTERM drain (running request finishes, new ones
+               get 503, exit 0).
 
 Prints PASSED at the end; exits 1 on the first failure, 77 (skipped) without the GGUF or the venv.
 Each server gets a free port chosen here.
@@ -120,6 +125,28 @@ def generate(args, prompt, chat, max_tokens, temperature=0.0, seed=0, top_k=0):
     return recs[0]["text"], recs[0]["finish"]
 
 
+def rendered_chats(model, conversations):
+    """Each conversation as the GGUF's own chat template renders it, with the Jinja environment
+    transformers' apply_chat_template uses (sandboxed, trim_blocks, lstrip_blocks)."""
+    import gguf
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    field = gguf.GGUFReader(model).fields["tokenizer.chat_template"]
+    template = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).from_string(
+        bytes(field.parts[field.data[0]]).decode())
+    return [template.render(messages=m, add_generation_prompt=True) for m in conversations]
+
+
+CONVERSATIONS = [  # (messages, max_tokens, streamed too): earlier assistant turns, with and without a system message
+    ([{"role": "system", "content": "You answer in one short sentence."},
+      {"role": "user", "content": "What is the capital of France?"},
+      {"role": "assistant", "content": "The capital of France is Paris."},
+      {"role": "user", "content": "And the capital of Italy?"}], 16, True),
+    ([{"role": "user", "content": "Name a primary color."},
+      {"role": "assistant", "content": "Red."},
+      {"role": "user", "content": "Name another one."}], 12, False),
+]
+
+
 CASES = [  # (chat, prompt, max_tokens, temperature, seed, top_k)
     (True, "What is the capital of France?", 24, 0.0, 0, 0),
     (False, "The capital of France is", 8, 0.0, 0, 0),
@@ -149,6 +176,7 @@ def ask(client, model, chat, prompt, max_tokens, temperature, seed, top_k, strea
 
 def part_api(args):
     want = [generate(args, p, chat, n, t, s, k) for chat, p, n, t, s, k in CASES]
+    rendered = rendered_chats(args.model, [m for m, _, _ in CONVERSATIONS])
     for ranks in args.ranks:
         srv = Server(args, ranks)
         client = srv.client()
@@ -161,6 +189,25 @@ def part_api(args):
                 if not stream:
                     check(usage.completion_tokens <= n and usage.prompt_tokens > 0, f"{what}: usage {usage}")
             print(f"ok: {ranks} rank(s) {'chat' if chat else 'completion'} {p!r} == generate: {text!r}", flush=True)
+        # Multi-turn: a completion of the rendered text (its special tokens are read as such) is what
+        # the chat answer must equal, with the same prompt length.
+        for (messages, n, streamed), text in zip(CONVERSATIONS, rendered):
+            expect, _, expect_usage = ask(client, srv.model, False, text, n, 0.0, 0, 0)
+            for stream in (False, True) if streamed else (False,):
+                r = client.chat.completions.create(model=srv.model, messages=messages, max_tokens=n, temperature=0,
+                                                   stream=stream, **({"stream_options": {"include_usage": True}} if stream else {}))
+                if stream:
+                    chunks = list(r)
+                    got = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+                    usage = chunks[-1].usage
+                else:
+                    got, usage = r.choices[0].message.content, r.usage
+                what = f"{ranks} rank(s), {len(messages)}-message chat stream={stream}"
+                check(got == expect, f"{what}: {got!r} != {expect!r}, the completion of the rendered conversation")
+                check(usage.prompt_tokens == expect_usage.prompt_tokens,
+                      f"{what}: prompt_tokens {usage.prompt_tokens} != {expect_usage.prompt_tokens} of the rendered text")
+            print(f"ok: {ranks} rank(s) {len(messages)}-message chat == completion of the template's rendering "
+                  f"({expect_usage.prompt_tokens} prompt tokens): {expect!r}", flush=True)
         # Raw SSE: curl sees data: events separated by blank lines, ending in data: [DONE].
         body = json.dumps({"model": srv.model, "prompt": "The capital of France is", "max_tokens": 4,
                            "temperature": 0, "stream": True, "stream_options": {"include_usage": True}})
@@ -188,13 +235,15 @@ BATCH_WORDS = ("Once upon a time in a small village by the sea there lived an ol
 
 
 def part_batch(args):
-    # 16 prompts of 1..31 words, max_tokens 3..10, all greedy, different arrival order than solo.
-    prompts = [(" ".join(BATCH_WORDS[: 1 + (i * 7) % 31]), 3 + (i * 5) % 8) for i in range(16)]
+    # 16 prompts of 1..31 words, max_tokens 3..10, greedy or (every third) sampled with its own
+    # seed (temperature 0.9, top_k 50), different arrival order than solo.
+    prompts = [(" ".join(BATCH_WORDS[: 1 + (i * 7) % 31]), 3 + (i * 5) % 8, 0.9 if i % 3 == 1 else 0.0, 100 + i)
+               for i in range(16)]
     solo = None
     for ranks in [1] + [r for r in args.ranks if r != 1]:  # solo answers on 1 rank first
         srv = Server(args, ranks)
         client = srv.client()
-        run = lambda pm: ask(client, srv.model, False, pm[0], pm[1], 0.0, 0, 0)[0]
+        run = lambda pm: ask(client, srv.model, False, pm[0], pm[1], pm[2], pm[3], 50 if pm[2] else 0)[0]
         if solo is None:
             solo = [run(pm) for pm in prompts]
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
@@ -204,7 +253,7 @@ def part_batch(args):
         peak = int(re.search(r"tori_decode_batch_max (\d+)", srv.metrics()).group(1))
         check(peak > 1, f"{ranks} rank(s): decode batch never held more than one sequence (max {peak})")
         srv.stop()
-        print(f"ok: {ranks} rank(s): 16 concurrent greedy answers equal the 1-rank solo answers; "
+        print(f"ok: {ranks} rank(s): 16 concurrent answers (5 seeded sampled) equal the 1-rank solo answers; "
               f"decode batch max {peak}", flush=True)
 
 
@@ -233,6 +282,12 @@ def part_errors(args):
         ("max_tokens wrong type", "/v1/completions", {**good, "max_tokens": "5"}, None, 400, "max_tokens"),
         ("temperature wrong type", "/v1/chat/completions", chat(temperature="hot"), None, 400, "temperature"),
         ("messages wrong type", "/v1/chat/completions", {"model": model, "messages": "Hi"}, None, 400, "messages"),
+        ("conversation ending with the assistant", "/v1/chat/completions",
+         {"model": model, "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]},
+         None, 400, "messages[1]"),
+        ("tool message", "/v1/chat/completions",
+         {"model": model, "messages": [{"role": "tool", "content": "42"}, {"role": "user", "content": "Hi"}]},
+         None, 400, "messages[0].role"),
         ("stop wrong type", "/v1/completions", {**good, "stop": 5}, None, 400, "stop"),
         ("stream wrong type", "/v1/completions", {**good, "stream": "yes"}, None, 400, "stream"),
         ("unknown model", "/v1/completions", {**good, "model": "gpt-4"}, None, 404, "model"),
@@ -257,6 +312,30 @@ def part_errors(args):
         check(s2 == 200 and ok["choices"][0]["finish_reason"] in ("length", "stop"), f"after {what}: {s2} {ok}")
         print(f"ok: {what}: {status} ({e['message']}); the next request succeeds", flush=True)
     check(urllib.request.urlopen(srv.url + "/health").status == 200, "/health needs no key")
+
+    # A non-streaming client that disconnects: its request is cancelled and its slot freed before
+    # the answer (200 tokens) could be complete; the metrics count it as 499.
+    def metric(name):
+        req = urllib.request.Request(srv.url + "/metrics", headers={"Authorization": f"Bearer {key}"})
+        m = re.search("^" + re.escape(name) + r" (\d+)", urllib.request.urlopen(req).read().decode(), re.M)
+        return int(m.group(1)) if m else 0
+    body = json.dumps({"model": model, "prompt": "Count: one, two,", "max_tokens": 200, "temperature": 0}).encode()
+    with socket.create_connection(("127.0.0.1", srv.port)) as conn:
+        conn.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     + f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+        deadline = time.time() + 60
+        while metric("tori_kv_slots_in_use") == 0:
+            check(time.time() < deadline, "the disconnecting client's request never took a slot")
+            time.sleep(0.05)
+    t0, deadline = time.time(), time.time() + 30
+    while metric('tori_requests_total{endpoint="/v1/completions",status="499"}') == 0 or metric("tori_kv_slots_in_use"):
+        check(time.time() < deadline, "a disconnected non-streaming request was not cancelled (499, slot freed) within 30 s")
+        time.sleep(0.05)
+    generated = metric("tori_generated_tokens_total")
+    s2, ok = post("/v1/completions", good)
+    check(s2 == 200, f"after a cancelled request: {s2} {ok}")
+    print(f"ok: a non-streaming client that disconnected was cancelled after {time.time() - t0:.2f} s "
+          f"(slot freed, 499; {generated} tokens generated by the server so far); the next request succeeds", flush=True)
 
     # SIGTERM drain: a running streamed request finishes, new ones get 503, exit 0.
     import openai
