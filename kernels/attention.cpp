@@ -57,6 +57,7 @@ TORI_SIMD_CLONES void attend_block_portable(const AttendBlockArgs& a) {
   float* K = s + R * kKvBlock;
   float* V = K + kKvBlock * D;
   for (int64_t tb = a.t0; tb < a.t1; tb += kKvBlock) {
+    if (a.lo && !block_visible(a, tb)) continue;
     const int64_t nb = std::min(kKvBlock, a.t1 - tb);
     for (int64_t t = 0; t < nb; ++t)
       for (int64_t d = 0; d < D; ++d) {
@@ -72,10 +73,11 @@ TORI_SIMD_CLONES void attend_block_portable(const AttendBlockArgs& a) {
       }
     for (int64_t r = 0; r < R; ++r) {
       const int64_t ne = std::min(a.lim[r], tb + nb) - tb;  // causal: visible positions in block
-      if (ne <= 0) continue;
+      const int64_t ns = a.lo ? std::max<int64_t>(0, a.lo[r] - tb) : 0;  // first visible
+      if (ne <= ns) continue;
       const float* qr = a.q + r * D;
       float mb = kNegInf;
-      for (int64_t t = 0; t < ne; ++t) {
+      for (int64_t t = ns; t < ne; ++t) {
         const float* kt = K + t * D;
         float dot = 0;
 #pragma omp simd reduction(+ : dot)
@@ -87,7 +89,7 @@ TORI_SIMD_CLONES void attend_block_portable(const AttendBlockArgs& a) {
       const float corr = a.m[r] == kNegInf ? 0.f : exp_f32(a.m[r] - m_new);
       float sum = 0;
 #pragma omp simd reduction(+ : sum)
-      for (int64_t t = 0; t < ne; ++t) {
+      for (int64_t t = ns; t < ne; ++t) {
         const float p = exp_f32(s[t] - m_new);
         s[t] = p;
         sum += p;
@@ -99,7 +101,7 @@ TORI_SIMD_CLONES void attend_block_portable(const AttendBlockArgs& a) {
 #pragma omp simd
         for (int64_t d = 0; d < D; ++d) acc[d] *= corr;
       }
-      for (int64_t t = 0; t < ne; ++t) {
+      for (int64_t t = ns; t < ne; ++t) {
         const float p = s[t];
         const float* vt = V + t * D;
 #pragma omp simd

@@ -1,7 +1,8 @@
 #pragma once
 // The inner step of attention (internal to kernels/): one work item = R query rows that share one
 // (sequence, KV head) block of the cache, attended over positions [t0, t1) in blocks of kKvBlock,
-// with a streaming softmax. Two implementations: AVX-512 intrinsics (attention_block_avx512.cpp,
+// with a streaming softmax. Row r sees positions [lo[r], lim[r]) of them (lo null: from 0); blocks no
+// row sees are skipped (multigrain's fine pieces: kernels/multigrain_attention.cpp). Two implementations: AVX-512 intrinsics (attention_block_avx512.cpp,
 // compiled with -mavx512*, used when cpu_has_avx512()) and portable C++ (attention.cpp).
 #include <cstdint>
 
@@ -10,6 +11,7 @@ namespace tori::kernels::detail {
 struct AttendBlockArgs {
   const float* q = nullptr;    // [R, D] query rows, pre-scaled by 1/sqrt(D)
   const int64_t* lim = nullptr;  // [R] exclusive causal end (past + i + 1) of each row
+  const int64_t* lo = nullptr;   // [R] first position each row sees (null: 0)
   int64_t R = 0, D = 0;
   const void* k = nullptr;     // this (b, g)'s K^T tiles [T_pad/64, D, 64] (f32 or bf16)
   const void* v = nullptr;     // this (b, g)'s V rows [T_pad, D]
@@ -22,6 +24,16 @@ struct AttendBlockArgs {
 };
 
 inline int64_t attend_block_scratch_floats(int64_t R, int64_t D) { return R * 64 + 2 * 64 * D; }
+
+// Whether any row sees a position of the block [tb, tb + kKvBlock).
+inline bool block_visible(const AttendBlockArgs& a, int64_t tb) {
+  for (int64_t r = 0; r < a.R; ++r) {
+    const int64_t s = a.lo ? (a.lo[r] > tb ? a.lo[r] : tb) : tb;
+    const int64_t e = a.lim[r] < a.t1 ? a.lim[r] : a.t1;
+    if (s < e && s < tb + 64) return true;
+  }
+  return false;
+}
 
 void attend_block_avx512(const AttendBlockArgs& a);
 void attend_block_portable(const AttendBlockArgs& a);
