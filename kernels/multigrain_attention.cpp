@@ -23,6 +23,7 @@
 #include "kernels/attention_block.hpp"
 #include "kernels/cpu_features.hpp"
 #include "kernels/flop_counter.hpp"
+#include "kernels/onednn_matmul.hpp"
 #include "kernels/openblas_matmul.hpp"
 #include "kernels/vec_math.hpp"
 
@@ -55,11 +56,13 @@ struct Wave {
 
 // Per-thread buffers, sized for the largest group (R = 64 tokens × G rows).
 struct Scratch {
-  std::vector<float> q, kt, s, v, block;
+  std::vector<float> q, kt, s, v, o, block;
   std::vector<int64_t> lo, hi;
   Scratch(int64_t R, int64_t D)
-      : q(size_t(R * D)), kt(size_t(D * kMaxRunKeys)), s(size_t(R * kMaxRunKeys)), v(size_t(kMaxRunKeys * D)),
+      : q(size_t(pad16(R) * D)), kt(size_t(D * kMaxRunKeys)), s(size_t(pad16(R) * kMaxRunKeys)),
+        v(size_t(kMaxRunKeys * D)), o(size_t(pad16(R) * D)),
         block(size_t(detail::attend_block_scratch_floats(R, D))), lo(size_t(R)), hi(size_t(R)) {}
+  static int64_t pad16(int64_t r) { return (r + 15) / 16 * 16; }
 };
 
 TORI_SIMD_CLONES void widen_bf16(const uint16_t* src, float* dst, int64_t n) {
@@ -92,8 +95,8 @@ TORI_SIMD_CLONES void softmax_rows(float* s, int64_t R, int64_t n, float* m, flo
 
 class Runner {
  public:
-  Runner(const Tensor& q, const KvCache& cache, Tensor& out, std::vector<Seq> seqs, int64_t G)
-      : q_(q), cache_(cache), out_(out), seqs_(std::move(seqs)), G_(G), D_(q.size(3)), L_(q.size(1)),
+  Runner(const Tensor& q, const KvCache& cache, Tensor& out, std::vector<Seq> seqs, int64_t G, Backend backend)
+      : q_(q), cache_(cache), out_(out), seqs_(std::move(seqs)), backend_(backend), G_(G), D_(q.size(3)), L_(q.size(1)),
         H_(q.size(2)), scale_(1.f / std::sqrt(float(q.size(3)))),
         avx512_(cpu_has_avx512() && !force_portable_attention()) {}
 
@@ -139,6 +142,10 @@ class Runner {
     const detail::OpenblasSerialScope serial;  // each item's GEMMs run on its own thread
 #pragma omp parallel
     {
+      // Each item's GEMMs run on its own thread: oneDNN sizes a primitive's work split by
+      // omp_get_max_threads() when it is made (and caches it by that count), so it must read 1 here.
+      const int outer = omp_get_max_threads();
+      omp_set_num_threads(1);
       Scratch sc(kSplitQueryBlock * G_, D_);
       for (const Wave& w : waves_) {
         const int64_t i0 = groups_[size_t(w.g0)].first_item;
@@ -155,6 +162,7 @@ class Runner {
 #pragma omp for schedule(static)
         for (int64_t gi = w.g0; gi < w.g1; ++gi) merge(groups_[size_t(gi)], parts.data());
       }
+      omp_set_num_threads(outer);
     }
   }
 
@@ -186,19 +194,23 @@ class Runner {
     const QueryBlock& qb = block(gr);
     const Seq& seq = seqs_[size_t(gr.seq)];
     const CoarseRun& run = qb.runs[size_t(item.index)];
+    // GEMM shapes are padded (rows to 16, keys to 64) so that oneDNN makes few primitives: n keys
+    // of the run, np computed (the padding's scores are set to -inf, so its probabilities are 0).
     const int64_t R = rows(gr), D = D_, n = run.k1 - run.k0;
+    const int64_t Rp = (R + 15) / 16 * 16, np = (n + kKvTile - 1) / kKvTile * kKvTile;
     float* m = part;
     float* l = m + R;
     float* acc = l + R;
     load_q(gr, sc.q.data());
+    std::fill(sc.q.data() + R * D, sc.q.data() + Rp * D, 0.f);
     const int64_t base = cache_.block_offset(seq.b, gr.g);
     const bool bf = cache_.dtype() == DType::bf16;
-    // K^T [D, n]: the run's K^T tiles side by side.
-    for (int64_t j = 0; j * kKvTile < n; ++j) {
-      const int64_t w = std::min(kKvTile, n - j * kKvTile);
+    // K^T [D, np]: the run's K^T tiles side by side (the cache's tiles are whole 64-key blocks).
+    for (int64_t j = 0; j * kKvTile < np; ++j) {
+      const int64_t w = kKvTile;
       const int64_t tile = base + (run.k0 / kKvTile + j) * D * kKvTile;
       for (int64_t d = 0; d < D; ++d) {
-        float* dst = sc.kt.data() + d * n + j * kKvTile;
+        float* dst = sc.kt.data() + d * np + j * kKvTile;
         if (bf)
           widen_bf16(static_cast<const uint16_t*>(cache_.k().raw()) + tile + d * kKvTile, dst, w);
         else
@@ -206,7 +218,9 @@ class Runner {
       }
     }
     float* S = sc.s.data();
-    detail::openblas_sgemm(sc.q.data(), D, R, D, sc.kt.data(), n, n, S, n, 1.f, false);
+    gemm(sc.q.data(), Rp, D, sc.kt.data(), np, S);
+    if (np > n)
+      for (int64_t r = 0; r < R; ++r) std::fill(S + r * np + n, S + (r + 1) * np, kNegInf);
     if (run.masked) {
       const AttentionSplit& sp = *seq.split;
       for (int64_t i = qb.i0; i < qb.i1; ++i) {
@@ -214,7 +228,7 @@ class Runner {
         int64_t t = run.k0;  // positions before the next span are masked
         auto mask_to = [&](int64_t e) {
           for (int64_t hh = 0; hh < G_; ++hh) {
-            float* sr = S + ((i - qb.i0) * G_ + hh) * n;
+            float* sr = S + ((i - qb.i0) * G_ + hh) * np;
             for (int64_t x = t; x < e; ++x) sr[x - run.k0] = kNegInf;
           }
         };
@@ -227,15 +241,30 @@ class Runner {
         mask_to(run.k1);
       }
     }
-    softmax_rows(S, R, n, m, l);
+    softmax_rows(S, R, np, m, l);
+    std::fill(S + R * np, S + Rp * np, 0.f);
+    // V rows [k0, k0 + np): within T_pad; rows past the run get probability 0.
     const float* V;
     if (bf) {
-      widen_bf16(static_cast<const uint16_t*>(cache_.v().raw()) + base + run.k0 * D, sc.v.data(), n * D);
+      widen_bf16(static_cast<const uint16_t*>(cache_.v().raw()) + base + run.k0 * D, sc.v.data(), np * D);
       V = sc.v.data();
     } else {
       V = cache_.v().data<float>() + base + run.k0 * D;
     }
-    detail::openblas_sgemm(S, n, R, n, V, D, D, acc, D, 1.f, false);
+    if (Rp == R) {
+      gemm(S, Rp, np, V, D, acc);
+    } else {
+      gemm(S, Rp, np, V, D, sc.o.data());
+      std::memcpy(acc, sc.o.data(), size_t(R * D) * sizeof(float));
+    }
+  }
+
+  // y[M, N] = x[M, K] · w[K, N], all plain row-major f32, on this thread alone.
+  void gemm(const float* x, int64_t M, int64_t K, const float* w, int64_t N, float* y) const {
+    if (backend_ == Backend::openblas)
+      detail::openblas_sgemm(x, K, M, K, w, N, N, y, N, 1.f, false);
+    else
+      detail::onednn_matmul_plain(x, M, K, w, N, y, DType::f32);
   }
 
   // The layer's [lo, hi) per row within positions [t0, t1), by the attention block kernel.
@@ -307,6 +336,7 @@ class Runner {
   const KvCache& cache_;
   Tensor& out_;
   std::vector<Seq> seqs_;
+  Backend backend_;
   int64_t G_, D_, L_, H_;
   float scale_;
   bool avx512_;
@@ -330,8 +360,10 @@ std::vector<Seq> sequences(const Tensor& q, const KvCache& cache, const std::vec
 }  // namespace
 
 void multigrain_attention(const Tensor& q, const KvCache& cache, std::span<const int64_t> n_new,
-                          const AttentionPattern& pattern, Tensor& out, Grain grain) {
+                          const AttentionPattern& pattern, Tensor& out, Grain grain, Backend gemm) {
   pattern.validate();
+  if (gemm != Backend::onednn && gemm != Backend::openblas)
+    throw Error("multigrain_attention: coarse tiles run on onednn or openblas, not " + std::string(backend_name(gemm)));
   const std::vector<int64_t> n = detail::attention_check(q, cache, n_new, out, "multigrain_attention");
   const int64_t B = q.size(0), L = q.size(1), H = q.size(2), D = q.size(3);
   std::vector<Seq> seqs = sequences(q, cache, n, pattern, grain);
@@ -342,7 +374,7 @@ void multigrain_attention(const Tensor& q, const KvCache& cache, std::span<const
   for (int64_t b = 0; b < B; ++b)  // idle rows are zero
     if (n[size_t(b)] < L)
       std::memset(O + (b * L + n[size_t(b)]) * H * D, 0, size_t((L - n[size_t(b)]) * H * D) * sizeof(float));
-  Runner runner(q, cache, out, std::move(seqs), H / cache.kv_heads());
+  Runner runner(q, cache, out, std::move(seqs), H / cache.kv_heads(), gemm);
   runner.plan();
   runner.run();
 }
@@ -368,9 +400,10 @@ void multigrain_attention_ref(const Tensor& q, const KvCache& cache, std::span<c
         const int64_t g = h / G, p = cache.length(b) - n[size_t(b)] + i;
         const float* qh = Q + ((b * L + i) * H + h) * D;
         std::vector<double> s(size_t(p + 1), 0.0);
+        std::vector<char> seen(size_t(p + 1));
         double mx = -INFINITY;
         for (int64_t t = 0; t <= p; ++t) {
-          if (!pattern.allowed(p, t)) continue;
+          if (!(seen[size_t(t)] = pattern.allowed(p, t))) continue;
           double dot = 0;
           for (int64_t d = 0; d < D; ++d) dot += double(qh[d]) * cache.k().get(cache.k_offset(b, g, t, d));
           s[size_t(t)] = dot * scale;
@@ -378,7 +411,7 @@ void multigrain_attention_ref(const Tensor& q, const KvCache& cache, std::span<c
         }
         double sum = 0;
         for (int64_t t = 0; t <= p; ++t)
-          sum += (s[size_t(t)] = pattern.allowed(p, t) ? std::exp(s[size_t(t)] - mx) : 0.0);
+          sum += (s[size_t(t)] = seen[size_t(t)] ? std::exp(s[size_t(t)] - mx) : 0.0);
         for (int64_t d = 0; d < D; ++d) {
           double acc = 0;
           for (int64_t t = 0; t <= p; ++t)
@@ -413,7 +446,7 @@ KernelCost multigrain_attention_cost(const Tensor& q, const KvCache& cache, std:
   return c;
 }
 
-double multigrain_performed_flops(const Tensor& q, const KvCache& cache, std::span<const int64_t> n_new,
+double multigrain_assigned_flops(const Tensor& q, const KvCache& cache, std::span<const int64_t> n_new,
                                   const AttentionPattern& pattern, Grain grain) {
   double pairs = 0;
   const int64_t L = q.size(1);

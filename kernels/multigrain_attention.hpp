@@ -12,7 +12,8 @@
 //
 // Each sequence's split (cached_split: once per (pattern, L, T, offset)) gives per query block of
 // 64 tokens coarse runs of keys every query of the block sees — run as two small dense GEMMs
-// (S = Q_tile · K_tileᵀ, softmax, O = P · V_tile; OpenBLAS sgemm, single-threaded per item) — and
+// (S = Q_tile · K_tileᵀ, softmax, O = P · V_tile; oneDNN's plain-layout matmul, or OpenBLAS sgemm
+// with `gemm`, single-threaded per item) — and
 // fine pieces, run by the attention block kernel (AVX-512 or portable) with a per-row start and
 // end. Runs and pieces are independent work items with their own partial softmax (max m, sum l,
 // unnormalised acc), scheduled together over the rank's OpenMP threads; each query block's partials
@@ -25,6 +26,7 @@
 #include <span>
 
 #include "kernels/attention_pattern.hpp"
+#include "kernels/backend.hpp"
 #include "kernels/kv_cache.hpp"
 #include "kernels/matmul.hpp"
 #include "kernels/tensor.hpp"
@@ -32,16 +34,19 @@
 namespace tori::kernels {
 
 void multigrain_attention(const Tensor& q, const KvCache& cache, std::span<const int64_t> n_new,
-                          const AttentionPattern& pattern, Tensor& out, Grain grain = Grain::multi);
+                          const AttentionPattern& pattern, Tensor& out, Grain grain = Grain::multi,
+                          Backend gemm = Backend::onednn);
 void multigrain_attention_ref(const Tensor& q, const KvCache& cache, std::span<const int64_t> n_new,
                               const AttentionPattern& pattern, Tensor& out);
 
 // FLOPs (4·D per allowed (query head, position) pair: QKᵀ and PV) and bytes (the KV positions any
-// query sees, once per KV head, plus q and out). With `grain`, the FLOPs the variant performs
-// (padding included) instead of the allowed ones.
+// query sees, once per KV head, plus q and out).
+// multigrain_assigned_flops: 4·H·D per (query, key) pair the variant's split assigns: runs whole
+// (masked padding included), fine pieces as pieces (the block kernel also computes the rest of
+// each 64-key block a piece touches, which this does not count).
 KernelCost multigrain_attention_cost(const Tensor& q, const KvCache& cache, std::span<const int64_t> n_new,
                                      const AttentionPattern& pattern);
-double multigrain_performed_flops(const Tensor& q, const KvCache& cache, std::span<const int64_t> n_new,
+double multigrain_assigned_flops(const Tensor& q, const KvCache& cache, std::span<const int64_t> n_new,
                                   const AttentionPattern& pattern, Grain grain);
 
 }  // namespace tori::kernels
