@@ -217,24 +217,11 @@ void attention(const Tensor& q, const KvCache& cache, std::span<const int64_t> n
     for (int64_t gi = 0; gi < int64_t(groups.size()); ++gi) {
       const Group& gr = groups[size_t(gi)];
       const int64_t R = (gr.i1 - gr.i0) * G;
-      for (int64_t r = 0; r < R; ++r) {
-        float M = kNegInf;
-        for (int64_t c = 0; c < gr.n_items; ++c)
-          M = std::max(M, parts[size_t(items[size_t(gr.first_item + c)].part + r)]);
+      for (int64_t r = 0; r < R; ++r) {  // a chunk entirely in this row's future has m = -inf
         const int64_t i = gr.i0 + r / G, hh = r % G;
-        float* o = O + ((gr.b * L + i) * H + gr.g * G + hh) * D;
-        float lsum = 0;
-        std::fill(o, o + D, 0.f);
-        for (int64_t c = 0; c < gr.n_items; ++c) {
-          const float* pm = parts.data() + items[size_t(gr.first_item + c)].part;
-          if (pm[r] == kNegInf) continue;  // chunk entirely in this row's future
-          const float w = exp_f32(pm[r] - M);
-          lsum += w * pm[R + r];
-          const float* a = pm + 2 * R + r * D;
-          for (int64_t d = 0; d < D; ++d) o[d] += w * a[d];
-        }
-        const float inv = lsum > 0 ? 1.f / lsum : 0.f;
-        for (int64_t d = 0; d < D; ++d) o[d] *= inv;
+        detail::merge_partials(
+            gr.n_items, [&](int64_t c) { return parts.data() + items[size_t(gr.first_item + c)].part; }, R, r, D,
+            O + ((gr.b * L + i) * H + gr.g * G + hh) * D);
       }
     }
   }

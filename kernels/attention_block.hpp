@@ -4,7 +4,11 @@
 // with a streaming softmax. Row r sees positions [lo[r], lim[r]) of them (lo null: from 0); blocks no
 // row sees are skipped (multigrain's fine pieces: kernels/multigrain_attention.cpp). Two implementations: AVX-512 intrinsics (attention_block_avx512.cpp,
 // compiled with -mavx512*, used when cpu_has_avx512()) and portable C++ (attention.cpp).
+#include <algorithm>
 #include <cstdint>
+#include <limits>
+
+#include "kernels/vec_math.hpp"
 
 namespace tori::kernels::detail {
 
@@ -33,6 +37,28 @@ inline bool block_visible(const AttendBlockArgs& a, int64_t tb) {
     if (s < e && s < tb + 64) return true;
   }
   return false;
+}
+
+// Merges row r's partial softmaxes from n work items into o[D] by the log-sum-exp rule:
+//   M = max_c m_c,  o = Σ_c e^(m_c − M) acc_c / Σ_c e^(m_c − M) l_c.
+// part(c) points at item c's partials laid out (m[R], l[R], acc[R, D]); an item with m = −inf saw
+// nothing of the row and is skipped; a row no item saw comes out zero.
+template <typename Part>
+void merge_partials(int64_t n, Part part, int64_t R, int64_t r, int64_t D, float* o) {
+  float M = -std::numeric_limits<float>::infinity();
+  for (int64_t c = 0; c < n; ++c) M = std::max(M, part(c)[r]);
+  std::fill(o, o + D, 0.f);
+  float lsum = 0;
+  for (int64_t c = 0; c < n; ++c) {
+    const float* pm = part(c);
+    if (pm[r] == -std::numeric_limits<float>::infinity()) continue;
+    const float w = exp_f32(pm[r] - M);
+    lsum += w * pm[R + r];
+    const float* a = pm + 2 * R + r * D;
+    for (int64_t d = 0; d < D; ++d) o[d] += w * a[d];
+  }
+  const float inv = lsum > 0 ? 1.f / lsum : 0.f;
+  for (int64_t d = 0; d < D; ++d) o[d] *= inv;
 }
 
 void attend_block_avx512(const AttendBlockArgs& a);

@@ -313,22 +313,10 @@ class Runner {
     const int64_t R = rows(gr), D = D_, b = seqs_[size_t(gr.seq)].b;
     float* O = out_.data<float>();
     for (int64_t r = 0; r < R; ++r) {
-      float M = kNegInf;
-      for (int64_t c = 0; c < gr.n_items; ++c) M = std::max(M, parts[items_[size_t(gr.first_item + c)].part + r]);
       const int64_t i = qb.i0 + r / G_, hh = r % G_;
-      float* o = O + ((b * L_ + i) * H_ + gr.g * G_ + hh) * D;
-      std::fill(o, o + D, 0.f);
-      float lsum = 0;
-      for (int64_t c = 0; c < gr.n_items; ++c) {
-        const float* pm = parts + items_[size_t(gr.first_item + c)].part;
-        if (pm[r] == kNegInf) continue;  // the item saw nothing of this row
-        const float w = exp_f32(pm[r] - M);
-        lsum += w * pm[R + r];
-        const float* a = pm + 2 * R + r * D;
-        for (int64_t d = 0; d < D; ++d) o[d] += w * a[d];
-      }
-      const float inv = lsum > 0 ? 1.f / lsum : 0.f;
-      for (int64_t d = 0; d < D; ++d) o[d] *= inv;
+      detail::merge_partials(
+          gr.n_items, [&](int64_t c) { return parts + items_[size_t(gr.first_item + c)].part; }, R, r, D,
+          O + ((b * L_ + i) * H_ + gr.g * G_ + hh) * D);
     }
   }
 
@@ -383,42 +371,7 @@ void multigrain_attention_ref(const Tensor& q, const KvCache& cache, std::span<c
                               const AttentionPattern& pattern, Tensor& out) {
   pattern.validate();
   const std::vector<int64_t> n = detail::attention_check(q, cache, n_new, out, "multigrain_attention_ref");
-  const int64_t B = q.size(0), L = q.size(1), H = q.size(2), D = q.size(3);
-  const int64_t G = H / cache.kv_heads();
-  const double scale = 1.0 / std::sqrt(double(D));
-  const float* Q = q.data<float>();
-  float* O = out.data<float>();
-#pragma omp parallel for collapse(2) schedule(dynamic)
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t i = 0; i < L; ++i)
-      for (int64_t h = 0; h < H; ++h) {
-        float* o = O + ((b * L + i) * H + h) * D;
-        if (i >= n[size_t(b)]) {
-          std::fill(o, o + D, 0.f);
-          continue;
-        }
-        const int64_t g = h / G, p = cache.length(b) - n[size_t(b)] + i;
-        const float* qh = Q + ((b * L + i) * H + h) * D;
-        std::vector<double> s(size_t(p + 1), 0.0);
-        std::vector<char> seen(size_t(p + 1));
-        double mx = -INFINITY;
-        for (int64_t t = 0; t <= p; ++t) {
-          if (!(seen[size_t(t)] = pattern.allowed(p, t))) continue;
-          double dot = 0;
-          for (int64_t d = 0; d < D; ++d) dot += double(qh[d]) * cache.k().get(cache.k_offset(b, g, t, d));
-          s[size_t(t)] = dot * scale;
-          mx = std::max(mx, s[size_t(t)]);
-        }
-        double sum = 0;
-        for (int64_t t = 0; t <= p; ++t)
-          sum += (s[size_t(t)] = seen[size_t(t)] ? std::exp(s[size_t(t)] - mx) : 0.0);
-        for (int64_t d = 0; d < D; ++d) {
-          double acc = 0;
-          for (int64_t t = 0; t <= p; ++t)
-            if (s[size_t(t)] != 0.0) acc += s[size_t(t)] * cache.v().get(cache.v_offset(b, g, t, d));
-          o[d] = float(acc / sum);
-        }
-      }
+  detail::attention_ref_masked(q, cache, n, [&](int64_t p, int64_t k) { return pattern.allowed(p, k); }, out);
 }
 
 KernelCost multigrain_attention_cost(const Tensor& q, const KvCache& cache, std::span<const int64_t> n_new,
