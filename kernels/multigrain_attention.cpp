@@ -33,6 +33,7 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr int64_t kFineChunk = 1024;      // positions per fine item (long global rows, decode)
+constexpr int64_t kFineRows = 32;         // rows per block-kernel call (attention.cpp's kRowsPerItem)
 constexpr int64_t kWaveFloats = 1 << 23;  // partials of one wave: 32 MiB
 constexpr int64_t kMaxRunKeys = 512;      // = attention_pattern.cpp's longest run
 
@@ -298,14 +299,23 @@ class Runner {
     a.v = static_cast<const std::byte*>(cache_.v().raw()) + base;
     a.t0 = item.t0;
     a.t1 = item.t1;
-    a.m = m;
-    a.l = l;
-    a.acc = acc;
     a.scratch = sc.block.data();
-    if (avx512_)
-      detail::attend_block_avx512(a);
-    else
-      detail::attend_block_portable(a);
+    // At most kFineRows rows per call, so that their queries, scores and accumulators stay in
+    // cache (as attention's own items do: 64 tokens x 4 heads x D = 256 would be 256 KiB each).
+    for (int64_t r0 = 0; r0 < R; r0 += kFineRows) {
+      detail::AttendBlockArgs c = a;
+      c.R = std::min(kFineRows, R - r0);
+      c.q = sc.q.data() + r0 * D_;
+      c.lim = sc.hi.data() + r0;
+      c.lo = sc.lo.data() + r0;
+      c.m = m + r0;
+      c.l = l + r0;
+      c.acc = acc + r0 * D_;
+      if (avx512_)
+        detail::attend_block_avx512(c);
+      else
+        detail::attend_block_portable(c);
+    }
   }
 
   void merge(const Group& gr, const float* parts) const {
