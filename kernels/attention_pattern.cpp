@@ -16,10 +16,6 @@ namespace {
 
 using Span = std::pair<int64_t, int64_t>;
 
-// Longest coarse run (keys): bounds the GEMM operands of one work item ([rows, 512] scores, a
-// [D, 512] copy of K^T) and gives decode several items per row to spread over threads.
-constexpr int64_t kMaxRunKeys = 512;
-
 // The key block drawn for (query block qb, draw j): one of the causal blocks 0 .. qb.
 int64_t random_block(uint64_t seed, int64_t qb, int64_t j) {
   return int64_t(splitmix64(splitmix64(seed) ^ (uint64_t(qb) * 1000003ull + uint64_t(j))) % uint64_t(qb + 1));

@@ -58,6 +58,9 @@ struct AttentionPattern {
 // Tokens per query block of a split. 64 = kKvBlock: a band of width w then leaves about one key
 // block at each edge per query block to the fine kernel (the rest is coarse).
 constexpr int64_t kSplitQueryBlock = 64;
+// Longest coarse run (keys): bounds the GEMM operands of one work item ([rows, 512] scores, a
+// [D, 512] copy of K^T) and gives decode several items per row to spread over threads.
+constexpr int64_t kMaxRunKeys = 512;
 
 // multi:  coarse runs unmasked + fine pieces (multigrain)
 // coarse: every key block a query block touches, as masked ("padded") runs; no fine pieces

@@ -35,7 +35,6 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr int64_t kFineChunk = 1024;      // positions per fine item (long global rows, decode)
 constexpr int64_t kFineRows = 32;         // rows per block-kernel call (attention.cpp's kRowsPerItem)
 constexpr int64_t kWaveFloats = 1 << 23;  // partials of one wave: 32 MiB
-constexpr int64_t kMaxRunKeys = 512;      // = attention_pattern.cpp's longest run
 
 struct Seq {
   int64_t b, n, past;
