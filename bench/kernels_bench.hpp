@@ -10,6 +10,9 @@
 // tsvd records (kernel "tsvd": the tiled-SVD matmul, kernels/tsvd.hpp) add ratio, tile, rank,
 // dense_median_s (dense matmul of the same shape, M, backend and dtype, timed just before) and
 // speedup = dense_median_s / median_s.
+// multigrain records (kernel "multigrain", path = variant: multigrain, coarse_only, fine_only,
+// dense_masked, dense_causal) add speedup_vs_dense_causal, speedup_vs_dense_masked,
+// speedup_vs_best_single_grain and ideal_speedup (L / 2w); see docs/multigrain.md.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -18,11 +21,12 @@ namespace tori::bench {
 
 struct KernelsBenchOptions {
   bool quick = false;                 // a few shapes per kernel (about a minute)
-  std::vector<std::string> kernels;   // matmul, tsvd, attention, ops; empty = all
+  std::vector<std::string> kernels;   // matmul, tsvd, attention, multigrain, ops; empty = all
   std::vector<std::string> dtypes;    // f32, bf16, int8; empty = all
   std::vector<std::string> backends;  // onednn, openblas; empty = both
   std::vector<int64_t> ms;            // matmul M values; empty = default list
   std::vector<double> ratios;         // tsvd compression ratios; empty = 2, 4, 8
+  std::vector<int64_t> lengths;       // multigrain prefill lengths; empty = 4k, 16k, 32k (quick: 4k)
   int64_t tile = 0;                   // tsvd tile size; 0 = the largest of 256, 192, 128, 64 dividing K and N
   int repeats = 5;
   bool json = false;

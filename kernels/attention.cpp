@@ -57,6 +57,7 @@ TORI_SIMD_CLONES void attend_block_portable(const AttendBlockArgs& a) {
   float* K = s + R * kKvBlock;
   float* V = K + kKvBlock * D;
   for (int64_t tb = a.t0; tb < a.t1; tb += kKvBlock) {
+    if (a.lo && !block_visible(a, tb)) continue;
     const int64_t nb = std::min(kKvBlock, a.t1 - tb);
     for (int64_t t = 0; t < nb; ++t)
       for (int64_t d = 0; d < D; ++d) {
@@ -72,10 +73,11 @@ TORI_SIMD_CLONES void attend_block_portable(const AttendBlockArgs& a) {
       }
     for (int64_t r = 0; r < R; ++r) {
       const int64_t ne = std::min(a.lim[r], tb + nb) - tb;  // causal: visible positions in block
-      if (ne <= 0) continue;
+      const int64_t ns = a.lo ? std::max<int64_t>(0, a.lo[r] - tb) : 0;  // first visible
+      if (ne <= ns) continue;
       const float* qr = a.q + r * D;
       float mb = kNegInf;
-      for (int64_t t = 0; t < ne; ++t) {
+      for (int64_t t = ns; t < ne; ++t) {
         const float* kt = K + t * D;
         float dot = 0;
 #pragma omp simd reduction(+ : dot)
@@ -87,7 +89,7 @@ TORI_SIMD_CLONES void attend_block_portable(const AttendBlockArgs& a) {
       const float corr = a.m[r] == kNegInf ? 0.f : exp_f32(a.m[r] - m_new);
       float sum = 0;
 #pragma omp simd reduction(+ : sum)
-      for (int64_t t = 0; t < ne; ++t) {
+      for (int64_t t = ns; t < ne; ++t) {
         const float p = exp_f32(s[t] - m_new);
         s[t] = p;
         sum += p;
@@ -99,7 +101,7 @@ TORI_SIMD_CLONES void attend_block_portable(const AttendBlockArgs& a) {
 #pragma omp simd
         for (int64_t d = 0; d < D; ++d) acc[d] *= corr;
       }
-      for (int64_t t = 0; t < ne; ++t) {
+      for (int64_t t = ns; t < ne; ++t) {
         const float p = s[t];
         const float* vt = V + t * D;
 #pragma omp simd
@@ -215,24 +217,11 @@ void attention(const Tensor& q, const KvCache& cache, std::span<const int64_t> n
     for (int64_t gi = 0; gi < int64_t(groups.size()); ++gi) {
       const Group& gr = groups[size_t(gi)];
       const int64_t R = (gr.i1 - gr.i0) * G;
-      for (int64_t r = 0; r < R; ++r) {
-        float M = kNegInf;
-        for (int64_t c = 0; c < gr.n_items; ++c)
-          M = std::max(M, parts[size_t(items[size_t(gr.first_item + c)].part + r)]);
+      for (int64_t r = 0; r < R; ++r) {  // a chunk entirely in this row's future has m = -inf
         const int64_t i = gr.i0 + r / G, hh = r % G;
-        float* o = O + ((gr.b * L + i) * H + gr.g * G + hh) * D;
-        float lsum = 0;
-        std::fill(o, o + D, 0.f);
-        for (int64_t c = 0; c < gr.n_items; ++c) {
-          const float* pm = parts.data() + items[size_t(gr.first_item + c)].part;
-          if (pm[r] == kNegInf) continue;  // chunk entirely in this row's future
-          const float w = exp_f32(pm[r] - M);
-          lsum += w * pm[R + r];
-          const float* a = pm + 2 * R + r * D;
-          for (int64_t d = 0; d < D; ++d) o[d] += w * a[d];
-        }
-        const float inv = lsum > 0 ? 1.f / lsum : 0.f;
-        for (int64_t d = 0; d < D; ++d) o[d] *= inv;
+        detail::merge_partials(
+            gr.n_items, [&](int64_t c) { return parts.data() + items[size_t(gr.first_item + c)].part; }, R, r, D,
+            O + ((gr.b * L + i) * H + gr.g * G + hh) * D);
       }
     }
   }

@@ -15,6 +15,7 @@
 // caches into chunks across threads and merges the partial softmaxes, so one sequence still uses
 // every thread. attention_ref: the reference model's loops, f64 accumulation.
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "kernels/kv_cache.hpp"
@@ -36,6 +37,11 @@ void set_force_portable_attention(bool on);
 bool force_portable_attention();
 
 namespace detail {
+// Dense softmax attention with f64 accumulation: row i of sequence b, at position
+// p = length(b) - n[b] + i, over the keys k <= p with allowed(p, k) (empty: all of them); rows
+// i >= n[b] are zero. attention_ref and multigrain_attention_ref are this.
+void attention_ref_masked(const Tensor& q, const KvCache& cache, const std::vector<int64_t>& n,
+                          const std::function<bool(int64_t, int64_t)>& allowed, Tensor& out);
 // Validates shapes; returns n_new expanded to one entry per sequence.
 std::vector<int64_t> attention_check(const Tensor& q, const KvCache& cache,
                                      std::span<const int64_t> n_new, Tensor& out, const char* op);

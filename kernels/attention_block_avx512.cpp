@@ -96,11 +96,13 @@ void pv_dispatch(int nv, const float* p, const KV* v, int64_t D, int64_t nt, flo
 
 template <typename KV>
 void attend(const AttendBlockArgs& a) {
+  if (a.t0 >= a.t1) return;
   const int64_t R = a.R, D = a.D;
   const KV* K = static_cast<const KV*>(a.k);
   const KV* V = static_cast<const KV*>(a.v);
   float* s = a.scratch;  // [R, 64] scores, then probabilities
   for (int64_t tb = a.t0; tb < a.t1; tb += kKvBlock) {
+    if (a.lo && !block_visible(a, tb)) continue;
     const KV* kt = K + (tb / kKvTile) * D * kKvTile;
     // Scores for every row (positions beyond t1 or the row's causal limit are masked below).
     for (int64_t r0 = 0; r0 < R; r0 += kScoreRows) {
@@ -117,18 +119,19 @@ void attend(const AttendBlockArgs& a) {
     for (int64_t r = 0; r < R; ++r) {
       float* sr = s + r * kKvBlock;
       const int64_t ne = std::max<int64_t>(0, std::min({a.lim[r], a.t1, tb + kKvBlock}) - tb);
-      if (ne == 0) {
+      const int64_t ns = a.lo ? std::clamp<int64_t>(a.lo[r] - tb, 0, ne) : 0;  // first visible
+      if (ns == ne) {
         for (int64_t t = 0; t < kKvBlock; ++t) sr[t] = 0.f;
         continue;
       }
       float mb = kNegInf;
-      for (int64_t t = 0; t < ne; ++t) mb = std::max(mb, sr[t]);
+      for (int64_t t = ns; t < ne; ++t) mb = std::max(mb, sr[t]);
       const float m_new = std::max(a.m[r], mb);
       const float corr = a.m[r] == kNegInf ? 0.f : exp_f32(a.m[r] - m_new);
       float sum = 0;
 #pragma omp simd reduction(+ : sum)
       for (int64_t t = 0; t < kKvBlock; ++t) {
-        const float p = t < ne ? exp_f32(sr[t] - m_new) : 0.f;
+        const float p = t >= ns && t < ne ? exp_f32(sr[t] - m_new) : 0.f;
         sr[t] = p;
         sum += p;
       }

@@ -1,5 +1,7 @@
 // attention_ref and the shape checks shared with the fast kernel (attention.cpp).
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <vector>
 
 #include "kernels/attention.hpp"
@@ -46,40 +48,55 @@ std::vector<int64_t> attention_check(const Tensor& q, const KvCache& cache,
 }
 }  // namespace detail
 
-void attention_ref(const Tensor& q, const KvCache& cache, std::span<const int64_t> n_new,
-                   Tensor& out) {
-  const std::vector<int64_t> n = detail::attention_check(q, cache, n_new, out, "attention_ref");
+namespace detail {
+void attention_ref_masked(const Tensor& q, const KvCache& cache, const std::vector<int64_t>& n,
+                          const std::function<bool(int64_t, int64_t)>& allowed, Tensor& out) {
   const int64_t B = q.size(0), L = q.size(1), H = q.size(2), D = q.size(3);
   const int64_t G = H / cache.kv_heads();
   const double scale = 1.0 / std::sqrt(double(D));
   const float* Q = q.data<float>();
   float* O = out.data<float>();
+#pragma omp parallel for collapse(2) schedule(dynamic)
   for (int64_t b = 0; b < B; ++b)
-    for (int64_t i = 0; i < L; ++i)
+    for (int64_t i = 0; i < L; ++i) {
+      if (i >= n[size_t(b)]) {
+        std::fill(O + (b * L + i) * H * D, O + (b * L + i + 1) * H * D, 0.f);
+        continue;
+      }
+      const int64_t p = cache.length(b) - n[size_t(b)] + i;  // the row's position: keys 0 .. p
+      std::vector<char> seen(size_t(p + 1), 1);
+      if (allowed)
+        for (int64_t t = 0; t <= p; ++t) seen[size_t(t)] = allowed(p, t);
+      std::vector<double> s(size_t(p + 1));
       for (int64_t h = 0; h < H; ++h) {
-        float* o = O + ((b * L + i) * H + h) * D;
-        if (i >= n[size_t(b)]) {
-          for (int64_t d = 0; d < D; ++d) o[d] = 0.f;
-          continue;
-        }
-        const int64_t g = h / G, T = cache.length(b) - n[size_t(b)] + i + 1;
+        const int64_t g = h / G;
         const float* qh = Q + ((b * L + i) * H + h) * D;
-        std::vector<double> s(static_cast<size_t>(T));
         double mx = -INFINITY;
-        for (int64_t t = 0; t < T; ++t) {
+        for (int64_t t = 0; t <= p; ++t) {
+          if (!seen[size_t(t)]) continue;
           double dot = 0;
           for (int64_t d = 0; d < D; ++d) dot += double(qh[d]) * cache.k().get(cache.k_offset(b, g, t, d));
           s[size_t(t)] = dot * scale;
           mx = std::max(mx, s[size_t(t)]);
         }
         double sum = 0;
-        for (auto& e : s) sum += (e = std::exp(e - mx));
+        for (int64_t t = 0; t <= p; ++t) sum += (s[size_t(t)] = seen[size_t(t)] ? std::exp(s[size_t(t)] - mx) : 0.0);
+        float* o = O + ((b * L + i) * H + h) * D;
         for (int64_t d = 0; d < D; ++d) {
           double acc = 0;
-          for (int64_t t = 0; t < T; ++t) acc += s[size_t(t)] * cache.v().get(cache.v_offset(b, g, t, d));
+          for (int64_t t = 0; t <= p; ++t)
+            if (seen[size_t(t)]) acc += s[size_t(t)] * cache.v().get(cache.v_offset(b, g, t, d));
           o[d] = float(acc / sum);
         }
       }
+    }
+}
+}  // namespace detail
+
+void attention_ref(const Tensor& q, const KvCache& cache, std::span<const int64_t> n_new,
+                   Tensor& out) {
+  const std::vector<int64_t> n = detail::attention_check(q, cache, n_new, out, "attention_ref");
+  detail::attention_ref_masked(q, cache, n, {}, out);
 }
 
 KernelCost attention_cost(const Tensor& q, const KvCache& cache, std::span<const int64_t> n_new) {

@@ -68,7 +68,11 @@ dnnl::matmul get_primitive(int64_t M, int64_t K, int64_t N, DType wdt, int64_t w
                            int64_t ldy = 0) {
   Cache& c = cache();
   ldx = ldx > 0 ? ldx : K, ldy = ldy > 0 ? ldy : N;
-  Key key{M, K, N, int(wdt), w_ld, std::bit_cast<uint32_t>(alpha), accumulate, omp_get_max_threads(), ldx, ldy};
+  // Called from inside an OpenMP parallel region (multigrain attention's coarse tiles, one per
+  // thread), each thread gets its own primitive: executing one primitive from two threads at once
+  // gave wrong results with this oneDNN (2.6) although it is built for concurrent execution.
+  const int threads = omp_in_parallel() ? -1 - omp_get_thread_num() : omp_get_max_threads();
+  Key key{M, K, N, int(wdt), w_ld, std::bit_cast<uint32_t>(alpha), accumulate, threads, ldx, ldy};
   std::lock_guard<std::mutex> lock(c.mu);
   auto it = c.prims.find(key);
   if (it != c.prims.end()) return it->second;
@@ -152,6 +156,12 @@ void onednn_matmul_plain(const void* x, int64_t M, int64_t K, const void* w, int
   dnnl::memory xm({{M, K}, src_dt, tag::ab}, eng, const_cast<void*>(x));
   dnnl::memory wm(w_md, eng, const_cast<void*>(w));
   dnnl::memory ym({{M, N}, dt::f32, tag::ab}, eng, y);
+  if (omp_in_parallel()) {  // a stream per calling thread (see get_primitive)
+    thread_local dnnl::stream s(eng);
+    prim.execute(s, {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}});
+    s.wait();
+    return;
+  }
   prim.execute(onednn_stream(), {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}});
   onednn_stream().wait();
 }

@@ -15,4 +15,11 @@ void openblas_sgemm(const float* x, int64_t ldx, int64_t M, int64_t K, const flo
               blasint(ldx), w, blasint(ldw), accumulate ? 1.f : 0.f, y, blasint(ldy));
 }
 
+OpenblasSerialScope::OpenblasSerialScope() : saved_(openblas_get_num_threads()) {
+  if (saved_ != 1) openblas_set_num_threads(1);
+}
+OpenblasSerialScope::~OpenblasSerialScope() {
+  if (saved_ != 1) openblas_set_num_threads(saved_);
+}
+
 }  // namespace tori::kernels::detail

@@ -9,4 +9,18 @@ namespace tori::kernels::detail {
 void openblas_sgemm(const float* x, int64_t ldx, int64_t M, int64_t K, const float* w, int64_t ldw,
                     int64_t N, float* y, int64_t ldy, float alpha, bool accumulate);
 
+// While alive, OpenBLAS runs each call on the calling thread alone (restored after): for GEMMs
+// issued from inside an OpenMP work loop (multigrain attention's coarse tiles), where every thread
+// already has its own work item.
+class OpenblasSerialScope {
+ public:
+  OpenblasSerialScope();
+  ~OpenblasSerialScope();
+  OpenblasSerialScope(const OpenblasSerialScope&) = delete;
+  OpenblasSerialScope& operator=(const OpenblasSerialScope&) = delete;
+
+ private:
+  int saved_;
+};
+
 }  // namespace tori::kernels::detail

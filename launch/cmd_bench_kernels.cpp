@@ -11,9 +11,10 @@ void add_bench_kernels_command(CLI::App& bench, Commands& out) {
   auto opt = std::make_shared<bench::KernelsBenchOptions>();
   CLI::App* app = bench.add_subcommand(
       "kernels", "machine limits (peak GEMM per dtype, memory bandwidth), then matmul, tiled-SVD matmul "
-                 "against dense, attention and transformer ops against them");
+                 "against dense, attention, multigrain sparse attention against dense and single-grain, and "
+                 "transformer ops against them");
   app->add_flag("--quick", opt->quick, "a few shapes per kernel (about a minute)");
-  app->add_option("--kernels", opt->kernels, "matmul,tsvd,attention,ops (default: all)")->delimiter(',');
+  app->add_option("--kernels", opt->kernels, "matmul,tsvd,attention,multigrain,ops (default: all)")->delimiter(',');
   app->add_option("--dtypes", opt->dtypes, "f32,bf16,int8 (default: all)")->delimiter(',');
   app->add_option("--backends", opt->backends,
                   "onednn,openblas (default: both, or the one --matmul names)")
@@ -23,6 +24,9 @@ void add_bench_kernels_command(CLI::App& bench, Commands& out) {
   app->add_option("--ratios", opt->ratios, "tsvd compression ratios (default: 2,4,8)")->delimiter(',');
   app->add_option("--tile", opt->tile,
                   "tsvd tile size (default: the largest of 256, 192, 128, 64 dividing both sides)");
+  app->add_option("--lengths", opt->lengths,
+                  "multigrain prefill lengths in tokens (default: 4096,16384,32768; --quick: 4096)")
+      ->delimiter(',');
   app->add_option("--repeats", opt->repeats, "timed repeats per figure (median reported)")
       ->capture_default_str();
   out.push_back({app, [opt](const GlobalOptions& g) {
