@@ -166,8 +166,12 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::from_gguf(const 
   const int32_t bos = int32_t(f.get_int("tokenizer.ggml.bos_token_id", 1));
   const int32_t eos = int32_t(f.get_int("tokenizer.ggml.eos_token_id", 2));
   const bool prefix = f.get_int("tokenizer.ggml.add_space_prefix", 1) != 0;
+  // SentencePiece wants its unk piece typed UNKNOWN (2); Gemma 3's GGUF types <unk> CONTROL (3)
+  // and names it by tokenizer.ggml.unknown_token_id, which is what llama.cpp goes by.
+  std::vector<int64_t> sp_types = types;
+  if (unk >= 0 && size_t(unk) < sp_types.size() && sp_types[size_t(unk)] == 3) sp_types[size_t(unk)] = 2;
   auto sp = std::make_unique<sentencepiece::SentencePieceProcessor>();
-  if (auto st = sp->LoadFromSerializedProto(sentencepiece_model_proto(pieces, scores, types, prefix, unk, bos, eos));
+  if (auto st = sp->LoadFromSerializedProto(sentencepiece_model_proto(pieces, scores, sp_types, prefix, unk, bos, eos));
       !st.ok())
     throw InputError(f.path() + ": the tokenizer.ggml.* vocabulary is not a valid SentencePiece model (" +
                      status_text(st) + ")");
