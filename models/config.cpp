@@ -191,8 +191,8 @@ double ModelConfig::attention_scale() const {
 
 std::string max_seq_note(const ModelConfig& c) {
   if (c.sliding_window <= 0 || c.max_seq != c.sliding_window || c.global_every <= 0) return "";
-  return " (the sliding window of its local layers: positions past it need sliding-window attention, not "
-         "implemented yet)";
+  return " (= sliding_window " + std::to_string(c.sliding_window) +
+         " of its local layers: positions past the window need sliding-window attention, not implemented yet)";
 }
 
 std::string to_yaml(const ModelConfig& c) {
