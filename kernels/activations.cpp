@@ -46,16 +46,19 @@ template <typename F> void chunked(int64_t n, F f) {
   }
 }
 
+// out = span(a, b) elementwise over same-shaped a and b, in parallel chunks.
+template <typename Span> void elementwise2(const Tensor& a, const Tensor& b, Tensor& out, const char* op, Span span) {
+  same_shape(a, b, op);
+  detail::like(a, out, op);
+  const float* pa = a.data<float>();
+  const float* pb = b.data<float>();
+  float* o = out.data<float>();
+  chunked(a.numel(), [&](int64_t i, int64_t n) { span(pa + i, pb + i, o + i, n); });
+}
+
 }  // namespace
 
-void swiglu(const Tensor& gate, const Tensor& up, Tensor& out) {
-  same_shape(gate, up, "swiglu");
-  detail::like(gate, out, "swiglu");
-  const float* g = gate.data<float>();
-  const float* u = up.data<float>();
-  float* o = out.data<float>();
-  chunked(gate.numel(), [&](int64_t i, int64_t n) { swiglu_span(g + i, u + i, o + i, n); });
-}
+void swiglu(const Tensor& gate, const Tensor& up, Tensor& out) { elementwise2(gate, up, out, "swiglu", swiglu_span); }
 
 void gelu(const Tensor& x, Tensor& out) {
   detail::rows_of(x, -1, "gelu", "x");
@@ -65,23 +68,9 @@ void gelu(const Tensor& x, Tensor& out) {
   chunked(x.numel(), [&](int64_t i, int64_t n) { gelu_span(a + i, o + i, n); });
 }
 
-void geglu(const Tensor& gate, const Tensor& up, Tensor& out) {
-  same_shape(gate, up, "geglu");
-  detail::like(gate, out, "geglu");
-  const float* g = gate.data<float>();
-  const float* u = up.data<float>();
-  float* o = out.data<float>();
-  chunked(gate.numel(), [&](int64_t i, int64_t n) { geglu_span(g + i, u + i, o + i, n); });
-}
+void geglu(const Tensor& gate, const Tensor& up, Tensor& out) { elementwise2(gate, up, out, "geglu", geglu_span); }
 
-void add(const Tensor& a, const Tensor& b, Tensor& out) {
-  same_shape(a, b, "add");
-  detail::like(a, out, "add");
-  const float* pa = a.data<float>();
-  const float* pb = b.data<float>();
-  float* o = out.data<float>();
-  chunked(a.numel(), [&](int64_t i, int64_t n) { add_span(pa + i, pb + i, o + i, n); });
-}
+void add(const Tensor& a, const Tensor& b, Tensor& out) { elementwise2(a, b, out, "add", add_span); }
 
 void scale(Tensor& x, float s) {
   detail::rows_of(x, -1, "scale", "x");

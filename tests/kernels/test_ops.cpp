@@ -108,6 +108,9 @@ TEST_CASE("swiglu, gelu, geglu and residual add match the reference", "[ops][act
     add(g, u, y3);
     add_ref(g, u, r3);
     CHECK(max_abs_diff(y3, r3) == 0.0);
+    Tensor y5 = g.clone();
+    scale(y5, 25.298f);  // Gemma's sqrt(E) embedding scale: one f32 multiply per element
+    for (int64_t i = 0; i < n; ++i) CHECK(y5.data<float>()[i] == g.data<float>()[i] * 25.298f);
   }
   // gelu_tanh's known values (Hugging Face's gelu_pytorch_tanh): 0 -> 0, 1 -> 0.841192, -1 -> -0.158808.
   CHECK(gelu_tanh_ref(0.0) == 0.0);
