@@ -125,8 +125,15 @@ std::string sentencepiece_model_proto(const std::vector<std::string>& pieces, co
 SentencePieceTokenizer::SentencePieceTokenizer(std::unique_ptr<sentencepiece::SentencePieceProcessor> sp,
                                                std::string source)
     : sp_(std::move(sp)), source_(std::move(source)) {
-  for (int i = 0; i < sp_->GetPieceSize(); ++i)
-    if (sp_->IsControl(i) && !sp_->IdToPiece(i).empty()) controls_.push_back(i);
+  // Also user-defined pieces holding a raw space (Gemma 3's runs of 2..31 spaces): SentencePiece
+  // escapes spaces to U+2581 before matching, so it could never produce them; llama.cpp matches
+  // user-defined pieces literally in the raw text, and so do we for these.
+  const std::vector<int32_t> types = piece_types(sp_->serialized_model_proto());
+  for (int i = 0; i < sp_->GetPieceSize(); ++i) {
+    const std::string& piece = sp_->IdToPiece(i);
+    const bool spaced_user = size_t(i) < types.size() && types[size_t(i)] == 4 && piece.find(' ') != std::string::npos;
+    if ((sp_->IsControl(i) || spaced_user) && !piece.empty()) controls_.push_back(i);
+  }
   std::stable_sort(controls_.begin(), controls_.end(),
                    [&](int32_t a, int32_t b) { return sp_->IdToPiece(a).size() > sp_->IdToPiece(b).size(); });
   // The normaliser's add_dummy_prefix is not exposed without the proto header: a dummy prefix is
