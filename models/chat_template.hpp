@@ -7,6 +7,7 @@
 //   Llama-3  (<|start_header_id|>)           BOS<|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n
 //   Llama-2  ([INST], Mistral)               BOS[INST] <<SYS>>\nS\n<</SYS>>\n\nU [/INST]   (no <<SYS>> in the template: S\n\nU)
 //   Zephyr   (<|user|>, TinyLlama-Chat)      <|system|>\nS EOS\n<|user|>\nU EOS\n<|assistant|>\n   (EOS written without spaces)
+//   Gemma    (<start_of_turn>, Gemma 2/3 -it) BOS<start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\n   (no system role)
 // A ChatML template that writes a fixed system turn when none is given (SmolLM2's "You are a
 // helpful AI assistant named SmolLM, ...") keeps doing so: that default is read from the template.
 // Any other template is refused with InputError quoting its first line.
@@ -16,7 +17,7 @@
 
 namespace tori::models {
 
-enum class ChatFamily { chatml, llama3, llama2, zephyr };
+enum class ChatFamily { chatml, llama3, llama2, zephyr, gemma };
 
 class ChatTemplate {
  public:
