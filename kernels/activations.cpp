@@ -21,6 +21,10 @@ TORI_SIMD_CLONES void gelu_span(const float* x, float* o, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) o[i] = gelu_f32(x[i]);
 }
+TORI_SIMD_CLONES void geglu_span(const float* g, const float* u, float* o, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) o[i] = gelu_tanh_f32(g[i]) * u[i];
+}
 TORI_SIMD_CLONES void add_span(const float* a, const float* b, float* o, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) o[i] = a[i] + b[i];
@@ -42,16 +46,19 @@ template <typename F> void chunked(int64_t n, F f) {
   }
 }
 
+// out = span(a, b) elementwise over same-shaped a and b, in parallel chunks.
+template <typename Span> void elementwise2(const Tensor& a, const Tensor& b, Tensor& out, const char* op, Span span) {
+  same_shape(a, b, op);
+  detail::like(a, out, op);
+  const float* pa = a.data<float>();
+  const float* pb = b.data<float>();
+  float* o = out.data<float>();
+  chunked(a.numel(), [&](int64_t i, int64_t n) { span(pa + i, pb + i, o + i, n); });
+}
+
 }  // namespace
 
-void swiglu(const Tensor& gate, const Tensor& up, Tensor& out) {
-  same_shape(gate, up, "swiglu");
-  detail::like(gate, out, "swiglu");
-  const float* g = gate.data<float>();
-  const float* u = up.data<float>();
-  float* o = out.data<float>();
-  chunked(gate.numel(), [&](int64_t i, int64_t n) { swiglu_span(g + i, u + i, o + i, n); });
-}
+void swiglu(const Tensor& gate, const Tensor& up, Tensor& out) { elementwise2(gate, up, out, "swiglu", swiglu_span); }
 
 void gelu(const Tensor& x, Tensor& out) {
   detail::rows_of(x, -1, "gelu", "x");
@@ -61,13 +68,17 @@ void gelu(const Tensor& x, Tensor& out) {
   chunked(x.numel(), [&](int64_t i, int64_t n) { gelu_span(a + i, o + i, n); });
 }
 
-void add(const Tensor& a, const Tensor& b, Tensor& out) {
-  same_shape(a, b, "add");
-  detail::like(a, out, "add");
-  const float* pa = a.data<float>();
-  const float* pb = b.data<float>();
-  float* o = out.data<float>();
-  chunked(a.numel(), [&](int64_t i, int64_t n) { add_span(pa + i, pb + i, o + i, n); });
+void geglu(const Tensor& gate, const Tensor& up, Tensor& out) { elementwise2(gate, up, out, "geglu", geglu_span); }
+
+void add(const Tensor& a, const Tensor& b, Tensor& out) { elementwise2(a, b, out, "add", add_span); }
+
+void scale(Tensor& x, float s) {
+  detail::rows_of(x, -1, "scale", "x");
+  float* p = x.data<float>();
+  chunked(x.numel(), [&](int64_t i, int64_t n) {
+#pragma omp simd
+    for (int64_t k = i; k < i + n; ++k) p[k] *= s;
+  });
 }
 
 void swiglu_ref(const Tensor& gate, const Tensor& up, Tensor& out) {
@@ -86,6 +97,17 @@ void gelu_ref(const Tensor& x, Tensor& out) {
     const double v = x.data<float>()[i];
     out.data<float>()[i] = float(0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))));
   }
+}
+
+double gelu_tanh_ref(double g) {
+  return 0.5 * g * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (g + 0.044715 * g * g * g)));
+}
+
+void geglu_ref(const Tensor& gate, const Tensor& up, Tensor& out) {
+  same_shape(gate, up, "geglu_ref");
+  detail::like(gate, out, "geglu_ref");
+  for (int64_t i = 0; i < gate.numel(); ++i)
+    out.data<float>()[i] = float(gelu_tanh_ref(gate.data<float>()[i]) * up.data<float>()[i]);
 }
 
 void add_ref(const Tensor& a, const Tensor& b, Tensor& out) {

@@ -65,4 +65,10 @@ inline float gelu_f32(float x) {
   return x < 0 ? 0.5f * x * c : x - 0.5f * x * c;
 }
 
+// gelu_tanh(x) = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) = x sigmoid(2 u) (Gemma's GeGLU).
+inline float gelu_tanh_f32(float x) {
+  const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+  return x / (1.f + exp_f32(-2.f * u));
+}
+
 }  // namespace tori::kernels

@@ -106,6 +106,9 @@ int run_verify(const VerifyOptions& opts, const GlobalOptions& g) {
   else if (o.block == "serial") blocks = {models::Block::serial};
   else if (o.block == "all") blocks = {models::Block::parallel, models::Block::serial};
   else throw InputError("--block: '" + o.block + "' (allowed: model, parallel, serial, all)");
+  if (base.post_norms && std::count(blocks.begin(), blocks.end(), models::Block::parallel))
+    throw InputError("--block " + o.block + ": model '" + base.name +
+                     "' has post-attention and post-FFN norms (post_norms), which need the serial block (allowed: model, serial)");
   if (checkpoint && o.block != "model")
     throw InputError("--block " + o.block + ": a checkpoint's block type is fixed (allowed with a checkpoint: model)");
 

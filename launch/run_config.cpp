@@ -31,7 +31,7 @@ void add_run_flags(CLI::App& app, RunConfig& r) {
                  "a text prompt (repeatable; needs the model's tokenizer: a checkpoint's tokenizer.json / "
                  "tokenizer.model or a GGUF's metadata); BOS is added when the tokenizer's metadata says so");
   app.add_flag("--chat", r.chat,
-               "render each --prompt as one user turn of the model's chat template (ChatML, Llama-2, Llama-3, Zephyr) "
+               "render each --prompt as one user turn of the model's chat template (ChatML, Llama-2, Llama-3, Zephyr, Gemma) "
                "and stop at the end of the assistant's turn");
   app.add_option("--system", r.system, "the system turn with --chat (default: the template's own, if any)");
   app.add_option("--max-new-tokens", r.max_new_tokens, "tokens to generate per prompt")->capture_default_str();

@@ -43,11 +43,14 @@ ChatTemplate ChatTemplate::recognise(const std::string& jinja, const std::string
     t.llama2_sys_block_ = has(jinja, "<<SYS>>");
   } else if (has(jinja, "<|user|>") && has(jinja, "<|assistant|>")) {
     t.family_ = ChatFamily::zephyr;
+  } else if (has(jinja, "<start_of_turn>")) {
+    t.family_ = ChatFamily::gemma;
+    t.end_of_turn_ = "<end_of_turn>";
   } else {
     const std::string first = jinja.substr(0, std::min(jinja.find('\n'), size_t(120)));
     throw InputError("--chat: the chat template of " + source + " is not one Tori knows (first line: '" + first +
                      "'; allowed families: ChatML <|im_start|>, Llama-3 <|start_header_id|>, Llama-2 [INST], Zephyr "
-                     "<|user|>)");
+                     "<|user|>, Gemma <start_of_turn>)");
   }
   return t;
 }
@@ -58,6 +61,7 @@ std::string ChatTemplate::name() const {
     case ChatFamily::llama3: return "llama-3";
     case ChatFamily::llama2: return "llama-2";
     case ChatFamily::zephyr: return "zephyr";
+    case ChatFamily::gemma: return "gemma";
   }
   return "?";
 }
@@ -115,6 +119,14 @@ std::string ChatTemplate::render(const std::vector<ChatMessage>& messages, const
       if (!sys.empty()) s += "<|system|>\n" + sys + eos + "\n";
       for (size_t i = first; i < messages.size(); ++i) s += "<|" + messages[i].role + "|>\n" + messages[i].content + eos + "\n";
       return s + "<|assistant|>\n";
+    case ChatFamily::gemma:  // no system role: the system text opens the first user turn
+      s = bos;
+      for (size_t i = first; i < messages.size(); ++i) {
+        const bool user = messages[i].role == "user";
+        s += std::string("<start_of_turn>") + (user ? "user" : "model") + "\n" +
+             (i == first && !sys.empty() ? sys + "\n\n" : "") + messages[i].content + "<end_of_turn>\n";
+      }
+      return s + "<start_of_turn>model\n";
   }
   return s;
 }

@@ -8,10 +8,13 @@
 //   Llama-3  (<|start_header_id|>)           BOS<|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n
 //   Llama-2  ([INST], Mistral)               BOS[INST] <<SYS>>\nS\n<</SYS>>\n\nU [/INST]   (no <<SYS>> in the template: S\n\nU)
 //   Zephyr   (<|user|>, TinyLlama-Chat)      <|system|>\nS EOS\n<|user|>\nU EOS\n<|assistant|>\n   (EOS written without spaces)
+//   Gemma    (<start_of_turn>, Gemma 2/3 -it) BOS<start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\n   (no system role)
 // Earlier turns are written as the family writes every turn (ChatML, Llama-3, Zephyr: a header with
 // the role, the content, the end of turn; Llama-2: each user turn BOS[INST] U [/INST], each
 // assistant turn " A EOS", the system block inside the first user turn; Mistral's [INST] template
-// without <<SYS>>: BOS once, [INST] U [/INST]A EOS, the system text before the first user turn's).
+// without <<SYS>>: BOS once, [INST] U [/INST]A EOS, the system text before the first user turn's;
+// Gemma: <start_of_turn>user or model, the content, <end_of_turn>, the system text opening the
+// first user turn).
 // A ChatML template that writes a fixed system turn when none is given (SmolLM2's "You are a
 // helpful AI assistant named SmolLM, ...") keeps doing so: that default is read from the template.
 // Any other template is refused with InputError quoting its first line.
@@ -21,7 +24,7 @@
 
 namespace tori::models {
 
-enum class ChatFamily { chatml, llama3, llama2, zephyr };
+enum class ChatFamily { chatml, llama3, llama2, zephyr, gemma };
 
 struct ChatMessage {
   std::string role;  // "system" (first only), "user" or "assistant"

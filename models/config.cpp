@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -21,6 +22,10 @@ const std::vector<std::string> kKeys = {
     "name",  "n_layers", "d_model", "n_heads", "n_kv_heads", "d_head",     "d_ff",
     "vocab", "max_seq",  "block",   "mlp",     "norm",       "rope_theta", "tied_embeddings",
     "norm_eps"};
+// Keys a file may omit (Gemma 3's; the defaults give the Llama/PaLM block).
+const std::vector<std::string> kOptionalKeys = {"qk_norm",      "post_norms",       "scale_embeddings",
+                                                "query_scale",  "global_every",     "rope_theta_local",
+                                                "sliding_window"};
 
 std::string join(const std::vector<std::string>& v) {
   std::string s;
@@ -66,14 +71,15 @@ E get_enum(const YAML::Node& root, const std::string& source, const std::string&
 }  // namespace
 
 std::string to_string(Block b) { return b == Block::parallel ? "parallel" : "serial"; }
-std::string to_string(Mlp m) { return m == Mlp::swiglu ? "swiglu" : "gelu"; }
+std::string to_string(Mlp m) { return m == Mlp::swiglu ? "swiglu" : m == Mlp::gelu ? "gelu" : "geglu"; }
 std::string to_string(Norm n) { return n == Norm::rmsnorm ? "rmsnorm" : "layernorm"; }
 
 int64_t ModelConfig::n_params() const {
   int64_t E = d_model, F = d_ff;
   int64_t attn = E * n_heads * d_head + 2 * E * n_kv_heads * d_head + n_heads * d_head * E;
-  int64_t ffn = (mlp == Mlp::swiglu ? 3 : 2) * E * F;
-  int64_t norms_per_layer = (block == Block::serial ? 2 : 1) * E * (norm == Norm::layernorm ? 2 : 1);
+  int64_t ffn = (mlp == Mlp::gelu ? 2 : 3) * E * F;
+  int64_t norms_per_layer = (block == Block::serial ? 2 : 1) * (post_norms ? 2 : 1) * E * (norm == Norm::layernorm ? 2 : 1) +
+                            (qk_norm ? 2 * d_head : 0);
   int64_t embed = vocab * E * (tied_embeddings ? 1 : 2);
   return n_layers * (attn + ffn + norms_per_layer) + embed + E * (norm == Norm::layernorm ? 2 : 1);
 }
@@ -86,13 +92,15 @@ ModelConfig parse_model_config(const std::string& yaml_text, const std::string& 
     throw InputError(source + ": not valid YAML: " + e.what());
   }
   if (!root.IsMap()) throw InputError(source + ": expected a mapping of model keys");
-  std::set<std::string> known(kKeys.begin(), kKeys.end()), seen;
+  std::vector<std::string> all_keys = kKeys;
+  all_keys.insert(all_keys.end(), kOptionalKeys.begin(), kOptionalKeys.end());
+  std::set<std::string> known(all_keys.begin(), all_keys.end()), seen;
   for (const auto& kv : root) {
     if (!kv.first.IsScalar())  // e.g. "? [a]": as<std::string>() would throw yaml-cpp's BadConversion
       throw InputError(source + ": line " + std::to_string(kv.first.Mark().line + 1) +
-                       ": a key must be a plain string (allowed: " + join(kKeys) + ")");
+                       ": a key must be a plain string (allowed: " + join(all_keys) + ")");
     std::string k = kv.first.as<std::string>();
-    if (!known.count(k)) fail(source, k, "unknown key (allowed: " + join(kKeys) + ")");
+    if (!known.count(k)) fail(source, k, "unknown key (allowed: " + join(all_keys) + ")");
     // yaml-cpp keeps both entries of a repeated key and root[k] reads the first: refuse it.
     if (!seen.insert(k).second)
       fail(source, k, "given twice (line " + std::to_string(kv.first.Mark().line + 1) + ")");
@@ -111,11 +119,18 @@ ModelConfig parse_model_config(const std::string& yaml_text, const std::string& 
   c.vocab = get_int(root, source, "vocab");
   c.max_seq = get_int(root, source, "max_seq");
   c.block = get_enum<Block>(root, source, "block", {{"parallel", Block::parallel}, {"serial", Block::serial}});
-  c.mlp = get_enum<Mlp>(root, source, "mlp", {{"swiglu", Mlp::swiglu}, {"gelu", Mlp::gelu}});
+  c.mlp = get_enum<Mlp>(root, source, "mlp", {{"swiglu", Mlp::swiglu}, {"gelu", Mlp::gelu}, {"geglu", Mlp::geglu}});
   c.norm = get_enum<Norm>(root, source, "norm", {{"rmsnorm", Norm::rmsnorm}, {"layernorm", Norm::layernorm}});
   c.rope_theta = get<double>(root, source, "rope_theta", "a number");
   c.tied_embeddings = get<bool>(root, source, "tied_embeddings", "true or false");
   c.norm_eps = get<double>(root, source, "norm_eps", "a number");
+  if (root["qk_norm"]) c.qk_norm = get<bool>(root, source, "qk_norm", "true or false");
+  if (root["post_norms"]) c.post_norms = get<bool>(root, source, "post_norms", "true or false");
+  if (root["scale_embeddings"]) c.scale_embeddings = get<bool>(root, source, "scale_embeddings", "true or false");
+  if (root["query_scale"]) c.query_scale = get<double>(root, source, "query_scale", "a number");
+  if (root["global_every"]) c.global_every = get_int(root, source, "global_every");
+  if (root["rope_theta_local"]) c.rope_theta_local = get<double>(root, source, "rope_theta_local", "a number");
+  if (root["sliding_window"]) c.sliding_window = get_int(root, source, "sliding_window");
   validate(c, source);
   return c;
 }
@@ -154,6 +169,30 @@ void validate(const ModelConfig& c, const std::string& source, const std::map<st
   if (!(c.rope_theta > 0)) fail("rope_theta", number(c.rope_theta) + " must be > 0");
   if (!(c.norm_eps > 0) || c.norm_eps > 1e-1) fail("norm_eps", number(c.norm_eps) + " must be in (0, 0.1]");
   if (c.vocab > (int64_t(1) << 31)) fail("vocab", "must be < 2^31");
+  if (c.query_scale < 0 || !std::isfinite(c.query_scale))
+    fail("query_scale", number(c.query_scale) + " must be >= 0 (0 = 1/sqrt(d_head))");
+  if (c.global_every < 0) fail("global_every", std::to_string(c.global_every) + " must be >= 0 (0 = every layer global)");
+  if (c.rope_theta_local < 0 || !std::isfinite(c.rope_theta_local))
+    fail("rope_theta_local", number(c.rope_theta_local) + " must be >= 0 (0 = rope_theta)");
+  if (c.sliding_window < 0) fail("sliding_window", std::to_string(c.sliding_window) + " must be >= 0 (0 = none)");
+  if (c.post_norms && c.block != Block::serial)
+    fail("post_norms", "needs block: serial (the post-attention and post-FFN norms sit on two residual steps)");
+  // Sliding-window attention is not implemented: a model with local layers runs only as far as
+  // its window, where a window changes nothing.
+  const bool has_local = c.global_every != 1 && c.global_every > 0 && c.n_layers >= 1 && c.is_local(0);
+  if (c.sliding_window > 0 && has_local && c.max_seq > c.sliding_window)
+    fail("max_seq", std::to_string(c.max_seq) + " is more than sliding_window = " + std::to_string(c.sliding_window) +
+                        " (allowed: <= the window until sliding-window attention is implemented)");
+}
+
+double ModelConfig::attention_scale() const {
+  return query_scale > 0 ? query_scale : 1.0 / std::sqrt(double(d_head));
+}
+
+std::string max_seq_note(const ModelConfig& c) {
+  if (c.sliding_window <= 0 || c.max_seq != c.sliding_window || c.global_every <= 0) return "";
+  return " (= sliding_window " + std::to_string(c.sliding_window) +
+         " of its local layers: positions past the window need sliding-window attention, not implemented yet)";
 }
 
 std::string to_yaml(const ModelConfig& c) {
@@ -174,6 +213,13 @@ std::string to_yaml(const ModelConfig& c) {
     << "rope_theta: " << c.rope_theta << "\n"
     << "tied_embeddings: " << (c.tied_embeddings ? "true" : "false") << "\n"
     << "norm_eps: " << c.norm_eps << "\n";
+  if (c.qk_norm) o << "qk_norm: true\n";
+  if (c.post_norms) o << "post_norms: true\n";
+  if (c.scale_embeddings) o << "scale_embeddings: true\n";
+  if (c.query_scale > 0) o << "query_scale: " << c.query_scale << "\n";
+  if (c.global_every > 0) o << "global_every: " << c.global_every << "\n";
+  if (c.rope_theta_local > 0) o << "rope_theta_local: " << c.rope_theta_local << "\n";
+  if (c.sliding_window > 0) o << "sliding_window: " << c.sliding_window << "\n";
   return o.str();
 }
 

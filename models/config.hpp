@@ -11,7 +11,8 @@
 namespace tori::models {
 
 enum class Block { parallel, serial };   // y = x + Attn(N(x)) + FFN(N(x))  |  two residual steps
-enum class Mlp { swiglu, gelu };         // W_out(silu(x W_gate) * x W_in)  |  W_out(gelu(x W_in))
+enum class Mlp { swiglu, gelu, geglu };  // W_out(silu(x W_gate) * x W_in)  |  W_out(gelu(x W_in))
+                                         //   |  W_out(gelu_tanh(x W_gate) * x W_in)  (Gemma's GeGLU)
 enum class Norm { rmsnorm, layernorm };  // weight only                     |  weight and bias
 
 struct ModelConfig {
@@ -30,6 +31,24 @@ struct ModelConfig {
   double rope_theta = 10000.0;
   bool tied_embeddings = true;  // unembedding = embedding^T
   double norm_eps = 1e-6;
+  // Gemma 3's additions (optional YAML keys; the defaults are the Llama/PaLM block above):
+  bool qk_norm = false;           // RMSNorm over D of every query and key head (weights [D]) before RoPE
+  bool post_norms = false;        // serial block: y' = x + N1'(Attn(N1(x))); y = y' + N2'(FFN(N2(y')))
+  bool scale_embeddings = false;  // residual stream starts at embed[token] * sqrt(E)
+  double query_scale = 0;         // softmax(q.k * query_scale); 0 = 1/sqrt(D)
+  // Local/global layers: with global_every = n > 0 layer l is global when (l + 1) % n == 0 (Gemma
+  // 3: every 6th) and uses rope_theta; the others are local and use rope_theta_local. A local layer
+  // attends within sliding_window positions; until sliding-window attention exists max_seq is at
+  // most sliding_window, where every layer's attention is plain causal (validate() holds it).
+  int64_t global_every = 0;       // 0: every layer global
+  double rope_theta_local = 0;    // 0: rope_theta
+  int64_t sliding_window = 0;     // 0: none
+
+  bool is_local(int64_t layer) const { return global_every > 0 && (layer + 1) % global_every != 0; }
+  double layer_rope_theta(int64_t layer) const {
+    return is_local(layer) && rope_theta_local > 0 ? rope_theta_local : rope_theta;
+  }
+  double attention_scale() const;  // query_scale, or 1/sqrt(D)
 
   int64_t group_size() const { return n_heads / n_kv_heads; }  // query heads per KV head
   // Parameter count (matmul weights + embeddings + norms).
@@ -49,6 +68,9 @@ ModelConfig load_model_config(const std::string& name_or_path);
 // a GGUF's llama.attention.head_count_kv), so the message names the key the user can change.
 void validate(const ModelConfig& c, const std::string& source,
               const std::map<std::string, std::string>& file_keys = {});
+// " (the sliding window ...)" when max_seq is held at the sliding window, else "": appended to the
+// errors that refuse a run longer than max_seq, so they name the window.
+std::string max_seq_note(const ModelConfig& c);
 // YAML text that parses back to the same config (used by dumps and logs).
 std::string to_yaml(const ModelConfig& c);
 

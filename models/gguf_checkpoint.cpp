@@ -1,5 +1,7 @@
 #include "models/gguf_checkpoint.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "kernels/embedding.hpp"
@@ -17,8 +19,14 @@ GgufLocation gguf_locate(const ModelConfig& c, const std::string& ours) {
     const std::string L = "blk." + ours.substr(7, dot - 7) + ".", what = ours.substr(dot + 1);
     if (what == "attn_norm.weight") return {L + "attn_norm.weight"};
     if (what == "ffn_norm.weight") return {L + "ffn_norm.weight"};
-    if (what == "wq") return {L + "attn_q.weight", true, c.n_heads};
-    if (what == "wk") return {L + "attn_k.weight", true, c.n_kv_heads};
+    if (what == "post_attn_norm.weight") return {L + "post_attention_norm.weight"};
+    if (what == "post_ffn_norm.weight") return {L + "post_ffw_norm.weight"};
+    if (what == "q_norm.weight") return {L + "attn_q_norm.weight"};
+    if (what == "k_norm.weight") return {L + "attn_k_norm.weight"};
+    // Gemma's converter keeps Hugging Face's row order (its RoPE is rotate-half, "NEOX" in ggml).
+    const bool permuted = !c.qk_norm;
+    if (what == "wq") return {L + "attn_q.weight", true, permuted ? c.n_heads : 0};
+    if (what == "wk") return {L + "attn_k.weight", true, permuted ? c.n_kv_heads : 0};
     if (what == "wv") return {L + "attn_v.weight", true};
     if (what == "wo") return {L + "attn_output.weight", true};
     if (what == "w_in") return {L + "ffn_up.weight", true};
@@ -42,42 +50,64 @@ int64_t gguf_qk_gguf_row(int64_t r, int64_t D) {
 ModelConfig gguf_llama_config(const GgufFile& f) {
   const std::string& path = f.path();
   const std::string arch = f.get_string("general.architecture", "");
-  if (arch != "llama")
-    throw InputError(path + ": general.architecture = '" + arch + "' is not supported (allowed: llama)");
+  if (arch != "llama" && arch != "gemma3")
+    throw InputError(path + ": general.architecture = '" + arch + "' is not supported (allowed: llama, gemma3)");
+  const bool gemma = arch == "gemma3";
+  const std::string a = arch + ".";
   ModelConfig c;
   c.name = f.get_string("general.name", std::filesystem::path(path).stem().string());
   c.block = Block::serial;
-  c.mlp = Mlp::swiglu;
+  c.mlp = gemma ? Mlp::geglu : Mlp::swiglu;
   c.norm = Norm::rmsnorm;
-  c.n_layers = f.get_int("llama.block_count");
-  c.d_model = f.get_int("llama.embedding_length");
-  c.d_ff = f.get_int("llama.feed_forward_length");
-  c.n_heads = f.get_int("llama.attention.head_count");
-  c.n_kv_heads = f.get_int("llama.attention.head_count_kv", c.n_heads);
-  c.d_head = f.get_int("llama.attention.key_length", c.n_heads > 0 ? c.d_model / c.n_heads : 0);
-  const int64_t dv = f.get_int("llama.attention.value_length", c.d_head);
+  c.n_layers = f.get_int(a + "block_count");
+  c.d_model = f.get_int(a + "embedding_length");
+  c.d_ff = f.get_int(a + "feed_forward_length");
+  c.n_heads = f.get_int(a + "attention.head_count");
+  c.n_kv_heads = f.get_int(a + "attention.head_count_kv", c.n_heads);
+  c.d_head = f.get_int(a + "attention.key_length", c.n_heads > 0 ? c.d_model / c.n_heads : 0);
+  const int64_t dv = f.get_int(a + "attention.value_length", c.d_head);
   if (dv != c.d_head)
-    throw InputError(path + ": llama.attention.value_length = " + std::to_string(dv) +
+    throw InputError(path + ": " + a + "attention.value_length = " + std::to_string(dv) +
                      " differs from key_length = " + std::to_string(c.d_head) + " (allowed: equal)");
-  c.norm_eps = f.get_float("llama.attention.layer_norm_rms_epsilon", 1e-5);
-  c.rope_theta = f.get_float("llama.rope.freq_base", 10000.0);
-  c.max_seq = f.get_int("llama.context_length", 2048);
+  c.norm_eps = f.get_float(a + "attention.layer_norm_rms_epsilon", 1e-5);
+  c.rope_theta = f.get_float(a + "rope.freq_base", 10000.0);
+  const int64_t context = f.get_int(a + "context_length", 2048);
+  c.max_seq = context;
+  if (gemma) {
+    // Gemma 3 (llama.cpp's gemma3 graph): GeGLU, query/key RMSNorm, post-attention and post-FFN
+    // norms, embeddings times sqrt(E), softmax scale 1/sqrt(key_length) (query_pre_attn_scalar =
+    // head_dim in the released sizes up to 12B; llama.cpp uses the same), five local layers (RoPE
+    // base 10000, sliding window) to one global (rope.freq_base). The norm weights are stored as
+    // 1 + w (the converter adds Gemma's 1), so a plain RMSNorm applies them.
+    c.qk_norm = c.post_norms = c.scale_embeddings = true;
+    c.query_scale = 1.0 / std::sqrt(double(c.d_head));
+    c.global_every = f.get_int(a + "attention.sliding_window_pattern", 6);
+    c.rope_theta_local = f.get_float(a + "rope.freq_base_swa", 10000.0);
+    c.sliding_window = f.get_int(a + "attention.sliding_window", 512);
+    // Sliding-window attention is not implemented: run only as far as the window (below it every
+    // layer's attention is plain causal).
+    if (c.sliding_window > 0) c.max_seq = std::min(context, c.sliding_window);
+  }
   if (const GgufValue* t = f.find("tokenizer.ggml.tokens"); t && t->type == GgufType::array)
     c.vocab = int64_t(t->array_size());
   else if (f.has("token_embd.weight") && f.info("token_embd.weight").dims.size() == 2)
     c.vocab = f.info("token_embd.weight").dims[1];
-  c.vocab = f.get_int("llama.vocab_size", c.vocab);
+  c.vocab = f.get_int(a + "vocab_size", c.vocab);
   c.tied_embeddings = !f.has("output.weight");
-  validate(c, path, {{"n_layers", "llama.block_count"}, {"d_model", "llama.embedding_length"},
-                     {"n_heads", "llama.attention.head_count"}, {"n_kv_heads", "llama.attention.head_count_kv"},
-                     {"d_head", "llama.attention.key_length"}, {"d_ff", "llama.feed_forward_length"},
-                     {"vocab", "tokenizer.ggml.tokens"}, {"max_seq", "llama.context_length"},
-                     {"rope_theta", "llama.rope.freq_base"}, {"norm_eps", "llama.attention.layer_norm_rms_epsilon"}});
-  // Each layer has 9 tensors: a block_count the file cannot hold is an error here, before anything
-  // enumerates the layers.
-  if (c.n_layers > int64_t(f.tensors().size() / 9))
-    throw InputError(path + ": llama.block_count = " + std::to_string(c.n_layers) + " but the file holds only " +
-                     std::to_string(f.tensors().size()) + " tensors (9 per layer)");
+  validate(c, path, {{"n_layers", a + "block_count"}, {"d_model", a + "embedding_length"},
+                     {"n_heads", a + "attention.head_count"}, {"n_kv_heads", a + "attention.head_count_kv"},
+                     {"d_head", a + "attention.key_length"}, {"d_ff", a + "feed_forward_length"},
+                     {"vocab", "tokenizer.ggml.tokens"}, {"max_seq", a + "context_length"},
+                     {"rope_theta", a + "rope.freq_base"}, {"norm_eps", a + "attention.layer_norm_rms_epsilon"},
+                     {"global_every", a + "attention.sliding_window_pattern"},
+                     {"rope_theta_local", a + "rope.freq_base_swa"},
+                     {"sliding_window", a + "attention.sliding_window"}});
+  // Each layer has 9 tensors (Gemma 3: 13): a block_count the file cannot hold is an error here,
+  // before anything enumerates the layers.
+  const int64_t per_layer = gemma ? 13 : 9;
+  if (c.n_layers > int64_t(f.tensors().size()) / per_layer)
+    throw InputError(path + ": " + a + "block_count = " + std::to_string(c.n_layers) + " but the file holds only " +
+                     std::to_string(f.tensors().size()) + " tensors (" + std::to_string(per_layer) + " per layer)");
   return c;
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// llama.cpp GGUF checkpoints of the Llama architecture (general.architecture = "llama": serial
+// llama.cpp GGUF checkpoints of the Llama and Gemma 3 architectures (general.architecture = "llama": serial
 // block, RMSNorm, SwiGLU, RoPE, grouped or multiquery attention) as a WeightSource.
 //
 // Metadata -> ModelConfig: llama.block_count, llama.embedding_length, llama.feed_forward_length,
@@ -12,6 +12,14 @@
 // Tensors (token_embd, output_norm, output, blk.N.{attn_norm, attn_q, attn_k, attn_v, attn_output,
 // ffn_norm, ffn_gate, ffn_up, ffn_down}.weight) are translated to our names and [in, out]
 // orientation box by box, so each rank decodes only the blocks of its shard from the memory map.
+//
+// Gemma 3 (general.architecture = "gemma3"): the same keys under gemma3., plus GeGLU, query/key
+// norms (blk.N.attn_q_norm / attn_k_norm), post-attention and post-FFN norms (post_attention_norm,
+// post_ffw_norm), sqrt(E) embedding scale, 1/sqrt(key_length) query scale, local/global layers
+// (attention.sliding_window_pattern, default 6; rope.freq_base_swa, default 10000;
+// attention.sliding_window): see docs/checkpoints.md. Its norm weights are stored as 1 + w by the
+// converter, so they are plain RMSNorm weights here. Until sliding-window attention exists,
+// max_seq = min(context_length, sliding_window). Its Q/K rows are not permuted.
 //
 // RoPE: llama.cpp's convert_hf_to_gguf.py permutes the rows of Q and K for its interleaved RoPE
 // (within each head, rows (j * D/2 + i) move to (2 i + j)); we, like Hugging Face, rotate halves,

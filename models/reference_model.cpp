@@ -66,6 +66,17 @@ void rope(std::vector<float>& v, int64_t n_heads, int64_t D, int64_t pos, double
 }
 
 double gelu(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
+double gelu_tanh(double x) { return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x))); }
+
+// RMSNorm of each D-sized head of v (query/key norm), weights w [D].
+void head_rmsnorm(std::vector<float>& v, int64_t D, const std::vector<float>& w, double eps) {
+  for (size_t h0 = 0; h0 < v.size(); h0 += size_t(D)) {
+    double ss = 0;
+    for (int64_t d = 0; d < D; ++d) ss += double(v[h0 + size_t(d)]) * v[h0 + size_t(d)];
+    const double inv = 1.0 / std::sqrt(ss / double(D) + eps);
+    for (int64_t d = 0; d < D; ++d) v[h0 + size_t(d)] = float(v[h0 + size_t(d)] * inv * w[size_t(d)]);
+  }
+}
 double silu(double x) { return x / (1.0 + std::exp(-x)); }
 
 }  // namespace
@@ -91,12 +102,22 @@ ReferenceModel::ReferenceModel(const WeightSource& w) : config_(w.config()) {
       L.ffn_norm_w = load(w, layer_tensor(l, "ffn_norm.weight"));
       if (ln) L.ffn_norm_b = load(w, layer_tensor(l, "ffn_norm.bias"));
     }
+    if (c.post_norms) {
+      L.post_attn_norm_w = load(w, layer_tensor(l, "post_attn_norm.weight"));
+      L.post_ffn_norm_w = load(w, layer_tensor(l, "post_ffn_norm.weight"));
+      if (ln) L.post_attn_norm_b = load(w, layer_tensor(l, "post_attn_norm.bias"));
+      if (ln) L.post_ffn_norm_b = load(w, layer_tensor(l, "post_ffn_norm.bias"));
+    }
+    if (c.qk_norm) {
+      L.q_norm_w = load(w, layer_tensor(l, "q_norm.weight"));
+      L.k_norm_w = load(w, layer_tensor(l, "k_norm.weight"));
+    }
     L.wq = load(w, layer_tensor(l, "wq"));
     L.wk = load(w, layer_tensor(l, "wk"));
     L.wv = load(w, layer_tensor(l, "wv"));
     L.wo = load(w, layer_tensor(l, "wo"));
     L.w_in = load(w, layer_tensor(l, "w_in"));
-    if (c.mlp == Mlp::swiglu) L.w_gate = load(w, layer_tensor(l, "w_gate"));
+    if (c.mlp != Mlp::gelu) L.w_gate = load(w, layer_tensor(l, "w_gate"));
     L.w_out = load(w, layer_tensor(l, "w_out"));
     layers_.push_back(std::move(L));
   }
@@ -121,7 +142,7 @@ kernels::Tensor ReferenceModel::forward(int64_t b, const TokenIds& tokens) {
   if (pos0 + L > c.max_seq)
     throw InputError("sequence " + std::to_string(b) + " would reach " + std::to_string(pos0 + L) +
                      " tokens, more than max_seq = " + std::to_string(c.max_seq) + " of model '" +
-                     c.name + "'");
+                     c.name + "'" + max_seq_note(c));
   for (int32_t t : tokens)
     if (t < 0 || t >= V)
       throw InputError("token id " + std::to_string(t) + " is outside the vocabulary [0, " +
@@ -129,10 +150,15 @@ kernels::Tensor ReferenceModel::forward(int64_t b, const TokenIds& tokens) {
 
   // x[i] = embed[token_i]: the residual stream, one E-vector per new position.
   std::vector<std::vector<float>> x(static_cast<size_t>(L));
-  for (int64_t i = 0; i < L; ++i)
+  // Gemma: times sqrt(E) (in f32, as llama.cpp's gemma3 graph).
+  const float embed_scale = c.scale_embeddings ? std::sqrt(float(E)) : 1.f;
+  for (int64_t i = 0; i < L; ++i) {
     x[size_t(i)].assign(embed_.begin() + tokens[size_t(i)] * E, embed_.begin() + (tokens[size_t(i)] + 1) * E);
+    if (c.scale_embeddings)
+      for (float& e : x[size_t(i)]) e *= embed_scale;
+  }
 
-  const double scale = 1.0 / std::sqrt(double(D));
+  const double scale = c.attention_scale();
   for (int64_t l = 0; l < c.n_layers; ++l) {
     const Layer& W = layers_[size_t(l)];
     std::vector<float>& kc = seq.k[size_t(l)];
@@ -145,8 +171,12 @@ kernels::Tensor ReferenceModel::forward(int64_t b, const TokenIds& tokens) {
       q[size_t(i)] = matvec(h[size_t(i)], W.wq, E, H * D);
       std::vector<float> k = matvec(h[size_t(i)], W.wk, E, K * D);
       std::vector<float> v = matvec(h[size_t(i)], W.wv, E, K * D);
-      rope(q[size_t(i)], H, D, pos0 + i, c.rope_theta);
-      rope(k, K, D, pos0 + i, c.rope_theta);
+      if (c.qk_norm) {
+        head_rmsnorm(q[size_t(i)], D, W.q_norm_w, c.norm_eps);
+        head_rmsnorm(k, D, W.k_norm_w, c.norm_eps);
+      }
+      rope(q[size_t(i)], H, D, pos0 + i, c.layer_rope_theta(l));
+      rope(k, K, D, pos0 + i, c.layer_rope_theta(l));
       std::copy(k.begin(), k.end(), kc.begin() + (pos0 + i) * K * D);
       std::copy(v.begin(), v.end(), vc.begin() + (pos0 + i) * K * D);
     }
@@ -174,11 +204,15 @@ kernels::Tensor ReferenceModel::forward(int64_t b, const TokenIds& tokens) {
         }
       }
       std::vector<float> attn = matvec(o, W.wo, H * D, E);
+      if (c.post_norms) attn = normalize(c, attn, W.post_attn_norm_w, W.post_attn_norm_b);
       auto ffn = [&](const std::vector<float>& in) {
         std::vector<float> up = matvec(in, W.w_in, E, F);
         if (c.mlp == Mlp::swiglu) {
           std::vector<float> gate = matvec(in, W.w_gate, E, F);
           for (int64_t f = 0; f < F; ++f) up[size_t(f)] = float(silu(gate[size_t(f)]) * up[size_t(f)]);
+        } else if (c.mlp == Mlp::geglu) {
+          std::vector<float> gate = matvec(in, W.w_gate, E, F);
+          for (int64_t f = 0; f < F; ++f) up[size_t(f)] = float(gelu_tanh(gate[size_t(f)]) * up[size_t(f)]);
         } else {
           for (auto& u : up) u = float(gelu(u));
         }
@@ -193,6 +227,7 @@ kernels::Tensor ReferenceModel::forward(int64_t b, const TokenIds& tokens) {
         // y' = x + Attn(N1(x)); y = y' + FFN(N2(y'))
         for (int64_t e = 0; e < E; ++e) xi[size_t(e)] += attn[size_t(e)];
         std::vector<float> m = ffn(normalize(c, xi, W.ffn_norm_w, W.ffn_norm_b));
+        if (c.post_norms) m = normalize(c, m, W.post_ffn_norm_w, W.post_ffn_norm_b);
         for (int64_t e = 0; e < E; ++e) xi[size_t(e)] += m[size_t(e)];
       }
     }

@@ -3,7 +3,9 @@
 // obviousness, not speed: plain loops, f32 storage, f64 accumulation in every dot product and
 // reduction, no oneDNN, no MPI. Covers embedding, RMSNorm/LayerNorm, RoPE (rotate-half, as Hugging
 // Face Llama/Falcon), multiquery/grouped/multihead attention with a KV cache and causal mask,
-// parallel and serial blocks, SwiGLU and GELU, final norm and logits.
+// parallel and serial blocks, SwiGLU, GELU and GeGLU, final norm and logits; Gemma 3's query/key
+// norms, post-attention/post-FFN norms, sqrt(E) embedding scale, query scale and local/global RoPE
+// bases (models/config.hpp).
 #include <cstdint>
 #include <vector>
 
@@ -36,6 +38,8 @@ class ReferenceModel {
  private:
   struct Layer {
     std::vector<float> attn_norm_w, attn_norm_b, ffn_norm_w, ffn_norm_b;
+    std::vector<float> post_attn_norm_w, post_attn_norm_b, post_ffn_norm_w, post_ffn_norm_b;  // post_norms
+    std::vector<float> q_norm_w, k_norm_w;                                                    // qk_norm
     std::vector<float> wq, wk, wv, wo, w_in, w_gate, w_out;
   };
   struct Sequence {

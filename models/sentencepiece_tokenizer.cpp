@@ -125,8 +125,15 @@ std::string sentencepiece_model_proto(const std::vector<std::string>& pieces, co
 SentencePieceTokenizer::SentencePieceTokenizer(std::unique_ptr<sentencepiece::SentencePieceProcessor> sp,
                                                std::string source)
     : sp_(std::move(sp)), source_(std::move(source)) {
-  for (int i = 0; i < sp_->GetPieceSize(); ++i)
-    if (sp_->IsControl(i) && !sp_->IdToPiece(i).empty()) controls_.push_back(i);
+  // Also user-defined pieces holding a raw space (Gemma 3's runs of 2..31 spaces): SentencePiece
+  // escapes spaces to U+2581 before matching, so it could never produce them; llama.cpp matches
+  // user-defined pieces literally in the raw text, and so do we for these.
+  const std::vector<int32_t> types = piece_types(sp_->serialized_model_proto());
+  for (int i = 0; i < sp_->GetPieceSize(); ++i) {
+    const std::string& piece = sp_->IdToPiece(i);
+    const bool spaced_user = size_t(i) < types.size() && types[size_t(i)] == 4 && piece.find(' ') != std::string::npos;
+    if ((sp_->IsControl(i) || spaced_user) && !piece.empty()) controls_.push_back(i);
+  }
   std::stable_sort(controls_.begin(), controls_.end(),
                    [&](int32_t a, int32_t b) { return sp_->IdToPiece(a).size() > sp_->IdToPiece(b).size(); });
   // The normaliser's add_dummy_prefix is not exposed without the proto header: a dummy prefix is
@@ -166,8 +173,12 @@ std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::from_gguf(const 
   const int32_t bos = int32_t(f.get_int("tokenizer.ggml.bos_token_id", 1));
   const int32_t eos = int32_t(f.get_int("tokenizer.ggml.eos_token_id", 2));
   const bool prefix = f.get_int("tokenizer.ggml.add_space_prefix", 1) != 0;
+  // SentencePiece wants its unk piece typed UNKNOWN (2); Gemma 3's GGUF types <unk> CONTROL (3)
+  // and names it by tokenizer.ggml.unknown_token_id, which is what llama.cpp goes by.
+  std::vector<int64_t> sp_types = types;
+  if (unk >= 0 && size_t(unk) < sp_types.size() && sp_types[size_t(unk)] == 3) sp_types[size_t(unk)] = 2;
   auto sp = std::make_unique<sentencepiece::SentencePieceProcessor>();
-  if (auto st = sp->LoadFromSerializedProto(sentencepiece_model_proto(pieces, scores, types, prefix, unk, bos, eos));
+  if (auto st = sp->LoadFromSerializedProto(sentencepiece_model_proto(pieces, scores, sp_types, prefix, unk, bos, eos));
       !st.ok())
     throw InputError(f.path() + ": the tokenizer.ggml.* vocabulary is not a valid SentencePiece model (" +
                      status_text(st) + ")");

@@ -9,8 +9,9 @@
 // present, identity normalisation, spaces escaped as U+2581, a dummy prefix space unless
 // tokenizer.ggml.add_space_prefix is false, extra whitespace kept.
 //
-// encode(): control tokens (<s>, </s>, chat markers of type CONTROL) are matched literally first,
-// longest first, as llama.cpp and Hugging Face do; the text between them goes to SentencePiece
+// encode(): control tokens (<s>, </s>, chat markers of type CONTROL), and user-defined tokens that
+// hold a raw space (Gemma 3's whitespace runs), are matched literally first, longest first, as
+// llama.cpp and Hugging Face do; the text between them goes to SentencePiece
 // (which itself matches user-defined symbols). decode() is ours rather than SentencePiece's so that
 // a prefix of a sequence gives raw bytes (SentencePiece would turn an incomplete character into
 // U+FFFD): U+2581 -> space, <0xNN> -> that byte, the dummy prefix space of the first piece dropped,
@@ -48,7 +49,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   SentencePieceTokenizer(std::unique_ptr<sentencepiece::SentencePieceProcessor> sp, std::string source);
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
   std::string source_;
-  std::vector<int32_t> controls_;  // control tokens with text, longest first
+  std::vector<int32_t> controls_;  // control (and spaced user-defined) tokens with text, longest first
   bool dummy_prefix_ = true;
 };
 

@@ -30,12 +30,20 @@ std::vector<TensorSpec> model_tensors(const ModelConfig& c) {
   for (int64_t l = 0; l < c.n_layers; ++l) {
     norm(layer_tensor(l, "attn_norm"));
     if (c.block == Block::serial) norm(layer_tensor(l, "ffn_norm"));
+    if (c.post_norms) {
+      norm(layer_tensor(l, "post_attn_norm"));
+      norm(layer_tensor(l, "post_ffn_norm"));
+    }
+    if (c.qk_norm) {
+      t.push_back({layer_tensor(l, "q_norm.weight"), {c.d_head}, kNormSpread, 1.f});
+      t.push_back({layer_tensor(l, "k_norm.weight"), {c.d_head}, kNormSpread, 1.f});
+    }
     t.push_back({layer_tensor(l, "wq"), {E, HD}, inv_sqrt(E), 0.f});
     t.push_back({layer_tensor(l, "wk"), {E, KD}, inv_sqrt(E), 0.f});
     t.push_back({layer_tensor(l, "wv"), {E, KD}, inv_sqrt(E), 0.f});
     t.push_back({layer_tensor(l, "wo"), {HD, E}, inv_sqrt(HD), 0.f});
     t.push_back({layer_tensor(l, "w_in"), {E, F}, inv_sqrt(E), 0.f});
-    if (c.mlp == Mlp::swiglu) t.push_back({layer_tensor(l, "w_gate"), {E, F}, inv_sqrt(E), 0.f});
+    if (c.mlp != Mlp::gelu) t.push_back({layer_tensor(l, "w_gate"), {E, F}, inv_sqrt(E), 0.f});
     t.push_back({layer_tensor(l, "w_out"), {F, E}, inv_sqrt(F), 0.f});
   }
   return t;

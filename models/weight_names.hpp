@@ -25,8 +25,10 @@ std::string layer_tensor(int64_t layer, const std::string& what);
 // Every tensor of the model, in a fixed order:
 //   embed [V, E]; unembed [E, V] (untied only); final_norm.weight/.bias [E];
 //   per layer: attn_norm.weight/.bias, ffn_norm.weight/.bias (serial only) [E];
+//   post_attn_norm.weight/.bias, post_ffn_norm.weight/.bias [E] (post_norms only);
+//   q_norm.weight, k_norm.weight [D] (qk_norm only);
 //   wq [E, H*D], wk [E, K*D], wv [E, K*D], wo [H*D, E];
-//   w_in [E, F], w_gate [E, F] (SwiGLU only), w_out [F, E].   (.bias only with LayerNorm)
+//   w_in [E, F], w_gate [E, F] (SwiGLU and GeGLU), w_out [F, E].   (.bias only with LayerNorm)
 std::vector<TensorSpec> model_tensors(const ModelConfig& c);
 // The spec of one tensor by name; throws tori::Error if the model has no such tensor.
 TensorSpec find_tensor(const ModelConfig& c, const std::string& name);

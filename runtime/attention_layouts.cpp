@@ -93,10 +93,11 @@ Tensor sharded_attention(StepContext& s, int64_t layer, const Tensor& q_in, cons
       const size_t gb = size_t(pl.batch_offset + b);
       pos.push_back(l < s.n_new[gb] ? s.start[gb] + l : std::min(s.start[gb], c.max_seq - 1));
     }
+  const kernels::RopeTable& rope = s.rope_local && c.is_local(layer) ? *s.rope_local : s.rope;
   Tensor q = q_in.clone().reshape({Bl * L, Hl * D});
-  kernels::rope(q, pos, s.rope);
+  kernels::rope(q, pos, rope);
   Tensor k_all = kernels::slice_columns(kv, 0, KD), v_all = kernels::slice_columns(kv, KD, KD);  // [B_l·L, K·D]
-  kernels::rope(k_all, pos, s.rope);
+  kernels::rope(k_all, pos, rope);
 
   // Heads -> batch: [B_l, L, H_l, D] --all_to_all(split B, concat H, S')--> [B_l/|S'|, L, H_l·|S'|, D]
   const AttentionDataflow& f = s.flow.attention;

@@ -41,7 +41,9 @@ int64_t Projection::offset(Segment s) const {
 
 int64_t LayerShard::bytes() const {
   int64_t b = static_cast<int64_t>(w_kv.nbytes() + attn_norm_w.nbytes() + attn_norm_b.nbytes() +
-                                   ffn_norm_w.nbytes() + ffn_norm_b.nbytes());
+                                   ffn_norm_w.nbytes() + ffn_norm_b.nbytes() + post_attn_norm_w.nbytes() +
+                                   post_attn_norm_b.nbytes() + post_ffn_norm_w.nbytes() + post_ffn_norm_b.nbytes() +
+                                   q_norm_w.nbytes() + k_norm_w.nbytes());
   for (auto& p : projections) {
     b += static_cast<int64_t>(p.w_in.nbytes() + p.w_out.nbytes()) + p.w_in_packed.weight_bytes() +
          p.w_out_packed.weight_bytes();
@@ -145,8 +147,8 @@ Projection load_projection(const models::WeightSource& src, int64_t layer, const
 LayerShard load_layer_shard(const models::WeightSource& src, int64_t layer, const Placement& pl,
                             const ShardOptions& opt) {
   const auto& c = src.config();
-  const bool swiglu = c.mlp == models::Mlp::swiglu, ln = c.norm == models::Norm::layernorm;
-  std::vector<Segment> ffn_in = swiglu ? std::vector<Segment>{Segment::w_in, Segment::w_gate}
+  const bool gated = c.mlp != models::Mlp::gelu, ln = c.norm == models::Norm::layernorm;
+  std::vector<Segment> ffn_in = gated ? std::vector<Segment>{Segment::w_in, Segment::w_gate}
                                        : std::vector<Segment>{Segment::w_in};
   LayerShard s;
   if (c.block == models::Block::parallel) {
@@ -182,6 +184,16 @@ LayerShard load_layer_shard(const models::WeightSource& src, int64_t layer, cons
   if (c.block == models::Block::serial) {
     s.ffn_norm_w = src.read_full(models::layer_tensor(layer, "ffn_norm.weight"));
     if (ln) s.ffn_norm_b = src.read_full(models::layer_tensor(layer, "ffn_norm.bias"));
+  }
+  if (c.post_norms) {
+    s.post_attn_norm_w = src.read_full(models::layer_tensor(layer, "post_attn_norm.weight"));
+    s.post_ffn_norm_w = src.read_full(models::layer_tensor(layer, "post_ffn_norm.weight"));
+    if (ln) s.post_attn_norm_b = src.read_full(models::layer_tensor(layer, "post_attn_norm.bias"));
+    if (ln) s.post_ffn_norm_b = src.read_full(models::layer_tensor(layer, "post_ffn_norm.bias"));
+  }
+  if (c.qk_norm) {
+    s.q_norm_w = src.read_full(models::layer_tensor(layer, "q_norm.weight"));
+    s.k_norm_w = src.read_full(models::layer_tensor(layer, "k_norm.weight"));
   }
   return s;
 }

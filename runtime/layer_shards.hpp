@@ -57,6 +57,8 @@ struct LayerShard {
   kernels::PackedWeight w_kv_packed;
   kernels::Tensor w_kv_scales;  // int8 only: [2·K·D] over all of E
   kernels::Tensor attn_norm_w, attn_norm_b, ffn_norm_w, ffn_norm_b;  // full [E]; b only for LayerNorm
+  kernels::Tensor post_attn_norm_w, post_attn_norm_b, post_ffn_norm_w, post_ffn_norm_b;  // post_norms only
+  kernels::Tensor q_norm_w, k_norm_w;  // qk_norm only: [D]
   int64_t bytes() const;
 };
 

@@ -18,7 +18,7 @@ double weight_element_bytes(kernels::WeightFormat f) {
 
 std::vector<ProjectionUnits> projection_units(const models::ModelConfig& c, int64_t n) {
   const int64_t hd = c.n_heads * c.d_head / n, f = c.d_ff / n;
-  const int64_t ffn_in = (c.mlp == models::Mlp::swiglu ? 2 : 1) * f;
+  const int64_t ffn_in = (c.mlp == models::Mlp::gelu ? 1 : 2) * f;
   if (c.block == models::Block::parallel) return {{true, true, true, hd + ffn_in, hd + f}};
   return {{true, true, false, hd, hd}, {false, false, true, ffn_in, f}};
 }

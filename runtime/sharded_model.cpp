@@ -1,10 +1,13 @@
 #include "runtime/sharded_model.hpp"
 
+#include "kernels/activations.hpp"
+
 #include <algorithm>
 #include <cstdio>
 
 #include <spdlog/spdlog.h>
 
+#include "kernels/activations.hpp"
 #include "kernels/columns.hpp"
 #include "kernels/embedding.hpp"
 #include "kernels/heap_policy.hpp"
@@ -98,6 +101,7 @@ ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collect
   // Transient load-time copies are mapped and returned when freed (kernels/heap_policy.hpp).
   const kernels::LoadingHeap loading;
   rope_.emplace(config_.max_seq, config_.d_head, config_.rope_theta);
+  if (config_.global_every > 0) rope_local_.emplace(config_.max_seq, config_.d_head, config_.layer_rope_theta(0));
   handoff_ = agree_cache_handoff(coll, prefill_pl_, decode_pl_);
   // Each shard is cut from the padded model: zero weights in the padding, read box by box.
   const PaddedWeights padded(src, t.ranks());
@@ -192,6 +196,7 @@ Tensor ShardedModel::forward(const Placement& pl, const LayoutDataflow& flow, co
     Tensor emb;
     kernels::embedding_gather(embed_, ids, emb, t.shard_index(Axes::xyz) * Vn, true);
     resid = coll_.reduce_scatter(coll_.reduce_scatter(emb, 0, flow.step.embed_rows), 1, flow.step.embed_cols);
+    if (config_.scale_embeddings) kernels::scale(resid, std::sqrt(float(config_.d_model)));  // Gemma: x sqrt(E)
   }
 
   const auto& layers = storage_for(pl.plan.ffn) == Storage::s2d ? layers_2d_ : layers_1d_;
@@ -209,6 +214,7 @@ Tensor ShardedModel::forward(const Placement& pl, const LayoutDataflow& flow, co
   }
   StepContext s{shard_config_, pl, flow, chain_strategy(opt_.overlap, pl, flow.projection), decode_pl_, coll_, *rope_,
                 opt_, prefill, L, std::move(start), n_new, sequence, &caches_, &handoff_caches_, prefetch.get()};
+  s.rope_local = rope_local_ ? &*rope_local_ : nullptr;
   auto snapshot = [&] {
     LayerTraffic t{};
     for (size_t k = 0; k < collectives::kCollectives.size(); ++k)

@@ -96,6 +96,7 @@ class ShardedModel {
   kernels::PackedWeight unembed_;                  // [E, V'/n]
   kernels::Tensor final_norm_w_, final_norm_b_;
   std::optional<kernels::RopeTable> rope_;  // built after the memory check (max_seq x D/2 entries)
+  std::optional<kernels::RopeTable> rope_local_;  // local layers' (config.rope_theta_local), if any
   std::vector<kernels::KvCache> caches_;  // per layer, decode placement
   std::vector<kernels::KvCache> handoff_caches_;  // per layer, during a prefill with a handoff
   std::vector<int64_t> lengths_;          // per global sequence

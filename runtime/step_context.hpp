@@ -40,6 +40,8 @@ struct StepContext {
   // prefill's earlier chunks (attention_layouts.hpp), empty at the prefill's start.
   std::vector<kernels::KvCache>* handoff_caches = nullptr;
   WeightPrefetch* prefetch = nullptr;  // weight-gathered layouts: this step's weight all-gathers
+  // Local layers' RoPE table (config.rope_theta_local), or null: every layer uses `rope`.
+  const kernels::RopeTable* rope_local = nullptr;
 };
 
 }  // namespace tori::runtime

@@ -1,9 +1,12 @@
 #include "runtime/transformer_block.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "kernels/activations.hpp"
+#include "kernels/columns.hpp"
+#include "kernels/norms.hpp"
 #include "kernels/take.hpp"
 #include "runtime/attention_layouts.hpp"
 #include "runtime/projection.hpp"
@@ -22,8 +25,31 @@ std::vector<int64_t> unit_columns(const std::vector<int64_t>& order, int64_t str
   return starts;
 }
 
+// Gemma's query/key norms (RMSNorm over each D-sized head) and a query scale other than the
+// attention kernel's 1/sqrt(D), applied before RoPE: q [.., H_l, D] in place; kv [M, 2·K·D] -> its
+// copy with the K columns normalised.
+Tensor prepare_qk(const models::ModelConfig& c, const LayerShard& w, Tensor& q, const Tensor& kv) {
+  const int64_t D = c.d_head, KD = c.n_kv_heads * D, M = kv.size(0);
+  const double q_scale = c.attention_scale() * std::sqrt(double(D));
+  if (c.qk_norm) {
+    Tensor qh = q.reshape({q.numel() / D, D});
+    kernels::rmsnorm(qh, w.q_norm_w, float(c.norm_eps), qh);
+  }
+  if (std::abs(q_scale - 1.0) > 1e-12) {
+    float* qp = q.data<float>();
+    for (int64_t i = 0; i < q.numel(); ++i) qp[i] = float(qp[i] * q_scale);
+  }
+  if (!c.qk_norm) return kv;
+  Tensor k = kernels::slice_columns(kv, 0, KD).reshape({M * c.n_kv_heads, D}), kn;
+  kernels::rmsnorm(k, w.k_norm_w, float(c.norm_eps), kn);
+  Tensor out = kv.clone();
+  kernels::put_block(out, 0, 0, kn.reshape({M, KD}));
+  return out;
+}
+
 // y [M, U·unit_in] (+ kv) -> z [M, U·unit_out]: attention on the Q segment, activation on the FFN.
-Tensor middle(StepContext& s, int64_t layer, const Projection& p, const Tensor& y, const Tensor& kv, bool handoff) {
+Tensor middle(StepContext& s, int64_t layer, const LayerShard& w, const Projection& p, const Tensor& y,
+              const Tensor& kv, bool handoff) {
   const int64_t M = y.size(0), U = y.size(1) / p.unit_in;
   Tensor z({M, U * p.unit_out}, kernels::DType::f32);
   if (p.has(Segment::q)) {
@@ -36,7 +62,7 @@ Tensor middle(StepContext& s, int64_t layer, const Projection& p, const Tensor& 
     // [B_l L, U·unit_in] -> Q [B_l, L, H_l, D] -> attention -> O [B_l, L, H_l, D] -> z's O columns
     Tensor q = kernels::take_columns(y, unit_columns(order, p.unit_in, p.offset(Segment::q)), wq)
                    .reshape({Bl, s.L, U * wq / D, D});
-    Tensor o = sharded_attention(s, layer, q, kv, handoff);
+    Tensor o = sharded_attention(s, layer, q, prepare_qk(s.config, w, q, kv), handoff);
     kernels::put_columns(z, unit_columns(order, p.unit_out, p.offset(Segment::o)), wq, o.reshape({M, U * wq}));
   }
   if (p.has(Segment::w_in)) {
@@ -45,9 +71,13 @@ Tensor middle(StepContext& s, int64_t layer, const Projection& p, const Tensor& 
     const int64_t wf = s.config.d_ff / s.pl.shape.ranks();
     // [M, U·F/n] hidden units -> silu(gate) * in  |  gelu(in)
     Tensor in = kernels::take_columns(y, unit_columns(order, p.unit_in, p.offset(Segment::w_in)), wf), act;
-    if (p.has(Segment::w_gate))
-      kernels::swiglu(kernels::take_columns(y, unit_columns(order, p.unit_in, p.offset(Segment::w_gate)), wf), in, act);
-    else
+    if (p.has(Segment::w_gate)) {
+      Tensor gate = kernels::take_columns(y, unit_columns(order, p.unit_in, p.offset(Segment::w_gate)), wf);
+      if (s.config.mlp == models::Mlp::geglu)
+        kernels::geglu(gate, in, act);
+      else
+        kernels::swiglu(gate, in, act);
+    } else
       kernels::gelu(in, act);
     kernels::put_columns(z, unit_columns(order, p.unit_out, p.offset(Segment::w_out)), wf, act);
   }
@@ -64,7 +94,7 @@ void run_layer(StepContext& s, int64_t layer, const LayerShard& w, Tensor& resid
     return sharded_norm(s.coll, s.flow.step.norm, s.config, x, pl.e_offset, nw, nb);
   };
   auto mid = [&](const Projection& p) {
-    return [&s, &p, layer, handoff](const Tensor& y, const Tensor& kv) { return middle(s, layer, p, y, kv, handoff); };
+    return [&s, &w, &p, layer, handoff](const Tensor& y, const Tensor& kv) { return middle(s, layer, w, p, y, kv, handoff); };
   };
   // Timeline sections (comm_timeline.hpp): the layer runs from its first projection's start to its
   // end; the norm before it counts in the section before.
@@ -75,12 +105,14 @@ void run_layer(StepContext& s, int64_t layer, const LayerShard& w, Tensor& resid
     const Projection& p = w.projections[0];
     add_into(resid, run_projection(s, {layer, 0}, w, p, true, h, mid(p)));
   } else {
-    // y' = x + Attn(N1(x))
+    // y' = x + Attn(N1(x))            (post_norms: x + N1'(Attn(N1(x))))
     const Projection& pa = w.projections[0];
-    add_into(resid, run_projection(s, {layer, 0}, w, pa, true, h, mid(pa)));
-    // y = y' + FFN(N2(y'))
+    Tensor attn = run_projection(s, {layer, 0}, w, pa, true, h, mid(pa));
+    add_into(resid, s.config.post_norms ? norm(attn, w.post_attn_norm_w, w.post_attn_norm_b) : attn);
+    // y = y' + FFN(N2(y'))            (post_norms: y' + N2'(FFN(N2(y'))))
     const Projection& pf = w.projections[1];
-    add_into(resid, run_projection(s, {layer, 1}, w, pf, false, norm(resid, w.ffn_norm_w, w.ffn_norm_b), mid(pf)));
+    Tensor ffn = run_projection(s, {layer, 1}, w, pf, false, norm(resid, w.ffn_norm_w, w.ffn_norm_b), mid(pf));
+    add_into(resid, s.config.post_norms ? norm(ffn, w.post_ffn_norm_w, w.post_ffn_norm_b) : ffn);
   }
 }
 

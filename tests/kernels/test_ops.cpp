@@ -88,7 +88,7 @@ TEST_CASE("rope (rotate-half) matches the reference at many positions", "[ops][r
   CHECK_THROWS_AS(RopeTable(10, 7, 1e4), tori::Error);
 }
 
-TEST_CASE("swiglu, gelu and residual add match the reference", "[ops][activations]") {
+TEST_CASE("swiglu, gelu, geglu and residual add match the reference", "[ops][activations]") {
   for (int64_t n : {1, 15, 33, 40000}) {  // 40000 spans several parallel chunks
     INFO("n=" << n);
     Tensor g = random_tensor({n}, 300, -12.f, 12.f), u = random_tensor({n}, 301, -2.f, 2.f);
@@ -100,11 +100,22 @@ TEST_CASE("swiglu, gelu and residual add match the reference", "[ops][activation
     gelu(g, y2);
     gelu_ref(g, r2);
     CHECK(max_rel_diff(y2, r2, 1e-7) <= kActivationRelTol);
+    Tensor y4, r4;
+    geglu(g, u, y4);
+    geglu_ref(g, u, r4);
+    CHECK(max_rel_diff(y4, r4, 1e-7) <= kActivationRelTol);
     Tensor y3, r3;
     add(g, u, y3);
     add_ref(g, u, r3);
     CHECK(max_abs_diff(y3, r3) == 0.0);
+    Tensor y5 = g.clone();
+    scale(y5, 25.298f);  // Gemma's sqrt(E) embedding scale: one f32 multiply per element
+    for (int64_t i = 0; i < n; ++i) CHECK(y5.data<float>()[i] == g.data<float>()[i] * 25.298f);
   }
+  // gelu_tanh's known values (Hugging Face's gelu_pytorch_tanh): 0 -> 0, 1 -> 0.841192, -1 -> -0.158808.
+  CHECK(gelu_tanh_ref(0.0) == 0.0);
+  CHECK(std::abs(gelu_tanh_ref(1.0) - 0.8411919906) < 1e-9);
+  CHECK(std::abs(gelu_tanh_ref(-1.0) + 0.1588080094) < 1e-9);
   Tensor a = random_tensor({3, 4}, 1), b = random_tensor({4, 3}, 2), o;
   CHECK_THROWS_WITH(add(a, b, o), Catch::Contains("[3, 4]") && Catch::Contains("[4, 3]"));
 }

@@ -98,9 +98,28 @@ TEST_CASE("Conversations with earlier assistant turns, each family", "[chat]") {
                     Contains("messages[1]: the llama-2 template needs user and assistant messages to alternate"));
 }
 
+TEST_CASE("Gemma's template: <start_of_turn> turns, the system text inside the user turn", "[chat]") {
+  // The shape of Gemma 3 -it's template (a model turn is "model", there is no system role).
+  const std::string jinja =
+      "{{ bos_token }}{%- for message in messages -%}{{ '<start_of_turn>' + role + '\\n' }}"
+      "{{ message['content'] | trim }}{{ '<end_of_turn>\\n' }}{%- endfor -%}"
+      "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\\n' }}{%- endif -%}";
+  const ChatTemplate g = ChatTemplate::recognise(jinja, "g");
+  CHECK(g.family() == ChatFamily::gemma);
+  CHECK(g.name() == "gemma");
+  CHECK(g.end_of_turn() == "<end_of_turn>");
+  CHECK(g.render("Hi?", "", "<bos>", "<eos>") == "<bos><start_of_turn>user\nHi?<end_of_turn>\n<start_of_turn>model\n");
+  CHECK(g.render("Hi?", "S", "<bos>", "<eos>") ==
+        "<bos><start_of_turn>user\nS\n\nHi?<end_of_turn>\n<start_of_turn>model\n");
+  const std::vector<ChatMessage> conv{{"system", "S"}, {"user", "U1"}, {"assistant", "A1"}, {"user", "U2"}};
+  CHECK(g.render(conv, "<bos>", "<eos>") ==
+        "<bos><start_of_turn>user\nS\n\nU1<end_of_turn>\n<start_of_turn>model\nA1<end_of_turn>\n"
+        "<start_of_turn>user\nU2<end_of_turn>\n<start_of_turn>model\n");
+}
+
 TEST_CASE("Unknown or missing chat templates are refused", "[chat]") {
-  CHECK_THROWS_WITH(ChatTemplate::recognise("{% for m in messages %}<start_of_turn>{{ m }}\nmore", "gemma.gguf"),
-                    Contains("gemma.gguf is not one Tori knows (first line: '{% for m in messages %}<start_of_turn>{{ m }}'"));
+  CHECK_THROWS_WITH(ChatTemplate::recognise("{% for m in messages %}<turn>{{ m }}\nmore", "odd.gguf"),
+                    Contains("odd.gguf is not one Tori knows (first line: '{% for m in messages %}<turn>{{ m }}'"));
   CHECK_THROWS_AS(ChatTemplate::recognise("", "x"), tori::InputError);
   CHECK_THROWS_WITH(ChatTemplate::recognise("", "x.gguf"), Contains("x.gguf has no chat template"));
 }

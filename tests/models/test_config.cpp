@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <filesystem>
+
 #include "kernels/error.hpp"
 #include "models/config.hpp"
 
@@ -71,4 +74,38 @@ TEST_CASE("bad configs name the file, the key and what is allowed", "[config]") 
   CHECK_THROWS_WITH(load_model_config("no-such-model"), Contains("palm-tiny") && Contains("presets"));
   CHECK_THROWS_WITH(load_model_config("/nonexistent/m.yaml"), Contains("does not exist"));
   CHECK_THROWS_AS(load_model_config("no-such-model"), tori::InputError);
+}
+
+TEST_CASE("Gemma 3's optional keys round-trip, and a window shorter than max_seq is refused", "[config]") {
+  const std::string gemma =
+      (std::filesystem::path(__FILE__).parent_path().parent_path() / "runtime/configs/gemma-tiny.yaml").string();
+  ModelConfig c = load_model_config(gemma);
+  CHECK(c.mlp == Mlp::geglu);
+  CHECK((c.qk_norm && c.post_norms && c.scale_embeddings));
+  CHECK(c.attention_scale() == 0.125);
+  CHECK((c.is_local(0) && c.is_local(1) && !c.is_local(2) && c.is_local(3) && !c.is_local(5)));
+  CHECK(c.layer_rope_theta(0) == 10000.0);
+  CHECK(c.layer_rope_theta(2) == 1e6);
+  CHECK(to_yaml(parse_model_config(to_yaml(c), "again")) == to_yaml(c));
+  // Without the keys: the Llama/PaLM block, every layer global, scale 1/sqrt(D).
+  ModelConfig p = load_model_config("palm-tiny");
+  CHECK((!p.qk_norm && !p.post_norms && !p.scale_embeddings && !p.is_local(0)));
+  CHECK(p.attention_scale() == 1.0 / std::sqrt(double(p.d_head)));
+  CHECK(to_yaml(p).find("sliding_window") == std::string::npos);
+  auto gemma_with = [&](const std::string& key, const std::string& value) {
+    std::string y = to_yaml(c);
+    auto at = y.find(key + ":");
+    return y.substr(0, at) + key + ": " + value + y.substr(y.find('\n', at));
+  };
+  CHECK_THROWS_WITH(parse_model_config(gemma_with("max_seq", "65"), "g.yaml"),
+                    Contains("g.yaml") && Contains("'max_seq'") && Contains("sliding_window = 64"));
+  CHECK_THROWS_WITH(parse_model_config(gemma_with("block", "parallel"), "g.yaml"),
+                    Contains("'post_norms'") && Contains("serial"));
+  CHECK_THROWS_WITH(parse_model_config(gemma_with("mlp", "reglu"), "g.yaml"), Contains("geglu"));
+  CHECK_THROWS_WITH(parse_model_config(gemma_with("sliding_window", "-1"), "g.yaml"), Contains("'sliding_window'"));
+  CHECK_THROWS_WITH(parse_model_config(gemma_with("query_scale", "-0.5"), "g.yaml"), Contains("'query_scale'"));
+  // Every layer global (global_every 1): no local layer, so max_seq may pass the window.
+  std::string all_global = gemma_with("max_seq", "65");
+  all_global.replace(all_global.find("global_every: 3"), 15, "global_every: 1");
+  CHECK_NOTHROW(parse_model_config(all_global, "g.yaml"));
 }

@@ -515,7 +515,7 @@ TEST_CASE("malformed GGUF files are clear errors", "[gguf]") {
   {  // Not llama, and a missing tensor.
     GgufWriter w;
     w.add_string("general.architecture", "falcon");
-    CHECK_THROWS_WITH(open_variant(w.bytes()), Contains("general.architecture = 'falcon' is not supported (allowed: llama)"));
+    CHECK_THROWS_WITH(open_variant(w.bytes()), Contains("general.architecture = 'falcon' is not supported (allowed: llama, gemma3)"));
   }
   CHECK_THROWS_WITH(GgufCheckpoint((d / "nope.gguf").string()), Contains("cannot open"));
   fs::remove_all(d);
