@@ -398,7 +398,7 @@ row("gguf_offset_unaligned", GG, r"GGUF file '.*': tensor '.*': offset .* is not
     make=gguf("tiny.gguf", lambda g: g.tensor("output_norm.weight").update(offset=g.tensor("output_norm.weight")["offset"] + 4)))
 row("gguf_alignment", GG, r"GGUF file '.*': general.alignment = 24 \(allowed: a power of two",
     make=gguf("tiny.gguf", lambda g: g.set("general.alignment", U32, 24)))
-row("gguf_architecture", GG, r"x.gguf: general.architecture = 'falcon' is not supported \(allowed: llama\)",
+row("gguf_architecture", GG, r"x.gguf: general.architecture = 'falcon' is not supported \(allowed: llama, gemma3\)",
     make=gguf("tiny.gguf", lambda g: g.set("general.architecture", STRING, "falcon")))
 row("gguf_block_count", GG, r"x.gguf: llama.block_count = 40 but the file holds only",
     make=gguf("tiny.gguf", lambda g: g.set("llama.block_count", U32, 40)))
