@@ -4,6 +4,8 @@
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
 
 #include "collectives/collective_matmul.hpp"
 #include "collectives/request_wait.hpp"
@@ -15,6 +17,32 @@
 #include "launch/exit_guard.hpp"
 #include "launch/logging.hpp"
 #include "runtime/threads.hpp"
+
+namespace {
+
+// For "tori nosuch" or "tori bench nosuch", CLI11 only says that a subcommand is required: name the
+// word it did not know and the commands allowed where it stood.
+std::optional<std::string> unknown_command_message(const CLI::App& root) {
+  const CLI::App* at = &root;
+  std::string path = "tori";
+  for (;;) {
+    auto chosen = at->get_subcommands();
+    if (chosen.empty()) break;
+    at = chosen.front();
+    path += " " + at->get_name();
+  }
+  auto all = at->get_subcommands([](const CLI::App*) { return true; });
+  if (all.empty()) return std::nullopt;
+  std::string allowed;
+  for (const auto* c : all) allowed += (allowed.empty() ? "" : ", ") + c->get_name();
+  auto rest = at->remaining();
+  if (rest.empty()) rest = root.remaining();  // with fallthrough() the word may stay with the root
+  if (!rest.empty() && !rest.front().empty() && rest.front()[0] != '-')
+    return "unknown command '" + path + " " + rest.front() + "' (allowed: " + allowed + ")";
+  return "'" + path + "' needs a command (allowed: " + allowed + ")";
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   tori::collectives::tighten_timer_slack();  // before any thread starts: they inherit it
@@ -82,7 +110,8 @@ int main(int argc, char** argv) {
           if (global.rank == 0) app.exit(e);
           return 0;
         }
-        throw tori::InputError(std::string(e.what()) + " (run with --help for usage)");
+        throw tori::InputError(unknown_command_message(app).value_or(std::string(e.what())) +
+                               " (run with --help for usage)");
       }
       // Global flags checked before any subcommand prints anything (every rank parses the same).
       tori::collectives::parse_algorithm(global.collectives);

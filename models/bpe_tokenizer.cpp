@@ -257,7 +257,7 @@ void BpeTokenizer::bpe(const std::string& piece, std::vector<int32_t>& out) cons
   }
   for (const std::string& s : sym) {
     auto it = ids_.find(s);
-    if (it == ids_.end()) throw Error(source_ + ": BPE symbol '" + s + "' is not in the vocabulary");
+    if (it == ids_.end()) throw InputError(source_ + ": BPE symbol '" + s + "' is not in the vocabulary");
     out.push_back(it->second);
   }
 }
@@ -296,7 +296,7 @@ std::string BpeTokenizer::decode(const std::vector<int32_t>& ids) const {
     for (uint32_t c : cp) {
       auto it = byte_map().from.find(c);
       if (it == byte_map().from.end())
-        throw Error(source_ + ": token " + std::to_string(id) + " holds a code point outside the byte-level alphabet");
+        throw InputError(source_ + ": token " + std::to_string(id) + " holds a code point outside the byte-level alphabet");
       out += char(it->second);
     }
   }

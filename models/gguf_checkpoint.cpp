@@ -117,13 +117,13 @@ GgufCheckpoint::GgufCheckpoint(const std::string& path)
   for (const TensorSpec& s : model_tensors(config_)) {
     const GgufLocation at = gguf_locate(config_, s.name);
     if (!file_->has(at.name))
-      throw Error("GGUF file '" + path + "': missing tensor '" + at.name + "' (our '" + s.name + "')");
+      throw InputError("GGUF file '" + path + "': missing tensor '" + at.name + "' (our '" + s.name + "')");
     // ggml dims list the innermost first: [in, out] for a matrix stored [out][in].
     std::vector<int64_t> want(s.shape.rbegin(), s.shape.rend());
     if (at.transposed) std::swap(want[0], want[1]);
     const auto& dims = file_->info(at.name).dims;
     if (dims != want)
-      throw Error("GGUF file '" + path + "': tensor '" + at.name + "' has dims " + kernels::shape_str(dims) +
+      throw InputError("GGUF file '" + path + "': tensor '" + at.name + "' has dims " + kernels::shape_str(dims) +
                   " but the metadata implies " + kernels::shape_str(want) + " (ggml order, innermost first)");
   }
 }

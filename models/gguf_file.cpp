@@ -14,7 +14,7 @@ namespace tori::models {
 namespace {
 
 [[noreturn]] void bad(const std::string& path, const std::string& what) {
-  throw Error("GGUF file '" + path + "': " + what);
+  throw InputError("GGUF file '" + path + "': " + what);
 }
 
 // A bounds-checked little-endian cursor over the mapped header.

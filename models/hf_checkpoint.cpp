@@ -167,14 +167,14 @@ HfCheckpoint::HfCheckpoint(const std::string& dir)
   for (const TensorSpec& s : model_tensors(config_)) {
     HfLocation at = locate(config_, family_, s.name);
     if (!st_.has(at.name))
-      throw Error("checkpoint '" + dir + "': missing tensor '" + at.name + "' (our '" + s.name + "')");
+      throw InputError("checkpoint '" + dir + "': missing tensor '" + at.name + "' (our '" + s.name + "')");
     const auto& shape = st_.info(at.name).shape;
     kernels::Shape want = s.shape;
     if (at.transposed) std::swap(want[0], want[1]);
     if (at.name.find("query_key_value") != std::string::npos)
       want[0] = (config_.n_heads + 2 * config_.n_kv_heads) * config_.d_head;
     if (shape != want)
-      throw Error("checkpoint '" + dir + "': tensor '" + at.name + "' has shape " + kernels::shape_str(shape) +
+      throw InputError("checkpoint '" + dir + "': tensor '" + at.name + "' has shape " + kernels::shape_str(shape) +
                   " but config.json implies " + kernels::shape_str(want) + " (checkpoint/config mismatch)");
   }
 }

@@ -14,12 +14,12 @@ namespace tori::models {
 
 MappedFile::MappedFile(const std::string& path) {
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) throw Error("cannot open '" + path + "': " + std::strerror(errno));
+  if (fd_ < 0) throw InputError("cannot open '" + path + "': " + std::strerror(errno));
   struct stat st{};
   if (fstat(fd_, &st) != 0) {
     const int e = errno;
     ::close(fd_);
-    throw Error("cannot stat '" + path + "': " + std::strerror(e));
+    throw InputError("cannot stat '" + path + "': " + std::strerror(e));
   }
   size_ = static_cast<size_t>(st.st_size);
   if (size_ == 0) return;

@@ -18,7 +18,7 @@ namespace {
 size_t dtype_bytes(StDtype t) { return t == StDtype::f32 ? 4 : 2; }
 
 [[noreturn]] void bad(const std::string& path, const std::string& what) {
-  throw Error("safetensors file '" + path + "': " + what);
+  throw InputError("safetensors file '" + path + "': " + what);
 }
 
 }  // namespace
@@ -143,7 +143,7 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& dir) : dir_(dir)
       in >> j;
       for (auto& [tensor, file] : j.at("weight_map").items()) file_of_tensor[tensor] = file.get<std::string>();
     } catch (const std::exception& e) {
-      throw Error("'" + index.string() + "': not a valid index (" + e.what() + ")");
+      throw InputError("'" + index.string() + "': not a valid index (" + e.what() + ")");
     }
     for (auto& [tensor, file] : file_of_tensor)
       if (std::find(names.begin(), names.end(), file) == names.end()) names.push_back(file);
@@ -158,7 +158,7 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& dir) : dir_(dir)
     for (auto& [tensor, info] : files_.back()->tensors()) where_[tensor] = files_.size() - 1;
   }
   for (auto& [tensor, file] : file_of_tensor)
-    if (!where_.count(tensor)) throw Error("'" + index.string() + "' maps '" + tensor + "' to '" + file + "', which lacks it");
+    if (!where_.count(tensor)) throw InputError("'" + index.string() + "' maps '" + tensor + "' to '" + file + "', which lacks it");
 }
 
 const SafetensorsFile& SafetensorsCheckpoint::file_of(const std::string& name) const {

@@ -41,7 +41,7 @@ uint64_t get_varint(const std::string& in, size_t& at) {
     v |= uint64_t(b & 0x7F) << shift;
     if (!(b & 0x80)) return v;
   }
-  throw Error("SentencePiece model proto: truncated varint");
+  throw InputError("SentencePiece model proto: truncated varint");
 }
 
 // Calls f(field, wire, value, bytes) for each field of a protobuf message: varints in value,
@@ -56,13 +56,13 @@ void for_each_field(const std::string& msg, F f) {
       f(field, wire, get_varint(msg, at), std::string());
     } else if (wire == 2) {
       const uint64_t n = get_varint(msg, at);
-      if (n > msg.size() - at) throw Error("SentencePiece model proto: field runs past the end");
+      if (n > msg.size() - at) throw InputError("SentencePiece model proto: field runs past the end");
       f(field, wire, 0, msg.substr(at, n));
       at += n;
     } else if (wire == 1 || wire == 5) {
       at += wire == 1 ? 8 : 4;
     } else {
-      throw Error("SentencePiece model proto: unsupported wire type " + std::to_string(wire));
+      throw InputError("SentencePiece model proto: unsupported wire type " + std::to_string(wire));
     }
   }
 }
@@ -259,7 +259,7 @@ GgufVocabulary SentencePieceTokenizer::gguf_vocabulary() const {
   }
   v.types = piece_types(sp_->serialized_model_proto());
   if (v.types.size() != v.tokens.size())
-    throw Error(source_ + ": the SentencePiece model proto lists " + std::to_string(v.types.size()) + " pieces, not " +
+    throw InputError(source_ + ": the SentencePiece model proto lists " + std::to_string(v.types.size()) + " pieces, not " +
                 std::to_string(v.tokens.size()));
   return v;
 }

@@ -3,7 +3,7 @@
 a run YAML, a model YAML, a plan, a hardware profile, a Hugging Face checkpoint (config.json, the
 index, safetensors headers and data), a GGUF file, a tokenizer file or a prompt — and what Tori
 must do with it:
-  - exit non-zero, on every rank (runs that load a model go through `mpirun -np 2`; each rank's
+  - exit with the bad-input code 2 (launch/exit_guard.hpp), on every rank (runs that load a model go through `mpirun -np 2`; each rank's
     exit code is recorded by rank_exit.sh; a rank killed by the job's MPI_Abort, after another
     rank reported a failure only it saw, counts as exited);
   - print exactly one `tori: error` line, matching the row's regex (which names the file, key,
@@ -43,6 +43,8 @@ SKIP = 77
 # A bad input is refused before any weight is multiplied: seconds even on a loaded 2-core machine
 # with 2 ranks mapping SmolLM2's 98 MB; 20 s leaves room for a slow mpirun start.
 TIME_BOUND = 20
+EXIT_INPUT_ERROR = 2  # launch/exit_guard.hpp kExitInputError
+EXIT_TERMINATED = 128 + 15  # a rank mpirun ended with SIGTERM because a peer had exited non-zero
 # What a crash leaves in the output (glibc, libstdc++, Open MPI's signal handler, the sanitizers).
 CRASH = re.compile(r"Segmentation fault|core dumped|Aborted|terminate called|Process received signal|"
                    r"exited on signal|Signal code|Sanitizer|double free|stack smashing|Floating point exception|"
@@ -79,6 +81,9 @@ MINI = "{v}/smol-mini.gguf"
 GEN = "generate --max-new-tokens 2"
 
 # -- flags --
+row("flag_unknown_command", "genrate --max-new-tokens 2", r"unknown command 'tori genrate' \(allowed: .*generate.*serve")
+row("flag_unknown_bench_command", "bench kernel", r"unknown command 'tori bench kernel' \(allowed: kernels, collectives")
+row("flag_no_command", "--threads 1", r"'tori' needs a command \(allowed: reference.*bench\)")
 row("flag_threads_negative", "--threads -2 " + GEN, r"--threads: must be a number >= 0, got -2")
 row("flag_threads_text", "--threads many " + GEN, r"--threads.*many")
 row("flag_matmul", "--matmul gpu " + GEN, r"--matmul.*'gpu'.*onednn.*openblas")
@@ -562,6 +567,8 @@ def run_row(r, d, tori, mpirun, smol):
         problems.append("exit code 0, expected non-zero")
     elif code < 0:
         problems.append(f"killed by signal {-code}")
+    elif code != EXIT_INPUT_ERROR:
+        problems.append(f"exit code {code}, expected {EXIT_INPUT_ERROR} (bad input: launch/exit_guard.hpp)")
     lines = [l for l in err.splitlines() if l.startswith("tori: error")]
     if len(lines) != 1:
         problems.append(f"{len(lines)} 'tori: error' lines on stderr, expected exactly 1")
@@ -585,6 +592,9 @@ def run_row(r, d, tori, mpirun, smol):
                 problems.append(f"rank {k} did not exit by itself (and the job was not aborted)")
             elif codes.get(k, 1) == 0:
                 problems.append(f"rank {k} exited 0")
+            elif not aborted and codes[k] not in (EXIT_INPUT_ERROR, EXIT_TERMINATED):
+                problems.append(f"rank {k} exited {codes[k]}, expected {EXIT_INPUT_ERROR} "
+                                f"(or {EXIT_TERMINATED}: mpirun's SIGTERM after a peer exited {EXIT_INPUT_ERROR} first)")
     shutil.rmtree(work, ignore_errors=True)
     shown = " ".join(a if isinstance(a, str) else repr(a) for a in cmd)
     if len(shown) > 600:
