@@ -83,8 +83,8 @@ class Reporter {
     if (rec.contains("speedup"))  // tsvd: the ratio and the speedup over dense of the same shape
       std::printf("  ratio %g: %.2fx dense", rec["ratio"].get<double>(), rec["speedup"].get<double>());
     if (rec.contains("speedup_vs_dense_causal"))  // multigrain: against dense and the single grains
-      std::printf("  %.2fx dense causal, %.2fx dense masked, %.2fx best single grain (ideal %.0fx), load %.1f",
-                  rec["speedup_vs_dense_causal"].get<double>(), rec["speedup_vs_dense_masked"].get<double>(),
+      std::printf("  window %lld: %.2fx dense causal, %.2fx dense masked, %.2fx best single grain (ideal %.0fx), load %.1f",
+                  (long long)rec["window"].get<int64_t>(), rec["speedup_vs_dense_causal"].get<double>(), rec["speedup_vs_dense_masked"].get<double>(),
                   rec["speedup_vs_best_single_grain"].get<double>(), rec["ideal_speedup"].get<double>(),
                   rec["loadavg_1m"].get<double>());
     std::printf("\n");
@@ -276,7 +276,8 @@ double load_average() {
   return l;
 }
 
-// Multigrain attention alone (prefill from T = 0, window 512 + 4 global tokens, multiquery H = 4,
+// Multigrain attention alone (prefill from T = 0, window w + 4 global tokens for each w of --windows,
+// default 512; multiquery H = 4,
 // K = 1 as Gemma 3 270M) against, in the same run and at the same load: the project's dense
 // attention kernel (kernels::attention: full causal, it has no mask), dense attention under the same
 // mask (every causal tile a masked GEMM tile, Grain::dense), and the two single-grain variants
@@ -287,60 +288,63 @@ void bench_multigrain(const KernelsBenchOptions& opt, Reporter& rep) {
   if (!wanted(opt.dtypes, "f32")) return;
   const std::vector<int64_t> lengths =
       !opt.lengths.empty() ? opt.lengths : (opt.quick ? std::vector<int64_t>{4096} : std::vector<int64_t>{4096, 16384, 32768});
-  const AttentionPattern pattern = AttentionPattern::sliding_window(512, 4);
+  const std::vector<int64_t> windows = opt.windows.empty() ? std::vector<int64_t>{512} : opt.windows;
   const int64_t H = 4, K = 1;
-  for (int64_t D : {int64_t(64), int64_t(256)})
-    for (int64_t L : lengths) {
-      KvCache cache(1, K, L, D, DType::f32);
-      for (int64_t t0 = 0; t0 < L; t0 += 1024) {
-        const int64_t n = std::min<int64_t>(1024, L - t0);
-        Tensor kv = bench_tensor({n, K * D}, uint64_t(t0 + 1));
-        cache.append(0, kv, kv);
+  for (int64_t window : windows) {
+    for (int64_t D : {int64_t(64), int64_t(256)})
+      for (int64_t L : lengths) {
+        const AttentionPattern pattern = AttentionPattern::sliding_window(window, 4);
+        KvCache cache(1, K, L, D, DType::f32);
+        for (int64_t t0 = 0; t0 < L; t0 += 1024) {
+          const int64_t n = std::min<int64_t>(1024, L - t0);
+          Tensor kv = bench_tensor({n, K * D}, uint64_t(t0 + 1));
+          cache.append(0, kv, kv);
+        }
+        Tensor q = bench_tensor({1, L, H, D}, 5), out;
+        const KernelCost useful = multigrain_attention_cost(q, cache, {}, pattern);
+        const KernelCost causal = attention_cost(q, cache, {});
+        // The dense variants at 16k and beyond take seconds per run: no warm-up and at most 3
+        // repeats there.
+        const bool long_dense = L >= 16384;
+        const int dense_repeats = long_dense ? std::min(opt.repeats, 3) : opt.repeats;
+        std::map<std::string, double> t;
+        auto time = [&](const std::string& name, int repeats, const std::function<void()>& fn) {
+          const bool dense = name == "dense_causal" || name == "dense_masked";
+          const std::vector<double> ts = kernels::time_repeats(fn, dense && long_dense ? 0 : 1, repeats);
+          t[name] = kernels::median(ts);
+          return ts;
+        };
+        struct Variant {
+          std::string name;
+          Grain grain;
+        };
+        const Variant variants[] = {{"multigrain", Grain::multi}, {"coarse_only", Grain::coarse},
+                                    {"fine_only", Grain::fine}, {"dense_masked", Grain::dense}};
+        std::map<std::string, std::vector<double>> all;
+        all["dense_causal"] = time("dense_causal", dense_repeats, [&] { attention(q, cache, {}, out); });
+        for (const Variant& v : variants)
+          all[v.name] = time(v.name, v.grain == Grain::dense ? dense_repeats : opt.repeats,
+                             [&] { multigrain_attention(q, cache, {}, pattern, out, v.grain); });
+        const double best_single = std::min(t["coarse_only"], t["fine_only"]);
+        for (const auto& [name, med] : t) {
+          nlohmann::json rec = {{"kernel", "multigrain"}, {"backend", "tori"}, {"dtype", "f32"},
+                                {"path", name}, {"m", L}, {"n", L}, {"k", D}, {"l", L}, {"h", H},
+                                {"kv_heads", K}, {"d", D}, {"window", window}, {"globals", 4},
+                                {"repeats", all[name].size()},
+                                {"min_s", *std::min_element(all[name].begin(), all[name].end())},
+                                {"max_s", *std::max_element(all[name].begin(), all[name].end())},
+                                {"speedup_vs_dense_causal", t["dense_causal"] / med},
+                                {"speedup_vs_dense_masked", t["dense_masked"] / med},
+                                {"speedup_vs_best_single_grain", best_single / med},
+                                {"ideal_speedup", double(L) / (2.0 * double(window))}};
+          rec["loadavg_1m"] = load_average();  // the machine is shared: the load next to every figure
+          for (const Variant& v : variants)  // pairs each variant computes (masked padding included)
+            if (v.name == name) rec["assigned_flops"] = multigrain_assigned_flops(q, cache, {}, pattern, v.grain);
+          const bool dense = name == "dense_causal";
+          rep.kernel(rec, med, dense ? causal.flops : useful.flops, dense ? causal.bytes : useful.bytes, "f32");
+        }
       }
-      Tensor q = bench_tensor({1, L, H, D}, 5), out;
-      const KernelCost useful = multigrain_attention_cost(q, cache, {}, pattern);
-      const KernelCost causal = attention_cost(q, cache, {});
-      // The dense variants at 16k and beyond take seconds per run: no warm-up and at most 3
-      // repeats there.
-      const bool long_dense = L >= 16384;
-      const int dense_repeats = long_dense ? std::min(opt.repeats, 3) : opt.repeats;
-      std::map<std::string, double> t;
-      auto time = [&](const std::string& name, int repeats, const std::function<void()>& fn) {
-        const bool dense = name == "dense_causal" || name == "dense_masked";
-        const std::vector<double> ts = kernels::time_repeats(fn, dense && long_dense ? 0 : 1, repeats);
-        t[name] = kernels::median(ts);
-        return ts;
-      };
-      struct Variant {
-        std::string name;
-        Grain grain;
-      };
-      const Variant variants[] = {{"multigrain", Grain::multi}, {"coarse_only", Grain::coarse},
-                                  {"fine_only", Grain::fine}, {"dense_masked", Grain::dense}};
-      std::map<std::string, std::vector<double>> all;
-      all["dense_causal"] = time("dense_causal", dense_repeats, [&] { attention(q, cache, {}, out); });
-      for (const Variant& v : variants)
-        all[v.name] = time(v.name, v.grain == Grain::dense ? dense_repeats : opt.repeats,
-                           [&] { multigrain_attention(q, cache, {}, pattern, out, v.grain); });
-      const double best_single = std::min(t["coarse_only"], t["fine_only"]);
-      for (const auto& [name, med] : t) {
-        nlohmann::json rec = {{"kernel", "multigrain"}, {"backend", "tori"}, {"dtype", "f32"},
-                              {"path", name}, {"m", L}, {"n", L}, {"k", D}, {"l", L}, {"h", H},
-                              {"kv_heads", K}, {"d", D}, {"window", 512}, {"globals", 4},
-                              {"repeats", all[name].size()},
-                              {"min_s", *std::min_element(all[name].begin(), all[name].end())},
-                              {"max_s", *std::max_element(all[name].begin(), all[name].end())},
-                              {"speedup_vs_dense_causal", t["dense_causal"] / med},
-                              {"speedup_vs_dense_masked", t["dense_masked"] / med},
-                              {"speedup_vs_best_single_grain", best_single / med},
-                              {"ideal_speedup", double(L) / (2.0 * 512)}};
-        rec["loadavg_1m"] = load_average();  // the machine is shared: the load next to every figure
-        for (const Variant& v : variants)  // pairs each variant computes (masked padding included)
-          if (v.name == name) rec["assigned_flops"] = multigrain_assigned_flops(q, cache, {}, pattern, v.grain);
-        const bool dense = name == "dense_causal";
-        rep.kernel(rec, med, dense ? causal.flops : useful.flops, dense ? causal.bytes : useful.bytes, "f32");
-      }
-    }
+  }
 }
 
 void bench_ops(const KernelsBenchOptions& opt, Reporter& rep) {
@@ -383,6 +387,8 @@ int run_kernels_bench(const KernelsBenchOptions& opt) {
       throw InputError("--kernels: unknown kernel '" + k + "' (allowed: matmul, tsvd, attention, multigrain, ops)");
   for (int64_t l : opt.lengths)
     if (l < 1) throw InputError("--lengths: " + std::to_string(l) + " tokens (allowed: integers >= 1)");
+  for (int64_t w : opt.windows)
+    if (w < 1) throw InputError("--windows: " + std::to_string(w) + " tokens (allowed: integers >= 1)");
   for (const auto& d : opt.dtypes)
     if (d != "f32" && d != "bf16" && d != "int8")
       throw InputError("--dtypes: unknown dtype '" + d + "' (allowed: f32, bf16, int8)");

@@ -27,6 +27,7 @@ struct KernelsBenchOptions {
   std::vector<int64_t> ms;            // matmul M values; empty = default list
   std::vector<double> ratios;         // tsvd compression ratios; empty = 2, 4, 8
   std::vector<int64_t> lengths;       // multigrain prefill lengths; empty = 4k, 16k, 32k (quick: 4k)
+  std::vector<int64_t> windows;       // multigrain sliding windows (+ 4 global tokens); empty = 512
   int64_t tile = 0;                   // tsvd tile size; 0 = the largest of 256, 192, 128, 64 dividing K and N
   int repeats = 5;
   bool json = false;

@@ -27,6 +27,9 @@ void add_bench_kernels_command(CLI::App& bench, Commands& out) {
   app->add_option("--lengths", opt->lengths,
                   "multigrain prefill lengths in tokens (default: 4096,16384,32768; --quick: 4096)")
       ->delimiter(',');
+  app->add_option("--windows", opt->windows,
+                  "multigrain sliding windows in tokens, each with 4 global tokens (default: 512)")
+      ->delimiter(',');
   app->add_option("--repeats", opt->repeats, "timed repeats per figure (median reported)")
       ->capture_default_str();
   out.push_back({app, [opt](const GlobalOptions& g) {

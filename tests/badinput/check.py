@@ -114,6 +114,7 @@ row("flag_export_gguf_family", "export --model gpt-tiny --format gguf --out {d}/
     r"gpt-tiny.*(Llama|llama)", np=1)
 row("flag_bench_sizes", "bench collectives --sizes 1XB", r"--sizes.*'1XB'")
 row("flag_bench_kernels_lengths", "bench kernels --kernels multigrain --lengths 0", r"--lengths: 0 tokens.*>= 1")
+row("flag_bench_kernels_windows", "bench kernels --kernels multigrain --windows 0", r"--windows: 0 tokens.*>= 1")
 
 # -- plans (--plan text) --
 row("plan_empty_phase", GEN + " --plan prefill=ws2d/heads,decode=", r"--plan: '' is not FFN/ATTENTION.*FFN: ws1d")
