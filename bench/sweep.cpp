@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bench/csv.hpp"
 #include "kernels/error.hpp"
 #include "kernels/record.hpp"
 #include "models/hf_checkpoint.hpp"
@@ -33,23 +34,6 @@ const std::vector<std::string> kColumns = {
     "rel_err",         "pred_compute_s", "pred_memory_s", "pred_comm_s", "pred_overhead_s", "comm_s",
     "exposed_comm_s",  "comm_share",     "tokens_per_s", "mfu",         "mbu",        "auto",
     "fastest",         "refined",        "first_measured_s", "peak_gflops_per_chip", "gbps_per_chip"};
-
-std::string csv_cell(const nlohmann::json& v) {
-  if (!v.is_string()) return v.dump();
-  std::string s(1, '"');
-  s += v.get<std::string>();
-  s += '"';
-  return s;
-}
-
-std::string join(const std::vector<std::string>& v, char sep) {
-  std::string s;
-  for (const auto& x : v) {
-    if (!s.empty()) s += sep;
-    s += x;
-  }
-  return s;
-}
 
 }  // namespace
 
@@ -271,11 +255,7 @@ SweepSummary run_sweep(const SweepOptions& o) {
             ++sum.records;
             if (o.json) kernels::emit(r);
             if (jsonl) jsonl << r.dump() << "\n";
-            if (csv) {
-              std::vector<std::string> cells;
-              for (const auto& k : kColumns) cells.push_back(csv_cell(r[k]));
-              csv << join(cells, ',') << "\n";
-            }
+            if (csv) csv << csv_line(r, kColumns) << "\n";
           }
         }
       }
