@@ -204,7 +204,40 @@ std::string model_markdown(const std::vector<nlohmann::json>& recs) {
   return md;
 }
 
+namespace {
+
+// The markdown on stdout (unless --json), and with --out <out>.md and <out>.png drawn from `jsonl`.
+void write_report(const ModelBenchOptions& o, const std::vector<nlohmann::json>& all, const std::string& jsonl) {
+  const std::string md = model_markdown(all);
+  if (!o.json) std::printf("%s", md.c_str());
+  if (o.out.empty()) return;
+  std::ofstream(o.out + ".md") << md;
+  if (!o.png) return;
+  const std::string cmd = quoted(o.python) + " " + quoted(std::string(TORI_BENCH_DIR) + "/plot-model") + " " +
+                          quoted(jsonl) + " --out " + quoted(o.out + ".png") + " && echo plot-ok";
+  const std::string text = planning::run_capture(cmd);
+  if (text.find("plot-ok") == std::string::npos)
+    throw Error("bench model: the PNG was not written (`" + cmd + "`; --no-png skips it): " + text);
+}
+
+}  // namespace
+
 std::vector<nlohmann::json> run_model_bench(const ModelBenchOptions& o) {
+  if (!o.report.empty()) {
+    std::ifstream in(o.report);
+    if (!in) throw InputError("--report: cannot read '" + o.report + "'");
+    std::vector<nlohmann::json> all;
+    for (std::string line; std::getline(in, line);) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (!j.is_discarded() && j.is_object() && j.value("bench", "") == "model") all.push_back(std::move(j));
+    }
+    if (all.empty())
+      throw InputError("--report: '" + o.report + "' has no bench model records (lines with \"bench\": \"model\")");
+    if (o.json)
+      for (const auto& r : all) kernels::emit(r);
+    write_report(o, all, o.report);
+    return all;
+  }
   // Every flag first: nothing is launched on a matrix that would fail half-way.
   std::vector<RanksThreads> configs;
   for (const auto& t : o.ranks_threads) configs.push_back(parse_ranks_threads(t));
@@ -255,18 +288,9 @@ std::vector<nlohmann::json> run_model_bench(const ModelBenchOptions& o) {
         all.push_back(std::move(rec));
       }
     }
-  const std::string md = model_markdown(all);
-  if (!o.json) std::printf("%s", md.c_str());
+  files.close();
+  write_report(o, all, o.out + ".jsonl");
   if (!o.out.empty()) {
-    std::ofstream(o.out + ".md") << md;
-    files.close();
-    if (o.png) {
-      const std::string cmd = quoted(o.python) + " " + quoted(std::string(TORI_BENCH_DIR) + "/plot-model") + " " +
-                              quoted(o.out + ".jsonl") + " --out " + quoted(o.out + ".png") + " && echo plot-ok";
-      const std::string text = planning::run_capture(cmd);
-      if (text.find("plot-ok") == std::string::npos)
-        throw Error("bench model: the PNG was not written (`" + cmd + "`; --no-png skips it): " + text);
-    }
     std::fprintf(stderr, "[bench model %.0fs] wrote %s.jsonl, .csv, .md%s\n", kernels::now_s() - t_start,
                  o.out.c_str(), o.png ? ", .png" : "");
   }

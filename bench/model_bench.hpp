@@ -21,7 +21,8 @@
 // Output: with --json the records as JSON lines on stdout, otherwise markdown (the full table, a
 // ranks-vs-threads table where R ranks × T threads meets 1 rank × R·T threads, and a summary of
 // tokens/s by configuration); with --out PREFIX also PREFIX.jsonl, .csv, .md and (bench/plot-model,
-// Debian's /usr/bin/python3 with matplotlib) PREFIX.png. Progress goes to stderr.
+// Debian's /usr/bin/python3 with matplotlib) PREFIX.png. Progress goes to stderr. --report FILE.jsonl
+// prints (and writes) the tables and PNG of records already measured, without running anything.
 #include <string>
 #include <vector>
 
@@ -46,6 +47,9 @@ struct ModelBenchOptions {
   std::string plan = "default";
   ModelRunOptions run;  // the tests (lists, repeats, warm-up, limits' sizes)
   std::string out;      // prefix of the files (empty: stdout only)
+  // --report FILE.jsonl: no runs; the tables (and with --out, <out>.md and <out>.png) of the model
+  // records an earlier run wrote (several runs' files may be concatenated into one).
+  std::string report;
   bool png = true;      // with --out: PREFIX.png through bench/plot-model
   std::string mpirun = "mpirun";
   std::string python = "/usr/bin/python3";

@@ -94,6 +94,8 @@ void add_bench_model_command(CLI::App& bench, Commands& out) {
   add_matrix_options(app, o->run);
   app->add_option("--out", o->out, "write <out>.jsonl, <out>.csv, <out>.md and <out>.png");
   app->add_flag("!--no-png", o->png, "with --out: no PNG");
+  app->add_option("--report", o->report,
+                  "no runs: print the tables of an earlier run's <out>.jsonl (with --out: write <out>.md and .png)");
   app->add_option("--python", o->python, "Python with matplotlib for the PNG (bench/plot-model)")
       ->capture_default_str();
   app->add_option("--mpirun", o->mpirun, "mpirun to start the ranks with")->capture_default_str();
