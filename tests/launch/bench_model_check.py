@@ -13,7 +13,8 @@ of every figure.
   pair, queries attending themselves), weights read once per decode step plus the KV cache.
 - CSV: the header, one row per record, the same values. Markdown (PREFIX.md and stdout without
   --json): one full-table row per record, a ranks-vs-threads row per 2x1 record whose ratio is the
-  records' tokens/s ratio, the summary. PREFIX.png: a non-empty PNG.
+  records' tokens/s ratio, the summary; `--report PREFIX.jsonl` prints the same markdown again.
+  PREFIX.png: a non-empty PNG.
 """
 import csv
 import json
@@ -147,6 +148,13 @@ def main():
         if abs(float(cells[5]) - a["tokens_per_s"] / b["tokens_per_s"]) > 0.006:
             fail(f"markdown ratio {cells[5]} is not {a['tokens_per_s']} / {b['tokens_per_s']}")
     print(f"ok: markdown with {len(vs)} ranks-vs-threads ratios equal to the records'")
+
+    # --report: the same tables again from the JSON lines, nothing run.
+    res = subprocess.run([TORI, "bench", "model", "--report", prefix + ".jsonl", "--no-png"], capture_output=True,
+                         text=True)
+    if res.returncode != 0 or res.stdout != md:
+        fail(f"--report {prefix}.jsonl printed other tables (exit {res.returncode}):\n{res.stdout}{res.stderr[-1000:]}")
+    print("ok: --report prints the same tables from the JSON lines")
 
     png = open(prefix + ".png", "rb").read()
     if not png.startswith(b"\x89PNG\r\n\x1a\n") or len(png) < 2048:
