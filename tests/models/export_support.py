@@ -1,5 +1,6 @@
 """What the GGUF export checks share (gguf_export_hf_check.py, gguf_export_llama_check.py): running
 a command that must succeed, and where launch/fetch-model puts SmolLM2's GGUF."""
+import argparse
 import os
 import subprocess
 import sys
@@ -20,3 +21,22 @@ def run(cmd):
         print(f"FAILED: {' '.join(cmd)} exited {res.returncode}:\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}")
         sys.exit(1)
     return res.stdout
+
+
+def parse_args(doc, venv=False, extra=()):
+    """--tori, --workdir, --model (SmolLM2's GGUF), with venv also --venv ($TORI_VENV or .cache/venv),
+    and `extra` (name, default) options; SKIPs (exit 77) when the model is absent; makes the workdir."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--tori", required=True)
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--model", default=smollm2_gguf())
+    if venv:
+        ap.add_argument("--venv", default=os.environ.get("TORI_VENV") or os.path.join(ROOT, ".cache", "venv"))
+    for name, default in extra:
+        ap.add_argument(name, default=default)
+    args = ap.parse_args()
+    if not os.path.isfile(args.model):
+        print(f"SKIPPED: no model at {args.model} (run ./launch/fetch-model)")
+        sys.exit(SKIP)
+    os.makedirs(args.workdir, exist_ok=True)
+    return args

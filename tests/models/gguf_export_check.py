@@ -11,13 +11,12 @@
    tests/models/gguf_export_llama_check.py (models:gguf_export_llama_check), which needs llama.cpp.
 SKIPPED (exit 77) as a whole only when the SmolLM2 GGUF is absent.
 """
-import argparse
 import json
 import os
 import subprocess
 import sys
 
-from export_support import ROOT, SKIP, run, smollm2_gguf
+from export_support import parse_args, run
 
 PROMPTS = ["The capital of France is", "def fibonacci(n):\n   "]
 MAX_NEW = 12
@@ -53,16 +52,7 @@ def tokenizer_keys_equal(src, dst, venv):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--tori", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--model", default=smollm2_gguf())
-    ap.add_argument("--venv", default=os.environ.get("TORI_VENV") or os.path.join(ROOT, ".cache", "venv"))
-    args = ap.parse_args()
-    if not os.path.isfile(args.model):
-        print(f"SKIPPED: no model at {args.model} (run ./launch/fetch-model)")
-        sys.exit(SKIP)
-    os.makedirs(args.workdir, exist_ok=True)
+    args = parse_args(__doc__, venv=True)
     exported = os.path.join(args.workdir, "smollm2-f32.gguf")
     run([args.tori, "export", "--model", args.model, "--format", "gguf", "--dtype", "f32", "--out", exported])
     print("tokenizer metadata:", tokenizer_keys_equal(args.model, exported, args.venv))

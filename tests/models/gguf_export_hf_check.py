@@ -12,12 +12,11 @@ pre "smollm", the same tokens, token types and merges, bos/eos ids, add_bos_toke
 template as the source GGUF (which is what llama.cpp's convert_hf_to_gguf.py writes for SmolLM2).
 SKIPPED (exit 77) without the GGUF or the venv (tests/support/make-venv, $TORI_VENV).
 """
-import argparse
 import json
 import os
 import sys
 
-from export_support import ROOT, SKIP, run, smollm2_gguf
+from export_support import SKIP, parse_args, run
 
 KEYS = ["tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens", "tokenizer.ggml.token_type",
         "tokenizer.ggml.merges", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
@@ -41,22 +40,12 @@ json.dump(out, sys.stdout)
 """
 
 
-
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--tori", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--model", default=smollm2_gguf())
-    ap.add_argument("--venv", default=os.environ.get("TORI_VENV") or os.path.join(ROOT, ".cache", "venv"))
-    args = ap.parse_args()
+    args = parse_args(__doc__, venv=True)
     py = os.path.join(args.venv, "bin", "python")
-    if not os.path.isfile(args.model):
-        print(f"SKIPPED: no model at {args.model} (run ./launch/fetch-model)")
-        sys.exit(SKIP)
     if not os.path.isfile(py):
         print(f"SKIPPED: no venv at {args.venv} (tests/support/make-venv): the gguf package reads the files")
         sys.exit(SKIP)
-    os.makedirs(args.workdir, exist_ok=True)
     src = json.loads(run([py, "-c", READ, args.model]))
 
     hf = os.path.join(args.workdir, "smollm2-hf")

@@ -14,12 +14,11 @@ token ids. SKIPPED (exit 77) without it (CI has no llama.cpp) or without SmolLM2
    loads it, encodes "Hello" byte by byte, and its 8 greedy ids equal Tori's from the same prompt ids
    (Tori treats the placeholder as no tokenizer: prompts are ids).
 """
-import argparse
 import json
 import os
 import sys
 
-from export_support import ROOT, SKIP, run, smollm2_gguf
+from export_support import ROOT, SKIP, parse_args, run
 
 PROMPTS = ["The capital of France is", "def fibonacci(n):\n   "]
 MAX_NEW = 12
@@ -40,13 +39,7 @@ def llama_ids(helper, model, max_new, prompt):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--tori", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--model", default=smollm2_gguf())
-    ap.add_argument("--llama-simple", default=os.environ.get("TORI_LLAMA_SIMPLE", ""))
-    ap.add_argument("--cxx", default="c++")
-    args = ap.parse_args()
+    args = parse_args(__doc__, extra=[("--llama-simple", os.environ.get("TORI_LLAMA_SIMPLE", "")), ("--cxx", "c++")])
     if not args.llama_simple or not os.path.isfile(args.llama_simple):
         print("SKIPPED: no llama.cpp (set TORI_LLAMA_SIMPLE to a built checkout's build/bin/llama-simple)")
         sys.exit(SKIP)
@@ -55,10 +48,6 @@ def main():
     if not os.path.isfile(os.path.join(checkout, "include", "llama.h")):
         print(f"SKIPPED: {checkout}/include/llama.h not found beside {args.llama_simple}")
         sys.exit(SKIP)
-    if not os.path.isfile(args.model):
-        print(f"SKIPPED: no model at {args.model} (run ./launch/fetch-model)")
-        sys.exit(SKIP)
-    os.makedirs(args.workdir, exist_ok=True)
     helper = os.path.join(args.workdir, "llama_greedy_ids")
     run([args.cxx, "-std=c++17", "-O1", "-I" + os.path.join(checkout, "include"),
          "-I" + os.path.join(checkout, "ggml", "include"), os.path.join(ROOT, "tests", "models", "llama_greedy_ids.cpp"),
