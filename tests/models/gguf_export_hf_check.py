@@ -2,9 +2,10 @@
 """`tori export --format gguf` from a Hugging Face directory with tokenizer.json: the GGUF's
 tokenizer metadata, re-read by llama.cpp's `gguf` package, equals the vocabulary it came from.
 
-The directory is SmolLM2-135M-Instruct as Hugging Face ships it, rebuilt from the packaged GGUF
-(launch/fetch-model): `tori export --format hf` writes config.json + safetensors, and this script
-writes tokenizer.json (byte-level BPE: the GGUF's tokens as the vocab, its merges in rank order,
+The directory is SmolLM2's tokenizer as Hugging Face ships it, rebuilt from the packaged GGUF
+(launch/fetch-model), beside the weights of a small model of the same vocabulary (smollm-tiny's
+shape, 2 layers, with SmolLM2's 49152 tokens; synthetic weights keep the test to seconds):
+`tori export --format hf` writes config.json + safetensors, and this script writes tokenizer.json (byte-level BPE: the GGUF's tokens as the vocab, its merges in rank order,
 its control tokens as special added tokens, Digits + ByteLevel pre-tokenizer as SmolLM2's own) and
 tokenizer_config.json (bos/eos tokens, add_bos_token, chat template). Then `tori export --format
 gguf` from that directory must give, read back by `gguf.GGUFReader`: tokenizer.ggml.model "gpt2",
@@ -48,9 +49,13 @@ def main():
         sys.exit(SKIP)
     src = json.loads(run([py, "-c", READ, args.model]))
 
-    hf = os.path.join(args.workdir, "smollm2-hf")
-    run([args.tori, "export", "--model", args.model, "--format", "hf", "--dtype", "bf16", "--out", hf])
     tokens, types = src["tokenizer.ggml.tokens"], src["tokenizer.ggml.token_type"]
+    shape = os.path.join(args.workdir, "smollm-vocab.yaml")
+    with open(shape, "w") as f:
+        f.write(run([args.tori, "presets", "smollm-tiny"]).replace("name: smollm-tiny", "name: smollm-vocab")
+                .replace("vocab: 512", f"vocab: {len(tokens)}"))
+    hf = os.path.join(args.workdir, "smollm-vocab-hf")
+    run([args.tori, "export", "--model", shape, "--format", "hf", "--dtype", "bf16", "--out", hf])
     added = [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False,
               "special": True} for i, (t, ty) in enumerate(zip(tokens, types)) if ty == 3]
     tokenizer = {
@@ -71,8 +76,8 @@ def main():
                    "add_bos_token": src["tokenizer.ggml.add_bos_token"],
                    "chat_template": src["tokenizer.chat_template"]}, f, ensure_ascii=False)
 
-    out = os.path.join(args.workdir, "smollm2-from-hf-q8_0.gguf")
-    run([args.tori, "export", "--model", hf, "--format", "gguf", "--dtype", "q8_0", "--out", out])
+    out = os.path.join(args.workdir, "smollm-vocab-from-hf.gguf")
+    run([args.tori, "export", "--model", hf, "--format", "gguf", "--dtype", "f32", "--out", out])
     got = json.loads(run([py, "-c", READ, out]))
     bad = [k for k in KEYS if got.get(k) != src.get(k)]
     if bad:
