@@ -266,16 +266,6 @@ void bench_attention(const KernelsBenchOptions& opt, Reporter& rep) {
     }
 }
 
-// The 1-minute load average (/proc/loadavg), or -1 where it cannot be read.
-double load_average() {
-  double l = -1;
-  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
-    if (std::fscanf(f, "%lf", &l) != 1) l = -1;
-    std::fclose(f);
-  }
-  return l;
-}
-
 // Multigrain attention alone (prefill from T = 0, window w + 4 global tokens for each w of --windows,
 // default 512; multiquery H = 4,
 // K = 1 as Gemma 3 270M) against, in the same run and at the same load: the project's dense
@@ -337,7 +327,7 @@ void bench_multigrain(const KernelsBenchOptions& opt, Reporter& rep) {
                                 {"speedup_vs_dense_masked", t["dense_masked"] / med},
                                 {"speedup_vs_best_single_grain", best_single / med},
                                 {"ideal_speedup", double(L) / (2.0 * double(window))}};
-          rec["loadavg_1m"] = load_average();  // the machine is shared: the load next to every figure
+          rec["loadavg_1m"] = planning::load_average_1m();  // the machine is shared: the load next to every figure
           for (const Variant& v : variants)  // pairs each variant computes (masked padding included)
             if (v.name == name) rec["assigned_flops"] = multigrain_assigned_flops(q, cache, {}, pattern, v.grain);
           const bool dense = name == "dense_causal";

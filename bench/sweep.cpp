@@ -13,6 +13,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bench/csv.hpp"
 #include "kernels/error.hpp"
 #include "kernels/record.hpp"
 #include "models/hf_checkpoint.hpp"
@@ -33,23 +34,6 @@ const std::vector<std::string> kColumns = {
     "rel_err",         "pred_compute_s", "pred_memory_s", "pred_comm_s", "pred_overhead_s", "comm_s",
     "exposed_comm_s",  "comm_share",     "tokens_per_s", "mfu",         "mbu",        "auto",
     "fastest",         "refined",        "first_measured_s", "peak_gflops_per_chip", "gbps_per_chip"};
-
-std::string csv_cell(const nlohmann::json& v) {
-  if (!v.is_string()) return v.dump();
-  std::string s(1, '"');
-  s += v.get<std::string>();
-  s += '"';
-  return s;
-}
-
-std::string join(const std::vector<std::string>& v, char sep) {
-  std::string s;
-  for (const auto& x : v) {
-    if (!s.empty()) s += sep;
-    s += x;
-  }
-  return s;
-}
 
 }  // namespace
 
@@ -76,13 +60,7 @@ SweepSummary run_sweep(const SweepOptions& o) {
       planning::with_link_model(planning::load_hardware_profile(o.hardware), o.link_gbps, o.link_latency_us);
   const int cores = runtime::cores_on_host();
 
-  std::ofstream jsonl, csv;
-  if (!o.out.empty()) {
-    jsonl.open(o.out + ".jsonl");
-    csv.open(o.out + ".csv");
-    if (!jsonl || !csv) throw InputError("--out: cannot write '" + o.out + ".jsonl' / '.csv'");
-    csv << join(kColumns, ',') << "\n";
-  }
+  RecordFiles files(o.out, kColumns);
   std::vector<double> abs_err;
   SweepSummary sum;
   size_t auto_ok = 0, auto_ok_first = 0, auto_n = 0;
@@ -270,12 +248,7 @@ SweepSummary run_sweep(const SweepOptions& o) {
           for (const auto& r : recs) {
             ++sum.records;
             if (o.json) kernels::emit(r);
-            if (jsonl) jsonl << r.dump() << "\n";
-            if (csv) {
-              std::vector<std::string> cells;
-              for (const auto& k : kColumns) cells.push_back(csv_cell(r[k]));
-              csv << join(cells, ',') << "\n";
-            }
+            files.write(r);
           }
         }
       }
@@ -285,7 +258,7 @@ SweepSummary run_sweep(const SweepOptions& o) {
   sum.auto_within_10pct = auto_n ? double(auto_ok) / double(auto_n) : 0;
   sum.auto_within_10pct_first = auto_n ? double(auto_ok_first) / double(auto_n) : 0;
   if (o.json) kernels::emit(sum.to_json());
-  if (jsonl) jsonl << sum.to_json().dump() << "\n";
+  files.write(sum.to_json(), false);
   std::fprintf(stderr,
                "[sweep %.0fs] %zu points, %zu records: median |predicted - measured|/measured = %.1f%%; auto within "
                "10%% of the fastest at %.0f%% of (point, phase) (%.0f%% before %zu refinement(s)), worst x%.2f\n",

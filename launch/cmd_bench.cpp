@@ -10,6 +10,7 @@ void add_bench_commands(CLI::App& parent, Commands& out) {
   add_bench_collectives_command(*bench, out);
   add_bench_overlap_command(*bench, out);
   add_bench_sweep_command(*bench, out);
+  add_bench_model_command(*bench, out);
 }
 
 }  // namespace tori::launch

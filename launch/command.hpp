@@ -59,6 +59,7 @@ void add_bench_kernels_command(CLI::App& bench, Commands& out);  // bench kernel
 void add_bench_collectives_command(CLI::App& bench, Commands& out);  // bench collectives
 void add_bench_overlap_command(CLI::App& bench, Commands& out);      // bench overlap
 void add_bench_sweep_command(CLI::App& bench, Commands& out);        // bench sweep
+void add_bench_model_command(CLI::App& bench, Commands& out);        // bench model, bench model-run
 void add_calibrate_command(CLI::App& parent, Commands& out);
 
 }  // namespace tori::launch

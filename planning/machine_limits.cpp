@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 #include <vector>
 
@@ -46,6 +47,15 @@ Buffer alloc_floats(int64_t n) {
 }
 
 }  // namespace
+
+double load_average_1m() {
+  double l = -1;
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf", &l) != 1) l = -1;
+    std::fclose(f);
+  }
+  return l;
+}
 
 double MachineLimits::peak_gflops(std::string_view dtype) const {
   if (dtype == "bf16") return bf16_gflops;

@@ -38,4 +38,8 @@ struct MachineLimits {
 
 MachineLimits measure_machine_limits(const MachineLimitsOptions& opt = {});
 
+// The host's 1-minute load average (/proc/loadavg), or -1 where it cannot be read: benchmarks on a
+// shared machine put it next to every figure.
+double load_average_1m();
+
 }  // namespace tori::planning
