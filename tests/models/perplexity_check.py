@@ -2,7 +2,7 @@
 """Independent check of `tori perplexity` on the real model: SmolLM2-135M-Instruct (Q4_1 GGUF).
 
 Tori side: `mpirun -np N tori --json perplexity --check-reference` on the evaluation text
-(launch/eval-texts: the Debian FAQ), --ctx CTX, the first WINDOWS windows; the record holds the
+(launch/eval-texts: the Debian FAQ), --ctx CTX (64), the first WINDOWS (2) windows; the record holds the
 sharded model's perplexity and the single-process reference's on the same windows (Tori itself
 fails the run if any token's log-probability differs between the two by more than 1e-3).
 
@@ -113,7 +113,7 @@ def main():
     ap.add_argument("--mpirun", default="mpirun")
     ap.add_argument("--ranks", type=int, default=2)
     ap.add_argument("--ctx", type=int, default=64)
-    ap.add_argument("--windows", type=int, default=3)
+    ap.add_argument("--windows", type=int, default=2)
     ap.add_argument("--batch", type=int, default=2)
     ap.add_argument("--text", default=None, help="the text (default: launch/eval-texts eval)")
     ap.add_argument("--model", default=default_model(), help="the GGUF (default: the launch/fetch-model cache)")
