@@ -6,10 +6,12 @@
 // standard error and the number of tokens scored (--json: one record). --check-reference scores
 // the same windows with the single-process reference (on the weights rounded as --dtype rounds
 // them) and exits 1 if any token's log-probability differs by more than --tolerance.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +19,7 @@
 
 #include "kernels/record.hpp"
 #include "launch/command.hpp"
+#include "launch/defaults.hpp"
 #include "launch/plan_choice.hpp"
 #include "launch/run_config.hpp"
 #include "launch/sharded_run.hpp"
@@ -54,7 +57,6 @@ struct PerplexityOptions {
   long long prefill_chunk = runtime::ShardOptions::kDefaultPrefillChunk;
   bool check_reference = false;
   double tolerance = -1;  // < 0: the dtype's default
-  unsigned long long seed = 1234;
 };
 
 // The text file, whole; refused when unreadable, empty or not UTF-8.
@@ -144,7 +146,7 @@ int run_perplexity(const PerplexityOptions& opts, const GlobalOptions& g) {
   if (o.windows < 0) throw InputError("--windows: " + std::to_string(o.windows) + " (allowed: >= 0; 0 = every window)");
   check_prefill_chunk(o.prefill_chunk);
   const std::string text = read_text(o.text);
-  auto source = models::open_model(o.model, o.seed);
+  auto source = models::open_model(o.model, kDefaultSeed);  // a model with a tokenizer is a checkpoint: no seed
   const models::ModelConfig& base = source->config();
   const std::unique_ptr<models::Tokenizer> tok = models::open_tokenizer(o.model);
   if (!tok)
