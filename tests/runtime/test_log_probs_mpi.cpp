@@ -104,7 +104,8 @@ TEST_CASE("sharded log-probabilities equal the reference's, every plan, padded v
   check_every_plan(cfg, 4);
 }
 
-TEST_CASE("sharded log-probabilities equal the reference's, every plan, parallel multiquery block", "[perplexity]") {
+TEST_CASE("sharded log-probabilities equal the reference's, every plan, parallel multiquery block",
+          "[perplexity][parallel]") {
   runtime::apply_threads(1, MPI_COMM_WORLD);
   check_every_plan(models::load_model_config("palm-tiny"), 4);
 }
