@@ -54,6 +54,7 @@ void add_generate_command(CLI::App& parent, Commands& out);
 void add_serve_command(CLI::App& parent, Commands& out);
 void add_export_command(CLI::App& parent, Commands& out);
 void add_compress_command(CLI::App& parent, Commands& out);
+void add_perplexity_command(CLI::App& parent, Commands& out);
 void add_bench_commands(CLI::App& parent, Commands& out);       // the `bench` group
 void add_bench_kernels_command(CLI::App& bench, Commands& out);  // bench kernels
 void add_bench_collectives_command(CLI::App& bench, Commands& out);  // bench collectives

@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
       tori::launch::add_verify_command(app, commands);
       tori::launch::add_export_command(app, commands);
       tori::launch::add_compress_command(app, commands);
+      tori::launch::add_perplexity_command(app, commands);
       tori::launch::add_bench_commands(app, commands);
 
       try {

@@ -23,6 +23,7 @@
 #include "runtime/sharded_norm.hpp"
 #include "runtime/step_context.hpp"
 #include "runtime/threads.hpp"
+#include "runtime/token_log_probs.hpp"
 #include "runtime/transformer_block.hpp"
 
 namespace tori::runtime {
@@ -74,6 +75,19 @@ bool agree_cache_handoff(collectives::Collectives& coll, const Placement& pre, c
   Tensor differs({1}, kernels::DType::f32);
   differs.set(0, needs_cache_handoff(pre, dec) ? 1.f : 0.f);
   return coll.all_reduce(differs, Axes::xyz).get(0) > 0;
+}
+
+// Row blocks [n_i, E] one under the other: [Σ n_i, E].
+Tensor stack_rows(const std::vector<Tensor>& parts, int64_t E) {
+  int64_t n = 0;
+  for (const Tensor& t : parts) n += t.size(0);
+  Tensor out = Tensor::empty({n, E}, kernels::DType::f32);
+  int64_t at = 0;
+  for (const Tensor& t : parts) {
+    std::copy_n(t.data<float>(), t.numel(), out.data<float>() + at * E);
+    at += t.size(0);
+  }
+  return out;
 }
 
 }  // namespace
@@ -264,7 +278,7 @@ Tensor ShardedModel::logits(const Tensor& hidden) {
   return shard_config_.vocab == config_.vocab ? all : kernels::slice_columns(all, 0, config_.vocab);
 }
 
-std::vector<Tensor> ShardedModel::prefill(const std::vector<models::TokenIds>& prompts, bool all_positions) {
+std::vector<Tensor> ShardedModel::prefill_hidden(const std::vector<models::TokenIds>& prompts, bool all_positions) {
   if (static_cast<int64_t>(prompts.size()) != batch_)
     throw InputError("prefill: " + std::to_string(prompts.size()) + " prompts for a model built for batch " +
                      std::to_string(batch_));
@@ -284,7 +298,7 @@ std::vector<Tensor> ShardedModel::prefill(const std::vector<models::TokenIds>& p
   if (L == 0) throw InputError("prefill: every prompt is empty");
   // Chunk by chunk: tokens [c0, c0 + Lc) of every prompt, padded to Lc; a padded row is computed
   // but never cached or read, and a sequence whose prompt has ended brings no new tokens.
-  const int64_t Lc = chunk_tokens(L), E = config_.d_model, V = config_.vocab;
+  const int64_t Lc = chunk_tokens(L), E = config_.d_model;
   handoff_caches_.clear();
   if (handoff_)  // the prefill placement's own cache of the chunks so far (attention_layouts.hpp)
     for (int64_t l = 0; l < config_.n_layers; ++l)
@@ -333,18 +347,17 @@ std::vector<Tensor> ShardedModel::prefill(const std::vector<models::TokenIds>& p
     }
   }
   handoff_caches_.clear();
+  // Each sequence's rows in order, one tensor: [n_b, E].
+  std::vector<Tensor> out;
+  for (const auto& r : rows) out.push_back(stack_rows(r, E));
+  return out;
+}
+
+std::vector<Tensor> ShardedModel::prefill(const std::vector<models::TokenIds>& prompts, bool all_positions) {
+  const std::vector<Tensor> rows = prefill_hidden(prompts, all_positions);
+  const int64_t E = config_.d_model, V = config_.vocab;
   // Every sequence's rows, in order: [R, E] -> logits [R, V].
-  int64_t R = 0;
-  for (const auto& r : rows)
-    for (const Tensor& t : r) R += t.size(0);
-  Tensor picked = Tensor::empty({R, E}, kernels::DType::f32);
-  int64_t at = 0;
-  for (const auto& r : rows)
-    for (const Tensor& t : r) {
-      std::copy_n(t.data<float>(), t.numel(), picked.data<float>() + at * E);
-      at += t.size(0);
-    }
-  Tensor lg = logits(picked);
+  Tensor lg = logits(stack_rows(rows, E));
   std::vector<Tensor> out;
   int64_t r = 0;
   for (int64_t b = 0; b < batch_; ++b) {
@@ -353,6 +366,35 @@ std::vector<Tensor> ShardedModel::prefill(const std::vector<models::TokenIds>& p
     out.push_back(nb > 0 ? lg.narrow0(r, nb).clone().reshape({nb, V}) : Tensor({0, V}, kernels::DType::f32));
     r += nb;
   }
+  return out;
+}
+
+std::vector<std::vector<double>> ShardedModel::prefill_log_probs(const std::vector<models::TokenIds>& prompts,
+                                                                 int64_t first) {
+  if (first < 0) throw Error("prefill_log_probs: first position " + std::to_string(first) + " < 0");
+  const std::vector<Tensor> rows = prefill_hidden(prompts, true);
+  const int64_t E = config_.d_model;
+  // The scored rows of every sequence, [R, E], and the token each predicts.
+  int64_t R = 0;
+  for (size_t b = 0; b < rows.size(); ++b) R += std::max<int64_t>(rows[b].size(0) - 1 - first, 0);
+  std::vector<std::vector<double>> out(rows.size());
+  if (R == 0) return out;  // the same on every rank: nothing to score
+  Tensor picked = Tensor::empty({R, E}, kernels::DType::f32);
+  std::vector<int32_t> targets;
+  for (size_t b = 0; b < rows.size(); ++b)
+    for (int64_t l = first; l + 1 < rows[b].size(0); ++l) {
+      std::copy_n(rows[b].data<float>() + l * E, E, picked.data<float>() + int64_t(targets.size()) * E);
+      targets.push_back(prompts[b][size_t(l + 1)]);
+    }
+  // [R, E] @ unembed [E, V'/n] -> [R, V'/n]: this rank's vocabulary block, reduced where it lives.
+  Tensor part;
+  kernels::unembed(picked, unembed_, part);
+  const int64_t Vn = shard_config_.vocab / coll_.torus().ranks();
+  const std::vector<double> lp = token_log_probs(coll_, decode_flow_.step.logits, part,
+                                                 coll_.torus().shard_index(Axes::xyz) * Vn, config_.vocab, targets);
+  size_t at = 0;
+  for (size_t b = 0; b < rows.size(); ++b)
+    for (int64_t l = first; l + 1 < rows[b].size(0); ++l) out[b].push_back(lp[at++]);
   return out;
 }
 

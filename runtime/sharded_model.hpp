@@ -53,6 +53,13 @@ class ShardedModel {
   // over to decode's placement (prefill_continues() false: prefill then needs empty caches).
   std::vector<kernels::Tensor> prefill(const std::vector<models::TokenIds>& prompts, bool all_positions = false);
   bool prefill_continues() const { return !handoff_; }
+  // Appends prompts[b] as prefill() does and returns, per sequence, the log-probability the model
+  // gives each next token of its prompt from position `first` on: log p(prompts[b][l + 1] |
+  // prompts[b][0..l]) for l in [first, L_b - 1), L_b - 1 - first values (none if L_b - 1 <= first).
+  // Only those rows are unembedded, and their logits stay vocabulary-sharded: each rank reduces
+  // its block to a log-sum-exp and the target's logit (token_log_probs.hpp), no [R, V] gather.
+  // Every rank returns the same values. Perplexity (launch/cmd_perplexity.cpp) scores with it.
+  std::vector<std::vector<double>> prefill_log_probs(const std::vector<models::TokenIds>& prompts, int64_t first);
   // Tokens per sequence of one prefill step for prompts padded to L (ShardOptions::prefill_chunk).
   int64_t chunk_tokens(int64_t L) const;
   // One token per sequence; returns logits [B, V]. tokens[b] = kIdle: sequence b is skipped
@@ -83,6 +90,9 @@ class ShardedModel {
   // The phase's layout on rows < B rows (active_batch.hpp), built on first use.
   const std::pair<Placement, LayoutDataflow>& active_phase(bool prefill, int64_t rows);
   kernels::Tensor logits(const kernels::Tensor& hidden);  // [R, E] -> [R, V]
+  // prefill()'s steps: per sequence, the final-normed hidden rows of every new position [L_b, E],
+  // or of its last one [1, E] ([0, E] for an idle sequence).
+  std::vector<kernels::Tensor> prefill_hidden(const std::vector<models::TokenIds>& prompts, bool all_positions);
   void load_layers(const models::WeightSource& padded);     // each storage the phases use
   void load_embedding(const models::WeightSource& padded);  // embedding, unembedding, final norm
 

@@ -455,6 +455,24 @@ row("prompt_chat_too_long_mini", GEN + " --model " + MINI + " --chat --prompt-fi
     make=text_file("long.txt", "Tell me more. " * 100))
 
 
+# -- perplexity (smol-mini: SmolLM2's tokenizer, context 256) --
+PPL = "perplexity --model " + MINI + " --text {d}/t.txt"
+LONG_TEXT = "The Debian project is an association of individuals who make a free operating system. " * 40
+row("perplexity_text_missing", "perplexity --model " + MINI + " --text {d}/none.txt", r"--text: cannot read '.*none.txt'",
+    smol=True)
+row("perplexity_text_empty", PPL, r"--text: '.*t.txt' is empty", smol=True, make=text_file("t.txt", ""))
+row("perplexity_text_too_short", PPL + " --ctx 64",
+    r"--text: '.*t.txt' is \d+ tokens, fewer than two windows of --ctx 64 \(128 tokens needed\)", smol=True,
+    make=text_file("t.txt", "Too short to score twice. " * 3))
+row("perplexity_ctx_past_context", PPL + " --ctx 300", r"--ctx: 300 \(allowed: 2 \.\. 256, the context of model",
+    smol=True, make=text_file("t.txt", LONG_TEXT))
+row("perplexity_ctx_one", PPL + " --ctx 1", r"--ctx: 1 \(allowed: 2 \.\. 256", smol=True,
+    make=text_file("t.txt", LONG_TEXT))
+row("perplexity_text_utf8", PPL, r"--text: '.*t.txt' is not valid UTF-8 text \(first bad byte at offset 3\)", smol=True,
+    make=text_file("t.txt", b"caf\xe9 au lait. " * 200))
+row("perplexity_no_tokenizer", "perplexity --model llama-tiny --text {d}/t.txt",
+    r"--model: model 'llama-tiny' has no tokenizer", make=text_file("t.txt", LONG_TEXT))
+
 # ---- making the inputs --------------------------------------------------------------------------
 # The Hugging Face checkpoint: llama-tiny's shape with two layers and the tiny BPE tokenizer's 379
 # tokens as its vocabulary (every generated id decodes); bf16 in 1 MiB shards, so with an index.
