@@ -33,7 +33,7 @@ struct CompressOptions {
   std::string method = "plain";
   std::string allocation = "uniform";
   std::string calibration, eval_text;
-  int64_t calibration_tokens = 2048, calibration_window = 0, eval_tokens = 512;
+  int64_t calibration_tokens = 2048, calibration_window = 0, eval_tokens = 512, eval_skip = -1;
   bool compare_svd = false;
   std::string out_dir;
 };
@@ -72,6 +72,9 @@ void add_compress_command(CLI::App& parent, Commands& out) {
                   "also report the activation-weighted error |X(W-W')|/|XW| per matrix on this text's inputs "
                   "(the same file as --calibration: the tokens after the calibration ones, held out)");
   app->add_option("--eval-tokens", o->eval_tokens, "tokens of --eval-text used")->capture_default_str();
+  app->add_option("--eval-skip", o->eval_skip,
+                  "tokens of --eval-text skipped first (default: --calibration-tokens when it is the --calibration "
+                  "file, else 0); give the same value to compare methods on the same held-out tokens");
   app->add_flag("--compare-svd", o->compare_svd, "also report one whole-matrix SVD's error at the same parameter count");
   app->add_option("--out", o->out_dir, "output directory (tsvd.safetensors, tsvd.json)")->required();
   out.push_back({app, [o](const GlobalOptions& g) {
@@ -98,6 +101,8 @@ void add_compress_command(CLI::App& parent, Commands& out) {
                                       "activation-aware --calibration TEXT, or no --calibration)");
                    if (o->calibration_tokens < 1)
                      throw InputError("--calibration-tokens: " + std::to_string(o->calibration_tokens) + " (allowed: >= 1)");
+                   if (o->eval_skip < -1)
+                     throw InputError("--eval-skip: " + std::to_string(o->eval_skip) + " (allowed: >= 0)");
                    if (o->eval_tokens < 1)
                      throw InputError("--eval-tokens: " + std::to_string(o->eval_tokens) + " (allowed: >= 1)");
                    // A path is recorded absolute, so --model DIR works from anywhere.
@@ -131,7 +136,7 @@ void add_compress_command(CLI::App& parent, Commands& out) {
                      models::CollectOptions eo;
                      eo.window = o->calibration_window;
                      const bool same = cal_text && std::filesystem::equivalent(o->calibration, o->eval_text, ec);
-                     eo.first = same ? o->calibration_tokens : 0;  // held out: after the calibration tokens
+                     eo.first = o->eval_skip >= 0 ? o->eval_skip : same ? o->calibration_tokens : 0;  // held out
                      eo.count = o->eval_tokens;
                      eo.keep_rows = true;
                      eo.flag = "--eval-text";
