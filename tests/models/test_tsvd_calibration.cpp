@@ -64,7 +64,7 @@ double sum_sq(const std::vector<TsvdMatrixReport>& rs, double TsvdMatrixReport::
 
 }  // namespace
 
-TEST_CASE("calibration: the hook sees each matrix input and leaves the logits alone; Gram blocks are XᵀX",
+TEST_CASE("calibration: the hook sees every matrix input and leaves the logits alone and the Gram blocks are XᵀX",
           "[tsvd][calibration]") {
   const SyntheticWeights w(load_model_config("llama-tiny"), 3);
   const ModelConfig& c = w.config();
