@@ -118,11 +118,18 @@ void add_compress_command(CLI::App& parent, Commands& out) {
                    if (aware) cal_text = models::read_calibration_text(o->model, src->config(), o->calibration, "--calibration");
                    if (!o->eval_text.empty())
                      eval_text = models::read_calibration_text(o->model, src->config(), o->eval_text, "--eval-text");
+                   models::CollectOptions co, eo;
+                   co.window = eo.window = o->calibration_window;
+                   co.count = o->calibration_tokens;
+                   const bool same = cal_text && eval_text && std::filesystem::equivalent(o->calibration, o->eval_text, ec);
+                   eo.first = o->eval_skip >= 0 ? o->eval_skip : same ? o->calibration_tokens : 0;  // held out
+                   eo.count = o->eval_tokens;
+                   eo.keep_rows = true;
+                   eo.flag = "--eval-text";
+                   if (cal_text) models::check_collect_options(src->config(), *cal_text, co);
+                   if (eval_text) models::check_collect_options(src->config(), *eval_text, eo);
                    std::optional<models::ActivationStats> cal_stats, eval_stats;
                    if (cal_text) {
-                     models::CollectOptions co;
-                     co.window = o->calibration_window;
-                     co.count = o->calibration_tokens;
                      cal_stats.emplace(models::collect_activations(*src, *cal_text, c.tile.rows, co));
                      c.calibration = &*cal_stats;
                      c.calibration_meta = nlohmann::json{{"text", std::filesystem::absolute(o->calibration).string()},
@@ -133,13 +140,6 @@ void add_compress_command(CLI::App& parent, Commands& out) {
                                               .dump();
                    }
                    if (eval_text) {
-                     models::CollectOptions eo;
-                     eo.window = o->calibration_window;
-                     const bool same = cal_text && std::filesystem::equivalent(o->calibration, o->eval_text, ec);
-                     eo.first = o->eval_skip >= 0 ? o->eval_skip : same ? o->calibration_tokens : 0;  // held out
-                     eo.count = o->eval_tokens;
-                     eo.keep_rows = true;
-                     eo.flag = "--eval-text";
                      eval_stats.emplace(models::collect_activations(*src, *eval_text, c.tile.rows, eo));
                      c.evaluation = &*eval_stats;
                    }

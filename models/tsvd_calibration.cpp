@@ -126,9 +126,7 @@ int64_t ActivationStats::bytes() const {
   return b;
 }
 
-ActivationStats collect_activations(const WeightSource& weights, const CalibrationText& text, int64_t block,
-                                    const CollectOptions& opt) {
-  const ModelConfig& c = weights.config();
+void check_collect_options(const ModelConfig& c, const CalibrationText& text, const CollectOptions& opt) {
   const int64_t window = opt.window > 0 ? opt.window : c.max_seq;
   if (window < 2 || window > c.max_seq)
     throw InputError(opt.flag + "-window: " + std::to_string(window) + " (allowed: 2 to max_seq = " +
@@ -139,6 +137,13 @@ ActivationStats collect_activations(const WeightSource& weights, const Calibrati
                      (opt.first > 0 ? std::to_string(opt.first) + " held out for calibration, then " : "") +
                      std::to_string(opt.count) + " tokens; allowed: a longer text or fewer " + opt.flag +
                      "-tokens)");
+}
+
+ActivationStats collect_activations(const WeightSource& weights, const CalibrationText& text, int64_t block,
+                                    const CollectOptions& opt) {
+  const ModelConfig& c = weights.config();
+  check_collect_options(c, text, opt);
+  const int64_t window = opt.window > 0 ? opt.window : c.max_seq;
   ActivationStats stats(c, block, opt.keep_rows);
   ReferenceModel model(weights);
   model.set_input_hook([&](int64_t layer, MatmulInput site, const std::vector<float>& x) { stats.add(layer, site, x); });

@@ -69,6 +69,10 @@ struct CollectOptions {
   std::string flag = "--calibration";  // named in errors (too few tokens, a bad window)
 };
 
+// InputError naming opt.flag when `text` has fewer than first + count tokens or the window is
+// outside [2, max_seq]: what collect_activations checks first, callable before any pass runs.
+void check_collect_options(const ModelConfig& c, const CalibrationText& text, const CollectOptions& opt);
+
 // Runs the reference model on `weights` over the chosen tokens of `text`, window by window, and
 // accumulates the inputs of every layer matrix. InputError naming opt.flag when the text has fewer
 // than first + count tokens or the window is outside [2, max_seq].
