@@ -131,7 +131,7 @@ void add_compress_command(CLI::App& parent, Commands& out) {
                    std::optional<models::ActivationStats> cal_stats, eval_stats;
                    if (cal_text) {
                      cal_stats.emplace(models::collect_activations(*src, *cal_text, c.tile.rows, co));
-                     c.calibration = &*cal_stats;
+                     c.calibration = [&](const std::string& m) { return cal_stats->gram(m); };
                      c.calibration_meta = nlohmann::json{{"text", std::filesystem::absolute(o->calibration).string()},
                                                          {"tokenizer", cal_text->tokenizer},
                                                          {"tokens", o->calibration_tokens},
@@ -141,7 +141,7 @@ void add_compress_command(CLI::App& parent, Commands& out) {
                    }
                    if (eval_text) {
                      eval_stats.emplace(models::collect_activations(*src, *eval_text, c.tile.rows, eo));
-                     c.evaluation = &*eval_stats;
+                     c.evaluation = [&](const std::string& m) { return eval_stats->rows(m); };
                    }
                    const auto reports = models::compress_tsvd(*src, source, o->seed, c, o->out_dir);
                    int64_t params = 0, dense = 0;

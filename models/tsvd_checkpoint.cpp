@@ -14,7 +14,6 @@
 #include "models/json_file.hpp"
 #include "models/safetensors_reader.hpp"
 #include "models/safetensors_writer.hpp"
-#include "models/tsvd_calibration.hpp"
 #include "models/weight_names.hpp"
 
 namespace tori::models {
@@ -212,7 +211,7 @@ std::vector<TsvdMatrixReport> compress_tsvd(const WeightSource& src, const std::
   if (!aware && opt.calibration)
     throw InputError("--calibration: only with --method activation-aware (the method here is " + opt.method + ")");
   auto gram_of = [&](const std::string& name) {
-    return aware ? opt.calibration->gram(name) : kernels::ActivationGram{};
+    return aware ? opt.calibration(name) : kernels::ActivationGram{};
   };
 
   // Per matrix per-tile ranks: a global budget needs every tile's spectrum first (one more SVD per
@@ -265,7 +264,7 @@ std::vector<TsvdMatrixReport> compress_tsvd(const WeightSource& src, const std::
       r.svd_rel_error = diff_frobenius(svd_approx, w) / norm;
     }
     if (opt.evaluation) {
-      const Tensor x = opt.evaluation->rows(name);
+      const Tensor x = opt.evaluation(name);
       const Tensor exact = product(x, w);
       const double out_norm = frobenius(exact);
       r.act_error = diff_frobenius(product(x, approx), exact) / out_norm;

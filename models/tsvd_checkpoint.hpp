@@ -21,6 +21,7 @@
 // matrix the model lacks or of another shape, a tile not dividing it, a missing or misshapen
 // factor.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,7 +32,6 @@
 namespace tori::models {
 
 class SafetensorsFile;
-class ActivationStats;
 
 struct TsvdCompressOptions {
   kernels::TileShape tile{0, 0};  // 0 = the default: tsvd_default_tile
@@ -41,12 +41,13 @@ struct TsvdCompressOptions {
   std::string method = "plain";      // plain | activation-aware (needs calibration)
   std::string allocation = "uniform";  // uniform (the rule in every tile) | global (one budget, see below)
   bool compare_svd = false;       // also the error of one whole-matrix SVD at the same parameter count
-  // activation-aware: the Gram blocks of the calibration inputs (tsvd_calibration.hpp), with the
-  // tile's rows as block; recorded in tsvd.json as calibration_meta.
-  const ActivationStats* calibration = nullptr;
+  // activation-aware: per matrix the Gram blocks of its calibration inputs (ActivationStats::gram,
+  // tsvd_calibration.hpp, with the tile's rows as block); recorded in tsvd.json as calibration_meta.
+  std::function<kernels::ActivationGram(const std::string&)> calibration;
   std::string calibration_meta;   // JSON object text
-  // Optional held-out inputs (keep_rows): each report then has the activation-weighted errors.
-  const ActivationStats* evaluation = nullptr;
+  // Optional held-out inputs X [M, K] per matrix (ActivationStats::rows): each report then has the
+  // activation-weighted errors.
+  std::function<kernels::Tensor(const std::string&)> evaluation;
 };
 
 // Checks the options against the model and fills in the default tile: InputError naming the flag

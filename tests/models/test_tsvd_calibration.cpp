@@ -130,10 +130,10 @@ TEST_CASE("activation-aware TSVD beats plain on held-out activation-weighted err
   const ActivationStats held = collect_activations(w, text, 64, eval);
   TsvdCompressOptions opt;
   opt.rule.ratio = 2;
-  opt.evaluation = &held;
+  opt.evaluation = [&](const std::string& m) { return held.rows(m); };
   const auto plain = compress_tsvd(w, "llama-tiny", 7, opt, temp_dir("plain"));
   opt.method = "activation-aware";
-  opt.calibration = &cal;
+  opt.calibration = [&](const std::string& m) { return cal.gram(m); };
   const auto aware = compress_tsvd(w, "llama-tiny", 7, opt, temp_dir("aware"));
   REQUIRE(plain.size() == aware.size());
   int better = 0;
@@ -148,7 +148,7 @@ TEST_CASE("activation-aware TSVD beats plain on held-out activation-weighted err
   CHECK(better >= 5 * c.n_layers);
 
   // Missing statistics are refused by compress_tsvd itself, naming the flags.
-  opt.calibration = nullptr;
+  opt.calibration = nullptr;  // no statistics
   CHECK_THROWS_WITH(compress_tsvd(w, "llama-tiny", 7, opt, temp_dir("never")), Catch::Contains("needs --calibration"));
 }
 
