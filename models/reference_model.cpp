@@ -81,6 +81,14 @@ double silu(double x) { return x / (1.0 + std::exp(-x)); }
 
 }  // namespace
 
+MatmulInput matmul_input_of(const std::string& kind) {
+  if (kind == "wq" || kind == "wk" || kind == "wv") return MatmulInput::attention_in;
+  if (kind == "wo") return MatmulInput::attention_out;
+  if (kind == "w_in" || kind == "w_gate") return MatmulInput::ffn_in;
+  if (kind == "w_out") return MatmulInput::ffn_hidden;
+  throw Error("matmul_input_of: '" + kind + "' is not a layer matrix (wq, wk, wv, wo, w_in, w_gate, w_out)");
+}
+
 ReferenceModel::ReferenceModel(const WeightSource& w) : config_(w.config()) {
   const ModelConfig& c = config_;
   const bool ln = c.norm == Norm::layernorm;
@@ -168,6 +176,7 @@ kernels::Tensor ReferenceModel::forward(int64_t b, const TokenIds& tokens) {
     // i attends to cache entries 0 .. pos0 + i).
     for (int64_t i = 0; i < L; ++i) {
       h[size_t(i)] = normalize(c, x[size_t(i)], W.attn_norm_w, W.attn_norm_b);
+      if (hook_) hook_(l, MatmulInput::attention_in, h[size_t(i)]);
       q[size_t(i)] = matvec(h[size_t(i)], W.wq, E, H * D);
       std::vector<float> k = matvec(h[size_t(i)], W.wk, E, K * D);
       std::vector<float> v = matvec(h[size_t(i)], W.wv, E, K * D);
@@ -203,9 +212,11 @@ kernels::Tensor ReferenceModel::forward(int64_t b, const TokenIds& tokens) {
           o[size_t(hq * D + d)] = float(acc / sum);
         }
       }
+      if (hook_) hook_(l, MatmulInput::attention_out, o);
       std::vector<float> attn = matvec(o, W.wo, H * D, E);
       if (c.post_norms) attn = normalize(c, attn, W.post_attn_norm_w, W.post_attn_norm_b);
       auto ffn = [&](const std::vector<float>& in) {
+        if (hook_) hook_(l, MatmulInput::ffn_in, in);
         std::vector<float> up = matvec(in, W.w_in, E, F);
         if (c.mlp == Mlp::swiglu) {
           std::vector<float> gate = matvec(in, W.w_gate, E, F);
@@ -216,6 +227,7 @@ kernels::Tensor ReferenceModel::forward(int64_t b, const TokenIds& tokens) {
         } else {
           for (auto& u : up) u = float(gelu(u));
         }
+        if (hook_) hook_(l, MatmulInput::ffn_hidden, up);
         return matvec(up, W.w_out, F, E);
       };
       std::vector<float>& xi = x[size_t(i)];

@@ -7,6 +7,7 @@
 // norms, post-attention/post-FFN norms, sqrt(E) embedding scale, query scale and local/global RoPE
 // bases (models/config.hpp).
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "kernels/tensor.hpp"
@@ -16,6 +17,18 @@
 namespace tori::models {
 
 using TokenIds = std::vector<int32_t>;
+
+// The inputs of a layer's matrices, one E- or F-vector per position, as an InputHook sees them:
+//   attention_in   the attention norm's output: the input of wq, wk, wv          [E]
+//   attention_out  the attention's output (heads concatenated): the input of wo  [H·D]
+//   ffn_in         the FFN norm's output (parallel blocks: attention_in's value): w_in, w_gate [E]
+//   ffn_hidden     the gated FFN hidden (act(x·w_gate) * x·w_in, or gelu(x·w_in)): w_out [F]
+enum class MatmulInput { attention_in, attention_out, ffn_in, ffn_hidden };
+// The site whose values multiply layer matrix `kind` (wq, wk, wv, wo, w_in, w_gate, w_out).
+MatmulInput matmul_input_of(const std::string& kind);
+// Called with each position's input of each site, in order (layer by layer, position by position
+// within a forward call); the vector is only valid during the call.
+using InputHook = std::function<void(int64_t layer, MatmulInput site, const std::vector<float>& x)>;
 
 class ReferenceModel {
  public:
@@ -34,6 +47,10 @@ class ReferenceModel {
   std::vector<kernels::Tensor> prefill(const std::vector<TokenIds>& prompts);
   // Appends one token per sequence; returns logits [B, V].
   kernels::Tensor decode(const TokenIds& tokens);
+
+  // Observes the matrices' inputs (calibration: models/tsvd_calibration.hpp) without changing
+  // what is computed; an empty hook (the default) costs one branch per site.
+  void set_input_hook(InputHook hook) { hook_ = std::move(hook); }
 
  private:
   struct Layer {
@@ -54,6 +71,7 @@ class ReferenceModel {
   std::vector<float> tied_unembed_;  // tied embeddings rounded for the logits (empty: embed_ itself)
   std::vector<Layer> layers_;
   std::vector<Sequence> seqs_;
+  InputHook hook_;
 };
 
 // Index of the largest logit (lowest index on ties): greedy sampling.

@@ -15,7 +15,7 @@ namespace tori::models {
 
 namespace {
 
-size_t dtype_bytes(StDtype t) { return t == StDtype::f32 ? 4 : 2; }
+size_t dtype_bytes(StDtype t) { return t == StDtype::f32 ? 4 : t == StDtype::i8 ? 1 : 2; }
 
 [[noreturn]] void bad(const std::string& path, const std::string& what) {
   throw InputError("safetensors file '" + path + "': " + what);
@@ -23,7 +23,7 @@ size_t dtype_bytes(StDtype t) { return t == StDtype::f32 ? 4 : 2; }
 
 }  // namespace
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), file_(path) {
+SafetensorsFile::SafetensorsFile(const std::string& path, bool allow_i8) : path_(path), file_(path) {
   const unsigned char* map = file_.data();
   const size_t file_size = file_.size();
   if (file_size < 8) bad(path, "only " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
@@ -49,7 +49,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), file_(p
       if (dt == "F32") info.dtype = StDtype::f32;
       else if (dt == "F16") info.dtype = StDtype::f16;
       else if (dt == "BF16") info.dtype = StDtype::bf16;
-      else bad(path, "tensor '" + name + "' has dtype " + dt + " (allowed: F32, F16, BF16)");
+      else if (dt == "I8" && allow_i8) info.dtype = StDtype::i8;
+      else bad(path, "tensor '" + name + "' has dtype " + dt + (allow_i8 ? " (allowed: F32, F16, BF16, I8)" : " (allowed: F32, F16, BF16)"));
       // Integers only: converting a JSON float outside int64's range (1e43) is undefined behaviour.
       const nlohmann::json &shape = v.at("shape"), &offsets = v.at("data_offsets");
       auto integers = [](const nlohmann::json& a) {
@@ -122,6 +123,9 @@ kernels::Tensor SafetensorsFile::read_rows(const std::string& name, int64_t r0, 
           std::memcpy(&h, row + 2 * c, 2);
           dst[c] = kernels::bf16::to_f32(h);
         }
+        break;
+      case StDtype::i8:
+        for (int64_t c = 0; c < nc; ++c) dst[c] = float(static_cast<int8_t>(row[c]));
         break;
     }
   }

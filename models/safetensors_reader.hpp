@@ -1,7 +1,7 @@
 #pragma once
 // Reads tensors out of .safetensors files without loading them: the file is memory-mapped, the
 // header validated up front, and read_rows() converts just the requested rows and columns of one
-// tensor to f32 (F32, F16 and BF16 on disk), then drops the pages it touched, so a rank's peak
+// tensor to f32 (F32, F16, BF16 and I8 on disk; I8 as its integer values), then drops the pages it touched, so a rank's peak
 // memory is its shard, not the checkpoint. A sharded checkpoint (model.safetensors.index.json
 // with a weight_map) is a SafetensorsCheckpoint over several files.
 //
@@ -18,7 +18,7 @@
 
 namespace tori::models {
 
-enum class StDtype { f32, f16, bf16 };
+enum class StDtype { f32, f16, bf16, i8 };
 
 struct StTensorInfo {
   StDtype dtype = StDtype::f32;
@@ -28,7 +28,9 @@ struct StTensorInfo {
 
 class SafetensorsFile {
  public:
-  explicit SafetensorsFile(const std::string& path);
+  // allow_i8: I8 tensors are accepted (TSVD int8 factors, read as their integer values); model
+  // checkpoints leave it off, so int8 weights are refused rather than read without their scales.
+  explicit SafetensorsFile(const std::string& path, bool allow_i8 = false);
   ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;

@@ -9,6 +9,7 @@
 
 #include "kernels/error.hpp"
 #include "kernels/matmul.hpp"
+#include "kernels/quantize.hpp"
 #include "models/hf_checkpoint.hpp"
 #include "models/json_file.hpp"
 #include "models/safetensors_reader.hpp"
@@ -30,6 +31,11 @@ constexpr const char* kMetaFile = "tsvd.json";
 std::string factor_name(const std::string& matrix, char uv, int64_t i, int64_t j) {
   return matrix + "." + uv + "." + std::to_string(i) + "." + std::to_string(j);
 }
+// int8 scales: "<m>.u_scale.<i>.<j>" per tile, "<m>.v_scale.<j>" per column block (i unused).
+std::string scale_name(const std::string& matrix, char uv, int64_t i, int64_t j) {
+  return uv == 'u' ? matrix + ".u_scale." + std::to_string(i) + "." + std::to_string(j)
+                   : matrix + ".v_scale." + std::to_string(j);
+}
 
 double frobenius(const Tensor& a) {
   double s = 0;
@@ -38,10 +44,10 @@ double frobenius(const Tensor& a) {
   return std::sqrt(s);
 }
 
-// u [T_k, r] · v [r, T_n] -> [T_k, T_n] f32 (OpenBLAS sgemm).
-Tensor tile_product(const Tensor& u, const Tensor& v) {
+// a [M, K] · b [K, N] -> [M, N] f32 (OpenBLAS sgemm): a tile's U·V, or inputs times a weight.
+Tensor product(const Tensor& a, const Tensor& b) {
   Tensor y;
-  kernels::matmul(u, kernels::pack_weight(v, kernels::WeightFormat::f32, kernels::Backend::openblas), y);
+  kernels::matmul(a, kernels::pack_weight(b, kernels::WeightFormat::f32, kernels::Backend::openblas), y);
   return y;
 }
 
@@ -77,42 +83,165 @@ int64_t tsvd_default_tile(const ModelConfig& c, const std::vector<std::string>& 
                    c.name + "; give --tile");
 }
 
-std::vector<TsvdMatrixReport> compress_tsvd(const WeightSource& src, const std::string& source_model, uint64_t seed,
-                                            const TsvdCompressOptions& opt, const std::string& out_dir) {
-  const ModelConfig& c = src.config();
+void check_tsvd_options(const ModelConfig& c, TsvdCompressOptions& opt) {
   const auto names = tsvd_matrix_names(c, opt.matrices);
-  if (opt.factor_dtype != "f32" && opt.factor_dtype != "bf16")
-    throw InputError("--factor-dtype: '" + opt.factor_dtype + "' (allowed: f32, bf16)");
-  TileShape tile = opt.tile;
-  if (tile.rows == 0) tile = {tsvd_default_tile(c, names), tsvd_default_tile(c, names)};
+  if (opt.factor_dtype != "f32" && opt.factor_dtype != "bf16" && opt.factor_dtype != "int8")
+    throw InputError("--factor-dtype: '" + opt.factor_dtype + "' (allowed: f32, bf16, int8)");
+  if (opt.method != "plain" && opt.method != "activation-aware")
+    throw InputError("--method: '" + opt.method + "' (allowed: plain, activation-aware)");
+  if (opt.allocation != "uniform" && opt.allocation != "global")
+    throw InputError("--allocation: '" + opt.allocation + "' (allowed: uniform, global)");
+  if (opt.allocation == "global" && opt.rule.energy > 0)
+    throw InputError("--allocation global: the budget comes from --ratio or --rank, not --energy (allowed: "
+                     "--allocation uniform with --energy)");
+  if (opt.tile.rows == 0) opt.tile = {tsvd_default_tile(c, names), tsvd_default_tile(c, names)};
   for (const auto& n : names) {  // every bad option before any SVD
     const auto s = find_tensor(c, n).shape;
-    if (s[0] % tile.rows || s[1] % tile.cols)
-      throw InputError("--tile " + std::to_string(tile.rows) + ": does not divide " + n + " [" + std::to_string(s[0]) +
-                       ", " + std::to_string(s[1]) + "] (allowed: a tile dividing every compressed matrix's sides)");
+    if (s[0] % opt.tile.rows || s[1] % opt.tile.cols)
+      throw InputError("--tile " + std::to_string(opt.tile.rows) + ": does not divide " + n + " [" +
+                       std::to_string(s[0]) + ", " + std::to_string(s[1]) +
+                       "] (allowed: a tile dividing every compressed matrix's sides)");
   }
-  if (opt.rule.ratio > 0) kernels::rank_for_ratio(tile, opt.rule.ratio);
-  if (opt.rule.rank > 0) kernels::check_tile_rank(tile, opt.rule.rank, "--rank");
+  if (opt.rule.ratio > 0) kernels::rank_for_ratio(opt.tile, opt.rule.ratio);
+  if (opt.rule.rank > 0) kernels::check_tile_rank(opt.tile, opt.rule.rank, "--rank");
+}
+
+std::vector<std::vector<int64_t>> allocate_global_ranks(const std::vector<kernels::TileSpectrum>& spectra,
+                                                        int64_t uniform_rank) {
+  struct Tile {
+    size_t m, t;
+  };
+  std::vector<Tile> tiles;
+  std::vector<double> energy;  // per matrix Σ σ²
+  std::vector<std::vector<int64_t>> ranks;
+  int64_t budget = 0;
+  for (size_t m = 0; m < spectra.size(); ++m) {
+    double e = 0;
+    for (const auto& s : spectra[m].s)
+      for (float v : s) e += double(v) * v;
+    energy.push_back(e > 0 ? e : 1.0);
+    ranks.emplace_back(spectra[m].s.size(), 1);
+    for (size_t t = 0; t < spectra[m].s.size(); ++t) tiles.push_back({m, t});
+    budget += int64_t(spectra[m].s.size()) * (uniform_rank - 1);
+    kernels::check_tile_rank(spectra[m].tile, uniform_rank, "--ratio/--rank");
+  }
+  // (gain of the tile's next rank, tile index): the largest gain first, then the lowest index.
+  auto gain = [&](size_t k) {
+    const Tile& x = tiles[k];
+    const float s = spectra[x.m].s[x.t][size_t(ranks[x.m][x.t])];
+    return double(s) * s / energy[x.m];
+  };
+  auto cmp = [](const std::pair<double, size_t>& a, const std::pair<double, size_t>& b) {
+    return a.first < b.first || (a.first == b.first && a.second > b.second);
+  };
+  std::vector<std::pair<double, size_t>> heap;
+  for (size_t k = 0; k < tiles.size(); ++k) heap.emplace_back(gain(k), k);
+  std::make_heap(heap.begin(), heap.end(), cmp);
+  for (int64_t given = 0; given < budget; ++given) {
+    std::pop_heap(heap.begin(), heap.end(), cmp);
+    const size_t k = heap.back().second;
+    heap.pop_back();
+    const Tile& x = tiles[k];
+    const int64_t r = ++ranks[x.m][x.t];
+    const kernels::TileShape ts = spectra[x.m].tile;
+    if (r < std::min(ts.rows, ts.cols) - 1) {
+      heap.emplace_back(gain(k), k);
+      std::push_heap(heap.begin(), heap.end(), cmp);
+    }
+  }
+  return ranks;
+}
+
+namespace {
+
+double diff_frobenius(const Tensor& a, const Tensor& b) {
+  double s = 0;
+  const float* p = a.data<float>();
+  const float* q = b.data<float>();
+  for (int64_t i = 0; i < a.numel(); ++i) s += (double(p[i]) - q[i]) * (double(p[i]) - q[i]);
+  return std::sqrt(s);
+}
+
+// What is stored of factor f (bf16 or int8 rounding), so that errors are those of the file; the
+// int8 q and scales are returned for writing. U: per column of each tile; V: per column of each
+// column block j (the maxima over its tiles i).
+struct StoredFactors {
+  std::vector<kernels::QuantizedInt8> u, v;  // int8: per tile
+  std::vector<Tensor> v_scale;               // int8: per column block [T_n]
+};
+StoredFactors round_as_stored(kernels::TsvdFactors& f, const std::string& dtype) {
+  StoredFactors st;
+  if (dtype == "bf16") {
+    for (auto& u : f.u) u = u.to(DType::bf16).to(DType::f32);
+    for (auto& v : f.v) v = v.to(DType::bf16).to(DType::f32);
+  } else if (dtype == "int8") {
+    const int64_t nK = f.tiles_k(), nN = f.tiles_n();
+    for (int64_t j = 0; j < nN; ++j) {
+      Tensor amax({f.tile.cols}, DType::f32);
+      for (int64_t i = 0; i < nK; ++i) {
+        const Tensor a = kernels::column_amax(f.v[size_t(i * nN + j)]);
+        for (int64_t c = 0; c < f.tile.cols; ++c)
+          amax.data<float>()[c] = std::max(amax.data<float>()[c], a.data<float>()[c]);
+      }
+      st.v_scale.push_back(kernels::int8_scales(amax));
+    }
+    for (int64_t i = 0; i < nK; ++i)
+      for (int64_t j = 0; j < nN; ++j) {
+        const size_t t = size_t(i * nN + j);
+        st.u.push_back(kernels::quantize_int8(f.u[t]));
+        st.v.push_back(kernels::quantize_int8(f.v[t], st.v_scale[size_t(j)]));
+        f.u[t] = kernels::dequantize_int8(st.u.back());
+        f.v[t] = kernels::dequantize_int8(st.v.back());
+      }
+  }
+  return st;
+}
+
+}  // namespace
+
+std::vector<TsvdMatrixReport> compress_tsvd(const WeightSource& src, const std::string& source_model, uint64_t seed,
+                                            const TsvdCompressOptions& options, const std::string& out_dir) {
+  const ModelConfig& c = src.config();
+  TsvdCompressOptions opt = options;
+  check_tsvd_options(c, opt);
+  const auto names = tsvd_matrix_names(c, opt.matrices);
+  const TileShape tile = opt.tile;
+  const bool aware = opt.method == "activation-aware";
+  if (aware && !opt.calibration) throw InputError("--method activation-aware: needs --calibration TEXT");
+  if (!aware && opt.calibration)
+    throw InputError("--calibration: only with --method activation-aware (the method here is " + opt.method + ")");
+  auto gram_of = [&](const std::string& name) {
+    return aware ? opt.calibration(name) : kernels::ActivationGram{};
+  };
+
+  // Per matrix per-tile ranks: a global budget needs every tile's spectrum first (one more SVD per
+  // tile); so does the energy rule (per matrix).
+  std::vector<std::vector<int64_t>> ranks(names.size());
+  if (opt.allocation == "global") {
+    std::vector<kernels::TileSpectrum> spectra;
+    for (const auto& name : names) spectra.push_back(kernels::tsvd_spectrum(src.read_full(name), tile, gram_of(name), name));
+    ranks = allocate_global_ranks(spectra, opt.rule.rank > 0 ? opt.rule.rank : kernels::rank_for_ratio(tile, opt.rule.ratio));
+  }
 
   NamedTensors out;
   nlohmann::json meta = {{"format", "tori-tsvd"},  {"version", 1},
                          {"source_model", source_model}, {"seed", seed},
                          {"model_name", c.name},         {"tile", {tile.rows, tile.cols}},
-                         {"method", "plain"},            {"rule", opt.rule.describe()},
-                         {"factor_dtype", opt.factor_dtype}, {"matrices", nlohmann::json::object()}};
+                         {"method", opt.method},         {"allocation", opt.allocation},
+                         {"rule", opt.rule.describe()},  {"factor_dtype", opt.factor_dtype},
+                         {"matrices", nlohmann::json::object()}};
+  if (aware) meta["calibration"] = nlohmann::json::parse(opt.calibration_meta.empty() ? "{}" : opt.calibration_meta);
   std::vector<TsvdMatrixReport> reports;
-  for (const auto& name : names) {
+  for (size_t m = 0; m < names.size(); ++m) {
+    const std::string& name = names[m];
     const Tensor w = src.read_full(name);
-    // Only the energy rule needs every tile's singular values before choosing (one more SVD per tile).
-    const std::vector<int64_t> ranks =
-        opt.rule.energy > 0 ? kernels::tsvd_ranks(kernels::tsvd_spectrum(w, tile, {}, name), opt.rule)
-        : opt.rule.rank > 0 ? std::vector<int64_t>{opt.rule.rank}
-                            : std::vector<int64_t>{kernels::rank_for_ratio(tile, opt.rule.ratio)};
-    kernels::TsvdFactors f = kernels::tsvd_decompose(w, tile, ranks, {}, name);
-    if (opt.factor_dtype == "bf16") {  // what the file holds, so the error below is the stored one
-      for (auto& u : f.u) u = u.to(DType::bf16).to(DType::f32);
-      for (auto& v : f.v) v = v.to(DType::bf16).to(DType::f32);
-    }
+    const kernels::ActivationGram gram = gram_of(name);
+    if (opt.allocation != "global")
+      ranks[m] = opt.rule.energy > 0 ? kernels::tsvd_ranks(kernels::tsvd_spectrum(w, tile, gram, name), opt.rule)
+                 : opt.rule.rank > 0 ? std::vector<int64_t>{opt.rule.rank}
+                                     : std::vector<int64_t>{kernels::rank_for_ratio(tile, opt.rule.ratio)};
+    kernels::TsvdFactors f = kernels::tsvd_decompose(w, tile, ranks[m], gram, name);
+    const StoredFactors stored = round_as_stored(f, opt.factor_dtype);  // errors below are the file's
     TsvdMatrixReport r;
     r.name = name;
     r.k = f.k;
@@ -120,25 +249,44 @@ std::vector<TsvdMatrixReport> compress_tsvd(const WeightSource& src, const std::
     r.rank_min = *std::min_element(f.ranks.begin(), f.ranks.end());
     r.rank_max = *std::max_element(f.ranks.begin(), f.ranks.end());
     r.params = f.parameters();
-    Tensor diff = f.reconstruct();
-    for (int64_t i = 0; i < diff.numel(); ++i) diff.data<float>()[i] -= w.data<float>()[i];
+    const Tensor approx = f.reconstruct();
     const double norm = frobenius(w);
-    r.rel_error = frobenius(diff) / norm;
-    if (opt.compare_svd) {
-      const kernels::TileSpectrum whole = kernels::tsvd_spectrum(w, {f.k, f.n}, {}, name);
-      const size_t keep = size_t(r.params / (f.k + f.n));
-      double tail = 0;
-      for (size_t s = keep; s < whole.s[0].size(); ++s) tail += double(whole.s[0][s]) * whole.s[0][s];
-      r.svd_rel_error = std::sqrt(tail) / norm;
+    r.rel_error = diff_frobenius(approx, w) / norm;
+    Tensor svd_approx;
+    if (opt.compare_svd) {  // one plain SVD of the whole matrix at the same parameter count
+      const int64_t keep = r.params / (f.k + f.n);
+      if (keep >= std::min(f.k, f.n))
+        svd_approx = w;  // that many parameters store W exactly
+      else if (keep < 1)
+        svd_approx = Tensor({f.k, f.n}, DType::f32);
+      else
+        svd_approx = kernels::tsvd_decompose(w, {f.k, f.n}, {keep}, {}, name).reconstruct();
+      r.svd_rel_error = diff_frobenius(svd_approx, w) / norm;
+    }
+    if (opt.evaluation) {
+      const Tensor x = opt.evaluation(name);
+      const Tensor exact = product(x, w);
+      const double out_norm = frobenius(exact);
+      r.act_error = diff_frobenius(product(x, approx), exact) / out_norm;
+      if (opt.compare_svd) r.svd_act_error = diff_frobenius(product(x, svd_approx), exact) / out_norm;
     }
     reports.push_back(r);
     for (int64_t i = 0; i < f.tiles_k(); ++i)
       for (int64_t j = 0; j < f.tiles_n(); ++j) {
         const size_t t = size_t(i * f.tiles_n() + j);
-        const DType dt = opt.factor_dtype == "bf16" ? DType::bf16 : DType::f32;
-        out.emplace_back(factor_name(name, 'u', i, j), f.u[t].to(dt));
-        out.emplace_back(factor_name(name, 'v', i, j), f.v[t].to(dt));
+        if (opt.factor_dtype == "int8") {
+          out.emplace_back(factor_name(name, 'u', i, j), stored.u[t].q);
+          out.emplace_back(scale_name(name, 'u', i, j), stored.u[t].scales);
+          out.emplace_back(factor_name(name, 'v', i, j), stored.v[t].q);
+        } else {
+          const DType dt = opt.factor_dtype == "bf16" ? DType::bf16 : DType::f32;
+          out.emplace_back(factor_name(name, 'u', i, j), f.u[t].to(dt));
+          out.emplace_back(factor_name(name, 'v', i, j), f.v[t].to(dt));
+        }
       }
+    if (opt.factor_dtype == "int8")
+      for (int64_t j = 0; j < f.tiles_n(); ++j)
+        out.emplace_back(scale_name(name, 'v', 0, j), stored.v_scale[size_t(j)]);
     meta["matrices"][name] = {{"shape", {f.k, f.n}}, {"ranks", f.ranks}};
   }
   std::error_code ec;
@@ -167,7 +315,21 @@ TsvdWeights::TsvdWeights(std::unique_ptr<WeightSource> base, const std::string& 
       throw InputError(meta_path + ": compressed from model '" + meta.at("model_name").get<std::string>() +
                        "', not '" + c.name + "'");
     tile_ = {meta.at("tile").at(0).get<int64_t>(), meta.at("tile").at(1).get<int64_t>()};
-    file_ = std::make_unique<SafetensorsFile>((fs::path(dir) / kFactorsFile).string());
+    factor_dtype_ = meta.value("factor_dtype", std::string("f32"));
+    if (factor_dtype_ != "f32" && factor_dtype_ != "bf16" && factor_dtype_ != "int8")
+      throw InputError(meta_path + ": factor_dtype '" + factor_dtype_ + "' (allowed: f32, bf16, int8)");
+    const bool int8 = factor_dtype_ == "int8";
+    // A tensor the file must hold with this shape.
+    auto expect = [&](const std::string& fn, const std::vector<int64_t>& want) {
+      if (!file_->has(fn)) throw InputError(file_->path() + ": missing tensor '" + fn + "'");
+      if (file_->info(fn).shape != want)
+        throw InputError(file_->path() + ": tensor '" + fn + "' is " + kernels::shape_str(file_->info(fn).shape) +
+                         ", expected " + kernels::shape_str(want));
+      if ((file_->info(fn).dtype == StDtype::i8) != (int8 && fn.find("_scale.") == std::string::npos))
+        throw InputError(file_->path() + ": tensor '" + fn + "' is not stored as factor_dtype " + factor_dtype_ +
+                         " says");
+    };
+    file_ = std::make_unique<SafetensorsFile>((fs::path(dir) / kFactorsFile).string(), /*allow_i8=*/true);
     for (const auto& [name, m] : meta.at("matrices").items()) {
       Matrix mx;
       mx.k = m.at("shape").at(0).get<int64_t>();
@@ -193,16 +355,12 @@ TsvdWeights::TsvdWeights(std::unique_ptr<WeightSource> base, const std::string& 
       for (int64_t i = 0; i < nK; ++i)
         for (int64_t j = 0; j < nN; ++j) {
           const int64_t r = mx.ranks[size_t(i * nN + j)];
-          for (char uv : {'u', 'v'}) {
-            const std::string fn = factor_name(name, uv, i, j);
-            if (!file_->has(fn)) throw InputError(file_->path() + ": missing tensor '" + fn + "'");
-            const std::vector<int64_t> want = uv == 'u' ? std::vector<int64_t>{tile_.rows, r}
-                                                        : std::vector<int64_t>{r, tile_.cols};
-            if (file_->info(fn).shape != want)
-              throw InputError(file_->path() + ": tensor '" + fn + "' is " + kernels::shape_str(file_->info(fn).shape) +
-                               ", expected " + kernels::shape_str(want));
-          }
+          expect(factor_name(name, 'u', i, j), {tile_.rows, r});
+          expect(factor_name(name, 'v', i, j), {r, tile_.cols});
+          if (int8) expect(scale_name(name, 'u', i, j), {r});
         }
+      if (int8)
+        for (int64_t j = 0; j < nN; ++j) expect(scale_name(name, 'v', 0, j), {tile_.cols});
       matrices_.emplace_back(name, std::move(mx));
     }
   } catch (const nlohmann::json::exception& e) {
@@ -216,6 +374,35 @@ const TsvdWeights::Matrix* TsvdWeights::find(const std::string& name) const {
   for (const auto& [n, m] : matrices_)
     if (n == name) return &m;
   return nullptr;
+}
+
+Tensor TsvdWeights::read_factor(const std::string& name, char uv, int64_t i, int64_t j, int64_t rank) const {
+  Tensor f = uv == 'u' ? file_->read_rows(factor_name(name, 'u', i, j), 0, tile_.rows, 0, rank)
+                       : file_->read_rows(factor_name(name, 'v', i, j), 0, rank, 0, tile_.cols);
+  if (factor_dtype_ == "int8") {  // q · scale[column]
+    const int64_t cols = f.size(1);
+    const Tensor s = file_->read_rows(scale_name(name, uv, i, j), 0, 1, 0, cols);
+    float* p = f.data<float>();
+    for (int64_t a = 0; a < f.size(0); ++a)
+      for (int64_t c = 0; c < cols; ++c) p[a * cols + c] *= s.data<float>()[c];
+  }
+  return f;
+}
+
+kernels::TsvdFactors TsvdWeights::factors(const std::string& name) const {
+  const Matrix* m = find(name);
+  if (!m) throw Error("TsvdWeights: '" + name + "' is not a compressed matrix");
+  kernels::TsvdFactors f;
+  f.k = m->k;
+  f.n = m->n;
+  f.tile = tile_;
+  f.ranks = m->ranks;
+  for (int64_t i = 0; i < f.tiles_k(); ++i)
+    for (int64_t j = 0; j < f.tiles_n(); ++j) {
+      f.u.push_back(read_factor(name, 'u', i, j, f.rank(i, j)));
+      f.v.push_back(read_factor(name, 'v', i, j, f.rank(i, j)));
+    }
+  return f;
 }
 
 std::vector<int64_t> TsvdWeights::ranks(const std::string& name) const {
@@ -235,9 +422,7 @@ Tensor TsvdWeights::read(const std::string& name, const Box& box) const {
   for (int64_t i = r0 / tile_.rows; i * tile_.rows < r0 + R; ++i)
     for (int64_t j = c0 / tile_.cols; j * tile_.cols < c0 + C; ++j) {
       const int64_t r = m->ranks[size_t(i * nN + j)];
-      const Tensor u = file_->read_rows(factor_name(name, 'u', i, j), 0, tile_.rows, 0, r);
-      const Tensor v = file_->read_rows(factor_name(name, 'v', i, j), 0, r, 0, tile_.cols);
-      const Tensor p = tile_product(u, v);
+      const Tensor p = product(read_factor(name, 'u', i, j, r), read_factor(name, 'v', i, j, r));
       // The part of tile (i, j) inside the box.
       const int64_t ta = std::max(r0, i * tile_.rows), tb = std::min(r0 + R, (i + 1) * tile_.rows);
       const int64_t ca = std::max(c0, j * tile_.cols), cb = std::min(c0 + C, (j + 1) * tile_.cols);

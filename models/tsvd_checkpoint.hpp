@@ -2,9 +2,16 @@
 // TSVD checkpoints (kernels/tsvd.hpp; design in docs/tsvd.md). `tori compress` factors a model's
 // decoder matrices once and writes DIR/:
 //   tsvd.safetensors  per compressed matrix and tile (i, j): "<name>.u.<i>.<j>" [T_k, r] and
-//                     "<name>.v.<i>.<j>" [r, T_n] (f32 or bf16), e.g. "layers.3.w_in.u.0.2"
+//                     "<name>.v.<i>.<j>" [r, T_n] (f32, bf16 or int8), e.g. "layers.3.w_in.u.0.2";
+//                     int8 adds per-column f32 scales (factor ≈ q · scale[column]):
+//                     "<name>.u_scale.<i>.<j>" [r] (U's columns: each belongs to one tile) and
+//                     "<name>.v_scale.<j>" [T_n] (V's columns, shared by the tiles of column block j:
+//                     the maxima over i, so they are the per-column scales of the stacked V̂_j that
+//                     pack_tsvd builds, and packing the dequantised factors int8 gives back q)
 //   tsvd.json         {"format": "tori-tsvd", "version": 1, "source_model", "seed", "model_name",
-//                      "tile": [T_k, T_n], "method", "rule", "factor_dtype",
+//                      "tile": [T_k, T_n], "method" (plain | activation-aware), "allocation"
+//                      (uniform | global), "rule", "factor_dtype", "calibration" (activation-aware:
+//                      text, tokenizer, tokens, window),
 //                      "matrices": {"<name>": {"shape": [K, N], "ranks": [r per tile, row-major]}}}
 //                     (the same JSON is in the safetensors header's __metadata__ "tori_tsvd")
 // TsvdWeights serves the source model with every compressed matrix replaced by its factored
@@ -14,6 +21,7 @@
 // matrix the model lacks or of another shape, a tile not dividing it, a missing or misshapen
 // factor.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,9 +37,33 @@ struct TsvdCompressOptions {
   kernels::TileShape tile{0, 0};  // 0 = the default: tsvd_default_tile
   kernels::RankRule rule;
   std::string matrices = "all";   // all (wq, wk, wv, wo, w_in, w_gate, w_out) | ffn (w_in, w_gate, w_out)
-  std::string factor_dtype = "f32";  // f32 | bf16
+  std::string factor_dtype = "f32";  // f32 | bf16 | int8 (per-column scales)
+  std::string method = "plain";      // plain | activation-aware (needs calibration)
+  std::string allocation = "uniform";  // uniform (the rule in every tile) | global (one budget, see below)
   bool compare_svd = false;       // also the error of one whole-matrix SVD at the same parameter count
+  // activation-aware: per matrix the Gram blocks of its calibration inputs (ActivationStats::gram,
+  // tsvd_calibration.hpp, with the tile's rows as block); recorded in tsvd.json as calibration_meta.
+  std::function<kernels::ActivationGram(const std::string&)> calibration;
+  std::string calibration_meta;   // JSON object text
+  // Optional held-out inputs X [M, K] per matrix (ActivationStats::rows): each report then has the
+  // activation-weighted errors.
+  std::function<kernels::Tensor(const std::string&)> evaluation;
 };
+
+// Checks the options against the model and fills in the default tile: InputError naming the flag
+// (--matrices, --factor-dtype, --method, --allocation, --tile, --ratio, --rank, --energy). Called by
+// compress_tsvd; `tori compress` calls it first so that bad flags fail before a calibration pass.
+void check_tsvd_options(const ModelConfig& c, TsvdCompressOptions& opt);
+
+// Global rank allocation: one budget of Σ_tiles r_uniform rank units (each unit r·(T_k + T_n)
+// parameters, the same for every tile), every tile starting at rank 1 and the rest given one at a
+// time to the tile whose next singular value σ removes the most normalised error σ² / ‖W_m‖²
+// (‖W_m‖² = Σ σ² over all tiles of its matrix m, in the whitened space when activation-aware),
+// never past min(T_k, T_n) − 1. The singular values of a tile descend, so this greedy choice
+// minimises Σ_m ‖W_m − Ŵ_m‖² / ‖W_m‖² (the sum of the matrices' squared relative errors) over all
+// allocations of that budget. spectra: per matrix; returns per matrix its per-tile ranks.
+std::vector<std::vector<int64_t>> allocate_global_ranks(const std::vector<kernels::TileSpectrum>& spectra,
+                                                        int64_t uniform_rank);
 
 // The compressed matrices of `matrices` (all | ffn; InputError naming --matrices otherwise).
 std::vector<std::string> tsvd_matrix_names(const ModelConfig& c, const std::string& matrices);
@@ -47,6 +79,8 @@ struct TsvdMatrixReport {
   int64_t params = 0;          // Σ r·(T_k + T_n)
   double rel_error = 0;        // ‖W − Ŵ‖_F / ‖W‖_F of the stored (rounded) factors
   double svd_rel_error = -1;   // one SVD of W at rank floor(params / (K + N)); -1 = not computed
+  // With evaluation inputs X: ‖X·(W − Ŵ)‖_F / ‖X·W‖_F (-1 = not computed); and of the SVD above.
+  double act_error = -1, svd_act_error = -1;
 };
 
 // Factors every matrix and writes the checkpoint; `source_model` and `seed` are recorded so that
@@ -68,6 +102,11 @@ class TsvdWeights final : public WeightSource {
   // The ranks of a compressed matrix (empty if `name` is dense).
   std::vector<int64_t> ranks(const std::string& name) const;
   kernels::TileShape tile() const { return tile_; }
+  // f32 | bf16 | int8: how the factors are stored.
+  const std::string& factor_dtype() const { return factor_dtype_; }
+  // All factors of a compressed matrix, f32 as stored (int8: q · scale, which pack_tsvd's int8
+  // format quantises back to the same q and scales); Error if `name` is dense.
+  kernels::TsvdFactors factors(const std::string& name) const;
 
  private:
   struct Matrix {
@@ -78,7 +117,10 @@ class TsvdWeights final : public WeightSource {
   std::unique_ptr<SafetensorsFile> file_;
   kernels::TileShape tile_;
   std::vector<std::pair<std::string, Matrix>> matrices_;
+  std::string factor_dtype_ = "f32";
   const Matrix* find(const std::string& name) const;
+  // Factor 'u' or 'v' of tile (i, j) as f32 (dequantised when int8).
+  kernels::Tensor read_factor(const std::string& name, char uv, int64_t i, int64_t j, int64_t rank) const;
 };
 
 // The source model a TSVD checkpoint directory names (its tokenizer is the checkpoint's).
