@@ -105,6 +105,28 @@ bool AttentionPattern::allowed(int64_t q, int64_t k) const {
   return false;
 }
 
+double AttentionPattern::allowed_pairs(int64_t offset, int64_t lq) const {
+  if (lq <= 0) return 0;
+  const double a = double(offset), b = double(offset + lq);  // queries p in [a, b)
+  // sum over p in [lo, hi) of p + 1
+  auto ramp = [](double lo, double hi) { return hi > lo ? (hi - lo) * (lo + hi + 1) / 2 : 0.0; };
+  if (global_positions.empty() && kind == PatternKind::causal) return ramp(a, b);
+  if (global_positions.empty() && kind == PatternKind::sliding_window) {
+    // min(p + 1, w) keys of the window, plus the sinks below it: min(g, p - w + 1) when p >= w.
+    const double w = double(window), g = double(global_first);
+    const double band = ramp(a, std::min(b, w)) + w * std::max(0.0, b - std::max(a, w));
+    // p in [w, w + g - 1): p - w + 1 sinks; p >= w + g - 1: g.
+    const double lo = std::max(a, w), mid = std::min(b, w + g - 1);
+    const double rising = mid > lo ? ramp(lo - w, mid - w) : 0.0;
+    const double flat = g * std::max(0.0, b - std::max(a, w + g - 1));
+    return band + rising + flat;
+  }
+  double n = 0;
+  for (int64_t p = offset; p < offset + lq; ++p)
+    for (auto [k0, k1] : row_spans(p, p + 1)) n += double(k1 - k0);
+  return n;
+}
+
 std::vector<Span> AttentionPattern::row_spans(int64_t q, int64_t lk) const {
   const int64_t end = std::min(q + 1, lk);
   std::vector<Span> s;

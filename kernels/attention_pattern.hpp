@@ -51,6 +51,10 @@ struct AttentionPattern {
   bool allowed(int64_t q, int64_t k) const;
   // Key intervals [a, b) the query at q sees, sorted, disjoint, within [0, min(q + 1, lk)).
   std::vector<std::pair<int64_t, int64_t>> row_spans(int64_t q, int64_t lk) const;
+  // (query, key) pairs allowed for lq queries at positions offset .. offset+lq-1 (keys up to each
+  // query: a step of attention with a cached prefix of `offset`); closed form for causal and
+  // sliding windows without listed globals (the cost model's), row by row otherwise.
+  double allowed_pairs(int64_t offset, int64_t lq) const;
   // e.g. "sliding_window(w=512, global_first=4)"; also the cache key.
   std::string describe() const;
 };

@@ -238,6 +238,10 @@ int run_plan(const PlanOptions& o, const GlobalOptions& g) {
       const int64_t ctx = planning::max_context(c, shape, p, o.batch, budget, kv_bytes);
       if (g.json)
         kernels::emit({{"bench", "plan"}, {"attn", a}, {"batch", o.batch}, {"max_context", ctx}, {"chips", chips}});
+      else if (ctx == planning::kUnboundedContext)
+        std::printf("attention %-10s batch %lld: max context unbounded (every layer keeps a sliding window; KV "
+                    "cache within %.0f%% of %.1f GiB)\n", a, (long long)o.batch, o.kv_mem_frac * 100,
+                    hw.hbm_bytes / 1073741824.0);
       else
         std::printf("attention %-10s batch %lld: max context %lld tokens (KV cache in %.0f%% of %.1f GiB)\n", a,
                     (long long)o.batch, (long long)ctx, o.kv_mem_frac * 100, hw.hbm_bytes / 1073741824.0);

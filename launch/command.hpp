@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@ namespace tori::launch {
 struct GlobalOptions {
   std::string log_level;  // empty: rank 0 info, others warn
   int threads = 0;        // 0: cores on host / ranks on host
+  std::optional<int64_t> sliding_window, sink_tokens;  // --sliding-window / --sink-tokens (empty: the model's)
   bool json = false;      // JSON lines on stdout instead of human text
   std::string matmul = "auto";       // --matmul: onednn|openblas|reference|auto (kernels parse it)
   std::string collectives = "mpi";   // --collectives: mpi|ring|bidir (collectives parse it)

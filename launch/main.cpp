@@ -14,6 +14,7 @@
 #include "kernels/error.hpp"
 #include "kernels/heap_policy.hpp"
 #include "launch/command.hpp"
+#include "models/attention_override.hpp"
 #include "launch/exit_guard.hpp"
 #include "launch/logging.hpp"
 #include "runtime/threads.hpp"
@@ -85,6 +86,11 @@ int main(int argc, char** argv) {
       app.add_option("--overlap", global.overlap,
                      "layouts' collectives: none (plain) | looped | looped-bidir (looped collective einsum)")
           ->capture_default_str();
+      app.add_option("--sliding-window", global.sliding_window,
+                     "attend within the W most recent positions on local layers, every layer when the model has "
+                     "no global layers (overrides the model's; 0 = none: full causal attention; docs/multigrain.md)");
+      app.add_option("--sink-tokens", global.sink_tokens,
+                     "local layers also see the first G positions (attention sinks, StreamingLLM; needs a window)");
       app.add_option("--timeout", global.timeout_s,
                      "seconds a collective may wait for a peer before the run is aborted naming the peer and its "
                      "host (0 = automatic: the larger of 30 s and 10 x the slowest generation step so far)")
@@ -118,6 +124,7 @@ int main(int argc, char** argv) {
       tori::collectives::parse_algorithm(global.collectives);
       tori::collectives::parse_overlap(global.overlap, "--overlap");
       tori::collectives::parse_ppermute_transport(global.ppermute, "--ppermute");
+      tori::models::set_attention_override({global.sliding_window, global.sink_tokens});
       tori::launch::setup_logging(global.rank, global.log_level);
       tori::collectives::watchdog::set_timeout(
           std::chrono::milliseconds(static_cast<int64_t>(global.timeout_s * 1000.0 + 0.5)));

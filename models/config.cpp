@@ -25,7 +25,7 @@ const std::vector<std::string> kKeys = {
 // Keys a file may omit (Gemma 3's; the defaults give the Llama/PaLM block).
 const std::vector<std::string> kOptionalKeys = {"qk_norm",      "post_norms",       "scale_embeddings",
                                                 "query_scale",  "global_every",     "rope_theta_local",
-                                                "sliding_window"};
+                                                "sliding_window",  "sink_tokens"};
 
 std::string join(const std::vector<std::string>& v) {
   std::string s;
@@ -131,6 +131,7 @@ ModelConfig parse_model_config(const std::string& yaml_text, const std::string& 
   if (root["global_every"]) c.global_every = get_int(root, source, "global_every");
   if (root["rope_theta_local"]) c.rope_theta_local = get<double>(root, source, "rope_theta_local", "a number");
   if (root["sliding_window"]) c.sliding_window = get_int(root, source, "sliding_window");
+  if (root["sink_tokens"]) c.sink_tokens = get_int(root, source, "sink_tokens");
   validate(c, source);
   return c;
 }
@@ -177,22 +178,19 @@ void validate(const ModelConfig& c, const std::string& source, const std::map<st
   if (c.sliding_window < 0) fail("sliding_window", std::to_string(c.sliding_window) + " must be >= 0 (0 = none)");
   if (c.post_norms && c.block != Block::serial)
     fail("post_norms", "needs block: serial (the post-attention and post-FFN norms sit on two residual steps)");
-  // Sliding-window attention is not implemented: a model with local layers runs only as far as
-  // its window, where a window changes nothing.
-  const bool has_local = c.global_every != 1 && c.global_every > 0 && c.n_layers >= 1 && c.is_local(0);
-  if (c.sliding_window > 0 && has_local && c.max_seq > c.sliding_window)
-    fail("max_seq", std::to_string(c.max_seq) + " is more than sliding_window = " + std::to_string(c.sliding_window) +
-                        " (allowed: <= the window until sliding-window attention is implemented)");
+  if (c.sink_tokens < 0) fail("sink_tokens", std::to_string(c.sink_tokens) + " must be >= 0 (0 = none)");
+  if (c.sink_tokens > 0 && c.sliding_window == 0)
+    fail("sink_tokens", std::to_string(c.sink_tokens) +
+                            " needs sliding_window > 0 (sinks are the positions a local layer keeps besides its window)");
+}
+
+kernels::AttentionPattern ModelConfig::layer_pattern(int64_t layer) const {
+  return windowed(layer) ? kernels::AttentionPattern::sliding_window(sliding_window, sink_tokens)
+                         : kernels::AttentionPattern::causal();
 }
 
 double ModelConfig::attention_scale() const {
   return query_scale > 0 ? query_scale : 1.0 / std::sqrt(double(d_head));
-}
-
-std::string max_seq_note(const ModelConfig& c) {
-  if (c.sliding_window <= 0 || c.max_seq != c.sliding_window || c.global_every <= 0) return "";
-  return " (= sliding_window " + std::to_string(c.sliding_window) +
-         " of its local layers: positions past the window need sliding-window attention, not implemented yet)";
 }
 
 std::string to_yaml(const ModelConfig& c) {
@@ -220,6 +218,7 @@ std::string to_yaml(const ModelConfig& c) {
   if (c.global_every > 0) o << "global_every: " << c.global_every << "\n";
   if (c.rope_theta_local > 0) o << "rope_theta_local: " << c.rope_theta_local << "\n";
   if (c.sliding_window > 0) o << "sliding_window: " << c.sliding_window << "\n";
+  if (c.sink_tokens > 0) o << "sink_tokens: " << c.sink_tokens << "\n";
   return o.str();
 }
 

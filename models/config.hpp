@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/attention_pattern.hpp"
+
 namespace tori::models {
 
 enum class Block { parallel, serial };   // y = x + Attn(N(x)) + FFN(N(x))  |  two residual steps
@@ -36,18 +38,28 @@ struct ModelConfig {
   bool post_norms = false;        // serial block: y' = x + N1'(Attn(N1(x))); y = y' + N2'(FFN(N2(y')))
   bool scale_embeddings = false;  // residual stream starts at embed[token] * sqrt(E)
   double query_scale = 0;         // softmax(q.k * query_scale); 0 = 1/sqrt(D)
-  // Local/global layers: with global_every = n > 0 layer l is global when (l + 1) % n == 0 (Gemma
-  // 3: every 6th) and uses rope_theta; the others are local and use rope_theta_local. A local layer
-  // attends within sliding_window positions; until sliding-window attention exists max_seq is at
-  // most sliding_window, where every layer's attention is plain causal (validate() holds it).
-  int64_t global_every = 0;       // 0: every layer global
+  // Local/global layers (docs/multigrain.md "Patterns per layer"): with global_every = n > 0 layer l
+  // is global when (l + 1) % n == 0 (Gemma 3: every 6th) and local otherwise; with global_every = 0
+  // every layer is local if there is a sliding window (StreamingLLM-style), else global. A global
+  // layer attends causally and uses rope_theta; a local layer uses rope_theta_local and, when
+  // sliding_window = w > 0, attends to the w most recent positions (itself included) plus the first
+  // sink_tokens positions (attention sinks, seen by every later query); its KV cache keeps only
+  // those (kernels/kv_cache.hpp).
+  int64_t global_every = 0;       // 0: no global layers when sliding_window > 0, else all global
   double rope_theta_local = 0;    // 0: rope_theta
-  int64_t sliding_window = 0;     // 0: none
+  int64_t sliding_window = 0;     // 0: none (every layer causal)
+  int64_t sink_tokens = 0;        // local layers' always-visible first positions (needs a window)
 
-  bool is_local(int64_t layer) const { return global_every > 0 && (layer + 1) % global_every != 0; }
+  bool is_local(int64_t layer) const {
+    return global_every > 0 ? (layer + 1) % global_every != 0 : sliding_window > 0;
+  }
   double layer_rope_theta(int64_t layer) const {
     return is_local(layer) && rope_theta_local > 0 ? rope_theta_local : rope_theta;
   }
+  // The layer's attention pattern: sliding_window(w, sink_tokens) on a local layer with a window,
+  // causal otherwise.
+  kernels::AttentionPattern layer_pattern(int64_t layer) const;
+  bool windowed(int64_t layer) const { return sliding_window > 0 && is_local(layer); }
   double attention_scale() const;  // query_scale, or 1/sqrt(D)
 
   int64_t group_size() const { return n_heads / n_kv_heads; }  // query heads per KV head
@@ -68,9 +80,6 @@ ModelConfig load_model_config(const std::string& name_or_path);
 // a GGUF's llama.attention.head_count_kv), so the message names the key the user can change.
 void validate(const ModelConfig& c, const std::string& source,
               const std::map<std::string, std::string>& file_keys = {});
-// " (the sliding window ...)" when max_seq is held at the sliding window, else "": appended to the
-// errors that refuse a run longer than max_seq, so they name the window.
-std::string max_seq_note(const ModelConfig& c);
 // YAML text that parses back to the same config (used by dumps and logs).
 std::string to_yaml(const ModelConfig& c);
 

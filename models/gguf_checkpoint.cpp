@@ -84,9 +84,6 @@ ModelConfig gguf_llama_config(const GgufFile& f) {
     c.global_every = f.get_int(a + "attention.sliding_window_pattern", 6);
     c.rope_theta_local = f.get_float(a + "rope.freq_base_swa", 10000.0);
     c.sliding_window = f.get_int(a + "attention.sliding_window", 512);
-    // Sliding-window attention is not implemented: run only as far as the window (below it every
-    // layer's attention is plain causal).
-    if (c.sliding_window > 0) c.max_seq = std::min(context, c.sliding_window);
   }
   if (const GgufValue* t = f.find("tokenizer.ggml.tokens"); t && t->type == GgufType::array)
     c.vocab = int64_t(t->array_size());

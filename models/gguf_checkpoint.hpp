@@ -18,8 +18,8 @@
 // post_ffw_norm), sqrt(E) embedding scale, 1/sqrt(key_length) query scale, local/global layers
 // (attention.sliding_window_pattern, default 6; rope.freq_base_swa, default 10000;
 // attention.sliding_window): see docs/checkpoints.md. Its norm weights are stored as 1 + w by the
-// converter, so they are plain RMSNorm weights here. Until sliding-window attention exists,
-// max_seq = min(context_length, sliding_window). Its Q/K rows are not permuted.
+// converter, so they are plain RMSNorm weights here. The local layers attend within the window
+// (models/config.hpp layer_pattern); max_seq = context_length. Its Q/K rows are not permuted.
 //
 // RoPE: llama.cpp's convert_hf_to_gguf.py permutes the rows of Q and K for its interleaved RoPE
 // (within each head, rows (j * D/2 + i) move to (2 i + j)); we, like Hugging Face, rotate halves,

@@ -1,4 +1,6 @@
 #include "models/hf_checkpoint.hpp"
+
+#include "models/attention_override.hpp"
 #include "models/tsvd_checkpoint.hpp"
 
 #include <algorithm>
@@ -292,10 +294,13 @@ bool is_checkpoint_dir(const std::string& path) {
 }
 
 std::unique_ptr<WeightSource> open_model(const std::string& model, uint64_t seed) {
-  if (is_tsvd_checkpoint(model)) return open_tsvd_checkpoint(model);
-  if (is_checkpoint_dir(model)) return std::make_unique<HfCheckpoint>(model);
-  if (is_gguf_path(model)) return std::make_unique<GgufCheckpoint>(model);
-  return std::make_unique<SyntheticWeights>(load_model_config(model), seed);
+  // The global --sliding-window / --sink-tokens (attention_override.hpp) on every source.
+  if (is_tsvd_checkpoint(model)) return with_attention_override(open_tsvd_checkpoint(model));
+  if (is_checkpoint_dir(model)) return with_attention_override(std::make_unique<HfCheckpoint>(model));
+  if (is_gguf_path(model)) return with_attention_override(std::make_unique<GgufCheckpoint>(model));
+  ModelConfig c = load_model_config(model);
+  apply_attention_override(c);
+  return std::make_unique<SyntheticWeights>(c, seed);
 }
 
 }  // namespace tori::models

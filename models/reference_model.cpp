@@ -134,10 +134,10 @@ ReferenceModel::ReferenceModel(const WeightSource& w) : config_(w.config()) {
 void ReferenceModel::reset(int64_t batch) {
   if (batch <= 0) throw InputError("batch must be >= 1, got " + std::to_string(batch));
   seqs_.assign(static_cast<size_t>(batch), Sequence{});
-  const size_t per_layer = static_cast<size_t>(config_.max_seq * config_.n_kv_heads * config_.d_head);
+  // Caches grow with the sequence (forward), not to max_seq up front (Gemma 3: 32k positions).
   for (auto& s : seqs_) {
-    s.k.assign(static_cast<size_t>(config_.n_layers), std::vector<float>(per_layer));
-    s.v.assign(static_cast<size_t>(config_.n_layers), std::vector<float>(per_layer));
+    s.k.assign(static_cast<size_t>(config_.n_layers), {});
+    s.v.assign(static_cast<size_t>(config_.n_layers), {});
   }
 }
 
@@ -150,7 +150,7 @@ kernels::Tensor ReferenceModel::forward(int64_t b, const TokenIds& tokens) {
   if (pos0 + L > c.max_seq)
     throw InputError("sequence " + std::to_string(b) + " would reach " + std::to_string(pos0 + L) +
                      " tokens, more than max_seq = " + std::to_string(c.max_seq) + " of model '" +
-                     c.name + "'" + max_seq_note(c));
+                     c.name + "'");
   for (int32_t t : tokens)
     if (t < 0 || t >= V)
       throw InputError("token id " + std::to_string(t) + " is outside the vocabulary [0, " +
@@ -171,6 +171,8 @@ kernels::Tensor ReferenceModel::forward(int64_t b, const TokenIds& tokens) {
     const Layer& W = layers_[size_t(l)];
     std::vector<float>& kc = seq.k[size_t(l)];
     std::vector<float>& vc = seq.v[size_t(l)];
+    kc.resize(size_t((pos0 + L) * K * D));
+    vc.resize(size_t((pos0 + L) * K * D));
     std::vector<std::vector<float>> h(static_cast<size_t>(L)), q(static_cast<size_t>(L));
     // Input projections; K and V of every new position go into the cache first (causal: position
     // i attends to cache entries 0 .. pos0 + i).
@@ -190,7 +192,13 @@ kernels::Tensor ReferenceModel::forward(int64_t b, const TokenIds& tokens) {
       std::copy(v.begin(), v.end(), vc.begin() + (pos0 + i) * K * D);
     }
     for (int64_t i = 0; i < L; ++i) {
-      const int64_t T = pos0 + i + 1;  // visible cache length
+      const int64_t T = pos0 + i + 1;  // cache length up to this position (causal)
+      // A local layer with a window w sees the w most recent positions, itself included, and the
+      // first sink_tokens positions (models/config.hpp); a global layer every position.
+      const bool windowed = c.sliding_window > 0 && c.is_local(l);
+      auto visible = [&](int64_t t) {
+        return !windowed || t > pos0 + i - c.sliding_window || t < c.sink_tokens;
+      };
       std::vector<float> o(static_cast<size_t>(H * D));
       for (int64_t hq = 0; hq < H; ++hq) {
         const int64_t g = hq / G;  // the KV head this query head reads
@@ -198,6 +206,10 @@ kernels::Tensor ReferenceModel::forward(int64_t b, const TokenIds& tokens) {
         std::vector<double> s(static_cast<size_t>(T));
         double mx = -INFINITY;
         for (int64_t t = 0; t < T; ++t) {
+          if (!visible(t)) {  // outside the local layer's window: weight exactly 0
+            s[size_t(t)] = -INFINITY;
+            continue;
+          }
           const float* kt = &kc[size_t((t * K + g) * D)];
           double dot = 0;
           for (int64_t d = 0; d < D; ++d) dot += double(qh[d]) * kt[d];

@@ -2,7 +2,8 @@
 // Reference: the single-process transformer every sharded layout is checked against. Written for
 // obviousness, not speed: plain loops, f32 storage, f64 accumulation in every dot product and
 // reduction, no oneDNN, no MPI. Covers embedding, RMSNorm/LayerNorm, RoPE (rotate-half, as Hugging
-// Face Llama/Falcon), multiquery/grouped/multihead attention with a KV cache and causal mask,
+// Face Llama/Falcon), multiquery/grouped/multihead attention with a KV cache and causal mask (a local layer's
+// sliding window and sink tokens on top, models/config.hpp),
 // parallel and serial blocks, SwiGLU, GELU and GeGLU, final norm and logits; Gemma 3's query/key
 // norms, post-attention/post-FFN norms, sqrt(E) embedding scale, query scale and local/global RoPE
 // bases (models/config.hpp).

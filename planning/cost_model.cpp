@@ -100,6 +100,24 @@ bool any_handoff(const models::ModelConfig& c, const TorusShape& s, const PhaseP
 
 int64_t modelled_heads(const models::ModelConfig& c) { return c.n_heads; }
 
+double mean_allowed_pairs(const models::ModelConfig& c, int64_t cached, int64_t tokens) {
+  double sum = 0, local = -1, global = -1;  // the two layer kinds, each computed once
+  for (int64_t layer = 0; layer < c.n_layers; ++layer) {
+    double& kind = c.windowed(layer) ? local : global;
+    if (kind < 0) kind = c.layer_pattern(layer).allowed_pairs(cached, tokens);
+    sum += kind;
+  }
+  return sum / double(std::max<int64_t>(c.n_layers, 1));
+}
+
+double mean_kv_positions(const models::ModelConfig& c, int64_t cached, int64_t tokens) {
+  double sum = 0;
+  for (int64_t layer = 0; layer < c.n_layers; ++layer)
+    sum += double(c.windowed(layer) ? std::min(cached + tokens, c.sliding_window - 1 + tokens + c.sink_tokens)
+                                    : cached + tokens);
+  return sum / double(std::max<int64_t>(c.n_layers, 1));
+}
+
 Work& Work::operator+=(const Work& o) {
   flops += o.flops;
   matmul_flops += o.matmul_flops;
@@ -231,13 +249,15 @@ StepCost predict_step(const StepQuery& q) {
       const int64_t Hl = static_cast<int64_t>(pl.units.size()) * (modelled_heads(c) / n);
       const int64_t Ba = pl.attn_batch_local, Ha = static_cast<int64_t>(pl.heads.size());
       book.all_to_all(pl.batch_local * L * Hl * D, flow.attention.to_batch);  // heads -> batch
-      // Causal attention of B_a sequences x H_a heads: 4·H_a·D·(l·t + l(l+1)/2) each (l new, t cached).
+      // Attention of B_a sequences x H_a heads: 4·H_a·D per allowed (query, key) pair (l new, t
+      // cached: causal l·t + l(l+1)/2), and the KV positions read, averaged over the layers (local
+      // layers: their window and sinks).
       const int64_t kv_local = static_cast<int64_t>(pl.kv_heads.size());
       for (int64_t b = pl.attn_batch_offset; b < pl.attn_batch_offset + Ba; ++b) {
-        const double l = double(seq_l(b)), t = double(seq_t(b));
+        const int64_t l = seq_l(b), t = seq_t(b);
         if (l == 0) continue;
-        w.attn_flops += 4.0 * double(Ha) * double(D) * (l * t + l * (l + 1) / 2.0);
-        w.kv_bytes += double(kv_local) * (t + l) * double(D) * 2.0 * double(q.kv_elem_bytes);
+        w.attn_flops += 4.0 * double(Ha) * double(D) * mean_allowed_pairs(c, t, l);
+        w.kv_bytes += double(kv_local) * mean_kv_positions(c, t, l) * double(D) * 2.0 * double(q.kv_elem_bytes);
       }
       if (dec) {  // K and V: AG(S') of [B_a·L, KD], then AG(A) of [B_l·L, KD]
         for (int k = 0; k < 2; ++k) {
@@ -279,7 +299,7 @@ StepCost predict_step(const StepQuery& q) {
   double attn_all = 0;
   for (int64_t b = 0; b < q.batch; ++b) {
     const double l = double(seq_l(b)), t = double(seq_t(b));
-    attn_all += 4.0 * double(real.n_heads) * double(D) * (l * t + l * (l + 1) / 2.0);
+    attn_all += 4.0 * double(real.n_heads) * double(D) * mean_allowed_pairs(real, int64_t(t), int64_t(l));
   }
   out.model_flops = double(c.n_layers) * (2.0 * tok * layer_params + attn_all) + 2.0 * double(rows) * E * real.vocab;
   return out;
@@ -300,9 +320,18 @@ MemoryCost predict_memory(const models::ModelConfig& real, const TorusShape& sha
 
 int64_t max_context(const models::ModelConfig& c, const TorusShape& shape, const PhasePlan& decode, int64_t batch,
                     double budget_bytes, int64_t kv_elem_bytes) {
-  const double per_position =
-      runtime::kv_bytes_per_position(c, make_placement(c, shape, Coords{}, decode, batch), kv_elem_bytes);
-  return per_position > 0 ? static_cast<int64_t>(budget_bytes / per_position) : 0;
+  const Placement dec = make_placement(c, shape, Coords{}, decode, batch);
+  auto bytes = [&](int64_t context) { return runtime::kv_cache_bytes(c, dec, kv_elem_bytes, context); };
+  // Monotone in the context; flat past the windows when every layer keeps a sliding window.
+  constexpr int64_t kUnbounded = int64_t(1) << 40;
+  if (bytes(kUnbounded) <= budget_bytes) return kUnboundedContext;
+  int64_t lo = 0, hi = kUnbounded;  // bytes(lo) <= budget < bytes(hi)
+  if (bytes(0) > budget_bytes) return 0;
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    (bytes(mid) <= budget_bytes ? lo : hi) = mid;
+  }
+  return lo;
 }
 
 }  // namespace tori::planning

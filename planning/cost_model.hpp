@@ -140,6 +140,12 @@ int64_t modelled_heads(const models::ModelConfig& c);
 
 // Per-rank memory: runtime/memory_estimate.hpp's formula (the one ShardedModel refuses a run with)
 // for rank 0's placements, the KV cache of the decode placement at `context` tokens per sequence.
+// Per layer, averaged over the model's layers: (query, key) pairs one sequence's step of `tokens`
+// new positions after `cached` attends (each layer under its pattern: causal, or a local layer's
+// window and sinks), and the KV positions it reads.
+double mean_allowed_pairs(const models::ModelConfig& c, int64_t cached, int64_t tokens);
+double mean_kv_positions(const models::ModelConfig& c, int64_t cached, int64_t tokens);
+
 using MemoryCost = runtime::MemoryEstimate;
 // prefill_step / decode_step: the steps' shapes for their activations (batch 0: none; a handoff is
 // filled in here); plain_bytes as estimate_memory's.
@@ -150,7 +156,9 @@ MemoryCost predict_memory(const models::ModelConfig& c, const collectives::Torus
                           double plain_bytes = 4.0);
 
 // Largest context (tokens per sequence) whose KV cache fits in `budget_bytes` per chip for the
-// decode layout `decode` (0 if not even one token fits).
+// decode layout `decode` (0 if not even one token fits; kUnboundedContext when every layer keeps a
+// sliding window that fits: the cache stops growing). Local layers count their window's slots.
+constexpr int64_t kUnboundedContext = -1;
 int64_t max_context(const models::ModelConfig& c, const collectives::TorusShape& shape,
                     const PhasePlan& decode, int64_t batch, double budget_bytes, int64_t kv_elem_bytes);
 

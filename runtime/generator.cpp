@@ -31,8 +31,7 @@ Generation run_generation(const models::ModelConfig& c, const std::vector<models
     if (need > c.max_seq)
       throw InputError("prompt " + std::to_string(b) + " (" + std::to_string(prompts[size_t(b)].size()) +
                        " tokens) + --max-new-tokens " + std::to_string(opt.max_new) + " needs " + std::to_string(need) +
-                        " positions, more than max_seq = " + std::to_string(c.max_seq) + " of model '" + c.name + "'" +
-                       models::max_seq_note(c));
+                        " positions, more than max_seq = " + std::to_string(c.max_seq) + " of model '" + c.name + "'");
   }
   Generation g;
   g.generated.resize(size_t(B));

@@ -24,8 +24,14 @@ std::vector<ProjectionUnits> projection_units(const models::ModelConfig& c, int6
 }
 
 double kv_bytes_per_position(const models::ModelConfig& c, const Placement& dec, int64_t kv_elem_bytes) {
-  return double(c.n_layers) * double(dec.attn_batch_local) * double(dec.kv_heads.size()) * double(c.d_head) * 2.0 *
-         double(kv_elem_bytes);
+  return double(dec.attn_batch_local) * double(dec.kv_heads.size()) * double(c.d_head) * 2.0 * double(kv_elem_bytes);
+}
+
+double kv_cache_bytes(const models::ModelConfig& c, const Placement& dec, int64_t kv_elem_bytes, int64_t context) {
+  double slots = 0;
+  for (int64_t l = 0; l < c.n_layers; ++l)
+    slots += double(c.windowed(l) ? kernels::window_slots(context, c.sliding_window, c.sink_tokens) : context);
+  return kv_bytes_per_position(c, dec, kv_elem_bytes) * slots;
 }
 
 double activation_bytes(const models::ModelConfig& c, const Placement& pl, const StepShape& s) {
@@ -72,6 +78,15 @@ double activation_bytes(const models::ModelConfig& c, const Placement& pl, const
       const bool a2a = grp(flow.attention.to_batch) > 1;
       double attn = 2 * Q + 2 * M * KD + 2 * Ba * L * Kl * D + Ba * L * Ha * D + (a2a ? 4 * Q : 0.0);
       if (a2a) pack = std::max(pack, Q), unpack = std::max(unpack, Q);
+      // A local layer's step longer than its window cache takes in place attends against a widened
+      // copy (kv_cache.hpp): the window's slots plus the step's, K and V.
+      const int64_t win = c.sliding_window > 0 ? kernels::window_slots(c.max_seq, c.sliding_window, c.sink_tokens) : 0;
+      bool local = false;
+      for (int64_t l = 0; l < c.n_layers; ++l) local |= c.windowed(l);
+      if (local && win < c.max_seq && s.tokens > win - c.sink_tokens - (c.sliding_window - 1)) {
+        const double slots = double((win + s.tokens + kernels::kKvBlock - 1) / kernels::kKvBlock * kernels::kKvBlock);
+        attn += 2 * Ba * Kl * slots * D;
+      }
       if (s.handoff) {  // K and V cloned, all-gathered over S' then A, decode's rows selected
         const Placement& d = *s.handoff;
         attn += 2 * (Ba * L * KD * (1 + grp(flow.attention.handoff_rows)) + B * L * KD +
@@ -132,7 +147,7 @@ MemoryEstimate estimate_memory(const models::ModelConfig& c, const Placement& pr
   m.weight_bytes = elems * weight_element_bytes(weights) + (gathered ? elems * plain_bytes : 0.0) +
                    4.0 * double(c.vocab) * double(c.d_model) * (c.tied_embeddings ? 1 : 2) / double(n) +
                    4.0 * double(c.max_seq) * double(c.d_head);  // RoPE cos/sin table
-  m.kv_bytes = kv_bytes_per_position(c, dec, kv_elem_bytes) * double(context);
+  m.kv_bytes = kv_cache_bytes(c, dec, kv_elem_bytes, context);
   m.activation_bytes = std::max(activation_bytes(c, pre, prefill_step), activation_bytes(c, dec, decode_step));
   return m;
 }

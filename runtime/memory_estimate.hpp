@@ -7,10 +7,13 @@
 //             (int8's per-column scales neglected), plus the plain copies the weight-gathered
 //             layouts keep to all-gather (Tori: f32); the embedding block [V/n, E] (and the unembedding when
 //             untied) and the RoPE table [max_seq, D], f32
-//   KV cache  layers · B_a · K_local · context · D · 2 (K and V) · KV element bytes, in the decode
-//             placement (B_a sequences attended here, K_local KV heads kept)
+//   KV cache  Σ over layers of B_a · K_local · slots · D · 2 (K and V) · KV element bytes, in the
+//             decode placement (B_a sequences attended here, K_local KV heads kept); slots = context
+//             on a global layer, min(context, sink + w - 1 + kWindowSlack) on a local layer with a
+//             sliding window w (kernels/kv_cache.hpp)
 //   activations  the largest of the phases' steps (activation_bytes below): what a forward step
-//             holds beyond the weights and the cache, in the activation format
+//             holds beyond the weights and the cache, in the activation format (a long step on a
+//             local layer: its widened window cache too)
 #include <cstdint>
 #include <vector>
 
@@ -67,7 +70,10 @@ MemoryEstimate estimate_memory(const models::ModelConfig& c, const Placement& pr
                                const StepShape& prefill_step = {0}, const StepShape& decode_step = {0},
                                double plain_bytes = 4.0);
 
-// KV-cache bytes one rank holds per position of every sequence, in the decode placement.
+// KV-cache bytes one rank holds per position of every sequence of one layer, in the decode placement.
 double kv_bytes_per_position(const models::ModelConfig& c, const Placement& decode, int64_t kv_elem_bytes);
+// KV-cache bytes one rank holds at `context` positions per sequence, every layer (its window's slots
+// on a local layer).
+double kv_cache_bytes(const models::ModelConfig& c, const Placement& decode, int64_t kv_elem_bytes, int64_t context);
 
 }  // namespace tori::runtime

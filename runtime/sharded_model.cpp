@@ -166,7 +166,8 @@ void ShardedModel::reset() {
   caches_.clear();
   for (int64_t l = 0; l < config_.n_layers; ++l)
     caches_.emplace_back(decode_pl_.attn_batch_local, static_cast<int64_t>(decode_pl_.kv_heads.size()),
-                         config_.max_seq, config_.d_head);
+                         config_.max_seq, config_.d_head, kernels::DType::f32,
+                         config_.windowed(l) ? config_.sliding_window : 0, config_.sink_tokens);
   lengths_.assign(static_cast<size_t>(batch_), 0);
 }
 

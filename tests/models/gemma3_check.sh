@@ -3,8 +3,9 @@
 # verify` at 2 ranks on one plan pair that hands the KV cache from a batch-sharded prefill to a
 # head-sharded decode (prefill logits at every position and 3 teacher-forced decode steps against
 # the single-process reference, relative error <= 1e-4, same greedy tokens; every plan at 2 and 4
-# ranks was run by hand, docs/checkpoints.md), and a run longer than the 512-position sliding
-# window refused with one error naming it. Exits 77 (skipped) without the GGUF.
+# ranks was run by hand, docs/checkpoints.md). Runs past its 512-position sliding window are
+# verified by hand (docs/measurements/multigrain.md; too slow for CI: the reference's f64 loops);
+# CI verifies the windows on gemma-window (tests/runtime). Exits 77 (skipped) without the GGUF.
 #   usage: gemma3_check.sh TORI MPIRUN
 set -uo pipefail
 TORI="$1"; MPIRUN="$2"
@@ -17,10 +18,5 @@ fail=0
 if ! "$MPIRUN" -n 2 "$TORI" verify --model "$G" --prompt-tokens "2,818,5279,529,7001,563;2,14946,3324,496,990" \
       --max-new-tokens 4 --plan prefill=ws2d/batch:xyz,decode=ws2d/heads; then
   echo "FAIL: tori verify on $G"; fail=1
-fi
-out="$("$TORI" generate --model "$G" --prompt-tokens "2,818" --max-new-tokens 600 --stream off 2>&1)"
-rc=$?
-if [ $rc -eq 0 ] || ! grep -q "more than max_seq = 512.*sliding_window 512" <<<"$out"; then
-  echo "FAIL: a 601-position run was not refused naming the sliding window (exit $rc): $out"; fail=1
 fi
 [ $fail -eq 0 ] && echo "PASSED" || exit 1

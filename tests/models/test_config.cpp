@@ -76,7 +76,7 @@ TEST_CASE("bad configs name the file, the key and what is allowed", "[config]") 
   CHECK_THROWS_AS(load_model_config("no-such-model"), tori::InputError);
 }
 
-TEST_CASE("Gemma 3's optional keys round-trip, and a window shorter than max_seq is refused", "[config]") {
+TEST_CASE("Gemma 3's optional keys round-trip; attention patterns per layer", "[config]") {
   const std::string gemma =
       (std::filesystem::path(__FILE__).parent_path().parent_path() / "runtime/configs/gemma-tiny.yaml").string();
   ModelConfig c = load_model_config(gemma);
@@ -86,10 +86,13 @@ TEST_CASE("Gemma 3's optional keys round-trip, and a window shorter than max_seq
   CHECK((c.is_local(0) && c.is_local(1) && !c.is_local(2) && c.is_local(3) && !c.is_local(5)));
   CHECK(c.layer_rope_theta(0) == 10000.0);
   CHECK(c.layer_rope_theta(2) == 1e6);
+  CHECK(c.layer_pattern(0).describe() == "sliding_window(w=64)");
+  CHECK(c.layer_pattern(2).describe() == "causal()");
   CHECK(to_yaml(parse_model_config(to_yaml(c), "again")) == to_yaml(c));
   // Without the keys: the Llama/PaLM block, every layer global, scale 1/sqrt(D).
   ModelConfig p = load_model_config("palm-tiny");
   CHECK((!p.qk_norm && !p.post_norms && !p.scale_embeddings && !p.is_local(0)));
+  CHECK(p.layer_pattern(0).describe() == "causal()");
   CHECK(p.attention_scale() == 1.0 / std::sqrt(double(p.d_head)));
   CHECK(to_yaml(p).find("sliding_window") == std::string::npos);
   auto gemma_with = [&](const std::string& key, const std::string& value) {
@@ -97,15 +100,24 @@ TEST_CASE("Gemma 3's optional keys round-trip, and a window shorter than max_seq
     auto at = y.find(key + ":");
     return y.substr(0, at) + key + ": " + value + y.substr(y.find('\n', at));
   };
-  CHECK_THROWS_WITH(parse_model_config(gemma_with("max_seq", "65"), "g.yaml"),
-                    Contains("g.yaml") && Contains("'max_seq'") && Contains("sliding_window = 64"));
+  // max_seq past the window: the local layers attend within it.
+  CHECK(parse_model_config(gemma_with("max_seq", "4096"), "g.yaml").max_seq == 4096);
   CHECK_THROWS_WITH(parse_model_config(gemma_with("block", "parallel"), "g.yaml"),
                     Contains("'post_norms'") && Contains("serial"));
   CHECK_THROWS_WITH(parse_model_config(gemma_with("mlp", "reglu"), "g.yaml"), Contains("geglu"));
   CHECK_THROWS_WITH(parse_model_config(gemma_with("sliding_window", "-1"), "g.yaml"), Contains("'sliding_window'"));
   CHECK_THROWS_WITH(parse_model_config(gemma_with("query_scale", "-0.5"), "g.yaml"), Contains("'query_scale'"));
-  // Every layer global (global_every 1): no local layer, so max_seq may pass the window.
+  // Sinks: with a window, every layer local when global_every is 0 (StreamingLLM).
+  const ModelConfig s = parse_model_config(to_yaml(p) + "sliding_window: 32\nsink_tokens: 4\n", "s.yaml");
+  CHECK((s.is_local(0) && s.is_local(3) && s.windowed(3)));
+  CHECK(s.layer_pattern(3).describe() == "sliding_window(w=32, global_first=4)");
+  CHECK(to_yaml(parse_model_config(to_yaml(s), "again")) == to_yaml(s));
+  CHECK_THROWS_WITH(parse_model_config(to_yaml(p) + "sink_tokens: 4\n", "s.yaml"),
+                    Contains("s.yaml") && Contains("'sink_tokens'") && Contains("needs sliding_window > 0"));
+  CHECK_THROWS_WITH(parse_model_config(to_yaml(p) + "sliding_window: 8\nsink_tokens: -2\n", "s.yaml"),
+                    Contains("'sink_tokens'") && Contains(">= 0"));
+  // A window without global layers on a model with global_every: those stay global.
   std::string all_global = gemma_with("max_seq", "65");
   all_global.replace(all_global.find("global_every: 3"), 15, "global_every: 1");
-  CHECK_NOTHROW(parse_model_config(all_global, "g.yaml"));
+  CHECK(parse_model_config(all_global, "g.yaml").layer_pattern(0).describe() == "causal()");
 }
