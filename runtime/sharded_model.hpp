@@ -79,6 +79,7 @@ class ShardedModel {
                           const std::vector<int64_t>& sequence = {});
   kernels::Tensor logits(const kernels::Tensor& hidden);  // [R, E] -> [R, V]
   void load_layers(const models::WeightSource& padded);     // each storage the phases use
+  void agree_factor_gathers();  // weight-gathered TSVD: the gathers' lengths (layer_shards.hpp)
   void load_embedding(const models::WeightSource& padded);  // embedding, unembedding, final norm
 
   models::ModelConfig config_, shard_config_;
