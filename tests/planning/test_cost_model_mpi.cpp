@@ -45,6 +45,19 @@ std::string table_str(const TrafficTable& t) {
   return s;
 }
 
+// This rank's torus and collectives for a test: no busy progress threads (ranks oversubscribe
+// the cores), one compute thread.
+collectives::CollectivesOptions quiet_options() {
+  collectives::CollectivesOptions opt;
+  opt.progress_thread = false;
+  apply_threads(1, MPI_COMM_WORLD);
+  return opt;
+}
+struct World {
+  collectives::Torus torus{MPI_COMM_WORLD, collectives::auto_torus_shape(world_size())};
+  collectives::Collectives coll{torus, quiet_options()};
+};
+
 TrafficTable counted_total(const collectives::Collectives& coll) {
   TrafficTable t{};
   for (size_t k = 0; k < t.size(); ++k)
@@ -193,11 +206,9 @@ TEST_CASE("predicted traffic and FLOPs == counted, llama-tiny TSVD ratio 2", "[c
   const int n = world_size();
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  collectives::Torus torus(MPI_COMM_WORLD, collectives::auto_torus_shape(n));
-  collectives::CollectivesOptions opt;
-  opt.progress_thread = false;
-  apply_threads(1, MPI_COMM_WORLD);
-  collectives::Collectives coll(torus, opt);
+  World world;
+  const collectives::Torus& torus = world.torus;
+  collectives::Collectives& coll = world.coll;
   const models::ModelConfig cfg = models::load_model_config("llama-tiny");
   const std::string dir = "cost-tsvd-np" + std::to_string(n);  // in the test's working directory
   if (rank == 0) {
