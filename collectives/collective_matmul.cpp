@@ -52,32 +52,46 @@ int64_t EinsumWeights::weight_bytes() const {
   return b;
 }
 
-EinsumWeights cut_einsum_weights(const TorusShape& shape, Axes gather, Axes scatter, const Tensor& w,
-                                 const Tensor& side, kernels::WeightFormat format, kernels::Backend backend,
-                                 int max_pieces, const Tensor& scales, const Tensor& side_scales, bool transient) {
+EinsumWeights cut_einsum_blocks(const TorusShape& shape, Axes gather, Axes scatter, int64_t k, int64_t n,
+                                const PackBlock& block, const PackBlock& side, int64_t k_align, int64_t n_align,
+                                int max_pieces) {
   EinsumWeights e;
   e.gather = gather;
   e.scatter = scatter;
   e.gather_blocks = loop_plan(shape, gather).blocks;
   e.scatter_blocks = loop_plan(shape, scatter).blocks;
-  e.k = w.size(0);
-  e.n = w.size(1);
+  e.k = k;
+  e.n = n;
   const int64_t kc = divide(e.k, e.gather_blocks, "rows of the einsum weight over gather " + gather.str());
   const int64_t nc = divide(e.n, e.scatter_blocks, "columns of the einsum weight over scatter " + scatter.str());
   const bool gl = e.gather_blocks > 1, sl = e.scatter_blocks > 1;
+  if (kc % k_align || nc % n_align)
+    throw Error("einsum blocks [" + std::to_string(kc) + ", " + std::to_string(nc) + "] are not multiples of [" +
+                std::to_string(k_align) + ", " + std::to_string(n_align) + "]");
   if (gl || sl)
     for (int p = std::max(1, max_pieces); p >= 1; --p)
-      if ((!gl || kc % p == 0) && (!sl || nc % p == 0)) {
+      if ((!gl || (kc % p == 0 && (kc / p) % k_align == 0)) && (!sl || (nc % p == 0 && (nc / p) % n_align == 0))) {
         e.pieces = p;
         break;
       }
   e.k_tiles = gl ? e.gather_blocks * e.pieces : 1;
   e.n_tiles = sl ? e.scatter_blocks * e.pieces : 1;
   const int64_t kt = e.k / e.k_tiles, nt = e.n / e.n_tiles;
+  for (int kk = 0; kk < e.k_tiles; ++kk) {
+    for (int nn = 0; nn < e.n_tiles; ++nn) e.tiles.push_back(block(kk * kt, kt, nn * nt, nt));
+    if (side) e.side.push_back(side(kk * kt, kt, 0, 0));
+  }
+  return e;
+}
+
+EinsumWeights cut_einsum_weights(const TorusShape& shape, Axes gather, Axes scatter, const Tensor& w,
+                                 const Tensor& side, kernels::WeightFormat format, kernels::Backend backend,
+                                 int max_pieces, const Tensor& scales, const Tensor& side_scales, bool transient) {
+  const int64_t N = w.size(1);
   // The scales of columns [n0, n0 + len) (undefined when none were given).
   auto scale_tile = [&](int64_t n0, int64_t len) {
-    if (!scales.defined() || (n0 == 0 && len == e.n)) return scales;
-    return kernels::slice_columns(scales.reshape({1, e.n}), n0, len).reshape({len});
+    if (!scales.defined() || (n0 == 0 && len == N)) return scales;
+    return kernels::slice_columns(scales.reshape({1, N}), n0, len).reshape({len});
   };
   // Row blocks are contiguous views (narrow0), packed without a copy; column tiles are copied out
   // (transient: f32 on oneDNN reads both where they lie, kernels/packed_weight.hpp).
@@ -85,15 +99,16 @@ EinsumWeights cut_einsum_weights(const TorusShape& shape, Axes gather, Axes scat
     return transient ? kernels::pack_transient_weight(rows, format, backend, tile_scales, n0, len)
                      : kernels::pack_weight_columns(rows, format, backend, tile_scales, n0, len);
   };
-  for (int k = 0; k < e.k_tiles; ++k) {
-    const Tensor rows = w.narrow0(k * kt, kt);
-    for (int n = 0; n < e.n_tiles; ++n) e.tiles.push_back(pack(rows, n * nt, nt, scale_tile(n * nt, nt)));
-    if (side.defined()) {
-      const Tensor side_rows = side.narrow0(k * kt, kt);
-      e.side.push_back(pack(side_rows, 0, side_rows.size(1), side_scales));
-    }
-  }
-  return e;
+  PackBlock block = [&](int64_t r0, int64_t nr, int64_t c0, int64_t nc) {
+    return pack(w.narrow0(r0, nr), c0, nc, scale_tile(c0, nc));
+  };
+  PackBlock side_block;
+  if (side.defined())
+    side_block = [&](int64_t r0, int64_t nr, int64_t, int64_t) {
+      const Tensor side_rows = side.narrow0(r0, nr);
+      return pack(side_rows, 0, side_rows.size(1), side_scales);
+    };
+  return cut_einsum_blocks(shape, gather, scatter, w.size(0), N, block, side_block, 1, 1, max_pieces);
 }
 
 EinsumResult collective_einsum(Collectives& coll, const Tensor& x, const EinsumWeights& w, bool bidirectional) {

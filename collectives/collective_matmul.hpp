@@ -32,6 +32,7 @@
 // block contiguous in shard order. Traffic is counted as ppermute: the same bytes a ring
 // all-gather / reduce-scatter would send (plus the side all-reduce). The contraction and the
 // reduce-scatter are over E or F, never B or L, as the paper advises.
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -87,6 +88,16 @@ EinsumWeights cut_einsum_weights(const TorusShape& shape, Axes gather, Axes scat
                                  const kernels::Tensor& side, kernels::WeightFormat format, kernels::Backend backend,
                                  int max_pieces = kEinsumPieces, const kernels::Tensor& scales = kernels::Tensor(),
                                  const kernels::Tensor& side_scales = kernels::Tensor(), bool transient = false);
+
+// The same cut for a weight held in another form than a dense tensor (a factored TSVD weight:
+// runtime/layer_shards.hpp): block(r0, nr, c0, nc) packs W's rows [r0, r0 + nr) × columns
+// [c0, c0 + nc), side(r0, nr) W_side's rows (empty function: no side weight). The pieces also keep
+// every tile's rows a multiple of k_align and its columns of n_align (the factored weight's tile);
+// throws tori::Error when even one piece per ring step does not.
+using PackBlock = std::function<kernels::PackedWeight(int64_t r0, int64_t nr, int64_t c0, int64_t nc)>;
+EinsumWeights cut_einsum_blocks(const TorusShape& shape, Axes gather, Axes scatter, int64_t k, int64_t n,
+                                const PackBlock& block, const PackBlock& side, int64_t k_align = 1,
+                                int64_t n_align = 1, int max_pieces = kEinsumPieces);
 
 struct EinsumResult {
   kernels::Tensor y;  // [M, N / |scatter|]

@@ -9,6 +9,7 @@
 #include "kernels/gemm_s8_f32.hpp"
 #include "kernels/onednn_matmul.hpp"
 #include "kernels/openblas_matmul.hpp"
+#include "kernels/tsvd.hpp"
 
 namespace tori::kernels {
 
@@ -173,7 +174,7 @@ void plain_ref(const Tensor& x, int64_t M, const Tensor& w, float* y, const Epil
 
 void matmul_strided(const float* x, int64_t ldx, int64_t M, const PackedWeight& w, float* y, int64_t ldy,
                     Epilogue ep) {
-  if (!reads_in_place(w.format, w.backend) || !w.onednn)
+  if (!reads_in_place(w.format, w.backend) || !w.onednn || w.tsvd)
     throw Error("matmul_strided: f32 weights on the onednn backend only, got " + w.describe());
   if (ldx < w.k || ldy < w.n)
     throw Error("matmul_strided: row strides " + std::to_string(ldx) + ", " + std::to_string(ldy) +
@@ -185,6 +186,7 @@ void matmul_strided(const float* x, int64_t ldx, int64_t M, const PackedWeight& 
 
 void matmul(const Tensor& x, const PackedWeight& w, Tensor& y, Epilogue ep) {
   if (!w.defined()) throw Error("matmul: weight is not packed");
+  if (w.tsvd) return tsvd_matmul(x, *w.tsvd, y, ep);  // counts the FLOPs of its GEMMs
   const int64_t M = prepare(x, w.k, w.n, y, ep, "matmul");
   if (M == 0) return;
   float* Y = y.data<float>();
@@ -228,6 +230,7 @@ void matmul_ref(const Tensor& x, const Tensor& w, Tensor& y, Epilogue ep) {
 }
 
 KernelCost matmul_cost(int64_t M, const PackedWeight& w) {
+  if (w.tsvd) return tsvd_matmul_cost(M, *w.tsvd);
   KernelCost c;
   c.flops = 2.0 * double(M) * double(w.k) * double(w.n);
   c.weight_bytes = double(w.weight_bytes());

@@ -3,6 +3,7 @@
 #include "kernels/columns.hpp"
 #include "kernels/gemm_s8_f32.hpp"
 #include "kernels/onednn_matmul.hpp"
+#include "kernels/tsvd.hpp"
 
 namespace tori::kernels {
 
@@ -23,6 +24,7 @@ WeightFormat parse_weight_format(const std::string& s, const std::string& flag) 
 }
 
 int64_t PackedWeight::weight_bytes() const {
+  if (tsvd) return tsvd->weight_bytes();
   switch (format) {
     case WeightFormat::f32: return k * n * 4;
     case WeightFormat::bf16: return k * n * 2;
@@ -32,12 +34,23 @@ int64_t PackedWeight::weight_bytes() const {
 }
 
 std::string PackedWeight::describe() const {
+  if (tsvd) return tsvd->describe();
   return shape_str({k, n}) + " " + std::string(weight_format_name(format)) + "/" +
          std::string(backend_name(backend));
 }
 
 PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend) {
   return pack_weight(w, fmt, backend, Tensor());
+}
+
+PackedWeight pack_tsvd_weight(const TsvdFactors& f, WeightFormat fmt, Backend backend) {
+  PackedWeight p;
+  p.format = fmt;
+  p.backend = backend;
+  p.k = f.k;
+  p.n = f.n;
+  p.tsvd = std::make_shared<const TsvdWeight>(pack_tsvd(f, fmt, backend));
+  return p;
 }
 
 PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend, const Tensor& scales) {

@@ -9,6 +9,8 @@
 //   int8 / any       column panels [ceil(N/64), K, 64] of s8 (see gemm_s8_f32.hpp) + f32 scale per
 //                    output channel; the panel layout serves the AVX-512 small-batch kernel and the
 //                    dequantising large-batch path alike.
+//   tsvd             a tiled-SVD weight (tsvd.hpp): its packed factors in `tsvd` (format and
+//                    backend are the factors'); matmul runs tsvd_matmul (pack_tsvd_weight).
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -29,6 +31,8 @@ WeightFormat parse_weight_format(const std::string& s, const std::string& flag =
 namespace detail {
 struct OnednnWeight;  // oneDNN memory in the packed layout (onednn_matmul.hpp)
 }
+struct TsvdWeight;   // tsvd.hpp
+struct TsvdFactors;  // tsvd.hpp
 
 struct PackedWeight {
   WeightFormat format = WeightFormat::f32;
@@ -40,6 +44,7 @@ struct PackedWeight {
   Tensor scales;  // int8: [N] f32 per output channel
   std::shared_ptr<const detail::OnednnWeight> onednn;  // f32/bf16 on the onednn backend
   QuantError quant_error;  // int8: error of the quantisation done at pack time
+  std::shared_ptr<const TsvdWeight> tsvd;  // tsvd kind: the factors matmul multiplies (else null)
 
   bool defined() const { return k > 0 && n > 0; }
   // Bytes of weight data one matmul reads (the memory-bound cost of small-batch decode).
@@ -59,6 +64,11 @@ PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend, con
 // column block needs f32). scales: those of the n columns (int8), as for pack_weight.
 PackedWeight pack_weight_columns(const Tensor& w, WeightFormat fmt, Backend backend, const Tensor& scales, int64_t c0,
                                  int64_t n);
+
+// The tsvd kind: f's factors packed (pack_tsvd) in `fmt` on `backend`, as a PackedWeight [K, N]
+// that matmul multiplies with tsvd_matmul, so every holder of packed weights (weight-stationary
+// shards, looped-einsum tiles) runs factored weights unchanged.
+PackedWeight pack_tsvd_weight(const TsvdFactors& f, WeightFormat fmt, Backend backend);
 
 // Whether pack_transient_weight (and matmul_strided) read weights of this format and backend
 // where they lie: f32 on oneDNN.

@@ -27,6 +27,10 @@ kernels::Tensor WeightSource::read_full(const std::string& name) const {
   return read(name, Box::full(find_tensor(config(), name).shape));
 }
 
+std::optional<kernels::TsvdFactors> WeightSource::read_factors(const std::string& name, const Box&) const {
+  throw Error("tensor '" + name + "' is not factored in this weight source");
+}
+
 kernels::Tensor SyntheticWeights::read(const std::string& name, const Box& box) const {
   TensorSpec spec = find_tensor(config_, name);
   const auto& full = spec.shape;

@@ -410,6 +410,42 @@ std::vector<int64_t> TsvdWeights::ranks(const std::string& name) const {
   return m ? m->ranks : std::vector<int64_t>{};
 }
 
+std::optional<TileShape> TsvdWeights::factor_tile(const std::string& name) const {
+  if (!find(name)) return std::nullopt;
+  return tile_;
+}
+
+int64_t TsvdWeights::factor_parameters(const std::string& name) const {
+  const Matrix* m = find(name);
+  int64_t p = 0;
+  if (m)
+    for (int64_t r : m->ranks) p += r * (tile_.rows + tile_.cols);
+  return p;
+}
+
+std::optional<kernels::TsvdFactors> TsvdWeights::read_factors(const std::string& name, const Box& box) const {
+  const Matrix* m = find(name);
+  if (!m) return WeightSource::read_factors(name, box);
+  if (box.start.size() != 2 || box.size.size() != 2 || box.start[0] < 0 || box.start[1] < 0 || box.size[0] < 1 ||
+      box.size[1] < 1 || box.start[0] + box.size[0] > m->k || box.start[1] + box.size[1] > m->n)
+    throw Error("TsvdWeights: box outside tensor '" + name + "'");
+  const int64_t Tk = tile_.rows, Tn = tile_.cols;
+  if (box.start[0] % Tk || box.start[1] % Tn || box.size[0] % Tk || box.size[1] % Tn) return std::nullopt;
+  kernels::TsvdFactors f;
+  f.k = box.size[0];
+  f.n = box.size[1];
+  f.tile = tile_;
+  const int64_t i0 = box.start[0] / Tk, j0 = box.start[1] / Tn, nN = m->n / Tn;
+  for (int64_t i = i0; i < i0 + f.k / Tk; ++i)
+    for (int64_t j = j0; j < j0 + f.n / Tn; ++j) {
+      const int64_t r = m->ranks[size_t(i * nN + j)];
+      f.ranks.push_back(r);
+      f.u.push_back(file_->read_rows(factor_name(name, 'u', i, j), 0, Tk, 0, r));
+      f.v.push_back(file_->read_rows(factor_name(name, 'v', i, j), 0, r, 0, Tn));
+    }
+  return f;
+}
+
 Tensor TsvdWeights::read(const std::string& name, const Box& box) const {
   const Matrix* m = find(name);
   if (!m) return base_->read(name, box);

@@ -99,6 +99,11 @@ class TsvdWeights final : public WeightSource {
   ~TsvdWeights() override;
   const ModelConfig& config() const override { return base_->config(); }
   kernels::Tensor read(const std::string& name, const Box& box) const override;
+  // The factored execution's reading (runtime/layer_shards.hpp): the tile of a compressed matrix
+  // (nullopt: dense), and the factors of a box of whole tiles straight from the mapped file, f32.
+  std::optional<kernels::TileShape> factor_tile(const std::string& name) const override;
+  std::optional<kernels::TsvdFactors> read_factors(const std::string& name, const Box& box) const override;
+  int64_t factor_parameters(const std::string& name) const override;
   // The ranks of a compressed matrix (empty if `name` is dense).
   std::vector<int64_t> ranks(const std::string& name) const;
   kernels::TileShape tile() const { return tile_; }

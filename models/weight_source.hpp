@@ -2,9 +2,11 @@
 // WeightSource: where a rank's shards come from. A shard is a rectangular box of a tensor (start
 // and size per dimension); the full tensor is the box covering everything. Sources: the synthetic
 // generator (any box, bit-identical to the same slice of the full tensor) and, later, checkpoints.
+#include <optional>
 #include <string>
 
 #include "kernels/tensor.hpp"
+#include "kernels/tsvd.hpp"
 #include "models/config.hpp"
 
 namespace tori::models {
@@ -26,6 +28,16 @@ class WeightSource {
   // With tied embeddings: the [V, E] embedding as the logits matmul multiplies it. The embedding
   // itself, except where a wrapper rounds weights to a run's dtype (rounded_weights.hpp).
   virtual kernels::Tensor read_tied_unembedding() const { return read_full("embed"); }
+  // Factored sources (TSVD checkpoints, tsvd_checkpoint.hpp): the tile shape of a compressed
+  // tensor, or nullopt for a dense one (every tensor of every other source).
+  virtual std::optional<kernels::TileShape> factor_tile(const std::string&) const { return std::nullopt; }
+  // The factors of the tiles that `box` of a compressed tensor covers, as one TsvdFactors of the
+  // box's shape (its tile (i, j) is the tensor's tile (start0/T_k + i, start1/T_n + j)), read
+  // without forming the product; nullopt when the box is not made of whole tiles. Tensors without
+  // factor_tile throw.
+  virtual std::optional<kernels::TsvdFactors> read_factors(const std::string& name, const Box& box) const;
+  // Numbers a compressed tensor's factors hold, Σ r·(T_k + T_n) over its tiles (0: dense).
+  virtual int64_t factor_parameters(const std::string&) const { return 0; }
 };
 
 }  // namespace tori::models

@@ -194,14 +194,65 @@ StepCost predict_step(const StepQuery& q) {
   const runtime::LayoutDataflow flow = runtime::layout_dataflow(pl);
   const runtime::ProjectionDataflow& f = flow.projection;
   const bool gathered = !f.weight_gather.empty();
+  // TSVD: which weights run factored (all their tensors compressed, as layer_shards.cpp decides),
+  // and a factored [k, cols] weight's numbers, its columns (rows for W_out) split among its kinds
+  // as a unit's segments are.
+  const runtime::TsvdPricing* tsvd = q.weights == kernels::WeightFormat::f32 && q.tsvd ? &*q.tsvd : nullptr;
+  using Kinds = std::vector<std::pair<std::string, int64_t>>;  // kind, width per unit
+  auto factored = [&](const Kinds& kinds) {
+    std::vector<std::string> names;
+    for (const auto& k : kinds) names.push_back(k.first);
+    return tsvd && tsvd->factored(names);
+  };
+  auto numbers = [&](int64_t k, int64_t cols, const Kinds& kinds) {
+    int64_t unit = 0;
+    for (const auto& kw : kinds) unit += kw.second;
+    Kinds held;
+    for (const auto& [kind, width] : kinds) held.push_back({kind, cols / unit * width});
+    return tsvd->stored(k, held);
+  };
+  // tsvd_matmul of a factored [k, nn] weight of `num` numbers: nK GEMMs [M, T_k] x [T_k, R_i] and
+  // nN GEMMs [M, R'_j] x [R'_j, T_n] (ranks priced at their mean), 2·M·num FLOPs.
+  auto factored_matmul = [&](int64_t k, int64_t nn, double num) {
+    const int64_t Tk = tsvd->tile.rows, Tn = tsvd->tile.cols, nK = k / Tk, nN = nn / Tn;
+    const double ranks = num / double(Tk + Tn);
+    w.matmul_flops += 2.0 * double(M) * num;
+    add_matmul(w.matmuls, {M, Tk, std::max<int64_t>(1, int64_t(ranks / double(nK))), double(nK)});
+    add_matmul(w.matmuls, {M, std::max<int64_t>(1, int64_t(ranks / double(nN))), Tn, double(nN)});
+    w.weight_bytes += num * 4.0;
+  };
+  const int64_t hd_unit = c.n_heads * D / n, f_unit = c.d_ff / n;
   for (const ProjectionUnits& p : projection_units(c, n)) {
     for (int k = 0; k < norms_per_block; ++k) book.all_reduce(M, flow.step.norm);  // sharded_norm: [M, 1]
     const runtime::WeightShapes ws = runtime::multiplied_weights(pl, f, p.unit_in, p.unit_out);
+    Kinds in_kinds, out_kinds;
+    if (p.with_q) in_kinds.push_back({"wq", hd_unit}), out_kinds.push_back({"wo", hd_unit});
+    if (p.with_ffn) {
+      in_kinds.push_back({"w_in", f_unit});
+      if (c.mlp != models::Mlp::gelu) in_kinds.push_back({"w_gate", f_unit});
+      out_kinds.push_back({"w_out", f_unit});
+    }
+    Kinds both = in_kinds;
+    both.insert(both.end(), out_kinds.begin(), out_kinds.end());
+    const Kinds kv_kinds = {{"wk", KD}, {"wv", KD}};
+    const bool fac = factored(both), fac_kv = p.with_kv && factored(kv_kinds);
+    // A factored weight's numbers as multiplied (ws) and as stored (st).
+    auto in_num = [&](const runtime::WeightShapes& x) { return numbers(x.in_rows, x.in_cols, in_kinds); };
+    auto out_num = [&](const runtime::WeightShapes& x) { return numbers(x.out_cols, x.out_rows, out_kinds); };
+    auto kv_num = [&](const runtime::WeightShapes& x) { return numbers(x.kv_rows, 2 * KD, kv_kinds); };
+    auto tiles = [&](int64_t r, int64_t cols) { return (r / tsvd->tile.rows) * (cols / tsvd->tile.cols); };
     if (gathered) {  // weight_prefetch.hpp: each stored weight gathered in one collective
       const runtime::WeightShapes st = runtime::stored_weights(pl, p.unit_in, p.unit_out);
-      book.all_gather(st.in_rows * st.in_cols, f.weight_gather);
-      book.all_gather(st.out_rows * st.out_cols, f.weight_gather);
-      if (p.with_kv) book.all_gather(st.kv_rows * 2 * KD, f.kv_weight_gather);
+      if (fac) {  // the flattened factors: a rank per tile, then the numbers
+        book.all_gather(tiles(st.in_rows, st.in_cols) + int64_t(in_num(st)), f.weight_gather);
+        book.all_gather(tiles(st.out_rows, st.out_cols) + int64_t(out_num(st)), f.weight_gather);
+      } else {
+        book.all_gather(st.in_rows * st.in_cols, f.weight_gather);
+        book.all_gather(st.out_rows * st.out_cols, f.weight_gather);
+      }
+      if (p.with_kv)
+        book.all_gather(fac_kv ? tiles(st.kv_rows, 2 * KD) + int64_t(kv_num(st)) : st.kv_rows * 2 * KD,
+                        f.kv_weight_gather);
     }
     // A chain: x [M, K/|gather|] --AG(gather)--> @ W [K, N] --RS(scatter)--> [M, N/|scatter|].
     // Gathered f32 weights (on the default oneDNN backend; the cost model assumes it) are
@@ -216,18 +267,24 @@ StepCost predict_step(const StepQuery& q) {
       for (int b = 0; b < g.row_blocks * g.col_blocks; ++b)
         matmul(M, k / g.row_blocks, nn / g.col_blocks, double(k / g.row_blocks) * (nn / g.col_blocks));
     };
-    auto chain = [&](const runtime::MatmulChain& ch, int64_t k, int64_t nn, bool x_on_rows) {
+    auto chain = [&](const runtime::MatmulChain& ch, int64_t k, int64_t nn, bool x_on_rows, double num) {
       book.all_gather(M * (k / s.group_size(ch.gather)), ch.gather);
-      chain_matmul(k, nn, x_on_rows);
+      if (num > 0) factored_matmul(k, nn, num);
+      else chain_matmul(k, nn, x_on_rows);
       book.reduce_scatter(M * nn, ch.scatter);
     };
-    chain(f.in, ws.in_rows, ws.in_cols, true);
+    chain(f.in, ws.in_rows, ws.in_cols, true, fac ? in_num(ws) : 0.0);
     if (p.with_kv) {  // x @ W_kv [K, 2KD] {partial kv_reduce} --AR(kv_reduce)-->
-      matmul(M, ws.kv_rows, 2 * KD, double(ws.kv_rows) * 2 * KD);
+      if (fac_kv) factored_matmul(ws.kv_rows, 2 * KD, kv_num(ws));
+      else matmul(M, ws.kv_rows, 2 * KD, double(ws.kv_rows) * 2 * KD);
       book.all_reduce(M * 2 * KD, f.kv_reduce);
     }
-    chain(f.out, ws.out_rows, ws.out_cols, false);
-    if (gathered) {
+    chain(f.out, ws.out_rows, ws.out_cols, false, fac ? out_num(ws) : 0.0);
+    if (gathered && fac) {
+      // Gathered factors readied every step: unflattened and joined (a copy, 8 bytes per
+      // number), stacked into Û_i / V̂_j by pack_tsvd (8) and reordered by oneDNN (8).
+      w.repack_bytes += 24.0 * (in_num(ws) + out_num(ws) + (fac_kv ? kv_num(ws) : 0.0));
+    } else if (gathered) {
       // Readied for the kernel every step: bf16 and int8 packed (read 4, write wb); f32 read
       // where it lies by oneDNN's plain-layout kernel, which copies each block of it once more
       // as it goes (read 4; kernels::pack_transient_weight).
@@ -308,14 +365,14 @@ StepCost predict_step(const StepQuery& q) {
 MemoryCost predict_memory(const models::ModelConfig& real, const TorusShape& shape, const PhasePlan& prefill,
                           const PhasePlan& decode, int64_t batch, int64_t context, kernels::WeightFormat weights,
                           int64_t kv_elem_bytes, runtime::StepShape prefill_step, runtime::StepShape decode_step,
-                          double plain_bytes) {
+                          double plain_bytes, const runtime::TsvdPricing* tsvd) {
   const models::ModelConfig c = padded_config(real, shape.ranks());  // padded shards (padding.hpp)
   // Rank 0's placements; every rank holds the same amount.
   const Placement pre = make_placement(c, shape, Coords{}, prefill, batch);
   const Placement dec = make_placement(c, shape, Coords{}, decode, batch);
   if (needs_cache_handoff(pre, dec)) prefill_step.handoff = &dec;
   return runtime::estimate_memory(c, pre, dec, weights, kv_elem_bytes, context, prefill_step, decode_step,
-                                  plain_bytes);
+                                  plain_bytes, tsvd);
 }
 
 int64_t max_context(const models::ModelConfig& c, const TorusShape& shape, const PhasePlan& decode, int64_t batch,

@@ -28,7 +28,11 @@
 //             4·H_a·D·Σ_b (L·T + L(L+1)/2) over this rank's B_a sequences and H_a heads (causal;
 //             ≈ 4·B·L·T·H·D / n, as kernels::attention_cost counts it; per sequence with
 //             seq_tokens/seq_cached). Equal to kernels/flop_counter.hpp's counts (tested).
-//   weight_bytes  weight elements the layer's matmuls read × bytes(dtype) (gathered weights for wg).
+//             TSVD (StepQuery::tsvd): a factored weight's x·W is tsvd_matmul's nK + nN GEMMs,
+//             2·M·(its factors' numbers) FLOPs.
+//   weight_bytes  weight elements the layer's matmuls read × bytes(dtype) (gathered weights for wg;
+//             factored weights: their factors' numbers × 4; their gathers carry the flattened
+//             factors, tiles + numbers, runtime/weight_prefetch.hpp).
 //   kv_bytes  KV cache read: B_a · K_local · (T + L) · D · 2 · kv element bytes.
 //   repack_bytes  weight-gathered layouts, every step: bf16/int8 place the gathered f32 weights
 //             in order (a copy, 8 bytes per element, unless the gather already left them in place:
@@ -77,6 +81,9 @@ struct StepQuery {
   // padded to L but attention skips the padding) and cached tokens. Empty: L and T for all.
   std::vector<int64_t> seq_tokens, seq_cached;
   kernels::WeightFormat weights = kernels::WeightFormat::f32;
+  // A TSVD checkpoint run factored (f32; runtime/factored_weights.hpp): its weights' FLOPs, bytes
+  // and weight gathers are the factors' (runtime::tsvd_pricing of the source).
+  std::optional<runtime::TsvdPricing> tsvd;
   bool logits = true;  // the step ends with the logits (a chunked prefill: its last chunk only)
   // Rows the unembedding runs on (-1: batch). A prefill chunk computed on its active sequences'
   // rows only (runtime/active_batch.hpp) ends with the logits of every sequence's last row.
@@ -153,7 +160,8 @@ MemoryCost predict_memory(const models::ModelConfig& c, const collectives::Torus
                           const PhasePlan& prefill, const PhasePlan& decode, int64_t batch,
                           int64_t context, kernels::WeightFormat weights, int64_t kv_elem_bytes,
                           runtime::StepShape prefill_step = {0}, runtime::StepShape decode_step = {0},
-                          double plain_bytes = 4.0);
+                          double plain_bytes = 4.0,
+                          const runtime::TsvdPricing* tsvd = nullptr);
 
 // Largest context (tokens per sequence) whose KV cache fits in `budget_bytes` per chip for the
 // decode layout `decode` (0 if not even one token fits; kUnboundedContext when every layer keeps a

@@ -7,6 +7,7 @@
 #include "kernels/error.hpp"
 #include "kernels/take.hpp"
 #include "models/weight_names.hpp"
+#include "runtime/factored_weights.hpp"
 
 namespace tori::runtime {
 
@@ -48,8 +49,11 @@ int64_t LayerShard::bytes() const {
     b += static_cast<int64_t>(p.w_in.nbytes() + p.w_out.nbytes()) + p.w_in_packed.weight_bytes() +
          p.w_out_packed.weight_bytes();
     b += p.in_tiles.weight_bytes() + p.out_tiles.weight_bytes();
+    for (const auto* f : {&p.w_in_factors, &p.w_out_factors})  // kept for weight-gathered layouts
+      if (*f) b += 4 * (*f)->parameters();
   }
   b += w_kv_packed.weight_bytes();
+  if (w_kv_factors) b += 4 * w_kv_factors->parameters();
   return b;
 }
 
@@ -84,6 +88,29 @@ void fold_stripe_amax(const models::WeightSource& src, const std::string& name, 
   }
 }
 
+// Whether a weight made of `tensors` runs factored: an f32 run and every tensor compressed.
+bool factored(const models::WeightSource& src, const std::vector<std::string>& tensors, const ShardOptions& opt) {
+  if (opt.format != kernels::WeightFormat::f32) return false;
+  for (const auto& t : tensors)
+    if (!src.factor_tile(t)) return false;
+  return true;
+}
+
+// The factors of `box` of a compressed tensor, or the one error naming tensor, tile, shard and layout.
+kernels::TsvdFactors shard_factors(const models::WeightSource& src, const std::string& name, const Box& box,
+                                   const Placement& pl) {
+  std::optional<kernels::TsvdFactors> f = src.read_factors(name, box);
+  if (f) return std::move(*f);
+  const kernels::TileShape t = *src.factor_tile(name);
+  throw InputError("TSVD tile " + std::to_string(t.rows) + "x" + std::to_string(t.cols) + " of tensor '" + name +
+                   "' does not divide this rank's shard of it (rows [" + std::to_string(box.start[0]) + ", " +
+                   std::to_string(box.start[0] + box.size[0]) + ") x columns [" + std::to_string(box.start[1]) + ", " +
+                   std::to_string(box.start[1] + box.size[1]) + ") of the padded " +
+                   kernels::shape_str(models::find_tensor(src.config(), name).shape) + ") under layout " +
+                   pl.plan.str() + " on torus " + pl.shape.str() +
+                   ": compress with a --tile that divides every shard, or run another plan or torus");
+}
+
 Projection load_projection(const models::WeightSource& src, int64_t layer, const Placement& pl,
                            std::vector<Segment> ins, std::vector<Segment> outs, const ShardOptions& opt) {
   const auto& c = src.config();
@@ -94,6 +121,33 @@ Projection load_projection(const models::WeightSource& src, int64_t layer, const
   for (Segment s : p.in_segments) p.in_widths.push_back(segment_width(c, n, s)), p.unit_in += p.in_widths.back();
   for (Segment s : p.out_segments) p.out_widths.push_back(segment_width(c, n, s)), p.unit_out += p.out_widths.back();
   const int64_t U = static_cast<int64_t>(pl.stored_units.size());
+  std::vector<std::string> tensors;
+  for (const auto* segs : {&p.in_segments, &p.out_segments})
+    for (Segment s : *segs) tensors.push_back(models::layer_tensor(layer, tensor_of(s)));
+  if (factored(src, tensors, opt)) {
+    // W_in: the (unit, segment) column boxes side by side; W_out: the row boxes stacked.
+    std::vector<kernels::TsvdFactors> in, out;
+    for (int64_t u = 0; u < U; ++u) {
+      const int64_t b = pl.stored_units[size_t(u)];
+      for (Segment s : p.in_segments) {
+        const int64_t w = segment_width(c, n, s);
+        in.push_back(shard_factors(src, models::layer_tensor(layer, tensor_of(s)), Box{{r0, b * w}, {rows, w}}, pl));
+      }
+      for (Segment s : p.out_segments) {
+        const int64_t w = segment_width(c, n, s);
+        out.push_back(shard_factors(src, models::layer_tensor(layer, tensor_of(s)), Box{{b * w, r0}, {w, rows}}, pl));
+      }
+    }
+    p.w_in_factors = join_factors(in, 1);
+    p.w_out_factors = join_factors(out, 0);
+    p.in_floats = factor_floats(*p.w_in_factors);
+    p.out_floats = factor_floats(*p.w_out_factors);
+    if (opt.pack) {
+      p.w_in_packed = kernels::pack_tsvd_weight(*p.w_in_factors, opt.format, opt.backend);
+      p.w_out_packed = kernels::pack_tsvd_weight(*p.w_out_factors, opt.format, opt.backend);
+    }
+    return p;
+  }
   p.w_in = Tensor({rows, U * p.unit_in}, kernels::DType::f32);
   p.w_out = Tensor({U * p.unit_out, rows}, kernels::DType::f32);
   for (int64_t u = 0; u < U; ++u) {
@@ -160,9 +214,18 @@ LayerShard load_layer_shard(const models::WeightSource& src, int64_t layer, cons
     s.projections.push_back(load_projection(src, layer, pl, ffn_in, {Segment::w_out}, opt));
   }
   const int64_t KD = c.n_kv_heads * c.d_head, rows = pl.stored_e_rows, r0 = pl.stored_e_offset;
-  s.w_kv = Tensor({rows, 2 * KD}, kernels::DType::f32);
-  kernels::put_block(s.w_kv, 0, 0, src.read(models::layer_tensor(layer, "wk"), Box{{r0, 0}, {rows, KD}}));
-  kernels::put_block(s.w_kv, 0, KD, src.read(models::layer_tensor(layer, "wv"), Box{{r0, 0}, {rows, KD}}));
+  const std::string wk = models::layer_tensor(layer, "wk"), wv = models::layer_tensor(layer, "wv");
+  if (factored(src, {wk, wv}, opt)) {
+    s.w_kv_factors = join_factors({shard_factors(src, wk, Box{{r0, 0}, {rows, KD}}, pl),
+                                   shard_factors(src, wv, Box{{r0, 0}, {rows, KD}}, pl)},
+                                  1);
+    s.kv_floats = factor_floats(*s.w_kv_factors);
+    if (opt.pack) s.w_kv_packed = kernels::pack_tsvd_weight(*s.w_kv_factors, opt.format, opt.backend);
+  } else {
+    s.w_kv = Tensor({rows, 2 * KD}, kernels::DType::f32);
+    kernels::put_block(s.w_kv, 0, 0, src.read(wk, Box{{r0, 0}, {rows, KD}}));
+    kernels::put_block(s.w_kv, 0, KD, src.read(wv, Box{{r0, 0}, {rows, KD}}));
+  }
   if (opt.format == kernels::WeightFormat::int8) {
     // W_k | W_v [E, 2KD]: every column over all E rows.
     Tensor amax({2 * KD}, kernels::DType::f32);
@@ -171,13 +234,14 @@ LayerShard load_layer_shard(const models::WeightSource& src, int64_t layer, cons
     fold_stripe_amax(src, models::layer_tensor(layer, "wv"), c.d_model, 0, KD, amax.data<float>() + KD);
     s.w_kv_scales = kernels::int8_scales(amax);
   }
-  if (opt.pack) s.w_kv_packed = kernels::pack_weight(s.w_kv, opt.format, opt.backend, s.w_kv_scales);
+  if (opt.pack && !s.w_kv_factors) s.w_kv_packed = kernels::pack_weight(s.w_kv, opt.format, opt.backend, s.w_kv_scales);
   if (opt.tiles_for)
     for (size_t k = 0; k < s.projections.size(); ++k)
-      build_overlap_blocks(s.projections[k], k == 0 ? &s.w_kv : nullptr, s.w_kv_scales, pl.shape, *opt.tiles_for, opt);
-  if (!opt.keep_plain) {
+      build_overlap_blocks(s.projections[k], s, k == 0, pl.shape, *opt.tiles_for, opt);
+  if (!opt.keep_plain) {  // the factors too: weight-gathered layouts gather them, the rest is packed
     s.w_kv = Tensor();
-    for (auto& p : s.projections) p.w_in = p.w_out = Tensor();
+    s.w_kv_factors.reset();
+    for (auto& p : s.projections) p.w_in = p.w_out = Tensor(), p.w_in_factors.reset(), p.w_out_factors.reset();
   }
   s.attn_norm_w = src.read_full(models::layer_tensor(layer, "attn_norm.weight"));
   if (ln) s.attn_norm_b = src.read_full(models::layer_tensor(layer, "attn_norm.bias"));
@@ -198,13 +262,43 @@ LayerShard load_layer_shard(const models::WeightSource& src, int64_t layer, cons
   return s;
 }
 
-void build_overlap_blocks(Projection& p, const Tensor* w_kv, const Tensor& w_kv_scales,
-                          const collectives::TorusShape& shape, const ProjectionDataflow& f, const ShardOptions& opt) {
+collectives::EinsumWeights cut_einsum_factors(const collectives::TorusShape& shape, const MatmulChain& c,
+                                              const kernels::TsvdFactors& w, const kernels::TsvdFactors* side,
+                                              const ShardOptions& opt) {
+  auto pack = [&opt](const kernels::TsvdFactors& f, int64_t r0, int64_t nr, int64_t c0, int64_t nc) {
+    return kernels::pack_tsvd_weight(*factor_block(f, r0, nr, c0, nc), opt.format, opt.backend);
+  };
+  collectives::PackBlock side_block;
+  if (side) side_block = [&](int64_t r0, int64_t nr, int64_t, int64_t) { return pack(*side, r0, nr, 0, side->n); };
+  const int64_t kc = w.k / std::max(1, collectives::loop_plan(shape, c.gather).blocks);
+  const int64_t nc = w.n / std::max(1, collectives::loop_plan(shape, c.scatter).blocks);
+  if (kc % w.tile.rows || nc % w.tile.cols)
+    throw InputError("--overlap: the looped einsum over gather " + c.gather.str() + " / scatter " + c.scatter.str() +
+                     " on torus " + shape.str() + " cuts a TSVD weight [" + std::to_string(w.k) + ", " +
+                     std::to_string(w.n) + "] into blocks [" + std::to_string(kc) + ", " + std::to_string(nc) +
+                     "] that tile " + std::to_string(w.tile.rows) + "x" + std::to_string(w.tile.cols) +
+                     " does not divide: compress with a smaller --tile, or run --overlap none");
+  return collectives::cut_einsum_blocks(
+      shape, c.gather, c.scatter, w.k, w.n,
+      [&](int64_t r0, int64_t nr, int64_t c0, int64_t nc) { return pack(w, r0, nr, c0, nc); }, side_block,
+      w.tile.rows, w.tile.cols);
+}
+
+void build_overlap_blocks(Projection& p, const LayerShard& layer, bool with_kv, const collectives::TorusShape& shape,
+                          const ProjectionDataflow& f, const ShardOptions& opt) {
+  if (p.w_in_factors) {
+    if (with_kv && !layer.w_kv_factors) throw Error("build_overlap_blocks: factored W_in beside a dense W_kv");
+    const kernels::TsvdFactors* side = with_kv ? &*layer.w_kv_factors : nullptr;
+    p.in_tiles = cut_einsum_factors(shape, f.in, *p.w_in_factors, side, opt);
+    p.out_tiles = cut_einsum_factors(shape, f.out, *p.w_out_factors, nullptr, opt);
+    return;
+  }
+  const Tensor* w_kv = with_kv ? &layer.w_kv : nullptr;
   // int8: every tile quantises with its columns' whole-K scales (undefined for f32/bf16).
   // [BL, E_xyz] --gather(in) @ W_in, scatter(in)--> [BL, unit g], side W_kv all-reduced over in.scatter
   p.in_tiles = collectives::cut_einsum_weights(shape, f.in.gather, f.in.scatter, p.w_in, w_kv ? *w_kv : Tensor(),
                                                opt.format, opt.backend, collectives::kEinsumPieces, p.w_in_scales,
-                                               w_kv ? w_kv_scales : Tensor());
+                                               w_kv ? layer.w_kv_scales : Tensor());
   // [BL, unit_out g] --gather(out) @ W_out, scatter(out)--> [BL, E_xyz]
   p.out_tiles = collectives::cut_einsum_weights(shape, f.out.gather, f.out.scatter, p.w_out, Tensor(), opt.format,
                                                 opt.backend, collectives::kEinsumPieces, p.w_out_scales);

@@ -7,6 +7,11 @@
 //   norms       full [E] vectors (tiny; each layout slices what it needs).
 // Weight-stationary layouts use the packed copies; weight-gathered ones gather the plain tensors
 // and pack what they gathered.
+// TSVD checkpoints (docs/tsvd.md), f32 runs: a weight whose tensors are all compressed is held as
+// its factors only — the tiles its shard covers, read from the memory-mapped checkpoint and joined
+// into one tile grid (factored_weights.hpp) — and its packed copy is the tsvd kind
+// (kernels::pack_tsvd_weight), so every layout multiplies it with tsvd_matmul. A tile that does
+// not divide the shard is refused (InputError naming the tensor, tile, shard and layout).
 // int8 (--dtype int8): every packed copy (whole shard or looped-einsum block) quantises with the
 // scales of its columns over the WHOLE weight's input dimension K (*_scales below), never its own
 // block's maxima, so the int8 values a rank multiplies are the same slice of one quantised model
@@ -34,6 +39,11 @@ struct Projection {
   kernels::Tensor w_in;               // [E rows held, units · unit_in]
   kernels::Tensor w_out;              // [units · unit_out, E rows held]
   kernels::PackedWeight w_in_packed, w_out_packed;
+  // Factored (TSVD): W_in's and W_out's factors, the plain w_in / w_out then left undefined.
+  std::optional<kernels::TsvdFactors> w_in_factors, w_out_factors;
+  // Weight-gathered layouts: the floats each all-gather of the flattened factors carries (the
+  // largest member's, agreed at load: factored_weights.hpp flatten_factors).
+  int64_t in_floats = 0, out_floats = 0;
   // int8 only (else undefined): scales [units · unit_in] of W_in's columns and [E rows held] of
   // W_out's columns, over the full K (all of E for W_in; all of H·D and/or F for W_out).
   kernels::Tensor w_in_scales, w_out_scales;
@@ -55,6 +65,8 @@ struct LayerShard {
   std::vector<Projection> projections;  // parallel: {fused}; serial: {attention, ffn}
   kernels::Tensor w_kv;
   kernels::PackedWeight w_kv_packed;
+  std::optional<kernels::TsvdFactors> w_kv_factors;  // factored (TSVD) W_k | W_v
+  int64_t kv_floats = 0;
   kernels::Tensor w_kv_scales;  // int8 only: [2·K·D] over all of E
   kernels::Tensor attn_norm_w, attn_norm_b, ffn_norm_w, ffn_norm_b;  // full [E]; b only for LayerNorm
   kernels::Tensor post_attn_norm_w, post_attn_norm_b, post_ffn_norm_w, post_ffn_norm_b;  // post_norms only
@@ -80,8 +92,16 @@ struct ShardOptions {
 
 // The looped einsums' tiles (see Projection) for the chains of `f`, W_kv the input chain's side
 // weight. w_kv_scales: the int8 scales of w_kv's columns (undefined for f32/bf16).
-void build_overlap_blocks(Projection& p, const kernels::Tensor* w_kv, const kernels::Tensor& w_kv_scales,
-                          const collectives::TorusShape& shape, const ProjectionDataflow& f, const ShardOptions& opt);
+// A factored weight cut into the looped einsum's tiles for chain c (each tile the factors of its
+// block, whole tiles; InputError when the TSVD tile does not divide the einsum's blocks), side:
+// W_kv's factors or null.
+collectives::EinsumWeights cut_einsum_factors(const collectives::TorusShape& shape, const MatmulChain& c,
+                                              const kernels::TsvdFactors& w, const kernels::TsvdFactors* side,
+                                              const ShardOptions& opt);
+
+// Factored projections cut their factors (whole tiles) instead of w_in / w_out / w_kv.
+void build_overlap_blocks(Projection& p, const LayerShard& layer, bool with_kv, const collectives::TorusShape& shape,
+                          const ProjectionDataflow& f, const ShardOptions& opt);
 
 // Reads layer `layer`'s shards for placement `pl` (its stored units and rows) from `source`.
 LayerShard load_layer_shard(const models::WeightSource& source, int64_t layer, const Placement& pl,

@@ -130,16 +130,41 @@ double activation_bytes(const models::ModelConfig& c, const Placement& pl, const
   return std::max({embed, layers, last}) * s.act_bytes + gathered_bytes + handoff_cache;
 }
 
+double layer_weight_elems(const models::ModelConfig& c, const Placement& p, const TsvdPricing* tsvd) {
+  const int64_t n = p.shape.ranks(), KD = c.n_kv_heads * c.d_head;
+  if (!tsvd) {
+    // Projection weights of one layer (all but W_kv, which every rank holds whole along its columns).
+    const int64_t per_layer =
+        (c.n_params() - c.vocab * c.d_model * (c.tied_embeddings ? 1 : 2)) / c.n_layers - 2 * c.d_model * KD;
+    return double(per_layer / n + p.stored_e_rows * 2 * KD);
+  }
+  // The weights as layer_shards.cpp joins them: each factored when all its tensors are.
+  const int64_t rows = p.stored_e_rows, U = int64_t(p.stored_units.size());
+  const int64_t hd = c.n_heads * c.d_head / n, f = c.d_ff / n;
+  using Kinds = std::vector<std::pair<std::string, int64_t>>;  // kind, columns (rows) held
+  auto elems = [&](const Kinds& k) {
+    std::vector<std::string> names;
+    double dense = 0;
+    for (const auto& [kind, cols] : k) names.push_back(kind), dense += double(rows) * double(cols);
+    return tsvd->factored(names) ? tsvd->stored(rows, k) : dense;
+  };
+  Kinds ffn = {{"w_in", U * f}, {"w_out", U * f}};
+  if (c.mlp != models::Mlp::gelu) ffn.push_back({"w_gate", U * f});
+  Kinds attn = {{"wq", U * hd}, {"wo", U * hd}};
+  const double kv = elems({{"wk", KD}, {"wv", KD}});
+  if (c.block == models::Block::parallel) {  // one projection: q | w_in | w_gate and o | w_out
+    attn.insert(attn.end(), ffn.begin(), ffn.end());
+    return kv + elems(attn);
+  }
+  return kv + elems(attn) + elems(ffn);
+}
+
 MemoryEstimate estimate_memory(const models::ModelConfig& c, const Placement& pre, const Placement& dec,
                                kernels::WeightFormat weights, int64_t kv_elem_bytes, int64_t context,
-                               const StepShape& prefill_step, const StepShape& decode_step, double plain_bytes) {
-  const int64_t n = pre.shape.ranks(), KD = c.n_kv_heads * c.d_head;
-  // Projection weights of one layer (all but W_kv, which every rank holds whole along its columns).
-  const int64_t per_layer =
-      (c.n_params() - c.vocab * c.d_model * (c.tied_embeddings ? 1 : 2)) / c.n_layers - 2 * c.d_model * KD;
-  auto storage_elems = [&](const Placement& p) {
-    return double(c.n_layers) * double(per_layer / n + p.stored_e_rows * 2 * KD);
-  };
+                               const StepShape& prefill_step, const StepShape& decode_step, double plain_bytes,
+                               const TsvdPricing* tsvd) {
+  const int64_t n = pre.shape.ranks();
+  auto storage_elems = [&](const Placement& p) { return double(c.n_layers) * layer_weight_elems(c, p, tsvd); };
   const bool gathered = !pre.batch_axes.empty() || !dec.batch_axes.empty();
   const bool two = storage_for(pre.plan.ffn) != storage_for(dec.plan.ffn);
   const double elems = storage_elems(dec) + (two ? storage_elems(pre) : 0);

@@ -7,6 +7,8 @@
 //             (int8's per-column scales neglected), plus the plain copies the weight-gathered
 //             layouts keep to all-gather (Tori: f32); the embedding block [V/n, E] (and the unembedding when
 //             untied) and the RoPE table [max_seq, D], f32
+//             A TSVD checkpoint (tsvd: factored_weights.hpp) stores its factored weights' factors
+//             instead: density · the dense shard's elements, f32 (layer_shards.hpp)
 //   KV cache  Σ over layers of B_a · K_local · slots · D · 2 (K and V) · KV element bytes, in the
 //             decode placement (B_a sequences attended here, K_local KV heads kept); slots = context
 //             on a global layer, min(context, sink + w - 1 + kWindowSlack) on a local layer with a
@@ -19,6 +21,7 @@
 
 #include "kernels/packed_weight.hpp"
 #include "models/config.hpp"
+#include "runtime/factored_weights.hpp"
 #include "runtime/placement.hpp"
 
 namespace tori::runtime {
@@ -68,7 +71,11 @@ struct MemoryEstimate {
 MemoryEstimate estimate_memory(const models::ModelConfig& c, const Placement& prefill, const Placement& decode,
                                kernels::WeightFormat weights, int64_t kv_elem_bytes, int64_t context,
                                const StepShape& prefill_step = {0}, const StepShape& decode_step = {0},
-                               double plain_bytes = 4.0);
+                               double plain_bytes = 4.0, const TsvdPricing* tsvd = nullptr);
+
+// Weight elements one layer's shards hold in placement p's storage (projections and W_kv), the
+// factored ones (tsvd) as their factors' numbers.
+double layer_weight_elems(const models::ModelConfig& padded, const Placement& p, const TsvdPricing* tsvd);
 
 // KV-cache bytes one rank holds per position of every sequence of one layer, in the decode placement.
 double kv_bytes_per_position(const models::ModelConfig& c, const Placement& decode, int64_t kv_elem_bytes);

@@ -17,6 +17,13 @@ class PaddedWeights final : public models::WeightSource {
   const models::ModelConfig& config() const override { return config_; }  // the padded model
   const Padding& padding() const { return padding_; }
   kernels::Tensor read(const std::string& name, const models::Box& box) const override;
+  // Factored tensors: the real tensor's factors for its runs, rank-1 zero tiles for the padding;
+  // nullopt unless every run along the padded dimension (real and padding) is whole tiles.
+  std::optional<kernels::TileShape> factor_tile(const std::string& name) const override {
+    return real_.factor_tile(name);
+  }
+  std::optional<kernels::TsvdFactors> read_factors(const std::string& name, const models::Box& box) const override;
+  int64_t factor_parameters(const std::string& name) const override { return real_.factor_parameters(name); }
 
  private:
   const models::WeightSource& real_;

@@ -20,6 +20,31 @@ std::shared_ptr<const collectives::EinsumWeights> borrowed(const collectives::Ei
   return std::shared_ptr<const collectives::EinsumWeights>(std::shared_ptr<void>(), &t);
 }
 
+// Weight-gathered factored (TSVD) weights: the gathered grids packed once for this step (the
+// tsvd kind), as whole weights or as the looped einsum's tiles.
+ProjectionOperands gathered_factors(const GatheredWeights& g, const ProjectionDataflow& f, bool with_kv, bool looped,
+                                    const ShardOptions& opt, const collectives::TorusShape& shape) {
+  ProjectionOperands w;
+  w.with_kv = with_kv;
+  if (looped) {
+    const kernels::TsvdFactors* side = with_kv ? &*g.w_kv_factors : nullptr;
+    w.in_tiles_ = std::make_shared<const collectives::EinsumWeights>(cut_einsum_factors(shape, f.in, *g.w_in_factors, side, opt));
+    w.out_tiles_ = std::make_shared<const collectives::EinsumWeights>(cut_einsum_factors(shape, f.out, *g.w_out_factors, nullptr, opt));
+    return w;
+  }
+  auto packed = [&opt](const kernels::TsvdFactors& t) {
+    return std::make_shared<const kernels::PackedWeight>(kernels::pack_tsvd_weight(t, opt.format, opt.backend));
+  };
+  auto in = packed(*g.w_in_factors), out = packed(*g.w_out_factors);
+  w.in = [in](const Tensor& x) { return mm(x, *in); };
+  w.out = [out](const Tensor& x) { return mm(x, *out); };
+  if (with_kv) {
+    auto kv = packed(*g.w_kv_factors);
+    w.kv = [kv](const Tensor& x) { return mm(x, *kv); };
+  }
+  return w;
+}
+
 }  // namespace
 
 ProjectionOperands stationary_operands(const LayerShard& layer, const Projection& p, bool with_kv, bool looped) {
@@ -45,6 +70,7 @@ ProjectionOperands gathered_operands(WeightPrefetch& prefetch, LayerRef at, cons
   auto pack = [opt](const Tensor& t, const Tensor& scales) {
     return kernels::pack_transient_weight(t, opt.format, opt.backend, scales);
   };
+  if (prefetch.factored(at)) return gathered_factors(prefetch.take(at), f, with_kv, looped, opt, shape);
   if (!looped && kernels::reads_in_place(opt.format, opt.backend)) {
     // f32 on oneDNN: the gathered blocks are multiplied where they lie, never placed or packed.
     auto b = std::make_shared<const GatheredBlocks>(prefetch.take_blocks(at));

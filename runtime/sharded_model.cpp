@@ -50,7 +50,8 @@ int64_t available_memory_bytes() {
 // Refuses, before allocating, a model whose share will not fit in what this host has free for
 // each of its ranks (memory_estimate.hpp).
 void require_memory(const models::ModelConfig& c, const models::ModelConfig& padded, const Plan& plan,
-                    const Placement& pre, const Placement& dec, int64_t batch, const ShardOptions& opt) {
+                    const Placement& pre, const Placement& dec, int64_t batch, const ShardOptions& opt,
+                    const TsvdPricing* tsvd) {
   const int64_t positions = (c.max_seq + kernels::kKvBlock - 1) / kernels::kKvBlock * kernels::kKvBlock;  // T_pad
   // The largest prefill step: a chunk of prompts of max_seq tokens (the handoff cache, if any, of
   // max_seq), and a decode step; f32 activations and gathered weights.
@@ -58,7 +59,7 @@ void require_memory(const models::ModelConfig& c, const models::ModelConfig& pad
   StepShape ps{.batch = batch, .tokens = chunk, .prompt = c.max_seq, .overlap = opt.overlap != collectives::Overlap::none};
   if (needs_cache_handoff(pre, dec)) ps.handoff = &dec;
   const MemoryEstimate m = estimate_memory(padded, pre, dec, opt.format, 4, positions, ps,
-                                           StepShape{.batch = batch, .tokens = 1, .overlap = ps.overlap});
+                                           StepShape{.batch = batch, .tokens = 1, .overlap = ps.overlap}, 4.0, tsvd);
   const int64_t avail = available_memory_bytes(), ranks = std::max(1, ranks_on_host(MPI_COMM_WORLD));
   auto gib = [](double b) { return std::to_string(b / double(int64_t(1) << 30)).substr(0, 6) + " GiB"; };
   if (avail > 0 && m.total() > double(avail / ranks))
@@ -107,7 +108,10 @@ ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collect
   decode_pl_ = make_placement(config_, t.shape(), t.coords(), plan.decode, batch);
   prefill_flow_ = layout_dataflow(prefill_pl_);
   decode_flow_ = layout_dataflow(decode_pl_);
-  require_memory(config_, shard_config_, plan, prefill_pl_, decode_pl_, batch, opt_);
+  // TSVD checkpoints: f32 runs hold the factors (layer_shards.hpp).
+  const std::optional<TsvdPricing> tsvd =
+      opt_.format == kernels::WeightFormat::f32 ? tsvd_pricing(src) : std::optional<TsvdPricing>();
+  require_memory(config_, shard_config_, plan, prefill_pl_, decode_pl_, batch, opt_, tsvd ? &*tsvd : nullptr);
   if (decode_pl_.padding.any()) {
     // Once per padding, not once per model (verify builds one per plan).
     static std::string logged;
@@ -148,6 +152,31 @@ void ShardedModel::load_layers(const models::WeightSource& padded) {
     if (stationary && o.overlap != collectives::Overlap::none) o.tiles_for = *stationary;
     for (int64_t l = 0; l < config_.n_layers; ++l) layers.push_back(load_layer_shard(padded, l, *pl, o));
   }
+  if (opt_.keep_plain) agree_factor_gathers();
+}
+
+void ShardedModel::agree_factor_gathers() {
+  // Weight-gathered TSVD weights: every member of a gather sends the same number of floats, the
+  // largest flattened grid of any rank (per-tile ranks may differ between shards), agreed at load
+  // by one all_gather of every factored weight's length.
+  std::vector<int64_t*> lengths;
+  for (auto* layers : {&layers_2d_, &layers_1d_})
+    for (LayerShard& l : *layers) {
+      if (l.w_kv_factors) lengths.push_back(&l.kv_floats);
+      for (Projection& p : l.projections)
+        if (p.w_in_factors) lengths.push_back(&p.in_floats), lengths.push_back(&p.out_floats);
+    }
+  if (lengths.empty()) return;  // every rank holds the same weights factored, or none
+  // Each length as two exact f32 integers (high and low 2^20 parts), every rank's gathered.
+  Tensor mine({1, 2 * int64_t(lengths.size())}, kernels::DType::f32);
+  for (size_t i = 0; i < lengths.size(); ++i)
+    mine.data<float>()[2 * i] = float(*lengths[i] >> 20), mine.data<float>()[2 * i + 1] = float(*lengths[i] & 0xFFFFF);
+  const Tensor every = coll_.all_gather(mine, 0, Axes::xyz);
+  const float* e = every.data<float>();
+  for (size_t i = 0; i < lengths.size(); ++i)
+    for (int64_t r = 0; r < every.size(0); ++r)
+      *lengths[i] = std::max(*lengths[i], (int64_t(e[r * every.size(1) + 2 * int64_t(i)]) << 20) +
+                                              int64_t(e[r * every.size(1) + 2 * int64_t(i) + 1]));
 }
 
 void ShardedModel::load_embedding(const models::WeightSource& padded) {

@@ -94,6 +94,7 @@ class ShardedModel {
   // or of its last one [1, E] ([0, E] for an idle sequence).
   std::vector<kernels::Tensor> prefill_hidden(const std::vector<models::TokenIds>& prompts, bool all_positions);
   void load_layers(const models::WeightSource& padded);     // each storage the phases use
+  void agree_factor_gathers();  // weight-gathered TSVD: the gathers' lengths (layer_shards.hpp)
   void load_embedding(const models::WeightSource& padded);  // embedding, unembedding, final norm
 
   models::ModelConfig config_, shard_config_;

@@ -2,6 +2,7 @@
 
 #include "kernels/matmul.hpp"
 #include "kernels/take.hpp"
+#include "runtime/factored_weights.hpp"
 
 namespace tori::runtime {
 
@@ -62,9 +63,12 @@ void WeightPrefetch::start(int64_t layer, int proj) {
   const LayerShard& l = layers_[size_t(layer)];
   const Projection& p = l.projections.at(size_t(proj));
   Started s;
-  s.w_in = coll_.start_all_gather(p.w_in, 0, pl_.batch_axes);
-  s.w_out = coll_.start_all_gather(p.w_out, 0, pl_.batch_axes);
-  if (proj == 0) s.w_kv = coll_.start_all_gather(l.w_kv, 0, Axes::x);
+  // Factored: [1, floats] per member --all_gather(A) rows--> [members, floats] (W_kv: over x).
+  const bool f = p.w_in_factors.has_value();
+  s.w_in = coll_.start_all_gather(f ? flatten_factors(*p.w_in_factors, p.in_floats) : p.w_in, 0, pl_.batch_axes);
+  s.w_out = coll_.start_all_gather(f ? flatten_factors(*p.w_out_factors, p.out_floats) : p.w_out, 0, pl_.batch_axes);
+  if (proj == 0)
+    s.w_kv = coll_.start_all_gather(l.w_kv_factors ? flatten_factors(*l.w_kv_factors, l.kv_floats) : l.w_kv, 0, Axes::x);
   if (p.w_in_scales.defined()) {
     // [1, X units] and [1, E_x] per member --all_gather(A) rows--> [members, ·]
     s.w_in_scales = coll_.start_all_gather(p.w_in_scales.reshape({1, p.w_in_scales.numel()}), 0, pl_.batch_axes);
@@ -91,10 +95,48 @@ GatheredBlocks WeightPrefetch::take_blocks(LayerRef at) {
   return b;
 }
 
+bool WeightPrefetch::factored(LayerRef at) const {
+  return layers_[size_t(at.layer)].projections.at(size_t(at.proj)).w_in_factors.has_value();
+}
+
+namespace {
+
+// The members' flattened grids g [members, floats], each [k, n] in `tile`, joined as place_blocks
+// places dense blocks (member (x_m, j_m) at grid row x_m, column j_m when x_on_rows).
+kernels::TsvdFactors place_factors(const Tensor& g, int members, int nx, bool x_on_rows, int64_t k, int64_t n,
+                                   kernels::TileShape tile) {
+  const BlockGrid grid = gathered_grid(members, nx, x_on_rows);
+  const int nj = members / nx;
+  std::vector<kernels::TsvdFactors> rows;
+  for (int rb = 0; rb < grid.row_blocks; ++rb) {
+    std::vector<kernels::TsvdFactors> cols;
+    for (int cb = 0; cb < grid.col_blocks; ++cb) {
+      const int m = x_on_rows ? rb * nj + cb : cb * nj + rb;  // member (x_m, j_m) = m / nj, m % nj
+      cols.push_back(unflatten_factors(g.data<float>() + int64_t(m) * g.size(1), k, n, tile));
+    }
+    rows.push_back(join_factors(cols, 1));
+  }
+  return join_factors(rows, 0);
+}
+
+}  // namespace
+
 GatheredWeights WeightPrefetch::take(LayerRef at) {
   const GatheredBlocks b = take_blocks(at);
   const int members = b.members, nx = b.nx;
   GatheredWeights w;
+  const LayerShard& l = layers_[size_t(at.layer)];
+  const Projection& p = l.projections.at(size_t(at.proj));
+  if (p.w_in_factors) {
+    const kernels::TsvdFactors &in = *p.w_in_factors, &out = *p.w_out_factors;
+    w.w_in_factors = place_factors(b.w_in, members, nx, true, in.k, in.n, in.tile);
+    w.w_out_factors = place_factors(b.w_out, members, nx, false, out.k, out.n, out.tile);
+    if (b.w_kv.defined()) {  // every x member's [E_x, 2KD] stacked: a grid of nx × 1 members
+      const kernels::TsvdFactors& kv = *l.w_kv_factors;
+      w.w_kv_factors = place_factors(b.w_kv, nx, nx, true, kv.k, kv.n, kv.tile);
+    }
+    return w;
+  }
   w.w_in = place_blocks(b.w_in, members, nx, true);     // [E, units]: x on rows
   w.w_out = place_blocks(b.w_out, members, nx, false);  // [units_out, E]: x on columns
   w.w_kv = b.w_kv;

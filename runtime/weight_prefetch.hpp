@@ -13,7 +13,12 @@
 // layer_shards.hpp), so each projection's W_in and W_out scales are all-gathered over A beside
 // them (4 bytes per column, against 4·K per column of weight): W_in's are members (x = 0, j)'s,
 // W_out's members (x, j = 0)'s; W_kv's columns are whole on every rank.
+// Factored (TSVD) weights gather their factors, not the product: each member's grid flattened
+// (factored_weights.hpp: ranks, U's, V's; all members send the agreed largest length), and the
+// members' grids joined in the same arrangement, so the gathered weight is again one tile grid,
+// and the gather carries the factors' bytes (1/ratio of the dense weight's).
 #include <map>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -26,6 +31,8 @@ namespace tori::runtime {
 struct GatheredWeights {
   kernels::Tensor w_in, w_out, w_kv;  // w_kv undefined for projections without attention
   kernels::Tensor w_in_scales, w_out_scales, w_kv_scales;  // int8 only: [units], [E], [2KD]
+  // Factored projections (then w_in, w_out, w_kv are undefined): the gathered grids.
+  std::optional<kernels::TsvdFactors> w_in_factors, w_out_factors, w_kv_factors;
 };
 
 // The gathered weights as they arrived: the |A| members' blocks stacked along rows (member-major),
@@ -58,8 +65,10 @@ class WeightPrefetch {
   void start_layer(int64_t layer);
   // Waits for (starting first if needed) that projection's weights, as they arrived.
   GatheredBlocks take_blocks(LayerRef at);
-  // The same, rearranged (take_blocks, then placed).
+  // The same, rearranged (take_blocks, then placed; factored projections: their grids joined).
   GatheredWeights take(LayerRef at);
+  // Whether that projection's weights are factored (TSVD).
+  bool factored(LayerRef at) const;
 
  private:
   struct Started {

@@ -8,11 +8,13 @@
 #include <mpi.h>
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 
 #include "collectives/collectives.hpp"
 #include "collectives/torus.hpp"
 #include "kernels/flop_counter.hpp"
 #include "models/synthetic_weights.hpp"
+#include "models/tsvd_checkpoint.hpp"
 #include "planning/cost_model.hpp"
 #include "runtime/active_batch.hpp"
 #include "runtime/placement.hpp"
@@ -43,6 +45,19 @@ std::string table_str(const TrafficTable& t) {
   return s;
 }
 
+// This rank's torus and collectives for a test: no busy progress threads (ranks oversubscribe
+// the cores), one compute thread.
+collectives::CollectivesOptions quiet_options() {
+  collectives::CollectivesOptions opt;
+  opt.progress_thread = false;
+  apply_threads(1, MPI_COMM_WORLD);
+  return opt;
+}
+struct World {
+  collectives::Torus torus{MPI_COMM_WORLD, collectives::auto_torus_shape(world_size())};
+  collectives::Collectives coll{torus, quiet_options()};
+};
+
 TrafficTable counted_total(const collectives::Collectives& coll) {
   TrafficTable t{};
   for (size_t k = 0; k < t.size(); ++k)
@@ -50,9 +65,9 @@ TrafficTable counted_total(const collectives::Collectives& coll) {
   return t;
 }
 
-void check_plan(const models::ModelConfig& cfg, collectives::Collectives& coll, const Plan& plan, int64_t B) {
+void check_plan(const models::WeightSource& src, collectives::Collectives& coll, const Plan& plan, int64_t B) {
   const auto& torus = coll.torus();
-  models::SyntheticWeights src(cfg, 7);
+  const models::ModelConfig& cfg = src.config();
   ShardedModel model(src, coll, plan, B);
   // Prompts of unequal length: padded to the longest, L = max.
   std::vector<models::TokenIds> prompts;
@@ -75,6 +90,7 @@ void check_plan(const models::ModelConfig& cfg, collectives::Collectives& coll, 
   q.shape = torus.shape();
   q.coords = torus.coords();
   q.batch = B;
+  q.tsvd = tsvd_pricing(src);  // TSVD checkpoints: the factored weights' FLOPs and gathers
 
   coll.traffic().reset();
   kernels::reset_flop_count();
@@ -157,9 +173,10 @@ void check_model(const std::string& name, collectives::Algorithm algo) {
   const int64_t B = std::max(2, n);
   const auto plans = valid_phase_plans(cfg, torus.shape(), B);
   REQUIRE(!plans.empty());
+  models::SyntheticWeights src(cfg, 7);
   for (size_t i = 0; i < plans.size(); ++i) {
-    check_plan(cfg, coll, Plan{plans[i], plans[i]}, B);                        // same placement
-    check_plan(cfg, coll, Plan{plans[i], plans[(i + 1) % plans.size()]}, B);  // usually a handoff
+    check_plan(src, coll, Plan{plans[i], plans[i]}, B);                        // same placement
+    check_plan(src, coll, Plan{plans[i], plans[(i + 1) % plans.size()]}, B);  // usually a handoff
   }
 }
 
@@ -180,6 +197,37 @@ TEST_CASE("predicted traffic and FLOPs == counted, gpt-tiny", "[cost_model]") {
 
 TEST_CASE("predicted traffic == counted traffic, smollm-tiny (heads padded on 2+ ranks)", "[cost_model]") {
   check_model("smollm-tiny", collectives::Algorithm::mpi);
+}
+
+// TSVD (runtime/factored_weights.hpp): llama-tiny compressed at ratio 2 (tile 32, rank 8), every
+// plan run factored — weight-stationary shards, looped tiles and gathered factors alike — its
+// counted FLOPs (tsvd_matmul's GEMMs) and traffic (the factor gathers) == predicted.
+TEST_CASE("predicted traffic and FLOPs == counted, llama-tiny TSVD ratio 2", "[cost_model]") {
+  const int n = world_size();
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  World world;
+  const collectives::Torus& torus = world.torus;
+  collectives::Collectives& coll = world.coll;
+  const models::ModelConfig cfg = models::load_model_config("llama-tiny");
+  const std::string dir = "cost-tsvd-np" + std::to_string(n);  // in the test's working directory
+  if (rank == 0) {
+    models::TsvdCompressOptions co;
+    co.rule.ratio = 2;
+    co.tile = {32, 32};  // divides every shard of every layout up to 8 ranks
+    models::compress_tsvd(models::SyntheticWeights(cfg, 7), "llama-tiny", 7, co, dir);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  {
+    const models::TsvdWeights src(std::make_unique<models::SyntheticWeights>(cfg, 7), dir);
+    REQUIRE(tsvd_pricing(src));
+    CHECK(tsvd_pricing(src)->density.at("w_in") == Approx(0.5));
+    const int64_t B = std::max(2, n);
+    const auto plans = valid_phase_plans(cfg, torus.shape(), B);
+    for (size_t i = 0; i < plans.size(); ++i) check_plan(src, coll, Plan{plans[i], plans[(i + 1) % plans.size()]}, B);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (rank == 0) std::filesystem::remove_all(dir);
 }
 
 // Chunked prefill (ShardOptions::prefill_chunk): the whole prefill's counted traffic and FLOPs ==
