@@ -65,9 +65,16 @@ EinsumWeights cut_einsum_weights(const TorusShape& shape, Axes gather, Axes scat
   const int64_t kc = divide(e.k, e.gather_blocks, "rows of the einsum weight over gather " + gather.str());
   const int64_t nc = divide(e.n, e.scatter_blocks, "columns of the einsum weight over scatter " + scatter.str());
   const bool gl = e.gather_blocks > 1, sl = e.scatter_blocks > 1;
+  // int4: row pieces hold whole groups of rows (kernels::k_granule).
+  const int64_t kg = kernels::k_granule(format);
+  if (kc % kg != 0)
+    throw InputError("--dtype " + std::string(kernels::weight_format_name(format)) + ": the looped einsum cuts the " +
+                     std::to_string(e.k) + " rows of its weight into blocks of " + std::to_string(kc) + " over " +
+                     gather.str() + ", not whole groups of " + std::to_string(kg) +
+                     " rows (use --overlap none, fewer ranks, or --dtype int8)");
   if (gl || sl)
     for (int p = std::max(1, max_pieces); p >= 1; --p)
-      if ((!gl || kc % p == 0) && (!sl || nc % p == 0)) {
+      if ((!gl || (kc % p == 0 && (kc / p) % kg == 0)) && (!sl || nc % p == 0)) {
         e.pieces = p;
         break;
       }
