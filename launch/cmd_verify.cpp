@@ -2,7 +2,7 @@
 // prompts and reports, per plan and block, the largest logits error over prefill (every position)
 // and every decode step, whether the greedy tokens match, and the traffic each layer sent.
 // The sharded model is fed the reference's tokens (teacher forcing) so every step compares the
-// same computation. Exit code 1 if any combination misses the tolerance. With --dtype bf16|int8
+// same computation. Exit code 1 if any combination misses the tolerance. With --dtype bf16|int8|int4|int4-min
 // the reference runs on the weights rounded the same way (models/rounded_weights.hpp), so the
 // error measured is the sharding's (and the kernels' activation rounding), not quantisation's.
 #include <algorithm>
