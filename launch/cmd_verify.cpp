@@ -52,10 +52,11 @@ constexpr double kInt8RelTol = kBf16RelTol;
 // int4, int4_min: the reference has the same 4-bit values (kernels/quantize.hpp, group-local, so
 // every layout's shards hold the same groups), but the kernel multiplies the activations as
 // integers, per row and group of 32 rounded to 1/64516 of the group's largest |x|
-// (kernels/gemm_s4_f32.hpp), where the reference keeps them f32: ~1e-5 relative per matmul, which
-// over the layers moved llama-tiny's logits by 8.6e-5 (1 rank, all 28 plans). 1e-3 leaves over 10x
-// headroom and catches a misplaced shard or a wrong group (order-1 errors) by far.
-constexpr double kInt4RelTol = 1e-3;
+// (kernels/gemm_s4_f32.hpp), where the reference keeps them f32. Measured: 8.6e-5..1.2e-4 on the
+// tiny presets (all plans, 1, 4 and 8 ranks), 3.4e-3 on SmolLM2-135M (30 layers; its activation
+// outliers set the groups' amax, so small elements keep fewer bits), the same at 1 and 2 ranks.
+// 1e-2 leaves 3x headroom there and still catches a misplaced shard or group (order-1 errors).
+constexpr double kInt4RelTol = 1e-2;
 
 struct VerifyOptions {
   std::string model = kDefaultModel;
@@ -242,7 +243,7 @@ void add_verify_command(CLI::App& parent, Commands& out) {
       ->capture_default_str();
   add_prefill_chunk_flag(*app, o->prefill_chunk);
   app->add_option("--tolerance", o->tolerance,
-                  "largest allowed relative logits error (default: 1e-4 for f32, 5e-2 for bf16 and int8, 1e-3 for int4 and int4-min)")
+                  "largest allowed relative logits error (default: 1e-4 for f32, 5e-2 for bf16 and int8, 1e-2 for int4 and int4-min)")
       ->check(non_negative());
   out.push_back({app, [o](const GlobalOptions& g) { return run_verify(*o, g); }});
 }
