@@ -112,21 +112,25 @@ def compare(label, tori, want):
              f"({tori.view(np.uint32)[i]:#010x}), gguf {want[i]!r} ({want.view(np.uint32)[i]:#010x})")
 
 
-def random_blocks(tool, workdir, seed):
-    import numpy as np
+def write_gguf(path, arch, tensors):
+    """A GGUF file holding tensors {name: (block bytes [rows, bytes per row], type)} as t.<name>."""
     import gguf
-    rng = np.random.default_rng(seed)
-    path = os.path.join(workdir, "random_blocks.gguf")
-    w = gguf.GGUFWriter(path, "tori-dequant-check")
-    tensors = {}
-    for name in TYPES:
-        raw, qt = random_tensor(rng, name)
-        tensors[name] = (raw, qt)
+    w = gguf.GGUFWriter(path, arch)
+    for name, (raw, qt) in tensors.items():
         w.add_tensor(f"t.{name}", raw, raw_shape=raw.shape, raw_dtype=qt)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+
+
+def random_blocks(tool, workdir, seed):
+    import numpy as np
+    import gguf
+    rng = np.random.default_rng(seed)
+    path = os.path.join(workdir, "random_blocks.gguf")
+    tensors = {name: random_tensor(rng, name) for name in TYPES}
+    write_gguf(path, "tori-dequant-check", tensors)
 
     requests, wants, labels = [], [], []
     for name in TYPES:
@@ -296,20 +300,14 @@ def int4_loading(tool, workdir, seed, smollm):
     import gguf
     rng = np.random.default_rng(seed)
     path = os.path.join(workdir, "q4.gguf")
-    w = gguf.GGUFWriter(path, "tori-int4-check")
     tensors = {}
     for name in ("Q4_0", "Q4_1"):
         qt = gguf.GGMLQuantizationType[name]
         x = (rng.standard_normal((ROWS + 3, COLS)) * rng.uniform(1e-3, 1e-1, (ROWS + 3, 1))).astype(np.float32)
         x[5, :64] = 0.0  # all-zero groups (scale 0)
         x[6, :32] = 0.25  # a constant group (Q4_1: range 0)
-        raw = gguf.quants.quantize(x, qt)
-        tensors[name] = (raw, qt)
-        w.add_tensor(f"t.{name}", raw, raw_shape=raw.shape, raw_dtype=qt)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+        tensors[name] = (gguf.quants.quantize(x, qt), qt)
+    write_gguf(path, "tori-int4-check", tensors)
     for name, (raw, qt) in tensors.items():
         n = check_int4(tool, workdir, path, f"t.{name}", raw, qt)
         print(f"int4 load of {name} (gguf's quantiser): {n} codes, scales{' and mins' if name == 'Q4_1' else ''} "
