@@ -32,6 +32,10 @@ inline WeightFormat priced_format(WeightFormat f) {
 // The formats whose quantiser is group-local (quantize.hpp): no whole-column scales to carry, but
 // every row range a shard or tile holds must start and end on a kInt4Group boundary.
 inline bool is_int4(WeightFormat f) { return f == WeightFormat::int4 || f == WeightFormat::int4_min; }
+// The format the logits matmul (the unembedding) is packed in: int8 for the int4 forms, as
+// llama.cpp's 4-bit files keep output.weight at 6-8 bits (4 bits there visibly hurts text: SmolLM2's
+// Q8_0 embedding rounded to int4-min answered "L'Étoile" for France's capital); else fmt itself.
+inline WeightFormat unembedding_format(WeightFormat f) { return is_int4(f) ? WeightFormat::int8 : f; }
 // Rows of K a packed block of this format must be a multiple of (1 for f32, bf16, int8).
 int64_t k_granule(WeightFormat f);
 

@@ -59,7 +59,7 @@ RoundedWeights::RoundedWeights(const WeightSource& base, WeightFormat fmt) : bas
 Tensor RoundedWeights::rounded_full(const std::string& name) const {
   Tensor w = base_.read_full(name);
   if (fmt_ == WeightFormat::bf16) return round_bf16(w);
-  if (kernels::is_int4(fmt_)) return round_int4(w, fmt_, name);
+  if (kernels::is_int4(fmt_) && name != "unembed") return round_int4(w, fmt_, name);
   Tensor amax = kernels::column_amax(w);
   const std::string part = layer_part(name);
   if (config().block == Block::parallel && (part == "wo" || part == "w_out")) {
@@ -83,8 +83,7 @@ Tensor RoundedWeights::read_tied_unembedding() const {
   Tensor embed = base_.read_full("embed");  // [V, E]
   if (fmt_ == WeightFormat::f32) return embed;
   if (fmt_ == WeightFormat::bf16) return round_bf16(embed);
-  if (kernels::is_int4(fmt_))
-    return kernels::transpose2d(round_int4(kernels::transpose2d(embed), fmt_, "embed (tied unembedding)"));
+  // (The int4 forms pack the unembedding as int8: kernels::unembedding_format.)
   // The run packs embed^T [E, V]: one scale per vocabulary entry over all of E.
   Tensor t = kernels::transpose2d(embed);
   return kernels::transpose2d(round_int8(t, kernels::int8_scales(kernels::column_amax(t))));
