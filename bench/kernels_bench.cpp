@@ -107,6 +107,8 @@ std::string matmul_path(const PackedWeight& w, int64_t M) {
       if (M <= kInt8RegisterKernelMaxM)
         return cpu_has_avx512() ? "gemm_s8_f32_avx512" : "gemm_s8_f32_ref";
       return w.backend == Backend::onednn ? "s8_dequant_bf16_onednn" : "s8_dequant_f32_sgemm";
+    case WeightFormat::int4:
+    case WeightFormat::int4_min: return cpu_has_avx512_vnni() ? "gemm_s4_f32_vnni" : "gemm_s4_f32_ref";
   }
   return "?";
 }
@@ -114,6 +116,7 @@ std::string matmul_path(const PackedWeight& w, int64_t M) {
 // The dtype whose GEMM peak bounds a matmul path.
 std::string compute_dtype(const PackedWeight& w, int64_t M) {
   if (w.format == WeightFormat::bf16) return "bf16";
+  if (is_int4(w.format)) return "int8";  // u8 x s8 dot products (vpdpbusd), as the int8 GEMM peak
   if (w.format == WeightFormat::int8 && M > kInt8RegisterKernelMaxM && w.backend == Backend::onednn)
     return "bf16";
   return "f32";
@@ -126,13 +129,30 @@ void for_each_backend_format(const KernelsBenchOptions& opt,
   for (const char* be_name : {"onednn", "openblas"}) {
     if (!wanted(opt.backends, be_name)) continue;
     const Backend be = parse_matmul_backend(be_name);
-    for (const char* fmt_name : {"f32", "bf16", "int8"}) {
+    for (const char* fmt_name : {"f32", "bf16", "int8", "int4", "int4-min"}) {
       if (!wanted(opt.dtypes, fmt_name)) continue;
       const WeightFormat fmt = parse_weight_format(fmt_name);
       if (be == Backend::openblas && fmt == WeightFormat::bf16) continue;  // not offered
       fn(be_name, be, fmt_name, fmt);
     }
   }
+}
+
+// "KxN" -> K, N (--shapes); tori::InputError naming the flag otherwise.
+void parse_shape(const std::string& t, int64_t& k, int64_t& n) {
+  const size_t x = t.find('x');
+  try {
+    size_t used = 0;
+    if (x != std::string::npos) {
+      k = std::stoll(t.substr(0, x), &used);
+      if (used == x) {
+        n = std::stoll(t.substr(x + 1), &used);
+        if (used == t.size() - x - 1 && k > 0 && n > 0) return;
+      }
+    }
+  } catch (const std::exception&) {
+  }
+  throw InputError("--shapes: '" + t + "' is not KxN with positive K and N (e.g. 2048x5632)");
 }
 
 void bench_matmul(const KernelsBenchOptions& opt, Reporter& rep) {
@@ -153,6 +173,14 @@ void bench_matmul(const KernelsBenchOptions& opt, Reporter& rep) {
     for (int64_t m : all_m)
       if (m <= kS8SmallBatchMax) small_m.push_back(m);
     if (!small_m.empty()) shapes.push_back({16384, 16384, small_m});
+    // The llama-1b shape's FFN matrices (d_model 2048, d_ff 5632), decode to prefill.
+    const std::vector<int64_t> llama_m = opt.ms.empty() ? std::vector<int64_t>{1, 8, 128, 512} : opt.ms;
+    shapes.push_back({2048, 5632, llama_m});
+    shapes.push_back({5632, 2048, llama_m});
+  }
+  if (!opt.shapes.empty()) {
+    shapes.clear();
+    for (const std::string& t : opt.shapes) shapes.push_back({0, 0, all_m}), parse_shape(t, shapes.back().k, shapes.back().n);
   }
   for (const KN& s : shapes) {
     Tensor w = bench_tensor({s.k, s.n}, 7);
@@ -168,7 +196,7 @@ void bench_matmul(const KernelsBenchOptions& opt, Reporter& rep) {
                                 {"path", matmul_path(pw, M)}, {"m", M}, {"n", s.n}, {"k", s.k},
                                 {"weight_bytes", c.weight_bytes},
                                 {"min_s", *std::min_element(ts.begin(), ts.end())}};
-          if (fmt == WeightFormat::int8) {
+          if (fmt == WeightFormat::int8 || is_int4(fmt)) {
             rec["quant_rel_rms"] = pw.quant_error.rel_rms;
             rec["quant_max_abs"] = pw.quant_error.max_abs;
           }
@@ -204,6 +232,7 @@ void bench_tsvd(const KernelsBenchOptions& opt, Reporter& rep) {
     std::vector<std::pair<double, TsvdFactors>> factors;
     for (double r : ratios) factors.emplace_back(r, tsvd_decompose(w, tile, {rank_for_ratio(tile, r)}));
     for_each_backend_format(opt, [&](const char* be_name, Backend be, const char* fmt_name, WeightFormat fmt) {
+        if (is_int4(fmt)) return;  // TSVD factors are not stored in 4 bits (docs/tsvd.md)
         const PackedWeight dense = pack_weight(w, fmt, be);
         std::vector<std::pair<double, TsvdWeight>> packed;
         for (const auto& [r, f] : factors) packed.emplace_back(r, pack_tsvd(f, fmt, be));
@@ -380,8 +409,8 @@ int run_kernels_bench(const KernelsBenchOptions& opt) {
   for (int64_t w : opt.windows)
     if (w < 1) throw InputError("--windows: " + std::to_string(w) + " tokens (allowed: integers >= 1)");
   for (const auto& d : opt.dtypes)
-    if (d != "f32" && d != "bf16" && d != "int8")
-      throw InputError("--dtypes: unknown dtype '" + d + "' (allowed: f32, bf16, int8)");
+    if (d != "f32" && d != "bf16" && d != "int8" && d != "int4" && d != "int4-min")
+      throw InputError("--dtypes: unknown dtype '" + d + "' (allowed: f32, bf16, int8, int4, int4-min)");
   for (const auto& b : opt.backends)
     if (b != "onednn" && b != "openblas")
       throw InputError("--backends: unknown backend '" + b +

@@ -22,9 +22,10 @@ namespace tori::bench {
 struct KernelsBenchOptions {
   bool quick = false;                 // a few shapes per kernel (about a minute)
   std::vector<std::string> kernels;   // matmul, tsvd, attention, multigrain, ops; empty = all
-  std::vector<std::string> dtypes;    // f32, bf16, int8; empty = all
+  std::vector<std::string> dtypes;    // f32, bf16, int8, int4, int4-min; empty = all
   std::vector<std::string> backends;  // onednn, openblas; empty = both
   std::vector<int64_t> ms;            // matmul M values; empty = default list
+  std::vector<std::string> shapes;    // matmul weight shapes "KxN"; empty = default list
   std::vector<double> ratios;         // tsvd compression ratios; empty = 2, 4, 8
   std::vector<int64_t> lengths;       // multigrain prefill lengths; empty = 4k, 16k, 32k (quick: 4k)
   std::vector<int64_t> windows;       // multigrain sliding windows (+ 4 global tokens); empty = 512

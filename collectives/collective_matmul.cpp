@@ -108,7 +108,14 @@ EinsumWeights cut_einsum_weights(const TorusShape& shape, Axes gather, Axes scat
       const Tensor side_rows = side.narrow0(r0, nr);
       return pack(side_rows, 0, side_rows.size(1), side_scales);
     };
-  return cut_einsum_blocks(shape, gather, scatter, w.size(0), N, block, side_block, 1, 1, max_pieces);
+  // int4: row pieces hold whole groups of rows (kernels::k_granule).
+  const int64_t kg = kernels::k_granule(format), kc = w.size(0) / loop_plan(shape, gather).blocks;
+  if (kc % kg != 0)
+    throw InputError("--dtype " + std::string(kernels::weight_format_name(format)) + ": the looped einsum cuts the " +
+                     std::to_string(w.size(0)) + " rows of its weight into blocks of " + std::to_string(kc) + " over " +
+                     gather.str() + ", not whole groups of " + std::to_string(kg) +
+                     " rows (use --overlap none, fewer ranks, or --dtype int8)");
+  return cut_einsum_blocks(shape, gather, scatter, w.size(0), N, block, side_block, kg, 1, max_pieces);
 }
 
 EinsumResult collective_einsum(Collectives& coll, const Tensor& x, const EinsumWeights& w, bool bidirectional) {

@@ -8,6 +8,7 @@ bool cpu_has_avx512() {
          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 }
 bool cpu_has_avx512_bf16() { return cpu_has_avx512() && __builtin_cpu_supports("avx512bf16"); }
+bool cpu_has_avx512_vnni() { return cpu_has_avx512() && __builtin_cpu_supports("avx512vnni"); }
 bool cpu_has_amx() {
 #if defined(__GNUC__) && __GNUC__ >= 11
   return __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-bf16");
@@ -18,6 +19,7 @@ bool cpu_has_amx() {
 #else
 bool cpu_has_avx512() { return false; }
 bool cpu_has_avx512_bf16() { return false; }
+bool cpu_has_avx512_vnni() { return false; }
 bool cpu_has_amx() { return false; }
 #endif
 
@@ -30,6 +32,7 @@ std::string cpu_features_str() {
   };
   add(cpu_has_avx512(), "avx512");
   add(cpu_has_avx512_bf16(), "avx512_bf16");
+  add(cpu_has_avx512_vnni(), "avx512_vnni");
   add(cpu_has_amx(), "amx");
   return s.empty() ? "baseline" : s;
 }

@@ -18,8 +18,9 @@ namespace tori::kernels {
 
 bool cpu_has_avx512();       // AVX-512 F/BW/VL/DQ (x86-64-v4)
 bool cpu_has_avx512_bf16();  // vdpbf16ps / vcvtne2ps2bf16
+bool cpu_has_avx512_vnni();  // vpdpbusd (u8 x s8 dot products of 4, the int4 kernel's inner step)
 bool cpu_has_amx();          // AMX tiles (bf16/int8); oneDNN uses them when present
-// One line for logs and benchmark records, e.g. "avx512 avx512_bf16".
+// One line for logs and benchmark records, e.g. "avx512 avx512_bf16 avx512_vnni".
 std::string cpu_features_str();
 
 }  // namespace tori::kernels

@@ -6,6 +6,7 @@
 
 #include "kernels/cpu_features.hpp"
 #include "kernels/flop_counter.hpp"
+#include "kernels/gemm_s4_f32.hpp"
 #include "kernels/gemm_s8_f32.hpp"
 #include "kernels/onednn_matmul.hpp"
 #include "kernels/openblas_matmul.hpp"
@@ -202,6 +203,14 @@ void matmul(const Tensor& x, const PackedWeight& w, Tensor& y, Epilogue ep) {
         int8_large_batch_onednn(x, M, w, Y, ep);
       else
         int8_large_batch_openblas(x, M, w, Y, ep);
+      return;
+    case WeightFormat::int4:
+    case WeightFormat::int4_min:
+      // One kernel for every M (the VNNI GEMM on s8-quantised activations; docs/kernels.md "int4").
+      if (w.backend == Backend::reference)
+        gemm_s4_f32_ref(as_f32(x, M * K), K, M, w, Y, N, ep.scale, ep.accumulate);
+      else
+        gemm_s4_f32(as_f32(x, M * K), K, M, w, Y, N, ep.scale, ep.accumulate);
       return;
     case WeightFormat::f32:
       if (w.backend == Backend::onednn)

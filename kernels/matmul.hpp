@@ -12,6 +12,8 @@
 //   int8, M > 32, onednn  panels of 512 columns dequantised to bf16 (exact integers) in L2/L3,
 //                         bf16 GEMM, per-channel scale applied after the matmul
 //   int8, M > 32, openblas  panels dequantised to f32 (q * scale), sgemm
+//   int4, int4_min        gemm_s4_f32 at every M: group-wise 4-bit weights x s8-quantised
+//                         activations by AVX-512 VNNI (gemm_s4_f32.hpp)
 //   reference             plain loops with f64 accumulation (tests)
 // Thread count: oneDNN and our kernels use OpenMP, OpenBLAS its own pool; runtime::apply_threads
 // sets both. Safe for one calling thread at a time (the primitive cache itself is locked).

@@ -1,6 +1,7 @@
 #include "kernels/packed_weight.hpp"
 
 #include "kernels/columns.hpp"
+#include "kernels/gemm_s4_f32.hpp"
 #include "kernels/gemm_s8_f32.hpp"
 #include "kernels/onednn_matmul.hpp"
 #include "kernels/tsvd.hpp"
@@ -12,15 +13,21 @@ std::string_view weight_format_name(WeightFormat f) {
     case WeightFormat::f32: return "f32";
     case WeightFormat::bf16: return "bf16";
     case WeightFormat::int8: return "int8";
+    case WeightFormat::int4: return "int4";
+    case WeightFormat::int4_min: return "int4-min";
   }
   return "?";
 }
+
+int64_t k_granule(WeightFormat f) { return is_int4(f) ? kInt4Group : 1; }
 
 WeightFormat parse_weight_format(const std::string& s, const std::string& flag) {
   if (s == "f32" || s == "float32") return WeightFormat::f32;
   if (s == "bf16" || s == "bfloat16") return WeightFormat::bf16;
   if (s == "int8" || s == "s8") return WeightFormat::int8;
-  throw InputError(flag + ": unknown weight format '" + s + "' (allowed: f32, bf16, int8)");
+  if (s == "int4" || s == "q4_0") return WeightFormat::int4;
+  if (s == "int4-min" || s == "q4_1") return WeightFormat::int4_min;
+  throw InputError(flag + ": unknown weight format '" + s + "' (allowed: f32, bf16, int8, int4, int4-min)");
 }
 
 int64_t PackedWeight::weight_bytes() const {
@@ -29,6 +36,8 @@ int64_t PackedWeight::weight_bytes() const {
     case WeightFormat::f32: return k * n * 4;
     case WeightFormat::bf16: return k * n * 2;
     case WeightFormat::int8: return k * n + n * 4;
+    case WeightFormat::int4:
+    case WeightFormat::int4_min: return panels.defined() ? int64_t(panels.nbytes()) : 0;
   }
   return 0;
 }
@@ -68,6 +77,16 @@ PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend, con
       p.quant_error = quantization_error(w, q);
       p.panels = pack_s8_panels(q.q);
       p.scales = q.scales;
+      return p;
+    }
+    case WeightFormat::int4:
+    case WeightFormat::int4_min: {
+      if (p.k % kInt4Group != 0)
+        throw Error("pack_weight: int4 needs K (rows) a multiple of the group size " + std::to_string(kInt4Group) +
+                    ", got " + shape_str(w.shape()));
+      QuantizedInt4 q = quantize_int4(w, fmt == WeightFormat::int4_min);
+      p.quant_error = quantization_error(w, q);
+      p.panels = pack_s4_panels(q);
       return p;
     }
     case WeightFormat::f32:

@@ -9,6 +9,9 @@
 //   int8 / any       column panels [ceil(N/64), K, 64] of s8 (see gemm_s8_f32.hpp) + f32 scale per
 //                    output channel; the panel layout serves the AVX-512 small-batch kernel and the
 //                    dequantising large-batch path alike.
+//   int4 / any       (Q4_0 form; int4_min: Q4_1 form, with mins) group-wise 4-bit codes with f16
+//   int4_min / any   scales per 32 rows of K (quantize.hpp), in column panels of 64 with each group's
+//                    codes and scales side by side (gemm_s4_f32.hpp); one kernel for every M.
 //   tsvd             a tiled-SVD weight (tsvd.hpp): its packed factors in `tsvd` (format and
 //                    backend are the factors'); matmul runs tsvd_matmul (pack_tsvd_weight).
 #include <cstdint>
@@ -21,11 +24,25 @@
 
 namespace tori::kernels {
 
-enum class WeightFormat : uint8_t { f32, bf16, int8 };
+enum class WeightFormat : uint8_t { f32, bf16, int8, int4, int4_min };
+// The formats `tori calibrate` measures and hardware profiles hold curves for (arrays indexed by
+// format); the int4 forms are priced with int8's (priced_format) until the calibration measures them.
 constexpr WeightFormat kWeightFormats[] = {WeightFormat::f32, WeightFormat::bf16, WeightFormat::int8};
+inline WeightFormat priced_format(WeightFormat f) {
+  return f == WeightFormat::int4 || f == WeightFormat::int4_min ? WeightFormat::int8 : f;
+}
+// The formats whose quantiser is group-local (quantize.hpp): no whole-column scales to carry, but
+// every row range a shard or tile holds must start and end on a kInt4Group boundary.
+inline bool is_int4(WeightFormat f) { return f == WeightFormat::int4 || f == WeightFormat::int4_min; }
+// The format the logits matmul (the unembedding) is packed in: int8 for the int4 forms, as
+// llama.cpp's 4-bit files keep output.weight at 6-8 bits (4 bits there visibly hurts text: SmolLM2's
+// Q8_0 embedding rounded to int4-min answered "L'Étoile" for France's capital); else fmt itself.
+inline WeightFormat unembedding_format(WeightFormat f) { return is_int4(f) ? WeightFormat::int8 : f; }
+// Rows of K a packed block of this format must be a multiple of (1 for f32, bf16, int8).
+int64_t k_granule(WeightFormat f);
 
 std::string_view weight_format_name(WeightFormat f);
-// Parses f32|bf16|int8; throws tori::InputError naming `flag` and the allowed values.
+// Parses f32|bf16|int8|int4|int4-min; throws tori::InputError naming `flag` and the allowed values.
 WeightFormat parse_weight_format(const std::string& s, const std::string& flag = "--weights");
 
 namespace detail {
@@ -40,10 +57,10 @@ struct PackedWeight {
   int64_t k = 0, n = 0;  // logical shape [K, N]
 
   Tensor plain;   // f32/bf16 [K, N] for openblas and reference
-  Tensor panels;  // int8: [ceil(N/64), K, 64] s8, zero-padded columns
-  Tensor scales;  // int8: [N] f32 per output channel
+  Tensor panels;  // int8: [ceil(N/64), K, 64] s8, zero-padded columns; int4: s4 panels (gemm_s4_f32.hpp)
+  Tensor scales;  // int8: [N] f32 per output channel (int4: inside the panels)
   std::shared_ptr<const detail::OnednnWeight> onednn;  // f32/bf16 on the onednn backend
-  QuantError quant_error;  // int8: error of the quantisation done at pack time
+  QuantError quant_error;  // int8/int4: error of the quantisation done at pack time
   std::shared_ptr<const TsvdWeight> tsvd;  // tsvd kind: the factors matmul multiplies (else null)
 
   bool defined() const { return k > 0 && n > 0; }
@@ -57,7 +74,8 @@ PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend);
 // Same, but int8 quantises with the given per-column scales [N] (quantize.hpp) instead of w's own
 // column maxima: a shard or block of a weight passes its columns' scales over the WHOLE weight, so
 // its packed values equal the same slice of the whole weight quantised, on any layout. f32/bf16
-// ignore `scales`.
+// ignore `scales`, and so do int4/int4_min, whose groups of 32 rows are quantised on their own
+// (quantize.hpp); K must then be a multiple of 32 (else tori::Error).
 PackedWeight pack_weight(const Tensor& w, WeightFormat fmt, Backend backend, const Tensor& scales);
 
 // pack_weight of columns [c0, c0 + n) of w [K, C] (a copy of them unless that is all of w; a

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/f16.hpp"
+
 namespace tori::kernels {
 
 namespace {
@@ -69,10 +71,13 @@ Tensor dequantize_int8(const QuantizedInt8& qw) {
   return w;
 }
 
-QuantError quantization_error(const Tensor& w_in, const QuantizedInt8& qw) {
+namespace {
+
+float to_f16(float v) { return half_to_float(float_to_half(v)); }
+
+QuantError error_of(const Tensor& w_in, const Tensor& d) {
   check_2d(w_in, "quantization_error");
   Tensor w = w_in.to(DType::f32);
-  Tensor d = dequantize_int8(qw);
   if (w.shape() != d.shape())
     throw Error("quantization_error: weight " + shape_str(w.shape()) + " vs quantised " +
                 shape_str(d.shape()));
@@ -91,6 +96,64 @@ QuantError quantization_error(const Tensor& w_in, const QuantizedInt8& qw) {
   r.rms = std::sqrt(se / n);
   r.rel_rms = sw > 0 ? std::sqrt(se / sw) : 0.0;
   return r;
+}
+
+}  // namespace
+
+QuantError quantization_error(const Tensor& w, const QuantizedInt8& qw) { return error_of(w, dequantize_int8(qw)); }
+QuantError quantization_error(const Tensor& w, const QuantizedInt4& qw) { return error_of(w, dequantize_int4(qw)); }
+
+QuantizedInt4 quantize_int4(const Tensor& w_in, bool with_min) {
+  check_2d(w_in, "quantize_int4");
+  const int64_t K = w_in.size(0), N = w_in.size(1), G = K / kInt4Group;
+  if (K % kInt4Group != 0)
+    throw Error("quantize_int4: K = " + std::to_string(K) + " rows is not a multiple of the int4 group size " +
+                std::to_string(kInt4Group));
+  Tensor wf = w_in.to(DType::f32);
+  const float* W = wf.data<float>();
+  QuantizedInt4 out{Tensor::empty({K, N}, DType::s8), Tensor::empty({G, N}, DType::f32),
+                    with_min ? Tensor::empty({G, N}, DType::f32) : Tensor()};
+  int8_t* q = out.q.data<int8_t>();
+  float* S = out.scales.data<float>();
+  float* Mn = with_min ? out.mins.data<float>() : nullptr;
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t n = 0; n < N; ++n) {
+      const float* col = W + g * kInt4Group * N + n;
+      int8_t* qc = q + g * kInt4Group * N + n;
+      if (with_min) {
+        float lo = col[0], hi = col[0];
+        for (int64_t i = 1; i < kInt4Group; ++i) lo = std::min(lo, col[i * N]), hi = std::max(hi, col[i * N]);
+        const float m = to_f16(lo), s = to_f16((hi - lo) / 15.f), inv = s != 0.f ? 1.f / s : 0.f;
+        S[g * N + n] = s;
+        Mn[g * N + n] = m;
+        for (int64_t i = 0; i < kInt4Group; ++i)
+          qc[i * N] = int8_t(std::clamp(std::nearbyint((col[i * N] - m) * inv), 0.f, 15.f));
+      } else {
+        float v = 0.f;  // the value of largest |v| (the first one, as llama.cpp)
+        for (int64_t i = 0; i < kInt4Group; ++i)
+          if (std::fabs(col[i * N]) > std::fabs(v)) v = col[i * N];
+        const float s = to_f16(v / -8.f), inv = s != 0.f ? 1.f / s : 0.f;
+        S[g * N + n] = s;
+        for (int64_t i = 0; i < kInt4Group; ++i)
+          qc[i * N] = int8_t(std::clamp(std::nearbyint(col[i * N] * inv) + 8.f, 0.f, 15.f));
+      }
+    }
+  return out;
+}
+
+Tensor dequantize_int4(const QuantizedInt4& qw) {
+  const int64_t K = qw.q.size(0), N = qw.q.size(1);
+  Tensor w = Tensor::empty({K, N}, DType::f32);
+  const int8_t* q = qw.q.data<int8_t>();
+  const float* S = qw.scales.data<float>();
+  const float* Mn = qw.with_min() ? qw.mins.data<float>() : nullptr;
+  float* W = w.data<float>();
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t g = (k / kInt4Group) * N + n;
+      W[k * N + n] = Mn ? float(q[k * N + n]) * S[g] + Mn[g] : float(q[k * N + n] - 8) * S[g];
+    }
+  return w;
 }
 
 }  // namespace tori::kernels

@@ -36,4 +36,33 @@ Tensor int8_scales(const Tensor& amax);
 Tensor dequantize_int8(const QuantizedInt8& qw);
 QuantError quantization_error(const Tensor& w, const QuantizedInt8& qw);
 
+// int4 weight-only quantisation, group-wise along the input dimension K as in llama.cpp's Q4_0 and
+// Q4_1 (GGUF): each column n's K rows are cut into groups of kInt4Group, and group g of column n
+// has its own f16 scale s (and, in the Q4_1 form, an f16 min m); codes q are 0..15:
+//   Q4_0 form (WeightFormat::int4)      w ~= s · (q − 8)     s = v / −8, v the group's value of
+//                                                              largest |v|, so q = 0 at that value
+//   Q4_1 form (WeightFormat::int4_min)  w ~= s · q + m       m = min, s = (max − min) / 15
+// Why group-local: a group's codes depend on its 32 values only, so any shard or tile whose row
+// range starts and ends on group boundaries quantises exactly as the whole weight does, on every
+// layout, without the whole-column maxima int8 needs. And the quantiser is idempotent: quantising
+// its own dequantised output gives back the same codes, scales and mins (the group's extreme
+// values sit on codes 0 and 15 (or 0 for Q4_0), and s, m are f16). llama.cpp's reference Q4_0 and
+// Q4_1 quantisers have the same property, so a GGUF Q4_0/Q4_1 tensor, read as f32 and quantised
+// again, yields exactly the file's codes and f16 scales and mins (tests/models: the known-answer
+// test against the gguf package).
+constexpr int64_t kInt4Group = 32;
+
+struct QuantizedInt4 {
+  Tensor q;       // [K, N] s8 holding the codes 0..15
+  Tensor scales;  // [K / kInt4Group, N] f32 (f16 values)
+  Tensor mins;    // [K / kInt4Group, N] f32 (f16 values); undefined in the Q4_0 form
+  bool with_min() const { return mins.defined(); }
+};
+
+// w: [K, N] f32 or bf16, K a multiple of kInt4Group (else tori::Error naming K and the group).
+QuantizedInt4 quantize_int4(const Tensor& w, bool with_min);
+// [K, N] f32 with s·(q − 8) or s·q + m (f32 arithmetic, as llama.cpp dequantises).
+Tensor dequantize_int4(const QuantizedInt4& qw);
+QuantError quantization_error(const Tensor& w, const QuantizedInt4& qw);
+
 }  // namespace tori::kernels

@@ -15,11 +15,15 @@ void add_bench_kernels_command(CLI::App& bench, Commands& out) {
                  "transformer ops against them");
   app->add_flag("--quick", opt->quick, "a few shapes per kernel (about a minute)");
   app->add_option("--kernels", opt->kernels, "matmul,tsvd,attention,multigrain,ops (default: all)")->delimiter(',');
-  app->add_option("--dtypes", opt->dtypes, "f32,bf16,int8 (default: all)")->delimiter(',');
+  app->add_option("--dtypes", opt->dtypes, "f32,bf16,int8,int4,int4-min (default: all)")->delimiter(',');
   app->add_option("--backends", opt->backends,
                   "onednn,openblas (default: both, or the one --matmul names)")
       ->delimiter(',');
   app->add_option("--m", opt->ms, "matmul M values, e.g. 1,8,512 (default: 1,8,64,512,2048)")
+      ->delimiter(',');
+  app->add_option("--shapes", opt->shapes,
+                  "matmul weight shapes KxN, e.g. 2048x5632,5632x2048 (default: 1024x1024 to 16384x16384 and the "
+                  "llama-1b FFN's 2048x5632, 5632x2048)")
       ->delimiter(',');
   app->add_option("--ratios", opt->ratios, "tsvd compression ratios (default: 2,4,8)")->delimiter(',');
   app->add_option("--tile", opt->tile,

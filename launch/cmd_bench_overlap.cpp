@@ -67,7 +67,7 @@ void add_bench_overlap_command(CLI::App& bench, Commands& out) {
   app->add_option("--rounds", o.rounds,
                   "times every (plan, overlap) is rebuilt and timed, in turn; the median is over all rounds' steps")
       ->capture_default_str();
-  app->add_option("--dtype", o.dtype, "weight format: f32|bf16|int8")->capture_default_str();
+  app->add_option("--dtype", o.dtype, "weight format: f32|bf16|int8|int4|int4-min")->capture_default_str();
   app->add_flag("--balance", o.balance,
                 "per plan and phase, set the link speed so that communication takes as long as compute "
                 "(measured with --overlap none and no link model; keeps --link-latency-us)");

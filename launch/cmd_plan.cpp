@@ -306,7 +306,7 @@ void add_plan_command(CLI::App& parent, Commands& out) {
   app->add_option("--batch", o->batch, "sequences per step")->capture_default_str();
   app->add_option("--prompt-len", o->prompt_len, "prompt tokens per sequence")->capture_default_str();
   app->add_option("--gen-len", o->gen_len, "generated tokens per sequence")->capture_default_str();
-  app->add_option("--dtype", o->dtype, "weight dtype: f32|bf16|int8")->capture_default_str();
+  app->add_option("--dtype", o->dtype, "weight dtype: f32|bf16|int8|int4|int4-min (int4 forms priced with int8's compute rate, their own bytes)")->capture_default_str();
   app->add_flag("--max-context", o->max_context, "per attention layout, the longest context whose KV cache fits");
   app->add_option("--prefill-chunk", o->prefill_chunk,
                   "tokens per prefill step over the batch (0 = whole prompts; auto = per plan the longest "

@@ -2,7 +2,7 @@
 // prompts and reports, per plan and block, the largest logits error over prefill (every position)
 // and every decode step, whether the greedy tokens match, and the traffic each layer sent.
 // The sharded model is fed the reference's tokens (teacher forcing) so every step compares the
-// same computation. Exit code 1 if any combination misses the tolerance. With --dtype bf16|int8
+// same computation. Exit code 1 if any combination misses the tolerance. With --dtype bf16|int8|int4|int4-min
 // the reference runs on the weights rounded the same way (models/rounded_weights.hpp), so the
 // error measured is the sharding's (and the kernels' activation rounding), not quantisation's.
 #include <algorithm>
@@ -49,6 +49,14 @@ constexpr double kBf16RelTol = 5e-2;
 // to a bf16 GEMM, as bf16 does (measured 6.9e-3 on llama-tiny, every weight-stationary plan), so
 // the default is bf16's.
 constexpr double kInt8RelTol = kBf16RelTol;
+// int4, int4_min: the reference has the same 4-bit values (kernels/quantize.hpp, group-local, so
+// every layout's shards hold the same groups), but the kernel multiplies the activations as
+// integers, per row and group of 32 rounded to 1/64516 of the group's largest |x|
+// (kernels/gemm_s4_f32.hpp), where the reference keeps them f32. Measured: 8.6e-5..1.2e-4 on the
+// tiny presets (all plans, 1, 4 and 8 ranks), 3.4e-3 on SmolLM2-135M (30 layers; its activation
+// outliers set the groups' amax, so small elements keep fewer bits), the same at 1 and 2 ranks.
+// 1e-2 leaves 3x headroom there and still catches a misplaced shard or group (order-1 errors).
+constexpr double kInt4RelTol = 1e-2;
 
 struct VerifyOptions {
   std::string model = kDefaultModel;
@@ -92,6 +100,7 @@ int run_verify(const VerifyOptions& opts, const GlobalOptions& g) {
   if (o.tolerance < 0)
     o.tolerance = format == kernels::WeightFormat::bf16 ? kBf16RelTol
                   : format == kernels::WeightFormat::int8 ? kInt8RelTol
+                  : kernels::is_int4(format)             ? kInt4RelTol
                                                           : kF32RelTol;
   auto source = models::open_model(o.model, o.seed);
   const models::ModelConfig base = source->config();
@@ -230,11 +239,11 @@ void add_verify_command(CLI::App& parent, Commands& out) {
       ->capture_default_str();
   app->add_option("--max-new-tokens", o->max_new, "tokens per prompt (prefill + decode steps)")->capture_default_str();
   app->add_option("--dtype", o->dtype,
-                  "weight format f32|bf16|int8; the reference runs on the weights rounded the same way")
+                  "weight format f32|bf16|int8|int4|int4-min; the reference runs on the weights rounded the same way")
       ->capture_default_str();
   add_prefill_chunk_flag(*app, o->prefill_chunk);
   app->add_option("--tolerance", o->tolerance,
-                  "largest allowed relative logits error (default: 1e-4 for f32, 5e-2 for bf16 and int8)")
+                  "largest allowed relative logits error (default: 1e-4 for f32, 5e-2 for bf16 and int8, 1e-2 for int4 and int4-min)")
       ->check(non_negative());
   out.push_back({app, [o](const GlobalOptions& g) { return run_verify(*o, g); }});
 }

@@ -34,6 +34,18 @@ Tensor round_int8(const Tensor& w, const Tensor& scales) {
   return kernels::dequantize_int8(kernels::quantize_int8(w, scales));
 }
 
+// w [K, N] through the group-wise 4-bit quantiser and back (every group of 32 rows on its own, so
+// the whole tensor rounds as each shard of it does).
+// `name`: the tensor, for the error when its K rows are not whole groups.
+Tensor round_int4(const Tensor& w, WeightFormat fmt, const std::string& name) {
+  if (w.size(0) % kernels::kInt4Group != 0)
+    throw InputError("--dtype " + std::string(kernels::weight_format_name(fmt)) + ": tensor " + name + " " +
+                     kernels::shape_str(w.shape()) + " has " + std::to_string(w.size(0)) +
+                     " input rows, not whole groups of " + std::to_string(kernels::kInt4Group) +
+                     " rows the 4-bit format quantises (allowed for this model: f32, bf16, int8)");
+  return kernels::dequantize_int4(kernels::quantize_int4(w, fmt == WeightFormat::int4_min));
+}
+
 Tensor cut(const Tensor& full, const Box& box) {
   if (box.start.size() != 2 || box.size.size() != 2)
     throw Error("rounded weights: box of rank " + std::to_string(box.start.size()) + " for a 2-D weight");
@@ -47,6 +59,7 @@ RoundedWeights::RoundedWeights(const WeightSource& base, WeightFormat fmt) : bas
 Tensor RoundedWeights::rounded_full(const std::string& name) const {
   Tensor w = base_.read_full(name);
   if (fmt_ == WeightFormat::bf16) return round_bf16(w);
+  if (kernels::is_int4(fmt_) && name != "unembed") return round_int4(w, fmt_, name);
   Tensor amax = kernels::column_amax(w);
   const std::string part = layer_part(name);
   if (config().block == Block::parallel && (part == "wo" || part == "w_out")) {
@@ -70,6 +83,7 @@ Tensor RoundedWeights::read_tied_unembedding() const {
   Tensor embed = base_.read_full("embed");  // [V, E]
   if (fmt_ == WeightFormat::f32) return embed;
   if (fmt_ == WeightFormat::bf16) return round_bf16(embed);
+  // (The int4 forms pack the unembedding as int8: kernels::unembedding_format.)
   // The run packs embed^T [E, V]: one scale per vocabulary entry over all of E.
   Tensor t = kernels::transpose2d(embed);
   return kernels::transpose2d(round_int8(t, kernels::int8_scales(kernels::column_amax(t))));

@@ -8,6 +8,10 @@
 //         dimension K (kernels/quantize.hpp), the scales every rank packs with
 //         (runtime/layer_shards.hpp). In the parallel block W_o and W_out are one output matmul
 //         [H·D + F, E] with one scale per column, so both tensors use max of their columns' scales.
+//   int4, int4_min  every matmul weight through the group-wise 4-bit quantiser (kernels/quantize.hpp),
+//         groups of 32 along K; group-local, so the tensor rounds as every group-aligned shard does.
+//         A GGUF Q4_0 / Q4_1 tensor comes back unchanged (the quantiser is exact on them).
+//         The unembedding is int8 in these runs (kernels::unembedding_format), rounded as int8 here.
 // Matmul weights are the layers' wq, wk, wv, wo, w_in, w_gate, w_out and the unembedding; norms and
 // the embedding lookup stay f32 as in the sharded run. With tied embeddings the logits multiply
 // the embedding rounded as an unembedding [E, V] (one scale per vocabulary entry):

@@ -177,11 +177,11 @@ double MatmulEfficiency::of(double M, double K, double N) const {
          up(N, output_multiple);
 }
 
-double CpuCalibration::matmul_rate(kernels::WeightFormat f, double M) const { return rate_on(matmul_gflops[size_t(f)], M); }
+double CpuCalibration::matmul_rate(kernels::WeightFormat f, double M) const { return rate_on(matmul_gflops[size_t(kernels::priced_format(f))], M); }
 
 double CpuCalibration::matmul_rate(kernels::WeightFormat f, double M, double K, double N) const {
   const double big = matmul_rate(f, M);
-  const auto& small_pts = matmul_small_gflops[size_t(f)];
+  const auto& small_pts = matmul_small_gflops[size_t(kernels::priced_format(f))];
   if (small_pts.empty()) return big;
   constexpr double kSmall = 256, kBig = 1024;  // planning/calibration.cpp's two sizes
   const double size = std::sqrt(std::max(1.0, K * N));

@@ -107,7 +107,8 @@ struct CpuCalibration {
   std::array<std::optional<Overheads>, 3> format_overhead{};  // by WeightFormat: bf16's, int8's own
   // The overheads of a model with `f` weights: its own if fitted, else the f32 ones.
   const Overheads& overheads(kernels::WeightFormat f) const {
-    return format_overhead[size_t(f)] ? *format_overhead[size_t(f)] : overhead;
+    const size_t i = size_t(kernels::priced_format(f));
+    return format_overhead[i] ? *format_overhead[i] : overhead;
   }
   std::array<double, 3> pack_gbps{};  // by WeightFormat: f32 GB/s packed into it (0: not measured)
   // GFLOP/s of a matmul with M rows: log-log interpolation between the measured M, clamped.
@@ -149,7 +150,7 @@ struct HardwareProfile {
 
   std::vector<CpuCalibration> cpu;         // optional, ascending threads (tori calibrate)
 
-  double peak(kernels::WeightFormat f) const { return peak_flops[size_t(f)]; }
+  double peak(kernels::WeightFormat f) const { return peak_flops[size_t(kernels::priced_format(f))]; }
   // The calibration for `threads` (the largest measured count <= threads, else the smallest);
   // nullptr without a `cpu` key.
   const CpuCalibration* cpu_for(int threads) const;

@@ -24,7 +24,7 @@ Rates rates_of(const HardwareProfile& hw, kernels::WeightFormat weights, RankRes
   r.bandwidth = hw.hbm_bandwidth;
   if (res.threads <= 0 || hw.cpu.empty()) return r;
   r.cpu = hw.cpu_for(res.threads);
-  const auto& curve = r.cpu->matmul_gflops[size_t(weights)];
+  const auto& curve = r.cpu->matmul_gflops[size_t(kernels::priced_format(weights))];
   r.peak = 0;
   for (const auto& [M, g] : curve) r.peak = std::max(r.peak, g * kGiga);
   const int ranks = std::max(1, res.ranks_on_host);
@@ -43,7 +43,7 @@ Rates rates_of(const HardwareProfile& hw, kernels::WeightFormat weights, RankRes
 // bandwidth when the profile has none.
 double repack_s(const Work& w, const HardwareProfile& hw, kernels::WeightFormat weights, RankResources res) {
   const Rates r = rates_of(hw, weights, res, w.repack_block_bytes);
-  const double pack = r.cpu ? r.cpu->pack_gbps[size_t(weights)] : 0.0;
+  const double pack = r.cpu ? r.cpu->pack_gbps[size_t(kernels::priced_format(weights))] : 0.0;
   return w.repack_bytes / r.bandwidth + (pack > 0 ? w.pack_elements * 4.0 / (pack * kGiga)
                                                   : w.pack_elements * (4.0 + runtime::weight_element_bytes(weights)) / r.bandwidth);
 }

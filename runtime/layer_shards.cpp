@@ -111,6 +111,17 @@ kernels::TsvdFactors shard_factors(const models::WeightSource& src, const std::s
                    ": compress with a --tile that divides every shard, or run another plan or torus");
 }
 
+// int4: a shard's rows of K [k0, k0 + rows) must start and end on group boundaries (quantize.hpp),
+// or its groups would differ from the whole weight's.
+void check_int4_rows(const ShardOptions& opt, const std::string& name, int64_t k0, int64_t rows, const Placement& pl) {
+  const int64_t g = kernels::k_granule(opt.format);
+  if (k0 % g == 0 && rows % g == 0) return;
+  throw InputError("--dtype " + std::string(kernels::weight_format_name(opt.format)) + ": tensor " + name +
+                   ": this layout's shard holds rows [" + std::to_string(k0) + ", " + std::to_string(k0 + rows) +
+                   ") of its input dimension on torus " + pl.shape.str() + ", which does not fall on the groups of " +
+                   std::to_string(g) + " rows the 4-bit format quantises (use fewer ranks, another plan, or --dtype int8)");
+}
+
 Projection load_projection(const models::WeightSource& src, int64_t layer, const Placement& pl,
                            std::vector<Segment> ins, std::vector<Segment> outs, const ShardOptions& opt) {
   const auto& c = src.config();
@@ -148,6 +159,12 @@ Projection load_projection(const models::WeightSource& src, int64_t layer, const
     }
     return p;
   }
+  for (Segment s : p.in_segments) check_int4_rows(opt, models::layer_tensor(layer, tensor_of(s)), r0, rows, pl);
+  for (Segment s : p.out_segments)
+    if (U > 0) {
+      const int64_t w = segment_width(c, n, s);
+      check_int4_rows(opt, models::layer_tensor(layer, tensor_of(s)), pl.stored_units[0] * w, w, pl);
+    }
   p.w_in = Tensor({rows, U * p.unit_in}, kernels::DType::f32);
   p.w_out = Tensor({U * p.unit_out, rows}, kernels::DType::f32);
   for (int64_t u = 0; u < U; ++u) {
@@ -222,6 +239,7 @@ LayerShard load_layer_shard(const models::WeightSource& src, int64_t layer, cons
     s.kv_floats = factor_floats(*s.w_kv_factors);
     if (opt.pack) s.w_kv_packed = kernels::pack_tsvd_weight(*s.w_kv_factors, opt.format, opt.backend);
   } else {
+    check_int4_rows(opt, wk, r0, rows, pl);
     s.w_kv = Tensor({rows, 2 * KD}, kernels::DType::f32);
     kernels::put_block(s.w_kv, 0, 0, src.read(wk, Box{{r0, 0}, {rows, KD}}));
     kernels::put_block(s.w_kv, 0, KD, src.read(wv, Box{{r0, 0}, {rows, KD}}));

@@ -12,6 +12,9 @@ double weight_element_bytes(kernels::WeightFormat f) {
     case kernels::WeightFormat::f32: return 4;
     case kernels::WeightFormat::bf16: return 2;
     case kernels::WeightFormat::int8: return 1;
+    // 4-bit codes plus an f16 scale (and an f16 min) per group of kInt4Group rows (gemm_s4_f32.hpp).
+    case kernels::WeightFormat::int4: return 0.5 + 2.0 / double(kernels::kInt4Group);
+    case kernels::WeightFormat::int4_min: return 0.5 + 4.0 / double(kernels::kInt4Group);
   }
   return 4;
 }

@@ -185,8 +185,9 @@ void ShardedModel::load_embedding(const models::WeightSource& padded) {
   const int64_t n = t.ranks(), g = t.shard_index(Axes::xyz), Vn = shard_config_.vocab / n, E = config_.d_model;
   embed_ = padded.read("embed", Box{{g * Vn, 0}, {Vn, E}});
   unembed_ = config_.tied_embeddings
-                 ? kernels::pack_unembedding(embed_, opt_.format, opt_.backend)
-                 : kernels::pack_weight(padded.read("unembed", Box{{0, g * Vn}, {E, Vn}}), opt_.format, opt_.backend);
+                 ? kernels::pack_unembedding(embed_, kernels::unembedding_format(opt_.format), opt_.backend)
+                 : kernels::pack_weight(padded.read("unembed", Box{{0, g * Vn}, {E, Vn}}),
+                                        kernels::unembedding_format(opt_.format), opt_.backend);
   final_norm_w_ = padded.read_full("final_norm.weight");
   if (config_.norm == models::Norm::layernorm) final_norm_b_ = padded.read_full("final_norm.bias");
 }

