@@ -1,5 +1,7 @@
 #include "models/gguf_writer.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <fstream>
 
@@ -162,6 +164,7 @@ void export_llama_gguf(const WeightSource& src, const std::string& path, GgmlTyp
   w.add_f32("llama.attention.layer_norm_rms_epsilon", float(c.norm_eps));
   w.add_u32("llama.vocab_size", uint32_t(c.vocab));
   for (const auto& [key, value] : tokenizer) w.add(key, value);
+  bool fallback_logged = false;
   for (const TensorSpec& s : model_tensors(c)) {
     const GgufLocation at = gguf_locate(c, s.name);
     kernels::Tensor t = src.read_full(s.name);
@@ -177,8 +180,17 @@ void export_llama_gguf(const WeightSource& src, const std::string& path, GgmlTyp
     }
     std::vector<int64_t> dims(t.shape().rbegin(), t.shape().rend());  // ggml order
     const bool matrix = s.shape.size() == 2;
-    w.add_tensor(at.name, dims, matrix ? type : GgmlType::f32,
-                 std::vector<float>(t.data<float>(), t.data<float>() + t.numel()));
+    // A block type quantises each row on its own, in blocks along ne[0]: rows that are not whole
+    // blocks (e.g. d_model 144 under Q8_0's 32) are written as F16, as llama.cpp's converter does.
+    GgmlType tt = matrix ? type : GgmlType::f32;
+    if (dims[0] % ggml_block_elems(tt) != 0) {
+      if (!fallback_logged)
+        spdlog::warn("export: rows of {} values are not whole {} blocks of {}: such tensors are written as F16 "
+                     "(first: '{}')", dims[0], ggml_type_name(uint32_t(tt)), ggml_block_elems(tt), at.name);
+      fallback_logged = true;
+      tt = GgmlType::f16;
+    }
+    w.add_tensor(at.name, dims, tt, std::vector<float>(t.data<float>(), t.data<float>() + t.numel()));
   }
   w.write(path);
 }
