@@ -440,8 +440,8 @@ std::optional<kernels::TsvdFactors> TsvdWeights::read_factors(const std::string&
     for (int64_t j = j0; j < j0 + f.n / Tn; ++j) {
       const int64_t r = m->ranks[size_t(i * nN + j)];
       f.ranks.push_back(r);
-      f.u.push_back(file_->read_rows(factor_name(name, 'u', i, j), 0, Tk, 0, r));
-      f.v.push_back(file_->read_rows(factor_name(name, 'v', i, j), 0, r, 0, Tn));
+      f.u.push_back(read_factor(name, 'u', i, j, r));  // int8 factors: q · scale, as read() multiplies them
+      f.v.push_back(read_factor(name, 'v', i, j, r));
     }
   return f;
 }
