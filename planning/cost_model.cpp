@@ -338,7 +338,7 @@ StepCost predict_step(const StepQuery& q) {
   for (int k = 0; k < norms_per_block; ++k) sb.all_reduce(Mf, sf.norm);    // final norm
   sb.all_gather(Mf * El, sf.hidden_cols);                                   // hidden: E
   sb.all_gather(Mf * E, sf.hidden_rows);                                    // hidden: batch
-  const int64_t rows = q.logits ? q.batch : 0;                             // last position / token
+  const int64_t rows = q.logits ? (q.logit_rows >= 0 ? q.logit_rows : q.batch) : 0;  // last position / token
   if (q.logits) {
     sb.all_gather(rows * (c.vocab / n), sf.logits);                         // logits
     step.matmul_flops += mm(rows, E, c.vocab / n);

@@ -85,6 +85,9 @@ struct StepQuery {
   // and weight gathers are the factors' (runtime::tsvd_pricing of the source).
   std::optional<runtime::TsvdPricing> tsvd;
   bool logits = true;  // the step ends with the logits (a chunked prefill: its last chunk only)
+  // Rows the unembedding runs on (-1: batch). A prefill chunk computed on its active sequences'
+  // rows only (runtime/active_batch.hpp) ends with the logits of every sequence's last row.
+  int64_t logit_rows = -1;
   int64_t kv_elem_bytes = 4;       // KV cache element bytes (Tori: f32)
   collectives::Coords coords{};    // the rank predicted (traffic can differ by a message per rank)
 };

@@ -3,6 +3,7 @@
 #include "kernels/activations.hpp"
 
 #include <algorithm>
+#include <numeric>
 #include <cstdio>
 
 #include <spdlog/spdlog.h>
@@ -223,7 +224,7 @@ int64_t ShardedModel::cache_bytes() const {
   return b;
 }
 
-Tensor ShardedModel::forward(const Placement& pl, const LayoutDataflow& flow, const std::vector<int32_t>& ids,
+Tensor ShardedModel::forward(bool prefill, const Placement& pl, const LayoutDataflow& flow, const std::vector<int32_t>& ids,
                              int64_t L, const std::vector<int64_t>& n_new, bool last_only,
                              const std::vector<int64_t>& sequence) {
   const auto& t = coll_.torus();
@@ -232,8 +233,7 @@ Tensor ShardedModel::forward(const Placement& pl, const LayoutDataflow& flow, co
   //   --reduce_scatter(batch axes) rows--> [B_l·L, E]{partial E axes} --reduce_scatter(E axes) columns--> [B_l·L, E_l]
   // The batch and E axes are disjoint and cover xyz (placement.hpp), so this is the sum over every
   // rank, of which each keeps just its residual slice (half an all-reduce's traffic, or less).
-  const bool prefill = &pl == &prefill_pl_;
-  // The phase's own placement: a decode step on the active sequences runs in a smaller batch's
+  // The phase's own placement: a step on the active sequences runs in a smaller batch's
   // placement, with the same weights (their gathers do not depend on the batch).
   const Placement& phase_pl = prefill ? prefill_pl_ : decode_pl_;
   Tensor resid;
@@ -348,12 +348,33 @@ std::vector<Tensor> ShardedModel::prefill_hidden(const std::vector<models::Token
     }
     // Only the rows sampling needs (each prompt's last, or all) go on to the unembedding; without
     // all_positions forward() keeps just the last ones from the final norm on.
-    const Tensor h = forward(prefill_pl_, prefill_flow_, ids, Lk, n_new, !all_positions);  // [B·Lk, E] or [B, E]
-    for (int64_t b = 0; b < batch_; ++b) {
-      const int64_t nb = n_new[size_t(b)];
-      if (all_positions && nb > 0) rows[size_t(b)].push_back(h.narrow0(b * Lk, nb));
+    // With the cache kept in place, only the rows of the sequences given tokens in this chunk are
+    // computed (active_batch.hpp, as in decode); a handoff's collectives need the whole batch.
+    std::vector<bool> active(static_cast<size_t>(batch_));
+    for (int64_t b = 0; b < batch_; ++b) active[size_t(b)] = n_new[size_t(b)] > 0;
+    const ActiveBatch a = handoff_ ? ActiveBatch{} : active_batch(batch_, batch_ / decode_pl_.attn_batch_local, active);
+    Tensor h;  // [B_s·Lk, E] or [B_s, E]: step row r is sequence step_seq[r] (-1: padding)
+    std::vector<int64_t> step_seq(static_cast<size_t>(batch_));
+    if (handoff_ || a.rows == batch_) {
+      std::iota(step_seq.begin(), step_seq.end(), 0);
+      h = forward(true, prefill_pl_, prefill_flow_, ids, Lk, n_new, !all_positions);
+    } else {
+      const auto& [pl, flow] = active_phase(true, a.rows);
+      std::vector<int32_t> rows_ids(static_cast<size_t>(a.rows * Lk), 0);
+      std::vector<int64_t> rows_new(static_cast<size_t>(a.rows), 0);
+      for (int64_t r = 0; r < a.rows; ++r)
+        if (const int64_t b = a.sequence[size_t(r)]; b >= 0) {
+          std::copy_n(ids.begin() + b * Lk, Lk, rows_ids.begin() + r * Lk);
+          rows_new[size_t(r)] = n_new[size_t(b)];
+        }
+      step_seq = a.sequence;
+      h = forward(true, pl, flow, rows_ids, Lk, rows_new, !all_positions, a.sequence);
+    }
+    for (size_t r = 0; r < step_seq.size(); ++r) {
+      const int64_t b = step_seq[r], nb = b >= 0 ? n_new[size_t(b)] : 0;
+      if (all_positions && nb > 0) rows[size_t(b)].push_back(h.narrow0(int64_t(r) * Lk, nb));
       if (!all_positions && nb > 0 && c0 + nb == static_cast<int64_t>(prompts[size_t(b)].size()))
-        rows[size_t(b)].push_back(h.narrow0(b, 1));
+        rows[size_t(b)].push_back(h.narrow0(int64_t(r), 1));
     }
   }
   handoff_caches_.clear();
@@ -413,6 +434,17 @@ int64_t ShardedModel::chunk_tokens(int64_t L) const {
   return std::clamp<int64_t>(opt_.prefill_chunk / batch_, 1, L);
 }
 
+const std::pair<Placement, LayoutDataflow>& ShardedModel::active_phase(bool prefill, int64_t rows) {
+  auto it = active_phases_.find({prefill, rows});
+  if (it == active_phases_.end()) {
+    const auto& t = coll_.torus();
+    Placement pl = make_placement(config_, t.shape(), t.coords(), prefill ? plan_.prefill : plan_.decode, rows);
+    LayoutDataflow flow = layout_dataflow(pl);
+    it = active_phases_.emplace(std::make_pair(prefill, rows), std::make_pair(std::move(pl), std::move(flow))).first;
+  }
+  return it->second;
+}
+
 Tensor ShardedModel::decode(const models::TokenIds& tokens) {
   if (static_cast<int64_t>(tokens.size()) != batch_)
     throw InputError("decode: " + std::to_string(tokens.size()) + " tokens for batch " + std::to_string(batch_));
@@ -435,23 +467,17 @@ Tensor ShardedModel::decode(const models::TokenIds& tokens) {
   for (int64_t b = 0; b < batch_; ++b) active[size_t(b)] = n_new[size_t(b)] > 0;
   const ActiveBatch a = active_batch(batch_, batch_ / decode_pl_.attn_batch_local, active);
   if (a.rows == batch_) {  // no row to save (every shard as full as the fullest): the whole batch
-    Tensor lg = logits(forward(decode_pl_, decode_flow_, ids, 1, n_new, false));
+    Tensor lg = logits(forward(false, decode_pl_, decode_flow_, ids, 1, n_new, false));
     for (int64_t b = 0; b < batch_; ++b)
       if (n_new[size_t(b)] == 0) std::fill_n(lg.data<float>() + b * lg.size(1), lg.size(1), 0.f);
     return lg;
   }
-  auto it = active_phases_.find(a.rows);
-  if (it == active_phases_.end()) {
-    const auto& t = coll_.torus();
-    Placement pl = make_placement(config_, t.shape(), t.coords(), plan_.decode, a.rows);
-    LayoutDataflow flow = layout_dataflow(pl);
-    it = active_phases_.emplace(a.rows, std::make_pair(std::move(pl), std::move(flow))).first;
-  }
+  const auto& [pl, flow] = active_phase(false, a.rows);
   std::vector<int32_t> rows_ids(static_cast<size_t>(a.rows), 0);
   std::vector<int64_t> rows_new(static_cast<size_t>(a.rows), 0);
   for (int64_t r = 0; r < a.rows; ++r)
     if (const int64_t b = a.sequence[size_t(r)]; b >= 0) rows_ids[size_t(r)] = ids[size_t(b)], rows_new[size_t(r)] = 1;
-  const Tensor lg = logits(forward(it->second.first, it->second.second, rows_ids, 1, rows_new, false, a.sequence));
+  const Tensor lg = logits(forward(false, pl, flow, rows_ids, 1, rows_new, false, a.sequence));
   // [B_a, V] -> [B, V]: each active sequence's row; an idle sequence's row is zero.
   const int64_t V = lg.size(1);
   Tensor out({batch_, V}, kernels::DType::f32);

@@ -46,7 +46,9 @@ class ShardedModel {
   // chunks of chunk_tokens() tokens per sequence (ShardOptions::prefill_chunk), the KV cache
   // filling chunk by chunk: the same logits as one step, activations bounded by the chunk. A
   // sequence given no tokens (empty prompts[b], not all empty) is idle: nothing is appended to its
-  // cache, nothing it holds is read, and its entry is [0, V]. Called again with the next pieces of
+  // cache, nothing it holds is read, and its entry is [0, V]; when the plan keeps the cache where it
+  // is (prefill_continues()), only the rows of the sequences given tokens are computed, as in
+  // decode (active_batch.hpp). Called again with the next pieces of
   // the prompts, it continues them (serve/'s chunked prefill), unless the plan hands prefill's K/V
   // over to decode's placement (prefill_continues() false: prefill then needs empty caches).
   std::vector<kernels::Tensor> prefill(const std::vector<models::TokenIds>& prompts, bool all_positions = false);
@@ -81,9 +83,12 @@ class ShardedModel {
   // of each sequence's last real row (n_new[b] - 1), [B, E].
   // sequence: per row-sequence of the step, the sequence (slot) it is (a decode step on the active
   // sequences, in a smaller batch's placement `pl`); empty = the whole batch in order.
-  kernels::Tensor forward(const Placement& pl, const LayoutDataflow& flow, const std::vector<int32_t>& ids,
+  // prefill: the step is a prefill step (its traffic, its weight prefetch, a handoff if any).
+  kernels::Tensor forward(bool prefill, const Placement& pl, const LayoutDataflow& flow, const std::vector<int32_t>& ids,
                           int64_t L, const std::vector<int64_t>& n_new, bool last_only,
                           const std::vector<int64_t>& sequence = {});
+  // The phase's layout on rows < B rows (active_batch.hpp), built on first use.
+  const std::pair<Placement, LayoutDataflow>& active_phase(bool prefill, int64_t rows);
   kernels::Tensor logits(const kernels::Tensor& hidden);  // [R, E] -> [R, V]
   // prefill()'s steps: per sequence, the final-normed hidden rows of every new position [L_b, E],
   // or of its last one [1, E] ([0, E] for an idle sequence).
@@ -99,8 +104,9 @@ class ShardedModel {
   ShardOptions opt_;
   Placement prefill_pl_, decode_pl_;
   LayoutDataflow prefill_flow_, decode_flow_;
-  // Decode's layout on B_a rows (ActiveBatch::rows < B), built on first use: B_a -> (placement, dataflow).
-  std::map<int64_t, std::pair<Placement, LayoutDataflow>> active_phases_;
+  // Each phase's layout on B_a rows (ActiveBatch::rows < B), built on first use:
+  // (prefill?, B_a) -> (placement, dataflow).
+  std::map<std::pair<bool, int64_t>, std::pair<Placement, LayoutDataflow>> active_phases_;
   bool handoff_ = false;
   std::vector<LayerShard> layers_2d_, layers_1d_;  // by storage, loaded as the plan needs
   kernels::Tensor embed_;                          // [V'/n, E]: (padded) vocab block g

@@ -232,7 +232,8 @@ TEST_CASE("predicted traffic and FLOPs == counted, llama-tiny TSVD ratio 2", "[c
 
 // Chunked prefill (ShardOptions::prefill_chunk): the whole prefill's counted traffic and FLOPs ==
 // the sum of the predicted chunks' (chunk k: L = its tokens, T = tokens before it, each sequence's
-// real new tokens in it), with and without a handoff.
+// real new tokens in it; the prompts' lengths differ, so later chunks run on fewer sequences'
+// rows when the cache stays in place), with and without a handoff.
 TEST_CASE("chunked prefill: predicted traffic and FLOPs == counted, palm-tiny", "[cost_model]") {
   const int n = world_size();
   collectives::Torus torus(MPI_COMM_WORLD, collectives::auto_torus_shape(n));
@@ -270,13 +271,32 @@ TEST_CASE("chunked prefill: predicted traffic and FLOPs == counted, palm-tiny", 
     for (int64_t c0 = 0; c0 < L; c0 += Lc) {
       q.tokens = std::min(Lc, L - c0);
       q.logits = c0 + q.tokens == L;  // the logits after the last chunk only
-      q.seq_tokens.clear(), q.seq_cached.clear();
+      std::vector<int64_t> seq_tokens, seq_cached;
       for (const auto& p : prompts) {
         const int64_t len = int64_t(p.size());
-        q.seq_tokens.push_back(std::clamp<int64_t>(len - c0, 0, q.tokens));
-        q.seq_cached.push_back(std::min(len, c0));
+        seq_tokens.push_back(std::clamp<int64_t>(len - c0, 0, q.tokens));
+        seq_cached.push_back(std::min(len, c0));
       }
-      sum += predict_step(q).step;
+      // A chunk that some sequences sit out runs on the others' rows only when the cache stays
+      // in place (runtime/active_batch.hpp): priced as a prefill of the B_a rows, the padding
+      // rows bringing no token, ending with the logits of all B sequences' last rows.
+      std::vector<bool> active(static_cast<size_t>(B));
+      for (int64_t b = 0; b < B; ++b) active[size_t(b)] = seq_tokens[size_t(b)] > 0;
+      const ActiveBatch a = active_batch(B, B / model.placement(false).attn_batch_local, active);
+      StepQuery qc = q;
+      if (model.prefill_continues() && a.rows < B) {
+        qc.batch = a.rows;
+        qc.decode_plan.reset();  // no handoff: prefill writes decode's cache in place
+        qc.logit_rows = B;
+        qc.seq_tokens.assign(size_t(a.rows), 0);
+        qc.seq_cached.assign(size_t(a.rows), 0);
+        for (int64_t r = 0; r < a.rows; ++r)
+          if (const int64_t b = a.sequence[size_t(r)]; b >= 0)
+            qc.seq_tokens[size_t(r)] = seq_tokens[size_t(b)], qc.seq_cached[size_t(r)] = seq_cached[size_t(b)];
+      } else {
+        qc.seq_tokens = seq_tokens, qc.seq_cached = seq_cached;
+      }
+      sum += predict_step(qc).step;
     }
     const kernels::FlopCount got = kernels::flop_count();
     INFO("torus " << torus.shape().str() << " rank " << torus.rank() << " plan " << plan.str() << ": predicted "

@@ -13,9 +13,11 @@
 #include <catch2/catch.hpp>
 
 #include "collectives/collectives.hpp"
+#include "kernels/flop_counter.hpp"
 #include "models/config.hpp"
 #include "models/reference_model.hpp"
 #include "models/synthetic_weights.hpp"
+#include "runtime/active_batch.hpp"
 #include "runtime/placement.hpp"
 #include "runtime/sharded_model.hpp"
 #include "runtime/threads.hpp"
@@ -184,4 +186,68 @@ TEST_CASE("decode on some slots computes their rows only, every decode layout", 
       ++layouts;
     }
   CHECK(layouts >= 2);
+}
+
+// A prefill step computes only the rows of the sequences given tokens (as decode does) when the
+// plan keeps the cache in place: in every layout valid for both phases on this torus, a chunked
+// prefill where some slots bring pieces and the others idle gives each sequence's logits equal to
+// the reference running it alone (1e-4, as above), and a step with one sequence of eight costs
+// fewer matmul FLOPs than the whole batch would (the rows of one attention batch shard padded to
+// the fullest, instead of all B).
+TEST_CASE("prefill on some slots computes their rows only, every layout that keeps the cache", "[slots]") {
+  collectives::Torus torus(MPI_COMM_WORLD, "auto");
+  collectives::Collectives coll(torus);
+  runtime::apply_threads(1, MPI_COMM_WORLD);
+  const models::ModelConfig cfg = models::load_model_config("smollm-tiny");
+  const models::SyntheticWeights w(cfg, 13);
+  const int64_t V = cfg.vocab;
+  // Slot b's prompt has 3 + b % 4 tokens; it arrives in two pieces of which the first has 2.
+  std::vector<Sequence> seqs(B);
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t i = 0; i < 3 + b % 4; ++i) seqs[size_t(b)].prompt.push_back(int32_t(11 * b + 5 * i + 2));
+    run_alone(w, seqs[size_t(b)]);
+  }
+  // Steps: which slots bring a piece (first its 2 tokens, then the rest).
+  const std::vector<std::vector<int64_t>> steps{{3}, {0, 1, 3}, {5, 6, 7}, {0, 1, 2, 4}, {2, 4, 5, 6, 7}};
+  int64_t layouts = 0, narrowed = 0;
+  for (const runtime::PhasePlan& p : runtime::valid_phase_plans(cfg, torus.shape(), B)) {
+    runtime::ShardedModel m(w, coll, runtime::Plan{p, p}, B);
+    if (!m.prefill_continues()) continue;
+    INFO("plan " << p.str());
+    std::vector<size_t> given(B, 0);
+    for (const auto& st : steps) {
+      std::vector<TokenIds> pieces(B);
+      for (int64_t b : st) {
+        const TokenIds& pr = seqs[size_t(b)].prompt;
+        const size_t n = given[size_t(b)] == 0 ? 2 : pr.size() - 2;
+        pieces[size_t(b)].assign(pr.begin() + long(given[size_t(b)]), pr.begin() + long(given[size_t(b)] + n));
+      }
+      kernels::reset_flop_count();
+      const auto out = m.prefill(pieces);
+      const uint64_t flops = kernels::flop_count().matmul;
+      for (int64_t b = 0; b < B; ++b) {
+        given[size_t(b)] += pieces[size_t(b)].size();
+        CHECK(m.length(b) == int64_t(given[size_t(b)]));
+        if (!pieces[size_t(b)].empty() && given[size_t(b)] == seqs[size_t(b)].prompt.size())
+          CHECK(rel_error(out[size_t(b)].data<float>(), seqs[size_t(b)].want[0].data(), V) <= 1e-4);
+      }
+      if (st.size() == 1) {
+        // Matmul FLOPs are 2·M·K·N, linear in the rows: the layers of the narrowed step cost the
+        // whole batch's times B_a / B, plus the unembedding of its one last row (u per row).
+        runtime::ShardedModel full(w, coll, runtime::Plan{p, p}, B);
+        kernels::reset_flop_count();
+        full.prefill(std::vector<TokenIds>(B, pieces[size_t(st[0])]));
+        const uint64_t whole = kernels::flop_count().matmul;
+        const uint64_t u = uint64_t(2 * cfg.d_model * m.shard_config().vocab / torus.ranks());
+        std::vector<bool> one(B, false);
+        one[size_t(st[0])] = true;
+        const int64_t rows = runtime::active_batch(B, B / m.placement(false).attn_batch_local, one).rows;
+        CHECK(flops == (whole - B * u) / B * uint64_t(rows) + u);
+        narrowed += rows < B;
+      }
+    }
+    ++layouts;
+  }
+  CHECK(layouts >= 2);
+  CHECK(narrowed >= 1);  // some layout computed fewer rows than the batch
 }
