@@ -8,6 +8,7 @@
 #include "kernels/error.hpp"
 #include "serve/api_error.hpp"
 #include "serve/client_socket.hpp"
+#include "serve/whole_answer.hpp"
 
 namespace tori::serve {
 
@@ -15,8 +16,14 @@ using nlohmann::json;
 
 namespace {
 
-// How often a handler waiting for a complete (not streamed) answer looks at its client's connection.
+// Longest a handler waiting for a complete (not streamed) answer goes without looking at its
+// client's connection (it also looks after each piece of text: whole_answer.hpp).
 constexpr std::chrono::milliseconds kClientCheck{50};
+
+// Longest stop() waits for responses still being written. By then the scheduler has finished every
+// job, so what is left is the last events of a stream (each write bounded by httplib's write
+// timeout, 5 s, should a client stop reading).
+constexpr std::chrono::seconds kFinishWrites{10};
 
 void send_json(httplib::Response& res, int status, const json& body) {
   res.status = status;
@@ -70,8 +77,28 @@ void HttpApi::start() {
   spdlog::info("serve: listening on http://{}:{}", opt_.host, opt_.port);
 }
 
+std::shared_ptr<void> HttpApi::answering() {
+  {
+    std::lock_guard lock(answering_m_);
+    ++answering_;
+  }
+  return std::shared_ptr<void>(nullptr, [this](void*) {
+    {
+      std::lock_guard lock(answering_m_);
+      --answering_;
+    }
+    answering_cv_.notify_all();
+  });
+}
+
 void HttpApi::stop() {
   if (thread_.joinable()) {
+    {
+      std::unique_lock lock(answering_m_);
+      if (!answering_cv_.wait_for(lock, kFinishWrites, [&] { return answering_ == 0; }))
+        spdlog::warn("serve: {} response(s) still being written after {} s; stopping anyway", answering_,
+                     kFinishWrites.count());
+    }
     svr_->stop();
     thread_.join();
   }
@@ -129,6 +156,7 @@ void HttpApi::routes() {
     s.Post(chat ? "/v1/chat/completions" : "/v1/completions",
            [this, chat](const httplib::Request& req, httplib::Response& res) {
              try {
+               auto answering_token = answering();
                if (draining_) throw ApiError(503, "The server is shutting down", "", "server_error", "shutting_down");
                auto job = std::make_shared<Job>(parse_completion(req.body, chat, info_));
                const std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(++next_id_);
@@ -140,31 +168,19 @@ void HttpApi::routes() {
                queue_.push(job);
                if (!job->req.stream) {
                  // Nothing is written until the answer is complete, so a client that goes away is
-                 // noticed by looking at its connection while waiting (client_socket.hpp).
+                 // noticed by looking at its connection while waiting (whole_answer.hpp).
                  const ClientSocket client(req.local_addr, req.local_port, req.remote_addr, req.remote_port);
                  if (!client.found()) spdlog::debug("serve: no socket for {}:{}; its disconnect goes unnoticed", req.remote_addr, req.remote_port);
-                 std::string text;
-                 Job::Update u;
-                 do {
-                   auto got = job->wait_update_for(kClientCheck);
-                   if (!got) {
-                     if (!job->cancelled && client.gone()) {
-                       job->cancelled = true;  // the scheduler frees its slot (or drops it from the queue)
-                       spdlog::info("serve: {} {}:{} disconnected; request cancelled", req.path, req.remote_addr, req.remote_port);
-                     }
-                     continue;
-                   }
-                   u = std::move(*got);
-                   text += u.text;
-                 } while (!u.finished);
-                 if (job->cancelled) {  // nobody to answer; counted as nginx does (499: client closed request)
+                 const WholeAnswer a = whole_answer(*job, client, kClientCheck);
+                 if (a.cancelled) {  // nobody to answer; counted as nginx does (499: client closed request)
+                   spdlog::info("serve: {} {}:{} disconnected; request cancelled", req.path, req.remote_addr, req.remote_port);
                    metrics_.request(req.path, 499);
                    return;
                  }
-                 if (u.reason == "abort") throw ApiError(503, "The server shut down before the request finished", "", "server_error");
+                 if (a.last.reason == "abort") throw ApiError(503, "The server shut down before the request finished", "", "server_error");
                  json body = head;
-                 body["choices"] = json::array({choice(*job, text, reason_json(u.reason), false, false)});
-                 body["usage"] = usage(*job, u.tokens);
+                 body["choices"] = json::array({choice(*job, a.text, reason_json(a.last.reason), false, false)});
+                 body["usage"] = usage(*job, a.last.tokens);
                  send_json(res, 200, body);
                  metrics_.request(req.path, 200);
                  return;
@@ -174,7 +190,7 @@ void HttpApi::routes() {
                auto first = std::make_shared<bool>(true);
                res.set_chunked_content_provider(
                    "text/event-stream",
-                   [job, head, first](size_t, httplib::DataSink& sink) {
+                   [job, head, first, answering_token](size_t, httplib::DataSink& sink) {
                      auto event = [&](const json& chunk) {
                        const std::string e = "data: " + chunk.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
                        return sink.write(e.data(), e.size());

@@ -1,0 +1,82 @@
+// HttpApi::stop() after the scheduler finished the last job (serve/http_api.hpp), with a real
+// HTTP client on loopback and this test in the scheduler's place: a streamed response still being
+// written when the server is stopped is written to its end ([DONE] and the terminating chunk).
+// httplib's own stop ends a stream's write loop as soon as the server is not running, so stopping
+// at once cut a stream whose last events were not written yet: serve:errors' SIGTERM drain failed
+// now and then ("incomplete chunked read") when its HTTP thread lagged the scheduler. Made
+// deterministic here by a client that reads nothing until stop() was called, so the server is
+// blocked writing a large piece of text when the job finishes and stop() is asked.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "serve/http_api.hpp"
+
+using namespace tori::serve;
+using namespace std::chrono_literals;
+
+TEST_CASE("HttpApi::stop: a stream being written when the last job finishes is written to its end") {
+  ModelInfo info;
+  info.id = "m";
+  info.vocab = 100;
+  info.context = 64;
+  JobQueue queue;
+  Metrics metrics(1);
+  std::atomic<bool> draining{false};
+  HttpOptions opt;
+  opt.port = 0;
+  HttpApi http(opt, info, queue, metrics, draining);
+  http.start();
+
+  const int client = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int small = 4096;  // so that the server's write of the piece below blocks at once
+  REQUIRE(setsockopt(client, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) == 0);
+  const timeval patience{10, 0};  // a read that waits longer fails the test rather than hang it
+  REQUIRE(setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof(patience)) == 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(uint16_t(http.port()));
+  REQUIRE(connect(client, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  const std::string body = R"({"model": "m", "prompt": [1, 2, 3], "max_tokens": 2, "stream": true})";
+  const std::string head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n";
+  REQUIRE(write(client, (head + body).data(), head.size() + body.size()) == ssize_t(head.size() + body.size()));
+
+  std::shared_ptr<Job> job;
+  for (auto until = std::chrono::steady_clock::now() + 10s; !job && std::chrono::steady_clock::now() < until;)
+    if (!(job = queue.pop())) std::this_thread::sleep_for(1ms);
+  REQUIRE(job);
+  // The scheduler's side: a first token's text too large for the socket buffers, then (once the
+  // server is writing it: its first bytes have arrived) the last token, the end of the job and,
+  // as `tori serve` does when its scheduler returns, stop().
+  job->append(std::string(8 << 20, 'x'), 1);
+  pollfd p{client, POLLIN, 0};
+  REQUIRE(poll(&p, 1, 10000) == 1);
+  job->append("y", 2);
+  job->finish("length");
+  draining = true;
+  std::thread stopper([&] { http.stop(); });
+  std::this_thread::sleep_for(200ms);  // (the old stop() has stopped the server by now)
+
+  std::string got;
+  char buf[1 << 16];
+  for (ssize_t n; (n = read(client, buf, sizeof(buf))) > 0;) {
+    got.append(buf, size_t(n));
+    if (got.size() > 6 && got.compare(got.size() - 5, 5, "0\r\n\r\n") == 0) break;  // the last chunk
+  }
+  close(client);
+  stopper.join();
+  REQUIRE(got.find("HTTP/1.1 200") == 0);
+  CHECK(got.find("\"finish_reason\":\"length\"") != std::string::npos);
+  CHECK(got.find("data: [DONE]\n\n") != std::string::npos);
+  CHECK(got.compare(got.size() - 5, 5, "0\r\n\r\n") == 0);
+}
