@@ -15,7 +15,7 @@ tests/support/make-venv) and curl, against SmolLM2-135M-Instruct (launch/fetch-m
   --part errors  the bad-request table (status, OpenAI error shape, the field named), each followed
                by a good request that succeeds; a non-streaming client that disconnects frees its
                slot (499 in the metrics); then SIGTERM drain (running request finishes, new ones
-               get 503, exit 0).
+               get 503, exit 0). On each of --ranks (CI: 1 rank; 2 by hand, --ranks 1,2).
 
 Prints PASSED at the end; exits 1 on the first failure, 77 (skipped) without the GGUF or the venv.
 Each server gets a free port chosen here.
@@ -258,8 +258,14 @@ def part_batch(args):
 
 
 def part_errors(args):
+    for ranks in args.ranks:
+        errors_on(args, ranks)
+
+
+def errors_on(args, ranks):
+    print(f"-- {ranks} rank(s)", flush=True)
     key = "sk-tori-test"
-    srv = Server(args, 1, "--api-key", key, "--max-body-kib", "16")
+    srv = Server(args, ranks, "--api-key", key, "--max-body-kib", "16")
     model = srv.model
     long_prompt = "word " * (CONTEXT + 10)
 
@@ -348,7 +354,7 @@ def part_errors(args):
     stream = srv.client(key).completions.create(model=model, prompt="Count: one, two,", max_tokens=48,
                                                 temperature=0, stream=True)
     first = next(iter(stream))
-    srv.proc.send_signal(signal.SIGTERM)
+    os.kill(srv.rank0(), signal.SIGTERM)  # (under mpirun: rank 0 itself, see Server.stop)
     time.sleep(0.5)
     got, err = post("/v1/completions", good)
     check(got == 503 and err["error"]["type"] == "server_error", f"after SIGTERM: {got} {err}")
@@ -370,7 +376,7 @@ def main():
     ap.add_argument("--model", default=GGUF)
     ap.add_argument("--workdir", default=".", help="where the servers' logs go")
     ap.add_argument("--ranks", default="1,2", type=lambda t: [int(x) for x in t.split(",")],
-                    help="--part batch: rank counts (default 1,2; the solo answers come from 1 rank)")
+                    help="--part batch, errors: rank counts (default 1,2; batch: the solo answers come from 1 rank)")
     ap.add_argument("--part", choices=["api", "batch", "errors"], required=True)
     args = ap.parse_args()
     if not os.path.isfile(args.model):
