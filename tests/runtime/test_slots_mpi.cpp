@@ -60,15 +60,22 @@ void run_alone(const models::WeightSource& w, Sequence& s) {
   }
 }
 
+// What every test here runs on: the ranks' torus, one compute thread per rank (8 ranks share 2
+// cores in CI), smollm-tiny with synthetic weights of `seed`.
+struct Tiny {
+  collectives::Torus torus{MPI_COMM_WORLD, "auto"};
+  collectives::Collectives coll{torus};
+  models::ModelConfig cfg = models::load_model_config("smollm-tiny");
+  models::SyntheticWeights w;
+  int64_t V = cfg.vocab;
+  explicit Tiny(uint64_t seed) : w(cfg, seed) { runtime::apply_threads(1, MPI_COMM_WORLD); }
+};
+
 }  // namespace
 
 TEST_CASE("slot operations equal each sequence run alone, batch- and head-sharded attention", "[slots]") {
-  collectives::Torus torus(MPI_COMM_WORLD, "auto");
-  collectives::Collectives coll(torus);
-  runtime::apply_threads(1, MPI_COMM_WORLD);  // 8 ranks share 2 cores in CI
-  const models::ModelConfig cfg = models::load_model_config("smollm-tiny");
-  const models::SyntheticWeights w(cfg, 11);
-  const int64_t V = cfg.vocab;
+  Tiny tiny(11);
+  auto& [torus, coll, cfg, w, V] = tiny;
 
   // a and b share slot 1 one after the other; c arrives in two pieces; d joins late.
   Sequence a{{5, 17, 42, 9}, {7}, {}}, b{{300, 2}, {11, 12}, {}}, c{{1, 2, 3, 4, 5, 6, 7}, {8, 9}, {}},
@@ -143,12 +150,8 @@ TEST_CASE("slot operations equal each sequence run alone, batch- and head-sharde
 // sequence's logits equal to the reference running it alone (1e-4, as above); the caches stay
 // where they are, so the sequences skipped meanwhile continue correctly afterwards.
 TEST_CASE("decode on some slots computes their rows only, every decode layout", "[slots]") {
-  collectives::Torus torus(MPI_COMM_WORLD, "auto");
-  collectives::Collectives coll(torus);
-  runtime::apply_threads(1, MPI_COMM_WORLD);
-  const models::ModelConfig cfg = models::load_model_config("smollm-tiny");
-  const models::SyntheticWeights w(cfg, 12);
-  const int64_t V = cfg.vocab;
+  Tiny tiny(12);
+  auto& [torus, coll, cfg, w, V] = tiny;
   // Steps: which slots decode (their next token each time).
   const std::vector<std::vector<int64_t>> steps{{0, 1, 2, 3, 4, 5, 6, 7}, {0}, {0, 1, 5}, {7}, {2, 3, 4, 6}};
   std::vector<Sequence> seqs(B);
@@ -195,12 +198,8 @@ TEST_CASE("decode on some slots computes their rows only, every decode layout", 
 // fewer matmul FLOPs than the whole batch would (the rows of one attention batch shard padded to
 // the fullest, instead of all B).
 TEST_CASE("prefill on some slots computes their rows only, every layout that keeps the cache", "[slots]") {
-  collectives::Torus torus(MPI_COMM_WORLD, "auto");
-  collectives::Collectives coll(torus);
-  runtime::apply_threads(1, MPI_COMM_WORLD);
-  const models::ModelConfig cfg = models::load_model_config("smollm-tiny");
-  const models::SyntheticWeights w(cfg, 13);
-  const int64_t V = cfg.vocab;
+  Tiny tiny(13);
+  auto& [torus, coll, cfg, w, V] = tiny;
   // Slot b's prompt has 3 + b % 4 tokens; it arrives in two pieces of which the first has 2.
   std::vector<Sequence> seqs(B);
   for (int64_t b = 0; b < B; ++b) {
