@@ -11,7 +11,8 @@ tests/support/make-venv) and curl, against SmolLM2-135M-Instruct (launch/fetch-m
                curl; /v1/models, /health, /metrics.
   --part batch 16 clients at once, different prompt lengths and max_tokens, greedy and (every third)
                seeded sampled: every answer equals its solo answer (1 rank), on 1 and on 2 ranks;
-               the metrics show a decode step that held more than one sequence.
+               the metrics show a decode step that held more than one sequence. --solo-each: each
+               prompt also alone on every rank count, equal to its 1-rank solo answer.
   --part errors  the bad-request table (status, OpenAI error shape, the field named), each followed
                by a good request that succeeds; a non-streaming client that disconnects frees its
                slot (499 in the metrics); then SIGTERM drain (running request finishes, new ones
@@ -246,6 +247,10 @@ def part_batch(args):
         run = lambda pm: ask(client, srv.model, False, pm[0], pm[1], pm[2], pm[3], 50 if pm[2] else 0)[0]
         if solo is None:
             solo = [run(pm) for pm in prompts]
+        elif args.solo_each:  # alone on this rank count too: the same as alone on 1 rank
+            for i, (a, b) in enumerate(zip(solo, [run(pm) for pm in prompts])):
+                check(a == b, f"{ranks} rank(s): prompt {i} alone: {b!r} != 1-rank solo {a!r}")
+            print(f"ok: {ranks} rank(s): the 16 answers alone equal the 1-rank solo answers", flush=True)
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
             together = list(pool.map(run, prompts[::-1]))[::-1]
         for i, (a, b) in enumerate(zip(solo, together)):
@@ -378,6 +383,8 @@ def main():
     ap.add_argument("--ranks", default="1,2", type=lambda t: [int(x) for x in t.split(",")],
                     help="--part batch, errors: rank counts (default 1,2; batch: the solo answers come from 1 rank)")
     ap.add_argument("--part", choices=["api", "batch", "errors"], required=True)
+    ap.add_argument("--solo-each", action="store_true",
+                    help="--part batch: also ask each prompt alone on every rank count (not only on 1 rank)")
     args = ap.parse_args()
     if not os.path.isfile(args.model):
         print(f"SKIPPED: no model at {args.model} (run ./launch/fetch-model)")
