@@ -17,7 +17,6 @@ namespace tori::collectives {
 
 namespace {
 
-constexpr int kTagPermute = 13;
 
 int mpi_count(size_t n, const char* op) {
   if (n > static_cast<size_t>(INT_MAX))

@@ -36,6 +36,12 @@ struct RingLink {
   RingCoord coord;
 };
 
+// MPI tags of the point-to-point messages on a ring's communicator: to the right and left
+// neighbour, and a permutation's shift.
+inline constexpr int kTagRight = 11;
+inline constexpr int kTagLeft = 12;
+inline constexpr int kTagPermute = 13;
+
 // The ranks a collective over `axes` runs among, as seen from this rank.
 struct Group {
   Axes axes;

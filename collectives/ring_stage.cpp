@@ -14,9 +14,6 @@ namespace {
 
 // A lane's messages carry its direction in the tag, so the two lanes of a 2-member ring (where
 // both neighbours are the same rank) never match each other's messages.
-constexpr int kTagRight = 11;
-constexpr int kTagLeft = 12;
-constexpr int kTagPermute = 13;
 int lane_tag(int dir) { return dir > 0 ? kTagRight : kTagLeft; }
 
 // Largest message: MPI counts are int; 1 GiB keeps pieces aligned.

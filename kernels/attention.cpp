@@ -24,6 +24,8 @@ namespace tori::kernels {
 
 namespace {
 
+using detail::kNegInf;
+
 bool& portable_flag() {
   static bool f = false;
   return f;
@@ -32,7 +34,6 @@ bool& portable_flag() {
 constexpr int64_t kRowsPerItem = 32;     // query rows (tokens x heads of one group) per prefill item
 constexpr int64_t kMinChunk = 256;       // shortest chunk of positions worth a separate work item
 constexpr int64_t kItemsPerThread = 2;   // split positions until there are this many items/thread
-constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 struct Group {  // one (b, g, query block): the unit whose output rows are final after merging
   int64_t b, g, i0, i1, past, first_item, n_items;

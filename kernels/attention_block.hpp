@@ -12,6 +12,8 @@
 
 namespace tori::kernels::detail {
 
+inline constexpr float kNegInf = -std::numeric_limits<float>::infinity();  // a softmax max before any key
+
 struct AttendBlockArgs {
   const float* q = nullptr;    // [R, D] query rows, pre-scaled by 1/sqrt(D)
   const int64_t* lim = nullptr;  // [R] exclusive causal end (past + i + 1) of each row
@@ -45,13 +47,13 @@ inline bool block_visible(const AttendBlockArgs& a, int64_t tb) {
 // nothing of the row and is skipped; a row no item saw comes out zero.
 template <typename Part>
 void merge_partials(int64_t n, Part part, int64_t R, int64_t r, int64_t D, float* o) {
-  float M = -std::numeric_limits<float>::infinity();
+  float M = kNegInf;
   for (int64_t c = 0; c < n; ++c) M = std::max(M, part(c)[r]);
   std::fill(o, o + D, 0.f);
   float lsum = 0;
   for (int64_t c = 0; c < n; ++c) {
     const float* pm = part(c);
-    if (pm[r] == -std::numeric_limits<float>::infinity()) continue;
+    if (pm[r] == kNegInf) continue;
     const float w = exp_f32(pm[r] - M);
     lsum += w * pm[R + r];
     const float* a = pm + 2 * R + r * D;

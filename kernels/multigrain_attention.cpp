@@ -31,7 +31,8 @@ namespace tori::kernels {
 
 namespace {
 
-constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+using detail::kNegInf;
+
 constexpr int64_t kFineChunk = 1024;      // positions per fine item (long global rows, decode)
 constexpr int64_t kFineRows = 32;         // rows per block-kernel call (attention.cpp's kRowsPerItem)
 constexpr int64_t kWaveFloats = 1 << 23;  // partials of one wave: 32 MiB
@@ -40,10 +41,10 @@ struct Seq {
   int64_t b, n, past;
   std::shared_ptr<const AttentionSplit> split;
 };
-struct Group {
+struct GrainGroup {
   int64_t seq, g, block, first_item, n_items;
 };
-struct Item {
+struct GrainItem {
   int64_t group;
   bool coarse;
   int64_t index;   // run or layer of the block
@@ -105,7 +106,7 @@ class Runner {
       for (int64_t g = 0; g < cache_.kv_heads(); ++g)
         for (int64_t bi = 0; bi < int64_t(seqs_[size_t(si)].split->blocks.size()); ++bi) {
           const QueryBlock& qb = seqs_[size_t(si)].split->blocks[size_t(bi)];
-          Group gr{si, g, bi, int64_t(items_.size()), 0};
+          GrainGroup gr{si, g, bi, int64_t(items_.size()), 0};
           for (int64_t r = 0; r < int64_t(qb.runs.size()); ++r)
             items_.push_back({int64_t(groups_.size()), true, r, qb.runs[size_t(r)].k0, qb.runs[size_t(r)].k1, 0});
           for (int64_t li = 0; li < int64_t(qb.layers.size()); ++li) {
@@ -152,7 +153,7 @@ class Runner {
         const int64_t i1 = groups_[size_t(w.g1 - 1)].first_item + groups_[size_t(w.g1 - 1)].n_items;
 #pragma omp for schedule(dynamic, 1)
         for (int64_t it = i0; it < i1; ++it) {
-          const Item& item = items_[size_t(it)];
+          const GrainItem& item = items_[size_t(it)];
           float* part = parts.data() + item.part;
           if (item.coarse)
             run_coarse(item, sc, part);
@@ -167,16 +168,16 @@ class Runner {
   }
 
  private:
-  const QueryBlock& block(const Group& gr) const {
+  const QueryBlock& block(const GrainGroup& gr) const {
     return seqs_[size_t(gr.seq)].split->blocks[size_t(gr.block)];
   }
-  int64_t rows(const Group& gr) const {
+  int64_t rows(const GrainGroup& gr) const {
     const QueryBlock& qb = block(gr);
     return (qb.i1 - qb.i0) * G_;
   }
 
   // The group's query rows [R, D], scaled by 1/sqrt(D).
-  void load_q(const Group& gr, float* dst) const {
+  void load_q(const GrainGroup& gr, float* dst) const {
     const QueryBlock& qb = block(gr);
     const int64_t b = seqs_[size_t(gr.seq)].b;
     const float* Q = q_.data<float>();
@@ -189,8 +190,8 @@ class Runner {
   }
 
   // S = Q · K^T over the run's keys, masked by the pattern if the run is; softmax; acc = P · V.
-  void run_coarse(const Item& item, Scratch& sc, float* part) const {
-    const Group& gr = groups_[size_t(item.group)];
+  void run_coarse(const GrainItem& item, Scratch& sc, float* part) const {
+    const GrainGroup& gr = groups_[size_t(item.group)];
     const QueryBlock& qb = block(gr);
     const Seq& seq = seqs_[size_t(gr.seq)];
     const CoarseRun& run = qb.runs[size_t(item.index)];
@@ -268,8 +269,8 @@ class Runner {
   }
 
   // The layer's [lo, hi) per row within positions [t0, t1), by the attention block kernel.
-  void run_fine(const Item& item, Scratch& sc, float* part) const {
-    const Group& gr = groups_[size_t(item.group)];
+  void run_fine(const GrainItem& item, Scratch& sc, float* part) const {
+    const GrainGroup& gr = groups_[size_t(item.group)];
     const QueryBlock& qb = block(gr);
     const Seq& seq = seqs_[size_t(gr.seq)];
     const FineLayer& fl = qb.layers[size_t(item.index)];
@@ -317,7 +318,7 @@ class Runner {
     }
   }
 
-  void merge(const Group& gr, const float* parts) const {
+  void merge(const GrainGroup& gr, const float* parts) const {
     const QueryBlock& qb = block(gr);
     const int64_t R = rows(gr), D = D_, b = seqs_[size_t(gr.seq)].b;
     float* O = out_.data<float>();
@@ -337,8 +338,8 @@ class Runner {
   int64_t G_, D_, L_, H_;
   float scale_;
   bool avx512_;
-  std::vector<Group> groups_;
-  std::vector<Item> items_;
+  std::vector<GrainGroup> groups_;
+  std::vector<GrainItem> items_;
   std::vector<Wave> waves_;
 };
 

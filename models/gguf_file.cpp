@@ -13,7 +13,7 @@ namespace tori::models {
 
 namespace {
 
-[[noreturn]] void bad(const std::string& path, const std::string& what) {
+[[noreturn]] void bad_gguf(const std::string& path, const std::string& what) {
   throw InputError("GGUF file '" + path + "': " + what);
 }
 
@@ -25,7 +25,7 @@ class Cursor {
   size_t left() const { return size_ - pos_; }
   const unsigned char* need(size_t n, const char* what) {
     if (n > left())
-      bad(path_, std::string(what) + " at byte " + std::to_string(pos_) + " needs " + std::to_string(n) +
+      bad_gguf(path_, std::string(what) + " at byte " + std::to_string(pos_) + " needs " + std::to_string(n) +
                      " bytes but the file ends after " + std::to_string(left()));
     const unsigned char* q = p_ + pos_;
     pos_ += n;
@@ -40,7 +40,7 @@ class Cursor {
   std::string str(const char* what) {
     const uint64_t n = get<uint64_t>(what);
     if (n > left())
-      bad(path_, std::string(what) + " at byte " + std::to_string(pos_ - 8) + ": string length " + std::to_string(n) +
+      bad_gguf(path_, std::string(what) + " at byte " + std::to_string(pos_ - 8) + ": string length " + std::to_string(n) +
                      " runs past the end of the file (" + std::to_string(left()) + " bytes left)");
     const unsigned char* q = need(size_t(n), what);
     return std::string(reinterpret_cast<const char*>(q), size_t(n));
@@ -85,7 +85,7 @@ void read_value(Cursor& c, GgufType t, GgufValue& v, const std::string& path, co
     case GgufType::f64: v.f = c.get<double>("value"); return;
     case GgufType::boolean: {
       const uint8_t b = c.get<uint8_t>("value");
-      if (b > 1) bad(path, "key '" + key + "': bool value " + std::to_string(b) + " (allowed: 0, 1)");
+      if (b > 1) bad_gguf(path, "key '" + key + "': bool value " + std::to_string(b) + " (allowed: 0, 1)");
       v.i = b;
       return;
     }
@@ -93,12 +93,12 @@ void read_value(Cursor& c, GgufType t, GgufValue& v, const std::string& path, co
     case GgufType::array: {
       const uint32_t et = c.get<uint32_t>("array type");
       if (!known_type(et))
-        bad(path, "key '" + key + "': unknown array element type " + std::to_string(et) + " (allowed: 0..12)");
+        bad_gguf(path, "key '" + key + "': unknown array element type " + std::to_string(et) + " (allowed: 0..12)");
       v.elem = GgufType(et);
-      if (v.elem == GgufType::array && depth >= 4) bad(path, "key '" + key + "': arrays nested too deeply");
+      if (v.elem == GgufType::array && depth >= 4) bad_gguf(path, "key '" + key + "': arrays nested too deeply");
       const uint64_t n = c.get<uint64_t>("array length");
       if (n > c.left() / scalar_bytes(v.elem))
-        bad(path, "key '" + key + "': array of " + std::to_string(n) + " " + to_string(v.elem) +
+        bad_gguf(path, "key '" + key + "': array of " + std::to_string(n) + " " + to_string(v.elem) +
                       " elements runs past the end of the file (" + std::to_string(c.left()) + " bytes left)");
       GgufValue e;
       for (uint64_t k = 0; k < n; ++k) {
@@ -111,7 +111,7 @@ void read_value(Cursor& c, GgufType t, GgufValue& v, const std::string& path, co
       return;
     }
   }
-  bad(path, "key '" + key + "': unknown value type " + std::to_string(uint32_t(t)));
+  bad_gguf(path, "key '" + key + "': unknown value type " + std::to_string(uint32_t(t)));
 }
 
 }  // namespace
@@ -136,35 +136,35 @@ int64_t GgufTensorInfo::rows() const {
 GgufFile::GgufFile(const std::string& path) : path_(path), file_(path) {
   const unsigned char* map = file_.data();
   const size_t file_size = file_.size();
-  if (file_size < 24) bad(path, "only " + std::to_string(file_size) + " bytes, shorter than the 24-byte GGUF header");
+  if (file_size < 24) bad_gguf(path, "only " + std::to_string(file_size) + " bytes, shorter than the 24-byte GGUF header");
 
   Cursor c(path, map, file_size);
-  if (std::memcmp(c.need(4, "magic"), "GGUF", 4) != 0) bad(path, "bad magic (not a GGUF file; expected \"GGUF\")");
+  if (std::memcmp(c.need(4, "magic"), "GGUF", 4) != 0) bad_gguf(path, "bad magic (not a GGUF file; expected \"GGUF\")");
   version_ = c.get<uint32_t>("version");
   if (version_ != 2 && version_ != 3)
-    bad(path, "version " + std::to_string(version_) + " is not supported (allowed: 2, 3)");
+    bad_gguf(path, "version " + std::to_string(version_) + " is not supported (allowed: 2, 3)");
   const uint64_t n_tensors = c.get<uint64_t>("tensor count");
   const uint64_t n_kv = c.get<uint64_t>("metadata count");
   // Each key/value takes at least 8 (key length) + 4 (type) + 1 bytes; each tensor info at least
   // 8 (name length) + 4 (n_dims) + 4 (type) + 8 (offset).
   if (n_kv > c.left() / 13)
-    bad(path, "metadata count " + std::to_string(n_kv) + " cannot fit in the file (" + std::to_string(file_size) + " bytes)");
+    bad_gguf(path, "metadata count " + std::to_string(n_kv) + " cannot fit in the file (" + std::to_string(file_size) + " bytes)");
   if (n_tensors > c.left() / 24)
-    bad(path, "tensor count " + std::to_string(n_tensors) + " cannot fit in the file (" + std::to_string(file_size) +
+    bad_gguf(path, "tensor count " + std::to_string(n_tensors) + " cannot fit in the file (" + std::to_string(file_size) +
                   " bytes)");
   for (uint64_t k = 0; k < n_kv; ++k) {
     std::string key = c.str("metadata key");
     const uint32_t t = c.get<uint32_t>("metadata value type");
     if (!known_type(t))
-      bad(path, "key '" + key + "': unknown value type " + std::to_string(t) + " (allowed: 0..12)");
+      bad_gguf(path, "key '" + key + "': unknown value type " + std::to_string(t) + " (allowed: 0..12)");
     GgufValue v;
     read_value(c, GgufType(t), v, path, key, 0);
-    if (kv_.count(key)) bad(path, "duplicate metadata key '" + key + "'");
+    if (kv_.count(key)) bad_gguf(path, "duplicate metadata key '" + key + "'");
     kv_.emplace(std::move(key), std::move(v));
   }
   if (const GgufValue* a = find("general.alignment")) {
     if (!a->is_integer() || a->i <= 0 || (a->i & (a->i - 1)) != 0 || a->i > (1 << 20))
-      bad(path, "general.alignment = " + std::to_string(a->i) + " (allowed: a power of two up to 2^20)");
+      bad_gguf(path, "general.alignment = " + std::to_string(a->i) + " (allowed: a power of two up to 2^20)");
     alignment_ = uint64_t(a->i);
   }
   std::vector<GgufTensorInfo> infos;
@@ -172,44 +172,44 @@ GgufFile::GgufFile(const std::string& path) : path_(path), file_(path) {
     GgufTensorInfo ti;
     ti.name = c.str("tensor name");
     const uint32_t nd = c.get<uint32_t>("tensor n_dims");
-    if (nd < 1 || nd > 4) bad(path, "tensor '" + ti.name + "' has " + std::to_string(nd) + " dims (allowed: 1..4)");
+    if (nd < 1 || nd > 4) bad_gguf(path, "tensor '" + ti.name + "' has " + std::to_string(nd) + " dims (allowed: 1..4)");
     uint64_t numel = 1;
     for (uint32_t d = 0; d < nd; ++d) {
       const uint64_t n = c.get<uint64_t>("tensor dim");
       if (n == 0 || n > (uint64_t(1) << 40) || numel > (uint64_t(1) << 50) / n)
-        bad(path, "tensor '" + ti.name + "' dim " + std::to_string(d) + " = " + std::to_string(n) +
+        bad_gguf(path, "tensor '" + ti.name + "' dim " + std::to_string(d) + " = " + std::to_string(n) +
                       " (empty or absurdly large)");
       numel *= n;
       ti.dims.push_back(int64_t(n));
     }
     const uint32_t type = c.get<uint32_t>("tensor type");
     if (!ggml_type_supported(type))
-      bad(path, "tensor '" + ti.name + "' has type " + ggml_type_name(type) + " (supported: " +
+      bad_gguf(path, "tensor '" + ti.name + "' has type " + ggml_type_name(type) + " (supported: " +
                     ggml_supported_types() + ")");
     ti.type = GgmlType(type);
     const int64_t be = ggml_block_elems(ti.type);
     if (ti.dims[0] % be != 0)
-      bad(path, "tensor '" + ti.name + "': innermost dim " + std::to_string(ti.dims[0]) + " is not a multiple of the " +
+      bad_gguf(path, "tensor '" + ti.name + "': innermost dim " + std::to_string(ti.dims[0]) + " is not a multiple of the " +
                     ggml_type_name(type) + " block size " + std::to_string(be));
     ti.nbytes = numel / uint64_t(be) * uint64_t(ggml_block_bytes(ti.type));
     ti.offset = c.get<uint64_t>("tensor offset");
     if (ti.offset % alignment_ != 0)
-      bad(path, "tensor '" + ti.name + "': offset " + std::to_string(ti.offset) + " is not a multiple of the alignment " +
+      bad_gguf(path, "tensor '" + ti.name + "': offset " + std::to_string(ti.offset) + " is not a multiple of the alignment " +
                     std::to_string(alignment_));
     infos.push_back(std::move(ti));
   }
   data_offset_ = (c.pos() + alignment_ - 1) / alignment_ * alignment_;
   if (data_offset_ > file_size)
-    bad(path, "data section would start at byte " + std::to_string(data_offset_) + ", past the end of the file (" +
+    bad_gguf(path, "data section would start at byte " + std::to_string(data_offset_) + ", past the end of the file (" +
                   std::to_string(file_size) + " bytes)");
   const uint64_t data_size = file_size - data_offset_;
   std::set<std::string> names;
   for (auto& ti : infos) {
     if (ti.offset > data_size || ti.nbytes > data_size - ti.offset)
-      bad(path, "tensor '" + ti.name + "': data [" + std::to_string(ti.offset) + ", " +
+      bad_gguf(path, "tensor '" + ti.name + "': data [" + std::to_string(ti.offset) + ", " +
                     std::to_string(ti.offset + ti.nbytes) + ") runs past the end of the data section (" +
                     std::to_string(data_size) + " bytes)");
-    if (!names.insert(ti.name).second) bad(path, "duplicate tensor '" + ti.name + "'");
+    if (!names.insert(ti.name).second) bad_gguf(path, "duplicate tensor '" + ti.name + "'");
   }
   // Tensors may not share bytes: a wrong type or dims that make one tensor longer than it is would
   // otherwise read its neighbour's data as its own (llama.cpp requires them packed in order).
@@ -219,7 +219,7 @@ GgufFile::GgufFile(const std::string& path) : path_(path), file_(path) {
   for (size_t i = 1; i < by_offset.size(); ++i) {
     const GgufTensorInfo &a = *by_offset[i - 1], &b = *by_offset[i];
     if (a.nbytes > 0 && b.offset < a.offset + a.nbytes)
-      bad(path, "tensor '" + a.name + "' (" + ggml_type_name(uint32_t(a.type)) + ", data [" + std::to_string(a.offset) +
+      bad_gguf(path, "tensor '" + a.name + "' (" + ggml_type_name(uint32_t(a.type)) + ", data [" + std::to_string(a.offset) +
                     ", " + std::to_string(a.offset + a.nbytes) + ")) overlaps tensor '" + b.name + "' (from " +
                     std::to_string(b.offset) + "): wrong type or dims");
   }
@@ -238,25 +238,25 @@ const GgufValue* GgufFile::find(const std::string& key) const {
 
 int64_t GgufFile::get_int(const std::string& key) const {
   const GgufValue* v = find(key);
-  if (!v) bad(path_, "missing metadata key '" + key + "'");
-  if (!v->is_integer()) bad(path_, "key '" + key + "' is a " + to_string(v->type) + ", expected an integer");
+  if (!v) bad_gguf(path_, "missing metadata key '" + key + "'");
+  if (!v->is_integer()) bad_gguf(path_, "key '" + key + "' is a " + to_string(v->type) + ", expected an integer");
   return v->i;
 }
 int64_t GgufFile::get_int(const std::string& key, int64_t dflt) const { return find(key) ? get_int(key) : dflt; }
 
 double GgufFile::get_float(const std::string& key) const {
   const GgufValue* v = find(key);
-  if (!v) bad(path_, "missing metadata key '" + key + "'");
+  if (!v) bad_gguf(path_, "missing metadata key '" + key + "'");
   if (v->is_float()) return v->f;
   if (v->is_integer()) return double(v->i);
-  bad(path_, "key '" + key + "' is a " + to_string(v->type) + ", expected a number");
+  bad_gguf(path_, "key '" + key + "' is a " + to_string(v->type) + ", expected a number");
 }
 double GgufFile::get_float(const std::string& key, double dflt) const { return find(key) ? get_float(key) : dflt; }
 
 std::string GgufFile::get_string(const std::string& key) const {
   const GgufValue* v = find(key);
-  if (!v) bad(path_, "missing metadata key '" + key + "'");
-  if (v->type != GgufType::string) bad(path_, "key '" + key + "' is a " + to_string(v->type) + ", expected a string");
+  if (!v) bad_gguf(path_, "missing metadata key '" + key + "'");
+  if (v->type != GgufType::string) bad_gguf(path_, "key '" + key + "' is a " + to_string(v->type) + ", expected a string");
   return v->s;
 }
 std::string GgufFile::get_string(const std::string& key, const std::string& dflt) const {
@@ -265,12 +265,12 @@ std::string GgufFile::get_string(const std::string& key, const std::string& dflt
 
 const GgufValue& GgufFile::get_array(const std::string& key, GgufType elem) const {
   const GgufValue* v = find(key);
-  if (!v) bad(path_, "missing metadata key '" + key + "'");
+  if (!v) bad_gguf(path_, "missing metadata key '" + key + "'");
   const bool int_ok = elem != GgufType::string && elem != GgufType::array && elem != GgufType::f32 &&
                       elem != GgufType::f64;
   const bool same_kind = v->elem == elem || (int_ok && v->array_size() == v->ints.size());
   if (v->type != GgufType::array || !same_kind)
-    bad(path_, "key '" + key + "' is a " + to_string(v->type) +
+    bad_gguf(path_, "key '" + key + "' is a " + to_string(v->type) +
                    (v->type == GgufType::array ? " of " + to_string(v->elem) : std::string()) + ", expected an array of " +
                    to_string(elem));
   return *v;
@@ -278,7 +278,7 @@ const GgufValue& GgufFile::get_array(const std::string& key, GgufType elem) cons
 
 const GgufTensorInfo& GgufFile::info(const std::string& name) const {
   auto it = tensors_.find(name);
-  if (it == tensors_.end()) bad(path_, "has no tensor '" + name + "'");
+  if (it == tensors_.end()) bad_gguf(path_, "has no tensor '" + name + "'");
   return it->second;
 }
 
@@ -293,11 +293,11 @@ kernels::Tensor GgufFile::read_rows(const std::string& name, const std::vector<i
   const GgufTensorInfo& t = info(name);
   const int64_t R = t.rows(), C = t.cols();
   if (c0 < 0 || nc < 0 || c0 + nc > C)
-    bad(path_, "tensor '" + name + "': columns [" + std::to_string(c0) + ", " + std::to_string(c0 + nc) +
+    bad_gguf(path_, "tensor '" + name + "': columns [" + std::to_string(c0) + ", " + std::to_string(c0 + nc) +
                    ") outside its " + std::to_string(C) + " columns");
   for (int64_t r : rows)
     if (r < 0 || r >= R)
-      bad(path_, "tensor '" + name + "': row " + std::to_string(r) + " outside its " + std::to_string(R) + " rows");
+      bad_gguf(path_, "tensor '" + name + "': row " + std::to_string(r) + " outside its " + std::to_string(R) + " rows");
   const int64_t nrows = int64_t(rows.size());
   kernels::Tensor out({nrows, nc}, kernels::DType::f32);
   if (nrows == 0 || nc == 0) return out;

@@ -1,4 +1,5 @@
 #include "models/gguf_vocabulary.hpp"
+#include "models/gguf_checkpoint.hpp"
 
 #include <cstdio>
 
@@ -34,9 +35,6 @@ GgufValue array_value(GgufType elem) {
   return v;
 }
 
-bool is_gguf_path(const std::string& model) {
-  return model.size() > 5 && model.compare(model.size() - 5, 5, ".gguf") == 0;
-}
 
 // Pads `v` to `vocab` tokens with unused "[PAD<i>]" tokens; refuses a vocabulary longer than the model's.
 void pad_to(GgufVocabulary& v, int64_t vocab, const std::string& source) {

@@ -17,7 +17,7 @@ namespace {
 
 size_t dtype_bytes(StDtype t) { return t == StDtype::f32 ? 4 : t == StDtype::i8 ? 1 : 2; }
 
-[[noreturn]] void bad(const std::string& path, const std::string& what) {
+[[noreturn]] void bad_safetensors(const std::string& path, const std::string& what) {
   throw InputError("safetensors file '" + path + "': " + what);
 }
 
@@ -26,20 +26,20 @@ size_t dtype_bytes(StDtype t) { return t == StDtype::f32 ? 4 : t == StDtype::i8 
 SafetensorsFile::SafetensorsFile(const std::string& path, bool allow_i8) : path_(path), file_(path) {
   const unsigned char* map = file_.data();
   const size_t file_size = file_.size();
-  if (file_size < 8) bad(path, "only " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
+  if (file_size < 8) bad_safetensors(path, "only " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= uint64_t(map[i]) << (8 * i);
   if (n > file_size - 8)
-    bad(path, "header length " + std::to_string(n) + " runs past the end of the file (" + std::to_string(file_size) +
+    bad_safetensors(path, "header length " + std::to_string(n) + " runs past the end of the file (" + std::to_string(file_size) +
                   " bytes)");
   data_offset_ = 8 + n;
   nlohmann::json h;
   try {
     h = nlohmann::json::parse(map + 8, map + 8 + n);
   } catch (const std::exception& e) {
-    bad(path, std::string("header is not valid JSON: ") + e.what());
+    bad_safetensors(path, std::string("header is not valid JSON: ") + e.what());
   }
-  if (!h.is_object()) bad(path, "header is not a JSON object");
+  if (!h.is_object()) bad_safetensors(path, "header is not a JSON object");
   const uint64_t data_size = file_size - data_offset_;
   for (auto& [name, v] : h.items()) {
     if (name == "__metadata__") continue;
@@ -50,35 +50,35 @@ SafetensorsFile::SafetensorsFile(const std::string& path, bool allow_i8) : path_
       else if (dt == "F16") info.dtype = StDtype::f16;
       else if (dt == "BF16") info.dtype = StDtype::bf16;
       else if (dt == "I8" && allow_i8) info.dtype = StDtype::i8;
-      else bad(path, "tensor '" + name + "' has dtype " + dt + (allow_i8 ? " (allowed: F32, F16, BF16, I8)" : " (allowed: F32, F16, BF16)"));
+      else bad_safetensors(path, "tensor '" + name + "' has dtype " + dt + (allow_i8 ? " (allowed: F32, F16, BF16, I8)" : " (allowed: F32, F16, BF16)"));
       // Integers only: converting a JSON float outside int64's range (1e43) is undefined behaviour.
       const nlohmann::json &shape = v.at("shape"), &offsets = v.at("data_offsets");
       auto integers = [](const nlohmann::json& a) {
         return a.is_array() && std::all_of(a.begin(), a.end(), [](const nlohmann::json& x) { return x.is_number_integer(); });
       };
-      if (!integers(shape)) bad(path, "tensor '" + name + "' has a shape that is not a list of integers");
-      if (!integers(offsets)) bad(path, "tensor '" + name + "' has malformed data_offsets");
+      if (!integers(shape)) bad_safetensors(path, "tensor '" + name + "' has a shape that is not a list of integers");
+      if (!integers(offsets)) bad_safetensors(path, "tensor '" + name + "' has malformed data_offsets");
       info.shape = shape.get<std::vector<int64_t>>();
       auto off = offsets.get<std::vector<uint64_t>>();
-      if (off.size() != 2 || off[0] > off[1]) bad(path, "tensor '" + name + "' has malformed data_offsets");
+      if (off.size() != 2 || off[0] > off[1]) bad_safetensors(path, "tensor '" + name + "' has malformed data_offsets");
       info.begin = off[0];
       info.end = off[1];
       uint64_t nbytes = dtype_bytes(info.dtype);
       for (int64_t d : info.shape) {
-        if (d < 0) bad(path, "tensor '" + name + "' has a negative dimension");
+        if (d < 0) bad_safetensors(path, "tensor '" + name + "' has a negative dimension");
         // A product that wraps around 2^64 could match the offsets (shape [2^62, 4] needs "0" bytes).
         if (__builtin_mul_overflow(nbytes, uint64_t(d), &nbytes))
-          bad(path, "tensor '" + name + "': its shape needs more than 2^64 bytes");
+          bad_safetensors(path, "tensor '" + name + "': its shape needs more than 2^64 bytes");
       }
       if (nbytes != info.end - info.begin)
-        bad(path, "tensor '" + name + "': shape needs " + std::to_string(nbytes) + " bytes but data_offsets span " +
+        bad_safetensors(path, "tensor '" + name + "': shape needs " + std::to_string(nbytes) + " bytes but data_offsets span " +
                       std::to_string(info.end - info.begin));
       if (info.end > data_size)
-        bad(path, "tensor '" + name + "': data_offsets end at " + std::to_string(info.end) +
+        bad_safetensors(path, "tensor '" + name + "': data_offsets end at " + std::to_string(info.end) +
                       ", past the end of the data (" + std::to_string(data_size) + " bytes)");
       tensors_[name] = info;
     } catch (const nlohmann::json::exception& e) {
-      bad(path, "tensor '" + name + "': " + e.what());
+      bad_safetensors(path, "tensor '" + name + "': " + e.what());
     }
   }
 }
@@ -87,7 +87,7 @@ SafetensorsFile::~SafetensorsFile() = default;
 
 const StTensorInfo& SafetensorsFile::info(const std::string& name) const {
   auto it = tensors_.find(name);
-  if (it == tensors_.end()) bad(path_, "has no tensor '" + name + "'");
+  if (it == tensors_.end()) bad_safetensors(path_, "has no tensor '" + name + "'");
   return it->second;
 }
 
@@ -96,9 +96,9 @@ kernels::Tensor SafetensorsFile::read_rows(const std::string& name, int64_t r0, 
   const StTensorInfo& t = info(name);
   const int64_t rows = t.shape.size() == 2 ? t.shape[0] : 1;
   const int64_t cols = t.shape.size() == 2 ? t.shape[1] : (t.shape.size() == 1 ? t.shape[0] : -1);
-  if (cols < 0) bad(path_, "tensor '" + name + "' is not 1-D or 2-D");
+  if (cols < 0) bad_safetensors(path_, "tensor '" + name + "' is not 1-D or 2-D");
   if (r0 < 0 || nr < 0 || c0 < 0 || nc < 0 || r0 + nr > rows || c0 + nc > cols)
-    bad(path_, "tensor '" + name + "': rows [" + std::to_string(r0) + ", " + std::to_string(r0 + nr) +
+    bad_safetensors(path_, "tensor '" + name + "': rows [" + std::to_string(r0) + ", " + std::to_string(r0 + nr) +
                    ") x columns [" + std::to_string(c0) + ", " + std::to_string(c0 + nc) + ") outside its shape [" +
                    std::to_string(rows) + ", " + std::to_string(cols) + "]");
   kernels::Tensor out({nr, nc}, kernels::DType::f32);

@@ -20,7 +20,7 @@ namespace tori::planning {
 const std::map<std::string, std::string>& embedded_profiles();  // generated (planning/profiles/*.yaml)
 
 namespace {
-constexpr double kTera = 1e12, kGiga = 1e9, kGiB = 1073741824.0, kMicro = 1e-6;
+constexpr double kTera = 1e12, kGiB = 1073741824.0, kMicro = 1e-6;
 const std::vector<std::string> kKeys = {"name",          "peak_tflops_f32", "peak_tflops_bf16", "peak_tflops_int8",
                                         "hbm_gib",       "hbm_gbps",        "link_gbps_x",      "link_gbps_y",
                                         "link_gbps_z",   "link_latency_us", "link_model_wake_us", "cpu", "collective_us", "collective_sync_us",

@@ -86,6 +86,8 @@
 
 namespace tori::planning {
 
+inline constexpr double kGiga = 1e9;  // the profiles' GB/s and Gbit/s figures are in units of 1e9
+
 // What FLOPs and bytes do not explain of a step, per layer (fitted; see the `cpu` key above).
 struct Overheads {
   double layer_s = 0;       // per layer and step

@@ -10,7 +10,6 @@ using namespace runtime;  // the layouts and placements priced here
 
 namespace {
 
-constexpr double kGiga = 1e9;
 
 struct Rates {
   const CpuCalibration* cpu = nullptr;  // null: accelerator pricing by peak

@@ -27,10 +27,10 @@ bool same(const Tensor& a, const Tensor& b) {
 }
 
 // Odd shapes: N not a multiple of 16 or 64, several panels, K = 1 and many groups.
-struct Shape3 {
+struct Int4Shape {
   int64_t m, k, n;
 };
-constexpr Shape3 kShapes[] = {{1, 32, 1}, {1, 96, 65}, {3, 160, 131}, {5, 64, 200}, {17, 224, 70}, {40, 128, 129}};
+constexpr Int4Shape kInt4Shapes[] = {{1, 32, 1}, {1, 96, 65}, {3, 160, 131}, {5, 64, 200}, {17, 224, 70}, {40, 128, 129}};
 
 }  // namespace
 
@@ -63,7 +63,7 @@ TEST_CASE("int4 quantiser: error of a 4-bit grid, idempotent, group-local", "[ma
 
 TEST_CASE("int4 panels: packing is lossless", "[matmul][int4]") {
   for (WeightFormat f : {WeightFormat::int4, WeightFormat::int4_min})
-    for (const Shape3& s : kShapes) {
+    for (const Int4Shape& s : kInt4Shapes) {
       INFO(weight_format_name(f) << " K=" << s.k << " N=" << s.n);
       Tensor w = random_tensor({s.k, s.n}, 11 + uint64_t(s.n));
       PackedWeight pw = pack_weight(w, f, Backend::onednn);
@@ -81,7 +81,7 @@ TEST_CASE("int4 panels: packing is lossless", "[matmul][int4]") {
 TEST_CASE("int4 VNNI kernel equals its _ref for M = 1..17 and beyond, odd shapes", "[matmul][int4]") {
   if (!cpu_has_avx512_vnni()) WARN("no AVX-512 VNNI: gemm_s4_f32 is the _ref itself here");
   for (WeightFormat f : {WeightFormat::int4, WeightFormat::int4_min})
-    for (const Shape3& s : kShapes) {
+    for (const Int4Shape& s : kInt4Shapes) {
       Tensor w = random_tensor({s.k, s.n}, 21 + uint64_t(s.k));
       PackedWeight pw = pack_weight(w, f, Backend::onednn);
       for (int64_t M : {s.m, int64_t(1), int64_t(4), int64_t(16), int64_t(17), int64_t(37)}) {
@@ -101,7 +101,7 @@ TEST_CASE("int4 VNNI kernel equals its _ref for M = 1..17 and beyond, odd shapes
 TEST_CASE("int4 matmul: f64 maths on the dequantised weights, within the activation rounding", "[matmul][int4]") {
   for (WeightFormat f : {WeightFormat::int4, WeightFormat::int4_min})
     for (Backend be : {Backend::reference, Backend::onednn})
-      for (const Shape3& s : kShapes) {
+      for (const Int4Shape& s : kInt4Shapes) {
         INFO(weight_format_name(f) << " " << backend_name(be) << " M=" << s.m << " K=" << s.k << " N=" << s.n);
         Tensor x = random_tensor({s.m, s.k}, 31 + uint64_t(s.m));
         Tensor w = random_tensor({s.k, s.n}, 32 + uint64_t(s.k));

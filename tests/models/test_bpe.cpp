@@ -16,7 +16,7 @@ using Catch::Contains;
 namespace fs = std::filesystem;
 
 namespace {
-const fs::path kData = fs::path(__FILE__).parent_path() / "data";
+using tori::test::kModelsData;
 nlohmann::json load_json(const fs::path& p) {
   std::ifstream in(p);
   return nlohmann::json::parse(in);
@@ -24,7 +24,7 @@ nlohmann::json load_json(const fs::path& p) {
 void check_known_answers(const BpeTokenizer& t) {
   // The document must outlive the loop: a range-for over load_json(...)["answers"] iterates a
   // temporary that is destroyed before the first iteration (AddressSanitizer: heap-use-after-free).
-  const nlohmann::json known = load_json(kData / "bpe_known_answers.json");
+  const nlohmann::json known = load_json(kModelsData / "bpe_known_answers.json");
   for (auto& a : known["answers"]) {
     const std::string text = a["text"];
     INFO(text);
@@ -35,14 +35,14 @@ void check_known_answers(const BpeTokenizer& t) {
 }  // namespace
 
 TEST_CASE("BPE from tokenizer.json matches Hugging Face tokenizers", "[bpe]") {
-  BpeTokenizer t = BpeTokenizer::from_tokenizer_json((kData / "bpe_tiny_tokenizer.json").string());
+  BpeTokenizer t = BpeTokenizer::from_tokenizer_json((kModelsData / "bpe_tiny_tokenizer.json").string());
   CHECK(t.vocab_size() == 379);
   check_known_answers(t);
   for (const char* s : {"a\xff\xfe b", "\n\n\n", " ", "''s", "x\r\n\ty", "1+1=2"}) CHECK(t.decode(t.encode(s)) == s);
 }
 
 TEST_CASE("BPE from GGUF metadata gives the same ids", "[bpe]") {
-  const auto j = load_json(kData / "bpe_tiny_tokenizer.json");
+  const auto j = load_json(kModelsData / "bpe_tiny_tokenizer.json");
   std::vector<std::string> tokens(379), merges;
   std::vector<int32_t> types(379, 1);
   for (auto& [s, id] : j["model"]["vocab"].items()) tokens[id.get<size_t>()] = s;

@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 namespace {
 using tori::test::slurp;
 using tori::test::spit;
-fs::path temp_dir(const std::string& name) { return tori::test::temp_dir("" + name); }
+using tori::test::temp_dir;
 }  // namespace
 
 TEST_CASE("exported checkpoints read back exactly, box by box", "[checkpoint]") {

@@ -29,7 +29,7 @@ namespace fs = std::filesystem;
 namespace {
 using tori::test::slurp;
 using tori::test::spit;
-fs::path temp_dir(const std::string& name) { return tori::test::temp_dir("gguf_" + name); }
+fs::path gguf_temp_dir(const std::string& name) { return tori::test::temp_dir("gguf_" + name); }
 
 // A small Llama: 2 layers, GQA (4 query heads over 2 KV heads), D = 32, all dims multiples of 32.
 ModelConfig small_llama(bool tied = false) {
@@ -264,7 +264,7 @@ TEST_CASE("GGML Q5 and k-quant blocks decode as the format specifies", "[gguf]")
 }
 
 TEST_CASE("GGUF metadata of every type round-trips, versions 2 and 3, any alignment", "[gguf]") {
-  fs::path d = temp_dir("meta");
+  fs::path d = gguf_temp_dir("meta");
   for (uint32_t version : {2u, 3u})
     for (uint32_t alignment : {32u, 64u, 8u}) {
       GgufWriter w;
@@ -337,7 +337,7 @@ TEST_CASE("GGUF metadata of every type round-trips, versions 2 and 3, any alignm
 }
 
 TEST_CASE("llama GGUF: config mapping and exact reads, box by box", "[gguf]") {
-  fs::path d = temp_dir("export");
+  fs::path d = gguf_temp_dir("export");
   for (bool tied : {false, true}) {
     SyntheticWeights src(small_llama(tied), 5);
     const fs::path p = d / (tied ? "tied.gguf" : "untied.gguf");
@@ -417,7 +417,7 @@ TEST_CASE("llama GGUF: Q/K rows permuted as convert_hf_to_gguf.py does are read 
     if (s.name.ends_with(".wk")) hf = numpy_permute(hf, c.n_kv_heads, KD, E);  // permute(w, n_head, n_kv) uses n_kv
     w.add_tensor(at.name, {s.shape[0], s.shape[1]}, GgmlType::f32, hf);
   }
-  fs::path d = temp_dir("perm");
+  fs::path d = gguf_temp_dir("perm");
   w.write((d / "perm.gguf").string());
   GgufCheckpoint ck((d / "perm.gguf").string());
   CHECK(ck.config().vocab == c.vocab);
@@ -442,7 +442,7 @@ TEST_CASE("llama GGUF: Q/K rows permuted as convert_hf_to_gguf.py does are read 
 
 TEST_CASE("llama GGUF: every weight type decodes within its step; boxes equal the full read", "[gguf]") {
   SyntheticWeights src(small_llama(), 11);
-  fs::path d = temp_dir("types");
+  fs::path d = gguf_temp_dir("types");
   for (GgmlType t : kAllTypes) {
     const fs::path p = d / (ggml_type_name(uint32_t(t)) + ".gguf");
     export_llama_gguf(src, p.string(), t, {});
@@ -472,7 +472,7 @@ TEST_CASE("llama GGUF: every weight type decodes within its step; boxes equal th
 }
 
 TEST_CASE("malformed GGUF files are clear errors", "[gguf]") {
-  fs::path d = temp_dir("bad");
+  fs::path d = gguf_temp_dir("bad");
   SyntheticWeights src(small_llama(), 3);
   export_llama_gguf(src, (d / "good.gguf").string(), GgmlType::q8_0, {});
   const std::string good = slurp(d / "good.gguf");
@@ -522,7 +522,7 @@ TEST_CASE("malformed GGUF files are clear errors", "[gguf]") {
 }
 
 TEST_CASE("fuzz: corrupted GGUF headers only ever throw tori::Error", "[gguf]") {
-  fs::path d = temp_dir("fuzz");
+  fs::path d = gguf_temp_dir("fuzz");
   ModelConfig c = small_llama();
   c.n_layers = 1;
   c.vocab = 32;

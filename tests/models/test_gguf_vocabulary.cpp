@@ -21,10 +21,10 @@ using Catch::Contains;
 namespace fs = std::filesystem;
 
 namespace {
-const fs::path kData = fs::path(__FILE__).parent_path() / "data";
+using tori::test::kModelsData;
 
 nlohmann::json answers(const std::string& file) {
-  std::ifstream in(kData / file);
+  std::ifstream in(kModelsData / file);
   return nlohmann::json::parse(in)["answers"];
 }
 void check_answers(const Tokenizer& t, const std::string& file) {
@@ -45,7 +45,7 @@ std::unique_ptr<Tokenizer> through_gguf(const GgufMetadata& kv, const fs::path& 
 
 TEST_CASE("GGUF vocabulary: tokenizer.json exported as gpt2 metadata keeps its ids and specials", "[gguf_vocab]") {
   const fs::path d = temp_dir("gguf_vocab_bpe");
-  const BpeTokenizer src = BpeTokenizer::from_tokenizer_json((kData / "bpe_tiny_tokenizer.json").string());
+  const BpeTokenizer src = BpeTokenizer::from_tokenizer_json((kModelsData / "bpe_tiny_tokenizer.json").string());
   auto t = through_gguf(gguf_tokenizer_metadata(src, src.vocab_size()), d / "bpe.gguf");
   REQUIRE(t);
   CHECK(t->vocab_size() == src.vocab_size());
@@ -54,7 +54,7 @@ TEST_CASE("GGUF vocabulary: tokenizer.json exported as gpt2 metadata keeps its i
   CHECK(f.get_string("tokenizer.ggml.model") == "gpt2");
   CHECK(f.get_string("tokenizer.ggml.pre") == "gpt-2");
   const auto& types = f.get_array("tokenizer.ggml.token_type", GgufType::i32).ints;
-  const nlohmann::json j = nlohmann::json::parse(std::ifstream(kData / "bpe_tiny_tokenizer.json"));
+  const nlohmann::json j = nlohmann::json::parse(std::ifstream(kModelsData / "bpe_tiny_tokenizer.json"));
   for (auto& a : j["added_tokens"]) CHECK(types[a["id"].get<size_t>()] == 3);  // specials: control tokens
 
   SECTION("padded to a larger embedding with unused [PAD] tokens, which encode() never produces") {
@@ -72,7 +72,7 @@ TEST_CASE("GGUF vocabulary: tokenizer.json exported as gpt2 metadata keeps its i
 
 TEST_CASE("GGUF vocabulary: tokenizer.model exported as llama metadata keeps its ids", "[gguf_vocab]") {
   const fs::path d = temp_dir("gguf_vocab_spm");
-  auto src = SentencePieceTokenizer::from_file((kData / "spm_tiny.model").string());
+  auto src = SentencePieceTokenizer::from_file((kModelsData / "spm_tiny.model").string());
   auto t = through_gguf(gguf_tokenizer_metadata(*src, src->vocab_size()), d / "spm.gguf");
   REQUIRE(t);
   CHECK(t->vocab_size() == src->vocab_size());
@@ -115,7 +115,7 @@ TEST_CASE("GGUF vocabulary: synthetic weights get a placeholder that encodes any
 
 TEST_CASE("GGUF vocabulary: a GGUF source's tokenizer keys are copied verbatim", "[gguf_vocab]") {
   const fs::path d = temp_dir("gguf_vocab_copy");
-  const BpeTokenizer src = BpeTokenizer::from_tokenizer_json((kData / "bpe_tiny_tokenizer.json").string());
+  const BpeTokenizer src = BpeTokenizer::from_tokenizer_json((kModelsData / "bpe_tiny_tokenizer.json").string());
   GgufWriter w;
   for (const auto& [k, v] : gguf_tokenizer_metadata(src, src.vocab_size())) w.add(k, v);
   w.add_string("tokenizer.chat_template", "{{ messages }}");

@@ -13,16 +13,17 @@
 #include "kernels/error.hpp"
 #include "models/gguf_writer.hpp"
 #include "models/sentencepiece_tokenizer.hpp"
+#include "tests/support/temp_files.hpp"
 
 using namespace tori::models;
 using Catch::Contains;
 namespace fs = std::filesystem;
 
 namespace {
-const fs::path kData = fs::path(__FILE__).parent_path() / "data";
-const fs::path kModel = kData / "spm_tiny.model";
+using tori::test::kModelsData;
+const fs::path kModel = kModelsData / "spm_tiny.model";
 nlohmann::json answers() {
-  std::ifstream in(kData / "spm_known_answers.json");
+  std::ifstream in(kModelsData / "spm_known_answers.json");
   return nlohmann::json::parse(in)["answers"];
 }
 void check_known_answers(const Tokenizer& t) {
@@ -146,7 +147,7 @@ TEST_CASE("A checkpoint directory picks tokenizer.model and tokenizer_config.jso
   // tokenizer.json alone: byte-level BPE, EOS from config.json's eos_token_id.
   fs::remove(dir / "tokenizer.model");
   fs::remove(dir / "tokenizer_config.json");
-  fs::copy_file(kData / "bpe_tiny_tokenizer.json", dir / "tokenizer.json");
+  fs::copy_file(kModelsData / "bpe_tiny_tokenizer.json", dir / "tokenizer.json");
   auto bpe = open_tokenizer(dir.string());
   REQUIRE(bpe);
   CHECK(bpe->source() == (dir / "tokenizer.json").string());

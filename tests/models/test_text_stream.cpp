@@ -5,13 +5,14 @@
 
 #include "models/bpe_tokenizer.hpp"
 #include "models/text_stream.hpp"
+#include "tests/support/temp_files.hpp"
 
 using namespace tori::models;
 namespace fs = std::filesystem;
 
 namespace {
-const fs::path kData = fs::path(__FILE__).parent_path() / "data";
-BpeTokenizer tiny() { return BpeTokenizer::from_tokenizer_json((kData / "bpe_tiny_tokenizer.json").string()); }
+using tori::test::kModelsData;
+BpeTokenizer tiny() { return BpeTokenizer::from_tokenizer_json((kModelsData / "bpe_tiny_tokenizer.json").string()); }
 }  // namespace
 
 TEST_CASE("utf8_complete_prefix keeps whole characters only", "[text_stream]") {

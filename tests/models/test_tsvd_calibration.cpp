@@ -50,7 +50,7 @@ class OutlierWeights final : public WeightSource {
   SyntheticWeights base_;
 };
 
-std::string temp_dir(const std::string& what) {
+std::string calib_dir(const std::string& what) {
   const auto d = std::filesystem::temp_directory_path() / ("tori-test-" + what + "-" + std::to_string(getpid()));
   std::filesystem::remove_all(d);
   return d.string();
@@ -131,10 +131,10 @@ TEST_CASE("activation-aware TSVD beats plain on held-out activation-weighted err
   TsvdCompressOptions opt;
   opt.rule.ratio = 2;
   opt.evaluation = [&](const std::string& m) { return held.rows(m); };
-  const auto plain = compress_tsvd(w, "llama-tiny", 7, opt, temp_dir("plain"));
+  const auto plain = compress_tsvd(w, "llama-tiny", 7, opt, calib_dir("plain"));
   opt.method = "activation-aware";
   opt.calibration = [&](const std::string& m) { return cal.gram(m); };
-  const auto aware = compress_tsvd(w, "llama-tiny", 7, opt, temp_dir("aware"));
+  const auto aware = compress_tsvd(w, "llama-tiny", 7, opt, calib_dir("aware"));
   REQUIRE(plain.size() == aware.size());
   int better = 0;
   for (size_t m = 0; m < plain.size(); ++m) {
@@ -149,7 +149,7 @@ TEST_CASE("activation-aware TSVD beats plain on held-out activation-weighted err
 
   // Missing statistics are refused by compress_tsvd itself, naming the flags.
   opt.calibration = nullptr;  // no statistics
-  CHECK_THROWS_WITH(compress_tsvd(w, "llama-tiny", 7, opt, temp_dir("never")), Catch::Contains("needs --calibration"));
+  CHECK_THROWS_WITH(compress_tsvd(w, "llama-tiny", 7, opt, calib_dir("never")), Catch::Contains("needs --calibration"));
 }
 
 TEST_CASE("global rank allocation: the exact budget, less total relative error than uniform", "[tsvd][allocation]") {
@@ -171,9 +171,9 @@ TEST_CASE("global rank allocation: the exact budget, less total relative error t
     const SyntheticWeights w(load_model_config("llama-tiny"), 9);
     TsvdCompressOptions opt;
     opt.rule.ratio = 4;
-    const auto uniform = compress_tsvd(w, "llama-tiny", 9, opt, temp_dir("uniform"));
+    const auto uniform = compress_tsvd(w, "llama-tiny", 9, opt, calib_dir("uniform"));
     opt.allocation = "global";
-    const std::string dir = temp_dir("global");
+    const std::string dir = calib_dir("global");
     const auto global = compress_tsvd(w, "llama-tiny", 9, opt, dir);
     int64_t pu = 0, pg = 0;
     bool uneven = false;
@@ -203,7 +203,7 @@ TEST_CASE("int8 factors round-trip within half a quantisation step and pack back
   const SyntheticWeights w(c, 4);
   TsvdCompressOptions opt;
   opt.rule.ratio = 2;
-  const std::string d32 = temp_dir("f32"), d8 = temp_dir("int8");
+  const std::string d32 = calib_dir("f32"), d8 = calib_dir("int8");
   const auto r32 = compress_tsvd(w, "llama-tiny", 4, opt, d32);
   opt.factor_dtype = "int8";
   const auto r8 = compress_tsvd(w, "llama-tiny", 4, opt, d8);

@@ -9,6 +9,9 @@
 
 namespace tori::test {
 
+// tests/models/data: the small files the models' tests read.
+inline const std::filesystem::path kModelsData = std::filesystem::path(__FILE__).parent_path().parent_path() / "models" / "data";
+
 inline std::filesystem::path temp_dir(const std::string& name) {
   auto p = std::filesystem::temp_directory_path() / ("tori_test_" + name + "_" + std::to_string(::getpid()));
   std::filesystem::remove_all(p);
