@@ -36,6 +36,7 @@
 #include "launch/run_config.hpp"
 #include "launch/sharded_run.hpp"
 #include "models/chat_template.hpp"
+#include "models/context_window.hpp"
 #include "models/hf_checkpoint.hpp"
 #include "models/prompts.hpp"
 #include "models/rounded_weights.hpp"
@@ -431,9 +432,12 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
   sopt.prefill_chunk = r.prefill_chunk;
   int64_t longest = 0;
   for (const auto& p : prompts) longest = std::max<int64_t>(longest, int64_t(p.size()));
-  const PlanContext pctx{cfg, torus.shape(), B, longest, r.max_new_tokens, sopt.format, sopt.prefill_chunk};
+  // The KV caches hold what this run reaches, not the model's whole context (a prompt that needs
+  // more than max_seq keeps max_seq here and is refused by generate()).
+  const models::ContextWindow window(*source, runtime::positions_needed(prompts, r.max_new_tokens));
+  const PlanContext pctx{window.config(), torus.shape(), B, longest, r.max_new_tokens, sopt.format, sopt.prefill_chunk};
   runtime::Plan plan = resolve_plan(r.plan, "--plan", pctx, g);
-  runtime::ShardedModel model(*source, *env.coll, plan, B, sopt);
+  runtime::ShardedModel model(window, *env.coll, plan, B, sopt);
   spdlog::info("generate: model {} on {} ranks (torus {}), plan {}, {} weights, batch {}, sampling {}", cfg.name,
                torus.ranks(), torus.shape().str(), plan.str(), r.dtype, B, opt.sampling.str());
 

@@ -20,12 +20,14 @@
 #include "launch/defaults.hpp"
 #include "launch/plan_choice.hpp"
 #include "launch/sharded_run.hpp"
+#include "models/context_window.hpp"
 #include "models/prompts.hpp"
 #include "models/reference_model.hpp"
 #include "models/rounded_weights.hpp"
 #include "models/hf_checkpoint.hpp"
 #include "models/tsvd_checkpoint.hpp"
 #include "models/synthetic_weights.hpp"
+#include "runtime/generator.hpp"
 #include "runtime/placement.hpp"
 #include "runtime/sharded_model.hpp"
 
@@ -159,8 +161,10 @@ int run_verify(const VerifyOptions& opts, const GlobalOptions& g) {
     models::ReferenceModel ref_model(rounded);
     models::GreedyResult ref = models::greedy_generate(ref_model, prompts, o.max_new);
     const int64_t V = cfg.vocab;
+    // The caches hold what the run reaches (as generate's), not the model's whole context.
+    const models::ContextWindow window(weights, runtime::positions_needed(prompts, o.max_new));
     for (const runtime::Plan& plan : plans) {
-      runtime::ShardedModel model(weights, *env.coll, plan, B, env.shard);
+      runtime::ShardedModel model(window, *env.coll, plan, B, env.shard);
       Errors err;
       bool tokens_match = true;
       auto pre = model.prefill(prompts, true);

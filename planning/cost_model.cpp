@@ -375,8 +375,9 @@ MemoryCost predict_memory(const models::ModelConfig& real, const TorusShape& sha
                                   plain_bytes, tsvd);
 }
 
-int64_t max_context(const models::ModelConfig& c, const TorusShape& shape, const PhasePlan& decode, int64_t batch,
+int64_t max_context(const models::ModelConfig& real, const TorusShape& shape, const PhasePlan& decode, int64_t batch,
                     double budget_bytes, int64_t kv_elem_bytes) {
+  const models::ModelConfig c = padded_config(real, shape.ranks());  // the KV heads ranks hold (padding.hpp)
   const Placement dec = make_placement(c, shape, Coords{}, decode, batch);
   auto bytes = [&](int64_t context) { return runtime::kv_cache_bytes(c, dec, kv_elem_bytes, context); };
   // Monotone in the context; flat past the windows when every layer keeps a sliding window.

@@ -165,7 +165,8 @@ MemoryCost predict_memory(const models::ModelConfig& c, const collectives::Torus
 
 // Largest context (tokens per sequence) whose KV cache fits in `budget_bytes` per chip for the
 // decode layout `decode` (0 if not even one token fits; kUnboundedContext when every layer keeps a
-// sliding window that fits: the cache stops growing). Local layers count their window's slots.
+// sliding window that fits: the cache stops growing). Local layers count their window's slots; the
+// bytes are what the runtime allocates at that context (runtime::kv_cache_bytes, padded heads).
 constexpr int64_t kUnboundedContext = -1;
 int64_t max_context(const models::ModelConfig& c, const collectives::TorusShape& shape,
                     const PhasePlan& decode, int64_t batch, double budget_bytes, int64_t kv_elem_bytes);

@@ -15,6 +15,12 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 }  // namespace
 
+int64_t positions_needed(const std::vector<models::TokenIds>& prompts, int64_t max_new) {
+  size_t longest = 0;
+  for (const models::TokenIds& p : prompts) longest = std::max(longest, p.size());
+  return int64_t(longest) + std::max<int64_t>(max_new, 1) - 1;
+}
+
 namespace {
 
 // The loop every generator shares: prefill() gives each sequence's last-prompt-position logits
@@ -27,7 +33,7 @@ Generation run_generation(const models::ModelConfig& c, const std::vector<models
   const int64_t V = c.vocab, B = static_cast<int64_t>(prompts.size());
   // Refuse up front what would run out of context half way.
   for (int64_t b = 0; b < B; ++b) {
-    const int64_t need = static_cast<int64_t>(prompts[size_t(b)].size()) + opt.max_new - 1;
+    const int64_t need = positions_needed({prompts[size_t(b)]}, opt.max_new);
     if (need > c.max_seq)
       throw InputError("prompt " + std::to_string(b) + " (" + std::to_string(prompts[size_t(b)].size()) +
                        " tokens) + --max-new-tokens " + std::to_string(opt.max_new) + " needs " + std::to_string(need) +

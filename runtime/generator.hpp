@@ -33,6 +33,11 @@ struct Generation {
   std::vector<kernels::Tensor> logits;  // per step [B, V] (step 0 = prefill's last rows), if kept
 };
 
+// KV positions per sequence a generation of up to max_new tokens per prompt reaches: the longest
+// prompt + max_new - 1 (the last token is sampled, never fed back). The commands size the model's
+// caches to it (models/context_window.hpp); generate refuses a prompt that needs more than max_seq.
+int64_t positions_needed(const std::vector<models::TokenIds>& prompts, int64_t max_new);
+
 Generation generate(ShardedModel& model, const std::vector<models::TokenIds>& prompts, const GenerateOptions& opt);
 // The same loop on the single-process reference (what --check-reference compares against).
 Generation generate_reference(models::ReferenceModel& model, const std::vector<models::TokenIds>& prompts,

@@ -31,9 +31,11 @@ double kv_bytes_per_position(const models::ModelConfig& c, const Placement& dec,
 }
 
 double kv_cache_bytes(const models::ModelConfig& c, const Placement& dec, int64_t kv_elem_bytes, int64_t context) {
+  // Each layer's slots as KvCache allocates them: rounded up to whole blocks of kKvBlock positions.
+  auto padded = [](int64_t slots) { return (slots + kernels::kKvBlock - 1) / kernels::kKvBlock * kernels::kKvBlock; };
   double slots = 0;
   for (int64_t l = 0; l < c.n_layers; ++l)
-    slots += double(c.windowed(l) ? kernels::window_slots(context, c.sliding_window, c.sink_tokens) : context);
+    slots += double(padded(c.windowed(l) ? kernels::window_slots(context, c.sliding_window, c.sink_tokens) : context));
   return kv_bytes_per_position(c, dec, kv_elem_bytes) * slots;
 }
 
@@ -174,7 +176,8 @@ MemoryEstimate estimate_memory(const models::ModelConfig& c, const Placement& pr
   MemoryEstimate m;
   m.weight_bytes = elems * weight_element_bytes(weights) + (gathered ? elems * plain_bytes : 0.0) +
                    4.0 * double(c.vocab) * double(c.d_model) * (c.tied_embeddings ? 1 : 2) / double(n) +
-                   4.0 * double(c.max_seq) * double(c.d_head);  // RoPE cos/sin table
+                   // RoPE cos/sin tables [positions, D/2] each (a second one for local layers' base)
+                   4.0 * double(std::min(c.max_seq, context)) * double(c.d_head) * (c.global_every > 0 ? 2 : 1);
   m.kv_bytes = kv_cache_bytes(c, dec, kv_elem_bytes, context);
   m.activation_bytes = std::max(activation_bytes(c, pre, prefill_step), activation_bytes(c, dec, decode_step));
   return m;

@@ -6,13 +6,16 @@
 //             projection shards and W_kv [E rows held, 2KD] at the weight format's element bytes
 //             (int8's per-column scales neglected), plus the plain copies the weight-gathered
 //             layouts keep to all-gather (Tori: f32); the embedding block [V/n, E] (and the unembedding when
-//             untied) and the RoPE table [max_seq, D], f32
+//             untied) and the RoPE table [context, D] (two with a separate local base: Gemma 3), f32
 //             A TSVD checkpoint (tsvd: factored_weights.hpp) stores its factored weights' factors
 //             instead: density · the dense shard's elements, f32 (layer_shards.hpp)
 //   KV cache  Σ over layers of B_a · K_local · slots · D · 2 (K and V) · KV element bytes, in the
 //             decode placement (B_a sequences attended here, K_local KV heads kept); slots = context
 //             on a global layer, min(context, sink + w - 1 + kWindowSlack) on a local layer with a
-//             sliding window w (kernels/kv_cache.hpp)
+//             sliding window w, each rounded up to kKvBlock as kernels/kv_cache.hpp allocates them.
+//             The context is the run's, not the model's: ShardedModel allocates for its source's
+//             max_seq, which every command sets to the positions the run reaches
+//             (models/context_window.hpp: prompt + new tokens, serve's --context)
 //   activations  the largest of the phases' steps (activation_bytes below): what a forward step
 //             holds beyond the weights and the cache, in the activation format (a long step on a
 //             local layer: its widened window cache too)
@@ -80,7 +83,7 @@ double layer_weight_elems(const models::ModelConfig& padded, const Placement& p,
 // KV-cache bytes one rank holds per position of every sequence of one layer, in the decode placement.
 double kv_bytes_per_position(const models::ModelConfig& c, const Placement& decode, int64_t kv_elem_bytes);
 // KV-cache bytes one rank holds at `context` positions per sequence, every layer (its window's slots
-// on a local layer).
+// on a local layer), exactly as the caches allocate them.
 double kv_cache_bytes(const models::ModelConfig& c, const Placement& decode, int64_t kv_elem_bytes, int64_t context);
 
 }  // namespace tori::runtime

@@ -52,22 +52,25 @@ int64_t available_memory_bytes() {
 void require_memory(const models::ModelConfig& c, const models::ModelConfig& padded, const Plan& plan,
                     const Placement& pre, const Placement& dec, int64_t batch, const ShardOptions& opt,
                     const TsvdPricing* tsvd) {
-  const int64_t positions = (c.max_seq + kernels::kKvBlock - 1) / kernels::kKvBlock * kernels::kKvBlock;  // T_pad
+  // The caches hold max_seq positions per sequence: the run's context (the commands set the
+  // source's max_seq to what the run reaches, models/context_window.hpp).
   // The largest prefill step: a chunk of prompts of max_seq tokens (the handoff cache, if any, of
   // max_seq), and a decode step; f32 activations and gathered weights.
   const int64_t chunk = opt.prefill_chunk > 0 ? std::clamp<int64_t>(opt.prefill_chunk / batch, 1, c.max_seq) : c.max_seq;
   StepShape ps{.batch = batch, .tokens = chunk, .prompt = c.max_seq, .overlap = opt.overlap != collectives::Overlap::none};
   if (needs_cache_handoff(pre, dec)) ps.handoff = &dec;
-  const MemoryEstimate m = estimate_memory(padded, pre, dec, opt.format, 4, positions, ps,
+  const MemoryEstimate m = estimate_memory(padded, pre, dec, opt.format, 4, c.max_seq, ps,
                                            StepShape{.batch = batch, .tokens = 1, .overlap = ps.overlap}, 4.0, tsvd);
   const int64_t avail = available_memory_bytes(), ranks = std::max(1, ranks_on_host(MPI_COMM_WORLD));
   auto gib = [](double b) { return std::to_string(b / double(int64_t(1) << 30)).substr(0, 6) + " GiB"; };
   if (avail > 0 && m.total() > double(avail / ranks))
     throw InputError("model '" + c.name + "' with plan " + plan.str() + " needs " + gib(m.total()) +
                      " per rank (weights and tables " + gib(m.weight_bytes) + " + KV cache " + gib(m.kv_bytes) +
-                     " for " + std::to_string(dec.attn_batch_local) + " sequences x max_seq " +
-                     std::to_string(c.max_seq) + " + activations " + gib(m.activation_bytes) + ") but this host has " + gib(double(avail)) + " available for its " +
-                     std::to_string(ranks) + " rank(s): use more ranks, a smaller batch, a smaller max_seq or a smaller --prefill-chunk");
+                     " for " + std::to_string(dec.attn_batch_local) + " sequences x context " +
+                     std::to_string(c.max_seq) + " positions + activations " + gib(m.activation_bytes) +
+                     ") but this host has " + gib(double(avail)) + " available for its " + std::to_string(ranks) +
+                     " rank(s): use more ranks, a smaller batch, a shorter context (prompt + --max-new-tokens; "
+                     "serve: --context) or a smaller --prefill-chunk");
 }
 
 // Whether prefill must hand its K/V to decode's placement, agreed by every rank (any rank's

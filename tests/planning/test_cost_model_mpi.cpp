@@ -4,19 +4,24 @@
 // without a KV-cache handoff between phases, for the mpi and ring algorithms, and for a decode step
 // of one sequence alone (only its rows computed) — and its matmul and
 // attention FLOPs equal what this rank's kernels counted (kernels/flop_counter.hpp), exactly (FLOPs
-// are whole numbers far below 2^53, so the model's doubles hold them exactly).
+// are whole numbers far below 2^53, so the model's doubles hold them exactly). And the KV-cache
+// bytes the memory estimate and `tori plan --max-context` price == what the caches allocate.
 #include <mpi.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <set>
 
 #include "collectives/collectives.hpp"
 #include "collectives/torus.hpp"
 #include "kernels/flop_counter.hpp"
+#include "models/context_window.hpp"
 #include "models/synthetic_weights.hpp"
 #include "models/tsvd_checkpoint.hpp"
 #include "planning/cost_model.hpp"
 #include "runtime/active_batch.hpp"
+#include "runtime/memory_estimate.hpp"
+#include "runtime/padding.hpp"
 #include "runtime/placement.hpp"
 #include "runtime/sharded_model.hpp"
 #include "runtime/threads.hpp"
@@ -304,5 +309,52 @@ TEST_CASE("chunked prefill: predicted traffic and FLOPs == counted, palm-tiny", 
     CHECK(sum.traffic == counted_total(coll));
     CHECK(sum.matmul_flops == double(got.matmul));
     CHECK(sum.attn_flops == double(got.attention));
+  }
+}
+
+// KV-cache memory: what the caches allocate (ShardedModel::cache_bytes; a run sizes them to its
+// context through its source's max_seq, models/context_window.hpp) == runtime::kv_cache_bytes, the
+// formula the memory check, `tori plan` and `tori plan --max-context` price — for full causal,
+// every-layer-local (window 12 + 4 sinks) and mixed local/global attention (Gemma 3's kind), every
+// decode layout (smollm-tiny: KV heads padded on 2+ ranks), contexts below, at and past a window
+// cache's slots (4 + 11 + kWindowSlack = 79). With that budget, --max-context finds the context or
+// a longer one whose allocation is the same, and the next position no longer fits (or, every layer
+// local, "unbounded" once the budget holds the windows' slots).
+TEST_CASE("predicted KV-cache bytes == allocated, and --max-context", "[cost_model][memory]") {
+  World world;
+  const int64_t B = std::max(2, world_size());
+  const models::ModelConfig full = models::load_model_config("smollm-tiny");
+  models::ModelConfig local = full, mixed = full;
+  local.sliding_window = 12, local.sink_tokens = 4;
+  mixed.sliding_window = 12, mixed.global_every = 2, mixed.rope_theta_local = 10000;  // layer 1 global
+  for (const models::ModelConfig& cfg : {full, local, mixed}) {
+    const models::SyntheticWeights src(cfg, 7);
+    std::set<std::pair<int64_t, size_t>> shapes;  // (sequences, KV heads) a rank's caches hold
+    for (const PhasePlan& p : valid_phase_plans(cfg, world.torus.shape(), B)) {
+      // One plan per distinct cache shape (CI time: the caches depend on nothing else).
+      const Placement pl = make_placement(padded_config(cfg, world.torus.ranks()), world.torus.shape(),
+                                          world.torus.coords(), p, B);
+      if (!shapes.insert({pl.attn_batch_local, pl.kv_heads.size()}).second) continue;
+      for (int64_t ctx : {int64_t(1), int64_t(40), int64_t(79), int64_t(80), cfg.max_seq}) {
+        const models::ContextWindow window(src, ctx);
+        ShardedModel model(window, world.coll, Plan{p, p}, B);
+        const double allocated = double(model.cache_bytes());
+        const Placement& dec = model.placement(false);
+        INFO("window " << cfg.sliding_window << " sinks " << cfg.sink_tokens << " global_every " << cfg.global_every
+                       << " plan " << p.str() << " context " << ctx << " rank " << world.torus.rank());
+        CHECK(allocated == kv_cache_bytes(model.shard_config(), dec, 4, ctx));
+        const int64_t most = max_context(cfg, world.torus.shape(), p, B, allocated, 4);
+        // Unbounded only where the cache stops growing within the budget (every layer local).
+        const bool stops = kv_cache_bytes(model.shard_config(), dec, 4, int64_t(1) << 40) <= allocated;
+        CHECK((most == kUnboundedContext) == stops);
+        if (stops) {
+          CHECK((cfg.sliding_window > 0 && cfg.global_every == 0));
+        } else {
+          CHECK(most >= ctx);
+          CHECK(kv_cache_bytes(model.shard_config(), dec, 4, most) == allocated);
+          CHECK(kv_cache_bytes(model.shard_config(), dec, 4, most + 1) > allocated);
+        }
+      }
+    }
   }
 }
