@@ -92,6 +92,22 @@ Tensor product(const Tensor& x, const Tensor& w) {
   return y;
 }
 
+// tsvd_matmul of pw (f packed in fmt) on M random rows against tsvd_matmul_ref within the format's
+// tolerance, and the FLOP counter against tsvd_matmul_cost.
+void check_against_ref(const TsvdFactors& f, const TsvdFactors& mag_f, const TsvdFactors& amax_f,
+                       const TsvdWeight& pw, WeightFormat fmt, int64_t M, Epilogue ep, uint64_t seed) {
+  const Tensor x = random_tensor({M, f.k}, seed);
+  Tensor y = random_tensor({M, f.n}, seed + 4), ref = y.clone();
+  reset_flop_count();
+  tsvd_matmul(x, pw, y, ep);
+  CHECK(double(flop_count().matmul) == tsvd_matmul_cost(M, pw).flops);
+  tsvd_matmul_ref(x, f, ref, ep);
+  Tensor mag;
+  tsvd_matmul_ref(abs_of(x), fmt == WeightFormat::int8 ? amax_f : mag_f, mag, {std::fabs(ep.scale), false});
+  const double tol = fmt == WeightFormat::f32 ? kTsvdF32Tol : fmt == WeightFormat::bf16 ? kTsvdBf16Tol : kTsvdInt8Tol;
+  CHECK(scaled_error(y, ref, mag) <= tol);
+}
+
 }  // namespace
 
 TEST_CASE("tsvd: truncation error is the discarded singular values (Eckart-Young)", "[tsvd]") {
@@ -159,19 +175,7 @@ TEST_CASE("tsvd_matmul: every backend and factor format against the f64 referenc
           for (bool acc : {false, true}) {
             INFO(backend_name(be) << " " << weight_format_name(fmt) << " K=" << c.k << " N=" << c.n << " tile "
                                   << c.tk << "x" << c.tn << " M=" << M << " accumulate " << acc);
-            const Tensor x = random_tensor({M, c.k}, 13);
-            const Epilogue ep{0.5f, acc};
-            Tensor y = random_tensor({M, c.n}, 17), ref = y.clone();
-            reset_flop_count();
-            tsvd_matmul(x, pw, y, ep);
-            CHECK(double(flop_count().matmul) == tsvd_matmul_cost(M, pw).flops);
-            tsvd_matmul_ref(x, f, ref, ep);
-            Tensor mag;
-            tsvd_matmul_ref(abs_of(x), fmt == WeightFormat::int8 ? amax_f : mag_f, mag, {0.5f, false});
-            const double tol = fmt == WeightFormat::f32 ? kTsvdF32Tol
-                               : fmt == WeightFormat::bf16 ? kTsvdBf16Tol
-                                                           : kTsvdInt8Tol;
-            CHECK(scaled_error(y, ref, mag) <= tol);
+            check_against_ref(f, mag_f, amax_f, pw, fmt, M, Epilogue{0.5f, acc}, 13);
           }
         }
       }
@@ -198,19 +202,7 @@ TEST_CASE("tsvd_matmul with ragged ranks per tile: small-batch kernel and GEMM p
           INFO(backend_name(be) << " " << weight_format_name(fmt) << " M=" << M << " accumulate " << acc
                                 << " small-batch kernel " << tsvd_fused_applies(M, pw));
           if (be != Backend::reference && M <= kTsvdFusedMaxM && cpu_has_avx512()) CHECK(tsvd_fused_applies(M, pw));
-          const Tensor x = random_tensor({M, 96}, 37);
-          const Epilogue ep{-1.5f, acc};
-          Tensor y = random_tensor({M, 240}, 41), ref = y.clone();
-          reset_flop_count();
-          tsvd_matmul(x, pw, y, ep);
-          CHECK(double(flop_count().matmul) == tsvd_matmul_cost(M, pw).flops);
-          tsvd_matmul_ref(x, f, ref, ep);
-          Tensor mag;
-          tsvd_matmul_ref(abs_of(x), fmt == WeightFormat::int8 ? amax_f : mag_f, mag, {1.5f, false});
-          const double tol = fmt == WeightFormat::f32 ? kTsvdF32Tol
-                             : fmt == WeightFormat::bf16 ? kTsvdBf16Tol
-                                                         : kTsvdInt8Tol;
-          CHECK(scaled_error(y, ref, mag) <= tol);
+          check_against_ref(f, mag_f, amax_f, pw, fmt, M, Epilogue{-1.5f, acc}, 37);
         }
     }
 }
