@@ -113,6 +113,14 @@ std::string matmul_path(const PackedWeight& w, int64_t M) {
   return "?";
 }
 
+// A TSVD factor's GEMMs (M above the small-batch kernel's): f32/bf16 factors are multiplied in
+// place (row-major, oneDNN's plain-layout kernel), not packed.
+std::string tsvd_gemm_path(const PackedWeight& w, int64_t M) {
+  if (w.backend == Backend::onednn && w.format == WeightFormat::f32) return "onednn_plain_f32";
+  if (w.backend == Backend::onednn && w.format == WeightFormat::bf16) return "onednn_plain_bf16";
+  return matmul_path(w, M);
+}
+
 // The dtype whose GEMM peak bounds a matmul path.
 std::string compute_dtype(const PackedWeight& w, int64_t M) {
   if (w.format == WeightFormat::bf16) return "bf16";
@@ -245,7 +253,9 @@ void bench_tsvd(const KernelsBenchOptions& opt, Reporter& rep) {
             const double tm = kernels::median(ts);
             const KernelCost c = tsvd_matmul_cost(M, pw);
             nlohmann::json rec = {{"kernel", "tsvd"}, {"backend", be_name}, {"dtype", fmt_name},
-                                  {"path", "r" + std::to_string(pw.ranks[0]) + "/" + matmul_path(pw.u_rows[0], M)},
+                                  {"path", "r" + std::to_string(pw.ranks[0]) + "/" +
+                                               (tsvd_fused_applies(M, pw) ? std::string("tsvd_fused_avx512")
+                                                                          : tsvd_gemm_path(pw.u_rows[0], M))},
                                   {"m", M}, {"n", s.n}, {"k", s.k}, {"ratio", r}, {"tile", t},
                                   {"rank", pw.ranks[0]}, {"weight_bytes", c.weight_bytes},
                                   {"dense_weight_bytes", dense.weight_bytes()}, {"dense_median_s", t_dense},

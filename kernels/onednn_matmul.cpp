@@ -120,17 +120,20 @@ std::shared_ptr<OnednnWeight> onednn_pack_weight(const Tensor& w_in, DType wdt) 
 }
 
 std::shared_ptr<OnednnWeight> onednn_view_weight(const Tensor& w, int64_t c0, int64_t n) {
-  if (w.rank() != 2 || w.dtype() != DType::f32 || c0 < 0 || n <= 0 || c0 + n > w.size(1))
+  if (w.rank() != 2 || (w.dtype() != DType::f32 && w.dtype() != DType::bf16) || c0 < 0 || n <= 0 ||
+      c0 + n > w.size(1))
     throw Error("onednn_view_weight: columns [" + std::to_string(c0) + ", " + std::to_string(c0 + n) +
-                ") of a f32 [K, C] weight, got " + std::string(dtype_name(w.dtype())) + " " + shape_str(w.shape()));
+                ") of a f32 or bf16 [K, C] weight, got " + std::string(dtype_name(w.dtype())) + " " +
+                shape_str(w.shape()));
   auto out = std::make_shared<OnednnWeight>();
-  out->dtype = DType::f32;
+  out->dtype = w.dtype();
   out->k = w.size(0);
   out->n = n;
   out->ld = w.size(1);
   out->keep = w;
-  const dnnl::memory::desc md({out->k, n}, dt::f32, dims{out->ld, 1});
-  out->mem = dnnl::memory(md, onednn_engine(), const_cast<float*>(w.data<float>()) + c0);
+  const dnnl::memory::desc md({out->k, n}, to_dnnl(w.dtype()), dims{out->ld, 1});
+  out->mem = dnnl::memory(md, onednn_engine(),
+                          const_cast<char*>(static_cast<const char*>(w.raw())) + c0 * int64_t(dtype_size(w.dtype())));
   return out;
 }
 

@@ -30,9 +30,10 @@ dnnl::stream& onednn_stream();
 // used only by the int8 GEMM peak measurement, whose activations are u8).
 std::shared_ptr<OnednnWeight> onednn_pack_weight(const Tensor& w, DType dt);
 
-// w: f32 [K, C] row-major; a view of its columns [c0, c0 + n) in place (row stride C), no copy:
-// for weights used once (the weight-gathered layouts' gathered weights), where a reorder into the
-// packed layout costs more than the packed matmul saves (docs/measurements/kernels.md "Weight-gathered weights").
+// w: f32 or bf16 [K, C] row-major; a view of its columns [c0, c0 + n) in place (row stride C), no
+// copy: for weights used once (the weight-gathered layouts' gathered weights), where a reorder into
+// the packed layout costs more than the packed matmul saves (docs/measurements/kernels.md
+// "Weight-gathered weights"), and for TSVD factors, which the small-batch kernel reads row-major too.
 std::shared_ptr<OnednnWeight> onednn_view_weight(const Tensor& w, int64_t c0, int64_t n);
 
 // y[M, N] (row stride ldy, 0: N) = alpha * x[M, K] (row stride ldx, 0: K) @ W (+ y if

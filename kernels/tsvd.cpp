@@ -10,8 +10,11 @@
 #include <tuple>
 #include <sstream>
 
+#include "kernels/cpu_features.hpp"
 #include "kernels/error.hpp"
 #include "kernels/flop_counter.hpp"
+#include "kernels/onednn_matmul.hpp"
+#include "kernels/tsvd_fused.hpp"
 
 namespace tori::kernels {
 
@@ -262,6 +265,27 @@ std::string TsvdWeight::describe() const {
   return s;
 }
 
+namespace {
+
+// One stacked factor. f32/bf16 on oneDNN stay row-major, multiplied in place by oneDNN's
+// plain-layout matmul (a view, no second copy), because the small-batch kernel reads them
+// row-major too; every other format and backend is pack_weight's (openblas and reference: plain
+// row-major; int8: s8 panels), which the small-batch kernel reads as they are.
+PackedWeight pack_factor(const Tensor& t, WeightFormat fmt, Backend backend) {
+  if (backend != Backend::onednn || (fmt != WeightFormat::f32 && fmt != WeightFormat::bf16))
+    return pack_weight(t, fmt, backend);
+  PackedWeight p;
+  p.format = fmt;
+  p.backend = backend;
+  p.k = t.size(0);
+  p.n = t.size(1);
+  p.plain = fmt == WeightFormat::f32 ? t : t.to(DType::bf16);
+  p.onednn = detail::onednn_view_weight(p.plain, 0, p.n);
+  return p;
+}
+
+}  // namespace
+
 TsvdWeight pack_tsvd(const TsvdFactors& f, WeightFormat fmt, Backend backend) {
   TsvdWeight w;
   w.k = f.k;
@@ -291,7 +315,7 @@ TsvdWeight pack_tsvd(const TsvdFactors& f, WeightFormat fmt, Backend backend) {
       const float* src = f.u[t].data<float>();
       for (int64_t a = 0; a < Tk; ++a) std::memcpy(U + a * R[size_t(i)] + w.u_col[t], src + a * r, size_t(r) * 4);
     }
-    w.u_rows.push_back(pack_weight(u, fmt, backend));
+    w.u_rows.push_back(pack_factor(u, fmt, backend));
   }
   for (int64_t j = 0; j < nN; ++j) {  // V̂_j = [V_0j; V_1j; ...]
     Tensor v({Rt[size_t(j)], Tn}, DType::f32);
@@ -300,7 +324,7 @@ TsvdWeight pack_tsvd(const TsvdFactors& f, WeightFormat fmt, Backend backend) {
       const size_t t = size_t(i * nN + j);
       std::memcpy(V + w.v_row[t] * Tn, f.v[t].data<float>(), size_t(f.ranks[t] * Tn) * 4);
     }
-    w.v_cols.push_back(pack_weight(v, fmt, backend));
+    w.v_cols.push_back(pack_factor(v, fmt, backend));
   }
   return w;
 }
@@ -334,12 +358,67 @@ int64_t rows_of(const Tensor& x, int64_t K, Tensor& y, int64_t N, const Epilogue
   return M;
 }
 
+double tsvd_flops(int64_t M, const TsvdWeight& w) {
+  double f = 0;
+  for (int64_t r : w.ranks) f += 2.0 * double(M) * double(r) * double(w.tile.rows + w.tile.cols);
+  return f;
+}
+
+// Both stages in one OpenMP region on the stored factors (tsvd_fused.hpp).
+void fused_matmul(const Tensor& x, int64_t M, const TsvdWeight& w, Tensor& y, Epilogue ep) {
+  thread_local std::vector<detail::FusedFactor> u, v;
+  u.clear();
+  v.clear();
+  auto view = [](const PackedWeight& p) {
+    detail::FusedFactor f;
+    f.rows = p.k;
+    f.cols = p.n;
+    if (p.format == WeightFormat::int8) {
+      f.data = p.panels.raw();
+      f.scales = p.scales.data<float>();
+    } else {
+      f.data = p.plain.raw();
+    }
+    return f;
+  };
+  for (const auto& p : w.u_rows) u.push_back(view(p));
+  for (const auto& p : w.v_cols) v.push_back(view(p));
+  detail::TsvdFusedWeight fw;
+  const WeightFormat fmt = w.u_rows[0].format;
+  fw.dtype = fmt == WeightFormat::int8   ? detail::FusedDtype::s8
+             : fmt == WeightFormat::bf16 ? detail::FusedDtype::bf16
+                                         : detail::FusedDtype::f32;
+  fw.k = w.k;
+  fw.n = w.n;
+  fw.tk = w.tile.rows;
+  fw.tn = w.tile.cols;
+  fw.nk = w.tiles_k();
+  fw.nn = w.tiles_n();
+  fw.u = u.data();
+  fw.v = v.data();
+  fw.ranks = w.ranks.data();
+  fw.u_col = w.u_col.data();
+  fw.v_row = w.v_row.data();
+  const Tensor x2 = x.to(DType::f32);
+  Tensor z = scratch_rows(kZ, -1, M, w.total_rank);
+  count_matmul_flops(uint64_t(tsvd_flops(M, w)));
+  detail::tsvd_fused_avx512(fw, x2.data<float>(), M, z.data<float>(), y.data<float>(), ep.scale, ep.accumulate);
+}
+
 }  // namespace
+
+bool tsvd_fused_applies(int64_t M, const TsvdWeight& w) {
+  if (M > kTsvdFusedMaxM || w.u_rows.empty() || w.u_rows[0].backend == Backend::reference) return false;
+  const WeightFormat fmt = w.u_rows[0].format;
+  if (fmt != WeightFormat::f32 && fmt != WeightFormat::bf16 && fmt != WeightFormat::int8) return false;
+  return cpu_has_avx512();
+}
 
 void tsvd_matmul(const Tensor& x, const TsvdWeight& w, Tensor& y, Epilogue ep) {
   if (!w.defined()) throw Error("tsvd_matmul: weight is not packed");
   const int64_t M = rows_of(x, w.k, y, w.n, ep, "tsvd_matmul");
   if (M == 0) return;
+  if (tsvd_fused_applies(M, w)) return fused_matmul(x, M, w, y, ep);
   // Every GEMM runs on contiguous operands (oneDNN 2.6 falls back to its reference matmul for
   // row-strided ones): x's column blocks, Z and y's column blocks are copied where they lie apart.
   const int64_t nK = w.tiles_k(), nN = w.tiles_n(), Tk = w.tile.rows, Tn = w.tile.cols;
@@ -413,12 +492,16 @@ void tsvd_matmul_ref(const Tensor& x, const TsvdFactors& f, Tensor& y, Epilogue 
 
 KernelCost tsvd_matmul_cost(int64_t M, const TsvdWeight& w) {
   KernelCost c;
-  for (int64_t r : w.ranks) c.flops += 2.0 * double(M) * double(r) * double(w.tile.rows + w.tile.cols);
+  c.flops = tsvd_flops(M, w);
   c.weight_bytes = double(w.weight_bytes());
   // x, y and Z once each, plus the copies that make the GEMMs' operands contiguous: x's blocks
   // (nK > 1), Z regrouped (nK > 1 or nN > 1), y's blocks (nN > 1; read too when accumulating).
   const double x = 4.0 * double(M) * double(w.k), y = 4.0 * double(M) * double(w.n);
   const double z = 4.0 * double(M) * double(w.total_rank);
+  if (tsvd_fused_applies(M, w)) {  // no copies: x and y once, Z written then read
+    c.bytes = c.weight_bytes + x + y + 2 * z;
+    return c;
+  }
   const int64_t nK = w.tiles_k(), nN = w.tiles_n();
   c.bytes = c.weight_bytes + x + y + 2 * z + (nK > 1 ? 2 * x : 0) + (nK > 1 || nN > 1 ? 2 * z : 0) +
             (nN > 1 ? 2 * y : 0);

@@ -13,7 +13,10 @@
 //                  truncation then minimises ‖X·(W − W')‖_F, the error of x·W, not of W.
 //   packing        pack_tsvd: the U's of row block i side by side, Û_i [T_k, R_i] (R_i = Σ_j r_ij),
 //                  and the V's of column block j stacked, V̂_j [R'_j, T_n] (R'_j = Σ_i r_ij), each a
-//                  PackedWeight (f32 | bf16 | int8 with per-column scales; oneDNN | OpenBLAS | reference).
+//                  PackedWeight (f32 | bf16 | int8 with per-column scales; oneDNN | OpenBLAS | reference;
+//                  f32/bf16 row-major, which oneDNN multiplies in place; int8 as s8 panels).
+//   small batch    M <= kTsvdFusedMaxM (decode): tsvd_fused.hpp, both stages in one OpenMP region on
+//                  the stored factors (f32, bf16 or int8 read as stored), no GEMM calls, no copies.
 //   matmul         tsvd_matmul: Z_i [M, R_i] = x[:, block i] · Û_i (one GEMM per row block), the
 //                  columns of Z regrouped by column block, y[:, block j] = Z_j [M, R'_j] · V̂_j (one
 //                  GEMM per column block, the sum over row blocks inside it). nK + nN GEMMs, whatever
@@ -111,6 +114,14 @@ struct TsvdWeight {
 };
 
 TsvdWeight pack_tsvd(const TsvdFactors& f, WeightFormat fmt, Backend backend);
+
+// Largest M the small-batch kernel (tsvd_fused.hpp: both stages in one OpenMP region on the stored
+// factors, no per-block GEMM calls, no operand copies) takes; larger M run the nK + nN GEMMs.
+// Chosen by `tori bench kernels --kernels tsvd` (docs/measurements/tsvd.md).
+constexpr int64_t kTsvdFusedMaxM = 16;
+// Whether tsvd_matmul takes the small-batch kernel for M rows: M <= kTsvdFusedMaxM, a backend other
+// than reference, and AVX-512.
+bool tsvd_fused_applies(int64_t M, const TsvdWeight& w);
 
 // y [..., N] (=|+=) scale · x [..., K] @ (the TSVD weight); x f32 or bf16 (converted once).
 void tsvd_matmul(const Tensor& x, const TsvdWeight& w, Tensor& y, Epilogue ep = {});

@@ -6,6 +6,8 @@
 #include "kernels/embedding.hpp"
 #include "kernels/error.hpp"
 #include "kernels/quantize.hpp"
+#include "kernels/tsvd.hpp"
+#include "models/weight_names.hpp"
 
 namespace tori::models {
 
@@ -46,6 +48,37 @@ Tensor round_int4(const Tensor& w, WeightFormat fmt, const std::string& name) {
   return kernels::dequantize_int4(kernels::quantize_int4(w, fmt == WeightFormat::int4_min));
 }
 
+// Whether the sharded run multiplies `name`'s factors rather than a dense product
+// (runtime/layer_shards.cpp: a weight runs factored when every tensor it joins is compressed:
+// W_k | W_v; W_q with W_o; the FFN's; in the parallel block attention's and the FFN's together).
+bool runs_factored(const WeightSource& src, const std::string& name, const std::string& part) {
+  if (!src.factor_tile(name)) return false;
+  const ModelConfig& c = src.config();
+  const std::string prefix = name.substr(0, name.size() - part.size());
+  std::vector<std::string> group;
+  if (part == "wk" || part == "wv")
+    group = {"wk", "wv"};
+  else if (c.block == Block::parallel)
+    group = {"wq", "wo", "w_in", "w_gate", "w_out"};
+  else if (part == "wq" || part == "wo")
+    group = {"wq", "wo"};
+  else
+    group = {"w_in", "w_gate", "w_out"};
+  for (const std::string& g : group)
+    if (!(g == "w_gate" && c.mlp == Mlp::gelu) && !src.factor_tile(prefix + g)) return false;
+  return true;
+}
+
+// A factored weight as a bf16 run multiplies it: Σ bf16(U)·bf16(V) per tile (pack_tsvd rounds
+// each factor, element by element, so every layout's shards hold the same values).
+Tensor round_bf16_factors(const WeightSource& src, const std::string& name) {
+  const kernels::Shape shape = find_tensor(src.config(), name).shape;
+  kernels::TsvdFactors f = *src.read_factors(name, Box{{0, 0}, {shape[0], shape[1]}});
+  for (auto* side : {&f.u, &f.v})
+    for (Tensor& t : *side) t = round_bf16(t);
+  return f.reconstruct();
+}
+
 Tensor cut(const Tensor& full, const Box& box) {
   if (box.start.size() != 2 || box.size.size() != 2)
     throw Error("rounded weights: box of rank " + std::to_string(box.start.size()) + " for a 2-D weight");
@@ -58,7 +91,8 @@ RoundedWeights::RoundedWeights(const WeightSource& base, WeightFormat fmt) : bas
 
 Tensor RoundedWeights::rounded_full(const std::string& name) const {
   Tensor w = base_.read_full(name);
-  if (fmt_ == WeightFormat::bf16) return round_bf16(w);
+  if (fmt_ == WeightFormat::bf16)
+    return runs_factored(base_, name, layer_part(name)) ? round_bf16_factors(base_, name) : round_bf16(w);
   if (kernels::is_int4(fmt_) && name != "unembed") return round_int4(w, fmt_, name);
   Tensor amax = kernels::column_amax(w);
   const std::string part = layer_part(name);

@@ -3,7 +3,9 @@
 // multiplies it, so the single-process reference (reference_model.hpp) can run the very model a
 // bf16 or int8 run runs and a comparison measures sharding, not quantisation:
 //   f32   unchanged
-//   bf16  every matmul weight rounded to bf16, element by element
+//   bf16  every matmul weight rounded to bf16, element by element; a TSVD weight the sharded run
+//         multiplies factored (runtime/layer_shards.hpp) as Σ bf16(U)·bf16(V) per tile, its factors
+//         rounded as pack_tsvd rounds them
 //   int8  every matmul weight as q · scale, with one scale per output column over the WHOLE input
 //         dimension K (kernels/quantize.hpp), the scales every rank packs with
 //         (runtime/layer_shards.hpp). In the parallel block W_o and W_out are one output matmul

@@ -197,7 +197,8 @@ StepCost predict_step(const StepQuery& q) {
   // TSVD: which weights run factored (all their tensors compressed, as layer_shards.cpp decides),
   // and a factored [k, cols] weight's numbers, its columns (rows for W_out) split among its kinds
   // as a unit's segments are.
-  const runtime::TsvdPricing* tsvd = q.weights == kernels::WeightFormat::f32 && q.tsvd ? &*q.tsvd : nullptr;
+  const runtime::TsvdPricing* tsvd = runtime::runs_factors(q.weights) && q.tsvd ? &*q.tsvd : nullptr;
+  const double factor_bytes = q.weights == kernels::WeightFormat::bf16 ? 2.0 : 4.0;
   using Kinds = std::vector<std::pair<std::string, int64_t>>;  // kind, width per unit
   auto factored = [&](const Kinds& kinds) {
     std::vector<std::string> names;
@@ -219,7 +220,7 @@ StepCost predict_step(const StepQuery& q) {
     w.matmul_flops += 2.0 * double(M) * num;
     add_matmul(w.matmuls, {M, Tk, std::max<int64_t>(1, int64_t(ranks / double(nK))), double(nK)});
     add_matmul(w.matmuls, {M, std::max<int64_t>(1, int64_t(ranks / double(nN))), Tn, double(nN)});
-    w.weight_bytes += num * 4.0;
+    w.weight_bytes += num * factor_bytes;
   };
   const int64_t hd_unit = c.n_heads * D / n, f_unit = c.d_ff / n;
   for (const ProjectionUnits& p : projection_units(c, n)) {
@@ -282,8 +283,9 @@ StepCost predict_step(const StepQuery& q) {
     chain(f.out, ws.out_rows, ws.out_cols, false, fac ? out_num(ws) : 0.0);
     if (gathered && fac) {
       // Gathered factors readied every step: unflattened and joined (a copy, 8 bytes per
-      // number), stacked into Û_i / V̂_j by pack_tsvd (8) and reordered by oneDNN (8).
-      w.repack_bytes += 24.0 * (in_num(ws) + out_num(ws) + (fac_kv ? kv_num(ws) : 0.0));
+      // number), stacked into Û_i / V̂_j by pack_tsvd (8; bf16 then converted, 6; oneDNN
+      // multiplies them in place).
+      w.repack_bytes += (16.0 + (factor_bytes == 2.0 ? 6.0 : 0.0)) * (in_num(ws) + out_num(ws) + (fac_kv ? kv_num(ws) : 0.0));
     } else if (gathered) {
       // Readied for the kernel every step: bf16 and int8 packed (read 4, write wb); f32 read
       // where it lies by oneDNN's plain-layout kernel, which copies each block of it once more

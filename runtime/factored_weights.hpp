@@ -51,6 +51,12 @@ struct TsvdPricing {
 // nullopt for a source without compressed tensors.
 std::optional<TsvdPricing> tsvd_pricing(const models::WeightSource& src);
 
+// The weight formats whose runs multiply a TSVD checkpoint's factors (f32, bf16: packed as such);
+// int8 and int4 runs multiply the dense product U·V per tile, quantised as a dense weight.
+inline bool runs_factors(kernels::WeightFormat f) {
+  return f == kernels::WeightFormat::f32 || f == kernels::WeightFormat::bf16;
+}
+
 // Whether [start, start + size) is made of whole tiles of size t.
 inline bool whole_tiles(int64_t start, int64_t size, int64_t t) { return t > 0 && start % t == 0 && size % t == 0; }
 

@@ -88,9 +88,9 @@ void fold_stripe_amax(const models::WeightSource& src, const std::string& name, 
   }
 }
 
-// Whether a weight made of `tensors` runs factored: an f32 run and every tensor compressed.
+// Whether a weight made of `tensors` runs factored: an f32 or bf16 run and every tensor compressed.
 bool factored(const models::WeightSource& src, const std::vector<std::string>& tensors, const ShardOptions& opt) {
-  if (opt.format != kernels::WeightFormat::f32) return false;
+  if (!runs_factors(opt.format)) return false;
   for (const auto& t : tensors)
     if (!src.factor_tile(t)) return false;
   return true;

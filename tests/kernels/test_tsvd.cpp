@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "kernels/cpu_features.hpp"
 #include "kernels/error.hpp"
 #include "kernels/flop_counter.hpp"
 #include "kernels/tsvd.hpp"
@@ -91,6 +92,22 @@ Tensor product(const Tensor& x, const Tensor& w) {
   return y;
 }
 
+// tsvd_matmul of pw (f packed in fmt) on M random rows against tsvd_matmul_ref within the format's
+// tolerance, and the FLOP counter against tsvd_matmul_cost.
+void check_against_ref(const TsvdFactors& f, const TsvdFactors& mag_f, const TsvdFactors& amax_f,
+                       const TsvdWeight& pw, WeightFormat fmt, int64_t M, Epilogue ep, uint64_t seed) {
+  const Tensor x = random_tensor({M, f.k}, seed);
+  Tensor y = random_tensor({M, f.n}, seed + 4), ref = y.clone();
+  reset_flop_count();
+  tsvd_matmul(x, pw, y, ep);
+  CHECK(double(flop_count().matmul) == tsvd_matmul_cost(M, pw).flops);
+  tsvd_matmul_ref(x, f, ref, ep);
+  Tensor mag;
+  tsvd_matmul_ref(abs_of(x), fmt == WeightFormat::int8 ? amax_f : mag_f, mag, {std::fabs(ep.scale), false});
+  const double tol = fmt == WeightFormat::f32 ? kTsvdF32Tol : fmt == WeightFormat::bf16 ? kTsvdBf16Tol : kTsvdInt8Tol;
+  CHECK(scaled_error(y, ref, mag) <= tol);
+}
+
 }  // namespace
 
 TEST_CASE("tsvd: truncation error is the discarded singular values (Eckart-Young)", "[tsvd]") {
@@ -158,23 +175,36 @@ TEST_CASE("tsvd_matmul: every backend and factor format against the f64 referenc
           for (bool acc : {false, true}) {
             INFO(backend_name(be) << " " << weight_format_name(fmt) << " K=" << c.k << " N=" << c.n << " tile "
                                   << c.tk << "x" << c.tn << " M=" << M << " accumulate " << acc);
-            const Tensor x = random_tensor({M, c.k}, 13);
-            const Epilogue ep{0.5f, acc};
-            Tensor y = random_tensor({M, c.n}, 17), ref = y.clone();
-            reset_flop_count();
-            tsvd_matmul(x, pw, y, ep);
-            CHECK(double(flop_count().matmul) == tsvd_matmul_cost(M, pw).flops);
-            tsvd_matmul_ref(x, f, ref, ep);
-            Tensor mag;
-            tsvd_matmul_ref(abs_of(x), fmt == WeightFormat::int8 ? amax_f : mag_f, mag, {0.5f, false});
-            const double tol = fmt == WeightFormat::f32 ? kTsvdF32Tol
-                               : fmt == WeightFormat::bf16 ? kTsvdBf16Tol
-                                                           : kTsvdInt8Tol;
-            CHECK(scaled_error(y, ref, mag) <= tol);
+            check_against_ref(f, mag_f, amax_f, pw, fmt, M, Epilogue{0.5f, acc}, 13);
           }
         }
       }
   }
+}
+
+TEST_CASE("tsvd_matmul with ragged ranks per tile: small-batch kernel and GEMM path against the f64 reference",
+          "[tsvd]") {
+  // Ranks differ per tile (1 .. T - 1), so Û_i and V̂_j have ragged widths and heights, none a
+  // multiple of the small-batch kernel's 64-column panels; T_n = 80 leaves a partial panel too.
+  // M = 1, 7 and 16 take the small-batch kernel (on AVX-512 hosts), 17 and 64 the nK + nN GEMMs.
+  const Tensor w = random_tensor({96, 240}, 31);
+  const TileShape tile{32, 80};
+  std::vector<int64_t> ranks;
+  for (int64_t t = 0; t < 9; ++t) ranks.push_back(1 + (t * 7 + 3) % 31);
+  const TsvdFactors f = tsvd_decompose(w, tile, ranks);
+  const TsvdFactors mag_f = magnitude_factors(f, false), amax_f = magnitude_factors(f, true);
+  for (Backend be : {Backend::reference, Backend::openblas, Backend::onednn})
+    for (WeightFormat fmt : kWeightFormats) {
+      if (be == Backend::openblas && fmt == WeightFormat::bf16) continue;
+      const TsvdWeight pw = pack_tsvd(f, fmt, be);
+      for (int64_t M : {int64_t(1), int64_t(7), kTsvdFusedMaxM, kTsvdFusedMaxM + 1, int64_t(64)})
+        for (bool acc : {false, true}) {
+          INFO(backend_name(be) << " " << weight_format_name(fmt) << " M=" << M << " accumulate " << acc
+                                << " small-batch kernel " << tsvd_fused_applies(M, pw));
+          if (be != Backend::reference && M <= kTsvdFusedMaxM && cpu_has_avx512()) CHECK(tsvd_fused_applies(M, pw));
+          check_against_ref(f, mag_f, amax_f, pw, fmt, M, Epilogue{-1.5f, acc}, 37);
+        }
+    }
 }
 
 TEST_CASE("tsvd_matmul of uneven ranks (energy rule) matches the reconstructed dense weight", "[tsvd]") {
