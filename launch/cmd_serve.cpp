@@ -27,7 +27,7 @@ struct ServeFlags {
   unsigned long long seed = kDefaultSeed;  // (checkpoints ignore it)
   std::string torus, plan = "default", dtype = "f32";
   serve::HttpOptions http;
-  int64_t max_batch = 16, context = 2048, max_tokens = 256;
+  int64_t max_batch = 16, context = 0, max_tokens = 256;  // context 0: 2048 or the model's, if shorter
   serve::SchedulerOptions sched;
   int64_t max_body_kib = 1024;
 };
@@ -38,7 +38,7 @@ extern "C" void on_sigterm(int) { g_stop = true; }
 
 int run_serve(ServeFlags& f, const GlobalOptions& g) {
   if (f.max_batch < 1) throw InputError("--max-batch: must be >= 1, got " + std::to_string(f.max_batch));
-  if (f.context < 2) throw InputError("--context: must be >= 2, got " + std::to_string(f.context));
+  if (f.context != 0 && f.context < 2) throw InputError("--context: must be >= 2, got " + std::to_string(f.context));
   if (f.max_tokens < 1) throw InputError("--default-max-tokens: must be >= 1, got " + std::to_string(f.max_tokens));
   if (f.sched.prefill_chunk < 1)
     throw InputError("--prefill-chunk: must be >= 1, got " + std::to_string(f.sched.prefill_chunk));
@@ -46,11 +46,15 @@ int run_serve(ServeFlags& f, const GlobalOptions& g) {
   if (f.max_body_kib < 1) throw InputError("--max-body-kib: must be >= 1");
   f.http.max_body = size_t(f.max_body_kib) * 1024;
   auto full = models::open_model(f.model, f.seed);
+  const int64_t model_context = full->config().max_seq;
+  if (f.context > model_context)
+    throw InputError("--context: " + std::to_string(f.context) + " positions is more than the model's own context (allowed: 2-" +
+                     std::to_string(model_context) + ")");
   const std::unique_ptr<models::Tokenizer> tok = models::open_tokenizer(f.model);
   if (!tok)
     throw InputError("--model: '" + f.model + "' has no tokenizer; tori serve needs one (a GGUF file or a Hugging Face "
                      "checkpoint directory)");
-  const models::ContextWindow source(*full, f.context);
+  const models::ContextWindow source(*full, f.context ? f.context : std::min<int64_t>(2048, model_context));
   const models::ModelConfig& cfg = source.config();
 
   ShardedRun env(f.torus, g);
@@ -109,7 +113,8 @@ void add_serve_command(CLI::App& parent, Commands& out) {
   app->add_option("--max-batch", f->max_batch,
                   "KV-cache slots: requests decoded together; more wait in the queue")->capture_default_str();
   app->add_option("--context", f->context,
-                  "positions per slot (prompt + generated), at most the model's own context")->capture_default_str();
+                  "positions per slot (prompt + generated), 2 up to the model's own context (default: 2048, or the "
+                  "model's context if shorter)");
   app->add_option("--prefill-chunk", f->sched.prefill_chunk,
                   "most prompt tokens one slot prefills per step (decode runs between chunks)")->capture_default_str();
   app->add_option("--default-max-tokens", f->max_tokens, "max_tokens of a request that gives none")->capture_default_str();

@@ -6,20 +6,15 @@ namespace {
 
 AttentionOverride g_override;
 
-class OverriddenAttention final : public WeightSource {
+// Owns the source it views (a ConfigView holds a reference).
+class OverriddenAttention final : public ConfigView {
  public:
-  OverriddenAttention(std::unique_ptr<WeightSource> source, const AttentionOverride& o)
-      : source_(std::move(source)), config_(source_->config()) {
-    (void)o;
+  explicit OverriddenAttention(std::unique_ptr<WeightSource> source) : ConfigView(*source), owned_(std::move(source)) {
     apply_attention_override(config_);
   }
-  const ModelConfig& config() const override { return config_; }
-  kernels::Tensor read(const std::string& name, const Box& box) const override { return source_->read(name, box); }
-  kernels::Tensor read_tied_unembedding() const override { return source_->read_tied_unembedding(); }
 
  private:
-  std::unique_ptr<WeightSource> source_;
-  ModelConfig config_;
+  std::unique_ptr<WeightSource> owned_;
 };
 
 }  // namespace
@@ -37,7 +32,7 @@ const AttentionOverride& attention_override() { return g_override; }
 
 std::unique_ptr<WeightSource> with_attention_override(std::unique_ptr<WeightSource> source) {
   if (!g_override.any()) return source;
-  return std::make_unique<OverriddenAttention>(std::move(source), g_override);
+  return std::make_unique<OverriddenAttention>(std::move(source));
 }
 
 }  // namespace tori::models

@@ -40,4 +40,23 @@ class WeightSource {
   virtual int64_t factor_parameters(const std::string&) const { return 0; }
 };
 
+// The weights of another source under a changed config (a shorter context, other attention
+// windows): every read, factored ones included, goes to `source`, which must outlive the view.
+class ConfigView : public WeightSource {
+ public:
+  explicit ConfigView(const WeightSource& source) : source_(source), config_(source.config()) {}
+  const ModelConfig& config() const override { return config_; }
+  kernels::Tensor read(const std::string& name, const Box& box) const override { return source_.read(name, box); }
+  kernels::Tensor read_tied_unembedding() const override { return source_.read_tied_unembedding(); }
+  std::optional<kernels::TileShape> factor_tile(const std::string& name) const override { return source_.factor_tile(name); }
+  std::optional<kernels::TsvdFactors> read_factors(const std::string& name, const Box& box) const override {
+    return source_.read_factors(name, box);
+  }
+  int64_t factor_parameters(const std::string& name) const override { return source_.factor_parameters(name); }
+
+ protected:
+  const WeightSource& source_;
+  ModelConfig config_;
+};
+
 }  // namespace tori::models

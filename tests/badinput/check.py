@@ -94,6 +94,8 @@ row("flag_link_gbps_negative", "--link-gbps -1 " + GEN, r"--link-gbps: must be a
 row("flag_torus_two_dims", GEN + " --torus 2x1", r"--torus.*'2x1'.*three sizes")
 row("flag_torus_zero", GEN + " --torus 0x1x2", r"--torus.*'0x1x2'.*at least 1")
 row("flag_dtype", GEN + " --dtype fp8", r"--dtype.*'fp8'.*f32.*bf16.*int8")
+row("flag_serve_context_past_model", "serve --model " + TINY + " --context 99999",
+    r"--context: 99999 positions is more than the model's own context \(allowed: 2-\d+\)")
 row("flag_max_new_zero", "generate --max-new-tokens 0", r"--max-new-tokens must be >= 1, got 0")
 row("flag_max_new_negative", "generate --max-new-tokens -4", r"--max-new-tokens.*-4")
 row("flag_temperature_negative", GEN + " --temperature -0.5", r"--temperature.*-0.5")
