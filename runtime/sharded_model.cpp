@@ -126,8 +126,10 @@ ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collect
   handoff_ = agree_cache_handoff(coll, prefill_pl_, decode_pl_);
   // Each shard is cut from the padded model: zero weights in the padding, read box by box.
   const PaddedWeights padded(src, t.ranks());
-  load_layers(padded);
+  // The embedding first: packing the unembedding transposes the whole [V', E]-block table (a
+  // transient as large as the table), which then does not coincide with the layers' packed weights.
   load_embedding(padded);
+  load_layers(padded);
   reset();
   spdlog::debug("prefill {}; decode {}", prefill_pl_.describe(), decode_pl_.describe());
 }
