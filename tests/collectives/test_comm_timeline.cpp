@@ -69,7 +69,7 @@ TEST_CASE("a held result is released at its hold time, and the wait counts as ex
   auto hold = std::make_shared<steady_clock::time_point>();
   const auto t0 = steady_clock::now();
   Pending p = engine.submit([hold] {
-    *hold = steady_clock::now() + milliseconds(20);  // as a link model would
+    *hold = steady_clock::now() + milliseconds(200);  // as a link model would
     tori::kernels::Tensor t({1}, tori::kernels::DType::f32);
     return t;
   });
@@ -77,11 +77,14 @@ TEST_CASE("a held result is released at its hold time, and the wait counts as ex
   p.count_wait_in(&tl);
   p.wait();
   const double waited = duration<double>(steady_clock::now() - t0).count();
-  CHECK(waited >= 0.020);
-  CHECK(tl.exposed_s() >= 0.019);
+  CHECK(waited >= 0.200);
+  CHECK(tl.exposed_s() >= 0.199);
   CHECK(tl.exposed_s() <= waited);
   // The sleep on the hold is the held part of the exposed wait (the job itself finished at once).
-  CHECK(tl.held_s() >= 0.015);
+  // Only its presence is checked: how much of it the waiter sleeps depends on when the scheduler
+  // runs it after the job (a lower bound of 15 of 20 ms failed under ASan with two tests on 2
+  // cores); 200 ms makes a waiter that misses the whole hold implausible.
+  CHECK(tl.held_s() > 0);
   CHECK(tl.held_s() <= tl.exposed_s());
 }
 
