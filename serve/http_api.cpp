@@ -178,6 +178,7 @@ void HttpApi::routes() {
                    return;
                  }
                  if (a.last.reason == "abort") throw ApiError(503, "The server shut down before the request finished", "", "server_error");
+                 if (a.last.reason == "error") throw ApiError(500, a.last.error, "", "server_error");
                  json body = head;
                  body["choices"] = json::array({choice(*job, a.text, reason_json(a.last.reason), false, false)});
                  body["usage"] = usage(*job, a.last.tokens);
@@ -203,14 +204,18 @@ void HttpApi::routes() {
                        if (!event(c)) return false;
                      }
                      if (!u.finished) return true;
-                     json last = head;
-                     last["choices"] = json::array({choice(*job, "", reason_json(u.reason), true, false)});
-                     if (!event(last)) return false;
-                     if (job->req.include_usage) {
-                       json us = head;
-                       us["choices"] = json::array();
-                       us["usage"] = usage(*job, u.tokens);
-                       if (!event(us)) return false;
+                     if (u.reason == "error") {  // the model failed: an error event ends the stream
+                       if (!event(ApiError(500, u.error, "", "server_error").body())) return false;
+                     } else {
+                       json last = head;
+                       last["choices"] = json::array({choice(*job, "", reason_json(u.reason), true, false)});
+                       if (!event(last)) return false;
+                       if (job->req.include_usage) {
+                         json us = head;
+                         us["choices"] = json::array();
+                         us["usage"] = usage(*job, u.tokens);
+                         if (!event(us)) return false;
+                       }
                      }
                      const std::string done = "data: [DONE]\n\n";
                      if (!sink.write(done.data(), done.size())) return false;

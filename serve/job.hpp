@@ -5,7 +5,9 @@
 // `cancelled` when its client goes away (a failed streaming write, or for a response not streamed
 // the connection found closed while waiting: client_socket.hpp), which frees the slot at the
 // scheduler's next step (or drops the job from the queue).
-// JobQueue: the jobs not yet in a slot, first come first served.
+// JobQueue: the jobs not yet in a slot, first come first served. Closed when the scheduler fails:
+// the jobs in it, and any pushed after, fail at once, so no HTTP thread waits for a job that no
+// scheduler will run (and the server can stop).
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -44,6 +46,14 @@ struct Job {
     }
     cv_.notify_all();
   }
+  // Finished because the model failed (reason "error"): the HTTP side answers with `message`.
+  void fail(std::string message) {
+    {
+      std::lock_guard lock(m_);
+      error_ = std::move(message);
+    }
+    finish("error");
+  }
 
   // HTTP side: waits until there is text not taken yet or the job has finished; returns the new
   // text. `finished` / `reason` / `tokens`: the state when it returned.
@@ -52,6 +62,7 @@ struct Job {
     bool finished = false;
     std::string reason;
     int64_t tokens = 0;
+    std::string error;  // reason "error": what failed
   };
   Update wait_update() {
     std::unique_lock lock(m_);
@@ -68,13 +79,13 @@ struct Job {
  private:
   bool ready() const { return finished_ || taken_ < text_.size(); }
   Update take() {  // under m_
-    Update u{text_.substr(taken_), finished_, reason_, tokens_};
+    Update u{text_.substr(taken_), finished_, reason_, tokens_, error_};
     taken_ = text_.size();
     return u;
   }
   std::mutex m_;
   std::condition_variable cv_;
-  std::string text_, reason_;
+  std::string text_, reason_, error_;
   size_t taken_ = 0;
   int64_t tokens_ = 0;
   bool finished_ = false;
@@ -85,9 +96,24 @@ class JobQueue {
   void push(std::shared_ptr<Job> j) {
     {
       std::lock_guard lock(m_);
-      q_.push_back(std::move(j));
+      if (!closed_) {
+        q_.push_back(std::move(j));
+        j = nullptr;
+      }
     }
+    if (j) j->fail(error_);  // (error_ is set once, before closed_)
     cv_.notify_all();
+  }
+  void close(const std::string& error) {
+    std::deque<std::shared_ptr<Job>> left;
+    {
+      std::lock_guard lock(m_);
+      if (closed_) return;
+      error_ = error;
+      closed_ = true;
+      left.swap(q_);
+    }
+    for (auto& j : left) j->fail(error);
   }
   std::shared_ptr<Job> pop() {  // null when empty
     std::lock_guard lock(m_);
@@ -119,6 +145,8 @@ class JobQueue {
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> q_;
   bool woken_ = false;
+  bool closed_ = false;
+  std::string error_;
 };
 
 }  // namespace tori::serve

@@ -121,6 +121,20 @@ void Scheduler::decode() {
 }
 
 void Scheduler::run(const std::atomic<bool>& stop) {
+  try {
+    serve(stop);
+  } catch (const std::exception& e) {
+    // The model failed (a rank lost, a collective timed out, ...): every job fails with the error,
+    // so its HTTP thread answers and returns, and the server can stop as the error leaves `serve`.
+    const std::string message = std::string("the model failed: ") + e.what();
+    for (Slot& slot : slots_)
+      if (slot.job) slot.job->fail(message), slot.job.reset();
+    queue_.close(message);
+    throw;
+  }
+}
+
+void Scheduler::serve(const std::atomic<bool>& stop) {
   std::optional<Clock::time_point> drain_start;
   while (true) {
     for (size_t s = 0; s < slots_.size(); ++s)

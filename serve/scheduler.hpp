@@ -34,7 +34,8 @@ class Scheduler {
             Metrics& metrics, SchedulerOptions opt);
   // Serves until `stop` is set and the running jobs have finished (or drain_s has passed: they are
   // finished with reason "abort"), then tells the other ranks to stop. Jobs still queued then are
-  // finished with "abort" too (the HTTP side refuses new ones once stop is set).
+  // finished with "abort" too (the HTTP side refuses new ones once stop is set). If a step throws,
+  // every job fails with the error (reason "error"), the queue is closed, and the error is rethrown.
   void run(const std::atomic<bool>& stop);
 
  private:
@@ -46,6 +47,7 @@ class Scheduler {
     std::optional<models::TextStream> text;
     bool decoding() const { return job && prefilled == job->req.prompt.size(); }
   };
+  void serve(const std::atomic<bool>& stop);  // run's loop
   std::vector<int32_t> admit();        // fills free slots from the queue; returns the slots to empty
   void prefill(std::vector<int32_t> resets);
   void decode();

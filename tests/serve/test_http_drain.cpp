@@ -6,11 +6,7 @@
 // now and then ("incomplete chunked read") when its HTTP thread lagged the scheduler. Made
 // deterministic here by a client that reads nothing until stop() was called, so the server is
 // blocked writing a large piece of text when the job finishes and stop() is asked.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -19,6 +15,7 @@
 #include <thread>
 
 #include "serve/http_api.hpp"
+#include "tests/serve/http_test_support.hpp"
 
 using namespace tori::serve;
 using namespace std::chrono_literals;
@@ -36,24 +33,11 @@ TEST_CASE("HttpApi::stop: a stream being written when the last job finishes is w
   HttpApi http(opt, info, queue, metrics, draining);
   http.start();
 
-  const int client = ::socket(AF_INET, SOCK_STREAM, 0);
-  const int small = 4096;  // so that the server's write of the piece below blocks at once
-  REQUIRE(setsockopt(client, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) == 0);
-  const timeval patience{10, 0};  // a read that waits longer fails the test rather than hang it
-  REQUIRE(setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof(patience)) == 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(uint16_t(http.port()));
-  REQUIRE(connect(client, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  const std::string body = R"({"model": "m", "prompt": [1, 2, 3], "max_tokens": 2, "stream": true})";
-  const std::string head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
-                           std::to_string(body.size()) + "\r\n\r\n";
-  REQUIRE(write(client, (head + body).data(), head.size() + body.size()) == ssize_t(head.size() + body.size()));
+  const int client = test::connect_loopback(http.port(), 10, 4096);  // a small window: the write below blocks at once
+  REQUIRE(client >= 0);
+  REQUIRE(test::send_post(client, "/v1/completions", R"({"model": "m", "prompt": [1, 2, 3], "max_tokens": 2, "stream": true})"));
 
-  std::shared_ptr<Job> job;
-  for (auto until = std::chrono::steady_clock::now() + 10s; !job && std::chrono::steady_clock::now() < until;)
-    if (!(job = queue.pop())) std::this_thread::sleep_for(1ms);
+  std::shared_ptr<Job> job = test::next_job(queue);
   REQUIRE(job);
   // The scheduler's side: a first token's text too large for the socket buffers, then (once the
   // server is writing it: its first bytes have arrived) the last token, the end of the job and,
