@@ -242,7 +242,7 @@ std::vector<nlohmann::json> run_model_bench(const ModelBenchOptions& o) {
   std::vector<RanksThreads> configs;
   for (const auto& t : o.ranks_threads) configs.push_back(parse_ranks_threads(t));
   if (configs.empty()) throw InputError("--ranks-threads: empty (allowed: RxT,... e.g. 1x2,2x1)");
-  if (o.dtypes.empty()) throw InputError("--dtypes: empty (allowed: f32, bf16, int8)");
+  if (o.dtypes.empty()) throw InputError(std::string("--dtypes: empty (allowed: ") + kernels::kWeightFormatNames + ")");
   std::vector<std::string> dtypes;  // as Tori names them (f32, not float32): the MFU's peak follows the name
   for (const auto& d : o.dtypes)
     dtypes.emplace_back(kernels::weight_format_name(kernels::parse_weight_format(d, "--dtypes")));

@@ -44,6 +44,8 @@ int64_t k_granule(WeightFormat f);
 std::string_view weight_format_name(WeightFormat f);
 // Parses f32|bf16|int8|int4|int4-min; throws tori::InputError naming `flag` and the allowed values.
 WeightFormat parse_weight_format(const std::string& s, const std::string& flag = "--weights");
+// The names parse_weight_format takes, for --help texts.
+inline constexpr const char* kWeightFormatNames = "f32|bf16|int8|int4|int4-min";
 
 namespace detail {
 struct OnednnWeight;  // oneDNN memory in the packed layout (onednn_matmul.hpp)

@@ -7,6 +7,7 @@
 #include "bench/model_bench.hpp"
 #include "collectives/torus_shape.hpp"
 #include "kernels/error.hpp"
+#include "kernels/packed_weight.hpp"
 #include "launch/command.hpp"
 #include "launch/plan_choice.hpp"
 #include "launch/sharded_run.hpp"
@@ -86,7 +87,7 @@ void add_bench_model_command(CLI::App& bench, Commands& out) {
   app->add_option("--model", o->model, "preset, model YAML, Hugging Face checkpoint directory or .gguf")
       ->capture_default_str();
   app->add_option("--seed", o->seed, "synthetic weights' seed")->capture_default_str();
-  app->add_option("--dtypes", o->dtypes, "weight formats: f32,bf16,int8")->delimiter(',')->capture_default_str();
+  app->add_option("--dtypes", o->dtypes, "weight formats, comma-separated, of: " + std::string(kernels::kWeightFormatNames))->delimiter(',')->capture_default_str();
   app->add_option("--ranks-threads", o->ranks_threads, "configurations RxT: R ranks (mpirun -np R) x T threads each")
       ->delimiter(',')
       ->capture_default_str();
@@ -120,7 +121,7 @@ void add_bench_model_command(CLI::App& bench, Commands& out) {
       ->capture_default_str();
   run->add_option("--seed", f->seed, "synthetic weights' seed")->capture_default_str();
   run->add_option("--torus", f->run.torus, "torus shape XxYxZ (default: auto)");
-  run->add_option("--dtype", f->run.dtype, "weight format: f32|bf16|int8")->capture_default_str();
+  run->add_option("--dtype", f->run.dtype, std::string("weight format: ") + kernels::kWeightFormatNames)->capture_default_str();
   run->add_option("--plan", f->plan, "default, auto or a plan text")->capture_default_str();
   add_matrix_options(run, f->run);
   out.push_back({run, [f](const GlobalOptions& g) { return run_model_run(*f, g); }});

@@ -5,6 +5,7 @@
 
 #include "bench/sweep.hpp"
 #include "kernels/error.hpp"
+#include "kernels/packed_weight.hpp"
 #include "launch/command.hpp"
 
 namespace tori::launch {
@@ -17,7 +18,7 @@ void add_bench_sweep_command(CLI::App& bench, Commands& out) {
   app->add_option("--model", o->model, "preset, model YAML or checkpoint")->capture_default_str();
   app->add_option("--chips", o->chips, "chip (rank) counts")->delimiter(',')->capture_default_str();
   app->add_option("--batches", o->batches, "batch sizes")->delimiter(',')->capture_default_str();
-  app->add_option("--dtypes", o->dtypes, "weight formats: f32,bf16,int8")->delimiter(',')->capture_default_str();
+  app->add_option("--dtypes", o->dtypes, "weight formats, comma-separated, of: " + std::string(kernels::kWeightFormatNames))->delimiter(',')->capture_default_str();
   app->add_option("--plans", o->plans, "phase plans to measure (default: every plan valid at each point)")
       ->delimiter(',');
   app->add_option("--prompt-len", o->prompt_len, "prefill tokens per sequence")->capture_default_str();

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "kernels/packed_weight.hpp"
 #include "kernels/record.hpp"
 #include "launch/command.hpp"
 #include "launch/defaults.hpp"
@@ -235,7 +236,7 @@ void add_perplexity_command(CLI::App& parent, Commands& out) {
   app->add_option("--torus", o->torus, "torus shape XxYxZ (default: auto from the rank count)");
   app->add_option("--plan", o->plan, "a plan (e.g. prefill=ws2d/heads,decode=ws2d/heads), 'default' or 'auto'")
       ->capture_default_str();
-  app->add_option("--dtype", o->dtype, "weight format f32|bf16|int8")->capture_default_str();
+  app->add_option("--dtype", o->dtype, std::string("weight format: ") + kernels::kWeightFormatNames)->capture_default_str();
   add_prefill_chunk_flag(*app, o->prefill_chunk);
   app->add_flag("--check-reference", o->check_reference,
                 "also score the windows with the single-process reference (on the weights rounded as --dtype "

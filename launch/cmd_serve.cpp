@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "kernels/packed_weight.hpp"
 #include "launch/command.hpp"
 #include "launch/defaults.hpp"
 #include "launch/plan_choice.hpp"
@@ -105,7 +106,7 @@ void add_serve_command(CLI::App& parent, Commands& out) {
   app->add_option("--served-model-name", f->name, "the model id clients send as \"model\" (default: the model's name)");
   app->add_option("--torus", f->torus, "XxYxZ (default: auto from the rank count)");
   app->add_option("--plan", f->plan, "layouts per phase, or default, or auto (see tori generate --help)")->capture_default_str();
-  app->add_option("--dtype", f->dtype, "weights: f32 | bf16 | int8")->capture_default_str();
+  app->add_option("--dtype", f->dtype, std::string("weight format: ") + kernels::kWeightFormatNames)->capture_default_str();
   app->add_option("--host", f->http.host, "address to listen on (127.0.0.1: this host only)")->capture_default_str();
   app->add_option("--port", f->http.port, "TCP port (0: any free port)")->capture_default_str();
   app->add_option("--api-key", f->http.api_key,
