@@ -98,6 +98,25 @@ TEST_CASE("int4 VNNI kernel equals its _ref for M = 1..17 and beyond, odd shapes
     }
 }
 
+TEST_CASE("int4 decode path (M = 1) gives each row what the tiled path gives it", "[matmul][int4]") {
+  // M = 1 runs its own kernel (the panel's sums in registers); M > 1 the tiled one. Same integers,
+  // same f32 operations in the same order: equal to the last bit, row by row.
+  for (WeightFormat f : {WeightFormat::int4, WeightFormat::int4_min})
+    for (const Int4Shape& s : kInt4Shapes) {
+      INFO(weight_format_name(f) << " K=" << s.k << " N=" << s.n);
+      Tensor w = random_tensor({s.k, s.n}, 41 + uint64_t(s.k));
+      PackedWeight pw = pack_weight(w, f, Backend::onednn);
+      const int64_t M = 3;
+      Tensor x = random_tensor({M, s.k}, 42 + uint64_t(s.n));
+      Tensor all = random_tensor({M, s.n}, 5);
+      Tensor one = all.clone();
+      gemm_s4_f32(x.data<float>(), s.k, M, pw, all.data<float>(), s.n, 0.75f, true);
+      for (int64_t m = 0; m < M; ++m)
+        gemm_s4_f32(x.data<float>() + m * s.k, s.k, 1, pw, one.data<float>() + m * s.n, s.n, 0.75f, true);
+      CHECK(max_abs_diff(one, all) == 0.0);
+    }
+}
+
 TEST_CASE("int4 matmul: f64 maths on the dequantised weights, within the activation rounding", "[matmul][int4]") {
   for (WeightFormat f : {WeightFormat::int4, WeightFormat::int4_min})
     for (Backend be : {Backend::reference, Backend::onednn})
