@@ -6,6 +6,8 @@
 # process start, so a re-executed process prints it twice, the second time with the new policy.
 set -u
 tori="$1"; mpiexec="$2"
+# The cases set the policy themselves: start from none (a shell that exports one would look like "user").
+unset OMP_WAIT_POLICY GOMP_SPINCOUNT TORI_OMP_WAIT_POLICY TORI_OMP_WAIT_POLICY_REEXEC
 cores=$(nproc)
 threads=$(( cores > 1 ? cores : 2 ))  # 2 ranks x this many threads always exceed the cores
 fails=0
