@@ -8,7 +8,7 @@ set -u
 tori="$1"; mpiexec="$2"
 # The cases set the policy themselves: start from none (a shell that exports one would look like "user").
 unset OMP_WAIT_POLICY GOMP_SPINCOUNT TORI_OMP_WAIT_POLICY TORI_OMP_WAIT_POLICY_REEXEC
-cores=$(nproc)
+cores=$(nproc --all)  # all online CPUs, as tori counts them (runtime::cores_on_host), not this shell's affinity
 threads=$(( cores > 1 ? cores : 2 ))  # 2 ranks x this many threads always exceed the cores
 fails=0
 # check NAME "EXPECTED SPINCOUNTS (sorted)" ENV... -- CMD...
