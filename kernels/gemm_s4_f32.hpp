@@ -23,6 +23,8 @@
 //                (after "& 0x0F" and ">> 4" each 64-byte line is the VNNI order [16 columns][4 k])
 //   64 f16 scales, then (Q4_1 form) 64 f16 mins.
 // Zero beyond N (padding columns contribute 0). K must be a multiple of kInt4Group.
+// Two kernels over the same integers: M = 1 (decode) keeps a panel's 64 sums in registers for all
+// its groups; M > 1 tiles 2 rows x 64 columns with sweeps of 16 rows. Their rows agree bit for bit.
 #include <cstdint>
 #include <vector>
 

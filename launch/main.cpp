@@ -17,6 +17,7 @@
 #include "models/attention_override.hpp"
 #include "launch/exit_guard.hpp"
 #include "launch/logging.hpp"
+#include "launch/wait_policy.hpp"
 #include "runtime/threads.hpp"
 
 namespace {
@@ -46,6 +47,9 @@ std::optional<std::string> unknown_command_message(const CLI::App& root) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First: libgomp read its wait policy when it loaded; this re-executes tori once when the host's
+  // cores are oversubscribed and the policy must become passive (launch/wait_policy.hpp).
+  tori::launch::settle_omp_wait_policy(argc, argv);
   tori::collectives::tighten_timer_slack();  // before any thread starts: they inherit it
   tori::kernels::use_step_heap();  // freed memory kept for reuse by the next step (heap_policy.hpp)
   int provided = 0;
@@ -68,7 +72,9 @@ int main(int argc, char** argv) {
       app.add_option("--log-level", global.log_level,
                      "trace|debug|info|warn|error|off (default: info on rank 0, warn elsewhere)");
       app.add_option("--threads", global.threads,
-                     "compute threads per rank (default, or 0: cores on host / ranks on host)")
+                     "compute threads per rank (default, or 0: cores on host / ranks on host); when ranks on the host x "
+                     "threads exceed its cores, idle OpenMP threads sleep instead of spinning (OMP_WAIT_POLICY=passive, "
+                     "unless OMP_WAIT_POLICY or GOMP_SPINCOUNT is set; docs/launching.md)")
           ->check(tori::launch::non_negative());
       app.add_flag("--json", global.json, "print JSON lines on stdout instead of text");
       app.add_option("--matmul", global.matmul, "matmul backend: onednn|openblas|reference|auto")
@@ -126,6 +132,7 @@ int main(int argc, char** argv) {
       tori::collectives::parse_ppermute_transport(global.ppermute, "--ppermute");
       tori::models::set_attention_override({global.sliding_window, global.sink_tokens});
       tori::launch::setup_logging(global.rank, global.log_level);
+      tori::launch::log_omp_wait_policy(global.rank);
       tori::collectives::watchdog::set_timeout(
           std::chrono::milliseconds(static_cast<int64_t>(global.timeout_s * 1000.0 + 0.5)));
       global.threads_applied = tori::runtime::apply_threads(global.threads, MPI_COMM_WORLD);

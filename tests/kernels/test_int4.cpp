@@ -78,7 +78,7 @@ TEST_CASE("int4 panels: packing is lossless", "[matmul][int4]") {
     }
 }
 
-TEST_CASE("int4 VNNI kernel equals its _ref for M = 1..17 and beyond, odd shapes", "[matmul][int4]") {
+TEST_CASE("int4 VNNI kernel equals its _ref for M = 1..17 and beyond, odd shapes, each row alone (M = 1) alike", "[matmul][int4]") {
   if (!cpu_has_avx512_vnni()) WARN("no AVX-512 VNNI: gemm_s4_f32 is the _ref itself here");
   for (WeightFormat f : {WeightFormat::int4, WeightFormat::int4_min})
     for (const Int4Shape& s : kInt4Shapes) {
@@ -87,13 +87,18 @@ TEST_CASE("int4 VNNI kernel equals its _ref for M = 1..17 and beyond, odd shapes
       for (int64_t M : {s.m, int64_t(1), int64_t(4), int64_t(16), int64_t(17), int64_t(37)}) {
         INFO(weight_format_name(f) << " M=" << M << " K=" << s.k << " N=" << s.n);
         Tensor x = random_tensor({M, s.k}, 22 + uint64_t(M));
-        Tensor y = random_tensor({M, s.n}, 3), r = y.clone();
+        Tensor y = random_tensor({M, s.n}, 3), r = y.clone(), rows = y.clone();
         gemm_s4_f32(x.data<float>(), s.k, M, pw, y.data<float>(), s.n, 0.5f, true);
         gemm_s4_f32_ref(x.data<float>(), s.k, M, pw, r.data<float>(), s.n, 0.5f, true);
         // Same integers on both sides (shared activation quantisation, exact i32 dot products of
         // each group); they differ only in summing K/32 f32 group terms vs f64: |term| <= 32 · 1 · 1,
         // K/32 <= 7 terms, f32 rounding 2^-24 per add: far below 1e-4.
         CHECK(max_abs_diff(y, r) <= 1e-4);
+        // M = 1 runs its own decode kernel (a panel's sums in registers), M > 1 the tiled one: same
+        // integers, same f32 operations in the same order, so each row alone equals it bit for bit.
+        for (int64_t m = 0; m < M && M > 1; ++m)
+          gemm_s4_f32(x.data<float>() + m * s.k, s.k, 1, pw, rows.data<float>() + m * s.n, s.n, 0.5f, true);
+        if (M > 1) CHECK(max_abs_diff(rows, y) == 0.0);
       }
     }
 }
