@@ -51,7 +51,8 @@ void add_compress_command(CLI::App& parent, Commands& out) {
   app->add_option("--tile", o->tile, "square tile size (default: the largest of 256, 192, 128, 96, 64, 48, 32 dividing every matrix)");
   app->add_option("--matrices", o->matrices, "all (wq, wk, wv, wo, w_in, w_gate, w_out) | ffn (w_in, w_gate, w_out)")
       ->capture_default_str();
-  app->add_option("--factor-dtype", o->factor_dtype, "f32 | bf16 | int8 (per-column f32 scales): how U and V are stored")
+  app->add_option("--factor-dtype", o->factor_dtype, "f32 | bf16 | int8 (per-column f32 scales): how U and V are stored; --dtype int8 runs int8 "
+                  "factors as stored (f32/bf16 factors: the product U·V quantised as a dense weight)")
       ->capture_default_str();
   app->add_option("--method", o->method,
                   "plain (SVD of each tile) | activation-aware (SVD of each tile whitened by its inputs' Gram "

@@ -104,13 +104,16 @@ class TsvdWeights final : public WeightSource {
   std::optional<kernels::TileShape> factor_tile(const std::string& name) const override;
   std::optional<kernels::TsvdFactors> read_factors(const std::string& name, const Box& box) const override;
   int64_t factor_parameters(const std::string& name) const override;
+  bool int8_factors(const std::string& name) const override { return factor_dtype_ == "int8" && find(name); }
   // The ranks of a compressed matrix (empty if `name` is dense).
   std::vector<int64_t> ranks(const std::string& name) const;
   kernels::TileShape tile() const { return tile_; }
   // f32 | bf16 | int8: how the factors are stored.
   const std::string& factor_dtype() const { return factor_dtype_; }
-  // All factors of a compressed matrix, f32 as stored (int8: q · scale, which pack_tsvd's int8
-  // format quantises back to the same q and scales); Error if `name` is dense.
+  // All factors of a compressed matrix, f32 as stored (int8: q · scale, with v_scale, which
+  // pack_tsvd's int8 format quantises back to the same q and scales); Error if `name` is dense.
+  // int8 in the parallel block: W_o and W_out are one output matmul [H·D + F, E], so their V scales
+  // are both tensors' column maxima (v_scale), as the dense int8 run's (rounded_weights.hpp).
   kernels::TsvdFactors factors(const std::string& name) const;
 
  private:
@@ -126,6 +129,10 @@ class TsvdWeights final : public WeightSource {
   const Matrix* find(const std::string& name) const;
   // Factor 'u' or 'v' of tile (i, j) as f32 (dequantised when int8).
   kernels::Tensor read_factor(const std::string& name, char uv, int64_t i, int64_t j, int64_t rank) const;
+  // int8: the V scales [T_n] an int8 run packs column block j of `name` with (see factors()).
+  kernels::Tensor v_scale(const std::string& name, int64_t j) const;
+  // Tile (i, j)'s factors appended to f (and its V scales when int8).
+  void append_tile(kernels::TsvdFactors& f, const std::string& name, const Matrix& m, int64_t i, int64_t j) const;
 };
 
 // The source model a TSVD checkpoint directory names (its tokenizer is the checkpoint's).
