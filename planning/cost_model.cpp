@@ -1,6 +1,7 @@
 #include "planning/cost_model.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "collectives/ring_plan.hpp"
 #include "kernels/error.hpp"
@@ -214,15 +215,24 @@ StepCost predict_step(const StepQuery& q) {
     for (const auto& [kind, width] : kinds) held.push_back({kind, cols / unit * width});
     return tsvd->stored(k, held);
   };
-  // tsvd_matmul of a factored [k, nn] weight of `num` numbers: nK GEMMs [M, T_k] x [T_k, R_i] and
-  // nN GEMMs [M, R'_j] x [R'_j, T_n] (ranks priced at their mean), 2·M·num FLOPs.
+  // tsvd_matmul of a factored [k, nn] weight of `num` numbers, 2·M·num FLOPs. Above
+  // kTsvdFusedMaxM rows: nK GEMMs [M, T_k] x [T_k, R_i] and nN GEMMs [M, R'_j] x [R'_j, T_n] (ranks
+  // priced at their mean). At M <= kTsvdFusedMaxM the small-batch kernel streams the factors once
+  // in one region (kernels/tsvd_fused.hpp), as a dense kernel streams a weight of as many numbers:
+  // priced as the matmul [M, k] x [k, num/k] (the same FLOPs and bytes), not as nK + nN matmuls of
+  // a tile's width each, which the small-M rates of a calibration would price far below it.
   auto factored_matmul = [&](int64_t k, int64_t nn, double num) {
     const int64_t Tk = tsvd->tile.rows, Tn = tsvd->tile.cols, nK = k / Tk, nN = nn / Tn;
     const double ranks = num / double(Tk + Tn);
     w.matmul_flops += 2.0 * double(M) * num;
+    w.weight_bytes += num * factor_bytes;
+    if (M <= kernels::kTsvdFusedMaxM) {
+      const int64_t cols = std::max<int64_t>(1, std::llround(num / double(k)));
+      add_matmul(w.matmuls, {M, k, cols, num / (double(k) * double(cols))});
+      return;
+    }
     add_matmul(w.matmuls, {M, Tk, std::max<int64_t>(1, int64_t(ranks / double(nK))), double(nK)});
     add_matmul(w.matmuls, {M, std::max<int64_t>(1, int64_t(ranks / double(nN))), Tn, double(nN)});
-    w.weight_bytes += num * factor_bytes;
   };
   const int64_t hd_unit = c.n_heads * D / n, f_unit = c.d_ff / n;
   for (const ProjectionUnits& p : projection_units(c, n)) {

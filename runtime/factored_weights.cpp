@@ -124,6 +124,12 @@ TsvdFactors unflatten_factors(const float* data, int64_t k, int64_t n, kernels::
   return f;
 }
 
+std::optional<TsvdPricing> run_pricing(const models::WeightSource& src, kernels::WeightFormat f) {
+  std::optional<TsvdPricing> p = tsvd_pricing(src);
+  if (p && !runs_factors(f, p->int8)) p.reset();
+  return p;
+}
+
 bool TsvdPricing::factored(const std::vector<std::string>& kinds) const {
   for (const auto& k : kinds)
     if (!density.count(k)) return false;

@@ -63,6 +63,9 @@ inline bool runs_factors(kernels::WeightFormat f, bool int8_factors) {
   return f == kernels::WeightFormat::f32 || f == kernels::WeightFormat::bf16 ||
          (f == kernels::WeightFormat::int8 && int8_factors);
 }
+// The pricing of a run of format f on src: tsvd_pricing when the run multiplies the factors
+// (runs_factors), else nullopt (dense weights: the product U·V, priced as dense).
+std::optional<TsvdPricing> run_pricing(const models::WeightSource& src, kernels::WeightFormat f);
 
 // Whether [start, start + size) is made of whole tiles of size t.
 inline bool whole_tiles(int64_t start, int64_t size, int64_t t) { return t > 0 && start % t == 0 && size % t == 0; }
