@@ -34,7 +34,7 @@ namespace tori::models {
 class SafetensorsFile;
 
 struct TsvdCompressOptions {
-  kernels::TileShape tile{0, 0};  // 0 = the default: tsvd_default_tile
+  kernels::TileShape tile{0, 0};  // 0 = tsvd_default_tile (tori compress passes runtime::default_tsvd_tile)
   kernels::RankRule rule;
   std::string matrices = "all";   // all (wq, wk, wv, wo, w_in, w_gate, w_out) | ffn (w_in, w_gate, w_out)
   std::string factor_dtype = "f32";  // f32 | bf16 | int8 (per-column scales)
@@ -68,8 +68,9 @@ std::vector<std::vector<int64_t>> allocate_global_ranks(const std::vector<kernel
 // The compressed matrices of `matrices` (all | ffn; InputError naming --matrices otherwise).
 std::vector<std::string> tsvd_matrix_names(const ModelConfig& c, const std::string& matrices);
 // The largest square tile of 256, 192, 128, 96, 64, 48, 32 dividing every compressed matrix's
-// sides (so tile boundaries fall on shard boundaries for every split of those sides into 2^k parts
-// down to the tile); InputError naming --tile when none does.
+// sides; InputError naming --tile when none does.
+// (The matrices alone: `tori compress` uses runtime::default_tsvd_tile, which also holds every
+// layout's shards whole, padded heads included.)
 int64_t tsvd_default_tile(const ModelConfig& c, const std::vector<std::string>& names);
 
 struct TsvdMatrixReport {
