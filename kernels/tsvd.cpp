@@ -14,6 +14,7 @@
 #include "kernels/error.hpp"
 #include "kernels/flop_counter.hpp"
 #include "kernels/onednn_matmul.hpp"
+#include "kernels/quantize.hpp"
 #include "kernels/tsvd_fused.hpp"
 
 namespace tori::kernels {
@@ -271,9 +272,9 @@ namespace {
 // plain-layout matmul (a view, no second copy), because the small-batch kernel reads them
 // row-major too; every other format and backend is pack_weight's (openblas and reference: plain
 // row-major; int8: s8 panels), which the small-batch kernel reads as they are.
-PackedWeight pack_factor(const Tensor& t, WeightFormat fmt, Backend backend) {
+PackedWeight pack_factor(const Tensor& t, WeightFormat fmt, Backend backend, const Tensor& scales = Tensor()) {
   if (backend != Backend::onednn || (fmt != WeightFormat::f32 && fmt != WeightFormat::bf16))
-    return pack_weight(t, fmt, backend);
+    return pack_weight(t, fmt, backend, fmt == WeightFormat::int8 ? scales : Tensor());
   PackedWeight p;
   p.format = fmt;
   p.backend = backend;
@@ -324,9 +325,52 @@ TsvdWeight pack_tsvd(const TsvdFactors& f, WeightFormat fmt, Backend backend) {
       const size_t t = size_t(i * nN + j);
       std::memcpy(V + w.v_row[t] * Tn, f.v[t].data<float>(), size_t(f.ranks[t] * Tn) * 4);
     }
-    w.v_cols.push_back(pack_factor(v, fmt, backend));
+    w.v_cols.push_back(pack_factor(v, fmt, backend, fmt == WeightFormat::int8 ? tsvd_v_scales(f, j) : Tensor()));
   }
   return w;
+}
+
+Tensor tsvd_v_scales(const TsvdFactors& f, int64_t j) {
+  const int64_t Tn = f.tile.cols, nN = f.tiles_n();
+  Tensor given({Tn}, DType::f32), amax({Tn}, DType::f32);  // zero-filled: none given; V̂_j's maxima
+  float* g = given.data<float>();
+  float* a = amax.data<float>();
+  for (int64_t i = 0; i < f.tiles_k(); ++i) {
+    const size_t t = size_t(i * nN + j);
+    const Tensor own = column_amax(f.v[t]);
+    for (int64_t c = 0; c < Tn; ++c) a[c] = std::max(a[c], own.data<float>()[c]);
+    const Tensor& s = f.v_scale.empty() ? Tensor() : f.v_scale[t];
+    if (!s.defined()) continue;
+    if (s.numel() != Tn)
+      throw Error("tsvd_v_scales: tile (" + std::to_string(i) + ", " + std::to_string(j) + ") has " +
+                  std::to_string(s.numel()) + " V scales for " + std::to_string(Tn) + " columns");
+    for (int64_t c = 0; c < Tn; ++c) g[c] = std::max(g[c], s.data<float>()[c]);
+  }
+  const Tensor fallback = int8_scales(amax);
+  for (int64_t c = 0; c < Tn; ++c)
+    if (g[c] <= 0.f) g[c] = fallback.data<float>()[c];
+  return given;
+}
+
+TsvdFactors tsvd_as_packed(const TsvdFactors& f, WeightFormat fmt) {
+  TsvdFactors r = f;
+  if (fmt == WeightFormat::bf16) {
+    for (auto* side : {&r.u, &r.v})
+      for (Tensor& t : *side) t = t.to(DType::bf16).to(DType::f32);
+  } else if (fmt == WeightFormat::int8) {
+    const int64_t nN = f.tiles_n();
+    for (int64_t j = 0; j < nN; ++j) {
+      const Tensor s = tsvd_v_scales(f, j);
+      for (int64_t i = 0; i < f.tiles_k(); ++i) {
+        const size_t t = size_t(i * nN + j);
+        r.u[t] = dequantize_int8(quantize_int8(f.u[t]));  // Û_i's columns are its tiles' columns
+        r.v[t] = dequantize_int8(quantize_int8(f.v[t], s));
+      }
+    }
+  } else if (fmt != WeightFormat::f32) {
+    throw Error("tsvd_as_packed: factors are f32, bf16 or int8, not " + std::string(weight_format_name(fmt)));
+  }
+  return r;
 }
 
 namespace {

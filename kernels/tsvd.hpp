@@ -61,6 +61,12 @@ struct TsvdFactors {
   std::vector<int64_t> ranks;  // [nK · nN], tile (i, j) at i·nN + j
   std::vector<Tensor> u;       // per tile [T_k, r_ij] f32
   std::vector<Tensor> v;       // per tile [r_ij, T_n] f32
+  // int8 factors (a checkpoint's --factor-dtype int8): per tile the per-column scales [T_n] f32 that
+  // V's column block is packed with, the whole weight's (every row block's maximum, as stored), so
+  // that a grid holding only some row blocks (a shard, a looped einsum's block, a gathered
+  // arrangement) quantises q·s back to the stored q. Empty, or a tile's entry undefined (padding's
+  // zero tiles): the column maxima of the V̂_j being packed.
+  std::vector<Tensor> v_scale;
   int64_t tiles_k() const { return tile.rows ? k / tile.rows : 0; }
   int64_t tiles_n() const { return tile.cols ? n / tile.cols : 0; }
   int64_t rank(int64_t i, int64_t j) const { return ranks[size_t(i * tiles_n() + j)]; }
@@ -113,7 +119,16 @@ struct TsvdWeight {
   std::string describe() const;        // "[576, 1536] tsvd 192x192 r 48 f32/onednn"
 };
 
+// int8: Û_i's per-column scales are its columns' maxima (each column belongs to one tile); V̂_j's
+// are f.v_scale's where given (their maximum over the tiles of column block j), else its columns'.
 TsvdWeight pack_tsvd(const TsvdFactors& f, WeightFormat fmt, Backend backend);
+// V̂_j's int8 scales [T_n] as pack_tsvd takes them: the given v_scale's maximum over the tiles of
+// column block j, a column without any falling back to V̂_j's own maximum / 127.
+Tensor tsvd_v_scales(const TsvdFactors& f, int64_t j);
+// The factors as pack_tsvd(f, fmt, ·) holds them, back in f32: bf16 each element rounded; int8
+// q·scale (U per column, V with tsvd_v_scales); f32 as given. What the single-process reference
+// multiplies for a run of that format (models/rounded_weights.hpp), so verify measures the sharding.
+TsvdFactors tsvd_as_packed(const TsvdFactors& f, WeightFormat fmt);
 
 // Largest M the small-batch kernel (tsvd_fused.hpp: both stages in one OpenMP region on the stored
 // factors, no per-block GEMM calls, no operand copies) takes; larger M run the nK + nN GEMMs.

@@ -66,8 +66,9 @@ int run_model_run(const RunFlags& f, const GlobalOptions& g) {
   const collectives::TorusShape shape = collectives::resolve_torus_shape(o.torus, g.world_size);
   const models::ModelConfig cfg = source->config();
   const std::string plan_text = f.plan;
-  o.plan_for = [cfg, shape, plan_text, &o, g](int64_t batch, int64_t prompt_len, int64_t gen_len) {
-    const PlanContext ctx{cfg, shape, batch, prompt_len, gen_len, o.shard.format};
+  o.plan_for = [cfg, shape, plan_text, &o, g, &source](int64_t batch, int64_t prompt_len, int64_t gen_len) {
+    const PlanContext ctx{cfg, shape, batch, prompt_len, gen_len, o.shard.format, runtime::ShardOptions::kDefaultPrefillChunk,
+                          runtime::run_pricing(*source, o.shard.format)};
     return resolve_plan(plan_text, "--plan", ctx, g);
   };
   return bench::run_model_run(*source, o);

@@ -42,7 +42,8 @@ int run_overlap(const OverlapFlags& f, const GlobalOptions& g) {
   o.json = g.json;
   o.threads = g.threads_applied;
   const PlanContext ctx{source->config(), collectives::resolve_torus_shape(o.torus, g.world_size), o.batch,
-                        o.prompt_len, o.steps, o.shard.format};
+                        o.prompt_len, o.steps, o.shard.format, runtime::ShardOptions::kDefaultPrefillChunk,
+                        runtime::run_pricing(*source, o.shard.format)};
   for (const std::string& text : f.plans) o.plans.push_back({text, resolve_plan(text, "--plans", ctx, g)});
   return bench::run_overlap_bench(*source, o);
 }

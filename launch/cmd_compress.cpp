@@ -17,6 +17,7 @@
 #include "models/hf_checkpoint.hpp"
 #include "models/tsvd_calibration.hpp"
 #include "models/tsvd_checkpoint.hpp"
+#include "runtime/tsvd_tile.hpp"
 
 namespace tori::launch {
 
@@ -48,10 +49,12 @@ void add_compress_command(CLI::App& parent, Commands& out) {
   app->add_option("--ratio", o->ratio, "compression ratio per tile, >= 1: rank = T·T / (ratio·2T)");
   app->add_option("--energy", o->energy, "instead of --ratio: per tile the fewest singular values keeping this share of Σ s²");
   app->add_option("--rank", o->rank, "instead of --ratio: this rank in every tile (1 .. tile - 1)");
-  app->add_option("--tile", o->tile, "square tile size (default: the largest of 256, 192, 128, 96, 64, 48, 32 dividing every matrix)");
+  app->add_option("--tile", o->tile, "square tile size (default: the largest of 256, 192, 128, 96, 64, 48, 32 dividing every matrix whose tiles "
+                  "every layout's shards hold whole, padded heads included, on 1, 2, 4 and 8 ranks)");
   app->add_option("--matrices", o->matrices, "all (wq, wk, wv, wo, w_in, w_gate, w_out) | ffn (w_in, w_gate, w_out)")
       ->capture_default_str();
-  app->add_option("--factor-dtype", o->factor_dtype, "f32 | bf16 | int8 (per-column f32 scales): how U and V are stored")
+  app->add_option("--factor-dtype", o->factor_dtype, "f32 | bf16 | int8 (per-column f32 scales): how U and V are stored; --dtype int8 runs int8 "
+                  "factors as stored (f32/bf16 factors: the product U·V quantised as a dense weight)")
       ->capture_default_str();
   app->add_option("--method", o->method,
                   "plain (SVD of each tile) | activation-aware (SVD of each tile whitened by its inputs' Gram "
@@ -112,6 +115,13 @@ void add_compress_command(CLI::App& parent, Commands& out) {
                                                   : o->model;
                    auto src = models::open_model(o->model, o->seed);
                    if (g.rank != 0) return 0;
+                   if (c.tile.rows == 0) {  // the default: one whose tiles every layout's shards hold whole
+                     const int64_t t = runtime::default_tsvd_tile(src->config(),
+                                                                  models::tsvd_matrix_names(src->config(), c.matrices));
+                     c.tile = {t, t};
+                     spdlog::info("compress: tile {}x{} (the default: every layout's shards on 1..{} ranks hold whole tiles)",
+                                  t, t, runtime::kTsvdTileMaxRanks);
+                   }
                    models::check_tsvd_options(src->config(), c);  // every bad flag before the calibration pass
                    // Texts are read (and refused) before any reference run.
                    std::optional<models::CalibrationText> cal_text, eval_text;

@@ -435,7 +435,8 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
   // The KV caches hold what this run reaches, not the model's whole context (a prompt that needs
   // more than max_seq keeps max_seq here and is refused by generate()).
   const models::ContextWindow window(*source, runtime::positions_needed(prompts, r.max_new_tokens));
-  const PlanContext pctx{window.config(), torus.shape(), B, longest, r.max_new_tokens, sopt.format, sopt.prefill_chunk};
+  const PlanContext pctx{window.config(), torus.shape(), B, longest, r.max_new_tokens, sopt.format,
+                         sopt.prefill_chunk, runtime::run_pricing(window, sopt.format)};
   runtime::Plan plan = resolve_plan(r.plan, "--plan", pctx, g);
   runtime::ShardedModel model(window, *env.coll, plan, B, sopt);
   spdlog::info("generate: model {} on {} ranks (torus {}), plan {}, {} weights, batch {}, sampling {}", cfg.name,

@@ -174,7 +174,7 @@ int run_perplexity(const PerplexityOptions& opts, const GlobalOptions& g) {
   ShardedRun env(o.torus, g);
   env.shard.format = format;
   env.shard.prefill_chunk = o.prefill_chunk;
-  const PlanContext pctx{cfg, env.torus.shape(), B, o.ctx, 1, format, o.prefill_chunk};
+  const PlanContext pctx{cfg, env.torus.shape(), B, o.ctx, 1, format, o.prefill_chunk, runtime::run_pricing(model_source, format)};
   const runtime::Plan plan = resolve_plan(o.plan, "--plan", pctx, g);
   runtime::ShardedModel model(model_source, *env.coll, plan, B, env.shard);
   spdlog::info("perplexity: model {} on {} ranks (torus {}), plan {}, {} weights; {} tokens, {} windows of {}, batch {}",

@@ -9,7 +9,11 @@
 // --max-context: per attention layout (decode FFN ws2d when valid), the longest context whose KV
 // cache fits in --kv-mem-frac of the profile's memory.
 // --explain PLAN|top: per phase, where the step time goes for the chosen plan beside PLAN
-// (planning/explain.hpp). --pareto: the latency-cost frontier over --chips x --batches
+// (planning/explain.hpp).
+// --model a TSVD checkpoint directory (tori compress): its source model's config, and the
+// factored weights priced as a run of --dtype multiplies them (runtime::run_pricing: FLOPs and
+// bytes 1/ratio of dense per kind, weight gathers of factors, the small-batch kernel at M <= 16);
+// a header line says so. Reads the checkpoint's header and tsvd.json, no factors. --pareto: the latency-cost frontier over --chips x --batches
 // (planning/pareto.hpp), written as OUT.json and OUT.csv; bench/plot-frontier draws OUT.png.
 #include <algorithm>
 #include <cstdio>
@@ -22,13 +26,17 @@
 #include "kernels/error.hpp"
 #include "kernels/record.hpp"
 #include "launch/command.hpp"
+#include "launch/defaults.hpp"
 #include "models/config.hpp"
+#include "models/hf_checkpoint.hpp"
+#include "models/tsvd_checkpoint.hpp"
 #include "planning/cost_model.hpp"
 #include "planning/hardware_profile.hpp"
 #include "planning/explain.hpp"
 #include "planning/pareto.hpp"
 #include "planning/plan_table.hpp"
 #include "planning/planner.hpp"
+#include "runtime/factored_weights.hpp"
 #include "runtime/placement.hpp"
 #include "planning/step_time.hpp"
 #include "runtime/threads.hpp"
@@ -192,11 +200,35 @@ int explain(const planning::PlanTableQuery& q, const planning::HardwareProfile& 
   return 0;
 }
 
+// The line saying how a TSVD checkpoint is priced: density per kind, tile, factor format.
+std::string tsvd_line(const std::string& dir, const std::optional<runtime::TsvdPricing>& p, kernels::WeightFormat wf) {
+  std::string s = "TSVD checkpoint " + dir + ": ";
+  if (!p)
+    return s + "--dtype " + std::string(kernels::weight_format_name(wf)) +
+           " runs the product U·V as dense weights (factors run at f32, bf16, and int8 when stored int8): priced dense";
+  s += "factored weights priced at their numbers per dense element (";
+  bool first = true;
+  for (const auto& [kind, d] : p->density) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s%s %.3f", first ? "" : ", ", kind.c_str(), d);
+    s += buf;
+    first = false;
+  }
+  return s + "), tile " + std::to_string(p->tile.rows) + "x" + std::to_string(p->tile.cols) + ", " +
+         (wf == kernels::WeightFormat::int8 ? "int8" : std::string(kernels::weight_format_name(wf))) +
+         " factors; dense kinds and the embedding priced dense";
+}
+
 int run_plan(const PlanOptions& o, const GlobalOptions& g) {
   if (g.rank != 0) return 0;
-  const models::ModelConfig c = models::load_model_config(o.model);
-  const planning::HardwareProfile hw = planning::load_hardware_profile(o.hardware);
   const kernels::WeightFormat wf = kernels::parse_weight_format(o.dtype, "--dtype");
+  // Any model (a preset or YAML: its config; a checkpoint: its header; a TSVD checkpoint: also its
+  // factors' ranks), no weights read.
+  const std::unique_ptr<models::WeightSource> src = models::open_model(o.model, kDefaultSeed);
+  const models::ModelConfig c = src->config();
+  const bool compressed = models::is_tsvd_checkpoint(o.model);
+  const std::optional<runtime::TsvdPricing> tsvd = runtime::run_pricing(*src, wf);
+  const planning::HardwareProfile hw = planning::load_hardware_profile(o.hardware);
   const std::vector<int64_t> chip_list = planning::parse_count_list(o.chips, "--chips");
   if (chip_list.size() > 1 && !o.pareto)
     throw InputError("--chips: a list ('" + o.chips + "') needs --pareto; give one chip count");
@@ -210,9 +242,17 @@ int run_plan(const PlanOptions& o, const GlobalOptions& g) {
   if (!(o.kv_mem_frac > 0 && o.kv_mem_frac <= 1))
     throw InputError("--kv-mem-frac must be in (0, 1], got " + std::to_string(o.kv_mem_frac));
   const int64_t chunk_flag = parse_chunk(o.prefill_chunk);
+  if (compressed) {
+    if (g.json)
+      kernels::emit({{"bench", "plan_tsvd"}, {"model", o.model}, {"factored", tsvd.has_value()},
+                     {"density", tsvd ? nlohmann::json(tsvd->density) : nlohmann::json()}});
+    else
+      std::printf("%s\n\n", tsvd_line(o.model, tsvd, wf).c_str());
+  }
   if (o.pareto) {
-    const planning::PlanTableQuery base{.config = c, .prompt_len = o.prompt_len, .gen_len = o.gen_len, .weights = wf,
-                                        .prefill_chunk = chunk_flag};
+    planning::PlanTableQuery base{.config = c, .prompt_len = o.prompt_len, .gen_len = o.gen_len, .weights = wf,
+                                  .prefill_chunk = chunk_flag};
+    base.tsvd = tsvd;
     return run_pareto(o, base, hw, g);
   }
   const collectives::TorusShape shape = collectives::auto_torus_shape(chips);
@@ -251,8 +291,9 @@ int run_plan(const PlanOptions& o, const GlobalOptions& g) {
 
   // Each phase plan priced and sized as the planner prices it (planning/plan_table.hpp), ranked by
   // the overlapped latency.
-  const planning::PlanTableQuery q{.config = c, .shape = shape, .batch = o.batch, .prompt_len = o.prompt_len,
-                                   .gen_len = o.gen_len, .weights = wf, .prefill_chunk = chunk_flag, .resources = res};
+  const planning::PlanTableQuery q{.config = c, .shape = shape, .batch = o.batch,
+                                   .prompt_len = o.prompt_len, .gen_len = o.gen_len, .weights = wf,
+                                   .prefill_chunk = chunk_flag, .resources = res, .tsvd = tsvd};
   if (!o.explain.empty()) return explain(q, hw, o.explain, g);
   for (bool prefill : {true, false}) {
     const std::vector<planning::PlanRow> rows = planning::rank_phase_plans(q, hw, prefill);
@@ -289,7 +330,10 @@ int run_plan(const PlanOptions& o, const GlobalOptions& g) {
 void add_plan_command(CLI::App& parent, Commands& out) {
   auto o = std::make_shared<PlanOptions>();
   CLI::App* app = parent.add_subcommand("plan", "rank the layouts of each phase by predicted latency (cost model)");
-  app->add_option("--model", o->model, "preset name or model YAML")->capture_default_str();
+  app->add_option("--model", o->model,
+                  "preset name, model YAML, checkpoint (HF directory, .gguf), or a TSVD checkpoint directory (tori "
+                  "compress): its factored weights priced as --dtype runs them")
+      ->capture_default_str();
   app->add_option("--hardware", o->hardware, "hardware profile: built-in name or YAML file")->capture_default_str();
   app->add_option("--chips", o->chips,
                   "number of chips (torus: auto_torus_shape); with --pareto a list, e.g. 16,32,64,128")

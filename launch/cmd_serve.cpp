@@ -61,7 +61,8 @@ int run_serve(ServeFlags& f, const GlobalOptions& g) {
   ShardedRun env(f.torus, g);
   env.shard.format = kernels::parse_weight_format(f.dtype, "--dtype");
   const PlanContext pctx{cfg, env.torus.shape(), f.max_batch, std::min(f.sched.prefill_chunk, cfg.max_seq),
-                         std::min<int64_t>(f.max_tokens, cfg.max_seq), env.shard.format};
+                         std::min<int64_t>(f.max_tokens, cfg.max_seq), env.shard.format,
+                         runtime::ShardOptions::kDefaultPrefillChunk, runtime::run_pricing(source, env.shard.format)};
   const runtime::Plan plan = resolve_plan(f.plan, "--plan", pctx, g);
   runtime::ShardedModel model(source, *env.coll, plan, f.max_batch, env.shard);
 

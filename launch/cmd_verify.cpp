@@ -145,7 +145,9 @@ int run_verify(const VerifyOptions& opts, const GlobalOptions& g) {
     int64_t longest = 0;
     for (const auto& p : prompts) longest = std::max<int64_t>(longest, int64_t(p.size()));
     plans.push_back(resolve_plan(o.plan, "--plan",
-                                 {base, torus.shape(), B, longest, o.max_new, format, o.prefill_chunk}, g));
+                                 {base, torus.shape(), B, longest, o.max_new, format, o.prefill_chunk,
+                                  runtime::run_pricing(*source, format)},
+                                 g));
   }
   spdlog::info("verify: model {}, torus {}, batch {}, {} plan(s) x {} block(s)", base.name, torus.shape().str(), B,
                plans.size(), blocks.size());

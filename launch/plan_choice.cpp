@@ -98,6 +98,7 @@ runtime::Plan resolve_plan(const std::string& text, const std::string& flag, con
   static_assert(PlanContext{}.prefill_chunk == runtime::ShardOptions::kDefaultPrefillChunk);
   q.prefill_chunk = ctx.prefill_chunk;  // as this run chunks its prefill
   q.weights = ctx.weights;
+  q.tsvd = ctx.tsvd;
   q.resources = resources(g);
   q.overlapped = g.overlap != "none";
   const planning::PlannerChoice c = planning::choose_plan(q, hw);
@@ -126,6 +127,7 @@ std::optional<planning::Utilisation> measured_utilisation(const PlanContext& ctx
   q.tokens = prefill ? ctx.prompt_len : 1;
   q.cached = cached;
   q.weights = ctx.weights;
+  q.tsvd = ctx.tsvd;
   return planning::utilisation(planning::predict_step(q), measured_s, hw, ctx.weights, ctx.shape.ranks(), res);
 }
 

@@ -12,6 +12,7 @@
 #include "kernels/packed_weight.hpp"
 #include "launch/command.hpp"
 #include "models/config.hpp"
+#include "runtime/factored_weights.hpp"
 #include "runtime/plan.hpp"
 #include "planning/step_time.hpp"
 
@@ -27,6 +28,8 @@ struct PlanContext {
   // Tokens per prefill step over the batch, as the run chunks its prefill (--prefill-chunk; 0: the
   // whole prompts): the planner prices the prefill chunk by chunk (planning/planner.hpp).
   int64_t prefill_chunk = 2048;  // runtime::ShardOptions::kDefaultPrefillChunk (asserted in plan_choice.cpp)
+  // A TSVD checkpoint the run multiplies factored (runtime::run_pricing): priced as such.
+  std::optional<runtime::TsvdPricing> tsvd;
 };
 
 // Collective over MPI_COMM_WORLD (every rank calls it). `flag` names the option in errors.

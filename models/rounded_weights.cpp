@@ -69,14 +69,12 @@ bool runs_factored(const WeightSource& src, const std::string& name, const std::
   return true;
 }
 
-// A factored weight as a bf16 run multiplies it: Σ bf16(U)·bf16(V) per tile (pack_tsvd rounds
-// each factor, element by element, so every layout's shards hold the same values).
-Tensor round_bf16_factors(const WeightSource& src, const std::string& name) {
+// A factored weight as a bf16 or int8 run multiplies it: Σ U'·V' per tile with the factors as
+// pack_tsvd holds them (kernels::tsvd_as_packed: bf16 element by element; int8 factors back to the
+// stored q with U's and the whole weight's V scales), the same values in every layout's shards.
+Tensor round_factors(const WeightSource& src, const std::string& name, WeightFormat fmt) {
   const kernels::Shape shape = find_tensor(src.config(), name).shape;
-  kernels::TsvdFactors f = *src.read_factors(name, Box{{0, 0}, {shape[0], shape[1]}});
-  for (auto* side : {&f.u, &f.v})
-    for (Tensor& t : *side) t = round_bf16(t);
-  return f.reconstruct();
+  return kernels::tsvd_as_packed(*src.read_factors(name, Box{{0, 0}, {shape[0], shape[1]}}), fmt).reconstruct();
 }
 
 Tensor cut(const Tensor& full, const Box& box) {
@@ -90,9 +88,11 @@ Tensor cut(const Tensor& full, const Box& box) {
 RoundedWeights::RoundedWeights(const WeightSource& base, WeightFormat fmt) : base_(base), fmt_(fmt) {}
 
 Tensor RoundedWeights::rounded_full(const std::string& name) const {
+  const bool factored = runs_factored(base_, name, layer_part(name));
+  if (factored && (fmt_ == WeightFormat::bf16 || (fmt_ == WeightFormat::int8 && base_.int8_factors(name))))
+    return round_factors(base_, name, fmt_);
   Tensor w = base_.read_full(name);
-  if (fmt_ == WeightFormat::bf16)
-    return runs_factored(base_, name, layer_part(name)) ? round_bf16_factors(base_, name) : round_bf16(w);
+  if (fmt_ == WeightFormat::bf16) return round_bf16(w);
   if (kernels::is_int4(fmt_) && name != "unembed") return round_int4(w, fmt_, name);
   Tensor amax = kernels::column_amax(w);
   const std::string part = layer_part(name);

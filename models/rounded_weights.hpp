@@ -10,6 +10,9 @@
 //         dimension K (kernels/quantize.hpp), the scales every rank packs with
 //         (runtime/layer_shards.hpp). In the parallel block W_o and W_out are one output matmul
 //         [H·D + F, E] with one scale per column, so both tensors use max of their columns' scales.
+//         A TSVD weight with int8 factors the run multiplies factored: Σ U'·V' per tile, the factors
+//         as pack_tsvd quantises them (kernels::tsvd_as_packed: the stored q and scales; in the
+//         parallel block V's scales are W_o's and W_out's maxima, tsvd_checkpoint.hpp).
 //   int4, int4_min  every matmul weight through the group-wise 4-bit quantiser (kernels/quantize.hpp),
 //         groups of 32 along K; group-local, so the tensor rounds as every group-aligned shard does.
 //         A GGUF Q4_0 / Q4_1 tensor comes back unchanged (the quantiser is exact on them).

@@ -389,6 +389,26 @@ Tensor TsvdWeights::read_factor(const std::string& name, char uv, int64_t i, int
   return f;
 }
 
+Tensor TsvdWeights::v_scale(const std::string& name, int64_t j) const {
+  Tensor s = file_->read_rows(scale_name(name, 'v', 0, j), 0, 1, 0, tile_.cols).reshape({tile_.cols});
+  const std::string part = name.substr(name.rfind('.') + 1);
+  if (config().block != Block::parallel || (part != "wo" && part != "w_out")) return s;
+  const std::string other = name.substr(0, name.size() - part.size()) + (part == "wo" ? "w_out" : "wo");
+  if (!find(other)) return s;  // W_o dense: the output matmul is not factored
+  const Tensor t = file_->read_rows(scale_name(other, 'v', 0, j), 0, 1, 0, tile_.cols);
+  for (int64_t c = 0; c < tile_.cols; ++c) s.data<float>()[c] = std::max(s.data<float>()[c], t.data<float>()[c]);
+  return s;
+}
+
+void TsvdWeights::append_tile(kernels::TsvdFactors& f, const std::string& name, const Matrix& m, int64_t i,
+                              int64_t j) const {
+  const int64_t r = m.ranks[size_t(i * (m.n / tile_.cols) + j)];
+  f.ranks.push_back(r);
+  f.u.push_back(read_factor(name, 'u', i, j, r));  // int8 factors: q · scale, as read() multiplies them
+  f.v.push_back(read_factor(name, 'v', i, j, r));
+  if (factor_dtype_ == "int8") f.v_scale.push_back(v_scale(name, j));
+}
+
 kernels::TsvdFactors TsvdWeights::factors(const std::string& name) const {
   const Matrix* m = find(name);
   if (!m) throw Error("TsvdWeights: '" + name + "' is not a compressed matrix");
@@ -396,12 +416,8 @@ kernels::TsvdFactors TsvdWeights::factors(const std::string& name) const {
   f.k = m->k;
   f.n = m->n;
   f.tile = tile_;
-  f.ranks = m->ranks;
   for (int64_t i = 0; i < f.tiles_k(); ++i)
-    for (int64_t j = 0; j < f.tiles_n(); ++j) {
-      f.u.push_back(read_factor(name, 'u', i, j, f.rank(i, j)));
-      f.v.push_back(read_factor(name, 'v', i, j, f.rank(i, j)));
-    }
+    for (int64_t j = 0; j < f.tiles_n(); ++j) append_tile(f, name, *m, i, j);
   return f;
 }
 
@@ -435,14 +451,9 @@ std::optional<kernels::TsvdFactors> TsvdWeights::read_factors(const std::string&
   f.k = box.size[0];
   f.n = box.size[1];
   f.tile = tile_;
-  const int64_t i0 = box.start[0] / Tk, j0 = box.start[1] / Tn, nN = m->n / Tn;
+  const int64_t i0 = box.start[0] / Tk, j0 = box.start[1] / Tn;
   for (int64_t i = i0; i < i0 + f.k / Tk; ++i)
-    for (int64_t j = j0; j < j0 + f.n / Tn; ++j) {
-      const int64_t r = m->ranks[size_t(i * nN + j)];
-      f.ranks.push_back(r);
-      f.u.push_back(read_factor(name, 'u', i, j, r));  // int8 factors: q · scale, as read() multiplies them
-      f.v.push_back(read_factor(name, 'v', i, j, r));
-    }
+    for (int64_t j = j0; j < j0 + f.n / Tn; ++j) append_tile(f, name, *m, i, j);
   return f;
 }
 

@@ -34,7 +34,7 @@ namespace tori::models {
 class SafetensorsFile;
 
 struct TsvdCompressOptions {
-  kernels::TileShape tile{0, 0};  // 0 = the default: tsvd_default_tile
+  kernels::TileShape tile{0, 0};  // 0 = tsvd_default_tile (tori compress passes runtime::default_tsvd_tile)
   kernels::RankRule rule;
   std::string matrices = "all";   // all (wq, wk, wv, wo, w_in, w_gate, w_out) | ffn (w_in, w_gate, w_out)
   std::string factor_dtype = "f32";  // f32 | bf16 | int8 (per-column scales)
@@ -68,8 +68,9 @@ std::vector<std::vector<int64_t>> allocate_global_ranks(const std::vector<kernel
 // The compressed matrices of `matrices` (all | ffn; InputError naming --matrices otherwise).
 std::vector<std::string> tsvd_matrix_names(const ModelConfig& c, const std::string& matrices);
 // The largest square tile of 256, 192, 128, 96, 64, 48, 32 dividing every compressed matrix's
-// sides (so tile boundaries fall on shard boundaries for every split of those sides into 2^k parts
-// down to the tile); InputError naming --tile when none does.
+// sides; InputError naming --tile when none does.
+// (The matrices alone: `tori compress` uses runtime::default_tsvd_tile, which also holds every
+// layout's shards whole, padded heads included.)
 int64_t tsvd_default_tile(const ModelConfig& c, const std::vector<std::string>& names);
 
 struct TsvdMatrixReport {
@@ -104,13 +105,16 @@ class TsvdWeights final : public WeightSource {
   std::optional<kernels::TileShape> factor_tile(const std::string& name) const override;
   std::optional<kernels::TsvdFactors> read_factors(const std::string& name, const Box& box) const override;
   int64_t factor_parameters(const std::string& name) const override;
+  bool int8_factors(const std::string& name) const override { return factor_dtype_ == "int8" && find(name); }
   // The ranks of a compressed matrix (empty if `name` is dense).
   std::vector<int64_t> ranks(const std::string& name) const;
   kernels::TileShape tile() const { return tile_; }
   // f32 | bf16 | int8: how the factors are stored.
   const std::string& factor_dtype() const { return factor_dtype_; }
-  // All factors of a compressed matrix, f32 as stored (int8: q · scale, which pack_tsvd's int8
-  // format quantises back to the same q and scales); Error if `name` is dense.
+  // All factors of a compressed matrix, f32 as stored (int8: q · scale, with v_scale, which
+  // pack_tsvd's int8 format quantises back to the same q and scales); Error if `name` is dense.
+  // int8 in the parallel block: W_o and W_out are one output matmul [H·D + F, E], so their V scales
+  // are both tensors' column maxima (v_scale), as the dense int8 run's (rounded_weights.hpp).
   kernels::TsvdFactors factors(const std::string& name) const;
 
  private:
@@ -126,6 +130,10 @@ class TsvdWeights final : public WeightSource {
   const Matrix* find(const std::string& name) const;
   // Factor 'u' or 'v' of tile (i, j) as f32 (dequantised when int8).
   kernels::Tensor read_factor(const std::string& name, char uv, int64_t i, int64_t j, int64_t rank) const;
+  // int8: the V scales [T_n] an int8 run packs column block j of `name` with (see factors()).
+  kernels::Tensor v_scale(const std::string& name, int64_t j) const;
+  // Tile (i, j)'s factors appended to f (and its V scales when int8).
+  void append_tile(kernels::TsvdFactors& f, const std::string& name, const Matrix& m, int64_t i, int64_t j) const;
 };
 
 // The source model a TSVD checkpoint directory names (its tokenizer is the checkpoint's).

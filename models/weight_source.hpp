@@ -38,6 +38,10 @@ class WeightSource {
   virtual std::optional<kernels::TsvdFactors> read_factors(const std::string& name, const Box& box) const;
   // Numbers a compressed tensor's factors hold, Σ r·(T_k + T_n) over its tiles (0: dense).
   virtual int64_t factor_parameters(const std::string&) const { return 0; }
+  // Whether a compressed tensor's factors are stored int8 with per-column scales (read_factors then
+  // gives q·scale and each tile's V scales, TsvdFactors::v_scale): an int8 run multiplies them as
+  // stored (runtime/factored_weights.hpp runs_factors).
+  virtual bool int8_factors(const std::string&) const { return false; }
 };
 
 // The weights of another source under a changed config (a shorter context, other attention
@@ -53,6 +57,7 @@ class ConfigView : public WeightSource {
     return source_.read_factors(name, box);
   }
   int64_t factor_parameters(const std::string& name) const override { return source_.factor_parameters(name); }
+  bool int8_factors(const std::string& name) const override { return source_.int8_factors(name); }
 
  protected:
   const WeightSource& source_;

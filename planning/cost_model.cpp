@@ -1,6 +1,7 @@
 #include "planning/cost_model.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "collectives/ring_plan.hpp"
 #include "kernels/error.hpp"
@@ -197,8 +198,10 @@ StepCost predict_step(const StepQuery& q) {
   // TSVD: which weights run factored (all their tensors compressed, as layer_shards.cpp decides),
   // and a factored [k, cols] weight's numbers, its columns (rows for W_out) split among its kinds
   // as a unit's segments are.
-  const runtime::TsvdPricing* tsvd = runtime::runs_factors(q.weights) && q.tsvd ? &*q.tsvd : nullptr;
-  const double factor_bytes = q.weights == kernels::WeightFormat::bf16 ? 2.0 : 4.0;
+  const runtime::TsvdPricing* tsvd = q.tsvd && runtime::runs_factors(q.weights, q.tsvd->int8) ? &*q.tsvd : nullptr;
+  const double factor_bytes = q.weights == kernels::WeightFormat::bf16 ? 2.0
+                              : q.weights == kernels::WeightFormat::int8 ? 1.0
+                                                                          : 4.0;
   using Kinds = std::vector<std::pair<std::string, int64_t>>;  // kind, width per unit
   auto factored = [&](const Kinds& kinds) {
     std::vector<std::string> names;
@@ -212,15 +215,24 @@ StepCost predict_step(const StepQuery& q) {
     for (const auto& [kind, width] : kinds) held.push_back({kind, cols / unit * width});
     return tsvd->stored(k, held);
   };
-  // tsvd_matmul of a factored [k, nn] weight of `num` numbers: nK GEMMs [M, T_k] x [T_k, R_i] and
-  // nN GEMMs [M, R'_j] x [R'_j, T_n] (ranks priced at their mean), 2·M·num FLOPs.
+  // tsvd_matmul of a factored [k, nn] weight of `num` numbers, 2·M·num FLOPs. Above
+  // kTsvdFusedMaxM rows: nK GEMMs [M, T_k] x [T_k, R_i] and nN GEMMs [M, R'_j] x [R'_j, T_n] (ranks
+  // priced at their mean). At M <= kTsvdFusedMaxM the small-batch kernel streams the factors once
+  // in one region (kernels/tsvd_fused.hpp), as a dense kernel streams a weight of as many numbers:
+  // priced as the matmul [M, k] x [k, num/k] (the same FLOPs and bytes), not as nK + nN matmuls of
+  // a tile's width each, which the small-M rates of a calibration would price far below it.
   auto factored_matmul = [&](int64_t k, int64_t nn, double num) {
     const int64_t Tk = tsvd->tile.rows, Tn = tsvd->tile.cols, nK = k / Tk, nN = nn / Tn;
     const double ranks = num / double(Tk + Tn);
     w.matmul_flops += 2.0 * double(M) * num;
+    w.weight_bytes += num * factor_bytes;
+    if (M <= kernels::kTsvdFusedMaxM) {
+      const int64_t cols = std::max<int64_t>(1, std::llround(num / double(k)));
+      add_matmul(w.matmuls, {M, k, cols, num / (double(k) * double(cols))});
+      return;
+    }
     add_matmul(w.matmuls, {M, Tk, std::max<int64_t>(1, int64_t(ranks / double(nK))), double(nK)});
     add_matmul(w.matmuls, {M, std::max<int64_t>(1, int64_t(ranks / double(nN))), Tn, double(nN)});
-    w.weight_bytes += num * factor_bytes;
   };
   const int64_t hd_unit = c.n_heads * D / n, f_unit = c.d_ff / n;
   for (const ProjectionUnits& p : projection_units(c, n)) {
@@ -241,10 +253,13 @@ StepCost predict_step(const StepQuery& q) {
     auto in_num = [&](const runtime::WeightShapes& x) { return numbers(x.in_rows, x.in_cols, in_kinds); };
     auto out_num = [&](const runtime::WeightShapes& x) { return numbers(x.out_cols, x.out_rows, out_kinds); };
     auto kv_num = [&](const runtime::WeightShapes& x) { return numbers(x.kv_rows, 2 * KD, kv_kinds); };
-    auto tiles = [&](int64_t r, int64_t cols) { return (r / tsvd->tile.rows) * (cols / tsvd->tile.cols); };
+    // A flattened grid's floats besides the numbers: a rank per tile, and int8 factors' V scales
+    // [T_n] per tile (runtime/factored_weights.hpp flatten_factors).
+    const int64_t per_tile = tsvd ? 1 + (q.weights == kernels::WeightFormat::int8 ? tsvd->tile.cols : 0) : 1;
+    auto tiles = [&](int64_t r, int64_t cols) { return (r / tsvd->tile.rows) * (cols / tsvd->tile.cols) * per_tile; };
     if (gathered) {  // weight_prefetch.hpp: each stored weight gathered in one collective
       const runtime::WeightShapes st = runtime::stored_weights(pl, p.unit_in, p.unit_out);
-      if (fac) {  // the flattened factors: a rank per tile, then the numbers
+      if (fac) {  // the flattened factors: a rank (and int8: V scales) per tile, then the numbers
         book.all_gather(tiles(st.in_rows, st.in_cols) + int64_t(in_num(st)), f.weight_gather);
         book.all_gather(tiles(st.out_rows, st.out_cols) + int64_t(out_num(st)), f.weight_gather);
       } else {
@@ -283,9 +298,10 @@ StepCost predict_step(const StepQuery& q) {
     chain(f.out, ws.out_rows, ws.out_cols, false, fac ? out_num(ws) : 0.0);
     if (gathered && fac) {
       // Gathered factors readied every step: unflattened and joined (a copy, 8 bytes per
-      // number), stacked into Û_i / V̂_j by pack_tsvd (8; bf16 then converted, 6; oneDNN
-      // multiplies them in place).
-      w.repack_bytes += (16.0 + (factor_bytes == 2.0 ? 6.0 : 0.0)) * (in_num(ws) + out_num(ws) + (fac_kv ? kv_num(ws) : 0.0));
+      // number), stacked into Û_i / V̂_j by pack_tsvd (8; bf16 then converted, 6; int8 then
+      // column maxima and quantised, 9; oneDNN multiplies f32 and bf16 in place).
+      const double convert = factor_bytes == 2.0 ? 6.0 : factor_bytes == 1.0 ? 9.0 : 0.0;
+      w.repack_bytes += (16.0 + convert) * (in_num(ws) + out_num(ws) + (fac_kv ? kv_num(ws) : 0.0));
     } else if (gathered) {
       // Readied for the kernel every step: bf16 and int8 packed (read 4, write wb); f32 read
       // where it lies by oneDNN's plain-layout kernel, which copies each block of it once more

@@ -29,10 +29,12 @@
 //             ≈ 4·B·L·T·H·D / n, as kernels::attention_cost counts it; per sequence with
 //             seq_tokens/seq_cached). Equal to kernels/flop_counter.hpp's counts (tested).
 //             TSVD (StepQuery::tsvd): a factored weight's x·W is tsvd_matmul's nK + nN GEMMs,
-//             2·M·(its factors' numbers) FLOPs.
+//             2·M·(its factors' numbers) FLOPs; at M <= kTsvdFusedMaxM its small-batch kernel, one
+//             pass over the factors, listed as the matmul [M, K] x [K, numbers/K] (same FLOPs, bytes).
 //   weight_bytes  weight elements the layer's matmuls read × bytes(dtype) (gathered weights for wg;
-//             factored weights: their factors' numbers × 4; their gathers carry the flattened
-//             factors, tiles + numbers, runtime/weight_prefetch.hpp).
+//             factored weights: their factors' numbers × 4, 2 or 1 (f32, bf16, int8 factors); their
+//             gathers carry the flattened factors, tiles + numbers (+ T_n V scales per tile when
+//             int8), runtime/weight_prefetch.hpp).
 //   kv_bytes  KV cache read: B_a · K_local · (T + L) · D · 2 · kv element bytes.
 //   repack_bytes  weight-gathered layouts, every step: bf16/int8 place the gathered f32 weights
 //             in order (a copy, 8 bytes per element, unless the gather already left them in place:
@@ -81,7 +83,7 @@ struct StepQuery {
   // padded to L but attention skips the padding) and cached tokens. Empty: L and T for all.
   std::vector<int64_t> seq_tokens, seq_cached;
   kernels::WeightFormat weights = kernels::WeightFormat::f32;
-  // A TSVD checkpoint run factored (f32; runtime/factored_weights.hpp): its weights' FLOPs, bytes
+  // A TSVD checkpoint run factored (runtime::run_pricing): its weights' FLOPs, bytes
   // and weight gathers are the factors' (runtime::tsvd_pricing of the source).
   std::optional<runtime::TsvdPricing> tsvd;
   bool logits = true;  // the step ends with the logits (a chunked prefill: its last chunk only)

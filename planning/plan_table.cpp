@@ -22,7 +22,7 @@ MemoryCost memory_of(const PlanTableQuery& q, const HardwareProfile& hw, const P
                                 .act_bytes = act_b, .gathered_bytes = gathered_b, .placed_copy = !accel};
   return predict_memory(q.config, q.shape, p, p, q.batch, q.prompt_len + q.gen_len, q.weights,
                         kv_elem_bytes(q.weights), prefill ? step : runtime::StepShape{0},
-                        prefill ? runtime::StepShape{0} : step, plain_b);
+                        prefill ? runtime::StepShape{0} : step, plain_b, q.tsvd ? &*q.tsvd : nullptr);
 }
 
 }  // namespace
@@ -40,7 +40,7 @@ PlanRow price_plan_row(const PlanTableQuery& q, const HardwareProfile& hw, const
   PlannerQuery pq{.config = q.config, .shape = q.shape, .batch = q.batch, .prompt_len = q.prompt_len,
                   .gen_len = q.gen_len, .weights = q.weights, .kv_elem_bytes = kv_elem_bytes(q.weights),
                   .prefill_chunk = Lc * q.batch, .act_scale = activation_scale(q.weights),
-                  .resources = q.resources, .overlapped = true};
+                  .resources = q.resources, .overlapped = true, .tsvd = q.tsvd};
   PlanRow r{p, price_phase(pq, hw, p, prefill).time, memory_of(q, hw, p, prefill, Lc), Lc, false};
   r.fits = r.memory.total() <= hw.hbm_bytes;
   return r;

@@ -26,6 +26,7 @@ struct PlanTableQuery {
   kernels::WeightFormat weights = kernels::WeightFormat::bf16;
   int64_t prefill_chunk = -1;  // tokens per prefill step over the batch; 0 = whole prompts; < 0 auto
   RankResources resources;     // a calibrated CPU profile's ranks (threads 0: accelerator pricing)
+  std::optional<runtime::TsvdPricing> tsvd;  // a TSVD checkpoint run factored (planner.hpp); nullopt: dense
 };
 
 struct PlanRow {

@@ -43,6 +43,7 @@ PlanCandidate price_phase(const PlannerQuery& q, const HardwareProfile& hw, cons
   s.batch = q.batch;
   s.weights = q.weights;
   s.kv_elem_bytes = q.kv_elem_bytes;
+  s.tsvd = q.tsvd;
   const int64_t T0 = cached >= 0 ? cached : (prefill ? 0 : q.prompt_len + q.gen_len / 2);
   PlanCandidate c;
   c.plan = plan;

@@ -30,6 +30,9 @@ struct PlannerQuery {
   double act_scale = 1.0;  // Tori's activations are f32 (step_time.hpp)
   RankResources resources;
   bool overlapped = false;
+  // A TSVD checkpoint whose factors the run multiplies (runtime::run_pricing): factored FLOPs,
+  // bytes and weight gathers (cost_model.hpp StepQuery::tsvd); nullopt: dense.
+  std::optional<runtime::TsvdPricing> tsvd;
 };
 
 struct PlanCandidate {

@@ -26,6 +26,8 @@ TsvdFactors join_factors(const std::vector<TsvdFactors>& parts, int dim) {
   out.ranks.resize(size_t(nK * nN));
   out.u.resize(out.ranks.size());
   out.v.resize(out.ranks.size());
+  const bool scaled = std::any_of(parts.begin(), parts.end(), [](const TsvdFactors& p) { return !p.v_scale.empty(); });
+  if (scaled) out.v_scale.resize(out.ranks.size());  // a part without (padding) leaves its tiles undefined
   int64_t at = 0;  // the part's first tile row (dim 0) or column (dim 1)
   for (const TsvdFactors& p : parts) {
     for (int64_t i = 0; i < p.tiles_k(); ++i)
@@ -35,6 +37,7 @@ TsvdFactors join_factors(const std::vector<TsvdFactors>& parts, int dim) {
         out.ranks[to] = p.ranks[from];
         out.u[to] = p.u[from];
         out.v[to] = p.v[from];
+        if (!p.v_scale.empty()) out.v_scale[to] = p.v_scale[from];
       }
     at += dim == 0 ? p.tiles_k() : p.tiles_n();
   }
@@ -71,12 +74,13 @@ std::optional<TsvdFactors> factor_block(const TsvdFactors& f, int64_t r0, int64_
       b.ranks.push_back(f.ranks[t]);
       b.u.push_back(f.u[t]);
       b.v.push_back(f.v[t]);
+      if (!f.v_scale.empty()) b.v_scale.push_back(f.v_scale[t]);
     }
   return b;
 }
 
 int64_t factor_floats(const TsvdFactors& f) {
-  return int64_t(f.ranks.size()) + f.parameters();
+  return int64_t(f.ranks.size()) + f.parameters() + (f.v_scale.empty() ? 0 : int64_t(f.ranks.size()) * f.tile.cols);
 }
 
 Tensor flatten_factors(const TsvdFactors& f, int64_t floats) {
@@ -86,10 +90,12 @@ Tensor flatten_factors(const TsvdFactors& f, int64_t floats) {
   for (int64_t r : f.ranks) *o++ = float(r);
   for (const auto* side : {&f.u, &f.v})
     for (const Tensor& t : *side) o = std::copy_n(t.data<float>(), t.numel(), o);
+  for (const Tensor& s : f.v_scale)  // int8 factors: the V scales, zero for a tile without (padding)
+    o = s.defined() ? std::copy_n(s.data<float>(), s.numel(), o) : o + f.tile.cols;
   return out;
 }
 
-TsvdFactors unflatten_factors(const float* data, int64_t k, int64_t n, kernels::TileShape tile) {
+TsvdFactors unflatten_factors(const float* data, int64_t k, int64_t n, kernels::TileShape tile, bool v_scales) {
   TsvdFactors f;
   f.k = k;
   f.n = n;
@@ -108,7 +114,20 @@ TsvdFactors unflatten_factors(const float* data, int64_t k, int64_t n, kernels::
     data += v.numel();
     f.v.push_back(std::move(v));
   }
+  if (v_scales)
+    for (size_t t = 0; t < tiles; ++t) {
+      Tensor s = Tensor::empty({tile.cols}, kernels::DType::f32);
+      std::copy_n(data, tile.cols, s.data<float>());
+      data += tile.cols;
+      f.v_scale.push_back(std::move(s));
+    }
   return f;
+}
+
+std::optional<TsvdPricing> run_pricing(const models::WeightSource& src, kernels::WeightFormat f) {
+  std::optional<TsvdPricing> p = tsvd_pricing(src);
+  if (p && !runs_factors(f, p->int8)) p.reset();
+  return p;
 }
 
 bool TsvdPricing::factored(const std::vector<std::string>& kinds) const {
@@ -126,6 +145,7 @@ double TsvdPricing::stored(int64_t rows, const std::vector<std::pair<std::string
 std::optional<TsvdPricing> tsvd_pricing(const models::WeightSource& src) {
   const models::ModelConfig& c = src.config();
   TsvdPricing p;
+  p.int8 = true;  // until a compressed kind is not
   for (const char* kind : {"wq", "wk", "wv", "wo", "w_in", "w_gate", "w_out"}) {
     double params = 0, dense = 0;
     for (int64_t l = 0; l < c.n_layers; ++l) {
@@ -133,6 +153,7 @@ std::optional<TsvdPricing> tsvd_pricing(const models::WeightSource& src) {
       const std::optional<kernels::TileShape> t = src.factor_tile(name);
       if (!t) continue;
       p.tile = *t;
+      if (!src.int8_factors(name)) p.int8 = false;
       params += double(src.factor_parameters(name));
       const kernels::Shape shape = models::find_tensor(c, name).shape;
       dense += double(shape[0]) * double(shape[1]);

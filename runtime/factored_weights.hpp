@@ -28,12 +28,14 @@ std::optional<kernels::TsvdFactors> factor_block(const kernels::TsvdFactors& f, 
                                                  int64_t nc);
 
 // The all-gather form of a grid (weight_prefetch.hpp gathers factors, not products): [1, floats]
-// f32, the tiles' ranks, then every tile's U, then every tile's V, in tile order, zero-padded to
-// `floats` (>= factor_floats(f): the members of a gather send equal lengths).
+// f32, the tiles' ranks, then every tile's U, then every tile's V, in tile order, then (int8
+// factors: f.v_scale not empty) every tile's V scales [T_n] (zero where undefined: padding),
+// zero-padded to `floats` (>= factor_floats(f): the members of a gather send equal lengths).
 int64_t factor_floats(const kernels::TsvdFactors& f);
 kernels::Tensor flatten_factors(const kernels::TsvdFactors& f, int64_t floats);
-// The inverse, for a grid of [k, n] in `tile` (the ranks are in the data).
-kernels::TsvdFactors unflatten_factors(const float* data, int64_t k, int64_t n, kernels::TileShape tile);
+// The inverse, for a grid of [k, n] in `tile` (the ranks are in the data; v_scales: the V scales too).
+kernels::TsvdFactors unflatten_factors(const float* data, int64_t k, int64_t n, kernels::TileShape tile,
+                                       bool v_scales = false);
 
 // A TSVD checkpoint as the memory and cost models price it, without reading factors: per
 // compressed tensor kind (wq, wk, wv, wo, w_in, w_gate, w_out) the factors' numbers per dense
@@ -44,6 +46,7 @@ kernels::TsvdFactors unflatten_factors(const float* data, int64_t k, int64_t n, 
 struct TsvdPricing {
   kernels::TileShape tile;
   std::map<std::string, double> density;
+  bool int8 = false;  // int8 factors (every compressed tensor's): int8 runs multiply them too
   bool factored(const std::vector<std::string>& kinds) const;
   // Numbers stored for rows × (Σ cols of each kind): density-weighted.
   double stored(int64_t rows, const std::vector<std::pair<std::string, int64_t>>& kind_cols) const;
@@ -51,11 +54,18 @@ struct TsvdPricing {
 // nullopt for a source without compressed tensors.
 std::optional<TsvdPricing> tsvd_pricing(const models::WeightSource& src);
 
-// The weight formats whose runs multiply a TSVD checkpoint's factors (f32, bf16: packed as such);
-// int8 and int4 runs multiply the dense product U·V per tile, quantised as a dense weight.
-inline bool runs_factors(kernels::WeightFormat f) {
-  return f == kernels::WeightFormat::f32 || f == kernels::WeightFormat::bf16;
+// Whether a run of weight format f multiplies a TSVD checkpoint's factors: f32 and bf16 always
+// (packed as such), int8 when the factors are stored int8 (int8_factors: packed back to the stored
+// q and per-column scales, TsvdFactors::v_scale). Otherwise (int8 on f32/bf16 factors, whose V
+// scales would need every row block of the weight; int4) the run multiplies the dense product U·V
+// per tile, quantised as a dense weight.
+inline bool runs_factors(kernels::WeightFormat f, bool int8_factors) {
+  return f == kernels::WeightFormat::f32 || f == kernels::WeightFormat::bf16 ||
+         (f == kernels::WeightFormat::int8 && int8_factors);
 }
+// The pricing of a run of format f on src: tsvd_pricing when the run multiplies the factors
+// (runs_factors), else nullopt (dense weights: the product U·V, priced as dense).
+std::optional<TsvdPricing> run_pricing(const models::WeightSource& src, kernels::WeightFormat f);
 
 // Whether [start, start + size) is made of whole tiles of size t.
 inline bool whole_tiles(int64_t start, int64_t size, int64_t t) { return t > 0 && start % t == 0 && size % t == 0; }

@@ -88,12 +88,19 @@ void fold_stripe_amax(const models::WeightSource& src, const std::string& name, 
   }
 }
 
-// Whether a weight made of `tensors` runs factored: an f32 or bf16 run and every tensor compressed.
+// Whether a weight made of `tensors` runs factored: every tensor compressed, in a run whose format
+// multiplies them (runs_factors: f32, bf16; int8 on int8 factors).
 bool factored(const models::WeightSource& src, const std::vector<std::string>& tensors, const ShardOptions& opt) {
-  if (!runs_factors(opt.format)) return false;
   for (const auto& t : tensors)
-    if (!src.factor_tile(t)) return false;
+    if (!src.factor_tile(t) || !runs_factors(opt.format, src.int8_factors(t))) return false;
   return true;
+}
+
+// An int8 run's grid carries V scales in every tile slot (undefined where none: padding's zero
+// tiles), so that every member of a weight gather flattens them (flatten_factors).
+kernels::TsvdFactors with_scale_slots(kernels::TsvdFactors f, const ShardOptions& opt) {
+  if (opt.format == kernels::WeightFormat::int8 && f.v_scale.empty()) f.v_scale.resize(f.ranks.size());
+  return f;
 }
 
 // The factors of `box` of a compressed tensor, or the one error naming tensor, tile, shard and layout.
@@ -149,8 +156,8 @@ Projection load_projection(const models::WeightSource& src, int64_t layer, const
         out.push_back(shard_factors(src, models::layer_tensor(layer, tensor_of(s)), Box{{b * w, r0}, {w, rows}}, pl));
       }
     }
-    p.w_in_factors = join_factors(in, 1);
-    p.w_out_factors = join_factors(out, 0);
+    p.w_in_factors = with_scale_slots(join_factors(in, 1), opt);
+    p.w_out_factors = with_scale_slots(join_factors(out, 0), opt);
     p.in_floats = factor_floats(*p.w_in_factors);
     p.out_floats = factor_floats(*p.w_out_factors);
     if (opt.pack) {
@@ -233,9 +240,10 @@ LayerShard load_layer_shard(const models::WeightSource& src, int64_t layer, cons
   const int64_t KD = c.n_kv_heads * c.d_head, rows = pl.stored_e_rows, r0 = pl.stored_e_offset;
   const std::string wk = models::layer_tensor(layer, "wk"), wv = models::layer_tensor(layer, "wv");
   if (factored(src, {wk, wv}, opt)) {
-    s.w_kv_factors = join_factors({shard_factors(src, wk, Box{{r0, 0}, {rows, KD}}, pl),
-                                   shard_factors(src, wv, Box{{r0, 0}, {rows, KD}}, pl)},
-                                  1);
+    s.w_kv_factors = with_scale_slots(join_factors({shard_factors(src, wk, Box{{r0, 0}, {rows, KD}}, pl),
+                                                    shard_factors(src, wv, Box{{r0, 0}, {rows, KD}}, pl)},
+                                                   1),
+                                      opt);
     s.kv_floats = factor_floats(*s.w_kv_factors);
     if (opt.pack) s.w_kv_packed = kernels::pack_tsvd_weight(*s.w_kv_factors, opt.format, opt.backend);
   } else {

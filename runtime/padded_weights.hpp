@@ -24,6 +24,7 @@ class PaddedWeights final : public models::WeightSource {
   }
   std::optional<kernels::TsvdFactors> read_factors(const std::string& name, const models::Box& box) const override;
   int64_t factor_parameters(const std::string& name) const override { return real_.factor_parameters(name); }
+  bool int8_factors(const std::string& name) const override { return real_.int8_factors(name); }
 
  private:
   const models::WeightSource& real_;

@@ -112,7 +112,7 @@ ShardedModel::ShardedModel(const models::WeightSource& src, collectives::Collect
   prefill_flow_ = layout_dataflow(prefill_pl_);
   decode_flow_ = layout_dataflow(decode_pl_);
   // TSVD checkpoints: f32 and bf16 runs hold the factors (layer_shards.hpp).
-  const std::optional<TsvdPricing> tsvd = runs_factors(opt_.format) ? tsvd_pricing(src) : std::optional<TsvdPricing>();
+  const std::optional<TsvdPricing> tsvd = run_pricing(src, opt_.format);
   require_memory(config_, shard_config_, plan, prefill_pl_, decode_pl_, batch, opt_, tsvd ? &*tsvd : nullptr);
   if (decode_pl_.padding.any()) {
     // Once per padding, not once per model (verify builds one per plan).

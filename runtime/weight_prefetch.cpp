@@ -103,8 +103,10 @@ namespace {
 
 // The members' flattened grids g [members, floats], each [k, n] in `tile`, joined as place_blocks
 // places dense blocks (member (x_m, j_m) at grid row x_m, column j_m when x_on_rows).
-kernels::TsvdFactors place_factors(const Tensor& g, int members, int nx, bool x_on_rows, int64_t k, int64_t n,
-                                   kernels::TileShape tile) {
+kernels::TsvdFactors place_factors(const Tensor& g, int members, int nx, bool x_on_rows,
+                                   const kernels::TsvdFactors& own) {
+  const int64_t k = own.k, n = own.n;
+  const bool v_scales = !own.v_scale.empty();  // int8: every member's grid carries them (layer_shards.cpp)
   const BlockGrid grid = gathered_grid(members, nx, x_on_rows);
   const int nj = members / nx;
   std::vector<kernels::TsvdFactors> rows;
@@ -112,7 +114,7 @@ kernels::TsvdFactors place_factors(const Tensor& g, int members, int nx, bool x_
     std::vector<kernels::TsvdFactors> cols;
     for (int cb = 0; cb < grid.col_blocks; ++cb) {
       const int m = x_on_rows ? rb * nj + cb : cb * nj + rb;  // member (x_m, j_m) = m / nj, m % nj
-      cols.push_back(unflatten_factors(g.data<float>() + int64_t(m) * g.size(1), k, n, tile));
+      cols.push_back(unflatten_factors(g.data<float>() + int64_t(m) * g.size(1), k, n, own.tile, v_scales));
     }
     rows.push_back(join_factors(cols, 1));
   }
@@ -129,12 +131,10 @@ GatheredWeights WeightPrefetch::take(LayerRef at) {
   const Projection& p = l.projections.at(size_t(at.proj));
   if (p.w_in_factors) {
     const kernels::TsvdFactors &in = *p.w_in_factors, &out = *p.w_out_factors;
-    w.w_in_factors = place_factors(b.w_in, members, nx, true, in.k, in.n, in.tile);
-    w.w_out_factors = place_factors(b.w_out, members, nx, false, out.k, out.n, out.tile);
-    if (b.w_kv.defined()) {  // every x member's [E_x, 2KD] stacked: a grid of nx × 1 members
-      const kernels::TsvdFactors& kv = *l.w_kv_factors;
-      w.w_kv_factors = place_factors(b.w_kv, nx, nx, true, kv.k, kv.n, kv.tile);
-    }
+    w.w_in_factors = place_factors(b.w_in, members, nx, true, in);
+    w.w_out_factors = place_factors(b.w_out, members, nx, false, out);
+    if (b.w_kv.defined())  // every x member's [E_x, 2KD] stacked: a grid of nx × 1 members
+      w.w_kv_factors = place_factors(b.w_kv, nx, nx, true, *l.w_kv_factors);
     return w;
   }
   w.w_in = place_blocks(b.w_in, members, nx, true);     // [E, units]: x on rows

@@ -262,3 +262,45 @@ TEST_CASE("int8 factors round-trip within half a quantisation step and pack back
     CHECK(r8[m].rel_error <= r32[m].rel_error * 1.05);
   }
 }
+
+// int8 factored runs (runtime/factored_weights.hpp runs_factors): a rank's grid holds only some row
+// blocks of a weight, so V̂_j's own column maxima are smaller than the whole column block's; packed
+// with the stored V scales (TsvdFactors::v_scale, read with the factors) the shard's q·s lands on
+// the stored q again. Without them it would be quantised a second time (checked to differ).
+TEST_CASE("int8 factors: a shard of row blocks packs back to the stored q with the stored V scales",
+          "[tsvd][int8]") {
+  const ModelConfig c = load_model_config("llama-tiny");
+  TsvdCompressOptions opt;
+  opt.rule.ratio = 2;
+  opt.tile = {32, 32};
+  opt.factor_dtype = "int8";
+  const std::string dir = calib_dir("int8-shard");
+  compress_tsvd(SyntheticWeights(c, 5), "llama-tiny", 5, opt, dir);
+  const TsvdWeights tw(std::make_unique<SyntheticWeights>(c, 5), dir);
+  const std::string name = "layers.1.w_out";  // [768, 256]: 24 x 8 tiles
+  REQUIRE(tw.int8_factors(name));
+  const auto whole = tw.factors(name);
+  REQUIRE(whole.v_scale.size() == whole.ranks.size());
+  const auto shard = *tw.read_factors(name, Box{{320, 64}, {96, 128}});  // row blocks 10..12, column blocks 2..5
+  REQUIRE(shard.v_scale.size() == shard.ranks.size());
+  const auto packed = tori::kernels::pack_tsvd(shard, tori::kernels::WeightFormat::int8, tori::kernels::Backend::openblas);
+  const auto as_packed = tori::kernels::tsvd_as_packed(shard, tori::kernels::WeightFormat::int8);
+  for (int64_t j = 0; j < shard.tiles_n(); ++j) {
+    // V̂_j's scales are the stored ones of the whole column block (2 + j).
+    const Tensor& want = whole.v_scale[size_t(2 + j)];
+    for (int64_t col = 0; col < shard.tile.cols; ++col) REQUIRE(packed.v_cols[size_t(j)].scales.get(col) == want.get(col));
+  }
+  // The values the run multiplies are the stored q·s (to f32 rounding of q·s/s), U and V.
+  for (size_t t = 0; t < shard.ranks.size(); ++t)
+    for (const auto& [got, read] : {std::pair{&as_packed.u[t], &shard.u[t]}, std::pair{&as_packed.v[t], &shard.v[t]}})
+      for (int64_t e = 0; e < read->numel(); ++e) REQUIRE(std::abs(got->get(e) - read->get(e)) <= 1e-6 * std::abs(read->get(e)));
+  // Without the stored scales the shard's own maxima requantise V: some values move.
+  auto unscaled = shard;
+  unscaled.v_scale.clear();
+  const auto requantised = tori::kernels::tsvd_as_packed(unscaled, tori::kernels::WeightFormat::int8);
+  double moved = 0;
+  for (size_t t = 0; t < shard.ranks.size(); ++t)
+    for (int64_t e = 0; e < shard.v[t].numel(); ++e) moved = std::max(moved, double(std::abs(requantised.v[t].get(e) - shard.v[t].get(e))));
+  CHECK(moved > 0);
+  std::filesystem::remove_all(dir);
+}

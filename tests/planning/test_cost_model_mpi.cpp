@@ -70,10 +70,13 @@ TrafficTable counted_total(const collectives::Collectives& coll) {
   return t;
 }
 
-void check_plan(const models::WeightSource& src, collectives::Collectives& coll, const Plan& plan, int64_t B) {
+void check_plan(const models::WeightSource& src, collectives::Collectives& coll, const Plan& plan, int64_t B,
+                kernels::WeightFormat format = kernels::WeightFormat::f32) {
   const auto& torus = coll.torus();
   const models::ModelConfig& cfg = src.config();
-  ShardedModel model(src, coll, plan, B);
+  ShardOptions so;
+  so.format = format;
+  ShardedModel model(src, coll, plan, B, so);
   // Prompts of unequal length: padded to the longest, L = max.
   std::vector<models::TokenIds> prompts;
   int64_t L = 0;
@@ -96,6 +99,7 @@ void check_plan(const models::WeightSource& src, collectives::Collectives& coll,
   q.coords = torus.coords();
   q.batch = B;
   q.tsvd = tsvd_pricing(src);  // TSVD checkpoints: the factored weights' FLOPs and gathers
+  q.weights = format;
 
   coll.traffic().reset();
   kernels::reset_flop_count();
@@ -206,8 +210,9 @@ TEST_CASE("predicted traffic == counted traffic, smollm-tiny (heads padded on 2+
 
 // TSVD (runtime/factored_weights.hpp): llama-tiny compressed at ratio 2 (tile 32, rank 8), every
 // plan run factored — weight-stationary shards, looped tiles and gathered factors alike — its
-// counted FLOPs (tsvd_matmul's GEMMs) and traffic (the factor gathers) == predicted.
-TEST_CASE("predicted traffic and FLOPs == counted, llama-tiny TSVD ratio 2", "[cost_model]") {
+// counted FLOPs (tsvd_matmul's GEMMs) and traffic (the factor gathers) == predicted; and with int8
+// factors in an int8 run (the gathers then carry each tile's V scales too).
+static void check_tsvd(const std::string& factor_dtype, kernels::WeightFormat format) {
   const int n = world_size();
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -215,10 +220,11 @@ TEST_CASE("predicted traffic and FLOPs == counted, llama-tiny TSVD ratio 2", "[c
   const collectives::Torus& torus = world.torus;
   collectives::Collectives& coll = world.coll;
   const models::ModelConfig cfg = models::load_model_config("llama-tiny");
-  const std::string dir = "cost-tsvd-np" + std::to_string(n);  // in the test's working directory
+  const std::string dir = "cost-tsvd-" + factor_dtype + "-np" + std::to_string(n);  // in the test's working directory
   if (rank == 0) {
     models::TsvdCompressOptions co;
     co.rule.ratio = 2;
+    co.factor_dtype = factor_dtype;
     co.tile = {32, 32};  // divides every shard of every layout up to 8 ranks
     models::compress_tsvd(models::SyntheticWeights(cfg, 7), "llama-tiny", 7, co, dir);
   }
@@ -227,12 +233,23 @@ TEST_CASE("predicted traffic and FLOPs == counted, llama-tiny TSVD ratio 2", "[c
     const models::TsvdWeights src(std::make_unique<models::SyntheticWeights>(cfg, 7), dir);
     REQUIRE(tsvd_pricing(src));
     CHECK(tsvd_pricing(src)->density.at("w_in") == Approx(0.5));
+    CHECK(tsvd_pricing(src)->int8 == (factor_dtype == "int8"));
     const int64_t B = std::max(2, n);
     const auto plans = valid_phase_plans(cfg, torus.shape(), B);
-    for (size_t i = 0; i < plans.size(); ++i) check_plan(src, coll, Plan{plans[i], plans[(i + 1) % plans.size()]}, B);
+    for (size_t i = 0; i < plans.size(); ++i)
+      check_plan(src, coll, Plan{plans[i], plans[(i + 1) % plans.size()]}, B, format);
   }
   MPI_Barrier(MPI_COMM_WORLD);
   if (rank == 0) std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("predicted traffic and FLOPs == counted, llama-tiny TSVD ratio 2", "[cost_model]") {
+  check_tsvd("f32", kernels::WeightFormat::f32);
+}
+
+// (At 2 and 8 ranks only, for test time: what int8 adds, the V scales in the gathers, needs a gather.)
+TEST_CASE("predicted traffic and FLOPs == counted, llama-tiny TSVD ratio 2, int8 factors run int8", "[cost_model]") {
+  if (world_size() == 2 || world_size() == 8) check_tsvd("int8", kernels::WeightFormat::int8);
 }
 
 // Chunked prefill (ShardOptions::prefill_chunk): the whole prefill's counted traffic and FLOPs ==
