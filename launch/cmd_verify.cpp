@@ -147,8 +147,8 @@ int run_verify(const VerifyOptions& opts, const GlobalOptions& g) {
     plans.push_back(resolve_plan(o.plan, "--plan",
                                  {base, torus.shape(), B, longest, o.max_new, format, o.prefill_chunk}, g));
   }
-  spdlog::info("verify: model {}, torus {}, batch {}, {} plan(s) x {} block(s)", base.name, torus.shape().str(), B,
-               plans.size(), blocks.size());
+  spdlog::info("verify: model {}, torus {}, batch {}, {} plan(s) x {} block(s), attention kernel {}", base.name,
+               torus.shape().str(), B, plans.size(), blocks.size(), g.attention_kernel);
 
   int failures = 0;
   for (models::Block block : blocks) {
@@ -194,6 +194,7 @@ int run_verify(const VerifyOptions& opts, const GlobalOptions& g) {
                      {"torus", torus.shape().str()},
                      {"dtype", o.dtype},
                      {"overlap", g.overlap},
+                     {"attention_kernel", g.attention_kernel},
                      {"prefill_chunk", o.prefill_chunk},
                      {"batch", B},
                      {"new_tokens", o.max_new},

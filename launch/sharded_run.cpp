@@ -17,6 +17,7 @@ runtime::ShardOptions shard_options(const GlobalOptions& g) {
   runtime::ShardOptions shard;
   shard.backend = kernels::parse_matmul_backend(g.matmul);
   shard.overlap = collectives::parse_overlap(g.overlap, "--overlap");
+  shard.attention_kernel = runtime::parse_attention_kernel(g.attention_kernel, "--attention-kernel");
   return shard;
 }
 

@@ -23,7 +23,7 @@ struct ShardedRun {
 // --ppermute.
 collectives::CollectivesOptions collectives_options(const GlobalOptions& g);
 
-// The shards' options from the global flags: --matmul, --overlap.
+// The shards' options from the global flags: --matmul, --overlap, --attention-kernel.
 runtime::ShardOptions shard_options(const GlobalOptions& g);
 
 using collectives::max_over_ranks;  // collectives/max_over_ranks.hpp
