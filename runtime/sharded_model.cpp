@@ -63,11 +63,12 @@ void require_memory(const models::ModelConfig& c, const models::ModelConfig& pad
                                            StepShape{.batch = batch, .tokens = 1, .overlap = ps.overlap}, 4.0, tsvd);
   const int64_t avail = available_memory_bytes(), ranks = std::max(1, ranks_on_host(MPI_COMM_WORLD));
   auto gib = [](double b) { return std::to_string(b / double(int64_t(1) << 30)).substr(0, 6) + " GiB"; };
-  if (avail > 0 && m.total() > double(avail / ranks))
-    throw InputError("model '" + c.name + "' with plan " + plan.str() + " needs " + gib(m.total()) +
+  if (avail > 0 && m.peak() > double(avail / ranks))
+    throw InputError("model '" + c.name + "' with plan " + plan.str() + " needs " + gib(m.peak()) +
                      " per rank (weights and tables " + gib(m.weight_bytes) + " + KV cache " + gib(m.kv_bytes) +
                      " for " + std::to_string(dec.attn_batch_local) + " sequences x context " +
                      std::to_string(c.max_seq) + " positions + activations " + gib(m.activation_bytes) +
+                     (m.load_bytes > m.total() ? "; while loading, the embedding's packing " + gib(m.load_bytes) : "") +
                      ") but this host has " + gib(double(avail)) + " available for its " + std::to_string(ranks) +
                      " rank(s): use more ranks, a smaller batch, a shorter context (prompt + --max-new-tokens; "
                      "serve: --context) or a smaller --prefill-chunk");
@@ -216,7 +217,7 @@ void ShardedModel::reset(int64_t b) {
 
 int64_t ShardedModel::weight_bytes() const {
   int64_t b = static_cast<int64_t>(embed_.nbytes() + final_norm_w_.nbytes() + final_norm_b_.nbytes());
-  if (!config_.tied_embeddings) b += unembed_.weight_bytes();
+  b += unembed_.weight_bytes();  // packed, tied or not
   for (auto* layers : {&layers_2d_, &layers_1d_})
     for (auto& l : *layers) b += l.bytes();
   return b;
