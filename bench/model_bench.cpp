@@ -126,6 +126,9 @@ std::vector<nlohmann::json> model_records(const nlohmann::json& lim, const std::
                         {"mbu", bytes * 1e-9 / t / gbps},
                         {"model_flops", flops},
                         {"model_bytes", bytes},
+                        {"sliding_window", s.value("sliding_window", int64_t(0))},
+                        {"sink_tokens", s.value("sink_tokens", int64_t(0))},
+                        {"attention_kernel", s.value("attention_kernel", std::string("auto"))},
                         {"achieved_gflops", flops * 1e-9 / t},
                         {"achieved_gbps", bytes * 1e-9 / t},
                         {"loadavg_1m", s["loadavg_1m"]},
@@ -258,7 +261,11 @@ std::vector<nlohmann::json> run_model_bench(const ModelBenchOptions& o) {
     for (const std::string& dtype : dtypes) {
       std::ostringstream cmd;
       cmd << planning::mpirun_self(o.mpirun, c.ranks) << " --threads " << c.threads << " --json --collectives "
-          << o.collectives << " --overlap " << o.overlap << " --matmul " << o.matmul << " bench model-run --model "
+          << o.collectives << " --overlap " << o.overlap << " --matmul " << o.matmul << " --attention-kernel "
+          << o.attention_kernel;
+      if (o.sliding_window) cmd << " --sliding-window " << *o.sliding_window;
+      if (o.sink_tokens) cmd << " --sink-tokens " << *o.sink_tokens;
+      cmd << " bench model-run --model "
           << quoted(o.model) << " --seed " << o.seed << " --dtype " << dtype << " --plan " << quoted(o.plan)
           << " --prompt-lens " << list(r.prompt_lens) << " --prefill-batches " << list(r.prefill_batches)
           << " --batches " << list(r.decode_batches) << " --contexts " << list(r.contexts) << " --gen-lens "

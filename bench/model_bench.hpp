@@ -10,7 +10,7 @@
 //   {"bench":"model", model, dtype, ranks, threads, torus, plan, phase, test, batch, prompt_len,
 //    context, gen_len, tokens, repeats, warmup, median_s, min_s, max_s, tokens_per_s,
 //    peak_dtype, peak_gflops, mfu, read_gbps, mbu, achieved_gflops, achieved_gbps, loadavg_1m,
-//    limits_loadavg_1m}
+//    limits_loadavg_1m; JSON only: sliding_window, sink_tokens, attention_kernel}
 //   tokens_per_s = tokens / median_s (prefill: B·P tokens; decode: B·G tokens over G steps);
 //   mfu = model_flops / (median_s · peak_gflops), the GEMM peak of the arithmetic the format's
 //     matmuls run in (peak_dtype: f32 for f32 weights; bf16 for bf16 and for the weight-only
@@ -23,6 +23,7 @@
 // tokens/s by configuration); with --out PREFIX also PREFIX.jsonl, .csv, .md and (bench/plot-model,
 // Debian's /usr/bin/python3 with matplotlib) PREFIX.png. Progress goes to stderr. --report FILE.jsonl
 // prints (and writes) the tables and PNG of records already measured, without running anything.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,7 +55,8 @@ struct ModelBenchOptions {
   std::string mpirun = "mpirun";
   std::string python = "/usr/bin/python3";
   // Passed through to every run (global options).
-  std::string collectives = "mpi", overlap = "none", matmul = "auto";
+  std::string collectives = "mpi", overlap = "none", matmul = "auto", attention_kernel = "auto";
+  std::optional<int64_t> sliding_window, sink_tokens;  // --sliding-window / --sink-tokens (empty: the model's)
   bool json = false;
 };
 

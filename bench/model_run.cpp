@@ -146,7 +146,9 @@ int run_model_run(const models::WeightSource& source, const ModelRunOptions& o) 
            {"torus", torus.shape().str()}, {"batch", batch}, {"prompt_len", prompt_len}, {"context", context},
            {"gen_len", gen_len}, {"tokens", tokens}, {"repeats", o.repeats}, {"warmup", o.warmup},
            {"times_s", times}, {"median_s", kernels::median(times)}, {"model_flops", w.flops},
-           {"model_bytes", w.bytes}, {"loadavg_1m", planning::load_average_1m()}});
+           {"model_bytes", w.bytes}, {"sliding_window", cfg.sliding_window}, {"sink_tokens", cfg.sink_tokens},
+           {"attention_kernel", runtime::attention_kernel_name(o.shard.attention_kernel)},
+           {"loadavg_1m", planning::load_average_1m()}});
     };
     if (prefills)
       for (int64_t P : o.prompt_lens) {

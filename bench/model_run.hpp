@@ -9,7 +9,8 @@
 //     read-only stream), and the figures are summed over the ranks. Measured before the model is
 //     loaded, in the same job as the steps they are compared with.
 //   {"bench":"model_step", phase, plan, batch, prompt_len, context, gen_len, tokens, times_s,
-//    median_s, model_flops, model_bytes, loadavg_1m, ...}
+//    median_s, model_flops, model_bytes, sliding_window, sink_tokens, attention_kernel, loadavg_1m,
+//    ...}
 //     prefill (B sequences × P prompt tokens: reset, then prefill; tokens = B·P) or decode (B
 //     sequences each prefilled untimed with C = context tokens, then G = gen_len decode steps timed
 //     together; tokens = B·G). `warmup` untimed repetitions first (first-call costs: primitive

@@ -108,6 +108,9 @@ void add_bench_model_command(CLI::App& bench, Commands& out) {
                    b.collectives = g.collectives;
                    b.overlap = g.overlap;
                    b.matmul = g.matmul;
+                   b.attention_kernel = g.attention_kernel;
+                   b.sliding_window = g.sliding_window;
+                   b.sink_tokens = g.sink_tokens;
                    b.json = g.json;
                    bench::run_model_bench(b);
                    return 0;

@@ -20,6 +20,7 @@ struct GlobalOptions {
   std::string matmul = "auto";       // --matmul: onednn|openblas|reference|auto (kernels parse it)
   std::string collectives = "mpi";   // --collectives: mpi|ring|bidir (collectives parse it)
   std::string overlap = "none";      // --overlap: none|looped|looped-bidir
+  std::string attention_kernel = "auto";  // --attention-kernel: auto|multigrain|coarse|fine|dense-masked
   double link_gbps = 0;              // --link-gbps: ICI link emulation, GB/s per axis direction (0 = off)
   double link_latency_us = 0;        // --link-latency-us
   std::string ppermute = "shm";      // --ppermute: shm (shared memory between same-host neighbours) | mpi

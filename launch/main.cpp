@@ -18,6 +18,7 @@
 #include "launch/exit_guard.hpp"
 #include "launch/logging.hpp"
 #include "launch/wait_policy.hpp"
+#include "runtime/attention_kernel.hpp"
 #include "runtime/threads.hpp"
 
 namespace {
@@ -97,6 +98,12 @@ int main(int argc, char** argv) {
                      "no global layers (overrides the model's; 0 = none: full causal attention; docs/multigrain.md)");
       app.add_option("--sink-tokens", global.sink_tokens,
                      "local layers also see the first G positions (attention sinks, StreamingLLM; needs a window)");
+      app.add_option("--attention-kernel", global.attention_kernel,
+                     "kernel of the layers with a sliding window or sinks: auto (causal attention while the window "
+                     "covers every position, then multigrain) | multigrain | coarse (padded blocks) | fine "
+                     "(fine-grained) | dense-masked (dense under the mask); global layers always run causal "
+                     "attention; docs/multigrain.md")
+          ->capture_default_str();
       app.add_option("--timeout", global.timeout_s,
                      "seconds a collective may wait for a peer before the run is aborted naming the peer and its "
                      "host (0 = automatic: the larger of 30 s and 10 x the slowest generation step so far)")
@@ -131,6 +138,7 @@ int main(int argc, char** argv) {
       tori::collectives::parse_overlap(global.overlap, "--overlap");
       tori::collectives::parse_ppermute_transport(global.ppermute, "--ppermute");
       tori::models::set_attention_override({global.sliding_window, global.sink_tokens});
+      tori::runtime::parse_attention_kernel(global.attention_kernel, "--attention-kernel");
       tori::launch::setup_logging(global.rank, global.log_level);
       tori::launch::log_omp_wait_policy(global.rank);
       tori::collectives::watchdog::set_timeout(

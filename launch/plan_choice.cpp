@@ -2,13 +2,12 @@
 
 #include <mpi.h>
 
-#include <chrono>
 #include <filesystem>
-#include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "kernels/error.hpp"
+#include "launch/sharded_run.hpp"
 #include "runtime/layer_shards.hpp"
 #include "runtime/generator.hpp"
 #include "planning/hardware_profile.hpp"
@@ -65,13 +64,7 @@ planning::HardwareProfile local_profile_calibrating(const GlobalOptions& g, cons
       }
     }
   }
-  MPI_Request done;
-  MPI_Ibarrier(MPI_COMM_WORLD, &done);
-  for (int flag_done = 0;;) {
-    MPI_Test(&done, &flag_done, MPI_STATUS_IGNORE);
-    if (flag_done) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  barrier_asleep();
   bcast_string(error);
   if (!error.empty()) throw InputError(error);
   bcast_string(text);

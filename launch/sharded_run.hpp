@@ -23,9 +23,14 @@ struct ShardedRun {
 // --ppermute.
 collectives::CollectivesOptions collectives_options(const GlobalOptions& g);
 
-// The shards' options from the global flags: --matmul, --overlap.
+// The shards' options from the global flags: --matmul, --overlap, --attention-kernel.
 runtime::ShardOptions shard_options(const GlobalOptions& g);
 
 using collectives::max_over_ranks;  // collectives/max_over_ranks.hpp
+
+// A barrier of MPI_COMM_WORLD that waits asleep (polls every 10 ms): for the other ranks while rank
+// 0 works alone for seconds to minutes (calibration, the single-process reference), so they leave
+// it the cores, and outside the collectives' watchdog (a long wait here is no lost peer).
+void barrier_asleep();
 
 }  // namespace tori::launch

@@ -2,10 +2,9 @@
 
 #include <algorithm>
 
-#include "kernels/attention.hpp"
 #include "kernels/columns.hpp"
-#include "kernels/multigrain_attention.hpp"
 #include "kernels/take.hpp"
+#include "runtime/attention_kernel.hpp"
 
 namespace tori::runtime {
 
@@ -43,35 +42,18 @@ void append_rows(kernels::KvCache& cache, int64_t cache_first, int64_t first, in
   }
 }
 
-// The kernel for a layer's pattern: causal attention (kernels/attention.hpp) where every query sees
-// every slot it could causally (a global layer, or a window no sequence's slots exceed), else
-// multigrain attention under the pattern (kernels/multigrain_attention.hpp; the cache's slots, not
-// positions: kv_cache.hpp says why the pattern is the same).
-void attend_kernel(const Tensor& q, const kernels::KvCache& cache, const std::vector<int64_t>& n_new,
-                   const kernels::AttentionPattern& pattern, Tensor& o) {
-  bool causal = pattern.kind == kernels::PatternKind::causal && pattern.global_positions.empty();
-  if (!causal && pattern.kind == kernels::PatternKind::sliding_window && pattern.global_positions.empty()) {
-    causal = true;
-    for (int64_t b = 0; b < cache.batch(); ++b) causal &= cache.length(b) <= pattern.window;
-  }
-  if (causal)
-    kernels::attention(q, cache, n_new, o);
-  else
-    kernels::multigrain_attention(q, cache, n_new, pattern, o);
-}
-
 // Attention of the step's sequences [first, first + B_a) against `cache` (sequence 0 = global
 // cache_first). When the step runs only some sequences (StepContext::sequence), their query rows
 // are placed at their cache sequences in a [B_c, L, H_a, D] block, the others idle (the kernel
 // skips them: no FLOPs, no cache reads), and taken back: o [B_a, L, H_a, D], padding rows zero.
 Tensor attend(const Tensor& q, const kernels::KvCache& cache, int64_t cache_first, int64_t first,
               const std::vector<int64_t>& n_new_all, const std::vector<int64_t>& sequence,
-              const kernels::AttentionPattern& pattern) {
+              const kernels::AttentionPattern& pattern, AttentionKernel kernel) {
   const int64_t Ba = q.size(0), row = q.numel() / std::max<int64_t>(Ba, 1);
   std::vector<int64_t> n_new(n_new_all.begin() + first, n_new_all.begin() + first + Ba);
   Tensor o;
   if (sequence.empty()) {
-    attend_kernel(q, cache, n_new, pattern, o);
+    attend_with_kernel(q, cache, n_new, pattern, kernel, o);
     return o;
   }
   const int64_t Bc = cache.batch();
@@ -83,7 +65,7 @@ Tensor attend(const Tensor& q, const kernels::KvCache& cache, int64_t cache_firs
     n_cache[size_t(at[size_t(b)])] = n_new[size_t(b)];
     std::copy_n(q.data<float>() + b * row, row, qc.data<float>() + at[size_t(b)] * row);
   }
-  attend_kernel(qc, cache, n_cache, pattern, oc);
+  attend_with_kernel(qc, cache, n_cache, pattern, kernel, oc);
   o = Tensor({Ba, q.size(1), q.size(2), q.size(3)}, kernels::DType::f32);
   for (int64_t b = 0; b < Ba; ++b)
     if (at[size_t(b)] >= 0) std::copy_n(oc.data<float>() + at[size_t(b)] * row, row, o.data<float>() + b * row);
@@ -148,11 +130,13 @@ Tensor sharded_attention(StepContext& s, int64_t layer, const Tensor& q_in, cons
   if (longest > cache->max_step()) {
     kernels::KvCache wide = cache->widened(longest);
     append_rows(wide, cache_first, pl.attn_batch_offset, Ba, L, s.n_new, s.sequence, k_sel, v_sel);
-    o = attend(qa.reshape({Ba, L, Ha, D}), wide, cache_first, pl.attn_batch_offset, s.n_new, s.sequence, pattern);
+    o = attend(qa.reshape({Ba, L, Ha, D}), wide, cache_first, pl.attn_batch_offset, s.n_new, s.sequence, pattern,
+               s.opt.attention_kernel);
     append_rows(*cache, cache_first, pl.attn_batch_offset, Ba, L, s.n_new, s.sequence, k_sel, v_sel);
   } else {
     append_rows(*cache, cache_first, pl.attn_batch_offset, Ba, L, s.n_new, s.sequence, k_sel, v_sel);
-    o = attend(qa.reshape({Ba, L, Ha, D}), *cache, cache_first, pl.attn_batch_offset, s.n_new, s.sequence, pattern);
+    o = attend(qa.reshape({Ba, L, Ha, D}), *cache, cache_first, pl.attn_batch_offset, s.n_new, s.sequence, pattern,
+               s.opt.attention_kernel);
   }
 
   if (handoff) {

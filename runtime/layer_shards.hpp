@@ -25,6 +25,7 @@
 #include "kernels/packed_weight.hpp"
 #include "kernels/tensor.hpp"
 #include "models/weight_source.hpp"
+#include "runtime/attention_kernel.hpp"
 #include "runtime/layout_dataflow.hpp"
 #include "runtime/placement.hpp"
 
@@ -88,6 +89,8 @@ struct ShardOptions {
   // prompt batch in one step.
   int64_t prefill_chunk = kDefaultPrefillChunk;
   static constexpr int64_t kDefaultPrefillChunk = 2048;
+  // --attention-kernel: the kernel of layers with a sparse pattern (attention_kernel.hpp).
+  AttentionKernel attention_kernel = AttentionKernel::automatic;
 };
 
 // The looped einsums' tiles (see Projection) for the chains of `f`, W_kv the input chain's side

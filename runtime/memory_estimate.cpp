@@ -174,10 +174,13 @@ MemoryEstimate estimate_memory(const models::ModelConfig& c, const Placement& pr
   const bool two = storage_for(pre.plan.ffn) != storage_for(dec.plan.ffn);
   const double elems = storage_elems(dec) + (two ? storage_elems(pre) : 0);
   MemoryEstimate m;
-  m.weight_bytes = elems * weight_element_bytes(weights) + (gathered ? elems * plain_bytes : 0.0) +
-                   4.0 * double(c.vocab) * double(c.d_model) * (c.tied_embeddings ? 1 : 2) / double(n) +
-                   // RoPE cos/sin tables [positions, D/2] each (a second one for local layers' base)
-                   4.0 * double(std::min(c.max_seq, context)) * double(c.d_head) * (c.global_every > 0 ? 2 : 1);
+  // The embedding block [V/n, E] in f32 (gathered from) and the unembedding [E, V/n] packed.
+  const double block = double(c.vocab) * double(c.d_model) / double(n);
+  const double table = 4.0 * block, packed = block * weight_element_bytes(kernels::unembedding_format(weights));
+  // RoPE cos/sin tables [positions, D/2] each (a second one for local layers' base)
+  const double rope = 4.0 * double(std::min(c.max_seq, context)) * double(c.d_head) * (c.global_every > 0 ? 2 : 1);
+  m.weight_bytes = elems * weight_element_bytes(weights) + (gathered ? elems * plain_bytes : 0.0) + table + packed + rope;
+  m.load_bytes = rope + table + table + packed;
   m.kv_bytes = kv_cache_bytes(c, dec, kv_elem_bytes, context);
   m.activation_bytes = std::max(activation_bytes(c, pre, prefill_step), activation_bytes(c, dec, decode_step));
   return m;

@@ -5,8 +5,9 @@
 //   weights   per storage the phases use ("E_x F_yz" and/or "E F_xyz", placement.hpp): every layer's
 //             projection shards and W_kv [E rows held, 2KD] at the weight format's element bytes
 //             (int8's per-column scales neglected), plus the plain copies the weight-gathered
-//             layouts keep to all-gather (Tori: f32); the embedding block [V/n, E] (and the unembedding when
-//             untied) and the RoPE table [context, D] (two with a separate local base: Gemma 3), f32
+//             layouts keep to all-gather (Tori: f32); the embedding block [V/n, E] f32 (the gather's
+//             table) and the unembedding [E, V/n] packed in kernels::unembedding_format (tied or not),
+//             and the RoPE table [context, D] (two with a separate local base: Gemma 3), f32
 //             A TSVD checkpoint (tsvd: factored_weights.hpp) stores its factored weights' factors
 //             instead: density · the dense shard's elements, f32 (layer_shards.hpp)
 //   KV cache  Σ over layers of B_a · K_local · slots · D · 2 (K and V) · KV element bytes, in the
@@ -19,6 +20,7 @@
 //   activations  the largest of the phases' steps (activation_bytes below): what a forward step
 //             holds beyond the weights and the cache, in the activation format (a long step on a
 //             local layer: its widened window cache too)
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -64,7 +66,12 @@ double activation_bytes(const models::ModelConfig& padded, const Placement& pl, 
 
 struct MemoryEstimate {
   double weight_bytes = 0, kv_bytes = 0, activation_bytes = 0;
+  // The load's peak: the embedding loads first, and packing its unembedding holds the f32 table
+  // block, the f32 [E, V/n] block being packed (tied: the table's transpose) and the packed result
+  // at once, before any layer or cache exists (sharded_model.cpp load_embedding).
+  double load_bytes = 0;
   double total() const { return weight_bytes + kv_bytes + activation_bytes; }
+  double peak() const { return std::max(total(), load_bytes); }
 };
 
 // c: the padded config (padding.hpp) the placements were made for; context: KV positions per sequence.

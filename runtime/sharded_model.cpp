@@ -63,11 +63,12 @@ void require_memory(const models::ModelConfig& c, const models::ModelConfig& pad
                                            StepShape{.batch = batch, .tokens = 1, .overlap = ps.overlap}, 4.0, tsvd);
   const int64_t avail = available_memory_bytes(), ranks = std::max(1, ranks_on_host(MPI_COMM_WORLD));
   auto gib = [](double b) { return std::to_string(b / double(int64_t(1) << 30)).substr(0, 6) + " GiB"; };
-  if (avail > 0 && m.total() > double(avail / ranks))
-    throw InputError("model '" + c.name + "' with plan " + plan.str() + " needs " + gib(m.total()) +
+  if (avail > 0 && m.peak() > double(avail / ranks))
+    throw InputError("model '" + c.name + "' with plan " + plan.str() + " needs " + gib(m.peak()) +
                      " per rank (weights and tables " + gib(m.weight_bytes) + " + KV cache " + gib(m.kv_bytes) +
                      " for " + std::to_string(dec.attn_batch_local) + " sequences x context " +
                      std::to_string(c.max_seq) + " positions + activations " + gib(m.activation_bytes) +
+                     (m.load_bytes > m.total() ? "; while loading, the embedding's packing " + gib(m.load_bytes) : "") +
                      ") but this host has " + gib(double(avail)) + " available for its " + std::to_string(ranks) +
                      " rank(s): use more ranks, a smaller batch, a shorter context (prompt + --max-new-tokens; "
                      "serve: --context) or a smaller --prefill-chunk");
@@ -216,7 +217,7 @@ void ShardedModel::reset(int64_t b) {
 
 int64_t ShardedModel::weight_bytes() const {
   int64_t b = static_cast<int64_t>(embed_.nbytes() + final_norm_w_.nbytes() + final_norm_b_.nbytes());
-  if (!config_.tied_embeddings) b += unembed_.weight_bytes();
+  b += unembed_.weight_bytes();  // packed, tied or not
   for (auto* layers : {&layers_2d_, &layers_1d_})
     for (auto& l : *layers) b += l.bytes();
   return b;
@@ -391,15 +392,25 @@ std::vector<Tensor> ShardedModel::prefill_hidden(const std::vector<models::Token
 std::vector<Tensor> ShardedModel::prefill(const std::vector<models::TokenIds>& prompts, bool all_positions) {
   const std::vector<Tensor> rows = prefill_hidden(prompts, all_positions);
   const int64_t E = config_.d_model, V = config_.vocab;
-  // Every sequence's rows, in order: [R, E] -> logits [R, V].
-  Tensor lg = logits(stack_rows(rows, E));
+  // Every sequence's rows, in order: [R, E] -> logits [R, V], unembedded and gathered kLogitRows
+  // rows at a time straight into each sequence's [n_b, V] (its last row, or all its rows; an idle
+  // sequence [0, V]), so a long prompt's every position (Gemma 3: 1 MiB of logits a row) is never
+  // held twice more as one [R, V] gather and its copy.
+  constexpr int64_t kLogitRows = 64;
+  const Tensor hidden = stack_rows(rows, E);
   std::vector<Tensor> out;
-  int64_t r = 0;
-  for (int64_t b = 0; b < batch_; ++b) {
-    // An idle sequence (no tokens given) gets [0, V]; otherwise its last row, or all its rows.
-    const int64_t n = static_cast<int64_t>(prompts[size_t(b)].size()), nb = all_positions ? n : (n > 0 ? 1 : 0);
-    out.push_back(nb > 0 ? lg.narrow0(r, nb).clone().reshape({nb, V}) : Tensor({0, V}, kernels::DType::f32));
-    r += nb;
+  std::vector<std::pair<int64_t, int64_t>> at;  // per row of `hidden`: (sequence, row in it)
+  for (size_t b = 0; b < rows.size(); ++b) {
+    out.emplace_back(std::vector<int64_t>{rows[b].size(0), V}, kernels::DType::f32);
+    for (int64_t i = 0; i < rows[b].size(0); ++i) at.emplace_back(int64_t(b), i);
+  }
+  for (int64_t r0 = 0; r0 < hidden.size(0); r0 += kLogitRows) {
+    const int64_t k = std::min(kLogitRows, hidden.size(0) - r0);
+    const Tensor lg = logits(hidden.narrow0(r0, k));
+    for (int64_t i = 0; i < k; ++i) {
+      const auto [b, row] = at[size_t(r0 + i)];
+      std::copy_n(lg.data<float>() + i * V, V, out[size_t(b)].data<float>() + row * V);
+    }
   }
   return out;
 }

@@ -51,6 +51,8 @@ class ShardedModel {
   // decode (active_batch.hpp). Called again with the next pieces of
   // the prompts, it continues them (serve/'s chunked prefill), unless the plan hands prefill's K/V
   // over to decode's placement (prefill_continues() false: prefill then needs empty caches).
+  // The logits are unembedded and gathered 64 rows at a time into the result (every rank holds
+  // the result, but never a second [R, V] beside it).
   std::vector<kernels::Tensor> prefill(const std::vector<models::TokenIds>& prompts, bool all_positions = false);
   bool prefill_continues() const { return !handoff_; }
   // Appends prompts[b] as prefill() does and returns, per sequence, the log-probability the model

@@ -90,6 +90,8 @@ row("flag_matmul", "--matmul gpu " + GEN, r"--matmul.*'gpu'.*onednn.*openblas")
 row("flag_collectives", "--collectives tree " + GEN, r"--collectives.*'tree'.*mpi.*ring.*bidir")
 row("flag_overlap", "--overlap sometimes " + GEN, r"--overlap.*'sometimes'.*none.*looped")
 row("flag_ppermute", "--ppermute rdma " + GEN, r"--ppermute.*'rdma'.*shm.*mpi")
+row("flag_attention_kernel", "--attention-kernel sparse " + GEN,
+    r"--attention-kernel: 'sparse' \(allowed: auto, multigrain, coarse, fine, dense-masked\)")
 row("flag_link_gbps_negative", "--link-gbps -1 " + GEN, r"--link-gbps: must be a number >= 0, got -1")
 row("flag_torus_two_dims", GEN + " --torus 2x1", r"--torus.*'2x1'.*three sizes")
 row("flag_torus_zero", GEN + " --torus 0x1x2", r"--torus.*'0x1x2'.*at least 1")
