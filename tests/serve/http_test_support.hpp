@@ -7,11 +7,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
 
+#include "serve/http_api.hpp"
 #include "serve/job.hpp"
 
 namespace tori::serve::test {
@@ -49,6 +51,31 @@ inline std::string read_all(int fd) {
   for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) got.append(buf, size_t(n));
   return got;
 }
+
+// An HttpApi on a free loopback port for model "m" (vocab 100, context 64), started, with the queue
+// and metrics the test's scheduler side uses.
+struct LoopbackServer {
+  explicit LoopbackServer(int slots) : metrics(slots), http(options(), model(), queue, metrics, draining) { http.start(); }
+  static HttpOptions options() {
+    HttpOptions o;
+    o.port = 0;
+    return o;
+  }
+  static const ModelInfo& model() {
+    static const ModelInfo info = [] {
+      ModelInfo i;
+      i.id = "m";
+      i.vocab = 100;
+      i.context = 64;
+      return i;
+    }();
+    return info;
+  }
+  JobQueue queue;
+  Metrics metrics;
+  std::atomic<bool> draining{false};
+  HttpApi http;
+};
 
 // The next job the HTTP side queues, waiting at most 10 s (null if none came).
 inline std::shared_ptr<Job> next_job(JobQueue& queue) {

@@ -14,24 +14,15 @@
 #include <string>
 #include <thread>
 
-#include "serve/http_api.hpp"
 #include "tests/serve/http_test_support.hpp"
 
 using namespace tori::serve;
 using namespace std::chrono_literals;
 
 TEST_CASE("HttpApi::stop: a stream being written when the last job finishes is written to its end") {
-  ModelInfo info;
-  info.id = "m";
-  info.vocab = 100;
-  info.context = 64;
-  JobQueue queue;
-  Metrics metrics(1);
-  std::atomic<bool> draining{false};
-  HttpOptions opt;
-  opt.port = 0;
-  HttpApi http(opt, info, queue, metrics, draining);
-  http.start();
+  test::LoopbackServer server(1);
+  JobQueue& queue = server.queue;
+  HttpApi& http = server.http;
 
   const int client = test::connect_loopback(http.port(), 10, 4096);  // a small window: the write below blocks at once
   REQUIRE(client >= 0);
@@ -47,7 +38,7 @@ TEST_CASE("HttpApi::stop: a stream being written when the last job finishes is w
   REQUIRE(poll(&p, 1, 10000) == 1);
   job->append("y", 2);
   job->finish("length");
-  draining = true;
+  server.draining = true;
   std::thread stopper([&] { http.stop(); });
   std::this_thread::sleep_for(200ms);  // (the old stop() has stopped the server by now)
 

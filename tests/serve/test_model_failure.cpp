@@ -9,24 +9,15 @@
 #include <string>
 #include <thread>
 
-#include "serve/http_api.hpp"
 #include "tests/serve/http_test_support.hpp"
 
 using namespace tori::serve;
 using namespace std::chrono_literals;
 
 TEST_CASE("HttpApi: when the model fails, every request is answered with the error and the server stops") {
-  ModelInfo info;
-  info.id = "m";
-  info.vocab = 100;
-  info.context = 64;
-  JobQueue queue;
-  Metrics metrics(2);
-  std::atomic<bool> draining{false};
-  HttpOptions opt;
-  opt.port = 0;
-  HttpApi http(opt, info, queue, metrics, draining);
-  http.start();
+  test::LoopbackServer server(2);
+  JobQueue& queue = server.queue;
+  HttpApi& http = server.http;
   const std::string whole = R"({"model": "m", "prompt": [1, 2, 3], "max_tokens": 4})";
   const std::string stream = R"({"model": "m", "prompt": [1, 2, 3], "max_tokens": 4, "stream": true})";
   const std::string error = "the model failed: rank 3 lost";
