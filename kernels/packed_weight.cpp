@@ -27,7 +27,9 @@ WeightFormat parse_weight_format(const std::string& s, const std::string& flag) 
   if (s == "int8" || s == "s8") return WeightFormat::int8;
   if (s == "int4" || s == "q4_0") return WeightFormat::int4;
   if (s == "int4-min" || s == "q4_1") return WeightFormat::int4_min;
-  throw InputError(flag + ": unknown weight format '" + s + "' (allowed: " + kWeightFormatNames + ")");
+  std::string allowed;  // kWeightFormatNames as a message lists values: "f32, bf16, ..."
+  for (const char* c = kWeightFormatNames; *c; ++c) allowed += *c == '|' ? std::string(", ") : std::string(1, *c);
+  throw InputError(flag + ": unknown weight format '" + s + "' (allowed: " + allowed + ")");
 }
 
 int64_t PackedWeight::weight_bytes() const {
