@@ -76,8 +76,9 @@ void validate_model_run(const ModelRunOptions& o, int64_t max_seq) {
   if (o.warmup < 0) throw InputError("--warmup: " + std::to_string(o.warmup) + " (allowed: 0 or more)");
   if (o.limit_options.gemm_size < 64)
     throw InputError("--limits-gemm: " + std::to_string(o.limit_options.gemm_size) + " (allowed: 64 or more)");
-  if (o.limit_options.stream_mib < 8)
-    throw InputError("--limits-stream-mib: " + std::to_string(o.limit_options.stream_mib) + " (allowed: 8 or more)");
+  if (o.limit_options.stream_mib != 0 && o.limit_options.stream_mib < 8)
+    throw InputError("--limits-stream-mib: " + std::to_string(o.limit_options.stream_mib) +
+                     " (allowed: 0 for twice the last-level cache, or 8 or more)");
   if (o.limit_options.repeats < 1)
     throw InputError("--limits-repeats: " + std::to_string(o.limit_options.repeats) + " (allowed: 1 or more)");
   const int64_t p = *std::max_element(o.prompt_lens.begin(), o.prompt_lens.end());
@@ -119,7 +120,7 @@ int run_model_run(const models::WeightSource& source, const ModelRunOptions& o) 
     out({{"bench", "model_limits"}, {"cpu_features", m.cpu_features}, {"peak_gflops_f32", sum[0]},
          {"peak_gflops_bf16", sum[1]}, {"peak_gops_int8", sum[2]}, {"read_gbps", sum[3]},
          {"triad_gbps", sum[4]}, {"gemm_size", o.limit_options.gemm_size},
-         {"stream_mib", o.limit_options.stream_mib}, {"loadavg_1m", planning::load_average_1m()}});
+         {"stream_mib", m.stream_mib}, {"loadavg_1m", planning::load_average_1m()}});
   }
 
   std::set<int64_t> batches(o.prefill_batches.begin(), o.prefill_batches.end());

@@ -41,7 +41,7 @@ void add_matrix_options(CLI::App* app, bench::ModelRunOptions& r) {
   app->add_option("--limits-gemm", r.limit_options.gemm_size, "M = N = K of the GEMM that measures the peak")
       ->capture_default_str();
   app->add_option("--limits-stream-mib", r.limit_options.stream_mib,
-                  "MiB per array of the read-bandwidth stream (far above the last-level cache)")
+                  "MiB per array of the read-bandwidth stream; 0: twice the last-level cache, at least 256")
       ->capture_default_str();
   app->add_option("--limits-repeats", r.limit_options.repeats, "best of this many runs of each limit")
       ->capture_default_str();
@@ -80,7 +80,7 @@ void add_bench_model_command(CLI::App& bench, Commands& out) {
   auto o = std::make_shared<bench::ModelBenchOptions>();
   o->run.prompt_lens = {128, 512};
   o->run.decode_batches = {1, 8, 32};
-  o->run.limit_options = {2048, 128, 3};
+  o->run.limit_options = {2048, 0, 3};
   CLI::App* app = bench.add_subcommand(
       "model", "prefill and decode tokens/s of a model over ranks x threads, dtypes, prompt lengths, batches and "
                "generated lengths, with MFU and MBU against the machine's limits measured in the same job "

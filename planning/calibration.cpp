@@ -228,7 +228,7 @@ Round calibrate_cpu_once(int threads, const CalibrationOptions& opt) {
   meet();
   MachineLimitsOptions lim;
   lim.gemm_size = 256;  // the GEMM peaks are not used here (the matmul curves are); keep them cheap
-  lim.stream_mib = opt.quick ? 64 : 128;
+  lim.stream_mib = opt.quick ? 64 : 0;  // 0: far above the last-level cache
   lim.repeats = opt.quick ? 2 : 4;
   c.read_gbps = measure_machine_limits(lim).read_gbps;
   lim.stream_mib = kCacheMib;  // the same read-only sum on arrays that stay in the last-level cache
