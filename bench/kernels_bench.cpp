@@ -100,9 +100,12 @@ class Reporter {
 std::string matmul_path(const PackedWeight& w, int64_t M) {
   switch (w.format) {
     case WeightFormat::f32:
-      if (w.backend == Backend::onednn) return "onednn_packed_f32";
+      if (w.backend == Backend::onednn)
+        return matmul_uses_panel_gemv(w, M) ? "panel_gemv_f32_avx512" : "onednn_packed_f32";
       return M == 1 ? "openblas_sgemv" : "openblas_sgemm";
-    case WeightFormat::bf16: return "onednn_packed_bf16";
+    case WeightFormat::bf16:
+      return matmul_uses_panel_gemv(w, M) ? "panel_gemv_bf16_avx512"
+                                                                                : "onednn_packed_bf16";
     case WeightFormat::int8:
       if (M <= kInt8RegisterKernelMaxM)
         return cpu_has_avx512() ? "gemm_s8_f32_avx512" : "gemm_s8_f32_ref";

@@ -6,8 +6,8 @@
 //
 // Weight layout ("s8 panels"): columns are cut into panels of 64 (one cache line of s8 per k), each
 // panel stored [K][64] contiguously: panels[p][k][j] = q[k, 64p + j], zero beyond N. A thread
-// streams whole panels front to back, so every byte fetched is used and the prefetcher sees one
-// sequential stream per thread.
+// streams whole panels front to back, so every byte fetched is used; at M = 1 it takes 4 panels at
+// a time and reads them in lockstep (4 sequential streams: one left the memory system idle).
 #include <cstdint>
 
 #include "kernels/tensor.hpp"

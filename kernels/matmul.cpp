@@ -230,6 +230,11 @@ void matmul(const Tensor& x, const PackedWeight& w, Tensor& y, Epilogue ep) {
   }
 }
 
+bool matmul_uses_panel_gemv(const PackedWeight& w, int64_t M) {
+  return M == 1 && !w.tsvd && w.backend == Backend::onednn && w.onednn &&
+         (w.format == WeightFormat::f32 || w.format == WeightFormat::bf16) && detail::onednn_panel_gemv_applies(*w.onednn);
+}
+
 void matmul_ref(const Tensor& x, const Tensor& w, Tensor& y, Epilogue ep) {
   if (w.rank() != 2 || w.dtype() == DType::s8)
     throw Error("matmul_ref: w must be [K, N] f32 or bf16, got " + std::string(dtype_name(w.dtype())) +

@@ -6,6 +6,10 @@
 //   f32/bf16 + onednn     cached brgemm primitive on the packed weight; scale = constant output
 //                         scale, accumulate = sum post-op (the fused "sum into accumulator" that
 //                         sharded output projections use)
+//   f32/bf16 + onednn, M = 1  panel_gemv (panel_gemv.hpp) on the same packed weight where oneDNN
+//                         packed it in column panels and the CPU has AVX-512 (bf16: AVX512-BF16):
+//                         4 panels per thread read in lockstep, ~0.9 of the read bandwidth where
+//                         oneDNN's kernel streams 0.65-0.75
 //   f32 + openblas        sgemm(alpha = scale, beta = accumulate)
 //   int8, M <= 32         gemm_s8_f32: weights dequantised in AVX-512 registers, read once per
 //                         16 rows of x (memory-bound at M = 1; ~f32 FMA peak from M = 8)
@@ -50,6 +54,9 @@ void matmul(const Tensor& x, const PackedWeight& w, Tensor& y, Epilogue ep = {})
 // each gathered block where it lies: runtime/weight_prefetch.hpp). f32 weights on oneDNN only.
 void matmul_strided(const float* x, int64_t ldx, int64_t M, const PackedWeight& w, float* y, int64_t ldy,
                     Epilogue ep = {});
+
+// Whether matmul with M rows runs panel_gemv on w (for benchmarks' path names and tests).
+bool matmul_uses_panel_gemv(const PackedWeight& w, int64_t M);
 
 // The yardstick: x [..., K] f32/bf16, w plain [K, N] f32/bf16, f64 accumulation, no packing.
 void matmul_ref(const Tensor& x, const Tensor& w, Tensor& y, Epilogue ep = {});

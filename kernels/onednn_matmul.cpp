@@ -1,5 +1,7 @@
 #include "kernels/onednn_matmul.hpp"
 
+#include "kernels/cpu_features.hpp"
+
 #include <omp.h>
 
 #include <spdlog/spdlog.h>
@@ -116,7 +118,37 @@ std::shared_ptr<OnednnWeight> onednn_pack_weight(const Tensor& w_in, DType wdt) 
                     const_cast<void*>(w.raw()));
   dnnl::reorder(user, out->mem).execute(onednn_stream(), user, out->mem);
   onednn_stream().wait();
+  out->panels = onednn_panel_layout(pd.weights_desc(), &out->kp);
   return out;
+}
+
+PanelLayout onednn_panel_layout(const dnnl::memory::desc& md, int64_t* kp) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.ndims != 2 || d.format_kind != dnnl_blocked || d.extra.flags != 0 || d.offset0 != 0) return PanelLayout::none;
+  const dnnl_blocking_desc_t& b = d.format_desc.blocking;
+  const int64_t K = d.padded_dims[0], N = d.padded_dims[1];
+  if (N % kGemvPanelCols) return PanelLayout::none;
+  PanelLayout layout = PanelLayout::none;
+  int64_t kblock = 0;
+  if (d.data_type == dnnl_f32 && b.inner_nblks == 2 && b.inner_blks[0] == 16 && b.inner_idxs[0] == 0 &&
+      b.inner_blks[1] == kGemvPanelCols && b.inner_idxs[1] == 1)
+    layout = PanelLayout::f32_16a64b, kblock = 16;
+  else if (d.data_type == dnnl_bf16 && b.inner_nblks == 3 && b.inner_blks[0] == 16 && b.inner_idxs[0] == 0 &&
+           b.inner_blks[1] == kGemvPanelCols && b.inner_idxs[1] == 1 && b.inner_blks[2] == 2 && b.inner_idxs[2] == 0)
+    layout = PanelLayout::bf16_16a64b2a, kblock = 32;
+  // Panels outermost and contiguous: a K block follows the previous one within its panel.
+  if (layout == PanelLayout::none || K % kblock || b.strides[0] != kblock * kGemvPanelCols ||
+      b.strides[1] != K * kGemvPanelCols)
+    return PanelLayout::none;
+  *kp = K;
+  return layout;
+}
+
+bool onednn_panel_gemv_applies(const OnednnWeight& w) {
+  if (w.ld != 0) return false;
+  if (w.panels == PanelLayout::f32_16a64b) return cpu_has_avx512();
+  if (w.panels == PanelLayout::bf16_16a64b2a) return cpu_has_avx512_bf16();
+  return false;
 }
 
 std::shared_ptr<OnednnWeight> onednn_view_weight(const Tensor& w, int64_t c0, int64_t n) {
@@ -139,6 +171,18 @@ std::shared_ptr<OnednnWeight> onednn_view_weight(const Tensor& w, int64_t c0, in
 
 void onednn_matmul_packed(const void* x, int64_t M, const OnednnWeight& w, float* y, float alpha,
                           bool accumulate, int64_t ldx, int64_t ldy) {
+  if (M == 1 && onednn_panel_gemv_applies(w)) {
+    if (w.panels == PanelLayout::f32_16a64b) {
+      panel_gemv_f32_avx512(static_cast<const float*>(x), w.k, w.kp, static_cast<const float*>(w.mem.get_data_handle()),
+                            w.n, y, alpha, accumulate);
+      return;
+    }
+    if (w.panels == PanelLayout::bf16_16a64b2a) {
+      panel_gemv_bf16_avx512(static_cast<const uint16_t*>(x), w.k, w.kp,
+                             static_cast<const uint16_t*>(w.mem.get_data_handle()), w.n, y, alpha, accumulate);
+      return;
+    }
+  }
   ldx = ldx > 0 ? ldx : w.k, ldy = ldy > 0 ? ldy : w.n;
   const dnnl::memory::desc w_md = w.mem.get_desc();
   dnnl::matmul prim = get_primitive(M, w.k, w.n, w.dtype, w.ld, w_md, alpha, accumulate, ldx, ldy);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "kernels/panel_gemv.hpp"
 #include "kernels/tensor.hpp"
 
 namespace tori::kernels::detail {
@@ -21,7 +22,16 @@ struct OnednnWeight {
   int64_t k = 0, n = 0;
   int64_t ld = 0;  // 0: packed (owned by mem); > 0: a view into `keep`
   Tensor keep;     // the viewed tensor, kept alive while the view is
+  // Packed weights in oneDNN's column-panel layouts (panel_gemv.hpp): M = 1 runs panel_gemv there.
+  PanelLayout panels = PanelLayout::none;
+  int64_t kp = 0;  // K padded to the layout's K block
 };
+
+// The panel layout (and padded K) of a packed [K, N] weight's desc, or none.
+PanelLayout onednn_panel_layout(const dnnl::memory::desc& md, int64_t* kp);
+// Whether onednn_matmul_packed runs panel_gemv for M = 1 on w (a panel layout, and this CPU has the
+// kernel's instructions).
+bool onednn_panel_gemv_applies(const OnednnWeight& w);
 
 dnnl::engine& onednn_engine();
 dnnl::stream& onednn_stream();
@@ -37,7 +47,8 @@ std::shared_ptr<OnednnWeight> onednn_pack_weight(const Tensor& w, DType dt);
 std::shared_ptr<OnednnWeight> onednn_view_weight(const Tensor& w, int64_t c0, int64_t n);
 
 // y[M, N] (row stride ldy, 0: N) = alpha * x[M, K] (row stride ldx, 0: K) @ W (+ y if
-// accumulate). x has W's dtype (f32 or bf16; u8 for s8 weights).
+// accumulate). x has W's dtype (f32 or bf16; u8 for s8 weights). M = 1 on weights in a panel
+// layout runs panel_gemv (where the CPU has its instructions) instead of oneDNN's kernel.
 void onednn_matmul_packed(const void* x, int64_t M, const OnednnWeight& w, float* y, float alpha,
                           bool accumulate, int64_t ldx = 0, int64_t ldy = 0);
 

@@ -2,10 +2,12 @@
 // awkward shapes (M = 1, K prime, N not a multiple of 16/64, N spanning several int8 panels).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "kernels/backend.hpp"
+#include "kernels/cpu_features.hpp"
 #include "kernels/columns.hpp"
 #include "kernels/gemm_s8_f32.hpp"
 #include "kernels/matmul.hpp"
@@ -159,6 +161,42 @@ TEST_CASE("int8 AVX-512 kernel equals its _ref for M = 1..16 and beyond", "[matm
     INFO("M=" << M);
     CHECK(max_abs_diff(y, r) <= 1e-4);  // |y| <= sum|x q s| <= K * 1 * 1: 203 * 2^-24 * sqrt(K) << 1e-4
   }
+}
+
+TEST_CASE("batch-1 GEMV on oneDNN's packed panels equals oneDNN's own kernel and the reference", "[matmul][onednn]") {
+  // M = 1 runs panel_gemv where oneDNN packed the weight in column panels; M = 2 with the same row
+  // twice runs oneDNN's brgemm on the same packed weight. Odd K (bf16 pairs), K not a multiple of the
+  // K block, N not a multiple of 64, fewer than 4 panels per grab, and the epilogues.
+  struct KN { int64_t k, n; };
+  int used = 0;
+  for (WeightFormat fmt : {WeightFormat::f32, WeightFormat::bf16})
+    for (const KN& s : {KN{1, 1}, KN{7, 65}, KN{33, 64}, KN{64, 300}, KN{203, 131}, KN{576, 1536}, KN{1031, 640}})
+      for (const Epilogue& ep : {Epilogue{}, Epilogue{-0.5f, true}}) {
+        INFO(weight_format_name(fmt) << " K=" << s.k << " N=" << s.n << " scale=" << ep.scale);
+        Tensor w = random_tensor({s.k, s.n}, 61 + uint64_t(s.k));
+        PackedWeight pw = pack_weight(w, fmt, Backend::onednn);
+        used += matmul_uses_panel_gemv(pw, 1);
+        CHECK(!matmul_uses_panel_gemv(pw, 2));
+        Tensor x = random_tensor({1, s.k}, 62 + uint64_t(s.n));
+        Tensor x2({2, s.k}, DType::f32);
+        for (int64_t r = 0; r < 2; ++r) std::copy_n(x.data<float>(), s.k, x2.data<float>() + r * s.k);
+        Tensor y = random_tensor({1, s.n}, 63), y2({2, s.n}, DType::f32);
+        for (int64_t r = 0; r < 2; ++r) std::copy_n(y.data<float>(), s.n, y2.data<float>() + r * s.n);
+        const Tensor y0 = y.clone();
+        matmul(x, pw, y, ep);
+        matmul(x2, pw, y2, ep);
+        // Same rounded operands, f32 accumulation in another order: within kF32AccumTol of each other.
+        Tensor ref;
+        matmul_ref(fmt == WeightFormat::bf16 ? bf16_rounded(x) : x, fmt == WeightFormat::bf16 ? bf16_rounded(w) : w,
+                   ref, Epilogue{ep.scale, false});
+        if (ep.accumulate)
+          for (int64_t i = 0; i < s.n; ++i) ref.data<float>()[i] += y0.get(i);
+        CHECK(scaled_error(y, ref, x, w) <= kF32AccumTol);
+        CHECK(scaled_error(y, y2.narrow0(0, 1), x, w) <= kF32AccumTol);
+      }
+  // AVX-512 machines take the panel kernel for every shape above (brgemm packs f32 and bf16 weights
+  // in 64-column panels); elsewhere oneDNN's kernel runs and the checks above still hold.
+  if (cpu_has_avx512_bf16()) CHECK(used == 28);
 }
 
 TEST_CASE("matmul accepts bf16 activations and leading batch dimensions", "[matmul]") {
