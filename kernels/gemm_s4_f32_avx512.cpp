@@ -1,6 +1,7 @@
 // AVX-512 VNNI int4 weight-only kernel (see gemm_s4_f32.hpp). Compiled with -mavx512f/bw/vnni and
 // -mf16c; only reached after cpu_has_avx512_vnni() returned true.
 #include <immintrin.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
@@ -154,7 +155,8 @@ template <bool kMin>
 void run_decode(const QuantizedActivations& xq, int64_t N, const int8_t* panels, float* y, float alpha,
                 bool accumulate) {
   const int64_t G = xq.K / kInt4Group, P = (N + kS4PanelCols - 1) / kS4PanelCols;
-  const int64_t NP = kS4DecodePanels, groups = (P + NP - 1) / NP, pd = G * s4_block_bytes(kMin);
+  const int64_t NP = std::clamp<int64_t>((P + omp_get_max_threads() - 1) / omp_get_max_threads(), 1, kS4DecodePanels);
+  const int64_t groups = (P + NP - 1) / NP, pd = G * s4_block_bytes(kMin);
   const auto* base = reinterpret_cast<const uint8_t*>(panels);
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t gi = 0; gi < groups; ++gi) {

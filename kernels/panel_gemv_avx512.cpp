@@ -2,6 +2,7 @@
 // and -mavx512bf16; the bf16 kernel is only reached after cpu_has_avx512_bf16(), the f32 one after
 // cpu_has_avx512().
 #include <immintrin.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
@@ -27,7 +28,7 @@ void f32_panels(const float* x, int64_t K, const float* w, int64_t pd, float* ou
       const float* row = w + q * pd + k * kGemvPanelCols;
       _mm_prefetch(reinterpret_cast<const char*>(row) + kPrefetchBytes, _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(row) + kPrefetchBytes + 128, _MM_HINT_T0);
-      for (int j = 0; j < 4; ++j) c[q][j] = _mm512_fmadd_ps(xb, _mm512_load_ps(row + 16 * j), c[q][j]);
+      for (int j = 0; j < 4; ++j) c[q][j] = _mm512_fmadd_ps(xb, _mm512_loadu_ps(row + 16 * j), c[q][j]);
     }
   }
   for (int q = 0; q < NP; ++q)
@@ -49,7 +50,7 @@ void bf16_panels(const uint16_t* x, int64_t K, const uint16_t* w, int64_t pd, fl
       _mm_prefetch(reinterpret_cast<const char*>(row) + kPrefetchBytes, _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(row) + kPrefetchBytes + 128, _MM_HINT_T0);
       for (int j = 0; j < 4; ++j)
-        c[q][j] = _mm512_dpbf16_ps(c[q][j], xb, (__m512bh)_mm512_load_si512(row + 32 * j));
+        c[q][j] = _mm512_dpbf16_ps(c[q][j], xb, (__m512bh)_mm512_loadu_si512(row + 32 * j));
     }
   };
   for (int64_t t = 0; t < pairs; ++t) {
@@ -66,13 +67,16 @@ template <typename X, typename W, typename Panels>
 void run(const X* x, int64_t K, int64_t kp, const W* panels, int64_t N, float* y, float alpha, bool accumulate,
          Panels panels_fn) {
   const int64_t P = (N + kGemvPanelCols - 1) / kGemvPanelCols, pd = kp * kGemvPanelCols;
-  const int64_t grabs = (P + kPanelsPerGrab - 1) / kPanelsPerGrab;
+  // Fewer panels per grab when there are too few to give every thread one (N = 192: 3 panels).
+  const int64_t T = omp_get_max_threads();
+  const int64_t per_grab = std::clamp<int64_t>((P + T - 1) / T, 1, kPanelsPerGrab);
+  const int64_t grabs = (P + per_grab - 1) / per_grab;
   // Dynamic, 4 panels per grab: long sequential streams, and a thread that loses its core for a
   // while does not hold back the rest.
 #pragma omp parallel for schedule(dynamic, 1)
   for (int64_t g = 0; g < grabs; ++g) {
     alignas(64) float acc[kPanelsPerGrab * kGemvPanelCols];
-    const int64_t p0 = g * kPanelsPerGrab, np = std::min(kPanelsPerGrab, P - p0);
+    const int64_t p0 = g * per_grab, np = std::min(per_grab, P - p0);
     panels_fn(np, x, K, panels + p0 * pd, pd, acc);
     const __m512 a = _mm512_set1_ps(alpha);
     for (int64_t q = 0; q < np; ++q) {
