@@ -38,8 +38,10 @@ void same_shape(const Tensor& a, const Tensor& b, const char* op) {
                 shape_str(b.shape()));
 }
 
+// One chunk (decode: a row or a few) runs on the calling thread: a parallel region costs the
+// fork and join of the team for nothing.
 template <typename F> void chunked(int64_t n, F f) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n > kChunk)
   for (int64_t c = 0; c < (n + kChunk - 1) / kChunk; ++c) {
     const int64_t i0 = c * kChunk;
     f(i0, std::min(kChunk, n - i0));

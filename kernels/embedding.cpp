@@ -31,7 +31,7 @@ void embedding_gather(const Tensor& embed, std::span<const int32_t> ids, Tensor&
                   std::to_string(vocab_offset) + ", " + std::to_string(vocab_offset + V) + ")");
   }
   float* Y = out.data<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (M > 1)  // one token (decode): no fork and join
   for (int64_t i = 0; i < M; ++i) {
     const int64_t local = int64_t(ids[size_t(i)]) - vocab_offset;
     float* dst = Y + i * E;

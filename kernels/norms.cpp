@@ -34,6 +34,10 @@ TORI_SIMD_CLONES void layernorm_row(const float* x, const float* w, const float*
 
 }  // namespace
 
+// Fewer values than this normalise on the calling thread (decode: a row or a few), sparing the
+// team's fork and join.
+constexpr int64_t kParallelMin = 1 << 14;
+
 void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
   const int64_t E = x.rank() ? x.size(-1) : 0;
   const int64_t rows = detail::rows_of(x, E, "rmsnorm", "x");
@@ -42,7 +46,7 @@ void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
   const float* X = x.data<float>();
   const float* W = w.data<float>();
   float* Y = y.data<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * E >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) rmsnorm_row(X + r * E, W, eps, Y + r * E, E);
 }
 
@@ -56,7 +60,7 @@ void layernorm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Ten
   const float* W = w.data<float>();
   const float* B = b.data<float>();
   float* Y = y.data<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * E >= kParallelMin)
   for (int64_t r = 0; r < rows; ++r) layernorm_row(X + r * E, W, B, eps, Y + r * E, E);
 }
 

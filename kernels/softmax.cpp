@@ -39,7 +39,7 @@ void softmax(const Tensor& x, Tensor& out) {
   const int64_t n = x.rank() ? x.size(-1) : 0;
   const float* X = x.data<float>();
   float* Y = out.data<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * n >= (1 << 14))  // small: no fork and join
   for (int64_t r = 0; r < rows; ++r) softmax_row(X + r * n, Y + r * n, n);
 }
 

@@ -14,8 +14,11 @@ Tensor sharded_norm(collectives::Collectives& coll, collectives::Axes e_axes, co
   float* yp = y.data<float>();
   const float* wp = w.data<float>() + e_offset;
   // [M, 1] partial sums over my E slice --all_reduce(e_axes)--> full-row statistics
+  // Prefill's rows over the threads; decode's row or few on the calling thread (no fork and join).
+  const bool parallel = M > 1 && M * El >= (1 << 14);
   auto row_sums = [&](auto&& term) {
     Tensor s({M, 1}, kernels::DType::f32);
+#pragma omp parallel for schedule(static) if (parallel)
     for (int64_t m = 0; m < M; ++m) {
       double acc = 0;
       for (int64_t e = 0; e < El; ++e) acc += term(xp[m * El + e], m);
@@ -25,6 +28,7 @@ Tensor sharded_norm(collectives::Collectives& coll, collectives::Axes e_axes, co
   };
   if (c.norm == models::Norm::rmsnorm) {
     Tensor ss = row_sums([](float v, int64_t) { return double(v) * v; });
+#pragma omp parallel for schedule(static) if (parallel)
     for (int64_t m = 0; m < M; ++m) {
       const double inv = 1.0 / std::sqrt(double(ss.data<float>()[m]) / double(E) + c.norm_eps);
       for (int64_t e = 0; e < El; ++e) yp[m * El + e] = float(xp[m * El + e] * inv * wp[e]);
@@ -36,6 +40,7 @@ Tensor sharded_norm(collectives::Collectives& coll, collectives::Axes e_axes, co
     for (int64_t m = 0; m < M; ++m) mean[size_t(m)] = double(sum.data<float>()[m]) / double(E);
     Tensor var = row_sums([&](float v, int64_t m) { return (v - mean[size_t(m)]) * (v - mean[size_t(m)]); });
     const float* bp = b.data<float>() + e_offset;
+#pragma omp parallel for schedule(static) if (parallel)
     for (int64_t m = 0; m < M; ++m) {
       const double inv = 1.0 / std::sqrt(double(var.data<float>()[m]) / double(E) + c.norm_eps);
       for (int64_t e = 0; e < El; ++e)
