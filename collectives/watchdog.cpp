@@ -223,11 +223,17 @@ void detail::enter(Clock::time_point since) {
 
 void detail::leave() { g_waiting.fetch_sub(1, std::memory_order_relaxed); }
 
-void detail::long_wait(Clock::time_point since, Clock::time_point now) {
-  if (!g_started.load(std::memory_order_acquire)) return;
-  // The watchdog thread probes while waits report being long; the first report wakes it.
+namespace {
+// The watchdog thread probes while waits report being long; the first report wakes it.
+void report_long_wait(Clock::time_point now) {
   const Clock::rep before = g_long_wait_at.exchange(now.time_since_epoch().count(), std::memory_order_relaxed);
   if (now - Clock::time_point(Clock::duration(before)) >= kProbeWhile) wake();
+}
+}  // namespace
+
+void detail::long_wait(Clock::time_point since, Clock::time_point now) {
+  if (!g_started.load(std::memory_order_acquire)) return;
+  report_long_wait(now);
   const auto limit = timeout();
   if (limit.count() > 0 && now - since >= limit) request(Cause::stalled);  // the watchdog thread ends the process
 }
@@ -381,6 +387,20 @@ void announce_abort() {
 }
 
 bool started() { return g_started.load(std::memory_order_acquire); }
+
+void end_of_run_barrier(MPI_Comm world) {
+  if (!g_started.load(std::memory_order_acquire) || g_size <= 1) return;
+  MPI_Request done;
+  MPI_Ibarrier(world, &done);
+  const auto since = Clock::now();
+  for (int flag = 0;;) {
+    MPI_Test(&done, &flag, MPI_STATUS_IGNORE);
+    if (flag) return;
+    const auto now = Clock::now();
+    if (now - since >= kLongWait) report_long_wait(now);  // probing only: no stall timeout here
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
 
 void set_timeout(std::chrono::milliseconds t) { g_fixed_ms = std::max<int64_t>(0, t.count()); }
 

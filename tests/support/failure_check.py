@@ -141,12 +141,17 @@ def main():
             print("\n".join(err_lines[-30:] + out_lines[-10:]))
             print(f"FAILED: the run ended or never printed /{a.when}/ before the failure could be injected")
             return 1
-        time.sleep(a.after)
+        # The ranks are found first and the scan counts toward --after: reading a process's
+        # /proc/PID/environ waits for its memory map lock, and a scan during the ranks' loading
+        # once took 8.5 s, which put the failure at the very end of the run (ranks 0 and 1 had
+        # finished; the test then measured the end of the run, not decode).
+        seen_at = time.monotonic()
         ranks = {}
         for p in descendants(proc.pid):
             r = world_rank(p) if comm(p) == "tori" else None
             if r is not None:
                 ranks[r] = p
+        time.sleep(max(0.0, a.after - (time.monotonic() - seen_at)))
         if a.rank not in ranks:
             print(f"FAILED: no process of rank {a.rank} among {sorted(ranks)}")
             return 1
