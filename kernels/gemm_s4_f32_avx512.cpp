@@ -1,12 +1,12 @@
 // AVX-512 VNNI int4 weight-only kernel (see gemm_s4_f32.hpp). Compiled with -mavx512f/bw/vnni and
 // -mf16c; only reached after cpu_has_avx512_vnni() returned true.
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "kernels/gemm_s4_f32.hpp"
+#include "kernels/panel_sums_avx512.hpp"
 
 namespace tori::kernels::detail {
 
@@ -155,7 +155,7 @@ template <bool kMin>
 void run_decode(const QuantizedActivations& xq, int64_t N, const int8_t* panels, float* y, float alpha,
                 bool accumulate) {
   const int64_t G = xq.K / kInt4Group, P = (N + kS4PanelCols - 1) / kS4PanelCols;
-  const int64_t NP = std::clamp<int64_t>((P + omp_get_max_threads() - 1) / omp_get_max_threads(), 1, kS4DecodePanels);
+  const int64_t NP = panels_per_grab(P, kS4DecodePanels);
   const int64_t groups = (P + NP - 1) / NP, pd = G * s4_block_bytes(kMin);
   const auto* base = reinterpret_cast<const uint8_t*>(panels);
 #pragma omp parallel for schedule(dynamic, 1)
@@ -172,17 +172,7 @@ void run_decode(const QuantizedActivations& xq, int64_t N, const int8_t* panels,
       case 2: decode_panels<2, kMin>(panel, pd, G, hi, lo, u, su, acc); break;
       default: decode_panels<1, kMin>(panel, pd, G, hi, lo, u, su, acc); break;
     }
-    const __m512 a = _mm512_set1_ps(alpha);
-    for (int64_t q = 0; q < np; ++q) {
-      const int64_t n0 = (p0 + q) * kS4PanelCols, nn = std::min(kS4PanelCols, N - n0);
-      for (int64_t j = 0; j < nn; j += 16) {
-        const int64_t left = nn - j;
-        const __mmask16 mask = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
-        __m512 v = _mm512_mul_ps(a, _mm512_load_ps(acc + q * kS4PanelCols + j));
-        if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, y + n0 + j));
-        _mm512_mask_storeu_ps(y + n0 + j, mask, v);
-      }
-    }
+    store_panel_sums(acc, p0, np, N, nullptr, alpha, accumulate, y);
   }
 }
 

@@ -1,12 +1,12 @@
 // AVX-512 int8 weight-only kernel (see gemm_s8_f32.hpp). Compiled with -mavx512f/bw/vl/dq; only
 // reached after cpu_has_avx512() returned true.
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "kernels/gemm_s8_f32.hpp"
+#include "kernels/panel_sums_avx512.hpp"
 
 namespace tori::kernels::detail {
 
@@ -18,12 +18,6 @@ constexpr int64_t kRowsPerGroup = 4;   // rows of x per register tile: 4 rows x 
 // 16384 x 16384 s8 from memory); 2 streams 0.79-0.91, 4 streams 0.91-0.94, 8 no better.
 constexpr int64_t kGemvPanels = 4;
 constexpr int64_t kGemvPrefetchRows = 16;
-// Fewer than 4 per grab when there are too few panels to give every thread one grab (a [576, 192]
-// projection has 3 panels: one grab of 3 would leave the second thread idle).
-int64_t gemv_panels_per_grab(int64_t P) {
-  const int64_t T = omp_get_max_threads();
-  return std::clamp<int64_t>((P + T - 1) / T, 1, kGemvPanels);
-}
 constexpr int64_t kChunkK = 256;       // k per pass: 256 x 64 B = 16 KiB of panel stays in L1 while
                                        // each group of rows re-reads it
 
@@ -96,7 +90,7 @@ void gemm_s8_f32_avx512(const float* x, int64_t ldx, int64_t M, int64_t K, int64
                         float alpha, bool accumulate) {
   const int64_t P = (N + kS8PanelCols - 1) / kS8PanelCols;
   if (M == 1) {
-    const int64_t NP = gemv_panels_per_grab(P), groups = (P + NP - 1) / NP;
+    const int64_t NP = panels_per_grab(P, kGemvPanels), groups = (P + NP - 1) / NP;
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t gi = 0; gi < groups; ++gi) {
       alignas(64) float acc[kGemvPanels * kS8PanelCols];
@@ -108,17 +102,7 @@ void gemm_s8_f32_avx512(const float* x, int64_t ldx, int64_t M, int64_t K, int64
         case 2: gemv_panels<2>(x, panel, K, K * kS8PanelCols, acc); break;
         default: gemv_panels<1>(x, panel, K, K * kS8PanelCols, acc); break;
       }
-      for (int64_t q = 0; q < np; ++q) {
-        const int64_t n0 = (p0 + q) * kS8PanelCols, nn = std::min(kS8PanelCols, N - n0);
-        for (int64_t j = 0; j < nn; j += 16) {
-          const int64_t left = nn - j;
-          const __mmask16 mask = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
-          __m512 s = _mm512_mul_ps(_mm512_set1_ps(alpha), _mm512_maskz_loadu_ps(mask, scales + n0 + j));
-          __m512 v = _mm512_mul_ps(s, _mm512_load_ps(acc + q * kS8PanelCols + j));
-          if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, y + n0 + j));
-          _mm512_mask_storeu_ps(y + n0 + j, mask, v);
-        }
-      }
+      store_panel_sums(acc, p0, np, N, scales, alpha, accumulate, y);
     }
     return;
   }

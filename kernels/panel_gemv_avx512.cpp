@@ -2,12 +2,12 @@
 // and -mavx512bf16; the bf16 kernel is only reached after cpu_has_avx512_bf16(), the f32 one after
 // cpu_has_avx512().
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "kernels/panel_gemv.hpp"
+#include "kernels/panel_sums_avx512.hpp"
 
 namespace tori::kernels::detail {
 
@@ -67,9 +67,7 @@ template <typename X, typename W, typename Panels>
 void run(const X* x, int64_t K, int64_t kp, const W* panels, int64_t N, float* y, float alpha, bool accumulate,
          Panels panels_fn) {
   const int64_t P = (N + kGemvPanelCols - 1) / kGemvPanelCols, pd = kp * kGemvPanelCols;
-  // Fewer panels per grab when there are too few to give every thread one (N = 192: 3 panels).
-  const int64_t T = omp_get_max_threads();
-  const int64_t per_grab = std::clamp<int64_t>((P + T - 1) / T, 1, kPanelsPerGrab);
+  const int64_t per_grab = panels_per_grab(P, kPanelsPerGrab);
   const int64_t grabs = (P + per_grab - 1) / per_grab;
   // Dynamic, 4 panels per grab: long sequential streams, and a thread that loses its core for a
   // while does not hold back the rest.
@@ -78,17 +76,7 @@ void run(const X* x, int64_t K, int64_t kp, const W* panels, int64_t N, float* y
     alignas(64) float acc[kPanelsPerGrab * kGemvPanelCols];
     const int64_t p0 = g * per_grab, np = std::min(per_grab, P - p0);
     panels_fn(np, x, K, panels + p0 * pd, pd, acc);
-    const __m512 a = _mm512_set1_ps(alpha);
-    for (int64_t q = 0; q < np; ++q) {
-      const int64_t n0 = (p0 + q) * kGemvPanelCols, nn = std::min(kGemvPanelCols, N - n0);
-      for (int64_t j = 0; j < nn; j += 16) {
-        const int64_t left = nn - j;
-        const __mmask16 mask = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
-        __m512 v = _mm512_mul_ps(a, _mm512_load_ps(acc + q * kGemvPanelCols + j));
-        if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, y + n0 + j));
-        _mm512_mask_storeu_ps(y + n0 + j, mask, v);
-      }
-    }
+    store_panel_sums(acc, p0, np, N, nullptr, alpha, accumulate, y);
   }
 }
 
