@@ -36,7 +36,7 @@ TORI_SIMD_CLONES void layernorm_row(const float* x, const float* w, const float*
 
 // Fewer values than this normalise on the calling thread (decode: a row or a few), sparing the
 // team's fork and join.
-constexpr int64_t kParallelMin = 1 << 14;
+constexpr int64_t kNormSerialBelow = 1 << 14;
 
 void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
   const int64_t E = x.rank() ? x.size(-1) : 0;
@@ -46,7 +46,7 @@ void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
   const float* X = x.data<float>();
   const float* W = w.data<float>();
   float* Y = y.data<float>();
-#pragma omp parallel for schedule(static) if (rows * E >= kParallelMin)
+#pragma omp parallel for schedule(static) if (rows * E >= kNormSerialBelow)
   for (int64_t r = 0; r < rows; ++r) rmsnorm_row(X + r * E, W, eps, Y + r * E, E);
 }
 
@@ -60,7 +60,7 @@ void layernorm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Ten
   const float* W = w.data<float>();
   const float* B = b.data<float>();
   float* Y = y.data<float>();
-#pragma omp parallel for schedule(static) if (rows * E >= kParallelMin)
+#pragma omp parallel for schedule(static) if (rows * E >= kNormSerialBelow)
   for (int64_t r = 0; r < rows; ++r) layernorm_row(X + r * E, W, B, eps, Y + r * E, E);
 }
 

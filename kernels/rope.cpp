@@ -51,7 +51,7 @@ RopeTable::RopeTable(int64_t max_pos, int64_t d_head, double theta)
 
 // Fewer values than this rotate on the calling thread (decode: one row of a few heads), sparing the
 // team's fork and join.
-constexpr int64_t kParallelMin = 1 << 14;
+constexpr int64_t kRopeSerialBelow = 1 << 14;
 
 void rope(Tensor& x, std::span<const int64_t> positions, const RopeTable& table) {
   const int64_t D = table.d_head(), X = check(x, positions, D, "rope"), half = D / 2;
@@ -61,7 +61,7 @@ void rope(Tensor& x, std::span<const int64_t> positions, const RopeTable& table)
       throw Error("rope: position " + std::to_string(p) + " outside the table [0, " +
                   std::to_string(table.max_pos()) + ")");
   float* data = x.data<float>();
-#pragma omp parallel for schedule(static) if (R * X >= kParallelMin)
+#pragma omp parallel for schedule(static) if (R * X >= kRopeSerialBelow)
   for (int64_t r = 0; r < R; ++r) {
     const float* c = table.cos_row(positions[size_t(r)]);
     const float* s = table.sin_row(positions[size_t(r)]);
