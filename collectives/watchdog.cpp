@@ -197,6 +197,10 @@ std::string rank_list(const std::vector<int>& ranks) {
       if (!g_heard[size_t(p)]) v.missing.push_back(p);
   }
   const int reporter = int(std::find(g_heard.begin(), g_heard.end(), true) - g_heard.begin());
+  // A peer's abort notice may arrive after mpirun's SIGTERM started this verdict (the aborting rank
+  // sends it just before MPI_Abort): heard during the grace above, it still silences this rank,
+  // whose line would be a second one (launch:fails:missing_file_one_rank saw two, once).
+  silent = silent || g_peer_aborted.load();
   if (!silent && reporter == g_rank && g_reporter) g_reporter(v);
   std::fflush(nullptr);
   _exit(kExitPeerLost);
