@@ -392,8 +392,11 @@ void announce_abort() {
 
 bool started() { return g_started.load(std::memory_order_acquire); }
 
-void end_of_run_barrier(MPI_Comm world) {
-  if (!g_started.load(std::memory_order_acquire) || g_size <= 1) return;
+void barrier_asleep(MPI_Comm world) {
+  int size = 1;
+  MPI_Comm_size(world, &size);
+  if (size <= 1) return;
+  const bool probing = g_started.load(std::memory_order_acquire) && g_size > 1;
   MPI_Request done;
   MPI_Ibarrier(world, &done);
   const auto since = Clock::now();
@@ -401,7 +404,7 @@ void end_of_run_barrier(MPI_Comm world) {
     MPI_Test(&done, &flag, MPI_STATUS_IGNORE);
     if (flag) return;
     const auto now = Clock::now();
-    if (now - since >= kLongWait) report_long_wait(now);  // probing only: no stall timeout here
+    if (probing && now - since >= kLongWait) report_long_wait(now);  // probing only: no stall timeout
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }

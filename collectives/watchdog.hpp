@@ -36,7 +36,7 @@
 //  - A rank that was itself stopped (its watchdog thread saw a gap in its own ticks) stays silent
 //    from then on: it cannot tell who is missing.
 //  - stop() says bye to every rank, so nobody probes a rank that finished normally. Before it,
-//    end_of_run_barrier() meets every rank under probing: a host that freezes while the others
+//    barrier_asleep() meets every rank under probing: a host that freezes while the others
 //    finish (they used to sit in MPI_Finalize, unwatched, for ever) is found there as anywhere else.
 //
 // Timeout: --timeout S (fixed), or automatic: max(kTimeoutFloor, kStepMultiple × the slowest
@@ -95,11 +95,12 @@ void start(MPI_Comm world, Reporter reporter);
 // Cancels the notice receives and frees the communicator (before MPI_Finalize). Not collective.
 void stop();
 bool started();
-// Every rank of world meets here at the end of a run (main, before stop()): an MPI_Ibarrier polled
-// while the watchdog probes the other hosts (a silent host: the unreachable verdict). No stall
-// timeout: a peer may legitimately finish later (rank 0 writing files). Does nothing before start()
-// or for a single rank.
-void end_of_run_barrier(MPI_Comm world);
+// A barrier of world that waits asleep (MPI_Ibarrier polled every 10 ms), so the waiting ranks leave
+// the cores to one that works alone (rank 0's calibration or single-process reference), and every
+// rank meets here at the end of a run (main, before stop()). After start(), the watchdog probes the
+// other hosts during a long wait (a silent host: the unreachable verdict); there is no stall
+// timeout: a peer may legitimately work alone for minutes.
+void barrier_asleep(MPI_Comm world);
 // This rank printed its own error and is about to MPI_Abort: tells the others' watchdogs to stay
 // silent when mpirun terminates them (one line, the aborting rank's), then stop()s.
 void announce_abort();

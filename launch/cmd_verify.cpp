@@ -181,7 +181,7 @@ int run_verify(const VerifyOptions& opts, const GlobalOptions& g) {
       models::ReferenceModel ref_model(rounded);
       ref = models::greedy_generate(ref_model, prompts, o.max_new);
     }
-    barrier_asleep();
+    barrier_asleep(MPI_COMM_WORLD);
     ref.generated = broadcast_tokens(ref.generated, B, o.max_new);
     const int64_t V = cfg.vocab;
     // The caches hold what the run reaches (as generate's), not the model's whole context.

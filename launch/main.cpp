@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
         if (c.app->parsed() && c.run) return c.run(global);
       throw tori::InputError("no subcommand given (run with --help for the list)");
     });
-    tori::collectives::watchdog::end_of_run_barrier(MPI_COMM_WORLD);
+    tori::collectives::watchdog::barrier_asleep(MPI_COMM_WORLD);
     tori::collectives::watchdog::stop();
   }
   MPI_Finalize();

@@ -64,7 +64,7 @@ planning::HardwareProfile local_profile_calibrating(const GlobalOptions& g, cons
       }
     }
   }
-  barrier_asleep();
+  barrier_asleep(MPI_COMM_WORLD);
   bcast_string(error);
   if (!error.empty()) throw InputError(error);
   bcast_string(text);

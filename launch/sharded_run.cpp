@@ -1,8 +1,5 @@
 #include "launch/sharded_run.hpp"
 
-#include <chrono>
-#include <thread>
-
 #include "collectives/collective_matmul.hpp"
 #include "kernels/backend.hpp"
 
@@ -22,16 +19,6 @@ runtime::ShardOptions shard_options(const GlobalOptions& g) {
   shard.overlap = collectives::parse_overlap(g.overlap, "--overlap");
   shard.attention_kernel = runtime::parse_attention_kernel(g.attention_kernel, "--attention-kernel");
   return shard;
-}
-
-void barrier_asleep() {
-  MPI_Request done;
-  MPI_Ibarrier(MPI_COMM_WORLD, &done);
-  for (int flag_done = 0;;) {
-    MPI_Test(&done, &flag_done, MPI_STATUS_IGNORE);
-    if (flag_done) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
 }
 
 ShardedRun::ShardedRun(const std::string& torus_flag, const GlobalOptions& g)

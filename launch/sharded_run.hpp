@@ -6,6 +6,7 @@
 
 #include "collectives/collectives.hpp"
 #include "collectives/max_over_ranks.hpp"
+#include "collectives/watchdog.hpp"
 #include "launch/command.hpp"
 #include "runtime/layer_shards.hpp"
 
@@ -28,9 +29,6 @@ runtime::ShardOptions shard_options(const GlobalOptions& g);
 
 using collectives::max_over_ranks;  // collectives/max_over_ranks.hpp
 
-// A barrier of MPI_COMM_WORLD that waits asleep (polls every 10 ms): for the other ranks while rank
-// 0 works alone for seconds to minutes (calibration, the single-process reference), so they leave
-// it the cores, and outside the collectives' watchdog (a long wait here is no lost peer).
-void barrier_asleep();
+using collectives::watchdog::barrier_asleep;  // collectives/watchdog.hpp
 
 }  // namespace tori::launch
