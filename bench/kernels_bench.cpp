@@ -46,9 +46,27 @@ Tensor bench_tensor(Shape s, uint64_t seed) {
   return t;
 }
 
+// How many copies of a weight of `bytes` a matmul figure rotates through: enough to exceed the
+// array the read-bandwidth limit streams (stream_mib, far beyond L3), so every call reads its
+// weight from memory as a model's step does (each layer's weights once), and a figure can be held
+// against that limit. One copy of a weight already that large. Without this the llama-1b FFN shapes
+// (23-46 MB) stayed in this VM's cache and "streamed" at 1.7x the read limit.
+int64_t copies_beyond_cache(double bytes, const planning::MachineLimits& lim) {
+  const double stream = double(lim.stream_mib) * 1024 * 1024;
+  return std::max<int64_t>(1, int64_t(std::ceil(stream / std::max(bytes, 1.0))));
+}
+
+// Times fn(copy) for repeats calls, the copy advancing each call: one warm-up pass over all copies,
+// then the timed calls continue the rotation (each finds its weight evicted by the others).
+std::vector<double> time_rotating(const std::function<void(int64_t)>& fn, int64_t copies, int repeats) {
+  int64_t next = 0;
+  return kernels::time_repeats([&] { fn(next++ % copies); }, int(copies), repeats);
+}
+
 class Reporter {
  public:
   Reporter(const planning::MachineLimits& lim, bool json) : lim_(lim), json_(json) {}
+  const planning::MachineLimits& limits() const { return lim_; }
 
   // One record: time t for `flops` of arithmetic in `peak_dtype` and `bytes` of memory traffic.
   void kernel(nlohmann::json rec, double t, double flops, double bytes, const std::string& peak_dtype) {
@@ -116,11 +134,12 @@ std::string matmul_path(const PackedWeight& w, int64_t M) {
   return "?";
 }
 
-// A TSVD factor's GEMMs (M above the small-batch kernel's): f32/bf16 factors are multiplied in
-// place (row-major, oneDNN's plain-layout kernel), not packed.
+// A TSVD factor's GEMMs (M above the small-batch kernel's): packed as a dense weight would be,
+// except narrow f32/bf16 factors oneDNN does not pack in column panels, which stay row-major and
+// are multiplied in place (kernels/tsvd.cpp, pack_factor).
 std::string tsvd_gemm_path(const PackedWeight& w, int64_t M) {
-  if (w.backend == Backend::onednn && w.format == WeightFormat::f32) return "onednn_plain_f32";
-  if (w.backend == Backend::onednn && w.format == WeightFormat::bf16) return "onednn_plain_bf16";
+  if (w.backend == Backend::onednn && w.plain.defined())
+    return w.format == WeightFormat::f32 ? "onednn_plain_f32" : "onednn_plain_bf16";
   return matmul_path(w, M);
 }
 
@@ -196,16 +215,21 @@ void bench_matmul(const KernelsBenchOptions& opt, Reporter& rep) {
   for (const KN& s : shapes) {
     Tensor w = bench_tensor({s.k, s.n}, 7);
     for_each_backend_format(opt, [&](const char* be_name, Backend be, const char* fmt_name, WeightFormat fmt) {
-        PackedWeight pw = pack_weight(w, fmt, be);
+        std::vector<PackedWeight> pws;
+        pws.push_back(pack_weight(w, fmt, be));
+        const PackedWeight& pw = pws.front();
+        const int64_t copies = copies_beyond_cache(double(pw.weight_bytes()), rep.limits());
+        for (int64_t c = 1; c < copies; ++c) pws.push_back(pack_weight(w, fmt, be));
         for (int64_t M : s.ms) {
           Tensor x = bench_tensor({M, s.k}, 11);
           Tensor y({M, s.n}, DType::f32);
-          const std::vector<double> ts = kernels::time_repeats([&] { matmul(x, pw, y); }, 1, opt.repeats);
+          const std::vector<double> ts =
+              time_rotating([&](int64_t c) { matmul(x, pws[size_t(c)], y); }, copies, opt.repeats);
           const double t = kernels::median(ts);
           const KernelCost c = matmul_cost(M, pw);
           nlohmann::json rec = {{"kernel", "matmul"}, {"backend", be_name}, {"dtype", fmt_name},
                                 {"path", matmul_path(pw, M)}, {"m", M}, {"n", s.n}, {"k", s.k},
-                                {"weight_bytes", c.weight_bytes},
+                                {"weight_bytes", c.weight_bytes}, {"weight_copies", copies},
                                 {"min_s", *std::min_element(ts.begin(), ts.end())}};
           if (fmt == WeightFormat::int8 || is_int4(fmt)) {
             rec["quant_rel_rms"] = pw.quant_error.rel_rms;
@@ -244,15 +268,29 @@ void bench_tsvd(const KernelsBenchOptions& opt, Reporter& rep) {
     for (double r : ratios) factors.emplace_back(r, tsvd_decompose(w, tile, {rank_for_ratio(tile, r)}));
     for_each_backend_format(opt, [&](const char* be_name, Backend be, const char* fmt_name, WeightFormat fmt) {
         if (is_int4(fmt)) return;  // TSVD factors are not stored in 4 bits (docs/tsvd.md)
-        const PackedWeight dense = pack_weight(w, fmt, be);
-        std::vector<std::pair<double, TsvdWeight>> packed;
-        for (const auto& [r, f] : factors) packed.emplace_back(r, pack_tsvd(f, fmt, be));
+        // Dense and every ratio rotate through copies beyond the cache (copies_beyond_cache), so
+        // both are read from memory as in a model's step.
+        std::vector<PackedWeight> dense;
+        dense.push_back(pack_weight(w, fmt, be));
+        const int64_t dense_copies = copies_beyond_cache(double(dense.front().weight_bytes()), rep.limits());
+        for (int64_t c = 1; c < dense_copies; ++c) dense.push_back(pack_weight(w, fmt, be));
+        std::vector<std::pair<double, std::vector<TsvdWeight>>> packed;
+        for (const auto& [r, f] : factors) {
+          std::vector<TsvdWeight> copies;
+          copies.push_back(pack_tsvd(f, fmt, be));
+          const int64_t n = copies_beyond_cache(tsvd_matmul_cost(1, copies.front()).weight_bytes, rep.limits());
+          for (int64_t c = 1; c < n; ++c) copies.push_back(pack_tsvd(f, fmt, be));
+          packed.emplace_back(r, std::move(copies));
+        }
         for (int64_t M : ms) {
           Tensor x = bench_tensor({M, s.k}, 11);
           Tensor y({M, s.n}, DType::f32);
-          const double t_dense = kernels::median(kernels::time_repeats([&] { matmul(x, dense, y); }, 1, opt.repeats));
-          for (const auto& [r, pw] : packed) {
-            const std::vector<double> ts = kernels::time_repeats([&] { tsvd_matmul(x, pw, y); }, 1, opt.repeats);
+          const double t_dense = kernels::median(time_rotating(
+              [&](int64_t c) { matmul(x, dense[size_t(c)], y); }, dense_copies, opt.repeats));
+          for (const auto& [r, copies] : packed) {
+            const TsvdWeight& pw = copies.front();
+            const std::vector<double> ts = time_rotating(
+                [&](int64_t c) { tsvd_matmul(x, copies[size_t(c)], y); }, int64_t(copies.size()), opt.repeats);
             const double tm = kernels::median(ts);
             const KernelCost c = tsvd_matmul_cost(M, pw);
             nlohmann::json rec = {{"kernel", "tsvd"}, {"backend", be_name}, {"dtype", fmt_name},
@@ -261,7 +299,8 @@ void bench_tsvd(const KernelsBenchOptions& opt, Reporter& rep) {
                                                                           : tsvd_gemm_path(pw.u_rows[0], M))},
                                   {"m", M}, {"n", s.n}, {"k", s.k}, {"ratio", r}, {"tile", t},
                                   {"rank", pw.ranks[0]}, {"weight_bytes", c.weight_bytes},
-                                  {"dense_weight_bytes", dense.weight_bytes()}, {"dense_median_s", t_dense},
+                                  {"dense_weight_bytes", dense.front().weight_bytes()}, {"dense_median_s", t_dense},
+                                  {"weight_copies", int64_t(copies.size())}, {"dense_weight_copies", dense_copies},
                                   {"speedup", t_dense / tm},
                                   {"min_s", *std::min_element(ts.begin(), ts.end())}};
             rep.kernel(rec, tm, c.flops, c.bytes, compute_dtype(pw.u_rows[0], M));

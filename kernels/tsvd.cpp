@@ -268,18 +268,17 @@ std::string TsvdWeight::describe() const {
 
 namespace {
 
-// One stacked factor. f32/bf16 on oneDNN stay row-major, multiplied in place by oneDNN's
-// plain-layout matmul (a view, no second copy), because the small-batch kernel reads them
-// row-major too; every other format and backend is pack_weight's (openblas and reference: plain
-// row-major; int8: s8 panels), which the small-batch kernel reads as they are.
+// One stacked factor, packed as a dense weight of its shape would be (pack_weight): on oneDNN,
+// f32/bf16 in the layout oneDNN picks, which on AVX-512 machines is column panels of 64 that the
+// small-batch kernel reads where they lie (tsvd_fused.hpp) and the GEMMs above it multiply with
+// oneDNN's packed kernel. A factor oneDNN packs otherwise (a narrow one: a few dozen columns) stays
+// row-major instead, multiplied in place by oneDNN's plain-layout matmul (a view, no second copy),
+// since the small-batch kernel reads row-major too. int8: s8 panels; openblas and reference: plain.
 PackedWeight pack_factor(const Tensor& t, WeightFormat fmt, Backend backend, const Tensor& scales = Tensor()) {
-  if (backend != Backend::onednn || (fmt != WeightFormat::f32 && fmt != WeightFormat::bf16))
-    return pack_weight(t, fmt, backend, fmt == WeightFormat::int8 ? scales : Tensor());
-  PackedWeight p;
-  p.format = fmt;
-  p.backend = backend;
-  p.k = t.size(0);
-  p.n = t.size(1);
+  PackedWeight p = pack_weight(t, fmt, backend, fmt == WeightFormat::int8 ? scales : Tensor());
+  if (backend != Backend::onednn || (fmt != WeightFormat::f32 && fmt != WeightFormat::bf16) ||
+      p.onednn->panels != detail::PanelLayout::none)
+    return p;
   p.plain = fmt == WeightFormat::f32 ? t : t.to(DType::bf16);
   p.onednn = detail::onednn_view_weight(p.plain, 0, p.n);
   return p;
@@ -413,14 +412,22 @@ void fused_matmul(const Tensor& x, int64_t M, const TsvdWeight& w, Tensor& y, Ep
   thread_local std::vector<detail::FusedFactor> u, v;
   u.clear();
   v.clear();
-  auto view = [](const PackedWeight& p) {
+  auto view = [](const PackedWeight& p) {  // the factor where it lies (pack_factor)
     detail::FusedFactor f;
     f.rows = p.k;
     f.cols = p.n;
     if (p.format == WeightFormat::int8) {
+      f.layout = detail::FusedLayout::panels_s8;
       f.data = p.panels.raw();
       f.scales = p.scales.data<float>();
+      f.panel_stride = p.k * detail::kGemvPanelCols;
+    } else if (p.onednn && p.onednn->panels != detail::PanelLayout::none) {
+      f.layout = p.onednn->panels == detail::PanelLayout::f32_16a64b ? detail::FusedLayout::panels_f32
+                                                                      : detail::FusedLayout::panels_bf16;
+      f.data = p.onednn->mem.get_data_handle();
+      f.panel_stride = p.onednn->kp * detail::kGemvPanelCols;
     } else {
+      f.layout = p.format == WeightFormat::bf16 ? detail::FusedLayout::rows_bf16 : detail::FusedLayout::rows_f32;
       f.data = p.plain.raw();
     }
     return f;
@@ -428,10 +435,6 @@ void fused_matmul(const Tensor& x, int64_t M, const TsvdWeight& w, Tensor& y, Ep
   for (const auto& p : w.u_rows) u.push_back(view(p));
   for (const auto& p : w.v_cols) v.push_back(view(p));
   detail::TsvdFusedWeight fw;
-  const WeightFormat fmt = w.u_rows[0].format;
-  fw.dtype = fmt == WeightFormat::int8   ? detail::FusedDtype::s8
-             : fmt == WeightFormat::bf16 ? detail::FusedDtype::bf16
-                                         : detail::FusedDtype::f32;
   fw.k = w.k;
   fw.n = w.n;
   fw.tk = w.tile.rows;
@@ -456,6 +459,13 @@ bool tsvd_fused_applies(int64_t M, const TsvdWeight& w) {
   const WeightFormat fmt = w.u_rows[0].format;
   if (fmt != WeightFormat::f32 && fmt != WeightFormat::bf16 && fmt != WeightFormat::int8) return false;
   return cpu_has_avx512();
+}
+
+int64_t tsvd_factors_in_onednn_panels(const TsvdWeight& w) {
+  int64_t n = 0;
+  for (const auto* side : {&w.u_rows, &w.v_cols})
+    for (const PackedWeight& p : *side) n += p.onednn && p.onednn->panels != detail::PanelLayout::none;
+  return n;
 }
 
 void tsvd_matmul(const Tensor& x, const TsvdWeight& w, Tensor& y, Epilogue ep) {

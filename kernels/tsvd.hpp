@@ -13,10 +13,13 @@
 //                  truncation then minimises ‖X·(W − W')‖_F, the error of x·W, not of W.
 //   packing        pack_tsvd: the U's of row block i side by side, Û_i [T_k, R_i] (R_i = Σ_j r_ij),
 //                  and the V's of column block j stacked, V̂_j [R'_j, T_n] (R'_j = Σ_i r_ij), each a
-//                  PackedWeight (f32 | bf16 | int8 with per-column scales; oneDNN | OpenBLAS | reference;
-//                  f32/bf16 row-major, which oneDNN multiplies in place; int8 as s8 panels).
+//                  PackedWeight (f32 | bf16 | int8 with per-column scales; oneDNN | OpenBLAS | reference),
+//                  packed as a dense weight of its shape: on oneDNN in its column panels of 64
+//                  (narrow factors it packs otherwise stay row-major, multiplied in place); int8 as
+//                  s8 panels.
 //   small batch    M <= kTsvdFusedMaxM (decode): tsvd_fused.hpp, both stages in one OpenMP region on
-//                  the stored factors (f32, bf16 or int8 read as stored), no GEMM calls, no copies.
+//                  the packed factors where they lie (panels or rows), up to 4 panels per thread read
+//                  in lockstep at M = 1, no GEMM calls, no copies.
 //   matmul         tsvd_matmul: Z_i [M, R_i] = x[:, block i] · Û_i (one GEMM per row block), the
 //                  columns of Z regrouped by column block, y[:, block j] = Z_j [M, R'_j] · V̂_j (one
 //                  GEMM per column block, the sum over row blocks inside it). nK + nN GEMMs, whatever
@@ -137,6 +140,9 @@ constexpr int64_t kTsvdFusedMaxM = 16;
 // Whether tsvd_matmul takes the small-batch kernel for M rows: M <= kTsvdFusedMaxM, a backend other
 // than reference, and AVX-512.
 bool tsvd_fused_applies(int64_t M, const TsvdWeight& w);
+// How many of w's factors (Û_i and V̂_j) sit in oneDNN's column panels (read there by the
+// small-batch kernel; the rest are row-major or s8 panels): for tests and benchmarks.
+int64_t tsvd_factors_in_onednn_panels(const TsvdWeight& w);
 
 // y [..., N] (=|+=) scale · x [..., K] @ (the TSVD weight); x f32 or bf16 (converted once).
 void tsvd_matmul(const Tensor& x, const TsvdWeight& w, Tensor& y, Epilogue ep = {});

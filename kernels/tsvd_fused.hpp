@@ -15,27 +15,34 @@
 //             (i, j)'s rows, 64q ..]  (× the columns' int8 scales)
 //
 // Each item keeps its 64 output columns for up to 4 rows of x in 16 zmm accumulators and streams
-// its factor rows once per 4 rows: memory-bound at M = 1 like the dense small-batch kernels.
-// Factors are read as stored: f32 or bf16 row-major (ld = columns; bf16 widened in registers), or
-// int8 s8 panels [ceil(cols/64), rows, 64] with per-column f32 scales (gemm_s8_f32.hpp), the
-// forms pack_tsvd keeps on every backend but `reference`.
+// its factor rows once per 4 rows: memory-bound at M = 1 like the dense small-batch kernels. At M = 1
+// an item takes up to 4 panels of one factor and reads them in lockstep (4 sequential streams per
+// thread, as panel_gemv.hpp and the read-bandwidth measurement do); at M = 2, 2 panels.
+// Factors are read where they lie (FusedLayout): oneDNN's packed column panels of 64 (f32
+// BA16a64b, bf16 BA16a64b2a: each panel's rows one after the other, as panel_gemv.hpp describes),
+// int8 s8 panels [ceil(cols/64), rows, 64] with per-column f32 scales (gemm_s8_f32.hpp), or
+// row-major f32/bf16 (OpenBLAS, and oneDNN factors it did not pack in panels). bf16 is widened to
+// f32 in registers; x stays f32 (the same arithmetic on every layout).
 // Internal to kernels/: plain pointers only (the AVX-512 translation unit sees no inline code of
 // other headers). Reached only after cpu_has_avx512() said yes.
 #include <cstdint>
 
 namespace tori::kernels::detail {
 
-enum class FusedDtype : uint8_t { f32, bf16, s8 };
+enum class FusedLayout : uint8_t { rows_f32, rows_bf16, panels_f32, panels_bf16, panels_s8 };
 
-// One stacked factor: [rows, cols], row-major (f32/bf16) or s8 panels with per-column scales.
+// One stacked factor [rows, cols] in `layout`. Panel layouts: panel p starts at element
+// p · panel_stride (f32 and s8: row r of it at r · 64; bf16 pairs of rows interleaved: element
+// (r, c) at (r / 2) · 128 + 2c + r % 2), columns beyond cols zero.
 struct FusedFactor {
+  FusedLayout layout = FusedLayout::rows_f32;
   const void* data = nullptr;
   const float* scales = nullptr;  // s8 only
   int64_t rows = 0, cols = 0;
+  int64_t panel_stride = 0;       // panel layouts: elements from one panel to the next
 };
 
 struct TsvdFusedWeight {
-  FusedDtype dtype = FusedDtype::f32;
   int64_t k = 0, n = 0, tk = 0, tn = 0, nk = 0, nn = 0;
   const FusedFactor* u = nullptr;  // nk: Û_i [T_k, R_i]
   const FusedFactor* v = nullptr;  // nn: V̂_j [R'_j, T_n]

@@ -207,6 +207,31 @@ TEST_CASE("tsvd_matmul with ragged ranks per tile: small-batch kernel and GEMM p
     }
 }
 
+TEST_CASE("small-batch TSVD kernel on oneDNN's packed factor panels, up to 4 per thread in lockstep", "[tsvd]") {
+  // Factors wide enough for oneDNN to pack in 64-column panels (Û_i 2-4 panels, V̂_j 2), ragged odd
+  // ranks (bf16 panels interleave pairs of rows: odd tile offsets in V̂_j split a pair), a partial
+  // last panel; M = 1 (4, 3, 2 or 1 panels per item), 2 (2 per item), 3, 5 and 16 (1 per item).
+  const Tensor w = random_tensor({128, 480}, 41);
+  const TileShape tile{64, 120};
+  std::vector<int64_t> ranks;
+  for (int64_t t = 0; t < 8; ++t) ranks.push_back(1 + (t * 13 + 5) % 63);
+  const TsvdFactors f = tsvd_decompose(w, tile, ranks);
+  const TsvdFactors mag_f = magnitude_factors(f, false), amax_f = magnitude_factors(f, true);
+  for (WeightFormat fmt : {WeightFormat::f32, WeightFormat::bf16}) {
+    const TsvdWeight pw = pack_tsvd(f, fmt, Backend::onednn);
+    const int64_t in_panels = tsvd_factors_in_onednn_panels(pw);
+    // AVX-512 brgemm packs every factor here in panels (f32: BA16a64b; bf16: BA16a64b2a where the
+    // CPU has AVX512-BF16); elsewhere the factors stay row-major and the checks below still hold.
+    if (fmt == WeightFormat::f32 ? cpu_has_avx512() : cpu_has_avx512_bf16()) CHECK(in_panels == 6);
+    for (int64_t M : {int64_t(1), int64_t(2), int64_t(3), int64_t(5), kTsvdFusedMaxM})
+      for (bool acc : {false, true}) {
+        INFO(weight_format_name(fmt) << " M=" << M << " accumulate " << acc << " factors in panels " << in_panels);
+        if (cpu_has_avx512()) CHECK(tsvd_fused_applies(M, pw));
+        check_against_ref(f, mag_f, amax_f, pw, fmt, M, Epilogue{0.75f, acc}, 43);
+      }
+  }
+}
+
 TEST_CASE("tsvd_matmul of uneven ranks (energy rule) matches the reconstructed dense weight", "[tsvd]") {
   const Tensor w = random_tensor({64, 64}, 21);
   const TileShape tile{16, 16};
