@@ -268,17 +268,28 @@ std::string TsvdWeight::describe() const {
 
 namespace {
 
-// One stacked factor, packed as a dense weight of its shape would be (pack_weight): on oneDNN,
-// f32/bf16 in the layout oneDNN picks, which on AVX-512 machines is column panels of 64 that the
-// small-batch kernel reads where they lie (tsvd_fused.hpp) and the GEMMs above it multiply with
-// oneDNN's packed kernel. A factor oneDNN packs otherwise (a narrow one: a few dozen columns) stays
-// row-major instead, multiplied in place by oneDNN's plain-layout matmul (a view, no second copy),
-// since the small-batch kernel reads row-major too. int8: s8 panels; openblas and reference: plain.
+// One stacked factor. f32/bf16 on oneDNN: packed as a dense weight of its shape would be, in the
+// layout oneDNN picks (on AVX-512 machines column panels of 64, which the small-batch kernel reads
+// where they lie and the GEMMs above it multiply with oneDNN's packed kernel), when that layout is
+// such panels and pads the columns by at most kTsvdPanelPadding; otherwise row-major, multiplied in
+// place by oneDNN's plain-layout matmul (a view, no second copy), since the small-batch kernel
+// reads row-major too and then reads exactly the factor's bytes (SmolLM2's Û_i of 144 columns
+// would read 192 in panels, a [576, 192] projection's Û of 24 columns 64). int8: s8 panels;
+// openblas and reference: plain row-major.
+constexpr double kTsvdPanelPadding = 1.125;
+
 PackedWeight pack_factor(const Tensor& t, WeightFormat fmt, Backend backend, const Tensor& scales = Tensor()) {
-  PackedWeight p = pack_weight(t, fmt, backend, fmt == WeightFormat::int8 ? scales : Tensor());
-  if (backend != Backend::onednn || (fmt != WeightFormat::f32 && fmt != WeightFormat::bf16) ||
-      p.onednn->panels != detail::PanelLayout::none)
-    return p;
+  const bool dense_fp = backend == Backend::onednn && (fmt == WeightFormat::f32 || fmt == WeightFormat::bf16);
+  const int64_t cols = t.size(1), padded = (cols + detail::kGemvPanelCols - 1) / detail::kGemvPanelCols * detail::kGemvPanelCols;
+  if (!dense_fp || double(padded) <= kTsvdPanelPadding * double(cols)) {
+    PackedWeight p = pack_weight(t, fmt, backend, fmt == WeightFormat::int8 ? scales : Tensor());
+    if (!dense_fp || p.onednn->panels != detail::PanelLayout::none) return p;
+  }
+  PackedWeight p;
+  p.format = fmt;
+  p.backend = backend;
+  p.k = t.size(0);
+  p.n = cols;
   p.plain = fmt == WeightFormat::f32 ? t : t.to(DType::bf16);
   p.onednn = detail::onednn_view_weight(p.plain, 0, p.n);
   return p;
