@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 #include "kernels/record.hpp"
 #include "models/context_window.hpp"
 #include "planning/cost_model.hpp"
+#include "runtime/factored_weights.hpp"
 #include "runtime/sharded_model.hpp"
 
 namespace tori::bench {
@@ -44,12 +46,13 @@ double timed(F&& fn) {
   return collectives::max_over_ranks(kernels::now_s() - t0);
 }
 
-// Model FLOPs and bytes (weights + KV cache read) of one step on one chip with no redundancy.
+// Model FLOPs and bytes (weights + KV cache read) of one step on one chip with no redundancy; a TSVD
+// checkpoint run factored counts its factors' FLOPs and bytes (what the run multiplies and reads).
 struct Work {
   double flops = 0, bytes = 0;
 };
 Work work_of(const models::ModelConfig& c, const runtime::Plan& plan, bool prefill, int64_t batch, int64_t tokens,
-             int64_t cached, kernels::WeightFormat wf) {
+             int64_t cached, kernels::WeightFormat wf, const std::optional<runtime::TsvdPricing>& tsvd) {
   planning::StepQuery q;
   q.config = c;
   q.shape = collectives::TorusShape{};  // 1x1x1
@@ -60,8 +63,11 @@ Work work_of(const models::ModelConfig& c, const runtime::Plan& plan, bool prefi
   q.tokens = tokens;
   q.cached = cached;
   q.weights = wf;
+  q.tsvd = tsvd;
   const planning::StepCost s = planning::predict_step(q);
-  return {s.model_flops, s.step.weight_bytes + s.step.kv_bytes};
+  // Factored: the step's own FLOPs on the 1x1x1 torus (no redundancy), the factors' products; the
+  // dense model's count would put MFU above 1 at ratio 8.
+  return {q.tsvd ? s.step.flops : s.model_flops, s.step.weight_bytes + s.step.kv_bytes};
 }
 
 }  // namespace
@@ -95,6 +101,7 @@ void validate_model_run(const ModelRunOptions& o, int64_t max_seq) {
 int run_model_run(const models::WeightSource& source, const ModelRunOptions& o) {
   const models::ModelConfig& cfg = source.config();
   validate_model_run(o, cfg.max_seq);
+  const std::optional<runtime::TsvdPricing> tsvd = runtime::run_pricing(source, o.shard.format);
   int rank = 0, ranks = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &ranks);
@@ -161,7 +168,7 @@ int run_model_run(const models::WeightSource& source, const ModelRunOptions& o) 
           if (r >= o.warmup) times.push_back(t);
         }
         record("prefill", P, 0, 0, batch * P, times,
-               work_of(cfg, plan, true, batch, P, 0, o.shard.format));
+               work_of(cfg, plan, true, batch, P, 0, o.shard.format, tsvd));
       }
     if (decodes)
       for (int64_t C : o.contexts) {
@@ -182,7 +189,7 @@ int run_model_run(const models::WeightSource& source, const ModelRunOptions& o) 
           }
           Work w;
           for (int64_t i = 0; i < G; ++i) {
-            const Work s = work_of(cfg, plan, false, batch, 1, C + i, o.shard.format);
+            const Work s = work_of(cfg, plan, false, batch, 1, C + i, o.shard.format, tsvd);
             w.flops += s.flops, w.bytes += s.bytes;
           }
           record("decode", 0, C, G, batch * G, times, w);

@@ -168,6 +168,39 @@ def main():
         fail(f"--json exited {res.returncode}:\n{res.stdout}{res.stderr[-2000:]}")
     check_records(out, ["1x1"], ["int8"])
     print("ok: --json prints the records alone, consistent")
+
+    # A TSVD checkpoint (llama-tiny, ratio 4, every decoder matrix): decode's model_bytes and
+    # model_flops are the factors' (Σ r·(T_k + T_n) numbers per matrix, from tsvd.json), not the dense
+    # model's, so MBU and MFU hold the run against what it reads and multiplies.
+    ckpt = os.path.join(WORK, "tsvd4")
+    res = subprocess.run([TORI, "compress", "--model", "llama-tiny", "--ratio", "4", "--out", ckpt],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        fail(f"compress exited {res.returncode}:\n{res.stderr[-2000:]}")
+    meta = json.load(open(os.path.join(ckpt, "tsvd.json")))
+    tk, tn = meta["tile"]
+    numbers = sum(sum(r * (tk + tn) for r in m["ranks"]) for m in meta["matrices"].values())
+    if len(meta["matrices"]) != 7 * L or not numbers < L * LAYER / 3:
+        fail(f"tsvd.json: {len(meta['matrices'])} matrices, {numbers} numbers (dense {L * LAYER})")
+    args = [TORI, "--json"] + matrix(["1x1"], ["f32"])
+    args[args.index("llama-tiny")] = ckpt
+    res = subprocess.run(args, capture_output=True, text=True)
+    if res.returncode != 0:
+        fail(f"bench model on {ckpt} exited {res.returncode}:\n{res.stdout}{res.stderr[-2000:]}")
+    decodes = [json.loads(l) for l in res.stdout.splitlines() if l.strip() and '"decode"' in l]
+    for r in decodes:
+        B = r["batch"]
+        flops = bytes_ = 0
+        for i in range(r["gen_len"]):
+            T = r["context"] + i
+            flops += 2 * B * (numbers + E * V) + attention_flops(B, 1, T)
+            bytes_ += 4 * (numbers + E * V) + L * B * K * (T + 1) * D * 2 * 4
+        if not close(r["model_bytes"], bytes_) or not close(r["model_flops"], flops):
+            fail(f"TSVD decode batch {B}: model_bytes {r['model_bytes']} / flops {r['model_flops']}, "
+                 f"independent count {bytes_} / {flops}")
+    if len(decodes) != len(BATCHES):
+        fail(f"TSVD run: {len(decodes)} decode records, expected {len(BATCHES)}")
+    print(f"ok: a TSVD checkpoint's decode work is its factors' ({numbers} numbers of {L * LAYER})")
     print("PASSED")
 
 
