@@ -63,7 +63,7 @@ inline void load_row(const FusedFactor& f, int64_t row, int64_t p, __m512 (&w)[4
 
 // Rows [row0, row0 + nrows) of a factor against x[r][0 .. nrows) (row stride ldx): one term of an
 // item's sum (stage 1 has one, stage 2 one per row block i).
-struct Segment {
+struct FactorRows {
   const float* x;
   int64_t ldx, row0, nrows;
 };
@@ -72,14 +72,14 @@ struct Segment {
 // Σ_segments x · f[segment's rows][those panels], for MR rows of x: the NP panels read in lockstep,
 // one factor row at a time (the same order of sums on every layout), accumulators in registers.
 template <L LT, int MR, int NP>
-void item_tile(const FusedFactor& f, int64_t p0, const Segment* seg, int64_t nseg, float alpha, bool accumulate,
+void item_tile(const FusedFactor& f, int64_t p0, const FactorRows* seg, int64_t nseg, float alpha, bool accumulate,
                int64_t cols, float* out, int64_t ldo) {
   __m512 c[MR][NP][4];
   for (int r = 0; r < MR; ++r)
     for (int q = 0; q < NP; ++q)
       for (int t = 0; t < 4; ++t) c[r][q][t] = _mm512_setzero_ps();
   for (int64_t s = 0; s < nseg; ++s) {
-    const Segment& g = seg[s];
+    const FactorRows& g = seg[s];
     for (int64_t a = 0; a < g.nrows; ++a) {
       for (int q = 0; q < NP; ++q) {
         __m512 w[4];
@@ -100,7 +100,7 @@ void item_tile(const FusedFactor& f, int64_t p0, const Segment* seg, int64_t nse
 }
 
 template <L LT>
-void item_rows(int mr, int np, const FusedFactor& f, int64_t p0, const Segment* seg, int64_t nseg, float alpha,
+void item_rows(int mr, int np, const FusedFactor& f, int64_t p0, const FactorRows* seg, int64_t nseg, float alpha,
                bool accumulate, int64_t cols, float* out, int64_t ldo) {
   if (mr == 1) {
     switch (np) {
@@ -116,7 +116,7 @@ void item_rows(int mr, int np, const FusedFactor& f, int64_t p0, const Segment* 
   return item_tile<LT, 4, 1>(f, p0, seg, nseg, alpha, accumulate, cols, out, ldo);
 }
 
-void item(int mr, int np, const FusedFactor& f, int64_t p0, const Segment* seg, int64_t nseg, float alpha,
+void item(int mr, int np, const FusedFactor& f, int64_t p0, const FactorRows* seg, int64_t nseg, float alpha,
           bool accumulate, int64_t cols, float* out, int64_t ldo) {
   switch (f.layout) {
     case L::rows_f32: return item_rows<L::rows_f32>(mr, np, f, p0, seg, nseg, alpha, accumulate, cols, out, ldo);
@@ -128,12 +128,12 @@ void item(int mr, int np, const FusedFactor& f, int64_t p0, const Segment* seg, 
 }
 
 // One work item: panels [p0, p0 + np) of factor block `block`.
-struct Item {
+struct PanelItem {
   int64_t block, p0, np;
 };
 
 // Items over the factors' panels, np at most `most` per item, never spanning two factors.
-void make_items(const FusedFactor* f, int64_t count, int64_t most, std::vector<Item>& items) {
+void make_items(const FusedFactor* f, int64_t count, int64_t most, std::vector<PanelItem>& items) {
   items.clear();
   for (int64_t b = 0; b < count; ++b) {
     const int64_t P = (f[b].cols + kPanel - 1) / kPanel;
@@ -156,7 +156,7 @@ void tsvd_fused_avx512(const TsvdFusedWeight& w, const float* x, int64_t M, floa
                        bool accumulate) {
   const int64_t nK = w.nk, nN = w.nn;
   thread_local std::vector<int64_t> z_off;
-  thread_local std::vector<Item> items1, items2;
+  thread_local std::vector<PanelItem> items1, items2;
   z_off.assign(size_t(nK), 0);
   int64_t zsum = 0;
   for (int64_t i = 0; i < nK; ++i) {
@@ -166,17 +166,17 @@ void tsvd_fused_avx512(const TsvdFusedWeight& w, const float* x, int64_t M, floa
   make_items(w.u, nK, panels_per_item(M, w.u, nK), items1);
   make_items(w.v, nN, panels_per_item(M, w.v, nN), items2);
   const int64_t n1 = int64_t(items1.size()), n2 = int64_t(items2.size());
-  const Item* it1 = items1.data();
-  const Item* it2 = items2.data();
+  const PanelItem* it1 = items1.data();
+  const PanelItem* it2 = items2.data();
   const int64_t* zo = z_off.data();
 #pragma omp parallel
   {
-    thread_local std::vector<Segment> seg;
+    thread_local std::vector<FactorRows> seg;
     seg.resize(size_t(std::max<int64_t>(nK, 1)));
     // Stage 1, item (i, panels): Z_i[:, panels] = x[:, block i] · Û_i[:, panels] (× int8 scales).
 #pragma omp for schedule(dynamic, 1)
     for (int64_t it = 0; it < n1; ++it) {
-      const Item& t1 = it1[it];
+      const PanelItem& t1 = it1[it];
       const FusedFactor& u = w.u[t1.block];
       for (int64_t m0 = 0; m0 < M; m0 += kRows) {
         const int mr = int(std::min(kRows, M - m0));
@@ -188,7 +188,7 @@ void tsvd_fused_avx512(const TsvdFusedWeight& w, const float* x, int64_t M, floa
     // columns] · V̂_j[tile (i, j)'s rows, panels] (× int8 scales).
 #pragma omp for schedule(dynamic, 1)
     for (int64_t it = 0; it < n2; ++it) {
-      const Item& t2 = it2[it];
+      const PanelItem& t2 = it2[it];
       const int64_t j = t2.block;
       for (int64_t m0 = 0; m0 < M; m0 += kRows) {
         const int mr = int(std::min(kRows, M - m0));
