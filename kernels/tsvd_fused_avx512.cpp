@@ -69,7 +69,7 @@ struct FactorRows {
 };
 
 // out[r][panels p0 .. p0 + NP] (row stride ldo, `cols` valid columns) (=|+=) alpha · scale ·
-// Σ_segments x · f[segment's rows][those panels], for MR rows of x: the NP panels read in lockstep,
+// Σ over the row runs x · f[those rows][those panels], for MR rows of x: the NP panels read in lockstep,
 // one factor row at a time (the same order of sums on every layout), accumulators in registers.
 template <L LT, int MR, int NP>
 void item_tile(const FusedFactor& f, int64_t p0, const FactorRows* seg, int64_t nseg, float alpha, bool accumulate,
