@@ -56,6 +56,19 @@ int64_t copies_beyond_cache(double bytes, const planning::MachineLimits& lim) {
   return std::max<int64_t>(1, int64_t(std::ceil(stream / std::max(bytes, 1.0))));
 }
 
+// Copies of one weight, pack() making each, as many as copies_beyond_cache asks for the bytes a
+// call reads from one (bytes(copy)).
+template <class W, class Pack, class Bytes>
+std::vector<W> packed_beyond_cache(const Pack& pack, const Bytes& bytes, const planning::MachineLimits& lim) {
+  std::vector<W> out;
+  out.push_back(pack());
+  const int64_t n = copies_beyond_cache(bytes(out.front()), lim);
+  for (int64_t c = 1; c < n; ++c) out.push_back(pack());
+  return out;
+}
+
+double dense_bytes(const PackedWeight& w) { return double(w.weight_bytes()); }
+
 // Times fn(copy) for repeats calls, the copy advancing each call: one warm-up pass over all copies,
 // then the timed calls continue the rotation (each finds its weight evicted by the others).
 std::vector<double> time_rotating(const std::function<void(int64_t)>& fn, int64_t copies, int repeats) {
@@ -215,11 +228,10 @@ void bench_matmul(const KernelsBenchOptions& opt, Reporter& rep) {
   for (const KN& s : shapes) {
     Tensor w = bench_tensor({s.k, s.n}, 7);
     for_each_backend_format(opt, [&](const char* be_name, Backend be, const char* fmt_name, WeightFormat fmt) {
-        std::vector<PackedWeight> pws;
-        pws.push_back(pack_weight(w, fmt, be));
+        const std::vector<PackedWeight> pws = packed_beyond_cache<PackedWeight>(
+            [&] { return pack_weight(w, fmt, be); }, dense_bytes, rep.limits());
         const PackedWeight& pw = pws.front();
-        const int64_t copies = copies_beyond_cache(double(pw.weight_bytes()), rep.limits());
-        for (int64_t c = 1; c < copies; ++c) pws.push_back(pack_weight(w, fmt, be));
+        const int64_t copies = int64_t(pws.size());
         for (int64_t M : s.ms) {
           Tensor x = bench_tensor({M, s.k}, 11);
           Tensor y({M, s.n}, DType::f32);
@@ -270,18 +282,14 @@ void bench_tsvd(const KernelsBenchOptions& opt, Reporter& rep) {
         if (is_int4(fmt)) return;  // TSVD factors are not stored in 4 bits (docs/tsvd.md)
         // Dense and every ratio rotate through copies beyond the cache (copies_beyond_cache), so
         // both are read from memory as in a model's step.
-        std::vector<PackedWeight> dense;
-        dense.push_back(pack_weight(w, fmt, be));
-        const int64_t dense_copies = copies_beyond_cache(double(dense.front().weight_bytes()), rep.limits());
-        for (int64_t c = 1; c < dense_copies; ++c) dense.push_back(pack_weight(w, fmt, be));
+        const std::vector<PackedWeight> dense = packed_beyond_cache<PackedWeight>(
+            [&] { return pack_weight(w, fmt, be); }, dense_bytes, rep.limits());
+        const int64_t dense_copies = int64_t(dense.size());
         std::vector<std::pair<double, std::vector<TsvdWeight>>> packed;
-        for (const auto& [r, f] : factors) {
-          std::vector<TsvdWeight> copies;
-          copies.push_back(pack_tsvd(f, fmt, be));
-          const int64_t n = copies_beyond_cache(tsvd_matmul_cost(1, copies.front()).weight_bytes, rep.limits());
-          for (int64_t c = 1; c < n; ++c) copies.push_back(pack_tsvd(f, fmt, be));
-          packed.emplace_back(r, std::move(copies));
-        }
+        for (const auto& [r, f] : factors)
+          packed.emplace_back(r, packed_beyond_cache<TsvdWeight>(
+                                     [&] { return pack_tsvd(f, fmt, be); },
+                                     [](const TsvdWeight& t) { return tsvd_matmul_cost(1, t).weight_bytes; }, rep.limits()));
         for (int64_t M : ms) {
           Tensor x = bench_tensor({M, s.k}, 11);
           Tensor y({M, s.n}, DType::f32);
