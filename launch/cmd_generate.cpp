@@ -133,7 +133,8 @@ Inputs encode_inputs(const CLI::App& app, const RunConfig& r, const models::Mode
                      const models::Tokenizer* tok) {
   if (!tok && (!r.prompts.empty() || !r.stop_strings.empty() || r.chat)) {
     const bool stop_only = r.prompts.empty() && !r.chat;
-    throw InputError(std::string(stop_only ? "--stop" : r.prompts.empty() ? "--chat" : "--prompt") + ": model '" +
+    const bool files_only = app.count("--prompt") == 0 && !r.prompt_files.empty();
+    throw InputError(std::string(stop_only ? "--stop" : r.prompts.empty() ? "--chat" : files_only ? "--prompt-file" : "--prompt") + ": model '" +
                      cfg.name + "' has no tokenizer; give " + (stop_only ? "--stop-tokens" : "--prompt-tokens") +
                      " (tokenizers come with Hugging Face checkpoint directories and GGUF files)");
   }
@@ -408,6 +409,7 @@ int run_generate(const CLI::App& app, GenerateFlags& f, const GlobalOptions& g) 
   if (app.count("--stop") > 0)
     for (std::string& stop : r.stop_strings) stop = unescape(stop);
   apply_run_yaml(app, r);
+  read_prompt_files(r);
   auto source = models::open_model(r.model, r.seed);
   const models::ModelConfig& cfg = source->config();
   const std::unique_ptr<models::Tokenizer> tok = models::open_tokenizer(r.model);

@@ -2,7 +2,10 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 
 #include "kernels/error.hpp"
@@ -30,6 +33,9 @@ void add_run_flags(CLI::App& app, RunConfig& r) {
   app.add_option("--prompt", r.prompts,
                  "a text prompt (repeatable; needs the model's tokenizer: a checkpoint's tokenizer.json / "
                  "tokenizer.model or a GGUF's metadata); BOS is added when the tokenizer's metadata says so");
+  app.add_option("--prompt-file", r.prompt_files,
+                 "a text prompt read whole from FILE, bytes as they are (repeatable; after any --prompt, and like "
+                 "--prompt it overrides the run YAML's prompts; for prompts past the shell's 128 KiB argument limit)");
   app.add_flag("--chat", r.chat,
                "render each --prompt as one user turn of the model's chat template (ChatML, Llama-2, Llama-3, Zephyr, Gemma) "
                "and stop at the end of the assistant's turn");
@@ -141,13 +147,28 @@ void apply_run_yaml(const CLI::App& app, RunConfig& r) {
     if (it == keys.end()) throw InputError(r.config + ": key '" + k + "': unknown key (allowed: " + allowed + ")");
     const std::string flag = flag_of(k);
     // The command line wins; the file's value is still checked (into a scratch copy).
-    const bool given = app.count(flag) > 0 || (k == "prompts" && app.count("--prompt") > 0);
+    const bool given =
+        app.count(flag) > 0 || (k == "prompts" && (app.count("--prompt") > 0 || app.count("--prompt-file") > 0));
     RunConfig scratch = r;
     try {
       it->second(given ? scratch : r, kv.second);
     } catch (const YAML::Exception& e) {
       throw InputError(r.config + ": key '" + k + "': wrong type or value (" + e.msg + ")");
     }
+  }
+}
+
+void read_prompt_files(RunConfig& r) {
+  for (const std::string& path : r.prompt_files) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+      throw InputError("--prompt-file: cannot read '" + path + "' (a directory; allowed: a text file)");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw InputError("--prompt-file: cannot read '" + path + "' (allowed: a text file)");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) throw InputError("--prompt-file: cannot read '" + path + "' (allowed: a text file)");
+    if (text.empty()) throw InputError("--prompt-file: '" + path + "' is empty");
+    r.prompts.push_back(std::move(text));
   }
 }
 

@@ -35,6 +35,7 @@ struct RunConfig {
   std::string dtype = "f32";
   std::string prompt_tokens;         // "1,2,3;4,5"
   std::vector<std::string> prompts;  // text prompts
+  std::vector<std::string> prompt_files;  // --prompt-file: text prompts read whole from files
   bool chat = false;                 // apply the chat template to each text prompt
   std::string system;                // system turn with chat
   int max_new_tokens = 16;
@@ -55,5 +56,8 @@ void check_prefill_chunk(long long chunk);
 void add_run_flags(CLI::App& app, RunConfig& r);
 // Loads r.config (if set) into every setting whose flag was not given on the command line.
 void apply_run_yaml(const CLI::App& app, RunConfig& r);
+// Appends each --prompt-file's whole content to r.prompts (after --prompt's); InputError naming the
+// flag and the file when one cannot be read or is empty.
+void read_prompt_files(RunConfig& r);
 
 }  // namespace tori::launch

@@ -93,6 +93,28 @@ with open(run_yaml, "w") as f:
 from_yaml = records(["--config", run_yaml])
 check([r["text"] for r in from_yaml] == [text[:k], one[1]["text"].split(stop)[0]], f"run YAML: {from_yaml}")
 
+# The same prompts from files (--prompt-file, after any --prompt), at 1 and 2 ranks; a file's bytes
+# are the prompt as they are (a trailing newline is part of it), and --prompt-file overrides the run
+# YAML's prompts as --prompt does.
+files = []
+for i, t in enumerate(prompts + [prompts[0] + "\n"]):
+    files.append(os.path.join(a.workdir, f"prompt{i}.txt"))
+    with open(files[-1], "w") as f:
+        f.write(t)
+same = lambda rs: [(r["prompt"], r["generated"], r["text"]) for r in rs]
+for np in (1, 2):
+    from_files = records(["--max-new-tokens", "24", "--prompt-file", files[0], "--prompt-file", files[1]], np)
+    check(same(from_files) == same(one), f"np{np} --prompt-file: {from_files}")
+mixed = records(["--max-new-tokens", "24", "--prompt", prompts[0], "--prompt-file", files[1]])
+check(same(mixed) == same(one), f"--prompt then --prompt-file: {mixed}")
+newline = records(["--max-new-tokens", "24", "--prompt-file", files[2]])
+check(newline[0]["prompt_text"] == prompts[0] + "\n", f"a file's trailing newline is part of its prompt: {newline[0]}")
+over_yaml = records(["--config", run_yaml, "--prompt-file", files[1]])
+check(len(over_yaml) == 1 and over_yaml[0]["prompt_text"] == prompts[1], f"--prompt-file over run YAML: {over_yaml}")
+err = run(["generate", "--model", ckpt, "--prompt-file", os.path.join(a.workdir, "missing.txt")], expect_ok=False)
+check(err.returncode != 0 and err.stderr.count("tori: error: --prompt-file: cannot read '") == 1,
+      f"missing --prompt-file: {err.stderr}")
+
 chat = records(["--max-new-tokens", "4", "--prompt", "Hello world", "--chat"])
 plain_ids = one[0]["prompt"]
 check(chat[0]["prompt"][0] == 1 and len(chat[0]["prompt"]) > len(plain_ids), f"chat prompt ids {chat[0]['prompt']}")
