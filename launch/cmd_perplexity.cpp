@@ -10,9 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <optional>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -28,6 +26,7 @@
 #include "models/hf_checkpoint.hpp"
 #include "models/perplexity.hpp"
 #include "models/rounded_weights.hpp"
+#include "models/text_file.hpp"
 #include "models/text_stream.hpp"
 #include "models/tokenizer.hpp"
 #include "runtime/sharded_model.hpp"
@@ -61,14 +60,9 @@ struct PerplexityOptions {
   double tolerance = -1;  // < 0: the dtype's default
 };
 
-// The text file, whole; refused when unreadable, empty or not UTF-8.
+// The text file, whole (models::read_text_file); refused also when not UTF-8.
 std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError("--text: cannot read '" + path + "'");
-  std::ostringstream s;
-  s << in.rdbuf();
-  const std::string text = s.str();
-  if (text.empty()) throw InputError("--text: '" + path + "' is empty");
+  const std::string text = models::read_text_file(path, "--text");
   const std::string repaired = models::utf8_repaired(text);
   if (repaired != text) {
     size_t at = 0;

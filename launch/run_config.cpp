@@ -2,14 +2,12 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <filesystem>
-#include <fstream>
 #include <functional>
-#include <iterator>
 #include <map>
 
 #include "kernels/error.hpp"
 #include "launch/defaults.hpp"
+#include "models/text_file.hpp"
 
 namespace tori::launch {
 
@@ -159,17 +157,7 @@ void apply_run_yaml(const CLI::App& app, RunConfig& r) {
 }
 
 void read_prompt_files(RunConfig& r) {
-  for (const std::string& path : r.prompt_files) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec))
-      throw InputError("--prompt-file: cannot read '" + path + "' (a directory; allowed: a text file)");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw InputError("--prompt-file: cannot read '" + path + "' (allowed: a text file)");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) throw InputError("--prompt-file: cannot read '" + path + "' (allowed: a text file)");
-    if (text.empty()) throw InputError("--prompt-file: '" + path + "' is empty");
-    r.prompts.push_back(std::move(text));
-  }
+  for (const std::string& path : r.prompt_files) r.prompts.push_back(models::read_text_file(path, "--prompt-file"));
 }
 
 }  // namespace tori::launch

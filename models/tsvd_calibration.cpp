@@ -4,10 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
-#include <sstream>
 
 #include "kernels/error.hpp"
+#include "models/text_file.hpp"
 #include "models/tokenizer.hpp"
 
 namespace tori::models {
@@ -32,11 +31,7 @@ std::pair<int64_t, std::string> split_layer_tensor(const std::string& name) {
 
 CalibrationText read_calibration_text(const std::string& model, const ModelConfig& c, const std::string& path,
                                       const std::string& flag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(flag + ": cannot read '" + path + "' (allowed: a text file)");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
+  const std::string text = read_text_file(path, flag);
   CalibrationText t;
   t.path = path;
   const std::unique_ptr<Tokenizer> tok = open_tokenizer(model);
