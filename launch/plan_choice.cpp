@@ -2,6 +2,7 @@
 
 #include <mpi.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
@@ -34,19 +35,28 @@ void bcast_string(std::string& s) {
 // `tori calibrate` (a process of its own, outside this job, about a minute) when this machine has none,
 // while the other ranks wait asleep so as not to load the cores it measures; then sends it to all
 // as YAML (ranks on other hosts need no profile of their own). Collective.
+// $TORI_AUTO_CALIBRATE says how: full (unset or empty: `tori calibrate`), quick (`--quick`, a few
+// seconds, noisier) or off (no calibration: the job stops with one error line instead).
 planning::HardwareProfile local_profile_calibrating(const GlobalOptions& g, const std::string& flag) {
   const std::string path = planning::local_profile_path();
   std::string text, error;
   if (g.rank == 0) {
-    if (!std::filesystem::is_regular_file(path)) {
+    const char* how_env = std::getenv("TORI_AUTO_CALIBRATE");
+    const std::string how = how_env && *how_env ? how_env : "full";
+    if (how != "full" && how != "quick" && how != "off")
+      error = flag + " auto: $TORI_AUTO_CALIBRATE is '" + how + "' (allowed: full, quick, off)";
+    else if (!std::filesystem::is_regular_file(path) && how == "off")
+      error = flag + " auto: this machine has no local hardware profile (" + path +
+              ") and $TORI_AUTO_CALIBRATE=off: run `tori calibrate` first (or set $TORI_PROFILE_DIR to where one is)";
+    else if (!std::filesystem::is_regular_file(path)) {
       // On every core: mpirun may have bound this rank to one, and a child inherits the binding
       // (OpenMP sizes its idle spinning from it when it loads, before tori could widen it: the
       // threads would then share one core, and their contention would be fitted as overhead).
       const std::string cmd = "taskset -c 0-" + std::to_string(runtime::cores_on_host() - 1) + " " +
                               planning::self_exe() + " --matmul " + g.matmul + " --collectives " + g.collectives +
-                              " calibrate";
-      spdlog::info("{} auto: this machine has no local hardware profile ({}) yet: calibrating it once, about a minute "
-                   "(`{}`)", flag, path, cmd);
+                              " calibrate" + (how == "quick" ? " --quick" : "");
+      spdlog::info("{} auto: this machine has no local hardware profile ({}) yet: calibrating it once, {} (`{}`)",
+                   flag, path, how == "quick" ? "a few seconds" : "about a minute", cmd);
       const std::string out = planning::run_capture(cmd);
       if (!std::filesystem::is_regular_file(path))
         error = flag + " auto: no local hardware profile, and `" + cmd + "` did not write " + path +

@@ -24,7 +24,8 @@ void add_run_flags(CLI::App& app, RunConfig& r) {
   app.add_option("--plan", r.plan,
                  "prefill=FFN/ATTN,decode=FFN/ATTN, one FFN/ATTN for both, 'default' (weight-gathered prefill, "
                  "2D weight-stationary decode, batch-sharded attention where the batch divides) or 'auto' (the "
-                 "cost model's fastest on the calibrated local profile; calibrates this machine on first use)")
+                 "cost model's fastest on the calibrated local profile; calibrates this machine on first use, as "
+                 "$TORI_AUTO_CALIBRATE says: full (default), quick or off)")
       ->capture_default_str();
   app.add_option("--dtype", r.dtype, "weight format: f32|bf16|int8|int4|int4-min (activations f32; bf16 matmuls, and int8 ones over 32 rows, round them to bf16; int4 ones quantise them to s8 per group of 32; int4-min is the Q4_1 form, with a min per group, that GGUF Q4_1 tensors load into exactly)")->capture_default_str();
   app.add_option("--prompt-tokens", r.prompt_tokens, "prompts as token ids: \"1,2,3;4,5\"")->capture_default_str();

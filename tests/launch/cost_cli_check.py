@@ -101,15 +101,25 @@ def main():
         check(len(table) == len(sweep) and "predicted_s" in table[0], "the CSV has a row per record")
         check("[sweep" in p.stderr, "progress on stderr")
 
-        # First use: no local profile -> rank 0 calibrates this machine once (a full `tori calibrate`,
-        # ~40 s), the plan is chosen on it, and the next run reads it without calibrating again.
+        # First use: no local profile -> rank 0 calibrates this machine once, the plan is chosen on
+        # it, and the next run reads it without calibrating again. $TORI_AUTO_CALIBRATE=quick runs
+        # `tori calibrate --quick` (the default, a full one, takes ~90 s here and differs only in its
+        # repeats); =off refuses with one error line; anything else is one error line too.
         first = os.path.join(tmp, "first-use")
-        env2 = dict(os.environ, TORI_PROFILE_DIR=first)
         gen = [a.mpirun, "-np", "2", "--oversubscribe", a.tori, "--json", "generate", "--plan", "auto",
                "--prompt-tokens", "1,2,3;4,5", "--max-new-tokens", "2", "--check-reference"]
+        for how, allowed in (("off", "run `tori calibrate` first"), ("sometimes", "(allowed: full, quick, off)")):
+            p = run(gen, dict(os.environ, TORI_PROFILE_DIR=first, TORI_AUTO_CALIBRATE=how), ok=False)
+            lines = [l for l in p.stderr.splitlines() if l.startswith("tori: error: --plan auto")]
+            check(p.returncode != 0 and len(lines) == 1 and "TORI_AUTO_CALIBRATE" in lines[0] and allowed in lines[0]
+                  and "calibrating" not in p.stderr and not os.path.exists(first) and '"bench"' not in p.stdout,
+                  f"TORI_AUTO_CALIBRATE={how} without a profile: one error line, nothing calibrated\n{p.stderr}")
+        env2 = dict(os.environ, TORI_PROFILE_DIR=first, TORI_AUTO_CALIBRATE="quick")
         p = run(gen, env2)
-        check(p.stderr.count("calibrating it once") == 1 and os.path.isfile(os.path.join(first, "local.yaml")),
+        check(p.stderr.count("calibrating it once") == 1 and "calibrate --quick" in p.stderr
+              and os.path.isfile(os.path.join(first, "local.yaml")),
               f"--plan auto without a profile calibrates once and writes it\n{p.stderr}")
+        check("--quick" in open(os.path.join(first, "local.yaml")).read(), "... a quick calibration, as asked")
         summary = [json.loads(l) for l in p.stdout.splitlines() if '"prefill_s"' in l][0]
         check(summary["reference_match"] is True and "plan auto:" in p.stderr,
               "... then picks a plan on it and generates the reference's tokens")
