@@ -330,7 +330,8 @@ void bench_attention(const KernelsBenchOptions& opt, Reporter& rep) {
   else
     cfgs = {{"decode_mha", 1, 32, 32, 128, 8192, 1},  {"decode_gqa", 4, 32, 8, 128, 8192, 1},
             {"decode_mqa", 16, 32, 1, 128, 8192, 1},  {"decode_mqa_h8", 64, 8, 1, 128, 4096, 1},
-            {"prefill_gqa", 1, 32, 8, 128, 0, 2048}, {"prefill_mha", 4, 16, 16, 64, 512, 512}};
+            {"prefill_gqa", 1, 32, 8, 128, 0, 2048}, {"prefill_mha", 4, 16, 16, 64, 512, 512},
+            {"prefill_llama1b", 1, 32, 4, 64, 0, 512}};
   for (const Cfg& c : cfgs)
     for (const char* dt_name : {"f32", "bf16"}) {
       if (!wanted(opt.dtypes, dt_name)) continue;
@@ -352,6 +353,14 @@ void bench_attention(const KernelsBenchOptions& opt, Reporter& rep) {
                             {"b", c.B}, {"l", c.L}, {"t", c.T + c.L}, {"h", c.H},
                             {"kv_heads", c.K}, {"d", c.D}, {"kv_bytes", cost.weight_bytes}};
       rep.kernel(rec, t, cost.flops, cost.bytes, "f32");
+      // Prefill also on bf16 GEMM tiles (what bf16 and int8 models run), against the bf16 peak.
+      if (c.L > 1 && kernels::attention_bf16_available()) {
+        const double tb =
+            kernels::median(kernels::time_repeats([&] { attention_bf16(q, cache, n_new, out); }, 1, opt.repeats));
+        rec["backend"] = "onednn";
+        rec["path"] = std::string(c.name) + "_bf16tiles";
+        rep.kernel(rec, tb, cost.flops, cost.bytes, "bf16");
+      }
     }
 }
 

@@ -25,6 +25,13 @@
 namespace tori::kernels {
 
 void attention(const Tensor& q, const KvCache& cache, std::span<const int64_t> n_new, Tensor& out);
+// The same attention on bf16 GEMM tiles through oneDNN (AMX, or AVX512-BF16): Q·K^T and P·V with
+// Q, K, V and the softmax weights P rounded to bf16, f32 accumulation and softmax
+// (attention_bf16.cpp). For prefill of the weight formats whose matmuls already round activations to
+// bf16; error against attention_ref ~ 2^-8 relative (kAttentionBf16Tol in its test). Needs
+// attention_bf16_available() (without bf16 instructions oneDNN would emulate them).
+void attention_bf16(const Tensor& q, const KvCache& cache, std::span<const int64_t> n_new, Tensor& out);
+bool attention_bf16_available();
 void attention_ref(const Tensor& q, const KvCache& cache, std::span<const int64_t> n_new,
                    Tensor& out);
 

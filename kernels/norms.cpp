@@ -32,6 +32,29 @@ TORI_SIMD_CLONES void layernorm_row(const float* x, const float* w, const float*
   for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - mean) * inv * w[i] + b[i];
 }
 
+TORI_SIMD_CLONES float row_stat(const float* x, int64_t n, double c, bool square) {
+  double acc = 0;
+  if (square) {
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = 0; i < n; ++i) acc += (double(x[i]) - c) * (double(x[i]) - c);
+  } else {
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = 0; i < n; ++i) acc += double(x[i]) - c;
+  }
+  return float(acc);
+}
+
+TORI_SIMD_CLONES void normalize_row(const float* x, int64_t n, double mean, double inv, const float* w, const float* b,
+                                    float* y) {
+  if (b) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) y[i] = float((double(x[i]) - mean) * inv * double(w[i]) + double(b[i]));
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) y[i] = float((double(x[i]) - mean) * inv * double(w[i]));
+  }
+}
+
 }  // namespace
 
 // Fewer values than this normalise on the calling thread (decode: a row or a few), sparing the
@@ -62,6 +85,17 @@ void layernorm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Ten
   float* Y = y.data<float>();
 #pragma omp parallel for schedule(static) if (rows * E >= kNormSerialBelow)
   for (int64_t r = 0; r < rows; ++r) layernorm_row(X + r * E, W, B, eps, Y + r * E, E);
+}
+
+void row_stats(const float* x, int64_t M, int64_t n, const double* center, bool square, float* s) {
+#pragma omp parallel for schedule(static) if (M > 1 && M * n >= kNormSerialBelow)
+  for (int64_t m = 0; m < M; ++m) s[m] = row_stat(x + m * n, n, center ? center[m] : 0.0, square);
+}
+
+void normalize_rows(const float* x, int64_t M, int64_t n, const double* mean, const double* inv, const float* w,
+                    const float* b, float* y) {
+#pragma omp parallel for schedule(static) if (M > 1 && M * n >= kNormSerialBelow)
+  for (int64_t m = 0; m < M; ++m) normalize_row(x + m * n, n, mean ? mean[m] : 0.0, inv[m], w, b, y + m * n);
 }
 
 void rmsnorm_ref(const Tensor& x, const Tensor& w, float eps, Tensor& y) {

@@ -195,9 +195,11 @@ void onednn_matmul_packed(const void* x, int64_t M, const OnednnWeight& w, float
 }
 
 void onednn_matmul_plain(const void* x, int64_t M, int64_t K, const void* w, int64_t N, float* y,
-                         DType wdt) {
-  dnnl::memory::desc w_md({K, N}, to_dnnl(wdt), tag::ab);
-  dnnl::matmul prim = get_primitive(M, K, N, wdt, N, w_md, 1.f, false);
+                         DType wdt, bool w_transposed, bool accumulate) {
+  // Transposed: w holds N rows of K (row stride K), read as [K, N] with strides (1, K); its key
+  // stride -K keeps its primitives apart from the row-major ones.
+  dnnl::memory::desc w_md({K, N}, to_dnnl(wdt), w_transposed ? dims{1, K} : dims{N, 1});
+  dnnl::matmul prim = get_primitive(M, K, N, wdt, w_transposed ? -K : N, w_md, 1.f, accumulate);
   auto& eng = onednn_engine();
   const dt src_dt = wdt == DType::s8 ? dt::u8 : to_dnnl(wdt);
   dnnl::memory xm({{M, K}, src_dt, tag::ab}, eng, const_cast<void*>(x));

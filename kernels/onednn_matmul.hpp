@@ -52,11 +52,13 @@ std::shared_ptr<OnednnWeight> onednn_view_weight(const Tensor& w, int64_t c0, in
 void onednn_matmul_packed(const void* x, int64_t M, const OnednnWeight& w, float* y, float alpha,
                           bool accumulate, int64_t ldx = 0, int64_t ldy = 0);
 
-// Plain row-major operands of dtype dt (f32, bf16 or s8-with-u8-src for int8): y[M, N] = x[M, K] @ w[K, N].
-// Used by the int8 weight-only large-batch path (dequantised panels) and by the machine-limits
-// benchmark (peak GEMM per dtype).
+// Plain row-major operands of dtype dt (f32, bf16 or s8-with-u8-src for int8): y[M, N] (+)= x[M, K] @ w[K, N],
+// or @ w^T when w_transposed (w then holds N rows of K); accumulate adds to y. Used by the int8
+// weight-only large-batch path (dequantised panels), the machine-limits benchmark (peak GEMM per
+// dtype) and attention's bf16 tiles (Q K^T on key rows, P V); inside an OpenMP parallel region it
+// runs on the calling thread.
 void onednn_matmul_plain(const void* x, int64_t M, int64_t K, const void* w, int64_t N, float* y,
-                         DType dt);
+                         DType dt, bool w_transposed = false, bool accumulate = false);
 
 // Primitives currently cached (tests check that repeated calls do not grow it).
 size_t onednn_cached_primitives();

@@ -9,6 +9,11 @@ namespace tori::kernels {
 
 namespace {
 
+// Copies of at least this many floats split their rows over the OpenMP threads (a prefill's Q and
+// FFN columns: megabytes, where one thread copying leaves the others waiting); smaller ones (decode)
+// stay on the calling thread.
+constexpr int64_t kParallelFloats = 1 << 16;
+
 void check_matrix(const Tensor& x, const char* kernel, const char* what) {
   if (x.rank() != 2 || x.dtype() != DType::f32)
     throw Error(std::string(kernel) + ": " + what + " must be an f32 matrix, got " + shape_str(x.shape()) + " " +
@@ -39,6 +44,7 @@ Tensor take_columns(const Tensor& x, const std::vector<int64_t>& starts, int64_t
   const int64_t M = x.size(0), C = x.size(1), U = int64_t(starts.size());
   for (int64_t s : starts) check_range(s, w, C, "take_columns", "column block");
   Tensor out = Tensor::empty({M, U * w}, DType::f32);
+#pragma omp parallel for schedule(static) if (M * U * w >= kParallelFloats)
   for (int64_t m = 0; m < M; ++m)
     for (int64_t k = 0; k < U; ++k)
       std::memcpy(out.data<float>() + (m * U + k) * w, x.data<float>() + m * C + starts[size_t(k)],
@@ -54,6 +60,7 @@ void put_columns(Tensor& dst, const std::vector<int64_t>& starts, int64_t w, con
     throw Error("put_columns: t is " + shape_str(t.shape()) + ", expected [" + std::to_string(M) + ", " +
                 std::to_string(U * w) + "]");
   for (int64_t s : starts) check_range(s, w, C, "put_columns", "column block");
+#pragma omp parallel for schedule(static) if (M * U * w >= kParallelFloats)
   for (int64_t m = 0; m < M; ++m)
     for (int64_t k = 0; k < U; ++k)
       std::memcpy(dst.data<float>() + m * C + starts[size_t(k)], t.data<float>() + (m * U + k) * w,

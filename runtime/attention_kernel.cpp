@@ -1,5 +1,7 @@
 #include "runtime/attention_kernel.hpp"
 
+#include <algorithm>
+
 #include "kernels/attention.hpp"
 #include "kernels/error.hpp"
 #include "kernels/multigrain_attention.hpp"
@@ -58,11 +60,22 @@ std::string attention_kernel_name(AttentionKernel k) {
   return "?";
 }
 
+bool bf16_attention_applies(kernels::WeightFormat format, kernels::Backend backend) {
+  return (format == kernels::WeightFormat::bf16 || format == kernels::WeightFormat::int8) &&
+         backend == kernels::Backend::onednn && kernels::attention_bf16_available();
+}
+
 void attend_with_kernel(const kernels::Tensor& q, const kernels::KvCache& cache, std::span<const int64_t> n_new,
-                        const kernels::AttentionPattern& pattern, AttentionKernel choice, kernels::Tensor& o) {
-  if (causal_suffices(cache, pattern, choice))
-    kernels::attention(q, cache, n_new, o);
-  else
+                        const kernels::AttentionPattern& pattern, AttentionKernel choice, kernels::Tensor& o,
+                        bool bf16_tiles) {
+  if (causal_suffices(cache, pattern, choice)) {
+    int64_t longest = n_new.empty() ? q.size(1) : 0;
+    for (int64_t n : n_new) longest = std::max(longest, n);
+    if (bf16_tiles && longest >= kBf16TilesMinTokens)
+      kernels::attention_bf16(q, cache, n_new, o);
+    else
+      kernels::attention(q, cache, n_new, o);
+  } else
     kernels::multigrain_attention(q, cache, n_new, pattern, o, grain_of(choice));
 }
 

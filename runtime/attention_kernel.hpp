@@ -21,6 +21,8 @@
 #include <string>
 
 #include "kernels/attention_pattern.hpp"
+#include "kernels/backend.hpp"
+#include "kernels/packed_weight.hpp"
 #include "kernels/kv_cache.hpp"
 #include "kernels/tensor.hpp"
 
@@ -34,8 +36,15 @@ AttentionKernel parse_attention_kernel(const std::string& text, const std::strin
 std::string attention_kernel_name(AttentionKernel k);
 
 // q [B, L, H, D] against `cache` under `pattern` with the chosen kernel (multigrain_attention.hpp's
-// contract: n_new per sequence, o allocated if undefined).
+// contract: n_new per sequence, o allocated if undefined). bf16_tiles: the run's matmuls round
+// activations to bf16 (bf16 and int8 weights on oneDNN; bf16_attention_applies), so causal prefill
+// of kBf16TilesMinTokens or more new tokens runs on bf16 GEMM tiles (kernels::attention_bf16) where
+// the CPU has bf16 instructions; decode and f32 runs keep the f32 kernel.
+inline constexpr int64_t kBf16TilesMinTokens = 16;
 void attend_with_kernel(const kernels::Tensor& q, const kernels::KvCache& cache, std::span<const int64_t> n_new,
-                        const kernels::AttentionPattern& pattern, AttentionKernel choice, kernels::Tensor& o);
+                        const kernels::AttentionPattern& pattern, AttentionKernel choice, kernels::Tensor& o,
+                        bool bf16_tiles = false);
+// Whether a run with these weights and matmul backend attends on bf16 tiles (above).
+bool bf16_attention_applies(kernels::WeightFormat format, kernels::Backend backend);
 
 }  // namespace tori::runtime

@@ -48,12 +48,12 @@ void append_rows(kernels::KvCache& cache, int64_t cache_first, int64_t first, in
 // skips them: no FLOPs, no cache reads), and taken back: o [B_a, L, H_a, D], padding rows zero.
 Tensor attend(const Tensor& q, const kernels::KvCache& cache, int64_t cache_first, int64_t first,
               const std::vector<int64_t>& n_new_all, const std::vector<int64_t>& sequence,
-              const kernels::AttentionPattern& pattern, AttentionKernel kernel) {
+              const kernels::AttentionPattern& pattern, AttentionKernel kernel, bool bf16_tiles) {
   const int64_t Ba = q.size(0), row = q.numel() / std::max<int64_t>(Ba, 1);
   std::vector<int64_t> n_new(n_new_all.begin() + first, n_new_all.begin() + first + Ba);
   Tensor o;
   if (sequence.empty()) {
-    attend_with_kernel(q, cache, n_new, pattern, kernel, o);
+    attend_with_kernel(q, cache, n_new, pattern, kernel, o, bf16_tiles);
     return o;
   }
   const int64_t Bc = cache.batch();
@@ -65,7 +65,7 @@ Tensor attend(const Tensor& q, const kernels::KvCache& cache, int64_t cache_firs
     n_cache[size_t(at[size_t(b)])] = n_new[size_t(b)];
     std::copy_n(q.data<float>() + b * row, row, qc.data<float>() + at[size_t(b)] * row);
   }
-  attend_with_kernel(qc, cache, n_cache, pattern, kernel, oc);
+  attend_with_kernel(qc, cache, n_cache, pattern, kernel, oc, bf16_tiles);
   o = Tensor({Ba, q.size(1), q.size(2), q.size(3)}, kernels::DType::f32);
   for (int64_t b = 0; b < Ba; ++b)
     if (at[size_t(b)] >= 0) std::copy_n(oc.data<float>() + at[size_t(b)] * row, row, o.data<float>() + b * row);
@@ -126,17 +126,18 @@ Tensor sharded_attention(StepContext& s, int64_t layer, const Tensor& q_in, cons
   const kernels::AttentionPattern pattern = c.layer_pattern(layer);
   int64_t longest = 0;
   for (int64_t b = 0; b < Ba; ++b) longest = std::max(longest, s.n_new[size_t(pl.attn_batch_offset + b)]);
+  const bool bf16_tiles = bf16_attention_applies(s.opt.format, s.opt.backend);
   Tensor o;
   if (longest > cache->max_step()) {
     kernels::KvCache wide = cache->widened(longest);
     append_rows(wide, cache_first, pl.attn_batch_offset, Ba, L, s.n_new, s.sequence, k_sel, v_sel);
     o = attend(qa.reshape({Ba, L, Ha, D}), wide, cache_first, pl.attn_batch_offset, s.n_new, s.sequence, pattern,
-               s.opt.attention_kernel);
+               s.opt.attention_kernel, bf16_tiles);
     append_rows(*cache, cache_first, pl.attn_batch_offset, Ba, L, s.n_new, s.sequence, k_sel, v_sel);
   } else {
     append_rows(*cache, cache_first, pl.attn_batch_offset, Ba, L, s.n_new, s.sequence, k_sel, v_sel);
     o = attend(qa.reshape({Ba, L, Ha, D}), *cache, cache_first, pl.attn_batch_offset, s.n_new, s.sequence, pattern,
-               s.opt.attention_kernel);
+               s.opt.attention_kernel, bf16_tiles);
   }
 
   if (handoff) {

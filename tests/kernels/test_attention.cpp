@@ -106,3 +106,48 @@ TEST_CASE("attention and KV cache errors name the problem", "[attention][errors]
   CHECK_THROWS_WITH(prefill_cache(cache, 0, 6, 73), Catch::Contains("max_seq = 8"));
   CHECK(attention_cost(q2, cache, std::vector<int64_t>{2, 0}).weight_bytes == cache.bytes_for(3));
 }
+
+// attention_bf16 (prefill on bf16 GEMM tiles) rounds q, k, v and the softmax weights to bf16
+// (relative error <= 2^-9 each). With q in [-2, 2], k, v in [-1, 1] a score moves by up to
+// ~2^-8 · |q|·|k| / sqrt(D) ≈ 0.01 at worst (D = 7 .. 256), so the weights move by ~1 % of
+// themselves and an output (a convex combination of v rows in [-1, 1]) by a few 1e-3: measured
+// 2.2e-3 .. 3.8e-3 over these cases (the largest: GQA, D = 64). 1e-2 leaves 2.6x headroom, while a
+// mask one key off (each row seeing its next token) moves outputs by 1.37.
+constexpr double kAttentionBf16Tol = 1e-2;
+
+TEST_CASE("attention_bf16 prefill: chunks, causal diagonal, MHA/GQA/MQA, ragged, idle, cached prefix",
+          "[attention]") {
+  if (!attention_bf16_available()) {
+    WARN("no AVX512-BF16/AMX: attention_bf16 not run");
+    return;
+  }
+  double worst = 0;
+  for (DType dt : {DType::f32, DType::bf16})
+    for (Case c : {Case{2, 4, 4, 16}, Case{3, 8, 2, 64}, Case{3, 6, 1, 128}, Case{1, 5, 1, 7}, Case{2, 4, 1, 256}}) {
+      INFO("dtype=" << dtype_name(dt) << " B=" << c.B << " H=" << c.H << " K=" << c.K << " D=" << c.D);
+      const int64_t L = 300;  // > 256: items of several query blocks, keys in several chunks
+      KvCache cache(c.B, c.K, 700, c.D, dt);
+      // Sequence 0: a fresh prompt of L; 1: 301 cached positions, then L - 45 new; 2: idle.
+      std::vector<int64_t> n_new;
+      for (int64_t b = 0; b < c.B; ++b) {
+        if (b == 1) prefill_cache(cache, b, 301, 80);
+        n_new.push_back(b == 0 ? L : b == 1 ? L - 45 : 0);
+        if (b == 2) prefill_cache(cache, b, 5, 81);  // cached, but no new tokens this step
+        if (n_new.back() > 0) prefill_cache(cache, b, n_new.back(), 90 + uint64_t(b));
+      }
+      Tensor q = random_tensor({c.B, L, c.H, c.D}, 95, -2.f, 2.f);
+      Tensor ref, out;
+      attention_ref(q, cache, n_new, ref);
+      for (int threads : {1, 2}) {
+        omp_set_num_threads(threads);
+        attention_bf16(q, cache, n_new, out);
+        const double err = max_abs_diff(out, ref);
+        worst = std::max(worst, err);
+        CHECK(err <= kAttentionBf16Tol);
+        CHECK(err > 0);  // it did round: not the f32 kernel under another name
+      }
+      if (c.B > 2)
+        for (int64_t i = 0; i < L * c.H * c.D; ++i) REQUIRE(out.get(2 * L * c.H * c.D + i) == 0.f);
+    }
+  WARN("attention_bf16: largest |error| against attention_ref " << worst);
+}

@@ -73,6 +73,57 @@ TEST_CASE("rmsnorm and layernorm match the reference", "[ops][norm]") {
   CHECK_THROWS_WITH(rmsnorm(x, w, 1e-6f, y), Catch::Contains("weight") && Catch::Contains("[..., 8]"));
 }
 
+TEST_CASE("row_stats and normalize_rows (a sharded norm's two passes) match rmsnorm_ref and layernorm_ref",
+          "[ops][norm]") {
+  // A row split in two halves (two "ranks"): the halves' statistics summed, then each half
+  // normalised with the full row's, as runtime/sharded_norm.cpp does around its all-reduce.
+  for (int64_t M : {1, 3, 200})  // 200 rows x 1000: over the parallel threshold
+    for (int64_t E : {2, 14, 1000}) {
+      INFO("M=" << M << " E=" << E);
+      const int64_t h = E / 2;
+      Tensor x = random_tensor({M, E}, 300 + uint64_t(E), -3.f, 3.f), w = random_tensor({E}, 301),
+             b = random_tensor({E}, 302), r, r2;
+      rmsnorm_ref(x, w, 1e-6f, r);
+      layernorm_ref(x, w, b, 1e-5f, r2);
+      Tensor halves[2] = {Tensor({M, h}, DType::f32), Tensor({M, E - h}, DType::f32)};
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t e = 0; e < E; ++e) halves[e < h ? 0 : 1].data<float>()[m * (e < h ? h : E - h) + (e < h ? e : e - h)] = x.get(m * E + e);
+      auto stats = [&](const double* center, bool square) {
+        const size_t Ms = static_cast<size_t>(M);
+        std::vector<float> a(Ms), c(Ms);
+        row_stats(halves[0].data<float>(), M, h, center, square, a.data());
+        row_stats(halves[1].data<float>(), M, E - h, center, square, c.data());
+        std::vector<double> s(Ms);
+        for (int64_t m = 0; m < M; ++m) s[size_t(m)] = double(a[size_t(m)]) + c[size_t(m)];
+        return s;
+      };
+      const size_t Ms = static_cast<size_t>(M);
+      std::vector<double> inv(Ms), mean(Ms);
+      const std::vector<double> ss = stats(nullptr, true), sum = stats(nullptr, false);
+      for (int64_t m = 0; m < M; ++m) inv[size_t(m)] = 1.0 / std::sqrt(ss[size_t(m)] / double(E) + 1e-6f);
+      for (int64_t m = 0; m < M; ++m) mean[size_t(m)] = sum[size_t(m)] / double(E);
+      const std::vector<double> var = stats(mean.data(), true);
+      std::vector<double> inv2(Ms);
+      for (int64_t m = 0; m < M; ++m) inv2[size_t(m)] = 1.0 / std::sqrt(var[size_t(m)] / double(E) + 1e-5f);
+      double err = 0, err2 = 0;
+      for (int part = 0; part < 2; ++part) {
+        const int64_t n = part ? E - h : h, off = part ? h : 0;
+        Tensor y({M, n}, DType::f32), y2({M, n}, DType::f32);
+        normalize_rows(halves[part].data<float>(), M, n, nullptr, inv.data(), w.data<float>() + off, nullptr,
+                       y.data<float>());
+        normalize_rows(halves[part].data<float>(), M, n, mean.data(), inv2.data(), w.data<float>() + off,
+                       b.data<float>() + off, y2.data<float>());
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t e = 0; e < n; ++e) {
+            err = std::max(err, std::abs(double(y.get(m * n + e)) - r.get(m * E + off + e)));
+            err2 = std::max(err2, std::abs(double(y2.get(m * n + e)) - r2.get(m * E + off + e)));
+          }
+      }
+      CHECK(err <= kNormTol);
+      CHECK(err2 <= kNormTol);
+    }
+}
+
 TEST_CASE("rope (rotate-half) matches the reference at many positions", "[ops][rope]") {
   const int64_t H = 3, D = 18;  // D not a multiple of 16
   RopeTable table(5000, D, 10000.0);
