@@ -62,6 +62,34 @@ template <typename Span> void elementwise2(const Tensor& a, const Tensor& b, Ten
 
 void swiglu(const Tensor& gate, const Tensor& up, Tensor& out) { elementwise2(gate, up, out, "swiglu", swiglu_span); }
 
+void ffn_activation_columns(FfnActivation kind, const Tensor& y, int64_t gate_col, int64_t up_col, int64_t width,
+                            Tensor& z, int64_t out_col) {
+  const char* op = "ffn_activation_columns";
+  if (y.rank() != 2 || z.rank() != 2 || y.dtype() != DType::f32 || z.dtype() != DType::f32 || y.size(0) != z.size(0))
+    throw Error(std::string(op) + ": y and z must be f32 matrices of the same rows, got " + shape_str(y.shape()) +
+                " and " + shape_str(z.shape()));
+  const int64_t M = y.size(0), Cy = y.size(1), Cz = z.size(1);
+  const bool gated = kind != FfnActivation::gelu;
+  if (width < 0 || up_col < 0 || up_col + width > Cy || (gated && (gate_col < 0 || gate_col + width > Cy)) ||
+      out_col < 0 || out_col + width > Cz)
+    throw Error(std::string(op) + ": column blocks of width " + std::to_string(width) + " at " +
+                std::to_string(gate_col) + ", " + std::to_string(up_col) + " (of " + std::to_string(Cy) + ") -> " +
+                std::to_string(out_col) + " (of " + std::to_string(Cz) + ") do not fit");
+  const float* Y = y.data<float>();
+  float* Z = z.data<float>();
+#pragma omp parallel for schedule(static) if (M > 1 && M * width > kChunk)
+  for (int64_t m = 0; m < M; ++m) {
+    const float* up = Y + m * Cy + up_col;
+    float* o = Z + m * Cz + out_col;
+    if (kind == FfnActivation::swiglu)
+      swiglu_span(Y + m * Cy + gate_col, up, o, width);
+    else if (kind == FfnActivation::geglu)
+      geglu_span(Y + m * Cy + gate_col, up, o, width);
+    else
+      gelu_span(up, o, width);
+  }
+}
+
 void gelu(const Tensor& x, Tensor& out) {
   detail::rows_of(x, -1, "gelu", "x");
   detail::like(x, out, "gelu");

@@ -51,7 +51,18 @@ Tensor prepare_qk(const models::ModelConfig& c, const LayerShard& w, Tensor& q, 
 Tensor middle(StepContext& s, int64_t layer, const LayerShard& w, const Projection& p, const Tensor& y,
               const Tensor& kv, bool handoff) {
   const int64_t M = y.size(0), U = y.size(1) / p.unit_in;
-  Tensor z({M, U * p.unit_out}, kernels::DType::f32);
+  const int64_t wf = s.config.d_ff / s.pl.shape.ranks();
+  // z is left unfilled (no zeroing: megabytes at prefill) only when the columns written below cover
+  // every out segment: O's from attention, W_out's from the activation.
+  int64_t written = 0;
+  for (size_t i = 0; i < p.out_segments.size(); ++i) {
+    const Segment seg = p.out_segments[i];
+    if ((seg == Segment::o && p.has(Segment::q) && p.in_widths[0] == p.out_widths[i]) ||
+        (seg == Segment::w_out && p.has(Segment::w_in) && wf == p.out_widths[i]))
+      written += p.out_widths[i];
+  }
+  Tensor z = written == p.unit_out ? Tensor::empty({M, U * p.unit_out}, kernels::DType::f32)
+                                   : Tensor({M, U * p.unit_out}, kernels::DType::f32);
   if (p.has(Segment::q)) {
     // Units in ascending block order give ascending heads.
     std::vector<int64_t> order(static_cast<size_t>(U));
@@ -66,20 +77,15 @@ Tensor middle(StepContext& s, int64_t layer, const LayerShard& w, const Projecti
     kernels::put_columns(z, unit_columns(order, p.unit_out, p.offset(Segment::o)), wq, o.reshape({M, U * wq}));
   }
   if (p.has(Segment::w_in)) {
-    std::vector<int64_t> order(static_cast<size_t>(U));
-    std::iota(order.begin(), order.end(), 0);
-    const int64_t wf = s.config.d_ff / s.pl.shape.ranks();
-    // [M, U·F/n] hidden units -> silu(gate) * in  |  gelu(in)
-    Tensor in = kernels::take_columns(y, unit_columns(order, p.unit_in, p.offset(Segment::w_in)), wf), act;
-    if (p.has(Segment::w_gate)) {
-      Tensor gate = kernels::take_columns(y, unit_columns(order, p.unit_in, p.offset(Segment::w_gate)), wf);
-      if (s.config.mlp == models::Mlp::geglu)
-        kernels::geglu(gate, in, act);
-      else
-        kernels::swiglu(gate, in, act);
-    } else
-      kernels::gelu(in, act);
-    kernels::put_columns(z, unit_columns(order, p.unit_out, p.offset(Segment::w_out)), wf, act);
+    // [M, U·F/n] hidden units -> silu(gate) * in  |  gelu_tanh(gate) * in  |  gelu(in), each unit's
+    // block from y's columns straight into z's
+    const kernels::FfnActivation kind = !p.has(Segment::w_gate)           ? kernels::FfnActivation::gelu
+                                        : s.config.mlp == models::Mlp::geglu ? kernels::FfnActivation::geglu
+                                                                             : kernels::FfnActivation::swiglu;
+    for (int64_t u = 0; u < U; ++u)
+      kernels::ffn_activation_columns(kind, y, u * p.unit_in + (p.has(Segment::w_gate) ? p.offset(Segment::w_gate) : 0),
+                                      u * p.unit_in + p.offset(Segment::w_in), wf, z,
+                                      u * p.unit_out + p.offset(Segment::w_out));
   }
   return z;
 }

@@ -171,6 +171,38 @@ TEST_CASE("swiglu, gelu, geglu and residual add match the reference", "[ops][act
   CHECK_THROWS_WITH(add(a, b, o), Catch::Contains("[3, 4]") && Catch::Contains("[4, 3]"));
 }
 
+TEST_CASE("ffn_activation_columns: the activation between column blocks equals it on the blocks", "[ops][activations]") {
+  // y [M, 3w + 5]: gate at column 2, up at 2 + w + 1; z [M, w + 7] written at column 4, the rest untouched.
+  for (int64_t M : {1, 3, 64})  // 64 x 300: over the parallel threshold
+    for (int64_t w : {1, 17, 300}) {
+      INFO("M=" << M << " w=" << w);
+      const int64_t Cy = 3 * w + 5, gc = 2, uc = 3 + w, Cz = w + 7, oc = 4;
+      Tensor y = random_tensor({M, Cy}, 310, -8.f, 8.f);
+      Tensor g({M, w}, DType::f32), u({M, w}, DType::f32);
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t j = 0; j < w; ++j) {
+          g.data<float>()[m * w + j] = y.get(m * Cy + gc + j);
+          u.data<float>()[m * w + j] = y.get(m * Cy + uc + j);
+        }
+      for (FfnActivation kind : {FfnActivation::swiglu, FfnActivation::geglu, FfnActivation::gelu}) {
+        Tensor want, z = random_tensor({M, Cz}, 311);
+        const Tensor before = z.clone();
+        if (kind == FfnActivation::swiglu) swiglu(g, u, want);
+        if (kind == FfnActivation::geglu) geglu(g, u, want);
+        if (kind == FfnActivation::gelu) gelu(u, want);
+        ffn_activation_columns(kind, y, gc, uc, w, z, oc);
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t j = 0; j < Cz; ++j) {
+            const bool in_block = j >= oc && j < oc + w;
+            REQUIRE(z.get(m * Cz + j) == (in_block ? want.get(m * w + j - oc) : before.get(m * Cz + j)));
+          }
+      }
+    }
+  Tensor y = random_tensor({2, 10}, 1), z({2, 4}, DType::f32);
+  CHECK_THROWS_WITH(ffn_activation_columns(FfnActivation::swiglu, y, 0, 5, 5, z, 0), Catch::Contains("do not fit"));
+  CHECK_THROWS_WITH(ffn_activation_columns(FfnActivation::swiglu, y, 6, 0, 5, z, 0), Catch::Contains("do not fit"));
+}
+
 TEST_CASE("softmax matches the reference, masked entries and masked rows", "[ops][softmax]") {
   for (int64_t n : {1, 5, 17, 1000}) {
     Tensor x = random_tensor({3, n}, 400 + uint64_t(n), -30.f, 30.f);
