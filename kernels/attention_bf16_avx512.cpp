@@ -4,7 +4,9 @@
 // pointers only (no library templates instantiated with these flags).
 // GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() through their masks, which its
 // -Wmaybe-uninitialized reports once inlined (GCC bug 105593, fixed in GCC 13): silenced here only.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <cstdint>
