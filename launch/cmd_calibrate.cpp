@@ -67,7 +67,8 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
   if (g.json) {
     nlohmann::json cpu = nlohmann::json::array();
     for (const auto& c : hw.cpu) {
-      nlohmann::json e = {{"threads", c.threads}, {"attention_gflops", c.attention_gflops}, {"read_gbps", c.read_gbps},
+      nlohmann::json e = {{"threads", c.threads}, {"attention_gflops", c.attention_gflops},
+                          {"attention_gflops_bf16", c.attention_bf16_gflops}, {"read_gbps", c.read_gbps},
                           {"cache_read_gbps", c.cache_read_gbps},
                           {"pack_gbps_bf16", c.pack_gbps[size_t(kernels::WeightFormat::bf16)]},
                           {"pack_gbps_int8", c.pack_gbps[size_t(kernels::WeightFormat::int8)]},
@@ -89,9 +90,9 @@ int run_calibrate(const CalibrateOptions& o, const GlobalOptions& g) {
     for (const auto& c : hw.cpu) {
       std::printf("  %d thread(s): matmul f32 GFLOP/s", c.threads);
       for (const auto& [M, gf] : c.matmul_gflops[0]) std::printf(" M=%g: %.1f", M, gf);
-      std::printf("; attention %.1f GFLOP/s; read %.1f GB/s (in cache %.1f); packs f32 into bf16 at %.2f GB/s, "
-                  "int8 at %.2f\n",
-                  c.attention_gflops, c.read_gbps, c.cache_read_gbps, c.pack_gbps[size_t(kernels::WeightFormat::bf16)],
+      std::printf("; attention %.1f GFLOP/s (prefill on bf16 tiles %.1f; 0: not measured); read %.1f GB/s (in cache "
+                  "%.1f); packs f32 into bf16 at %.2f GB/s, int8 at %.2f\n",
+                  c.attention_gflops, c.attention_bf16_gflops, c.read_gbps, c.cache_read_gbps, c.pack_gbps[size_t(kernels::WeightFormat::bf16)],
                   c.pack_gbps[size_t(kernels::WeightFormat::int8)]);
       for (kernels::WeightFormat f : kernels::kWeightFormats) {
         const planning::Overheads& o = c.overheads(f);

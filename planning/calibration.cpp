@@ -70,13 +70,16 @@ double pack_gbps(WeightFormat f, kernels::Backend backend, int repeats) {
   return 4.0 * double(w.numel()) / t * 1e-9;
 }
 
-double attention_gflops(int repeats) {
+// bf16_tiles: the prefill block alone, on kernels::attention_bf16 (what bf16 and int8 runs' prefill
+// attends with).
+double attention_gflops(int repeats, bool bf16_tiles = false) {
   constexpr int64_t B = 8, H = 8, D = 64, T = 256, Lp = 32;
   kernels::KvCache cache(B, 1, T + Lp + 1, D);
   const Tensor kv = filled({T, D}, 0.5f);
   for (int64_t b = 0; b < B; ++b) cache.append(b, kv, kv);
   double flops = 0, seconds = 0;
-  for (int64_t L : {int64_t(1), Lp}) {
+  const std::vector<int64_t> blocks = bf16_tiles ? std::vector<int64_t>{Lp} : std::vector<int64_t>{1, Lp};
+  for (int64_t L : blocks) {
     Tensor q = filled({B, L, H, D}, 0.5f), out;
     // Appending L rows per sequence then attending: the cache grows by L per call, so each timing
     // starts from T cached (the append is outside the timed region's FLOPs but cheap).
@@ -85,7 +88,10 @@ double attention_gflops(int repeats) {
     for (int r = 0; r < repeats + 1; ++r) {
       for (int64_t b = 0; b < B; ++b) cache.clear(b), cache.append(b, kv, kv), cache.append(b, rows, rows);
       const double t0 = kernels::now_s();
-      kernels::attention(q, cache, {}, out);
+      if (bf16_tiles)
+        kernels::attention_bf16(q, cache, {}, out);
+      else
+        kernels::attention(q, cache, {}, out);
       if (r) ts.push_back(kernels::now_s() - t0);
     }
     const double visible = double(L) * double(T) + double(L) * double(L + 1) / 2.0;
@@ -226,6 +232,8 @@ Round calibrate_cpu_once(int threads, const CalibrationOptions& opt) {
   meet();
   c.attention_gflops = attention_gflops(repeats);
   meet();
+  if (kernels::attention_bf16_available()) c.attention_bf16_gflops = attention_gflops(repeats, true);
+  meet();
   MachineLimitsOptions lim;
   lim.gemm_size = 256;  // the GEMM peaks are not used here (the matmul curves are); keep them cheap
   lim.stream_mib = opt.quick ? 64 : 0;  // 0: far above the last-level cache
@@ -301,6 +309,7 @@ CpuCalibration calibrate_cpu(int threads, const CalibrationOptions& opt) {
       c.matmul_small_gflops[f][i].second = med([&](const auto& x) { return x.matmul_small_gflops[f][i].second; });
     }
   c.attention_gflops = med([](const auto& x) { return x.attention_gflops; });
+  c.attention_bf16_gflops = med([](const auto& x) { return x.attention_bf16_gflops; });
   c.read_gbps = med([](const auto& x) { return x.read_gbps; });
   c.cache_read_gbps = med([](const auto& x) { return x.cache_read_gbps; });
   // The overheads: each point's residual the median over the rounds, then one fit. (A slow spell

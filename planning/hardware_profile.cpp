@@ -34,7 +34,7 @@ const char* const kSmallNames[3] = {"matmul_small_gflops_f32", "matmul_small_gfl
 constexpr double kNano = 1e-9;
 // A cpu entry's optional keys beside kCpuKeys and kSmallNames.
 const std::vector<std::string> kOptionalCpuKeys = {"decode_row_overhead_ns", "pack_gbps_bf16", "pack_gbps_int8",
-                                                   "overheads_bf16", "overheads_int8"};
+                                                   "overheads_bf16", "overheads_int8", "attention_gflops_bf16"};
 // The parts of an overheads_bf16|int8 map: key, Overheads field, seconds per unit of the key.
 struct OverheadPart {
   const char* key;
@@ -91,7 +91,7 @@ CpuCalibration parse_cpu_entry(const YAML::Node& e, const std::string& where) {
         std::find(kOptionalCpuKeys.begin(), kOptionalCpuKeys.end(), key) == kOptionalCpuKeys.end())
         throw InputError(where + ": unknown key '" + key + "' (allowed: " + list +
                          ", optional matmul_small_gflops_f32|bf16|int8, decode_row_overhead_ns, "
-                         "pack_gbps_bf16|int8, overheads_bf16|int8)");
+                         "pack_gbps_bf16|int8, overheads_bf16|int8, attention_gflops_bf16)");
   }
   for (const auto& k : kCpuKeys)
     if (!e[k]) throw InputError(where + ": missing key '" + k + "'");
@@ -115,6 +115,8 @@ CpuCalibration parse_cpu_entry(const YAML::Node& e, const std::string& where) {
     if (e[kSmallNames[f]]) curve(kSmallNames[f], c.matmul_small_gflops[f]);
   }
   c.attention_gflops = positive(e["attention_gflops"], where + ": key 'attention_gflops'");
+  if (e["attention_gflops_bf16"])
+    c.attention_bf16_gflops = positive(e["attention_gflops_bf16"], where + ": key 'attention_gflops_bf16'");
   c.read_gbps = positive(e["read_gbps"], where + ": key 'read_gbps'");
   c.cache_read_gbps = positive(e["cache_read_gbps"], where + ": key 'cache_read_gbps'");
   c.cache_bytes = positive(e["cache_mib"], where + ": key 'cache_mib'") * 1048576.0;
@@ -277,6 +279,8 @@ std::string hardware_profile_yaml(const HardwareProfile& p, const std::string& c
         y << YAML::EndMap;
       }
       y << YAML::Key << "attention_gflops" << YAML::Value << c.attention_gflops;
+      if (c.attention_bf16_gflops > 0)
+        y << YAML::Key << "attention_gflops_bf16" << YAML::Value << c.attention_bf16_gflops;
       y << YAML::Key << "read_gbps" << YAML::Value << c.read_gbps;
       y << YAML::Key << "cache_read_gbps" << YAML::Value << c.cache_read_gbps;
       y << YAML::Key << "cache_mib" << YAML::Value << c.cache_bytes / 1048576.0;

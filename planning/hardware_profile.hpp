@@ -44,6 +44,7 @@
 //     matmul_gflops_bf16: {...}  matmul_gflops_int8: {...}
 //     matmul_small_gflops_f32: {1: 5, 8: 30, ...}   # optional: the same at K = N = 256, by dtype
 //     attention_gflops: 21          # kernels::attention over a KV cache (decode and prefill mix)
+//     attention_gflops_bf16: 60     # optional: kernels::attention_bf16 (bf16 and int8 runs' prefill)
 //     read_gbps: 19                 # memory read bandwidth with this many threads in total
 //     cache_read_gbps: 60           # the same for a working set of up to cache_mib (in cache)
 //     cache_mib: 16
@@ -102,6 +103,10 @@ struct CpuCalibration {
   std::array<std::vector<std::pair<double, double>>, 3> matmul_gflops;  // by WeightFormat: (M, GFLOP/s), M ascending
   std::array<std::vector<std::pair<double, double>>, 3> matmul_small_gflops;  // the same at K = N = 256 (optional)
   double attention_gflops = 0;
+  // Prefill attention on bf16 tiles (kernels::attention_bf16: bf16 and int8 weights,
+  // runtime::bf16_attention_applies); 0: not measured (a CPU without AVX512-BF16, an older
+  // profile), priced at attention_gflops.
+  double attention_bf16_gflops = 0;
   double read_gbps = 0;
   double cache_read_gbps = 0;
   double cache_bytes = 0;

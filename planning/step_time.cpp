@@ -1,5 +1,6 @@
 #include "planning/step_time.hpp"
 
+#include "runtime/attention_kernel.hpp"
 #include "runtime/memory_estimate.hpp"
 
 #include <algorithm>
@@ -60,7 +61,13 @@ StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::Weight
     for (const MatmulShape& m : c.step.matmuls)
       t.compute_s += m.count * 2.0 * double(m.M) * double(m.K) * double(m.N) /
                      (r.cpu->matmul_rate(weights, double(m.M), double(m.K), double(m.N)) * kGiga);
-    t.compute_s += c.step.attn_flops / (r.cpu->attention_gflops * kGiga);
+    // Attention at the calibrated rate of the kernel the run uses: bf16 and int8 runs' prefill on
+    // bf16 tiles (runtime/attention_kernel.hpp), everything else the f32 kernel.
+    const double attn_gflops = c.prefill && r.cpu->attention_bf16_gflops > 0 &&
+                                       runtime::bf16_attention_applies(weights, kernels::Backend::onednn)
+                                   ? r.cpu->attention_bf16_gflops
+                                   : r.cpu->attention_gflops;
+    t.compute_s += c.step.attn_flops / (attn_gflops * kGiga);
     // Per-row work beyond the matmuls. Prefill's B·L rows (RoPE, softmax, SwiGLU) run over this
     // rank's share of the heads and F: they split over the ranks not splitting the batch (all n for
     // weight-stationary layouts; weight-gathered ones hold whole F for their rows). A decode row is
@@ -78,7 +85,7 @@ StepTime step_time(const StepCost& c, const HardwareProfile& hw, kernels::Weight
     t.overhead_s = double(c.layers) * (o.layer_s + (c.prefill ? o.prefill_s : 0.0) +
                                        rows * (c.prefill ? o.row_s : o.decode_row_s)) +
                    repack_s(c.step, hw, weights, res);
-    t.matmul_flops_s = t.compute_s - c.step.attn_flops / (r.cpu->attention_gflops * kGiga);
+    t.matmul_flops_s = t.compute_s - c.step.attn_flops / (attn_gflops * kGiga);
   } else {
     // Each matmul shape at the profile's efficiency for it; the FLOPs not listed by shape
     // (attention's) at the sustained rate of a large matmul.

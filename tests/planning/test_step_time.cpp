@@ -11,6 +11,7 @@
 #include "models/config.hpp"
 #include "planning/cost_model.hpp"
 #include "planning/step_time.hpp"
+#include "runtime/attention_kernel.hpp"
 
 using namespace tori::runtime;
 using namespace tori::planning;
@@ -353,4 +354,34 @@ TEST_CASE("step_time: a weight format's own overheads (overheads_bf16|int8), els
   CHECK_THROWS_WITH(
       parse_hardware_profile(with("    row_overhead_ns: 0\n    overheads_fp8: {layer_us: 2}\n"), "t.yaml"),
       Catch::Contains("overheads_fp8"));
+}
+
+TEST_CASE("step_time: attention_gflops_bf16 prices bf16 and int8 prefill's attention, optional, round-trips") {
+  const auto with = [](const std::string& keys) {
+    std::string text = kProfile;
+    const std::string key = "    attention_gflops: 50\n";
+    return text.replace(text.find(key), key.size(), keys);
+  };
+  const HardwareProfile plain = parse_hardware_profile(kProfile, "test.yaml");
+  CHECK(plain.cpu.front().attention_bf16_gflops == 0);  // without the key: not measured
+  const HardwareProfile hw = parse_hardware_profile(with("    attention_gflops: 50\n    attention_gflops_bf16: 200\n"),
+                                                    "test.yaml");
+  CHECK(hw.cpu.front().attention_bf16_gflops == Approx(200));
+  StepCost c;
+  c.layers = 1;
+  c.step.attn_flops = 1e9;  // 1 GFLOP of attention, nothing else
+  c.prefill = true;
+  const bool tiles = bf16_attention_applies(WeightFormat::bf16, tori::kernels::Backend::onednn);  // this CPU
+  CHECK(step_time(c, hw, WeightFormat::f32, 1, 1.0, {1, 1}).compute_s == Approx(1.0 / 50));
+  CHECK(step_time(c, hw, WeightFormat::bf16, 1, 1.0, {1, 1}).compute_s == Approx(tiles ? 1.0 / 200 : 1.0 / 50));
+  CHECK(step_time(c, hw, WeightFormat::int8, 1, 1.0, {1, 1}).compute_s == Approx(tiles ? 1.0 / 200 : 1.0 / 50));
+  CHECK(step_time(c, hw, WeightFormat::int4, 1, 1.0, {1, 1}).compute_s == Approx(1.0 / 50));
+  CHECK(step_time(c, plain, WeightFormat::bf16, 1, 1.0, {1, 1}).compute_s == Approx(1.0 / 50));  // no figure: f32's
+  c.prefill = false;  // decode keeps the f32 kernel
+  CHECK(step_time(c, hw, WeightFormat::bf16, 1, 1.0, {1, 1}).compute_s == Approx(1.0 / 50));
+  const HardwareProfile again = parse_hardware_profile(hardware_profile_yaml(hw, "test"), "again.yaml");
+  CHECK(again.cpu.front().attention_bf16_gflops == Approx(200));
+  CHECK(hardware_profile_yaml(plain, "test").find("attention_gflops_bf16") == std::string::npos);
+  CHECK_THROWS_WITH(parse_hardware_profile(with("    attention_gflops: 50\n    attention_gflops_bf16: -3\n"), "t.yaml"),
+                    Catch::Contains("t.yaml") && Catch::Contains("attention_gflops_bf16"));
 }
