@@ -112,6 +112,23 @@ TORI_SIMD_CLONES void attend_block_portable(const AttendBlockArgs& a) {
   }
 }
 
+int64_t attention_count_and_clear_idle(const Tensor& q, const KvCache& cache, const std::vector<int64_t>& n,
+                                       Tensor& out) {
+  const int64_t B = q.size(0), L = q.size(1), H = q.size(2), D = q.size(3);
+  float* O = out.data<float>();
+  uint64_t visible = 0;
+  int64_t n_max = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    const uint64_t nb = uint64_t(n[size_t(b)]), past = uint64_t(cache.length(b)) - nb;
+    visible += nb * past + nb * (nb + 1) / 2;
+    n_max = std::max(n_max, n[size_t(b)]);
+    if (n[size_t(b)] < L)
+      std::memset(O + (b * L + n[size_t(b)]) * H * D, 0, size_t((L - n[size_t(b)]) * H * D) * sizeof(float));
+  }
+  count_attention_flops(4 * uint64_t(H) * uint64_t(D) * visible);
+  return n_max;
+}
+
 }  // namespace detail
 
 void attention(const Tensor& q, const KvCache& cache, std::span<const int64_t> n_new, Tensor& out) {
@@ -122,20 +139,7 @@ void attention(const Tensor& q, const KvCache& cache, std::span<const int64_t> n
   const float* Q = q.data<float>();
   float* O = out.data<float>();
   const bool avx512 = cpu_has_avx512() && !force_portable_attention();
-  {  // FLOPs: 4·H·D per visible (row, position) pair (attention_cost's count)
-    uint64_t visible = 0;
-    for (int64_t b = 0; b < B; ++b) {
-      const uint64_t nb = uint64_t(n[size_t(b)]), past = uint64_t(cache.length(b)) - nb;
-      visible += nb * past + nb * (nb + 1) / 2;
-    }
-    count_attention_flops(4 * uint64_t(H) * uint64_t(D) * visible);
-  }
-
-  // Idle rows (i >= n[b]) are zero.
-  for (int64_t b = 0; b < B; ++b)
-    if (n[size_t(b)] < L)
-      std::memset(O + (b * L + n[size_t(b)]) * H * D, 0,
-                  size_t((L - n[size_t(b)]) * H * D) * sizeof(float));
+  detail::attention_count_and_clear_idle(q, cache, n, out);
 
   // Groups: (b, g, block of query tokens).
   const int64_t tokens_per_item = std::max<int64_t>(1, kRowsPerItem / G);

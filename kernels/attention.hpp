@@ -49,6 +49,10 @@ namespace detail {
 // i >= n[b] are zero. attention_ref and multigrain_attention_ref are this.
 void attention_ref_masked(const Tensor& q, const KvCache& cache, const std::vector<int64_t>& n,
                           const std::function<bool(int64_t, int64_t)>& allowed, Tensor& out);
+// Counts a step's attention FLOPs (4·H·D per visible (row, position) pair: attention_cost's count)
+// and zeroes out's idle rows (i >= n[b]); returns the largest n[b]. attention and attention_bf16.
+int64_t attention_count_and_clear_idle(const Tensor& q, const KvCache& cache, const std::vector<int64_t>& n,
+                                       Tensor& out);
 // Validates shapes; returns n_new expanded to one entry per sequence.
 std::vector<int64_t> attention_check(const Tensor& q, const KvCache& cache,
                                      std::span<const int64_t> n_new, Tensor& out, const char* op);

@@ -24,7 +24,6 @@
 #include "kernels/attention_bf16_rows.hpp"
 #include "kernels/bf16.hpp"
 #include "kernels/cpu_features.hpp"
-#include "kernels/flop_counter.hpp"
 #include "kernels/onednn_matmul.hpp"
 #include "kernels/vec_math.hpp"
 
@@ -91,19 +90,7 @@ void attention_bf16(const Tensor& q, const KvCache& cache, std::span<const int64
   const float scale = 1.f / std::sqrt(float(D));
   const float* Q = q.data<float>();
   float* O = out.data<float>();
-  int64_t n_max = 0;
-  {  // FLOPs: 4·H·D per visible (row, position) pair, as attention() counts them
-    uint64_t visible = 0;
-    for (int64_t b = 0; b < B; ++b) {
-      const uint64_t nb = uint64_t(n[size_t(b)]), past = uint64_t(cache.length(b)) - nb;
-      visible += nb * past + nb * (nb + 1) / 2;
-      n_max = std::max(n_max, n[size_t(b)]);
-    }
-    count_attention_flops(4 * uint64_t(H) * uint64_t(D) * visible);
-  }
-  for (int64_t b = 0; b < B; ++b)  // idle rows (i >= n[b]) are zero
-    if (n[size_t(b)] < L)
-      std::memset(O + (b * L + n[size_t(b)]) * H * D, 0, size_t((L - n[size_t(b)]) * H * D) * sizeof(float));
+  const int64_t n_max = detail::attention_count_and_clear_idle(q, cache, n, out);
   if (n_max == 0) return;
 
   const int64_t Lq = tokens_per_item(G, n_max), Rp = Lq * G;
