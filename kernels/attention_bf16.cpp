@@ -40,7 +40,7 @@ int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 // Query tokens per item: kRowsTarget / G rounded to a power of two in [16, 256], and no more than
 // the longest sequence's new tokens need (rounded up to a power of two too: few distinct M).
-int64_t tokens_per_item(int64_t G, int64_t n_max) {
+int64_t query_tokens_per_item(int64_t G, int64_t n_max) {
   int64_t lq = 16;
   while (lq * 2 * G <= kRowsTarget && lq < 256) lq *= 2;
   int64_t need = 16;
@@ -48,7 +48,7 @@ int64_t tokens_per_item(int64_t G, int64_t n_max) {
   return std::min(lq, need);
 }
 
-struct Item {
+struct BlockItem {
   int64_t b, g, i0, i1, past, cost;
 };
 
@@ -73,7 +73,7 @@ TORI_SIMD_CLONES void rescale_rows(float* acc, const float* corr, int64_t rows, 
     }
 }
 
-TORI_SIMD_CLONES void scale_row(const float* a, float inv, int64_t D, float* dst) {
+TORI_SIMD_CLONES void write_normalised_row(const float* a, float inv, int64_t D, float* dst) {
 #pragma omp simd
   for (int64_t d = 0; d < D; ++d) dst[d] = a[d] * inv;
 }
@@ -93,7 +93,7 @@ void attention_bf16(const Tensor& q, const KvCache& cache, std::span<const int64
   const int64_t n_max = detail::attention_count_and_clear_idle(q, cache, n, out);
   if (n_max == 0) return;
 
-  const int64_t Lq = tokens_per_item(G, n_max), Rp = Lq * G;
+  const int64_t Lq = query_tokens_per_item(G, n_max), Rp = Lq * G;
   // Key rows in bf16 for every active (b, g): K and V [T64, D] each, T64 = length rounded up to 64.
   std::vector<int64_t> kv_off(static_cast<size_t>(B * Kh), -1);
   int64_t kv_total = 0;
@@ -104,7 +104,7 @@ void attention_bf16(const Tensor& q, const KvCache& cache, std::span<const int64
         kv_total += 2 * round_up(cache.length(b), kKvBlock) * D;
       }
   std::vector<uint16_t> kv(static_cast<size_t>(kv_total));
-  std::vector<Item> items;
+  std::vector<BlockItem> items;
   for (int64_t b = 0; b < B; ++b) {
     const int64_t nb = n[size_t(b)], past = cache.length(b) - nb;
     for (int64_t g = 0; g < Kh; ++g)
@@ -114,7 +114,7 @@ void attention_bf16(const Tensor& q, const KvCache& cache, std::span<const int64
       }
   }
   // Longest first: the causal blocks' costs grow with i0, and dynamic scheduling then balances.
-  std::stable_sort(items.begin(), items.end(), [](const Item& x, const Item& y) { return x.cost > y.cost; });
+  std::stable_sort(items.begin(), items.end(), [](const BlockItem& x, const BlockItem& y) { return x.cost > y.cost; });
   const bool cache_bf16 = cache.dtype() == DType::bf16;
   const size_t esize = dtype_size(cache.dtype());
 
@@ -151,7 +151,7 @@ void attention_bf16(const Tensor& q, const KvCache& cache, std::span<const int64
     std::vector<float> s(rows_w), acc(rows_d), m(rp), l(rp), corr(rp);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t it = 0; it < int64_t(items.size()); ++it) {
-      const Item& item = items[size_t(it)];
+      const BlockItem& item = items[size_t(it)];
       const int64_t rows = (item.i1 - item.i0) * G;
       const uint16_t* kr = kv.data() + kv_off[size_t(item.b * Kh + item.g)];
       const uint16_t* vr = kr + round_up(cache.length(item.b), kKvBlock) * D;
@@ -178,7 +178,7 @@ void attention_bf16(const Tensor& q, const KvCache& cache, std::span<const int64
       for (int64_t r = 0; r < rows; ++r) {
         float* dst = O + ((item.b * L + item.i0 + r / G) * H + item.g * G + r % G) * D;
         const float inv = l[size_t(r)] > 0 ? 1.f / l[size_t(r)] : 0.f;
-        scale_row(acc.data() + r * D, inv, D, dst);
+        write_normalised_row(acc.data() + r * D, inv, D, dst);
       }
     }
   }
