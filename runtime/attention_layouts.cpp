@@ -27,6 +27,14 @@ std::vector<int64_t> positions_in(const std::vector<int64_t>& want, const std::v
   return p;
 }
 
+// t's heads at `pos` (select_heads), or t itself when pos keeps every head in place (an all-to-all
+// over a group of one rank): no copy.
+Tensor in_head_order(const Tensor& t, int64_t H, int64_t D, const std::vector<int64_t>& pos) {
+  bool identity = int64_t(pos.size()) == H;
+  for (size_t i = 0; identity && i < pos.size(); ++i) identity = pos[i] == int64_t(i);
+  return identity ? t : select_heads(t, H, D, pos);
+}
+
 // Appends the new rows of every sequence in [first, first + count) (global indices of the step) to
 // `cache`, whose sequence 0 is global `cache_first`; step sequence gb is cache sequence
 // sequence[gb] (identity when `sequence` is empty). k, v: [count·L, K_c·D] rows of those sequences.
@@ -105,7 +113,7 @@ Tensor sharded_attention(StepContext& s, int64_t layer, const Tensor& q_in, cons
   const Axes S = f.to_batch;
   const int64_t Ba = pl.attn_batch_local, Ha = static_cast<int64_t>(pl.heads.size());
   Tensor qa = coll.all_to_all(q.reshape({Bl, L, Hl, D}), 0, 2, S);
-  if (!S.empty()) qa = select_heads(qa, Ha, D, positions_in(pl.heads, pl.a2a_heads)).reshape({Ba, L, Ha, D});
+  if (!S.empty()) qa = in_head_order(qa, Ha, D, positions_in(pl.heads, pl.a2a_heads)).reshape({Ba, L, Ha, D});
   // My attention sequences' rows of K and V, and the KV heads my query heads read.
   const int64_t row0 = (pl.attn_batch_offset - pl.batch_offset) * L;
   Tensor k_mine = k_all.narrow0(row0, Ba * L), v_mine = v_all.narrow0(row0, Ba * L);
@@ -152,7 +160,7 @@ Tensor sharded_attention(StepContext& s, int64_t layer, const Tensor& q_in, cons
   }
 
   // Batch -> heads: [B_l/|S'|, L, H_l·|S'|, D] --all_to_all(split H, concat B, S')--> [B_l, L, H_l, D]
-  if (!S.empty()) o = select_heads(o, Ha, D, positions_in(pl.a2a_heads, pl.heads)).reshape({Ba, L, Ha, D});
+  if (!S.empty()) o = in_head_order(o, Ha, D, positions_in(pl.a2a_heads, pl.heads)).reshape({Ba, L, Ha, D});
   return coll.all_to_all(o.reshape({Ba, L, Ha, D}), 2, 0, S);
 }
 

@@ -65,8 +65,9 @@ double activation_bytes(const models::ModelConfig& c, const Placement& pl, const
   for (size_t i = 0; i < units.size(); ++i) {
     const ProjectionUnits& p = units[i];
     const WeightShapes w = multiplied_weights(pl, f, p.unit_in, p.unit_out);
-    // The residual and the norms' outputs held by run_layer (serial blocks: both norms by the second).
-    const double base = M * El * double(2 + i);
+    // The residual and the norms' outputs held by run_layer; serial blocks' second projection runs
+    // with both norms' outputs and the first projection's output (`attn`, in scope to the layer's end).
+    const double base = M * El * double(2 + 2 * i);
     const double x = made(f.in.gather, M * double(w.in_rows)), Pin = M * double(w.in_cols);
     const double y = grp(f.in.scatter) > 1 ? Pin / grp(f.in.scatter) : 0.0;  // else y is Pin itself
     const double y_held = y > 0 ? y : Pin, kv = p.with_kv ? M * 2 * KD : 0.0;
@@ -75,7 +76,8 @@ double activation_bytes(const models::ModelConfig& c, const Placement& pl, const
     const double kv_moment = base + x + y_held + kv_held;
     if (multi_row) unpack = std::max(unpack, x), pack = std::max(pack, y > 0 ? Pin : 0.0);
     // Middle: z [M, U·unit_out]; attention's copies (Q taken and cloned, K and V sliced, my sequences'
-    // KV heads selected, all-to-all there and back with its head selections) or the activation's.
+    // KV heads selected, all-to-all there and back with its head selections). The FFN's activation
+    // reads y's columns and writes z's in place (kernels::ffn_activation_columns): nothing more.
     const double z = M * U * double(p.unit_out);
     double middle = 0;
     if (p.with_q) {
@@ -99,7 +101,6 @@ double activation_bytes(const models::ModelConfig& c, const Placement& pl, const
       }
       middle = std::max(middle, attn);
     }
-    if (p.with_ffn) middle = std::max(middle, 3 * M * U * double(c.d_ff / sh.ranks()));
     const double mid = base + y_held + kv_held + z + middle;
     // Output chain: z --AG(out.gather)--> @ W_out --> partial [M, out_cols] --RS(out.scatter)--> [M, E_l].
     const double zg = made(f.out.gather, M * double(w.out_rows)), Pout = M * double(w.out_cols);
