@@ -25,7 +25,6 @@
 #include "kernels/bf16.hpp"
 #include "kernels/cpu_features.hpp"
 #include "kernels/onednn_matmul.hpp"
-#include "kernels/vec_math.hpp"
 
 namespace tori::kernels {
 
